@@ -1,0 +1,1 @@
+"""Sub-package (filled in by its module owners)."""

@@ -1,0 +1,57 @@
+"""Shared pytest configuration: --runslow, real-data location, CPU threads."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+_SHARED = REPO.parent / "shared" / "data"
+
+# Point the loaders at ../shared/data when the user did not say otherwise (CI layout).
+if not os.environ.get("EEGMTL_DATA_DIR") and _SHARED.is_dir():
+    os.environ["EEGMTL_DATA_DIR"] = str(_SHARED)
+# Never let MOABB try NEMAR (38 s per subject offline) and never write into ~/mne_data.
+os.environ.setdefault("MOABB_DOWNLOAD_PROVIDER", "upstream")
+os.environ.setdefault("MPLBACKEND", "Agg")
+
+try:  # keep the 2-core CI machine responsive when tests run
+    import torch
+
+    torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
+except ImportError:  # pragma: no cover
+    pass
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--runslow", action="store_true", default=False, help="run slow tests")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if config.getoption("--runslow"):
+        return
+    skip = pytest.mark.skip(reason="slow: run with --runslow")
+    for item in items:
+        if "slow" in item.keywords:
+            item.add_marker(skip)
+
+
+@pytest.fixture(scope="session")
+def bci2b_dir() -> Path:
+    """Directory of the real BCIC IV 2b export; skips (with the reason) if absent."""
+    from eegmtl.config import DataNotFoundError, resolve_data_dir
+
+    try:
+        return resolve_data_dir("bcic_iv_2b")
+    except DataNotFoundError as err:
+        pytest.skip(str(err))
+
+
+@pytest.fixture(scope="session")
+def vision_data_dir() -> Path:
+    root = os.environ.get("EEGMTL_DATA_DIR")
+    if not root or not (Path(root) / "mnist").is_dir():
+        pytest.skip("MNIST IDX files not found: set EEGMTL_DATA_DIR to a folder with mnist/")
+    return Path(root)
