@@ -1,1 +1,46 @@
-"""Sub-package (filled in by its module owners)."""
+"""EEG side of eegmtl: BCIC IV 2b through MOABB/MNE, MNE preprocessing, filter-bank CSP.
+
+Modules (imported on first use, so ``import eegmtl.eeg`` does not pull in MOABB):
+
+- :mod:`eegmtl.eeg.datasets` -- :class:`BCI2bExport` (MOABB dataset of the local export),
+  :func:`load_bci2b` (export or MOABB ``BNCI2014_004``), :func:`read_export` (fast reader).
+- :mod:`eegmtl.eeg.preprocessing` -- MixNet's recipe (0-4 s, 100 Hz, 9-band Butterworth bank)
+  as functions and scikit-learn transformers.
+- :mod:`eegmtl.eeg.filterbank` -- :class:`FilterBankCSP` (MixNet's CSP conventions).
+- :mod:`eegmtl.eeg.baselines` -- CSP+LDA, FBCSP+SVM, TS+SVM, EEGNet, ShallowFBCSPNet factories.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_EXPORTS = {
+    "BCI2bExport": "datasets",
+    "load_bci2b": "datasets",
+    "read_export": "datasets",
+    "FilterBankCSP": "filterbank",
+    "FilterBank": "preprocessing",
+    "Resampler": "preprocessing",
+    "TimeWindow": "preprocessing",
+    "MIXNET_BANDS": "preprocessing",
+    "filter_bank": "preprocessing",
+    "resample": "preprocessing",
+    "select_window": "preprocessing",
+    "mixnet_preprocess": "preprocessing",
+}
+_MODULES = {"datasets", "preprocessing", "filterbank", "baselines"}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _EXPORTS:
+        return getattr(importlib.import_module(f"eegmtl.eeg.{_EXPORTS[name]}"), name)
+    if name in _MODULES:
+        return importlib.import_module(f"eegmtl.eeg.{name}")
+    raise AttributeError(f"module 'eegmtl.eeg' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(__all__) | _MODULES)

@@ -37,7 +37,9 @@ def check_losses(losses: Tensor, n_tasks: int) -> Tensor:
     if not isinstance(losses, Tensor):
         losses = torch.as_tensor(losses, dtype=torch.float32)
     if losses.ndim != 1:
-        raise ValueError(f"expected a 1-D tensor of per-task losses, got shape {tuple(losses.shape)}.")
+        raise ValueError(
+            f"expected a 1-D tensor of per-task losses, got shape {tuple(losses.shape)}."
+        )
     if losses.shape[0] != n_tasks:
         raise ValueError(
             f"the weighting was built for {n_tasks} tasks but got {losses.shape[0]} losses."

@@ -1,0 +1,364 @@
+"""The two-task synthetic landscape of CAGrad / Nash-MTL / Aligned-MTL.
+
+Objective (Liu et al., CAGrad, NeurIPS 2021, ``Cranial-XIX/CAGrad: toy.py``; reused by
+Navon et al., Nash-MTL, ICML 2022, ``experiments/toy`` and Senushkin et al., Aligned-MTL,
+CVPR 2023, §6.1 / ``code/utils/toy.py``), for :math:`x = (x_1, x_2) \\in \\mathbb{R}^2`:
+
+.. math::
+
+    l_1 &= \\log\\max(|0.5(-x_1-7) - \\tanh(-x_2)|,\\ 5\\cdot10^{-6}) + 6 \\\\
+    l_2 &= \\log\\max(|0.5(-x_1+3) + \\tanh(-x_2) + 2|,\\ 5\\cdot10^{-6}) + 6 \\\\
+    q_1 &= ((-x_1+7)^2 + 0.1(-x_2-8)^2)/10 - 20,\\quad
+    q_2 = ((-x_1-7)^2 + 0.1(-x_2-8)^2)/10 - 20 \\\\
+    c_1 &= \\max(\\tanh(x_2/2), 0),\\quad c_2 = \\max(\\tanh(-x_2/2), 0) \\\\
+    f_i &= c_1 l_i + c_2 q_i .
+
+For :math:`x_2 < 0` only the quadratic part is active (:math:`c_1 = 0`). The landscape is
+mirror-symmetric: :math:`f_1(x_1, x_2) = f_2(-x_1, x_2)`.
+
+Task losses, Aligned-MTL convention (``--scale``, default 0.5): :math:`L_1 = s f_1`,
+:math:`L_2 = (1-s) f_2`. (Nash-MTL scales only :math:`f_1` by 0.1; CAGrad uses no scale.)
+The global Pareto set is the curve :math:`x_1 = 14\\lambda - 7`,
+:math:`x_2 = \\arg\\min_{x_2<0} c_2(x_2)(\\lambda q_1 + (1-\\lambda) q_2)`, :math:`\\lambda \\in [0,1]`
+(from :math:`x_1 = -7` to :math:`7`, :math:`x_2 \\approx -8.355`); the minimiser of
+:math:`L_1 + L_2` is its point with :math:`\\lambda = s` (:math:`s = 0.5`: :math:`(0, -8.3552)`,
+the star of the CAGrad plots).
+
+:func:`toy_losses` is the torch objective (autograd-able); :func:`toy_jacobian` its analytic
+(2 tasks × 2 coordinates) Jacobian in numpy, using torch's sub-gradient conventions at the
+kinks (``clamp`` passes the gradient where ``input >= min``; ``abs'(0) = 0``), so both agree
+everywhere including the start point ``(0, 0)``.
+
+:func:`run_trajectory` optimises x with Adam (lr 1e-3, 35 000 iterations, as Nash-MTL and
+Aligned-MTL) where the "gradient" is an eegmtl aggregator (or loss weighting) applied to the
+2×2 Jacobian of the scaled losses; several starting points run together (Adam is
+element-wise, so a batch of points equals independent runs).
+"""
+
+from __future__ import annotations
+
+import inspect
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor
+
+__all__ = [
+    "INITS",
+    "LOWER",
+    "Trajectory",
+    "distance_to_curve",
+    "global_optimum",
+    "pareto_set",
+    "resolve_method",
+    "run_trajectory",
+    "toy_jacobian",
+    "toy_losses",
+    "toy_losses_np",
+]
+
+LOWER = 5e-6
+#: The five starting points of Nash-MTL and Aligned-MTL.
+INITS: tuple[tuple[float, float], ...] = (
+    (-8.5, 7.5), (0.0, 0.0), (9.0, 9.0), (-7.5, -0.5), (9.0, -1.0)
+)
+
+
+def toy_losses(x: Tensor) -> Tensor:
+    """Unscaled objectives ``(f1, f2)`` of points ``x`` of shape (..., 2); returns (..., 2)."""
+    x1, x2 = x[..., 0], x[..., 1]
+    l1 = torch.clamp((0.5 * (-x1 - 7) - torch.tanh(-x2)).abs(), LOWER).log() + 6
+    l2 = torch.clamp((0.5 * (-x1 + 3) + torch.tanh(-x2) + 2).abs(), LOWER).log() + 6
+    c1 = torch.clamp(torch.tanh(x2 * 0.5), 0)
+    q1 = ((-x1 + 7).pow(2) + 0.1 * (-x2 - 8).pow(2)) / 10 - 20
+    q2 = ((-x1 - 7).pow(2) + 0.1 * (-x2 - 8).pow(2)) / 10 - 20
+    c2 = torch.clamp(torch.tanh(-x2 * 0.5), 0)
+    return torch.stack([l1 * c1 + q1 * c2, l2 * c1 + q2 * c2], dim=-1)
+
+
+def _parts(x: np.ndarray) -> dict[str, np.ndarray]:
+    x1, x2 = x[..., 0], x[..., 1]
+    th = np.tanh(x2)
+    u1 = -0.5 * x1 - 3.5 + th  # 0.5(-x1-7) - tanh(-x2)
+    u2 = -0.5 * x1 + 3.5 - th  # 0.5(-x1+3) + tanh(-x2) + 2
+    a1, a2 = np.abs(u1), np.abs(u2)
+    th2 = np.tanh(0.5 * x2)
+    return {
+        "x1": x1, "x2": x2, "th": th, "u1": u1, "u2": u2, "a1": a1, "a2": a2, "th2": th2,
+        "l1": np.log(np.maximum(a1, LOWER)) + 6, "l2": np.log(np.maximum(a2, LOWER)) + 6,
+        "c1": np.maximum(th2, 0.0), "c2": np.maximum(-th2, 0.0),
+        "q1": ((x1 - 7) ** 2 + 0.1 * (x2 + 8) ** 2) / 10 - 20,
+        "q2": ((x1 + 7) ** 2 + 0.1 * (x2 + 8) ** 2) / 10 - 20,
+    }
+
+
+def toy_losses_np(x: np.ndarray) -> np.ndarray:
+    """Numpy version of :func:`toy_losses` (float64)."""
+    p = _parts(np.asarray(x, dtype=np.float64))
+    f1 = p["l1"] * p["c1"] + p["q1"] * p["c2"]
+    f2 = p["l2"] * p["c1"] + p["q2"] * p["c2"]
+    return np.stack([f1, f2], -1)
+
+
+def toy_jacobian(x: np.ndarray) -> np.ndarray:
+    """Analytic Jacobian of ``(f1, f2)``: shape (..., 2 tasks, 2 coordinates), float64.
+
+    Row ``i`` is :math:`\\nabla f_i(x)`. Sub-gradients at kinks follow torch autograd
+    (see the module docstring).
+    """
+    p = _parts(np.asarray(x, dtype=np.float64))
+    sech2 = 1.0 - p["th"] ** 2
+    # d l_i: sign(u)/|u| * du, masked where the clamp at LOWER is active (torch: pass if >=)
+    g1 = np.where(p["a1"] >= LOWER, np.sign(p["u1"]) / np.maximum(p["a1"], LOWER), 0.0)
+    g2 = np.where(p["a2"] >= LOWER, np.sign(p["u2"]) / np.maximum(p["a2"], LOWER), 0.0)
+    dl1 = (g1 * -0.5, g1 * sech2)
+    dl2 = (g2 * -0.5, g2 * -sech2)
+    dth2 = 0.5 * (1.0 - p["th2"] ** 2)
+    dc1 = np.where(p["th2"] >= 0, dth2, 0.0)
+    dc2 = np.where(-p["th2"] >= 0, -dth2, 0.0)
+    dq1 = ((p["x1"] - 7) / 5, 0.02 * (p["x2"] + 8))
+    dq2 = ((p["x1"] + 7) / 5, 0.02 * (p["x2"] + 8))
+    c1, c2 = p["c1"], p["c2"]
+    j11 = dl1[0] * c1 + dq1[0] * c2
+    j12 = dl1[1] * c1 + p["l1"] * dc1 + dq1[1] * c2 + p["q1"] * dc2
+    j21 = dl2[0] * c1 + dq2[0] * c2
+    j22 = dl2[1] * c1 + p["l2"] * dc1 + dq2[1] * c2 + p["q2"] * dc2
+    return np.stack([np.stack([j11, j12], -1), np.stack([j21, j22], -1)], -2)
+
+
+# ------------------------------------------------------------------------ Pareto set / optimum
+def _front_x2(x1: np.ndarray, lam: np.ndarray, iters: int = 80) -> np.ndarray:
+    """argmin over x2 in [-20, 0] of c2(x2) * (lam q1 + (1-lam) q2), vectorised golden section."""
+    def h(x2: np.ndarray) -> np.ndarray:
+        pts = np.stack([x1, x2], -1)
+        f = toy_losses_np(pts)
+        return lam * f[..., 0] + (1 - lam) * f[..., 1]
+
+    lo, hi = np.full_like(x1, -20.0), np.zeros_like(x1)
+    r = (np.sqrt(5) - 1) / 2
+    a, b = hi - r * (hi - lo), lo + r * (hi - lo)
+    fa, fb = h(a), h(b)
+    for _ in range(iters):
+        left = fa < fb
+        hi = np.where(left, b, hi)
+        lo = np.where(left, lo, a)
+        a_new = hi - r * (hi - lo)
+        b_new = lo + r * (hi - lo)
+        a, b = a_new, b_new
+        fa, fb = h(a), h(b)
+    return 0.5 * (lo + hi)
+
+
+def pareto_set(n: int = 2001) -> np.ndarray:
+    """``n`` points of the global Pareto set, ordered from ``x1 = -7`` to ``x1 = 7``; (n, 2)."""
+    lam = np.linspace(0.0, 1.0, n)
+    x1 = 14 * lam - 7
+    return np.stack([x1, _front_x2(x1, lam)], -1)
+
+
+def global_optimum(scale: float = 0.5) -> np.ndarray:
+    """Minimiser of ``scale * f1 + (1 - scale) * f2`` (a point of the Pareto set); (2,)."""
+    if not 0.0 <= scale <= 1.0:
+        raise ValueError(f"scale must be in [0, 1], got {scale}.")
+    lam = np.array([float(scale)])
+    x1 = 14 * lam - 7
+    return np.array([x1[0], _front_x2(x1, lam)[0]])
+
+
+def distance_to_curve(points: np.ndarray, curve: np.ndarray) -> np.ndarray:
+    """Euclidean distance of each point (..., 2) to the polyline ``curve`` (M, 2)."""
+    pts = np.asarray(points, dtype=np.float64)[..., None, :]  # (..., 1, 2)
+    a, b = curve[:-1], curve[1:]
+    ab = b - a
+    t = np.clip(((pts - a) * ab).sum(-1) / np.maximum((ab * ab).sum(-1), 1e-300), 0.0, 1.0)
+    proj = a + t[..., None] * ab
+    return np.sqrt(((pts - proj) ** 2).sum(-1)).min(-1)
+
+
+# ------------------------------------------------------------------------------ optimisation
+@dataclass
+class Trajectory:
+    """Result of :func:`run_trajectory` for ``B`` starting points.
+
+    ``path`` (R, B, 2) holds the positions every ``record_every`` iterations (first row = the
+    inits, last row = the final points); ``final`` (B, 2); ``losses`` (B, 2) unscaled
+    ``(f1, f2)`` at the final points; ``weights`` (B, 2) the last task weights used.
+    """
+
+    method: str
+    scale: float
+    inits: np.ndarray
+    path: np.ndarray
+    final: np.ndarray
+    losses: np.ndarray
+    weights: np.ndarray
+    seconds: float
+    config: dict[str, Any] = field(default_factory=dict)
+
+
+#: Step function for one point: (J (T, P) float64 tensor, losses (T,)) -> (update (P,), weights (T,))
+StepFn = Callable[[Tensor, Tensor], tuple[Tensor, Tensor]]
+
+
+def _with_rng(cls: Any, kwargs: dict[str, Any], seed: int) -> dict[str, Any]:
+    params = inspect.signature(cls.__init__).parameters
+    out = dict(kwargs)
+    if "generator" in params and "generator" not in out:
+        out["generator"] = torch.Generator().manual_seed(seed)
+    return out
+
+
+def resolve_method(method: Any, seed: int = 0, **kwargs: Any) -> StepFn:
+    """Build a per-point step function from an aggregator / weighting name or instance.
+
+    Strings are looked up first in the aggregator registry
+    (:func:`eegmtl.mtl.aggregators.get_aggregator`), then in the weighting registry
+    (:func:`eegmtl.mtl.weightings.get_weighting`, update ``w @ J``). Objects with an
+    ``Aggregation``-returning ``__call__`` (aggregators) or a ``weights`` method (weightings)
+    are used as they are (give one instance per starting point for stateful methods).
+    Random methods get a ``torch.Generator`` seeded with ``seed`` when their constructor
+    accepts one.
+    """
+    from eegmtl.mtl.aggregators import AGGREGATORS, Aggregator, get_aggregator
+    from eegmtl.mtl.weightings import WEIGHTINGS, Weighting, get_weighting
+
+    if isinstance(method, str):
+        key = method.strip().lower().replace("-", "_")
+        if key in AGGREGATORS:
+            method = get_aggregator(key, **_with_rng(AGGREGATORS[key], kwargs, seed))
+        elif key in WEIGHTINGS:
+            method = get_weighting(key, 2, **_with_rng(WEIGHTINGS[key], kwargs, seed))
+        else:
+            raise ValueError(
+                f"unknown method {method!r}: not in the aggregator registry "
+                f"{sorted(AGGREGATORS)} nor in the weighting registry {sorted(WEIGHTINGS)}."
+            )
+    if isinstance(method, Weighting):
+        weighting = method
+
+        def step_w(jac: Tensor, losses: Tensor) -> tuple[Tensor, Tensor]:
+            w = weighting.weights(losses.float()).to(jac.dtype)
+            return w @ jac, w
+
+        return step_w
+    if isinstance(method, Aggregator) or callable(method):
+        agg = method
+
+        def step_a(jac: Tensor, losses: Tensor) -> tuple[Tensor, Tensor]:
+            out = agg(jac)
+            return out.vector, out.weights
+
+        return step_a
+    raise TypeError(
+        f"cannot use {method!r} as a toy method (need a name, aggregator or weighting)."
+    )
+
+
+def _adam(
+    lr: float, betas: tuple[float, float], eps: float
+) -> Callable[[np.ndarray, np.ndarray, int], np.ndarray]:
+    state: dict[str, np.ndarray] = {}
+
+    def step(x: np.ndarray, g: np.ndarray, t: int) -> np.ndarray:
+        m = state.get("m", np.zeros_like(x))
+        v = state.get("v", np.zeros_like(x))
+        m = betas[0] * m + (1 - betas[0]) * g
+        v = betas[1] * v + (1 - betas[1]) * g * g
+        state["m"], state["v"] = m, v
+        mhat = m / (1 - betas[0] ** t)
+        vhat = v / (1 - betas[1] ** t)
+        return x - lr * mhat / (np.sqrt(vhat) + eps)
+
+    return step
+
+
+def run_trajectory(
+    method: Any,
+    init: Sequence[float] | Sequence[Sequence[float]] | np.ndarray = INITS,
+    *,
+    scale: float = 0.5,
+    lr: float = 1e-3,
+    n_iter: int = 35_000,
+    record_every: int = 10,
+    seed: int = 0,
+    betas: tuple[float, float] = (0.9, 0.999),
+    eps: float = 1e-8,
+    method_kwargs: dict[str, Any] | None = None,
+) -> Trajectory:
+    """Optimise the toy landscape from one or several starting points.
+
+    Each iteration: the 2×2 Jacobian ``J`` of ``(scale * f1, (1 - scale) * f2)`` at every
+    point (analytic, :func:`toy_jacobian`), the method's update ``d = A(J)`` per point, then
+    one Adam step ``x <- Adam(x, d)`` (``torch.optim.Adam`` semantics, re-implemented
+    element-wise in numpy so all points advance together).
+
+    Parameters
+    ----------
+    method : str, Aggregator, Weighting or callable
+        See :func:`resolve_method`. A string builds a fresh instance per starting point.
+    init : (2,) or (B, 2) array-like
+        Starting point(s); default the five :data:`INITS`.
+    scale : float
+        Preference ``s`` of the losses ``(s f1, (1-s) f2)`` (default 0.5, Aligned-MTL).
+    lr, n_iter : float, int
+        Adam step size and number of iterations (defaults 1e-3 and 35 000, Nash-MTL /
+        Aligned-MTL toy).
+    record_every : int
+        Keep every ``record_every``-th position in ``path``.
+    seed : int
+        Seed of random methods (RLW / RGW / PCGrad); point ``b`` uses ``seed + b``.
+    betas, eps : Adam hyper-parameters (torch defaults).
+    method_kwargs : dict, optional
+        Hyper-parameters for a method given by name.
+
+    Returns
+    -------
+    Trajectory
+    """
+    if not 0.0 < scale < 1.0:
+        raise ValueError(f"scale must be in (0, 1) so that both tasks count, got {scale}.")
+    x = np.array(init, dtype=np.float64)
+    if x.ndim == 1:
+        x = x[None]
+    if x.ndim != 2 or x.shape[1] != 2 or not np.isfinite(x).all():
+        raise ValueError(f"init must be finite with shape (2,) or (B, 2), got {x.shape}.")
+    if n_iter < 1 or record_every < 1:
+        raise ValueError("n_iter and record_every must be >= 1.")
+    n_pts = x.shape[0]
+    kwargs = dict(method_kwargs or {})
+    if isinstance(method, str):
+        steps = [resolve_method(method, seed + b, **kwargs) for b in range(n_pts)]
+        name = method
+    else:
+        steps = [resolve_method(method)] * n_pts
+        name = getattr(method, "name", type(method).__name__)
+    s = np.array([scale, 1.0 - scale])
+    adam = _adam(lr, betas, eps)
+    inits = x.copy()
+    path = [x.copy()]
+    weights = np.zeros((n_pts, 2))
+    d = np.zeros_like(x)
+    t0 = time.perf_counter()
+    for it in range(1, n_iter + 1):
+        jac = toy_jacobian(x) * s[None, :, None]
+        loss = toy_losses_np(x) * s
+        jt, lt = torch.from_numpy(jac), torch.from_numpy(loss)
+        for b in range(n_pts):
+            vec, w = steps[b](jt[b], lt[b])
+            d[b] = vec.detach().cpu().numpy()
+            weights[b] = w.detach().cpu().numpy()
+        if not np.isfinite(d).all():
+            raise FloatingPointError(f"{name}: non-finite update at iteration {it}.")
+        x = adam(x, d, it)
+        if it % record_every == 0 or it == n_iter:
+            path.append(x.copy())
+    return Trajectory(
+        method=str(name), scale=float(scale), inits=inits, path=np.stack(path), final=x.copy(),
+        losses=toy_losses_np(x), weights=weights, seconds=time.perf_counter() - t0,
+        config={"lr": lr, "n_iter": n_iter, "seed": seed, "betas": betas, "eps": eps,
+                "method_kwargs": kwargs},
+    )

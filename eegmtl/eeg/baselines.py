@@ -1,0 +1,205 @@
+"""Baseline classifiers for BCIC IV 2b as scikit-learn pipeline factories.
+
+Settings follow ``docs/baselines-2b.md`` (reference numbers measured on the local export with
+the competition split, train sessions 1-3 / test 4-5; mean accuracy over 9 subjects):
+
+============  =====================================================================  ========
+factory       pipeline                                                               accuracy
+============  =====================================================================  ========
+csp_lda       ``mne.decoding.CSP(4, log=True)`` + LDA, 250 Hz 0-4 s epochs            0.714
+fbcsp_svm     resample 100 Hz (polyphase) -> 9-band Butterworth-5 bank -> per band     0.749
+              ``CSP(2, log=True)`` -> ``SelectKBest(mutual_info, k=8)`` -> SVC,
+              grid {rbf, linear} x C {1e-2..1e2}, 5-fold CV on the training trials
+ts_svm        pyriemann ``Covariances("oas")`` + ``TangentSpace`` + linear SVC        0.719
+eegnet        braindecode ``EEGNet`` (F1=8, D=2, kernel 125), AdamW lr 1e-3           0.768
+shallow       braindecode ``ShallowFBCSPNet`` (defaults), AdamW lr 6.25e-4            0.741
+============  =====================================================================  ========
+
+All factories return *unfitted* estimators that take ``X`` of shape ``(n, C, T)`` (any units;
+CSP and tangent space are scale-invariant up to a constant feature offset) and any binary labels,
+so they work in ``Pipeline``, ``clone``, ``cross_val_score`` and MOABB evaluations.
+braindecode and pyriemann are imported only when their factory is called (extra
+``eegmtl[baselines]``; see :mod:`eegmtl._compat`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+from sklearn.base import BaseEstimator, TransformerMixin, clone
+from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
+from sklearn.feature_selection import SelectKBest, mutual_info_classif
+from sklearn.model_selection import GridSearchCV, StratifiedKFold
+from sklearn.pipeline import Pipeline
+from sklearn.svm import SVC
+
+from eegmtl.eeg.preprocessing import MIXNET_BANDS, FilterBank, Resampler, check_epochs_array
+
+__all__ = [
+    "BandwiseTransformer",
+    "make_csp_lda",
+    "make_eegnet",
+    "make_fbcsp_svm",
+    "make_shallow_fbcsp_net",
+    "make_ts_svm",
+]
+
+
+def make_csp_lda(n_components: int = 4) -> Pipeline:
+    """CSP + LDA: ``mne.decoding.CSP(n_components, log=True)`` (no regularisation, empirical
+    covariance) and sklearn's default LDA (Koles 1991; Ramoser et al. 2000)."""
+    from mne.decoding import CSP
+
+    return Pipeline(
+        [("csp", CSP(n_components=n_components, log=True)), ("lda", LinearDiscriminantAnalysis())]
+    )
+
+
+class BandwiseTransformer(TransformerMixin, BaseEstimator):
+    """Fit a clone of ``estimator`` per band of ``(n, n_bands, C, T)`` input; concatenate outputs.
+
+    Used for FBCSP with MNE's CSP per band (as in docs/baselines-2b.md). For MixNet's own CSP
+    conventions use :class:`eegmtl.eeg.filterbank.FilterBankCSP` with ``output="logvar"``.
+    """
+
+    def __init__(self, estimator: Any) -> None:
+        self.estimator = estimator
+
+    def fit(self, X: np.ndarray, y: np.ndarray) -> BandwiseTransformer:
+        X = check_epochs_array(X, ndim=4)
+        self.estimators_ = [clone(self.estimator).fit(X[:, k], y) for k in range(X.shape[1])]
+        return self
+
+    def transform(self, X: np.ndarray) -> np.ndarray:
+        X = check_epochs_array(X, ndim=4)
+        if X.shape[1] != len(self.estimators_):
+            raise ValueError(f"X has {X.shape[1]} bands; the fit had {len(self.estimators_)}.")
+        return np.concatenate(
+            [est.transform(X[:, k]) for k, est in enumerate(self.estimators_)], axis=1
+        )
+
+
+def make_fbcsp_svm(
+    sfreq: float = 250.0,
+    *,
+    sfreq_out: float = 100.0,
+    bands: Sequence[Sequence[float]] = MIXNET_BANDS,
+    order: int = 5,
+    n_components: int = 2,
+    k: int = 8,
+    cv_splits: int = 5,
+    random_state: int = 0,
+    n_jobs: int | None = None,
+) -> GridSearchCV:
+    """FBCSP + SVM (Ang et al., 2012, Front. Neurosci. 6:39) as in docs/baselines-2b.md.
+
+    Resample ``sfreq`` -> ``sfreq_out`` (polyphase), zero-phase Butterworth filter bank (SOS),
+    per band ``CSP(n_components, log=True)``, ``SelectKBest(mutual_info_classif, k)``, ``SVC``
+    (``gamma="scale"``) with kernel and C chosen by ``GridSearchCV`` on the training trials only
+    (stratified ``cv_splits``-fold, shuffled with ``random_state``; CSP and selection are refit in
+    every fold).
+    """
+    from functools import partial
+
+    from mne.decoding import CSP
+
+    pipe = Pipeline(
+        [
+            ("resample", Resampler(sfreq, sfreq_out, method="polyphase")),
+            ("filterbank", FilterBank(bands=bands, sfreq=sfreq_out, order=order, output="sos")),
+            ("csp", BandwiseTransformer(CSP(n_components=n_components, log=True))),
+            ("select", SelectKBest(partial(mutual_info_classif, random_state=random_state), k=k)),
+            ("svc", SVC(gamma="scale")),
+        ]
+    )
+    grid = {"svc__kernel": ["rbf", "linear"], "svc__C": [1e-2, 1e-1, 1.0, 1e1, 1e2]}
+    cv = StratifiedKFold(cv_splits, shuffle=True, random_state=random_state)
+    return GridSearchCV(pipe, grid, cv=cv, n_jobs=n_jobs)
+
+
+def make_ts_svm(C: float = 1.0) -> Pipeline:
+    """Tangent space + linear SVM (Barachant et al., 2012): pyriemann ``Covariances("oas")``,
+    ``TangentSpace(metric="riemann")``, ``SVC(kernel="linear", C=C)``."""
+    from pyriemann.estimation import Covariances
+    from pyriemann.tangentspace import TangentSpace
+
+    return Pipeline(
+        [
+            ("cov", Covariances("oas")),
+            ("ts", TangentSpace(metric="riemann")),
+            ("svc", SVC(kernel="linear", C=C)),
+        ]
+    )
+
+
+def _eeg_classifier(module: Any, *, lr: float, max_epochs: int, batch_size: int,
+                    patience: int, seed: int, device: str, **module_kwargs: Any) -> Any:
+    from eegmtl._compat import import_braindecode
+
+    import_braindecode()
+    import torch
+    from braindecode import EEGClassifier
+    from skorch.callbacks import EarlyStopping
+    from skorch.dataset import ValidSplit
+
+    torch.manual_seed(seed)
+    callbacks = [("early_stopping", EarlyStopping(monitor="valid_loss", patience=patience,
+                                                  load_best=True))]
+    return EEGClassifier(
+        module,
+        criterion=torch.nn.CrossEntropyLoss,
+        optimizer=torch.optim.AdamW,
+        optimizer__weight_decay=0.0,
+        optimizer__lr=lr,
+        batch_size=batch_size,
+        max_epochs=max_epochs,
+        train_split=ValidSplit(0.2, stratified=True, random_state=seed),
+        callbacks=callbacks,
+        iterator_train__shuffle=True,
+        iterator_train__drop_last=True,
+        device=device,
+        **{f"module__{k}": v for k, v in module_kwargs.items()},
+    )
+
+
+def make_eegnet(
+    n_chans: int = 3, n_outputs: int = 2, n_times: int = 1000, sfreq: float = 250.0, *,
+    lr: float = 1e-3, max_epochs: int = 100, batch_size: int = 32, patience: int = 30,
+    seed: int = 0, device: str = "cpu",
+) -> Any:
+    """braindecode ``EEGNet`` (Lawhern et al., 2018) in an ``EEGClassifier``, as in
+    docs/baselines-2b.md: F1=8, D=2, kernel_length=125 (0.5 s), drop_prob=0.5, AdamW (no weight
+    decay), batch 32, early stopping on a stratified 20 % validation split (best weights
+    restored). Input ``X`` must be float32 ``(n, n_chans, n_times)``.
+    """
+    from eegmtl._compat import import_braindecode
+
+    import_braindecode()
+    from braindecode.models import EEGNet
+
+    return _eeg_classifier(
+        EEGNet, lr=lr, max_epochs=max_epochs, batch_size=batch_size, patience=patience,
+        seed=seed, device=device, n_chans=n_chans, n_outputs=n_outputs, n_times=n_times,
+        sfreq=sfreq, F1=8, D=2, kernel_length=125, drop_prob=0.5,
+    )
+
+
+def make_shallow_fbcsp_net(
+    n_chans: int = 3, n_outputs: int = 2, n_times: int = 1000, sfreq: float = 250.0, *,
+    lr: float = 6.25e-4, max_epochs: int = 100, batch_size: int = 32, patience: int = 30,
+    seed: int = 0, device: str = "cpu",
+) -> Any:
+    """braindecode ``ShallowFBCSPNet`` (Schirrmeister et al., 2017) with braindecode defaults
+    in an ``EEGClassifier`` (training settings as :func:`make_eegnet`)."""
+    from eegmtl._compat import import_braindecode
+
+    import_braindecode()
+    from braindecode.models import ShallowFBCSPNet
+
+    return _eeg_classifier(
+        ShallowFBCSPNet, lr=lr, max_epochs=max_epochs, batch_size=batch_size,
+        patience=patience, seed=seed, device=device, n_chans=n_chans, n_outputs=n_outputs,
+        n_times=n_times, sfreq=sfreq,
+    )

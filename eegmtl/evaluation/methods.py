@@ -1,0 +1,237 @@
+"""Registry of the methods compared on BCIC IV 2b: name → factory(config) → unfitted estimator.
+
+Every method is built from a plain JSON-like config (so the config can be recorded and hashed
+with the results) by a factory that imports its estimator lazily: this module imports neither
+torch nor braindecode nor the estimators themselves.
+
+MixNet methods (``eegmtl.estimator.MixNetClassifier``; Autthasan et al., 2024, IEEE TNSRE):
+
+- ``"MixNet"``: adaptive gradient blending (the paper's method).
+- ``"MixNet+ew"``, ``"MixNet+rlw"``: equal / random loss weighting.
+- ``"MixNet+aligned_mtl"``, ``"MixNet+pcgrad"``, ``"MixNet+cagrad"``: gradient aggregators.
+- ``"MixNet+f-pcgrad"``: PCGrad inside the flat-minima (sharpness-aware) step.
+- ``"MIN2Net"``: the MixNet network with fixed loss weights on 8–30 Hz time-domain input (Autthasan
+  et al., 2022, MIN2Net; weights [mse, triplet, CE] = SD [0.5, 0.1, 1.0], α = 100;
+  SI [1.0, 0.1, 1.0], α = 0.1, from the reference ``experiments/run_MIN2Net.py``).
+
+Protocol-dependent defaults follow the reference code's final settings (``run_MixNet.py``,
+mixnet-reference §5–§6): SD batch 32, margin α = 0.1, latent 4, warm-up W = 7; SI batch 100,
+α = 5, latent 18 (= U·N_f), W = 3; Adam lr 1e-3, at most 200 epochs, early stopping patience 20.
+Note that the reference chose α, latent and W on the *test* sessions (Tables S1–S3); these are
+its published values, and ``pipelines/ablations.py`` re-selects them on validation folds only.
+
+Baselines (``eegmtl.eeg.baselines``; settings in ``shared/docs/baselines-2b.md``): ``"CSP+LDA"``,
+``"FBCSP+SVM"``, ``"TS+SVM"``, ``"EEGNet"``, ``"ShallowFBCSPNet"``.
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+__all__ = [
+    "METHODS",
+    "MethodSpec",
+    "available_methods",
+    "default_config",
+    "get_method",
+    "make_estimator",
+    "register_method",
+]
+
+Factory = Callable[[Mapping[str, Any]], Any]
+
+
+@dataclass(frozen=True)
+class MethodSpec:
+    """A named method: a factory and the config it is built from.
+
+    Attributes
+    ----------
+    name : str
+        Registry name (e.g. ``"MixNet+pcgrad"``).
+    factory : callable
+        ``factory(config) -> unfitted estimator``; must be a module-level function (picklable,
+        so that joblib workers can build the estimator).
+    config : dict
+        JSON-like configuration, recorded with every result and hashed.
+    """
+
+    name: str
+    factory: Factory
+    config: dict[str, Any] = field(default_factory=dict)
+
+    def build(self) -> Any:
+        """A new unfitted estimator."""
+        return self.factory(dict(self.config))
+
+    def with_config(self, **overrides: Any) -> MethodSpec:
+        """A copy whose config is updated with ``overrides``."""
+        return replace(self, config={**self.config, **overrides})
+
+
+# --------------------------------------------------------------------------- defaults
+#: MixNet settings of the reference code (run_MixNet.py), per protocol.
+MIXNET_DEFAULTS: dict[str, dict[str, Any]] = {
+    "subject_dependent": {"batch_size": 32, "margin": 0.1, "latent_dim": 4, "warmup": 7},
+    "subject_independent": {"batch_size": 100, "margin": 5.0, "latent_dim": 18, "warmup": 3},
+}
+MIXNET_COMMON: dict[str, Any] = {"lr": 1e-3, "max_epochs": 200, "patience": 20}
+
+#: MIN2Net fixed loss weights [reconstruction (MSE), triplet, cross-entropy] and margins
+MIN2NET_DEFAULTS: dict[str, dict[str, Any]] = {
+    "subject_dependent": {"loss_weights": [0.5, 0.1, 1.0], "margin": 100.0, "batch_size": 32},
+    "subject_independent": {"loss_weights": [1.0, 0.1, 1.0], "margin": 0.1, "batch_size": 100},
+}
+
+#: MTL method of each MixNet variant: (loss weighting, gradient aggregator, flat step)
+MIXNET_VARIANTS: dict[str, dict[str, Any]] = {
+    "MixNet": {"weighting": "blending", "aggregator": None, "flat": False},
+    "MixNet+ew": {"weighting": "ew", "aggregator": None, "flat": False},
+    "MixNet+rlw": {"weighting": "rlw", "aggregator": None, "flat": False},
+    "MixNet+aligned_mtl": {"weighting": "ew", "aggregator": "aligned_mtl", "flat": False},
+    "MixNet+pcgrad": {"weighting": "ew", "aggregator": "pcgrad", "flat": False},
+    "MixNet+cagrad": {"weighting": "ew", "aggregator": "cagrad", "flat": False},
+    "MixNet+f-pcgrad": {"weighting": "ew", "aggregator": "pcgrad", "flat": True},
+}
+
+
+def _norm_protocol(protocol: str) -> str:
+    from eegmtl.evaluation.protocols import normalize_protocol
+
+    return normalize_protocol(protocol)
+
+
+# --------------------------------------------------------------------------- factories
+def _import(module: str, attr: str, what: str) -> Any:
+    try:
+        mod = importlib.import_module(module)
+    except ImportError as err:
+        raise ImportError(f"{what} needs {module} ({err}); install eegmtl with its extras "
+                          "(pip install 'eegmtl[baselines]') or check the environment.") from err
+    try:
+        return getattr(mod, attr)
+    except AttributeError:
+        raise ImportError(f"{what}: {module} has no {attr!r}; this eegmtl checkout does not "
+                          "provide it yet.") from None
+
+
+def _call_checked(cls_or_fn: Any, kwargs: Mapping[str, Any], what: str) -> Any:
+    """Call with ``kwargs``, raising a clear error for keyword names it does not take."""
+    try:
+        params = inspect.signature(cls_or_fn).parameters
+    except (TypeError, ValueError):
+        return cls_or_fn(**kwargs)
+    if not any(p.kind is p.VAR_KEYWORD for p in params.values()):
+        unknown = sorted(set(kwargs) - set(params))
+        if unknown:
+            raise TypeError(f"{what}: unknown option(s) {unknown}; it accepts "
+                            f"{sorted(k for k in params if k != 'self')}.")
+    return cls_or_fn(**kwargs)
+
+
+def _mixnet_estimator(config: Mapping[str, Any], what: str) -> Any:
+    cls = _import("eegmtl.estimator", "MixNetClassifier", what)
+    kwargs = {k: v for k, v in config.items() if v is not None}
+    return _call_checked(cls, kwargs, what)
+
+
+def _mixnet_factory(config: Mapping[str, Any]) -> Any:
+    """MixNet (any MTL method) — ``MixNetClassifier(**config)``."""
+    return _mixnet_estimator(config, "MixNet")
+
+
+def _min2net_factory(config: Mapping[str, Any]) -> Any:
+    """MIN2Net-style run: the MixNet estimator with fixed weights on 8–30 Hz time-domain
+    input. Needs the estimator's ``input`` option; checked here, at build time."""
+    cls = _import("eegmtl.estimator", "MixNetClassifier", "MIN2Net")
+    params = inspect.signature(cls).parameters
+    if "input" not in params:
+        raise TypeError("MIN2Net needs MixNetClassifier(input='time') (8-30 Hz time-domain "
+                        "input); this version of the estimator has no 'input' option.")
+    return _mixnet_estimator(config, "MIN2Net")
+
+
+def _baseline_factory(config: Mapping[str, Any]) -> Any:
+    """A baseline pipeline from ``eegmtl.eeg.baselines`` (``config['factory']``)."""
+    cfg = dict(config)
+    fn = _import("eegmtl.eeg.baselines", cfg.pop("factory"), cfg.get("name", "baseline"))
+    cfg.pop("name", None)
+    return _call_checked(fn, cfg, f"eegmtl.eeg.baselines.{fn.__name__}")
+
+
+# --------------------------------------------------------------------------- registry
+def _mixnet_defaults(name: str) -> Callable[[str], dict[str, Any]]:
+    def defaults(protocol: str) -> dict[str, Any]:
+        return {**MIXNET_COMMON, **MIXNET_DEFAULTS[protocol], **MIXNET_VARIANTS[name]}
+
+    return defaults
+
+
+def _min2net_defaults(protocol: str) -> dict[str, Any]:
+    return {**MIXNET_COMMON, "latent_dim": 3, "input": "time", "weighting": "fixed",
+            **MIN2NET_DEFAULTS[protocol]}
+
+
+def _baseline_defaults(factory: str, **extra: Any) -> Callable[[str], dict[str, Any]]:
+    def defaults(protocol: str) -> dict[str, Any]:
+        return {"factory": factory, **extra}
+
+    return defaults
+
+
+#: name -> (factory, protocol -> default config)
+METHODS: dict[str, tuple[Factory, Callable[[str], dict[str, Any]]]] = {
+    **{name: (_mixnet_factory, _mixnet_defaults(name)) for name in MIXNET_VARIANTS},
+    "MIN2Net": (_min2net_factory, _min2net_defaults),
+    "CSP+LDA": (_baseline_factory, _baseline_defaults("make_csp_lda")),
+    "FBCSP+SVM": (_baseline_factory, _baseline_defaults("make_fbcsp_svm")),
+    "TS+SVM": (_baseline_factory, _baseline_defaults("make_ts_svm")),
+    "EEGNet": (_baseline_factory, _baseline_defaults("make_eegnet")),
+    "ShallowFBCSPNet": (_baseline_factory, _baseline_defaults("make_shallow_fbcsp_net")),
+}
+
+
+def available_methods() -> list[str]:
+    """Registered method names."""
+    return list(METHODS)
+
+
+def register_method(
+    name: str, factory: Factory, defaults: Callable[[str], dict[str, Any]] | Mapping[str, Any],
+    *, overwrite: bool = False,
+) -> None:
+    """Add a method: ``factory(config)`` must be a module-level (picklable) function."""
+    if name in METHODS and not overwrite:
+        raise ValueError(f"method {name!r} exists; pass overwrite=True to replace it")
+    if isinstance(defaults, Mapping):
+        fixed = dict(defaults)
+
+        def fn(protocol: str) -> dict[str, Any]:
+            return dict(fixed)
+    else:
+        fn = defaults
+    METHODS[name] = (factory, fn)
+
+
+def default_config(name: str, protocol: str = "subject_dependent") -> dict[str, Any]:
+    """Default config of method ``name`` under ``protocol``."""
+    if name not in METHODS:
+        raise KeyError(f"unknown method {name!r}; available: {available_methods()}")
+    return dict(METHODS[name][1](_norm_protocol(protocol)))
+
+
+def get_method(name: str, protocol: str = "subject_dependent", **overrides: Any) -> MethodSpec:
+    """:class:`MethodSpec` of ``name`` with protocol defaults updated by ``overrides``."""
+    cfg = default_config(name, protocol)
+    cfg.update(overrides)
+    return MethodSpec(name, METHODS[name][0], cfg)
+
+
+def make_estimator(name: str, config: Mapping[str, Any] | None = None,
+                   protocol: str = "subject_dependent") -> Any:
+    """Unfitted estimator of method ``name`` (defaults of ``protocol`` updated by ``config``)."""
+    return get_method(name, protocol, **dict(config or {})).build()

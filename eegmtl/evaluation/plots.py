@@ -1,0 +1,181 @@
+"""Figures drawn from result records and training histories (matplotlib, Agg backend).
+
+Every function builds a new :class:`matplotlib.figure.Figure` (no pyplot state, so they work
+headless and in parallel), optionally saves it to ``path`` and returns it. For MOABB's own figures
+(``score_plot``, ``paired_plot``, ``meta_analysis_plot``) pass
+:func:`eegmtl.evaluation.results.to_moabb` output to ``moabb.analysis.plotting``.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+
+__all__ = [
+    "confusion_matrix_plot",
+    "paired_comparison_plot",
+    "subject_scores_plot",
+    "task_weights_plot",
+]
+
+
+def _save(fig: Figure, path: str | os.PathLike[str] | None) -> Figure:
+    if path is not None:
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fig.savefig(path, bbox_inches="tight", dpi=120)
+    return fig
+
+
+def _need(df: pd.DataFrame, cols: Sequence[str]) -> None:
+    missing = [c for c in cols if c not in df.columns]
+    if missing:
+        raise ValueError(f"records lack column(s) {missing}; available: {list(df.columns)}")
+
+
+def subject_scores_plot(
+    df: pd.DataFrame,
+    metric: str = "accuracy",
+    *,
+    pipelines: Sequence[str] | None = None,
+    protocol: str | None = None,
+    chance: float | None = 0.5,
+    path: str | os.PathLike[str] | None = None,
+) -> Figure:
+    """Per-subject score of each pipeline: points (mean over folds and seeds) with the
+    fold-to-fold SD as error bars, and the overall mean per pipeline in the legend."""
+    _need(df, ["pipeline", "subject", metric])
+    data = df if protocol is None else df[df["protocol"] == protocol]
+    pipelines = list(pipelines) if pipelines is not None else list(dict.fromkeys(data["pipeline"]))
+    data = data[data["pipeline"].isin(pipelines)]
+    if data.empty:
+        raise ValueError("no records to plot")
+    subjects = sorted(data["subject"].unique())
+    fig = Figure(figsize=(max(6.0, 0.8 * len(subjects) + 2), 4.0))
+    ax = fig.add_subplot(111)
+    width = 0.8 / max(1, len(pipelines))
+    x = np.arange(len(subjects), dtype=float)
+    for i, pipe in enumerate(pipelines):
+        g = data[data["pipeline"] == pipe].groupby("subject")[metric]
+        mean = g.mean().reindex(subjects)
+        sd = g.std(ddof=1).reindex(subjects).fillna(0.0)
+        ax.errorbar(x + (i - (len(pipelines) - 1) / 2) * width, mean.to_numpy(),
+                    yerr=sd.to_numpy(), fmt="o", capsize=2,
+                    label=f"{pipe} ({data.loc[data['pipeline'] == pipe, metric].mean():.3f})")
+    if chance is not None:
+        ax.axhline(chance, color="grey", lw=0.8, ls="--")
+    ax.set_xticks(x, [f"S{s}" for s in subjects])
+    ax.set_xlabel("subject")
+    ax.set_ylabel(metric)
+    ax.set_title(f"{metric} per subject" + (f" ({protocol})" if protocol else ""))
+    ax.legend(fontsize="small", loc="best")
+    return _save(fig, path)
+
+
+def paired_comparison_plot(
+    df: pd.DataFrame,
+    pipeline_a: str,
+    pipeline_b: str,
+    metric: str = "accuracy",
+    *,
+    protocol: str | None = None,
+    path: str | os.PathLike[str] | None = None,
+) -> Figure:
+    """Scatter of ``pipeline_b`` (y) against ``pipeline_a`` (x), one point per subject (mean
+    over folds and seeds), with the diagonal; points above it favour ``pipeline_b``."""
+    _need(df, ["pipeline", "subject", metric])
+    data = df if protocol is None else df[df["protocol"] == protocol]
+    tab = data.pivot_table(index="subject", columns="pipeline", values=metric, aggfunc="mean")
+    for p in (pipeline_a, pipeline_b):
+        if p not in tab.columns:
+            raise ValueError(f"pipeline {p!r} not in records ({list(tab.columns)})")
+    tab = tab[[pipeline_a, pipeline_b]].dropna()
+    fig = Figure(figsize=(4.5, 4.5))
+    ax = fig.add_subplot(111)
+    lo = float(np.nanmin(tab.to_numpy())) - 0.02
+    hi = float(np.nanmax(tab.to_numpy())) + 0.02
+    ax.plot([lo, hi], [lo, hi], color="grey", lw=0.8, ls="--")
+    ax.scatter(tab[pipeline_a], tab[pipeline_b], zorder=3)
+    for s, row in tab.iterrows():
+        ax.annotate(f"S{s}", (row[pipeline_a], row[pipeline_b]), fontsize="x-small",
+                    xytext=(3, 3), textcoords="offset points")
+    wins = int((tab[pipeline_b] > tab[pipeline_a]).sum())
+    ax.set_xlim(lo, hi)
+    ax.set_ylim(lo, hi)
+    ax.set_xlabel(f"{pipeline_a} {metric}")
+    ax.set_ylabel(f"{pipeline_b} {metric}")
+    ax.set_title(f"{pipeline_b} better on {wins}/{len(tab)} subjects")
+    return _save(fig, path)
+
+
+def task_weights_plot(
+    history: pd.DataFrame,
+    *,
+    x: str = "epoch",
+    path: str | os.PathLike[str] | None = None,
+) -> Figure:
+    """Task-weight trajectories from a training history with ``weight_<task>`` columns.
+
+    Parameters
+    ----------
+    history : DataFrame
+        One row per epoch or step, with column ``x`` (``"epoch"`` or ``"step"``) and one
+        ``weight_<task>`` column per task (e.g. MixNet's ``weight_recon``, ``weight_triplet``,
+        ``weight_ce``). Rows with the same ``x`` are averaged.
+    x : str
+        Abscissa column.
+    """
+    cols = [c for c in history.columns if re.match(r"^weight_.+", str(c))]
+    if not cols:
+        raise ValueError(f"history has no weight_<task> columns; columns: {list(history.columns)}")
+    _need(history, [x])
+    data = history.groupby(x)[cols].mean()
+    fig = Figure(figsize=(6.0, 3.5))
+    ax = fig.add_subplot(111)
+    for c in cols:
+        ax.plot(data.index.to_numpy(), data[c].to_numpy(), label=c[len("weight_"):])
+    ax.set_xlabel(x)
+    ax.set_ylabel("task weight")
+    ax.legend(fontsize="small")
+    return _save(fig, path)
+
+
+def confusion_matrix_plot(
+    y_true: Any,
+    y_pred: Any,
+    *,
+    labels: Sequence[Any] | None = None,
+    normalize: str | None = "true",
+    title: str | None = None,
+    path: str | os.PathLike[str] | None = None,
+) -> Figure:
+    """Confusion matrix (rows: true class, columns: predicted), normalised per true class by
+    default (``normalize`` as :func:`sklearn.metrics.confusion_matrix`)."""
+    from sklearn.metrics import confusion_matrix
+
+    labels = list(labels) if labels is not None else sorted(set(np.asarray(y_true).tolist())
+                                                             | set(np.asarray(y_pred).tolist()))
+    cm = confusion_matrix(y_true, y_pred, labels=labels, normalize=normalize)
+    fig = Figure(figsize=(1.2 * len(labels) + 2.0, 1.2 * len(labels) + 1.5))
+    ax = fig.add_subplot(111)
+    im = ax.imshow(cm, cmap="Blues", vmin=0, vmax=1 if normalize else None)
+    fig.colorbar(im, ax=ax, fraction=0.046)
+    for i in range(cm.shape[0]):
+        for j in range(cm.shape[1]):
+            ax.text(j, i, f"{cm[i, j]:.2f}" if normalize else f"{int(cm[i, j])}",
+                    ha="center", va="center",
+                    color="white" if cm[i, j] > (0.5 if normalize else cm.max() / 2) else "black")
+    ax.set_xticks(range(len(labels)), [str(v) for v in labels])
+    ax.set_yticks(range(len(labels)), [str(v) for v in labels])
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    if title:
+        ax.set_title(title)
+    return _save(fig, path)

@@ -1,0 +1,44 @@
+"""DualProj: project the mean gradient onto the dual cone of the task gradients."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from torch import Tensor
+
+from eegmtl.mtl.aggregators._utils import as_pref, check_nonnegative, combine, gramian
+from eegmtl.mtl.aggregators.base import Aggregation, Aggregator
+from eegmtl.mtl.aggregators.upgrad import dual_cone_weights
+
+__all__ = ["DualProj"]
+
+
+class DualProj(Aggregator):
+    r"""DualProj (Quinton & Rey 2024, TorchJD ``DualProj``): the weighted mean of the rows,
+    projected onto the dual cone of the rows -- the solution of Eq. 11 of Lopez-Paz & Ranzato,
+    *Gradient Episodic Memory for Continual Learning* (NeurIPS 2017): the closest vector to the
+    mean that conflicts with no task.
+
+    Same QP solver and defaults as :class:`UPGrad` (``norm_eps = reg_eps = 1e-4``, ``pref``
+    ``1/T`` each). Touches the shared parameters only. Non-conflicting (up to ``reg_eps``),
+    permutation invariant, positively homogeneous.
+    """
+
+    name = "dualproj"
+    linear = False
+    level = "parameters"
+
+    def __init__(
+        self,
+        pref: Sequence[float] | Tensor | None = None,
+        norm_eps: float = 1e-4,
+        reg_eps: float = 1e-4,
+    ) -> None:
+        self.pref = pref
+        self.norm_eps = check_nonnegative("norm_eps", norm_eps)
+        self.reg_eps = check_nonnegative("reg_eps", reg_eps)
+
+    def _aggregate(self, matrix: Tensor) -> Aggregation:
+        omega = as_pref(self.pref, matrix.shape[0], 1.0 / matrix.shape[0])
+        w = dual_cone_weights(omega, gramian(matrix), self.norm_eps, self.reg_eps)
+        return combine(w, matrix)

@@ -1,0 +1,439 @@
+"""One multi-task training step: losses -> weighting -> per-task gradients -> aggregator -> .grad.
+
+The three concerns stay apart (DESIGN.md): the weighting maps losses to weights, the gradient
+engine (:mod:`eegmtl.mtl.gradients`) produces per-task gradients, the aggregator maps the
+weighted (T, P) matrix to one update. :class:`MTLStep` composes them for a model following the
+:class:`~eegmtl.mtl.tasks.MultiTaskModel` protocol.
+
+Paths
+-----
+- **fast path** (linear aggregator such as ``Sum``/``Mean``, weighting without
+  ``needs_gradients``, no flat option): one backward of ``Σ_t c_t w_t L_t`` where ``c`` are the
+  aggregator's constant weights -- exactly the cost of equal weighting. The heads then see the
+  loss weights ``w_t`` (their gradients are divided by ``c_t`` afterwards, so ``Mean`` and
+  ``Sum`` give the heads the same gradient), as in RLW, where the random weights also reach
+  the heads. This equals the explicit path with ``weight_heads=True``.
+- **parameter level**: the (T, P) matrix of the shared parameters (one batched VJP through the
+  trunk), rows scaled by ``w``, aggregated, written into the shared ``.grad``.
+- **representation level** (aggregators with ``level = "representation"``: MGDA-UB,
+  Aligned-MTL-UB, RGW, GradDrop): the (T, B·d) matrix on a detached copy of ``z``; the
+  aggregated update is pushed through the trunk with one ``z.backward(update)``.
+- **flat** (:mod:`eegmtl.mtl.flat`, F-MTL): parameter-level matrix + per-task SAM gradients,
+  the aggregator applied to the loss part and to the flat part, the two summed.
+
+In the non-fast paths the task heads get their own *unweighted* gradient (LibMTL, Aligned-MTL,
+RGW); ``weight_heads=True`` multiplies task ``t``'s head gradient by ``w_t``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from eegmtl.mtl.aggregators import Aggregator, get_aggregator
+from eegmtl.mtl.flat import FlatConfig, make_flat_config, sharpness_aware_gradients
+from eegmtl.mtl.gradients import (
+    GradientEngine,
+    parameters_requiring_grad,
+    unflatten_to_grads,
+)
+from eegmtl.mtl.tasks import Task, check_tasks
+from eegmtl.mtl.weightings import Weighting, get_weighting
+
+__all__ = ["FlatStep", "MTLStep", "StepResult", "compute_losses", "resolve_method"]
+
+_LEVELS = ("auto", "parameters", "representation")
+
+
+@dataclass
+class StepResult:
+    """What one training step returns (all tensors detached, on the model's device).
+
+    Attributes
+    ----------
+    losses : Tensor
+        (T,) unweighted task losses of the batch, in task order.
+    weights : Tensor
+        (T,) loss weights of the weighting.
+    aggregator_weights : Tensor or None
+        (T,) weights the aggregator used (``None`` for the fast path of a weighting whose
+        aggregator is linear: they are then the aggregator's constant weights).
+    diagnostics : dict
+        Optional extras (``"grad_norms"``, ``"min_cosine"`` with ``diagnostics=True``;
+        ``"flat_norm"`` for flat steps; ``"path"`` always).
+    """
+
+    losses: Tensor
+    weights: Tensor
+    aggregator_weights: Tensor | None
+    diagnostics: dict[str, Any] = field(default_factory=dict)
+
+
+def compute_losses(
+    outputs: Mapping[str, Tensor], targets: Mapping[str, Any], tasks: Sequence[Task]
+) -> Tensor:
+    """Per-task scalar losses (T,) in task order, with clear errors for missing keys/NaN."""
+    losses = []
+    for task in tasks:
+        if task.name not in outputs:
+            raise KeyError(
+                f"the model's decode() returned no output for task {task.name!r} "
+                f"(got {sorted(outputs)})."
+            )
+        if task.name not in targets:
+            raise KeyError(
+                f"the batch has no target for task {task.name!r} (got {sorted(targets)}); "
+                "the loader must yield (x, {task name: target})."
+            )
+        loss = task.loss(outputs[task.name], targets[task.name])
+        if not isinstance(loss, Tensor) or loss.ndim != 0:
+            raise ValueError(
+                f"the loss of task {task.name!r} must be a scalar tensor (mean over the batch), "
+                f"got {type(loss).__name__} of shape {getattr(loss, 'shape', None)}."
+            )
+        losses.append(loss)
+    stacked = torch.stack(losses)
+    if not torch.isfinite(stacked.detach()).all():
+        bad = [t.name for t, v in zip(tasks, stacked.detach().tolist()) if not _finite(v)]
+        raise FloatingPointError(
+            f"non-finite loss for task(s) {bad} (values {stacked.detach().tolist()}): the "
+            "training diverged or the batch holds NaN/Inf; lower the learning rate or check "
+            "the inputs."
+        )
+    return stacked
+
+
+def _finite(v: float) -> bool:
+    return v == v and v not in (float("inf"), float("-inf"))
+
+
+def resolve_method(name: str) -> dict[str, Any]:
+    """Map one method name to ``{"weighting", "aggregator", "flat"}`` keyword arguments.
+
+    ``"ew"`` -> EW + Sum; a weighting name (``"rlw"``, ``"uw"``, ``"blending"``...) -> that
+    weighting + Sum; an aggregator name (``"pcgrad"``, ``"aligned_mtl_ub"``...) -> EW + that
+    aggregator; a ``"f-"`` prefix adds the flat option (``"f-pcgrad"``, ``"f-ew"``).
+    """
+    from eegmtl.mtl.aggregators import AGGREGATORS
+    from eegmtl.mtl.weightings import WEIGHTINGS
+
+    key = name.strip().lower()
+    flat: FlatConfig | None = None
+    if key.startswith("f-") or key.startswith("f_"):
+        flat = FlatConfig()
+        key = key[2:]
+    key = key.replace("-", "_")
+    if key in ("ew", "sum", "ls"):
+        return {"weighting": "ew", "aggregator": "sum", "flat": flat}
+    if key in WEIGHTINGS:
+        return {"weighting": key, "aggregator": "sum", "flat": flat}
+    if key in AGGREGATORS:
+        return {"weighting": "ew", "aggregator": key, "flat": flat}
+    raise ValueError(
+        f"unknown MTL method {name!r}: give a weighting ({sorted(WEIGHTINGS)}) or an "
+        f"aggregator ({sorted(AGGREGATORS)}), optionally prefixed with 'f-' for flat minima."
+    )
+
+
+class MTLStep:
+    """One training step of a hard-parameter-sharing multi-task model.
+
+    Parameters
+    ----------
+    model : nn.Module
+        Implements ``encode``, ``decode``, ``shared_parameters``, ``task_parameters``,
+        ``task_names`` (:class:`~eegmtl.mtl.tasks.MultiTaskModel`); ``apply_constraints()`` is
+        called after every optimiser step when present (MixNet's max-norm).
+    tasks : sequence of Task
+        One per model head, same names as ``model.task_names``.
+    weighting : str or Weighting, default "ew"
+        Loss weighting (registry name or instance).
+    aggregator : str or Aggregator, default "sum"
+        Gradient aggregator (registry name or instance).
+    optimizer : torch.optim.Optimizer or None
+        Must hold the model's parameters and ``weighting.parameters()``. ``None``: the step
+        only writes ``.grad`` (no update, no constraints).
+    grad_level : {"auto", "parameters", "representation"}, default "auto"
+        ``"auto"`` uses ``aggregator.level`` (``"parameters"`` when absent).
+    weight_heads : bool, default False
+        Multiply task ``t``'s head gradient by ``w_t`` in the non-fast paths.
+    flat : FlatConfig, dict, bool, float or None, default None
+        Flat-minima (F-MTL) option, see :class:`~eegmtl.mtl.flat.FlatConfig`.
+    gradient_mode : {"auto", "vmap", "loop"}, default "auto"
+        Trunk backend of the per-task Jacobian (:class:`~eegmtl.mtl.gradients.GradientEngine`).
+    fast_path : bool, default True
+        Allow the one-backward path for linear aggregators (set False to force the explicit
+        per-task path, e.g. to test that both agree).
+    diagnostics : bool, default False
+        Add per-task gradient norms and the minimum pairwise cosine to the result.
+    """
+
+    def __init__(
+        self,
+        model: nn.Module,
+        tasks: Sequence[Task],
+        weighting: str | Weighting = "ew",
+        aggregator: str | Aggregator = "sum",
+        optimizer: torch.optim.Optimizer | None = None,
+        *,
+        grad_level: str = "auto",
+        weight_heads: bool = False,
+        flat: FlatConfig | Mapping[str, Any] | bool | float | None = None,
+        gradient_mode: str = "auto",
+        fast_path: bool = True,
+        diagnostics: bool = False,
+    ) -> None:
+        for attr in ("encode", "decode", "shared_parameters", "task_parameters", "task_names"):
+            if not hasattr(model, attr):
+                raise TypeError(
+                    f"the model must implement the MultiTaskModel protocol (encode, decode, "
+                    f"shared_parameters, task_parameters, task_names); {type(model).__name__} "
+                    f"has no {attr!r}."
+                )
+        self.model = model
+        self.tasks = check_tasks(tasks, model)
+        self.n_tasks = len(self.tasks)
+        self.weighting = get_weighting(weighting, self.n_tasks)
+        self.aggregator = get_aggregator(aggregator)
+        if grad_level not in _LEVELS:
+            raise ValueError(f"grad_level must be one of {_LEVELS}, got {grad_level!r}.")
+        self.grad_level = grad_level
+        self.level = (
+            getattr(self.aggregator, "level", "parameters") if grad_level == "auto" else grad_level
+        )
+        self.weight_heads = bool(weight_heads)
+        self.flat = make_flat_config(flat)
+        self.engine = GradientEngine(gradient_mode)
+        self.fast_path = bool(fast_path)
+        self.diagnostics = bool(diagnostics)
+        self.optimizer = optimizer
+
+        self.shared = parameters_requiring_grad(model.shared_parameters())
+        if not self.shared:
+            raise ValueError("the model has no shared parameters requiring grad.")
+        shared_ids = {id(p) for p in self.shared}
+        self.heads: list[list[nn.Parameter]] = []
+        for task in self.tasks:
+            params = parameters_requiring_grad(model.task_parameters(task.name))
+            overlap = [i for i, p in enumerate(params) if id(p) in shared_ids]
+            if overlap:
+                raise ValueError(
+                    f"task_parameters({task.name!r}) overlaps shared_parameters(); a parameter "
+                    "must be either shared or task-specific."
+                )
+            self.heads.append(params)
+        self._wparams = list(self.weighting.parameters())
+        if optimizer is not None and self._wparams:
+            in_opt = {id(p) for g in optimizer.param_groups for p in g["params"]}
+            if any(id(p) not in in_opt for p in self._wparams):
+                raise ValueError(
+                    f"the weighting {self.weighting!r} has learnable parameters that are not in "
+                    "the optimizer; add weighting.parameters() to it (the Trainer does this)."
+                )
+        self._linear_coef: Tensor | None = None
+
+    # ------------------------------------------------------------------ helpers
+    @property
+    def uses_fast_path(self) -> bool:
+        """True when the step does one backward of the weighted loss sum."""
+        return (
+            self.fast_path
+            and self.flat is None
+            and bool(getattr(self.aggregator, "linear", False))
+            and not self.weighting.needs_gradients
+        )
+
+    def _coef(self, like: Tensor) -> Tensor:
+        if self._linear_coef is None or self._linear_coef.device != like.device:
+            eye = torch.eye(self.n_tasks, dtype=like.dtype, device=like.device)
+            self._linear_coef = self.aggregator(eye).vector.detach()
+        return self._linear_coef
+
+    def _zero_grad(self) -> None:
+        if self.optimizer is not None:
+            self.optimizer.zero_grad(set_to_none=True)
+        for p in self.model.parameters():
+            p.grad = None
+        for p in self._wparams:
+            p.grad = None
+
+    def _weights(self, losses: Tensor, matrix: Tensor | None) -> Tensor:
+        w = self.weighting.weights(losses.detach(), matrix)
+        w = torch.as_tensor(w, dtype=losses.dtype, device=losses.device).detach()
+        if w.shape != (self.n_tasks,):
+            raise ValueError(
+                f"the weighting {self.weighting!r} returned weights of shape {tuple(w.shape)}; "
+                f"expected ({self.n_tasks},)."
+            )
+        return w
+
+    def _weighting_grads(self, losses: Tensor) -> None:
+        if not self._wparams:
+            return
+        wl = self.weighting.loss(losses.detach())
+        if isinstance(wl, Tensor) and wl.requires_grad:
+            grads = torch.autograd.grad(wl, self._wparams, allow_unused=True)
+            for p, g in zip(self._wparams, grads):
+                if g is not None:
+                    p.grad = g if p.grad is None else p.grad + g
+
+    def _set_head_grads(self, head_grads: Sequence[Sequence[Tensor | None]], w: Tensor) -> None:
+        for t, (params, grads) in enumerate(zip(self.heads, head_grads)):
+            scale = w[t] if self.weight_heads else None
+            for p, g in zip(params, grads):
+                if g is None:
+                    continue
+                g = g * scale if scale is not None else g
+                p.grad = g if p.grad is None else p.grad + g
+
+    def _finish(self) -> None:
+        if self.optimizer is not None:
+            self.optimizer.step()
+            constrain = getattr(self.model, "apply_constraints", None)
+            if callable(constrain):
+                constrain()
+
+    # ------------------------------------------------------------------ step
+    def __call__(self, x: Any, targets: Mapping[str, Any]) -> StepResult:
+        """Run one step on a batch and return its :class:`StepResult`."""
+        return self.step(x, targets)
+
+    def step(self, x: Any, targets: Mapping[str, Any]) -> StepResult:
+        """Run one step on a batch ``(x, {task: target})``."""
+        self._zero_grad()
+        if self.uses_fast_path:
+            return self._fast_step(x, targets)
+        return self._explicit_step(x, targets)
+
+    def _fast_step(self, x: Any, targets: Mapping[str, Any]) -> StepResult:
+        outputs = self.model.decode(self.model.encode(x))
+        losses = compute_losses(outputs, targets, self.tasks)
+        w = self._weights(losses, None)
+        coef = self._coef(losses)
+        (losses @ (coef * w)).backward()
+        for t, params in enumerate(self.heads):  # heads see w_t, not c_t * w_t
+            c = float(coef[t])
+            if c not in (0.0, 1.0):
+                for p in params:
+                    if p.grad is not None:
+                        p.grad.div_(c)
+        self._weighting_grads(losses)
+        self._finish()
+        return StepResult(losses.detach(), w, coef, {"path": "fast"})
+
+    def _explicit_step(self, x: Any, targets: Mapping[str, Any]) -> StepResult:
+        rep = self.model.encode(x)
+        if not isinstance(rep, Tensor):
+            raise TypeError(
+                f"encode() must return one tensor (the shared representation), got "
+                f"{type(rep).__name__}."
+            )
+        rep_d = rep.detach().requires_grad_(True)
+        outputs = self.model.decode(rep_d)
+        losses = compute_losses(outputs, targets, self.tasks)
+        level = "parameters" if self.flat is not None else self.level
+        grads = self.engine.compute(losses, rep, rep_d, self.shared, self.heads, level)
+        w = self._weights(losses, grads.matrix if self.weighting.needs_gradients else None)
+        diag: dict[str, Any] = {"path": "flat" if self.flat is not None else level}
+        if self.diagnostics:
+            diag.update(_diagnostics(grads.matrix))
+
+        if self.flat is not None:
+            def forward_task(i: int) -> Tensor:
+                out = self.model.decode(self.model.encode(x))
+                task = self.tasks[i]
+                return task.loss(out[task.name], targets[task.name])
+
+            sam_matrix, sam_heads = sharpness_aware_gradients(
+                self.model, forward_task, self.shared, self.heads, grads.matrix, grads.heads,
+                self.flat,
+            )
+            loss_part = self.aggregator(grads.matrix * w[:, None])
+            flat_part = self.aggregator((sam_matrix - grads.matrix) * w[:, None])
+            update = loss_part.vector + flat_part.vector
+            unflatten_to_grads(update, self.shared)
+            self._set_head_grads(sam_heads, w)
+            agg_w = loss_part.weights
+            diag["flat_norm"] = float(flat_part.vector.norm())
+            diag["flat_aggregator_weights"] = flat_part.weights.detach()
+        else:
+            agg = self.aggregator(grads.matrix * w[:, None])
+            if level == "parameters":
+                unflatten_to_grads(agg.vector, self.shared)
+            else:
+                torch.autograd.backward(
+                    rep, grad_tensors=agg.vector.view_as(rep).to(rep.dtype), inputs=self.shared
+                )
+            self._set_head_grads(grads.heads, w)
+            agg_w = agg.weights
+        self._weighting_grads(losses)
+        self._finish()
+        return StepResult(
+            losses.detach(), w, None if agg_w is None else agg_w.detach(), diag
+        )
+
+    # ------------------------------------------------------------------ state
+    def state_dict(self) -> dict[str, Any]:
+        """Weighting, aggregator and gradient-engine state (for checkpoints)."""
+        return {
+            "weighting": self.weighting.state_dict(),
+            "weighting_params": [p.detach().clone() for p in self._wparams],
+            "aggregator": self.aggregator.state_dict(),
+            "engine": self.engine.state_dict(),
+        }
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        self.weighting.load_state_dict(state.get("weighting", {}))
+        with torch.no_grad():
+            for p, v in zip(self._wparams, state.get("weighting_params", [])):
+                p.copy_(v)
+        self.aggregator.load_state_dict(state.get("aggregator", {}))
+        self.engine.load_state_dict(state.get("engine", {}))
+
+
+def _diagnostics(matrix: Tensor) -> dict[str, Any]:
+    with torch.no_grad():
+        norms = matrix.norm(dim=1)
+        unit = matrix / norms.clamp_min(1e-12)[:, None]
+        cos = unit @ unit.T
+        t = matrix.shape[0]
+        off = cos[~torch.eye(t, dtype=torch.bool, device=cos.device)]
+        return {
+            "grad_norms": norms.detach(),
+            "min_cosine": float(off.min()) if off.numel() else 1.0,
+        }
+
+
+class FlatStep(MTLStep):
+    """:class:`MTLStep` with the flat-minima (F-MTL) option switched on.
+
+    ``FlatStep(model, tasks, weighting, aggregator, optimizer, rho=..., adaptive=...,
+    rho_heads=..., norm=..., **step_kwargs)`` equals ``MTLStep(..., flat=FlatConfig(rho,
+    adaptive, rho_heads, norm))``; see :mod:`eegmtl.mtl.flat` for the algorithm and defaults.
+    """
+
+    def __init__(
+        self,
+        model: nn.Module,
+        tasks: Sequence[Task],
+        weighting: str | Weighting = "ew",
+        aggregator: str | Aggregator = "sum",
+        optimizer: torch.optim.Optimizer | None = None,
+        *,
+        rho: float = FlatConfig.rho,
+        adaptive: bool = FlatConfig.adaptive,
+        rho_heads: float | None = None,
+        norm: str = FlatConfig.norm,
+        **kwargs: Any,
+    ) -> None:
+        if "flat" in kwargs:
+            raise TypeError("FlatStep sets flat= itself; pass rho/adaptive/rho_heads/norm.")
+        super().__init__(
+            model, tasks, weighting, aggregator, optimizer,
+            flat=FlatConfig(rho=rho, adaptive=adaptive, rho_heads=rho_heads, norm=norm),
+            **kwargs,
+        )

@@ -1,0 +1,590 @@
+"""The training loop: epochs, validation, early stopping, LR schedule, checkpoints, history.
+
+One way to train (DESIGN.md): MixNet and the vision benchmarks use the same :class:`Trainer`,
+which composes the :class:`~eegmtl.mtl.step.MTLStep` (weighting, aggregator, flat option) with
+
+- an optimiser (default Adam, lr 1e-3) and optionally ReduceLROnPlateau (factor 0.5,
+  patience 5, min_lr 1e-4, absolute threshold 1e-4 -- MixNet's Keras callback,
+  mixnet-reference §5);
+- a full validation pass per epoch (per-task losses and task metrics) and, with
+  ``interleaved_validation=True``, MixNet's interleaved validation: after **every** training
+  step one inference-mode forward on the next validation batch (batch size
+  ``N_val // n_train_batches``), whose per-task losses go to ``weighting.after_step(train,
+  val)`` (adaptive gradient blending, mixnet-reference §4);
+- early stopping on a monitored key with best-weights restore;
+- atomic checkpoints every epoch and exact resume (``fit(..., resume=True)``);
+- per-step and per-epoch history (:meth:`Trainer.history_frame`), tqdm progress, seeding and
+  device selection.
+
+Monitor keys (epoch records): ``"val_loss"`` -- with interleaved validation the epoch mean of
+the interleaved val-batch losses weighted by the loss weights in force at each step (MixNet's
+original), otherwise the full-pass validation losses weighted by the current weights;
+``"val_loss_unweighted"`` (sum of the full-pass task losses); ``"val_<task>_loss"``;
+``"val_<task>_<metric>"``; ``"train_loss"``. ``mode=None`` picks ``"min"`` for keys ending in
+``loss`` and ``"max"`` otherwise.
+"""
+
+from __future__ import annotations
+
+import copy
+import random
+import time
+import warnings
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from eegmtl.mtl.aggregators import Aggregator
+from eegmtl.mtl.checkpoint import load_checkpoint, save_checkpoint
+from eegmtl.mtl.data import MultiTaskLoader, to_device
+from eegmtl.mtl.flat import FlatConfig
+from eegmtl.mtl.runtime import seed_everything, select_device
+from eegmtl.mtl.step import MTLStep, StepResult, compute_losses
+from eegmtl.mtl.tasks import Task
+from eegmtl.mtl.weightings import Weighting
+
+__all__ = ["Trainer"]
+
+CHECKPOINT_NAME = "last.pt"
+
+
+def _rng_state() -> dict[str, Any]:
+    np_state = np.random.get_state()  # noqa: NPY002 - global state is what we restore
+    return {
+        "torch": torch.get_rng_state(),
+        "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
+        "numpy": (np_state[0], np_state[1].copy(), *np_state[2:]),
+        "python": random.getstate(),
+    }
+
+
+def _set_rng_state(state: Mapping[str, Any]) -> None:
+    torch.set_rng_state(state["torch"])
+    if state.get("cuda") is not None and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+    np.random.set_state(state["numpy"])  # noqa: NPY002
+    random.setstate(state["python"])
+
+
+def _split_batch(batch: Any) -> tuple[Any, Mapping[str, Any] | None]:
+    if isinstance(batch, (tuple, list)) and len(batch) == 2 and isinstance(batch[1], Mapping):
+        return batch[0], batch[1]
+    return batch, None
+
+
+class Trainer:
+    """Train a multi-task model with any weighting / aggregator / flat option.
+
+    Parameters
+    ----------
+    model : nn.Module
+        A :class:`~eegmtl.mtl.tasks.MultiTaskModel`.
+    tasks : sequence of Task
+    weighting, aggregator, flat, grad_level, weight_heads, gradient_mode
+        Passed to :class:`~eegmtl.mtl.step.MTLStep` (defaults EW + Sum, no flat).
+    optimizer : {"adam", "sgd", "adamw"} or callable, default "adam"
+        A name, or ``callable(params) -> Optimizer``. Gets the model's parameters and the
+        weighting's learnable parameters.
+    lr : float, default 1e-3
+        Learning rate for named optimisers (MixNet: Adam 1e-3).
+    weight_decay : float, default 0.0
+    scheduler : "plateau", None or callable, default "plateau"
+        ``"plateau"``: ReduceLROnPlateau(factor 0.5, patience 5, min_lr 1e-4, threshold 1e-4
+        absolute) on the monitored key (MixNet); a callable ``callable(optimizer) -> scheduler``
+        (stepped with the monitored value if it is a ReduceLROnPlateau, else without argument).
+    max_epochs : int, default 200
+    patience : int or None, default 20
+        Early-stopping patience in epochs (``None`` disables early stopping).
+    monitor : str, default "val_loss"
+    mode : {"min", "max"} or None, default None
+    min_delta : float, default 0.0
+        Minimum improvement of the monitored key (Keras EarlyStopping/ModelCheckpoint: 0).
+    restore_best : bool, default True
+        Load the best epoch's weights at the end of :meth:`fit`.
+    interleaved_validation : bool, default False
+        MixNet's interleaved validation batch after every step (needs a validation loader).
+    interleaved_batch_size : int or None
+        Override ``N_val // n_train_batches``.
+    checkpoint_dir : path or None
+        Where ``last.pt`` is written atomically after every epoch.
+    progress : bool, default True
+        tqdm bar over the epochs.
+    seed : int or None, default None
+        Seeds random, numpy and torch before building the step and before training.
+    device : str, torch.device or None
+        ``None``/"auto": CUDA when available, else CPU.
+    log_steps : bool, default True
+        Keep per-step records in the history.
+    """
+
+    def __init__(
+        self,
+        model: nn.Module,
+        tasks: Sequence[Task],
+        *,
+        weighting: str | Weighting = "ew",
+        aggregator: str | Aggregator = "sum",
+        flat: FlatConfig | Mapping[str, Any] | bool | float | None = None,
+        optimizer: str | Callable[[Iterable[nn.Parameter]], torch.optim.Optimizer] = "adam",
+        lr: float = 1e-3,
+        weight_decay: float = 0.0,
+        scheduler: str | Callable[[torch.optim.Optimizer], Any] | None = "plateau",
+        max_epochs: int = 200,
+        patience: int | None = 20,
+        monitor: str = "val_loss",
+        mode: str | None = None,
+        min_delta: float = 0.0,
+        restore_best: bool = True,
+        interleaved_validation: bool = False,
+        interleaved_batch_size: int | None = None,
+        grad_level: str = "auto",
+        weight_heads: bool = False,
+        gradient_mode: str = "auto",
+        checkpoint_dir: str | Path | None = None,
+        progress: bool = True,
+        seed: int | None = None,
+        device: str | torch.device | None = None,
+        log_steps: bool = True,
+    ) -> None:
+        if int(max_epochs) < 1:
+            raise ValueError(f"max_epochs must be >= 1, got {max_epochs}.")
+        if patience is not None and int(patience) < 1:
+            raise ValueError(f"patience must be >= 1 or None, got {patience}.")
+        if mode is None:
+            mode = "min" if monitor.endswith("loss") else "max"
+        if mode not in ("min", "max"):
+            raise ValueError(f"mode must be 'min' or 'max', got {mode!r}.")
+        self.max_epochs = int(max_epochs)
+        self.patience = None if patience is None else int(patience)
+        self.monitor = monitor
+        self.mode = mode
+        self.min_delta = float(min_delta)
+        self.restore_best = bool(restore_best)
+        self.interleaved_validation = bool(interleaved_validation)
+        self.interleaved_batch_size = interleaved_batch_size
+        self.checkpoint_dir = None if checkpoint_dir is None else Path(checkpoint_dir)
+        self.progress = bool(progress)
+        self.seed = seed
+        self.log_steps = bool(log_steps)
+        self.device = select_device(device)
+
+        seed_everything(seed)
+        self.model = model.to(self.device)
+        self.tasks = list(tasks)
+        # build the step without optimiser first to get the weighting's parameters
+        step = MTLStep(
+            self.model, self.tasks, weighting, aggregator, None, grad_level=grad_level,
+            weight_heads=weight_heads, flat=flat, gradient_mode=gradient_mode,
+        )
+        for p in step.weighting.parameters():
+            p.data = p.data.to(self.device)
+        params = list(self.model.parameters()) + list(step.weighting.parameters())
+        self.optimizer = self._make_optimizer(optimizer, params, lr, weight_decay)
+        step.optimizer = self.optimizer
+        self.step = step
+        self.scheduler = self._make_scheduler(scheduler)
+        self._reset_state()
+
+    # ------------------------------------------------------------------ construction
+    @staticmethod
+    def _make_optimizer(optimizer, params, lr, weight_decay) -> torch.optim.Optimizer:
+        if callable(optimizer) and not isinstance(optimizer, str):
+            opt = optimizer(params)
+            if not isinstance(opt, torch.optim.Optimizer):
+                raise TypeError("the optimizer callable must return a torch.optim.Optimizer.")
+            return opt
+        name = str(optimizer).lower()
+        if name == "adam":
+            return torch.optim.Adam(params, lr=lr, weight_decay=weight_decay)
+        if name == "adamw":
+            return torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)
+        if name == "sgd":
+            return torch.optim.SGD(params, lr=lr, momentum=0.9, weight_decay=weight_decay)
+        raise ValueError(
+            f"unknown optimizer {optimizer!r}; use 'adam', 'adamw', 'sgd' or a callable."
+        )
+
+    def _make_scheduler(self, scheduler) -> Any:
+        if scheduler is None:
+            return None
+        if isinstance(scheduler, str):
+            if scheduler != "plateau":
+                raise ValueError(
+                    f"unknown scheduler {scheduler!r}; use 'plateau', None or a callable."
+                )
+            return torch.optim.lr_scheduler.ReduceLROnPlateau(
+                self.optimizer, mode=self.mode, factor=0.5, patience=5, threshold=1e-4,
+                threshold_mode="abs", min_lr=1e-4,
+            )
+        return scheduler(self.optimizer)
+
+    def _reset_state(self) -> None:
+        self.history: dict[str, list[dict[str, Any]]] = {"steps": [], "epochs": []}
+        self.epoch_ = 0
+        self.global_step_ = 0
+        self.best_score_: float | None = None
+        self.best_epoch_: int | None = None
+        self.best_state_: dict[str, Tensor] | None = None
+        self.best_weights_: list[float] | None = None
+        self.wait_ = 0
+        self.stopped_ = False
+
+    @property
+    def task_names(self) -> list[str]:
+        return [t.name for t in self.tasks]
+
+    @property
+    def weighting(self) -> Weighting:
+        return self.step.weighting
+
+    @property
+    def aggregator(self) -> Aggregator:
+        return self.step.aggregator
+
+    # ------------------------------------------------------------------ checkpoints
+    def _checkpoint_path(self) -> Path | None:
+        return None if self.checkpoint_dir is None else self.checkpoint_dir / CHECKPOINT_NAME
+
+    def state_dict(self) -> dict[str, Any]:
+        """Everything needed to resume training exactly."""
+        return {
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": None if self.scheduler is None else self.scheduler.state_dict(),
+            "step": self.step.state_dict(),
+            "rng": _rng_state(),
+            "history": copy.deepcopy(self.history),
+            "epoch": self.epoch_,
+            "global_step": self.global_step_,
+            "best_score": self.best_score_,
+            "best_epoch": self.best_epoch_,
+            "best_state": self.best_state_,
+            "best_weights": self.best_weights_,
+            "wait": self.wait_,
+            "stopped": self.stopped_,
+        }
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        if self.scheduler is not None and state.get("scheduler") is not None:
+            self.scheduler.load_state_dict(state["scheduler"])
+        self.step.load_state_dict(state["step"])
+        _set_rng_state(state["rng"])
+        self.history = copy.deepcopy(state["history"])
+        self.epoch_ = int(state["epoch"])
+        self.global_step_ = int(state["global_step"])
+        self.best_score_ = state["best_score"]
+        self.best_epoch_ = state["best_epoch"]
+        self.best_state_ = state["best_state"]
+        self.best_weights_ = state.get("best_weights")
+        self.wait_ = int(state["wait"])
+        self.stopped_ = bool(state["stopped"])
+
+    def save_checkpoint(self, path: str | Path | None = None) -> Path:
+        """Write the training state atomically (default ``checkpoint_dir/last.pt``)."""
+        path = Path(path) if path is not None else self._checkpoint_path()
+        if path is None:
+            raise ValueError("no checkpoint path: give one or set checkpoint_dir.")
+        return save_checkpoint(self.state_dict(), path)
+
+    # ------------------------------------------------------------------ evaluation
+    def _forward(self, x: Any) -> Mapping[str, Tensor]:
+        return self.model.decode(self.model.encode(x))
+
+    def predict(self, loader: Iterable[Any]) -> dict[str, Tensor]:
+        """Concatenated outputs per task (eval mode, inference mode, on the CPU)."""
+        was_training = self.model.training
+        self.model.eval()
+        outs: dict[str, list[Tensor]] = {n: [] for n in self.task_names}
+        try:
+            with torch.inference_mode():
+                for batch in loader:
+                    x, _ = _split_batch(batch)
+                    out = self._forward(to_device(x, self.device))
+                    for n in self.task_names:
+                        outs[n].append(out[n].detach().cpu())
+        finally:
+            self.model.train(was_training)
+        return {n: torch.cat(v) if v else torch.empty(0) for n, v in outs.items()}
+
+    def evaluate(self, loader: Iterable[Any]) -> dict[str, float]:
+        """Per-task losses (batch-size weighted means), their sum and the task metrics.
+
+        Keys: ``"<task>_loss"``, ``"loss"`` (unweighted sum over tasks) and
+        ``"<task>_<metric>"`` (metrics computed on the concatenated outputs).
+        """
+        was_training = self.model.training
+        self.model.eval()
+        sums = torch.zeros(len(self.tasks), dtype=torch.float64)
+        count = 0
+        outs: dict[str, list[Tensor]] = {n: [] for n in self.task_names}
+        tgts: dict[str, list[Tensor]] = {n: [] for n in self.task_names}
+        needs_outputs = any(t.metrics for t in self.tasks)
+        try:
+            with torch.inference_mode():
+                for batch in loader:
+                    x, y = _split_batch(batch)
+                    if y is None:
+                        raise ValueError("evaluate() needs batches of (x, {task: target}).")
+                    x, y = to_device(x, self.device), to_device(y, self.device)
+                    out = self._forward(x)
+                    losses = compute_losses(out, y, self.tasks).double().cpu()
+                    n = _batch_len(x)
+                    sums += losses * n
+                    count += n
+                    if needs_outputs:
+                        for t in self.tasks:
+                            if t.metrics:
+                                outs[t.name].append(out[t.name].detach().cpu())
+                                tgts[t.name].append(torch.as_tensor(y[t.name]).detach().cpu())
+        finally:
+            self.model.train(was_training)
+        if count == 0:
+            raise ValueError("the evaluation loader yielded no batch.")
+        means = (sums / count).tolist()
+        result: dict[str, float] = {f"{t.name}_loss": v for t, v in zip(self.tasks, means)}
+        result["loss"] = float(sum(means))
+        for t in self.tasks:
+            if t.metrics:
+                o, g = torch.cat(outs[t.name]), torch.cat(tgts[t.name])
+                for mname, fn in t.metrics.items():
+                    result[f"{t.name}_{mname}"] = float(fn(o, g))
+        return result
+
+    # ------------------------------------------------------------------ training
+    def _interleave_loader(self, train_loader: Any, val_loader: Any) -> Any:
+        n_train = len(train_loader)
+        dataset = getattr(val_loader, "dataset", None)
+        if dataset is None:
+            raise ValueError(
+                "interleaved_validation needs a validation loader with a .dataset "
+                "(a MultiTaskLoader or a torch DataLoader)."
+            )
+        bs = self.interleaved_batch_size or max(1, len(dataset) // max(1, n_train))
+        if isinstance(val_loader, MultiTaskLoader):
+            return MultiTaskLoader(dataset, bs, shuffle=True, seed=(self.seed or 0) + 7919)
+        return torch.utils.data.DataLoader(
+            dataset, batch_size=bs, shuffle=False, collate_fn=val_loader.collate_fn
+        )
+
+    def _val_batch_losses(self, batch: Any) -> Tensor:
+        x, y = _split_batch(batch)
+        self.model.eval()
+        try:
+            with torch.inference_mode():
+                out = self._forward(to_device(x, self.device))
+                losses = compute_losses(out, to_device(y, self.device), self.tasks)
+        finally:
+            self.model.train()
+        return losses.clone()
+
+    def _improved(self, value: float) -> bool:
+        if self.best_score_ is None:
+            return True
+        if self.mode == "min":
+            return value < self.best_score_ - self.min_delta
+        return value > self.best_score_ + self.min_delta
+
+    def fit(
+        self,
+        train_loader: Iterable[Any],
+        val_loader: Iterable[Any] | None = None,
+        *,
+        resume: bool = False,
+    ) -> Trainer:
+        """Train; returns ``self``.
+
+        Parameters
+        ----------
+        train_loader : iterable of (x, {task: target})
+            Must have ``len``. ``set_epoch(epoch)`` is called when present (seeded reshuffling,
+            exact resume).
+        val_loader : iterable or None
+            Full validation pass every epoch (and interleaved batches if enabled).
+        resume : bool, default False
+            Continue from ``checkpoint_dir/last.pt`` when it exists (model, optimiser,
+            scheduler, weighting/aggregator state, RNG states, history, early-stopping state).
+        """
+        if len(train_loader) == 0:  # type: ignore[arg-type]
+            raise ValueError("the training loader is empty.")
+        monitor_needs_val = self.monitor.startswith("val")
+        if val_loader is None and (monitor_needs_val or self.interleaved_validation):
+            if self.interleaved_validation:
+                raise ValueError(
+                    "interleaved_validation=True needs a val_loader (MixNet validates on one "
+                    "batch after every step)."
+                )
+            warnings.warn(
+                f"no val_loader: monitoring 'train_loss' instead of {self.monitor!r}.",
+                UserWarning,
+                stacklevel=2,
+            )
+            self.monitor, self.mode = "train_loss", "min"
+        ckpt = self._checkpoint_path()
+        if resume:
+            if ckpt is None:
+                raise ValueError("resume=True needs checkpoint_dir.")
+            if ckpt.is_file():
+                self.load_state_dict(load_checkpoint(ckpt, map_location=self.device))
+            else:
+                warnings.warn(f"no checkpoint at {ckpt}; training from scratch.", stacklevel=2)
+                seed_everything(self.seed)
+        else:
+            self._reset_state()
+            seed_everything(self.seed)
+
+        inter = self._interleave_loader(train_loader, val_loader) if (
+            self.interleaved_validation and val_loader is not None
+        ) else None
+
+        from tqdm.auto import tqdm
+
+        bar = tqdm(
+            total=self.max_epochs, initial=self.epoch_, disable=not self.progress,
+            desc="epochs", leave=False,
+        )
+        try:
+            while self.epoch_ < self.max_epochs and not self.stopped_:
+                self._run_epoch(self.epoch_, train_loader, val_loader, inter, bar)
+                self.epoch_ += 1
+                if self.patience is not None and self.wait_ >= self.patience:
+                    self.stopped_ = True
+                if ckpt is not None:
+                    self.save_checkpoint(ckpt)
+                bar.update(1)
+        finally:
+            bar.close()
+        if self.restore_best and self.best_state_ is not None:
+            self.model.load_state_dict(self.best_state_)
+        self.n_epochs_trained_ = self.epoch_
+        return self
+
+    def _run_epoch(self, epoch, train_loader, val_loader, inter, bar) -> None:
+        t0 = time.perf_counter()
+        names = self.task_names
+        if hasattr(train_loader, "set_epoch"):
+            train_loader.set_epoch(epoch)
+        val_iter = None
+        if inter is not None:
+            if hasattr(inter, "set_epoch"):
+                inter.set_epoch(epoch)
+            val_iter = iter(inter)
+        self.model.train()
+        train_sum = None
+        weighted_train = 0.0
+        inter_sum = None
+        weighted_val = 0.0
+        n_steps = 0
+        res: StepResult | None = None
+        for batch_idx, batch in enumerate(train_loader):
+            x, y = _split_batch(batch)
+            if y is None:
+                raise ValueError("training batches must be (x, {task name: target}).")
+            res = self.step(to_device(x, self.device), to_device(y, self.device))
+            val_l = None
+            if val_iter is not None:
+                try:
+                    vb = next(val_iter)
+                except StopIteration:  # cycle
+                    val_iter = iter(inter)
+                    vb = next(val_iter)
+                val_l = self._val_batch_losses(vb)
+                inter_sum = val_l.double() if inter_sum is None else inter_sum + val_l.double()
+                weighted_val += float((res.weights * val_l).sum())
+            self.step.weighting.after_step(res.losses, val_l)
+            tl = res.losses.double()
+            train_sum = tl if train_sum is None else train_sum + tl
+            weighted_train += float((res.weights * res.losses).sum())
+            n_steps += 1
+            if self.log_steps:
+                rec: dict[str, Any] = {
+                    "epoch": epoch, "step": self.global_step_, "batch": batch_idx
+                }
+                for i, n in enumerate(names):
+                    rec[f"loss_{n}"] = float(res.losses[i])
+                for i, n in enumerate(names):
+                    rec[f"weight_{n}"] = float(res.weights[i])
+                if val_l is not None:
+                    for i, n in enumerate(names):
+                        rec[f"val_loss_{n}"] = float(val_l[i])
+                self.history["steps"].append(rec)
+            self.global_step_ += 1
+        if n_steps == 0 or res is None:
+            raise ValueError("the training loader yielded no batch.")
+
+        train_mean = (train_sum / n_steps).float()
+        record: dict[str, Any] = {"epoch": epoch}
+        for i, n in enumerate(names):
+            record[f"train_{n}_loss"] = float(train_mean[i])
+        record["train_loss"] = weighted_train / n_steps
+        val_mean = None
+        if val_loader is not None:
+            ev = self.evaluate(val_loader)
+            for key, v in ev.items():
+                record[f"val_{key}"] = v
+            record["val_loss_unweighted"] = ev["loss"]
+            val_mean = torch.tensor([ev[f"{n}_loss"] for n in names])
+            if inter_sum is not None:
+                record["val_loss"] = weighted_val / n_steps
+                for i, n in enumerate(names):
+                    record[f"val_interleaved_{n}_loss"] = float(inter_sum[i] / n_steps)
+            else:
+                record["val_loss"] = float((res.weights.cpu().double() * val_mean.double()).sum())
+        self.step.weighting.after_epoch(
+            epoch, train_mean.to(self.device),
+            None if val_mean is None else val_mean.to(self.device),
+        )
+        record["lr"] = float(self.optimizer.param_groups[0]["lr"])
+        for i, n in enumerate(names):
+            record[f"weight_{n}"] = float(res.weights[i])
+
+        if self.monitor not in record:
+            raise KeyError(
+                f"monitor key {self.monitor!r} is not in the epoch record; available: "
+                f"{sorted(k for k in record if k not in ('epoch', 'lr'))}."
+            )
+        value = float(record[self.monitor])
+        if self._improved(value):
+            self.best_score_ = value
+            self.best_epoch_ = epoch
+            self.best_state_ = {
+                k: v.detach().clone() for k, v in self.model.state_dict().items()
+            }
+            self.best_weights_ = [float(w) for w in res.weights]
+            self.wait_ = 0
+        else:
+            self.wait_ += 1
+        if self.scheduler is not None:
+            if isinstance(self.scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
+                self.scheduler.step(value)
+            else:
+                self.scheduler.step()
+        record["time"] = time.perf_counter() - t0
+        self.history["epochs"].append(record)
+        bar.set_postfix(
+            {k: f"{record[k]:.4g}" for k in ("train_loss", "val_loss") if k in record}
+        )
+
+    # ------------------------------------------------------------------ history
+    def history_frame(self, level: str = "epoch"):
+        """History as a pandas DataFrame: ``level="epoch"`` (default) or ``"step"``."""
+        import pandas as pd
+
+        if level not in ("epoch", "step"):
+            raise ValueError(f"level must be 'epoch' or 'step', got {level!r}.")
+        return pd.DataFrame(self.history["epochs" if level == "epoch" else "steps"])
+
+
+def _batch_len(x: Any) -> int:
+    if isinstance(x, Tensor):
+        return int(x.shape[0])
+    if isinstance(x, (list, tuple)) and x:
+        return _batch_len(x[0])
+    if isinstance(x, Mapping) and x:
+        return _batch_len(next(iter(x.values())))
+    return 1

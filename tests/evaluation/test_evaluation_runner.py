@@ -1,0 +1,123 @@
+"""run_protocol: records, resume, interruption, parallel = serial, validation passing."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from evaluation_synth import CountingClassifier, logvar_lr, synthetic_data
+
+from eegmtl.evaluation.protocols import fit_seed, run_protocol
+from eegmtl.evaluation.results import RECORD_COLUMNS, load_records
+
+DESIGN_COLUMNS = ["dataset", "protocol", "pipeline", "subject", "fold", "seed", "accuracy",
+                  "f1_macro", "kappa", "roc_auc", "score", "samples", "time",
+                  "n_epochs_trained", "config_hash", "config", "versions"]
+MOABB_COLUMNS = ["score", "time", "samples", "samples_test", "subject", "session", "channels",
+                 "n_sessions", "dataset", "pipeline"]
+
+
+@pytest.fixture(scope="module")
+def data():
+    return synthetic_data()
+
+
+@pytest.fixture(autouse=True)
+def _reset_counter():
+    CountingClassifier.n_fits = 0
+    CountingClassifier.saw_validation = []
+
+
+def test_end_to_end_one_subject_one_fold(tmp_path, data):
+    path = tmp_path / "sd.csv"
+    df = run_protocol("sd", {"LogVarLR": logvar_lr()}, subjects=[1], data=data, folds=[1],
+                      results_path=path, progress=False)
+    assert len(df) == 1
+    disk = load_records(path)
+    for col in DESIGN_COLUMNS + MOABB_COLUMNS:
+        assert col in disk.columns, col
+    assert list(disk.columns) == list(RECORD_COLUMNS)
+    r = disk.iloc[0]
+    assert (r.protocol, r.pipeline, r.subject, r.fold, r.seed) == (
+        "subject_dependent", "LogVarLR", 1, 1, 0)
+    assert r.dataset == "BNCI2014_004-export"
+    assert r.samples == 288 and r.samples_test == 240 and r.samples_val == 72
+    assert r.channels == 3 and r.n_sessions == 5 and r.session == "3test+4test"
+    assert r.accuracy > 0.75 and r.score == r.roc_auc and 0.5 < r.roc_auc <= 1
+    assert r.kappa == pytest.approx(2 * r.accuracy - 1, abs=0.05)  # balanced test set
+    assert r.fit_seed == fit_seed(0, 1, 1)
+    cfg = json.loads(r.config)
+    assert cfg["protocol"] == "subject_dependent" and cfg["n_folds"] == 5
+    assert "LogisticRegression" in json.dumps(cfg["method_config"])
+    assert json.loads(r.versions)["scikit-learn"]
+
+
+def test_subject_independent_record_and_validation_passing(tmp_path, data):
+    X, y, meta = data
+    small = meta.subject <= 6
+    sub = (X[small.to_numpy()], y[small.to_numpy()], meta[small].reset_index(drop=True))
+    df = run_protocol("si", {"Count": CountingClassifier()}, subjects=[2], data=sub,
+                      folds=[1], progress=False)
+    r = df.iloc[0]
+    n_val = len(r.val_subjects.split(";"))
+    assert r.samples_test == 240 and r.samples_val == 600 * n_val
+    assert r.samples == 600 * (5 - n_val) and r.n_epochs_trained == 3
+    assert CountingClassifier.saw_validation == [600 * n_val]  # fit got X_val / y_val
+
+
+def test_resume_skips_finished_fits(tmp_path, data):
+    path = tmp_path / "r.csv"
+    kw = dict(subjects=[1, 2], data=data, folds=[1, 2], results_path=path, progress=False)
+    first = run_protocol("sd", {"Count": CountingClassifier()}, **kw)
+    assert CountingClassifier.n_fits == 4 and len(first) == 4
+    again = run_protocol("sd", {"Count": CountingClassifier()}, **kw)
+    assert CountingClassifier.n_fits == 4  # nothing refitted
+    pd.testing.assert_frame_equal(first, again)
+    run_protocol("sd", {"Count": CountingClassifier()}, **{**kw, "folds": [1, 2, 3]})
+    assert CountingClassifier.n_fits == 6  # only the new fold of each subject
+    # a different config is a different row (new hash), not a cache hit
+    run_protocol("sd", {"Count": CountingClassifier(fail_after=10**6)}, **kw)
+    assert CountingClassifier.n_fits == 10 and load_records(path).config_hash.nunique() == 2
+    run_protocol("sd", {"Count": CountingClassifier()}, **kw, resume=False)
+    assert CountingClassifier.n_fits == 14 and len(load_records(path)) == 10
+
+
+def test_interrupted_run_keeps_finished_fits(tmp_path, data):
+    path = tmp_path / "r.csv"
+    kw = dict(subjects=[1, 2], data=data, folds=[1, 2], results_path=path, progress=False)
+    with pytest.raises(KeyboardInterrupt):
+        run_protocol("sd", {"Count": CountingClassifier(fail_after=3)}, **kw)
+    assert len(load_records(path)) == 3  # the three finished fits are on disk
+    CountingClassifier.n_fits = 0
+    run_protocol("sd", {"Count": CountingClassifier(fail_after=3)}, **kw)
+    assert CountingClassifier.n_fits == 1 and len(load_records(path)) == 4
+
+
+def test_parallel_and_serial_give_identical_records(tmp_path, data):
+    kw = dict(subjects=[1, 3], data=data, folds=[1, 2], seeds=(0, 1), progress=False)
+    methods = {"Count": CountingClassifier(), "LogVarLR": logvar_lr()}
+    serial = run_protocol("sd", methods, n_jobs=1, results_path=tmp_path / "s.csv", **kw)
+    parallel = run_protocol("sd", methods, n_jobs=2, backend="loky",
+                            results_path=tmp_path / "p.csv", **kw)
+    assert len(serial) == 16
+    drop = ["time", "versions"]
+    pd.testing.assert_frame_equal(serial.drop(columns=drop), parallel.drop(columns=drop))
+    # the seed is used: different seeds give different (jittered) AUCs for the same fold
+    c = serial[(serial.pipeline == "Count") & (serial.subject == 1) & (serial.fold == 1)]
+    assert c.fit_seed.nunique() == 2
+    threads = run_protocol("sd", methods, n_jobs=2, backend="threading", **kw)
+    pd.testing.assert_frame_equal(serial.drop(columns=drop), threads.drop(columns=drop))
+
+
+def test_bad_inputs_fail_loudly(data):
+    X, y, meta = data
+    with pytest.raises(ValueError, match="one row per trial"):
+        run_protocol("sd", {"m": logvar_lr()}, data=(X[:-1], y, meta), progress=False)
+    bad = X.copy()
+    bad[0, 0, 0] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        run_protocol("sd", {"m": logvar_lr()}, data=(bad, y, meta), progress=False)
+    with pytest.raises(TypeError, match="unfitted scikit-learn estimator"):
+        run_protocol("sd", {"m": 3}, data=data, progress=False)

@@ -1,0 +1,111 @@
+"""Split correctness of the subject-dependent and subject-independent protocols."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from evaluation_synth import N_SUBJECTS, synthetic_metadata
+from sklearn.model_selection import StratifiedKFold
+
+from eegmtl.evaluation.protocols import (
+    make_splits,
+    subject_dependent_splits,
+    subject_independent_splits,
+)
+
+
+@pytest.fixture(scope="module")
+def meta_y():
+    return synthetic_metadata()
+
+
+def _sessions_of(meta: pd.DataFrame, idx: np.ndarray) -> set[tuple[int, int]]:
+    return set(map(tuple, meta.loc[idx, ["subject", "session"]].to_numpy().tolist()))
+
+
+@pytest.mark.parametrize("subject", range(1, N_SUBJECTS + 1))
+def test_sd_folds_partition_sessions_1_to_3(meta_y, subject):
+    meta, y = meta_y
+    splits = list(subject_dependent_splits(meta, subject, y=y))
+    assert [sp.fold for sp in splits] == [1, 2, 3, 4, 5]
+    pool = np.flatnonzero((meta.subject == subject) & meta.session.isin([1, 2, 3]))
+    test = np.flatnonzero((meta.subject == subject) & meta.session.isin([4, 5]))
+    vals = np.concatenate([sp.val for sp in splits])
+    # validation sets partition the pool: each trial is validated exactly once
+    assert np.array_equal(np.sort(vals), pool)
+    for sp in splits:
+        assert np.intersect1d(sp.train, sp.val).size == 0
+        assert np.array_equal(np.sort(np.concatenate([sp.train, sp.val])), pool)
+        # no trial leakage into the test set, and the test set is exactly sessions 4-5
+        assert np.intersect1d(sp.test, np.concatenate([sp.train, sp.val])).size == 0
+        assert np.array_equal(sp.test, test)
+        assert _sessions_of(meta, sp.test) == {(subject, 4), (subject, 5)}
+        assert {s for s, _ in _sessions_of(meta, sp.train)} == {subject}
+        # stratified: the 4/5 : 1/5 split keeps the classes balanced (360 trials -> 72 val)
+        assert len(sp.val) == 72 and abs(int((y[sp.val] == 0).sum()) - 36) <= 1
+
+
+def test_sd_matches_reference_stratified_kfold(meta_y):
+    meta, y = meta_y
+    pool = np.flatnonzero((meta.subject == 3) & meta.session.isin([1, 2, 3]))
+    ref = StratifiedKFold(5, shuffle=True, random_state=42).split(pool, y[pool])
+    for sp, (tr, va) in zip(subject_dependent_splits(meta, 3, y=y), ref):
+        assert np.array_equal(sp.train, pool[tr]) and np.array_equal(sp.val, pool[va])
+    other = list(subject_dependent_splits(meta, 3, y=y, seed=7))
+    assert not np.array_equal(other[0].val, next(subject_dependent_splits(meta, 3, y=y)).val)
+
+
+@pytest.mark.parametrize("subject", range(1, N_SUBJECTS + 1))
+def test_si_by_subject_folds(meta_y, subject):
+    meta, _ = meta_y
+    splits = list(subject_independent_splits(meta, subject))
+    others = set(range(1, N_SUBJECTS + 1)) - {subject}
+    assert [len(sp.val_subjects) for sp in splits] == [2, 2, 2, 1, 1]
+    # validation subjects partition the 8 other subjects
+    all_val = [s for sp in splits for s in sp.val_subjects]
+    assert sorted(all_val) == sorted(others)
+    test = np.flatnonzero((meta.subject == subject) & meta.session.isin([4, 5]))
+    for sp in splits:
+        train_subj = set(meta.loc[sp.train, "subject"])
+        val_subj = set(meta.loc[sp.val, "subject"])
+        assert val_subj == set(sp.val_subjects)
+        assert train_subj == others - val_subj  # disjoint from validation and test subject
+        assert subject not in train_subj | val_subj
+        # sessions 1-5 of each training / validation subject, sessions 4-5 of the target only
+        assert _sessions_of(meta, sp.train) == {(s, k) for s in train_subj for k in range(1, 6)}
+        assert _sessions_of(meta, sp.val) == {(s, k) for s in val_subj for k in range(1, 6)}
+        assert np.array_equal(sp.test, test)
+        assert len(sp.train) == 600 * len(train_subj)
+
+
+def test_si_matches_reference_dummy_split(meta_y):
+    meta, _ = meta_y
+    others = np.array([s for s in range(1, 10) if s != 4])
+    ref = StratifiedKFold(5, shuffle=True, random_state=42).split(np.zeros((8, 2)), np.zeros(8))
+    for sp, (_, va) in zip(subject_independent_splits(meta, 4), ref):
+        assert sp.val_subjects == tuple(sorted(others[va]))
+
+
+def test_make_splits_aliases_and_errors(meta_y):
+    meta, y = meta_y
+    assert len(make_splits("sd", meta, 1, y=y)) == 5
+    assert make_splits("si", meta, 1)[0].protocol == "subject_independent"
+    with pytest.raises(ValueError, match="unknown protocol"):
+        make_splits("cross_session", meta, 1, y=y)
+    with pytest.raises(ValueError, match="subject 12 not in metadata"):
+        list(subject_dependent_splits(meta, 12, y=y))
+    with pytest.raises(ValueError, match="lacks column"):
+        list(subject_dependent_splits(meta.drop(columns="session"), 1, y=y))
+    with pytest.raises(ValueError, match="labels"):
+        list(subject_dependent_splits(meta, 1))
+
+
+def test_moabb_session_names_are_read_as_1_to_5(meta_y):
+    meta, y = meta_y
+    names = {1: "0train", 2: "1train", 3: "2train", 4: "3test", 5: "4test"}
+    moabb_meta = meta.assign(session=meta.session.map(names))
+    a = list(subject_dependent_splits(meta, 2, y=y))
+    b = list(subject_dependent_splits(moabb_meta, 2, y=y))
+    assert all(np.array_equal(p.test, q.test) and np.array_equal(p.val, q.val)
+               for p, q in zip(a, b))

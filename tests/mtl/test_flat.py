@@ -1,0 +1,196 @@
+"""Flat-minima (F-MTL) step: rho = 0 equals the plain step, BN frozen, closed-form SAM."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from eegmtl.mtl.aggregators import AGGREGATORS, get_aggregator
+from eegmtl.mtl.flat import FlatConfig, frozen_batchnorm, make_flat_config
+from eegmtl.mtl.step import FlatStep, MTLStep
+from eegmtl.mtl.tasks import Task
+
+
+class TinyNet(nn.Module):
+    task_names = ("cls", "rec")
+
+    def __init__(self, c: int = 3, n: int = 16, d: int = 4) -> None:
+        super().__init__()
+        self.trunk = nn.Sequential(
+            nn.Conv1d(c, 4, 5, padding=2), nn.ELU(), nn.BatchNorm1d(4), nn.AvgPool1d(2),
+            nn.Flatten(), nn.Linear(4 * n // 2, d),
+        )
+        self.cls = nn.Linear(d, 2)
+        self.rec = nn.Linear(d, c * n)
+        self.shape = (c, n)
+
+    def encode(self, x):
+        return self.trunk(x)
+
+    def decode(self, z):
+        return {"cls": self.cls(z), "rec": self.rec(z).view(-1, *self.shape)}
+
+    def shared_parameters(self):
+        return self.trunk.parameters()
+
+    def task_parameters(self, task):
+        return getattr(self, task).parameters()
+
+
+TASKS = [Task("cls", F.cross_entropy), Task("rec", F.mse_loss)]
+
+
+@pytest.fixture
+def batch():
+    g = torch.Generator().manual_seed(2)
+    x = torch.randn(8, 3, 16, generator=g)
+    return x, {"cls": torch.randint(0, 2, (8,), generator=g), "rec": x}
+
+
+def _model():
+    torch.manual_seed(0)
+    return TinyNet()
+
+
+def _agg(name):
+    try:
+        return get_aggregator(name)
+    except TypeError:
+        return get_aggregator(name, n_tasks=2)
+
+
+@pytest.mark.parametrize("name", ["sum", "mean", "mgda", "pcgrad", "imtl_g"])
+def test_rho_zero_equals_plain_step(batch, name):
+    if name not in AGGREGATORS:
+        pytest.skip(f"{name} not registered")
+    x, y = batch
+    m1, m2 = _model(), _model()
+    o1 = torch.optim.SGD(m1.parameters(), lr=0.1)
+    o2 = torch.optim.SGD(m2.parameters(), lr=0.1)
+    MTLStep(m1, TASKS, "ew", _agg(name), o1, fast_path=False, gradient_mode="loop")(x, y)
+    r = FlatStep(m2, TASKS, "ew", _agg(name), o2, rho=0.0, gradient_mode="loop")(x, y)
+    assert r.diagnostics["path"] == "flat" and r.diagnostics["flat_norm"] == 0.0
+    for (k, a), b in zip(m1.state_dict().items(), m2.state_dict().values()):
+        assert torch.equal(a, b), k
+
+
+def test_perturbed_pass_leaves_batchnorm_untouched(batch):
+    x, y = batch
+    m1, m2 = _model(), _model()
+    MTLStep(m1, TASKS, "ew", "mean", fast_path=False)(x, y)
+    FlatStep(m2, TASKS, "ew", "mean", rho=0.5)(x, y)
+    bn1, bn2 = m1.trunk[2], m2.trunk[2]
+    assert int(bn2.num_batches_tracked) == 1
+    torch.testing.assert_close(bn1.running_mean, bn2.running_mean, rtol=0, atol=0)
+    torch.testing.assert_close(bn1.running_var, bn2.running_var, rtol=0, atol=0)
+    # parameters are restored after each perturbation (only .grad differs)
+    for a, b in zip(m1.parameters(), m2.parameters()):
+        assert torch.equal(a, b)
+    # ... and the flat step does produce a different update for rho > 0
+    assert not torch.allclose(m1.trunk[0].weight.grad, m2.trunk[0].weight.grad)
+    assert not torch.allclose(m1.cls.weight.grad, m2.cls.weight.grad)
+
+
+def test_frozen_batchnorm_context():
+    bn = nn.BatchNorm1d(3)
+    before = copy.deepcopy(bn.state_dict())
+    with frozen_batchnorm(bn):
+        bn(torch.randn(5, 3))
+    for k, v in bn.state_dict().items():
+        assert torch.equal(v, before[k]), k
+
+
+class Quadratic(nn.Module):
+    """rep = θ (batch of 1); L_i = ½ (θ − a_i)ᵀ A_i (θ − a_i); no head parameters."""
+
+    task_names = ("a", "b")
+
+    def __init__(self):
+        super().__init__()
+        self.theta = nn.Parameter(torch.tensor([1.0, -2.0, 0.5], dtype=torch.float64))
+
+    def encode(self, x):
+        return self.theta.unsqueeze(0).expand(x.shape[0], -1)
+
+    def decode(self, z):
+        return {"a": z, "b": z}
+
+    def shared_parameters(self):
+        return [self.theta]
+
+    def task_parameters(self, task):
+        return []
+
+
+A = [torch.diag(torch.tensor([1.0, 2.0, 3.0], dtype=torch.float64)),
+     torch.tensor([[2.0, 0.5, 0.0], [0.5, 1.0, 0.0], [0.0, 0.0, 4.0]], dtype=torch.float64)]
+C = [torch.tensor([0.0, 1.0, 0.0], dtype=torch.float64),
+     torch.tensor([1.0, 0.0, -1.0], dtype=torch.float64)]
+
+
+def _qloss(i):
+    return lambda z, _: 0.5 * ((z[0] - C[i]) @ A[i] @ (z[0] - C[i]))
+
+
+@pytest.mark.parametrize("adaptive", [False, True])
+def test_closed_form_sam_gradient_on_a_quadratic(adaptive):
+    model = Quadratic()
+    tasks = [Task("a", _qloss(0)), Task("b", _qloss(1))]
+    rho = 0.3
+    step = FlatStep(model, tasks, "ew", "sum", rho=rho, adaptive=adaptive)
+    x = torch.zeros(1, 1, dtype=torch.float64)
+    step(x, {"a": x, "b": x})
+    th = model.theta.detach()
+    expected = torch.zeros(3, dtype=torch.float64)
+    for i in range(2):
+        g = A[i] @ (th - C[i])
+        if adaptive:
+            eps = rho * th**2 * g / torch.linalg.vector_norm(th.abs() * g)
+        else:
+            eps = rho * g / torch.linalg.vector_norm(g)
+        sam = A[i] @ (th + eps - C[i])
+        expected += g + (sam - g)
+    torch.testing.assert_close(model.theta.grad, expected, rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("name", sorted(AGGREGATORS))
+def test_flat_runs_around_every_aggregator(batch, name):
+    x, y = batch
+    model = _model()
+    before = copy.deepcopy(model.state_dict())
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    res = MTLStep(model, TASKS, "ew", _agg(name), opt, flat=0.05)(x, y)
+    assert torch.isfinite(res.losses).all()
+    assert not torch.equal(model.trunk[0].weight, before["trunk.0.weight"])
+
+
+def test_flat_with_loss_weighting_scales_rows(batch):
+    from eegmtl.mtl.weightings import Weighting
+
+    class Fixed(Weighting):
+        def weights(self, losses, gradients=None):
+            return torch.tensor([3.0, 0.0])
+
+    x, y = batch
+    m1, m2 = _model(), _model()
+    FlatStep(m1, TASKS, Fixed(2), "sum", rho=0.1, gradient_mode="loop")(x, y)
+    FlatStep(m2, [TASKS[0], TASKS[1]], "ew", "sum", rho=0.1, gradient_mode="loop")(x, y)
+    # with w = (3, 0) the shared update only holds task "cls" (3x), so it differs from EW
+    assert not torch.allclose(m1.trunk[0].weight.grad, m2.trunk[0].weight.grad)
+    # heads keep their own (unweighted) SAM gradients
+    torch.testing.assert_close(m1.cls.weight.grad, m2.cls.weight.grad)
+
+
+def test_make_flat_config():
+    assert make_flat_config(None) is None and make_flat_config(False) is None
+    assert make_flat_config(True) == FlatConfig()
+    assert make_flat_config(0.2).rho == 0.2
+    assert make_flat_config({"rho": 1.0, "adaptive": True}).adaptive
+    with pytest.raises(ValueError, match="norm"):
+        FlatConfig(norm="layer")
+    with pytest.raises(TypeError):
+        make_flat_config("big")
