@@ -102,7 +102,9 @@ class CelebA(Dataset):
         partition = read_celeba_partition(part_file)
         missing = [f for f in files if f not in partition]
         if missing:
-            raise ValueError(f"{part_file}: no partition for {len(missing)} images, e.g. {missing[0]}.")
+            raise ValueError(
+                f"{part_file}: no partition for {len(missing)} images, e.g. {missing[0]}."
+            )
         keep = np.array([partition[f] == _SPLITS[split] for f in files], dtype=bool)
         attributes = list(names if attributes is None else attributes)
         unknown = sorted(set(attributes) - set(names))

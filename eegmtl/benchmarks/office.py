@@ -107,7 +107,9 @@ def make_office_splits(
         order = np.random.default_rng(key).permutation(len(files))
         n_tr = int(np.floor(fractions[0] * len(files)))
         n_va = int(np.floor(fractions[1] * len(files)))
-        cuts = {"train": order[:n_tr], "val": order[n_tr : n_tr + n_va], "test": order[n_tr + n_va :]}
+        cuts = {
+            "train": order[:n_tr], "val": order[n_tr : n_tr + n_va], "test": order[n_tr + n_va :]
+        }
         for split, idx in cuts.items():
             out[split] += [(files[i].relative_to(root).as_posix(), label) for i in sorted(idx)]
     return out
@@ -155,7 +157,9 @@ def load_office(
         of classes.
     """
     if name not in OFFICE_DOMAINS:
-        raise ValueError(f"unknown Office data set {name!r}; choose one of {sorted(OFFICE_DOMAINS)}.")
+        raise ValueError(
+            f"unknown Office data set {name!r}; choose one of {sorted(OFFICE_DOMAINS)}."
+        )
     domains = OFFICE_DOMAINS[name]
     root = resolve_data_dir(
         name, path, expected=", ".join(f"{d}/<class>/*.jpg" for d in domains)

@@ -95,11 +95,11 @@ def make_fbcsp_svm(
 ) -> GridSearchCV:
     """FBCSP + SVM (Ang et al., 2012, Front. Neurosci. 6:39) as in docs/baselines-2b.md.
 
-    Resample ``sfreq`` -> ``sfreq_out`` (polyphase), zero-phase Butterworth filter bank (SOS),
-    per band ``CSP(n_components, log=True)``, ``SelectKBest(mutual_info_classif, k)``, ``SVC``
-    (``gamma="scale"``) with kernel and C chosen by ``GridSearchCV`` on the training trials only
-    (stratified ``cv_splits``-fold, shuffled with ``random_state``; CSP and selection are refit in
-    every fold).
+    Resample ``sfreq`` -> ``sfreq_out`` (polyphase, zero padding = ``resample_poly``), zero-phase
+    Butterworth filter bank (SOS), per band ``CSP(n_components, log=True)``,
+    ``SelectKBest(mutual_info_classif, k)``, ``SVC`` (``gamma="scale"``) with kernel and C chosen
+    by ``GridSearchCV`` on the training trials only (stratified ``cv_splits``-fold, shuffled with
+    ``random_state``; CSP and selection are refit in every fold).
     """
     from functools import partial
 
@@ -107,7 +107,7 @@ def make_fbcsp_svm(
 
     pipe = Pipeline(
         [
-            ("resample", Resampler(sfreq, sfreq_out, method="polyphase")),
+            ("resample", Resampler(sfreq, sfreq_out, method="polyphase", pad="constant")),
             ("filterbank", FilterBank(bands=bands, sfreq=sfreq_out, order=order, output="sos")),
             ("csp", BandwiseTransformer(CSP(n_components=n_components, log=True))),
             ("select", SelectKBest(partial(mutual_info_classif, random_state=random_state), k=k)),

@@ -160,6 +160,7 @@ def resample(
     sfreq_out: float = 100.0,
     *,
     method: Literal["fft", "polyphase"] = "fft",
+    pad: str = "auto",
 ) -> np.ndarray:
     """Resample along the last axis with :func:`mne.filter.resample`.
 
@@ -173,6 +174,10 @@ def resample(
     method : {"fft", "polyphase"}
         ``"fft"`` (default; MixNet uses FFT resampling, ``scipy.signal.resample``) or
         ``"polyphase"`` (``resample_poly``, used by the FBCSP baseline in docs/baselines-2b.md).
+    pad : str
+        Edge padding passed to MNE (``"auto"``: MNE's default for ``method``). With
+        ``method="polyphase", pad="constant"`` the result equals ``scipy.signal.resample_poly``
+        (zero padding) exactly.
 
     Returns
     -------
@@ -200,7 +205,9 @@ def resample(
         up, down = float(frac.numerator), float(frac.denominator)
     else:
         up, down = sfreq_out, sfreq_in
-    out = mne.filter.resample(X, up=up, down=down, axis=-1, method=method, verbose=False)
+    out = mne.filter.resample(
+        X, up=up, down=down, axis=-1, method=method, pad=pad, verbose=False
+    )
     return out
 
 
@@ -351,21 +358,25 @@ class Resampler(TransformerMixin, BaseEstimator):
         Target rate in Hz; default 100 (MixNet).
     method : {"fft", "polyphase"}
         See :func:`resample`.
+    pad : str
+        Edge padding, see :func:`resample`.
     """
 
     def __init__(
-        self, sfreq_in: float = 250.0, sfreq_out: float = 100.0, method: str = "fft"
+        self, sfreq_in: float = 250.0, sfreq_out: float = 100.0, method: str = "fft",
+        pad: str = "auto",
     ) -> None:
         self.sfreq_in = sfreq_in
         self.sfreq_out = sfreq_out
         self.method = method
+        self.pad = pad
 
     def fit(self, X: np.ndarray, y: np.ndarray | None = None) -> Resampler:
         check_epochs_array(X, ndim=(3, 4))
         return self
 
     def transform(self, X: np.ndarray) -> np.ndarray:
-        return resample(X, self.sfreq_in, self.sfreq_out, method=self.method)
+        return resample(X, self.sfreq_in, self.sfreq_out, method=self.method, pad=self.pad)
 
     def __sklearn_tags__(self):  # noqa: D105
         tags = super().__sklearn_tags__()

@@ -31,3 +31,12 @@ def __getattr__(name: str) -> Any:
             f"module {__name__!r} has no attribute {name!r} (neither MixNet nor a name of "
             f"{__name__}.vision)"
         ) from None
+
+
+def __dir__() -> list[str]:
+    names = set(globals()) | set(__all__)
+    try:
+        vision = importlib.import_module(".vision", __name__)
+    except ModuleNotFoundError:
+        return sorted(names)
+    return sorted(names | set(getattr(vision, "__all__", ())))

@@ -32,6 +32,10 @@ Keras → PyTorch equivalences kept here (all checked by ``tests/models/test_mix
   formula ``w ← w · clip(‖w‖, 0, m) / (1e-7 + ‖w‖)``: per output filter for convolutions, per
   output unit for dense layers, per *input* channel for transposed convolutions (their Keras
   kernel is ``(kh, kw, out, in)`` and the constraint axes are ``(0, 1, 2)``).
+
+Not from the original: on the CPU the two encoder convolutions are computed through real FFTs
+when training (``conv_impl="auto"``), which gives the same linear cross-correlation up to float
+rounding and makes a training step about 3× faster (the 64-tap weight gradient dominates).
 """
 
 from __future__ import annotations
@@ -40,6 +44,7 @@ from collections import OrderedDict
 from collections.abc import Iterable
 from typing import Any
 
+import scipy.fft
 import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
@@ -86,6 +91,45 @@ class _SamePad1d(nn.Module):
 
     def extra_repr(self) -> str:
         return f"pad={self.pad}"
+
+
+class _Conv1d(nn.Conv1d):
+    """Stride-1 "valid" ``Conv1d`` computed directly or through the FFT (same result).
+
+    On the CPU the weight gradient of a long-kernel convolution (64 taps on 400 samples) is the
+    bottleneck of a MixNet training step; the FFT route (linear cross-correlation by
+    zero-padded real FFTs, gradients by autograd) gives the same values up to float rounding
+    (~1e-6 relative) several times faster. ``impl="auto"`` uses it on the CPU when gradients
+    are computed or the batch has at least 16 trials; small no-grad batches (online
+    single-trial inference) and GPUs use the direct convolution, which is faster there.
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int, impl: str) -> None:
+        super().__init__(in_channels, out_channels, kernel_size)
+        if impl not in ("auto", "direct", "fft"):
+            raise ValueError(f"conv_impl must be 'auto', 'direct' or 'fft', got {impl!r}.")
+        self.impl = impl
+
+    def forward(self, x: Tensor) -> Tensor:
+        use_fft = self.impl == "fft" or (
+            self.impl == "auto"
+            and x.device.type == "cpu"
+            and (x.shape[0] >= 16 or (torch.is_grad_enabled() and self.weight.requires_grad))
+        )
+        if not use_fft:
+            return super().forward(x)
+        k = self.kernel_size[0]
+        n_out = x.shape[-1] - k + 1
+        n_fft = scipy.fft.next_fast_len(x.shape[-1], real=True)  # >= L: no circular wrap
+        spec_x = torch.fft.rfft(x, n=n_fft)
+        spec_w = torch.fft.rfft(self.weight, n=n_fft)
+        # correlation: y[o, t] = sum_i sum_j w[o, i, j] x[i, t + j]  <->  X · conj(W)
+        spec = torch.einsum("nif,oif->nof", spec_x, spec_w.conj())
+        y = torch.fft.irfft(spec, n=n_fft)[..., :n_out]
+        return y + self.bias.unsqueeze(-1)
+
+    def extra_repr(self) -> str:
+        return f"{super().extra_repr()}, impl={self.impl!r}"
 
 
 class _SameConvTranspose1d(nn.ConvTranspose1d):
@@ -182,6 +226,12 @@ class MixNet(nn.Module):
     init : {"keras", "torch"}, default "keras"
         ``"keras"``: glorot-uniform kernels and zero biases (Keras defaults, as the original);
         ``"torch"``: PyTorch's default initialisation.
+    conv_impl : {"auto", "direct", "fft"}, default "auto"
+        How the two encoder convolutions are computed: ``"direct"`` (``F.conv1d``) or
+        ``"fft"`` (same linear cross-correlation through real FFTs, equal up to float rounding,
+        several times faster for the 64-tap kernel on the CPU). ``"auto"``: FFT on the CPU for
+        training and for batches of 16 trials or more; direct for small no-grad batches
+        (single-trial inference) and on GPUs (cuDNN).
 
     Notes
     -----
@@ -216,6 +266,7 @@ class MixNet(nn.Module):
         bn_momentum_keras: float = 0.1,
         bn_eps: float = 1e-5,
         init: str = "keras",
+        conv_impl: str = "auto",
     ) -> None:
         super().__init__()
         C = _positive_int("n_channels", n_channels)
@@ -264,6 +315,7 @@ class MixNet(nn.Module):
         self.max_norm_conv, self.max_norm_dense = max_norm_conv, max_norm_dense
         self.max_norm_output = bool(max_norm_output)
         self.bn_momentum_keras, self.init = float(bn_momentum_keras), init
+        self.conv_impl = conv_impl
         flat_len = T // pool1 // pool2
         self.flat_size = flat_len * f2
         momentum = 1.0 - float(bn_momentum_keras)  # Keras → PyTorch convention
@@ -272,12 +324,12 @@ class MixNet(nn.Module):
             OrderedDict(
                 [
                     ("pad1", _SamePad1d(kernel1)),
-                    ("conv1", nn.Conv1d(C, C, kernel1)),
+                    ("conv1", _Conv1d(C, C, kernel1, conv_impl)),
                     ("elu1", nn.ELU()),
                     ("bn1", nn.BatchNorm1d(C, eps=bn_eps, momentum=momentum)),
                     ("pool1", nn.AvgPool1d(pool1)),
                     ("pad2", _SamePad1d(kernel2)),
-                    ("conv2", nn.Conv1d(C, f2, kernel2)),
+                    ("conv2", _Conv1d(C, f2, kernel2, conv_impl)),
                     ("elu2", nn.ELU()),
                     ("bn2", nn.BatchNorm1d(f2, eps=bn_eps, momentum=momentum)),
                     ("pool2", nn.AvgPool1d(pool2)),

@@ -48,7 +48,7 @@ def seed_everything(seed: int | None, *, deterministic: bool = False) -> None:
         return
     seed = int(seed)
     random.seed(seed)
-    np.random.seed(seed % (2**32))
+    np.random.seed(seed % (2**32))  # noqa: NPY002 - seeds legacy global-RNG users (MNE, sklearn)
     torch.manual_seed(seed)
     if torch.cuda.is_available():
         torch.cuda.manual_seed_all(seed)

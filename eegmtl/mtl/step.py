@@ -19,7 +19,9 @@ Paths
   Aligned-MTL-UB, RGW, GradDrop): the (T, B·d) matrix on a detached copy of ``z``; the
   aggregated update is pushed through the trunk with one ``z.backward(update)``.
 - **flat** (:mod:`eegmtl.mtl.flat`, F-MTL): parameter-level matrix + per-task SAM gradients,
-  the aggregator applied to the loss part and to the flat part, the two summed.
+  the aggregator applied to the loss part and to the flat part, the two summed. Flat steps
+  always work on the parameter-level matrix (the perturbation needs parameter gradients);
+  a representation-level aggregator is then applied to parameter-level rows.
 
 In the non-fast paths the task heads get their own *unweighted* gradient (LibMTL, Aligned-MTL,
 RGW); ``weight_heads=True`` multiplies task ``t``'s head gradient by ``w_t``.
@@ -60,8 +62,8 @@ class StepResult:
     weights : Tensor
         (T,) loss weights of the weighting.
     aggregator_weights : Tensor or None
-        (T,) weights the aggregator used (``None`` for the fast path of a weighting whose
-        aggregator is linear: they are then the aggregator's constant weights).
+        (T,) weights the aggregator used (on the fast path: the linear aggregator's constant
+        weights ``c``; for flat steps: those of the loss part).
     diagnostics : dict
         Optional extras (``"grad_norms"``, ``"min_cosine"`` with ``diagnostics=True``;
         ``"flat_norm"`` for flat steps; ``"path"`` always).

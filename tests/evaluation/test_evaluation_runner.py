@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import json
+import sys
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
-from evaluation_synth import CountingClassifier, logvar_lr, synthetic_data
 
 from eegmtl.evaluation.protocols import fit_seed, run_protocol
 from eegmtl.evaluation.results import RECORD_COLUMNS, load_records
+
+sys.path.insert(0, str(Path(__file__).parent))  # the shared synthetic-data helpers
+from evaluation_synth import CountingClassifier, logvar_lr, synthetic_data  # noqa: E402
 
 DESIGN_COLUMNS = ["dataset", "protocol", "pipeline", "subject", "fold", "seed", "accuracy",
                   "f1_macro", "kappa", "roc_auc", "score", "samples", "time",

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
-from evaluation_synth import N_SUBJECTS, synthetic_metadata
 from sklearn.model_selection import StratifiedKFold
 
 from eegmtl.evaluation.protocols import (
@@ -13,6 +15,9 @@ from eegmtl.evaluation.protocols import (
     subject_dependent_splits,
     subject_independent_splits,
 )
+
+sys.path.insert(0, str(Path(__file__).parent))  # the shared synthetic-data helpers
+from evaluation_synth import N_SUBJECTS, synthetic_metadata  # noqa: E402
 
 
 @pytest.fixture(scope="module")

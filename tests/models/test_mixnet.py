@@ -131,9 +131,12 @@ def test_same_padding_matches_tensorflow_split():
     assert transposed_same_crop(7, 2) == (2, 3)
 
 
-def test_encoder_conv_is_tf_same_cross_correlation():
-    """conv1 output equals an explicit numpy loop with 31 zeros left and 32 right."""
-    model = _model(n_channels=2, n_times=16, pool1=2, pool2=2, kernel1=6, kernel2=4, f2=1)
+@pytest.mark.parametrize("impl", ["direct", "fft"])
+def test_encoder_conv_is_tf_same_cross_correlation(impl):
+    """conv1 output equals an explicit loop with (k-1)//2 zeros left and the rest right."""
+    model = _model(
+        n_channels=2, n_times=16, pool1=2, pool2=2, kernel1=6, kernel2=4, f2=1, conv_impl=impl
+    )
     w = model.encoder.conv1.weight.detach().numpy()  # (out, in, k)
     torch.nn.init.normal_(model.encoder.conv1.bias)
     b = model.encoder.conv1.bias.detach().numpy()
@@ -175,6 +178,24 @@ def test_transposed_conv_is_adjoint_of_tf_same_strided_conv(k, s):
     got = deconv(z)
     assert got.shape[-1] == n_out
     torch.testing.assert_close(got, adjoint)
+
+
+def test_fft_and_direct_convolutions_agree_in_values_and_gradients():
+    torch.manual_seed(3)
+    fft = MixNet(latent_dim=4, conv_impl="fft")
+    direct = MixNet(latent_dim=4, conv_impl="direct")
+    direct.load_state_dict(fft.state_dict())
+    x = torch.randn(6, 18, 400) * 20  # microvolt-like scale
+    out_f, out_d = fft(x), direct(x)
+    for key in out_f:
+        torch.testing.assert_close(out_f[key], out_d[key], rtol=1e-4, atol=1e-4)
+    (out_f["reconstruction"].sum() + out_f["classification"].pow(2).sum()).backward()
+    (out_d["reconstruction"].sum() + out_d["classification"].pow(2).sum()).backward()
+    for (name, pf), pd in zip(fft.named_parameters(), direct.parameters()):
+        scale = pd.grad.abs().max()
+        torch.testing.assert_close(pf.grad / scale, pd.grad / scale, rtol=0, atol=1e-4, msg=name)
+    with pytest.raises(ValueError, match="conv_impl"):
+        MixNet(conv_impl="winograd")
 
 
 def test_flatten_uses_keras_channels_last_order():
@@ -326,3 +347,16 @@ def test_predict_proba_restores_mode_and_sums_to_one():
     assert torch.equal(model.encoder.bn1.running_mean, running)  # eval mode: stats untouched
     assert proba.shape == (3, 2) and not proba.requires_grad
     torch.testing.assert_close(proba.sum(dim=1), torch.ones(3))
+
+
+def test_models_package_exports_mixnet_and_resolves_vision_names_lazily():
+    import eegmtl.models as models
+
+    assert models.MixNet is MixNet
+    with pytest.raises(AttributeError, match="no attribute"):
+        models.NoSuchModel  # noqa: B018
+    vision = pytest.importorskip("eegmtl.models.vision")
+    public = getattr(vision, "__all__", [])
+    if public:
+        assert getattr(models, public[0]) is getattr(vision, public[0])
+        assert public[0] in dir(models)

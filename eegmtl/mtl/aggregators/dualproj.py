@@ -19,9 +19,10 @@ class DualProj(Aggregator):
     *Gradient Episodic Memory for Continual Learning* (NeurIPS 2017): the closest vector to the
     mean that conflicts with no task.
 
-    Same QP solver and defaults as :class:`UPGrad` (``norm_eps = reg_eps = 1e-4``, ``pref``
-    ``1/T`` each). Touches the shared parameters only. Non-conflicting (up to ``reg_eps``),
-    permutation invariant, positively homogeneous.
+    Same QP solver and defaults as :class:`UPGrad` (``reg_eps = 1e-4``; ``norm_eps = 0`` where
+    TorchJD uses ``1e-4``, see :class:`UPGrad`; ``pref`` ``1/T`` each). Touches the shared
+    parameters only. Non-conflicting (up to ``reg_eps``), permutation invariant, positively
+    homogeneous.
     """
 
     name = "dualproj"
@@ -31,7 +32,7 @@ class DualProj(Aggregator):
     def __init__(
         self,
         pref: Sequence[float] | Tensor | None = None,
-        norm_eps: float = 1e-4,
+        norm_eps: float = 0.0,
         reg_eps: float = 1e-4,
     ) -> None:
         self.pref = pref

@@ -86,7 +86,7 @@ class GradVac(Aggregator):
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         phi = state.get("phi")
-        self._phi = None if phi is None else np.array(torch.as_tensor(phi, dtype=torch.float64))
+        self._phi = None if phi is None else torch.as_tensor(phi, dtype=torch.float64).cpu().numpy().copy()
         load_generator_state(self.generator, state)
 
     def _aggregate(self, matrix: Tensor) -> Aggregation:

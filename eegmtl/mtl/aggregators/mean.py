@@ -34,7 +34,9 @@ class Mean(Aggregator):
 class Sum(Aggregator):
     """Unit weighting of the task gradients: ``A(G) = 1ᵀ G`` (the gradient of the loss sum).
 
-    ``linear = True`` (see :class:`Mean`). Touches the shared parameters only.
+    This is LibMTL's ``EW`` (weight 1 per task, mtl-reference §1.3) and the scale used by the
+    official PCGrad / GradVac / Aligned-MTL code; :class:`Mean` divides by T. ``linear = True``
+    (see :class:`Mean`). Touches the shared parameters only. No hyper-parameters.
     """
 
     name = "sum"

@@ -15,22 +15,22 @@ __all__ = ["UPGrad", "dual_cone_weights"]
 
 
 def dual_cone_weights(
-    u: np.ndarray, g: np.ndarray, norm_eps: float = 1e-4, reg_eps: float = 1e-4
+    u: np.ndarray, g: np.ndarray, norm_eps: float = 0.0, reg_eps: float = 1e-4
 ) -> np.ndarray:
     r"""Weights of the projections of :math:`u_k^\top J` onto the dual cone of the rows of J.
 
     By Proposition 1 of Quinton & Rey (2024), the projection of :math:`J^\top u` onto
     :math:`\{x : Jx \ge 0\}` is :math:`J^\top w` with
     :math:`w = \arg\min_{v \ge u} v^\top G v`, :math:`G = J J^\top`. As TorchJD, G is first
-    normalised by its trace (zero when the trace is below ``norm_eps``) and ``reg_eps * I`` is
-    added. With a factor :math:`G = A A^\top` (from ``eigh``) and :math:`v = u + s`, each QP is
+    normalised by its trace (treated as zero when the trace is at most ``norm_eps``) and
+    ``reg_eps * I`` is added. With a factor :math:`G = A A^\top` (from ``eigh``) and :math:`v = u + s`, each QP is
     the non-negative least-squares problem :math:`\min_{s\ge0}\|A^\top s + A^\top u\|`, solved
     exactly by ``scipy.optimize.nnls`` (active set; no cvxpy/quadprog).
 
     ``u`` is a (T,) vector or a (K, T) array of vectors; the result has the same shape.
     """
     trace = float(np.trace(g))
-    g_n = g / trace if trace >= norm_eps else np.zeros_like(g)
+    g_n = g / trace if trace > norm_eps else np.zeros_like(g)
     g_n = g_n + reg_eps * np.eye(g.shape[0])
     lam, vec = np.linalg.eigh(g_n)
     a_t = (vec * np.sqrt(np.clip(lam, 0.0, None))).T  # A^T, with A A^T = G_n
@@ -50,10 +50,15 @@ class UPGrad(Aggregator):
     Each row :math:`g_i`, scaled by its preference weight (default :math:`1/T`), is projected
     onto the dual cone :math:`\{x : Gx \ge 0\}` of the rows, and the projections are summed:
     :math:`A(G) = \sum_i \pi_G(\omega_i g_i)`. Each projection is a T-dimensional QP on the
-    Gramian (:func:`dual_cone_weights`), solved exactly by NNLS. Defaults as TorchJD/LibMTL:
-    ``norm_eps = reg_eps = 1e-4`` (the Gramian is trace-normalised and regularised by
-    ``reg_eps * I`` before solving, so non-conflict holds up to ``reg_eps`` relative to the
-    trace).
+    Gramian (:func:`dual_cone_weights`), solved exactly by NNLS. As TorchJD/LibMTL the Gramian is
+    trace-normalised and regularised by ``reg_eps * I`` (default ``1e-4``) before solving, so
+    non-conflict holds up to ``reg_eps`` relative to the trace.
+
+    Deviation: TorchJD/LibMTL use ``norm_eps = 1e-4`` as an *absolute* threshold on the trace
+    of the Gramian, below which the Gramian is treated as zero and UPGrad silently becomes the
+    mean -- i.e. whenever ``||G||_F < 1e-2``, common late in training. Here ``norm_eps``
+    defaults to 0 (only an exactly zero matrix is treated as zero), which keeps the method
+    scale invariant; pass ``norm_eps=1e-4`` to reproduce TorchJD exactly.
 
     Touches the shared parameters only. Properties (paper Sec. 3): non-conflicting, linear under
     scaling of the rows, weighted, permutation invariant (for a permutation-invariant ``pref``).
@@ -62,8 +67,10 @@ class UPGrad(Aggregator):
     ----------
     pref
         Preference vector :math:`\omega` (default ``1/T`` each).
-    norm_eps, reg_eps
-        See :func:`dual_cone_weights` (defaults 1e-4, as TorchJD).
+    norm_eps
+        Trace threshold below which G is treated as zero (default 0; TorchJD 1e-4).
+    reg_eps
+        Ridge added to the trace-normalised Gramian (default 1e-4, as TorchJD).
     """
 
     name = "upgrad"
@@ -73,7 +80,7 @@ class UPGrad(Aggregator):
     def __init__(
         self,
         pref: Sequence[float] | Tensor | None = None,
-        norm_eps: float = 1e-4,
+        norm_eps: float = 0.0,
         reg_eps: float = 1e-4,
     ) -> None:
         self.pref = pref

@@ -1,4 +1,4 @@
-"""Writers of tiny synthetic files in the BNCI 2014-004 ``.mat`` format (for offline tests).
+"""Fixtures for the eeg tests, incl. a writer of tiny BNCI 2014-004 `.mat` files (offline).
 
 The format is the one moabb's ``_convert_mi`` reads (see docs/eeg-ecosystem.md §2): a MATLAB
 file with a ``data`` cell array of runs, each a struct with ``X`` (n_samples x 6 channels
@@ -14,6 +14,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pytest
 import scipy.io
 
 FS = 250
@@ -67,3 +68,18 @@ def write_bnci_2014_004(
             scipy.io.savemat(f, {"data": runs})
             out.append(f)
     return out
+
+
+@pytest.fixture
+def bnci_root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Tiny BNCI2014_004 files for subjects 1 and 2 under ``tmp_path``; MOABB pointed at them."""
+    write_bnci_2014_004(tmp_path, subjects=(1, 2))
+    monkeypatch.setenv("MNE_DATASETS_BNCI_PATH", str(tmp_path))
+    monkeypatch.setenv("MOABB_DOWNLOAD_PROVIDER", "upstream")
+    return tmp_path
+
+
+@pytest.fixture
+def real_2b(bci2b_dir: Path) -> Path:
+    """The real export's folder (skips when absent), also exported as $EEGMTL_BCI2B_DIR."""
+    return bci2b_dir

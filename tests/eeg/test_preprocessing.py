@@ -1,0 +1,142 @@
+"""eegmtl.eeg.preprocessing: MixNet's recipe, shapes after every step, equivalences, errors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import scipy.signal
+from sklearn.base import clone
+from sklearn.pipeline import make_pipeline
+
+from eegmtl.eeg.preprocessing import (
+    MIXNET_BANDS,
+    FilterBank,
+    Resampler,
+    TimeWindow,
+    check_epochs_array,
+    filter_bank,
+    mixnet_preprocess,
+    resample,
+    select_window,
+)
+
+
+def _noise(n: int = 6, c: int = 3, t: int = 1000, seed: int = 0) -> np.ndarray:
+    return np.random.default_rng(seed).standard_normal((n, c, t))
+
+
+def test_mixnet_bands() -> None:
+    assert MIXNET_BANDS[0] == (4.0, 8.0) and MIXNET_BANDS[-1] == (36.0, 40.0)
+    assert len(MIXNET_BANDS) == 9
+
+
+@pytest.mark.realdata
+def test_shapes_after_every_step_on_real_data(real_2b: Path) -> None:
+    from eegmtl.eeg.datasets import load_bci2b
+
+    X, _, _ = load_bci2b(subjects=1, sessions=1, units="uV")
+    assert X.shape == (120, 3, 1000)
+    Xw = select_window(X, 250.0, 0.0, 4.0)
+    assert Xw.shape == (120, 3, 1000)
+    Xr = resample(Xw, 250.0, 100.0)
+    assert Xr.shape == (120, 3, 400)
+    Xf = filter_bank(Xr, 100.0)
+    assert Xf.shape == (120, 9, 3, 400)
+    np.testing.assert_allclose(mixnet_preprocess(X), Xf)
+    pipe = make_pipeline(TimeWindow(), Resampler(), FilterBank())
+    np.testing.assert_allclose(pipe.fit_transform(X), Xf)
+    # the export is band-passed ~6.7-25 Hz: the 36-40 Hz band is far weaker than 8-12 Hz
+    power = (Xf**2).mean(axis=(0, 2, 3))
+    assert power[1] > 100 * power[8]
+
+
+def test_filter_bank_equals_mixnet_scipy_filtfilt() -> None:
+    """MixNet: scipy.signal.butter(5, band, 'band') + filtfilt(b, a) (default padding)."""
+    X = resample(_noise(), 250.0, 100.0)
+    out = filter_bank(X, 100.0)
+    for k, (lo, hi) in enumerate(MIXNET_BANDS):
+        b, a = scipy.signal.butter(5, [lo, hi], btype="band", fs=100.0)
+        np.testing.assert_allclose(out[:, k], scipy.signal.filtfilt(b, a, X, axis=-1),
+                                   atol=1e-10)
+
+
+def test_filter_bank_passes_and_stops() -> None:
+    t = np.arange(400) / 100.0
+    X = np.stack([np.sin(2 * np.pi * 10 * t), np.sin(2 * np.pi * 30 * t)])[None]  # (1, 2, 400)
+    out = filter_bank(X, 100.0, [(8, 12), (28, 32)], output="sos")
+    mid = slice(100, 300)
+    rms = np.sqrt((out[..., mid] ** 2).mean(-1))[0]  # (band, channel)
+    assert rms[0, 0] > 0.6 and rms[0, 1] < 0.01  # 10 Hz passes 8-12, 30 Hz blocked
+    assert rms[1, 1] > 0.6 and rms[1, 0] < 0.01
+
+
+def test_resample_fft_and_polyphase() -> None:
+    X = _noise()
+    assert resample(X, 250.0, 100.0).shape == (6, 3, 400)
+    np.testing.assert_allclose(
+        resample(X, 250.0, 100.0, method="polyphase", pad="constant"),
+        scipy.signal.resample_poly(X, 2, 5, axis=-1), atol=1e-12,
+    )
+    np.testing.assert_array_equal(resample(X, 250.0, 250.0), X)
+    t = np.arange(1000) / 250.0
+    sine = np.sin(2 * np.pi * 5 * t)[None, None]
+    out = resample(sine, 250.0, 100.0)[0, 0]
+    np.testing.assert_allclose(out[50:350], np.sin(2 * np.pi * 5 * np.arange(400) / 100)[50:350],
+                               atol=1e-3)
+
+
+def test_select_window() -> None:
+    X = _noise(t=2000)  # 8 s epochs starting at trial start; cue at 3 s
+    out = select_window(X, 250.0, 0.0, 4.0, epoch_tmin=-3.0)
+    np.testing.assert_array_equal(out, X[..., 750:1750])
+    with pytest.raises(ValueError, match="outside the epoch"):
+        select_window(X, 250.0, 0.0, 6.0, epoch_tmin=-3.0)
+    with pytest.raises(ValueError, match="larger than tmin"):
+        select_window(X, 250.0, 2.0, 1.0)
+
+
+def test_mismatched_sfreq_is_caught() -> None:
+    X = _noise(t=1000)  # 4 s at 250 Hz; claiming 500 Hz makes a 0-4 s window impossible
+    with pytest.raises(ValueError, match="outside the epoch"):
+        TimeWindow(sfreq=500.0).fit_transform(X)
+    with pytest.raises(ValueError, match="Nyquist"):
+        filter_bank(X, 60.0)  # 36-40 Hz above the Nyquist of a wrongly stated 60 Hz
+    with pytest.raises(ValueError, match="positive number"):
+        resample(X, 0.0, 100.0)
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_nan_inf_rejected(bad: float) -> None:
+    X = _noise()
+    X[2, 1, 10] = bad
+    for fn in (lambda x: resample(x, 250, 100), lambda x: filter_bank(x, 250.0),
+               lambda x: select_window(x, 250.0), lambda x: Resampler().fit(x)):
+        with pytest.raises(ValueError, match="NaN"):
+            fn(X)
+
+
+def test_wrong_rank_and_short_signals() -> None:
+    with pytest.raises(ValueError, match=r"3-D \(n_trials, n_channels, n_times\)"):
+        filter_bank(np.zeros((3, 1000)), 100.0)
+    with pytest.raises(ValueError, match="4-D"):
+        FilterBank().fit(np.zeros((2, 9, 3, 400)))
+    with pytest.raises(ValueError, match="time samples"):
+        filter_bank(_noise(t=4), 100.0)
+    with pytest.raises(ValueError, match="too short"):
+        resample(_noise(t=3), 250.0, 100.0)
+    with pytest.raises(ValueError, match="empty"):
+        check_epochs_array(np.zeros((0, 3, 10)))
+    with pytest.raises(ValueError, match="real numbers"):
+        check_epochs_array(np.array([[["a"]]]))
+
+
+def test_transformers_are_sklearn_estimators() -> None:
+    fb = FilterBank(bands=[(8, 12)], sfreq=100.0, order=4)
+    assert clone(fb).get_params() == fb.get_params()
+    assert Resampler(250, 125).set_params(sfreq_out=100).sfreq_out == 100
+    out = FilterBank(bands=[(8, 12), (12, 16)], sfreq=100.0).fit_transform(_noise(t=400))
+    assert out.shape == (6, 2, 3, 400)
+    with pytest.raises(ValueError, match="invalid"):
+        FilterBank(bands=[(12, 8)], sfreq=100.0).fit(_noise(t=400))

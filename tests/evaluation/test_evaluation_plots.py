@@ -1,0 +1,67 @@
+"""Figures from records and histories: they draw, save and return a Figure."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from matplotlib.figure import Figure
+
+from eegmtl.evaluation.plots import (
+    confusion_matrix_plot,
+    paired_comparison_plot,
+    subject_scores_plot,
+    task_weights_plot,
+)
+
+
+@pytest.fixture(scope="module")
+def records() -> pd.DataFrame:
+    rng = np.random.default_rng(0)
+    rows = [{"protocol": "subject_dependent", "pipeline": p, "subject": s, "fold": f,
+             "accuracy": b + 0.02 * s + rng.normal(0, 0.02)}
+            for p, b in (("MixNet", 0.7), ("CSP+LDA", 0.65)) for s in range(1, 10)
+            for f in range(1, 6)]
+    return pd.DataFrame(rows)
+
+
+def test_subject_scores_plot(records, tmp_path):
+    fig = subject_scores_plot(records, path=tmp_path / "subjects.png")
+    assert isinstance(fig, Figure) and (tmp_path / "subjects.png").stat().st_size > 0
+    ax = fig.axes[0]
+    assert [t.get_text() for t in ax.get_xticklabels()] == [f"S{s}" for s in range(1, 10)]
+    assert len(ax.get_legend().get_texts()) == 2
+
+
+def test_paired_comparison_plot(records, tmp_path):
+    fig = paired_comparison_plot(records, "CSP+LDA", "MixNet", path=tmp_path / "paired.pdf")
+    means = records.pivot_table(index="subject", columns="pipeline", values="accuracy")
+    wins = int((means["MixNet"] > means["CSP+LDA"]).sum())
+    assert fig.axes[0].get_title() == f"MixNet better on {wins}/9 subjects"
+    assert (tmp_path / "paired.pdf").exists()
+    with pytest.raises(ValueError, match="not in records"):
+        paired_comparison_plot(records, "CSP+LDA", "EEGNet")
+
+
+def test_task_weights_plot(tmp_path):
+    hist = pd.DataFrame({"epoch": np.repeat(np.arange(10), 3), "step": np.arange(30),
+                         "weight_recon": np.linspace(1, 0.2, 30),
+                         "weight_triplet": 0.3, "weight_ce": np.linspace(1, 0.5, 30),
+                         "loss_ce": 0.1})
+    fig = task_weights_plot(hist, path=tmp_path / "w.png")
+    lines = fig.axes[0].get_lines()
+    assert [ln.get_label() for ln in lines] == ["recon", "triplet", "ce"]
+    assert np.allclose(lines[0].get_ydata(), hist.groupby("epoch").weight_recon.mean())
+    assert len(task_weights_plot(hist, x="step").axes[0].get_lines()[0].get_xdata()) == 30
+    with pytest.raises(ValueError, match="weight_<task>"):
+        task_weights_plot(hist[["epoch", "loss_ce"]])
+
+
+def test_confusion_matrix_plot(tmp_path):
+    y = np.array([0, 0, 0, 1, 1, 1, 1, 1])
+    p = np.array([0, 0, 1, 1, 1, 1, 0, 1])
+    fig = confusion_matrix_plot(y, p, path=tmp_path / "cm.png")
+    img = fig.axes[0].get_images()[0].get_array()
+    assert np.allclose(img, [[2 / 3, 1 / 3], [1 / 5, 4 / 5]])
+    counts = confusion_matrix_plot(y, p, normalize=None).axes[0].get_images()[0].get_array()
+    assert np.array_equal(counts, [[2, 1], [1, 4]])

@@ -1,0 +1,218 @@
+"""Trainer: resume after a crash, early stopping + best restore, interleaved validation, API."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from eegmtl.mtl.data import MultiTaskDataset, make_loader
+from eegmtl.mtl.tasks import Task
+from eegmtl.mtl.trainer import Trainer
+from eegmtl.mtl.weightings import Weighting
+
+
+class TinyNet(nn.Module):
+    task_names = ("cls", "rec")
+
+    def __init__(self, c: int = 2, n: int = 8, d: int = 3) -> None:
+        super().__init__()
+        self.trunk = nn.Sequential(
+            nn.Conv1d(c, 3, 3, padding=1), nn.ELU(), nn.BatchNorm1d(3), nn.Flatten(),
+            nn.Linear(3 * n, d),
+        )
+        self.cls = nn.Linear(d, 2)
+        self.rec = nn.Linear(d, c * n)
+        self.shape = (c, n)
+
+    def encode(self, x):
+        return self.trunk(x)
+
+    def decode(self, z):
+        return {"cls": self.cls(z), "rec": self.rec(z).view(-1, *self.shape)}
+
+    def shared_parameters(self):
+        return self.trunk.parameters()
+
+    def task_parameters(self, task):
+        return getattr(self, task).parameters()
+
+
+def _acc(out, y):
+    return float((out.argmax(1) == y).float().mean())
+
+
+TASKS = [
+    Task("cls", F.cross_entropy, {"acc": _acc}),
+    Task("rec", F.mse_loss, higher_is_better=False),
+]
+
+
+def _data(n, seed):
+    g = torch.Generator().manual_seed(seed)
+    y = torch.randint(0, 2, (n,), generator=g)
+    x = torch.randn(n, 2, 8, generator=g) + y[:, None, None] * 0.8
+    return MultiTaskDataset(x, {"cls": y, "rec": x})
+
+
+@pytest.fixture
+def loaders():
+    return make_loader(_data(48, 0), 16, seed=3), make_loader(_data(24, 1), 8, shuffle=False)
+
+
+def _model():
+    torch.manual_seed(0)
+    return TinyNet()
+
+
+class _Crash(Exception):
+    pass
+
+
+class CrashingLoader:
+    """Delegates to a loader and raises in the given epoch (simulated power cut)."""
+
+    def __init__(self, loader, crash_epoch):
+        self.loader, self.crash_epoch, self.epoch = loader, crash_epoch, 0
+
+    def set_epoch(self, e):
+        self.epoch = e
+        self.loader.set_epoch(e)
+
+    def __len__(self):
+        return len(self.loader)
+
+    def __iter__(self):
+        for i, b in enumerate(self.loader):
+            if self.epoch == self.crash_epoch and i == 1:
+                raise _Crash
+            yield b
+
+
+def _strip_time(history):
+    return {k: [{kk: vv for kk, vv in r.items() if kk != "time"} for r in v]
+            for k, v in history.items()}
+
+
+@pytest.mark.parametrize("kw", [
+    {"weighting": "rlw", "aggregator": "sum"},
+    {"weighting": "ew", "aggregator": "mean", "flat": 0.05, "gradient_mode": "loop"},
+])
+def test_resume_after_crash_is_exact(tmp_path, loaders, kw):
+    train, val = loaders
+    common = dict(max_epochs=6, seed=5, progress=False, patience=None, **kw)
+    straight = Trainer(_model(), TASKS, **common).fit(train, val)
+
+    crashed = Trainer(_model(), TASKS, checkpoint_dir=tmp_path, **common)
+    with pytest.raises(_Crash):
+        crashed.fit(CrashingLoader(train, crash_epoch=3), val)
+    assert (tmp_path / "last.pt").is_file()
+    assert not any(p.name.startswith(".") for p in tmp_path.iterdir())  # no temp files left
+
+    resumed = Trainer(_model(), TASKS, checkpoint_dir=tmp_path, **common)
+    resumed.fit(train, val, resume=True)
+    assert resumed.epoch_ == 6 and len(resumed.history["epochs"]) == 6
+    for (k, a), b in zip(straight.model.state_dict().items(), resumed.model.state_dict().values()):
+        assert torch.equal(a, b), k
+    assert _strip_time(straight.history) == _strip_time(resumed.history)
+
+
+class Worsening(Weighting):
+    """EW, but counts its hooks."""
+
+    def __init__(self, n):
+        super().__init__(n)
+        self.steps, self.vals, self.epochs = 0, [], []
+
+    def weights(self, losses, gradients=None):
+        return torch.ones(self.n_tasks)
+
+    def after_step(self, train_losses, val_losses=None):
+        self.steps += 1
+        self.vals.append(val_losses)
+
+    def after_epoch(self, epoch, train_losses, val_losses=None):
+        self.epochs.append(epoch)
+
+
+def test_interleaved_validation_feeds_after_step(loaders):
+    train, val = loaders
+    w = Worsening(2)
+    tr = Trainer(_model(), TASKS, weighting=w, max_epochs=2, progress=False,
+                 interleaved_validation=True, seed=0).fit(train, val)
+    assert w.steps == 2 * len(train) and w.epochs == [0, 1]
+    assert all(v is not None and v.shape == (2,) for v in w.vals)
+    steps = tr.history_frame("step")
+    assert {"val_loss_cls", "val_loss_rec", "weight_cls", "loss_rec"} <= set(steps.columns)
+    ep = tr.history_frame()
+    # MixNet's val_loss: per-step weighted interleaved val losses, averaged over the epoch
+    e0 = steps[steps.epoch == 0]
+    assert math.isclose(ep.val_loss[0], float((e0.val_loss_cls + e0.val_loss_rec).mean()),
+                        rel_tol=1e-6)
+    assert {"val_cls_acc", "val_loss_unweighted", "lr", "time", "train_cls_loss"} <= set(ep.columns)
+    # without interleaving after_step sees None
+    w2 = Worsening(2)
+    Trainer(_model(), TASKS, weighting=w2, max_epochs=1, progress=False).fit(train, val)
+    assert w2.vals and all(v is None for v in w2.vals)
+
+
+def test_early_stopping_and_best_restore(loaders):
+    train, val = loaders
+    tr = Trainer(_model(), TASKS, max_epochs=40, patience=2, lr=0.3, optimizer="sgd",
+                 monitor="val_cls_acc", progress=False, seed=1, scheduler=None)
+    tr.fit(train, val)
+    ep = tr.history_frame()
+    assert tr.best_epoch_ == int(ep.val_cls_acc.idxmax())
+    assert len(ep) == tr.best_epoch_ + 3  # stopped after patience epochs without improvement
+    # the restored model scores the best epoch's value
+    assert math.isclose(tr.evaluate(val)["cls_acc"], ep.val_cls_acc.max(), rel_tol=1e-6)
+
+
+def test_plateau_scheduler_halves_lr(loaders):
+    train, val = loaders
+    tr = Trainer(_model(), TASKS, max_epochs=11, patience=None, progress=False)
+    sch = tr.scheduler
+    assert (sch.factor, sch.patience, sch.min_lrs, sch.threshold, sch.threshold_mode) == (
+        0.5, 5, [1e-4], 1e-4, "abs")  # MixNet's Keras callback
+    sch.patience, sch.threshold = 1, 10.0  # no epoch counts as an improvement after the first
+    tr.fit(train, val)
+    lrs = tr.history_frame().lr.tolist()
+    assert lrs == pytest.approx([1e-3] * 3 + [5e-4] * 2 + [2.5e-4] * 2 + [1.25e-4] * 2
+                                + [1e-4] * 2)
+
+
+def test_predict_evaluate_and_errors(loaders, tmp_path):
+    train, val = loaders
+    tr = Trainer(_model(), TASKS, max_epochs=1, progress=False)
+    out = tr.predict(val)
+    assert out["cls"].shape == (24, 2) and out["rec"].shape == (24, 2, 8)
+    ev = tr.evaluate(val)
+    assert set(ev) == {"cls_loss", "rec_loss", "loss", "cls_acc"}
+    with pytest.raises(ValueError, match="val_loader"):
+        Trainer(_model(), TASKS, interleaved_validation=True, progress=False).fit(train)
+    with pytest.raises(KeyError, match="monitor"):
+        Trainer(_model(), TASKS, monitor="val_foo", progress=False, max_epochs=1).fit(train, val)
+    with pytest.raises(ValueError, match="resume"):
+        Trainer(_model(), TASKS, progress=False).fit(train, val, resume=True)
+    with pytest.raises(ValueError, match="optimizer"):
+        Trainer(_model(), TASKS, optimizer="lbfgs")
+    with pytest.raises(ValueError, match="samples"):
+        MultiTaskDataset(torch.zeros(3, 2), {"a": torch.zeros(4)})
+    with pytest.warns(UserWarning, match="train_loss"):
+        t2 = Trainer(_model(), TASKS, max_epochs=1, progress=False).fit(train)
+    assert t2.history["epochs"][0]["train_loss"] > 0
+
+
+def test_loader_is_seeded_per_epoch():
+    ds = _data(10, 0)
+    a, b = make_loader(ds, 4, seed=1), make_loader(ds, 4, seed=1)
+    a.set_epoch(2)
+    b.set_epoch(2)
+    assert all(torch.equal(x, y) for (x, _), (y, _) in zip(a, b))
+    a.set_epoch(3)
+    b.set_epoch(2)
+    assert not torch.equal(next(iter(a))[0], next(iter(b))[0])  # reshuffled per epoch
+    assert len(a) == 3 and len(make_loader(ds, 4, drop_last=True)) == 2
