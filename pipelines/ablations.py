@@ -181,7 +181,7 @@ def main(argv: list[str] | None = None) -> int:
         fixed[param] = chosen
         tables.append(text)
     wall = time.perf_counter() - _T_START
-    lines = summary_header(results, command_line(), wall,
+    lines = summary_header(results, command_line(argv, "pipelines/ablations.py"), wall,
                            f"MixNet ablations (Tables S1-S3), {protocol.replace('_', '-')}")
     lines += ["Selection: best mean validation accuracy over all subject × fold rows "
               "(never the test sessions; the original code selected on test). Test columns: "

@@ -355,11 +355,13 @@ def print_table(rows: list[dict]) -> None:
         for m, r in ours.items():
             t = tjd.get(m)
             tgt = _target(m)
-            ok = (tgt is None or r["ratio"] <= tgt) and (t is None or r["ms"] <= t["ms"] * 1.05)
+            ok = (tgt is None or r["ratio"] <= tgt) and (
+                t is None or r["ratio"] <= t["ratio"] * 1.05
+            )
             print(
                 f"| {m} | {r['ratio']:.2f} [{r['q1']:.2f}-{r['q3']:.2f}] | {r['ms']:.1f} | "
                 f"{r['backend'] or '-'} | "
-                + (f"{t['ratio']:.2f} | {r['ms'] / t['ms']:.2f} | " if t else "- | - | ")
+                + (f"{t['ratio']:.2f} | {r['ratio'] / t['ratio']:.2f} | " if t else "- | - | ")
                 + f"<= {tgt} | {'yes' if ok else 'NO'} |"
             )
 

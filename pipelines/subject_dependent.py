@@ -140,8 +140,12 @@ def method_params(args: argparse.Namespace, protocol: str) -> dict[str, dict[str
     return out
 
 
-def command_line() -> str:
-    return shlex.join([Path(sys.executable).name, *sys.argv])
+def command_line(argv: list[str] | None = None, script: str | None = None) -> str:
+    """The command that ran (``sys.argv`` unless ``argv`` was passed to ``main``)."""
+    if argv is None:
+        return shlex.join([Path(sys.executable).name, *sys.argv])
+    script = script or f"pipelines/{Path(__file__).name}"
+    return shlex.join(["python", script, *argv])
 
 
 def summary_header(records_path: Path, command: str, wall: float, title: str) -> list[str]:
@@ -232,7 +236,8 @@ def main(argv: list[str] | None = None, protocol: str = "subject_dependent") -> 
     )
     wall = time.perf_counter() - _T_START
     title = f"BCIC IV 2b, {protocol.replace('_', '-')} protocol"
-    write_summary(results, summary, protocol, command_line(), wall, title=title)
+    script = "pipelines/subject_independent.py" if protocol == "subject_independent" else None
+    write_summary(results, summary, protocol, command_line(argv, script), wall, title=title)
     print(to_markdown(df, by=("pipeline",), metrics=("accuracy", "f1_macro")))
     print(f"{len(df)} records in {results}; summary {summary}; wall {wall:.1f} s")
     return 0

@@ -74,28 +74,35 @@ class MethodSpec:
 
 
 # --------------------------------------------------------------------------- defaults
-#: MixNet settings of the reference code (run_MixNet.py), per protocol.
+#: MixNet settings of the reference code (run_MixNet.py), per protocol. The estimator has the
+#: same defaults (``MixNetClassifier(protocol=...)``); they are spelt out here so that every
+#: record carries (and hashes) the values actually used.
 MIXNET_DEFAULTS: dict[str, dict[str, Any]] = {
-    "subject_dependent": {"batch_size": 32, "margin": 0.1, "latent_dim": 4, "warmup": 7},
-    "subject_independent": {"batch_size": 100, "margin": 5.0, "latent_dim": 18, "warmup": 3},
+    "subject_dependent": {"protocol": "sd", "batch_size": 32, "margin": 0.1, "latent_dim": 4,
+                          "warmup": 7},
+    "subject_independent": {"protocol": "si", "batch_size": 100, "margin": 5.0,
+                            "latent_dim": 18, "warmup": 3},
 }
 MIXNET_COMMON: dict[str, Any] = {"lr": 1e-3, "max_epochs": 200, "patience": 20}
 
-#: MIN2Net fixed loss weights [reconstruction (MSE), triplet, cross-entropy] and margins
+#: MIN2Net fixed loss weights [reconstruction (MSE), triplet, cross-entropy] and margins;
+#: latent size = number of channels (3), time-domain 8-30 Hz input (reference §7).
 MIN2NET_DEFAULTS: dict[str, dict[str, Any]] = {
-    "subject_dependent": {"loss_weights": [0.5, 0.1, 1.0], "margin": 100.0, "batch_size": 32},
-    "subject_independent": {"loss_weights": [1.0, 0.1, 1.0], "margin": 0.1, "batch_size": 100},
+    "subject_dependent": {"protocol": "sd", "loss_weights": [0.5, 0.1, 1.0], "margin": 100.0,
+                          "batch_size": 32},
+    "subject_independent": {"protocol": "si", "loss_weights": [1.0, 0.1, 1.0], "margin": 0.1,
+                            "batch_size": 100},
 }
 
-#: MTL method of each MixNet variant: (loss weighting, gradient aggregator, flat step)
-MIXNET_VARIANTS: dict[str, dict[str, Any]] = {
-    "MixNet": {"weighting": "blending", "aggregator": None, "flat": False},
-    "MixNet+ew": {"weighting": "ew", "aggregator": None, "flat": False},
-    "MixNet+rlw": {"weighting": "rlw", "aggregator": None, "flat": False},
-    "MixNet+aligned_mtl": {"weighting": "ew", "aggregator": "aligned_mtl", "flat": False},
-    "MixNet+pcgrad": {"weighting": "ew", "aggregator": "pcgrad", "flat": False},
-    "MixNet+cagrad": {"weighting": "ew", "aggregator": "cagrad", "flat": False},
-    "MixNet+f-pcgrad": {"weighting": "ew", "aggregator": "pcgrad", "flat": True},
+#: MTL method (``MixNetClassifier(mtl=...)``) of each MixNet variant
+MIXNET_VARIANTS: dict[str, str] = {
+    "MixNet": "blending",            # adaptive gradient blending (the paper)
+    "MixNet+ew": "ew",               # equal loss weights
+    "MixNet+rlw": "rlw",             # random loss weighting
+    "MixNet+aligned_mtl": "aligned_mtl",
+    "MixNet+pcgrad": "pcgrad",
+    "MixNet+cagrad": "cagrad",
+    "MixNet+f-pcgrad": "f-pcgrad",   # PCGrad inside the flat-minima (sharpness-aware) step
 }
 
 
@@ -166,14 +173,14 @@ def _baseline_factory(config: Mapping[str, Any]) -> Any:
 # --------------------------------------------------------------------------- registry
 def _mixnet_defaults(name: str) -> Callable[[str], dict[str, Any]]:
     def defaults(protocol: str) -> dict[str, Any]:
-        return {**MIXNET_COMMON, **MIXNET_DEFAULTS[protocol], **MIXNET_VARIANTS[name]}
+        return {**MIXNET_DEFAULTS[protocol], "mtl": MIXNET_VARIANTS[name], **MIXNET_COMMON}
 
     return defaults
 
 
 def _min2net_defaults(protocol: str) -> dict[str, Any]:
-    return {**MIXNET_COMMON, "latent_dim": 3, "input": "time", "weighting": "fixed",
-            **MIN2NET_DEFAULTS[protocol]}
+    return {**MIN2NET_DEFAULTS[protocol], "mtl": "fixed", "input": "time", "latent_dim": 3,
+            **MIXNET_COMMON}
 
 
 def _baseline_defaults(factory: str, **extra: Any) -> Callable[[str], dict[str, Any]]:

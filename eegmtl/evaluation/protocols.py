@@ -415,13 +415,13 @@ def _run_task(
     fit_time = time.perf_counter() - t0
     test = compute_metrics(est, X[sp.test], y[sp.test])
     val = compute_metrics(est, X_va, y_va) if len(sp.val) else {}
-    hist = getattr(est, "history_", None)
-    if common.get("history_dir") and isinstance(hist, pd.DataFrame):
-        name = re.sub(r"[^A-Za-z0-9_.+-]", "_", f"{task.protocol}_{task.pipeline}_S{task.subject}"
-                      f"_F{task.fold}_seed{task.seed}_{task.config_hash}.csv")
-        path = Path(common["history_dir"]) / name
-        path.parent.mkdir(parents=True, exist_ok=True)
-        write_records(hist, path)
+    if common.get("history_dir"):  # per-epoch history and per-step task weights (MixNet)
+        stem = re.sub(r"[^A-Za-z0-9_.+-]", "_", f"{task.protocol}_{task.pipeline}_S{task.subject}"
+                      f"_F{task.fold}_seed{task.seed}_{task.config_hash}")
+        for attr, suffix in (("history_", "history"), ("weights_history_", "weights")):
+            hist = getattr(est, attr, None)
+            if isinstance(hist, pd.DataFrame):
+                write_records(hist, Path(common["history_dir"]) / f"{stem}_{suffix}.csv")
     return {
         "dataset": common["dataset"], "protocol": task.protocol, "pipeline": task.pipeline,
         "subject": task.subject, "fold": task.fold, "seed": task.seed,

@@ -346,6 +346,13 @@ class _SegNetTrunk(nn.Module):
         return enc, ups, dec
 
 
+def _check_filters(filters: Sequence[int]) -> list[int]:
+    f = [int(c) for c in filters]
+    if len(f) != 5 or min(f) < 1:
+        raise ValueError(f"filters must be 5 positive channel counts, got {list(filters)}.")
+    return f
+
+
 def _check_hw(x: Tensor) -> None:
     if x.ndim != 4 or x.shape[-1] % 32 or x.shape[-2] % 32:
         raise ValueError(
@@ -364,12 +371,15 @@ class SegNetSplit(nn.Module):
     L2-normalised over channels.
     """
 
-    def __init__(self, tasks: Mapping[str, int] | None = None, in_channels: int = 3) -> None:
+    def __init__(
+        self, tasks: Mapping[str, int] | None = None, in_channels: int = 3,
+        filters: Sequence[int] = _FILTERS,
+    ) -> None:
         super().__init__()
         tasks = dict(NYUV2_TASKS if tasks is None else tasks)
         self.task_names: list[str] = list(tasks)
-        self.trunk = _SegNetTrunk(in_channels)
-        self.heads = nn.ModuleDict({t: _prediction_head(_FILTERS[0], c) for t, c in tasks.items()})
+        self.trunk = _SegNetTrunk(in_channels, _check_filters(filters))
+        self.heads = nn.ModuleDict({t: _prediction_head(filters[0], c) for t, c in tasks.items()})
         _init_xavier(self)
 
     def encode(self, x: Tensor) -> Tensor:
@@ -412,6 +422,9 @@ class SegNetMTAN(nn.Module):
         "normal": 3}``; Cityscapes: ``{"segmentation": 7, "depth": 1}``.
     in_channels : int
         Image channels (3).
+    filters : sequence of 5 int
+        Channels of the five stages (default 64-128-256-512-512, Liu et al.); smaller values
+        give a structurally identical compact model for CPU smoke runs.
 
     Notes
     -----
@@ -430,11 +443,14 @@ class SegNetMTAN(nn.Module):
     zero bias, BN 1/0) as the Nash-MTL/CAGrad ``_SegNet``.
     """
 
-    def __init__(self, tasks: Mapping[str, int] | None = None, in_channels: int = 3) -> None:
+    def __init__(
+        self, tasks: Mapping[str, int] | None = None, in_channels: int = 3,
+        filters: Sequence[int] = _FILTERS,
+    ) -> None:
         super().__init__()
         tasks = dict(NYUV2_TASKS if tasks is None else tasks)
         self.task_names: list[str] = list(tasks)
-        f = list(_FILTERS)
+        f = _check_filters(filters)
         n = len(tasks)
         self.trunk = _SegNetTrunk(in_channels, f)
         self.encoder_att = nn.ModuleList()

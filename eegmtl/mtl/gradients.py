@@ -166,58 +166,66 @@ class GradientEngine:
     ----------
     mode : {"auto", "vmap", "loop"}, default "auto"
         ``"vmap"``: one batched VJP through the trunk; ``"loop"``: T sequential VJPs;
-        ``"auto"``: the first ``2 * probe`` calls alternate both backends and time them, then
-        the faster is kept. A vmap failure (a layer without batching rule) switches to
-        ``"loop"`` for good, with a warning.
+        ``"auto"``: on the first call, both backends are timed back to back on the same graph
+        (``probe`` times each, alternating, minimum kept -- robust to load spikes from other
+        processes) and the faster is kept for good. A vmap failure (a layer without batching
+        rule) switches to ``"loop"`` for good, with a warning.
     probe : int, default 3
-        Timed calls per backend in ``"auto"`` mode.
+        Timed runs per backend in ``"auto"`` mode.
     """
 
     def __init__(self, mode: str = "auto", probe: int = 3) -> None:
         if mode not in _MODES:
             raise ValueError(f"mode must be one of {_MODES}, got {mode!r}.")
         self.mode = mode
-        self.probe = int(probe)
-        self._times: dict[str, list[float]] = {"vmap": [], "loop": []}
+        self.probe = max(1, int(probe))
+        self.timings: dict[str, float] = {}
         self.chosen: str | None = None if mode == "auto" else mode
 
-    def _pick(self) -> str:
-        if self.chosen is not None:
-            return self.chosen
-        nv, nl = len(self._times["vmap"]), len(self._times["loop"])
-        if nv >= self.probe and nl >= self.probe:
-            mv = sorted(self._times["vmap"])[nv // 2]
-            ml = sorted(self._times["loop"])[nl // 2]
-            self.chosen = "vmap" if mv <= ml else "loop"
-            return self.chosen
-        return "vmap" if nv <= nl else "loop"
+    def _vmap_or_fallback(self, rep: Tensor, shared: Sequence[Tensor], rep_grads: Tensor):
+        try:
+            with warnings.catch_warnings():
+                warnings.filterwarnings("ignore", message=".*performance drop.*")
+                return _trunk_vmap(rep, shared, rep_grads)
+        except RuntimeError as err:
+            warnings.warn(
+                f"vmapped backward failed ({str(err).splitlines()[0][:120]}); using the "
+                "sequential per-task backward for this model from now on.",
+                RuntimeWarning,
+                stacklevel=3,
+            )
+            self.chosen = "loop"
+            return None
+
+    def _probe(self, rep: Tensor, shared: Sequence[Tensor], rep_grads: Tensor) -> Tensor:
+        best = {"vmap": float("inf"), "loop": float("inf")}
+        out = None
+        for k in range(self.probe):
+            for mode in (("vmap", "loop") if k % 2 == 0 else ("loop", "vmap")):
+                t0 = time.perf_counter()
+                if mode == "vmap":
+                    res = self._vmap_or_fallback(rep, shared, rep_grads)
+                    if res is None:
+                        return _trunk_loop(rep, shared, rep_grads)
+                else:
+                    res = _trunk_loop(rep, shared, rep_grads)
+                best[mode] = min(best[mode], time.perf_counter() - t0)
+                out = res
+        self.timings = best
+        self.chosen = "vmap" if best["vmap"] <= best["loop"] else "loop"
+        return out
 
     def trunk(self, rep: Tensor, shared: Sequence[Tensor], rep_grads: Tensor) -> Tensor:
         """Shared-parameter Jacobian (T, P) with the chosen backend."""
         if rep_grads.shape[0] == 1:
             return _trunk_loop(rep, shared, rep_grads)
-        mode = self._pick()
-        timing = self.chosen is None
-        t0 = time.perf_counter() if timing else 0.0
-        if mode == "vmap":
-            try:
-                with warnings.catch_warnings():
-                    warnings.filterwarnings("ignore", message=".*performance drop.*")
-                    out = _trunk_vmap(rep, shared, rep_grads)
-            except RuntimeError as err:
-                warnings.warn(
-                    f"vmapped backward failed ({str(err).splitlines()[0][:120]}); using the "
-                    "sequential per-task backward for this model from now on.",
-                    RuntimeWarning,
-                    stacklevel=2,
-                )
-                self.chosen = "loop"
-                return _trunk_loop(rep, shared, rep_grads)
-        else:
-            out = _trunk_loop(rep, shared, rep_grads)
-        if timing:
-            self._times[mode].append(time.perf_counter() - t0)
-        return out
+        if self.chosen is None:
+            return self._probe(rep, shared, rep_grads)
+        if self.chosen == "vmap":
+            out = self._vmap_or_fallback(rep, shared, rep_grads)
+            if out is not None:
+                return out
+        return _trunk_loop(rep, shared, rep_grads)
 
     def compute(
         self,
@@ -252,7 +260,7 @@ class GradientEngine:
         return TaskGradients(self.trunk(rep, shared, rep_grads), head_grads, rep_grads)
 
     def state_dict(self) -> dict:
-        return {"mode": self.mode, "chosen": self.chosen}
+        return {"mode": self.mode, "chosen": self.chosen, "timings": dict(self.timings)}
 
     def load_state_dict(self, state: dict) -> None:
         self.chosen = state.get("chosen", self.chosen)

@@ -1,4 +1,4 @@
-"""eegmtl.eeg.datasets on the real 2b export: counts, balance, channels, MOABB integration, errors."""
+"""eegmtl.eeg.datasets on the real 2b export: counts, balance, channels, MOABB, errors."""
 
 from __future__ import annotations
 
@@ -19,9 +19,8 @@ from eegmtl.eeg.datasets import (
     read_export,
 )
 
-pytestmark = pytest.mark.realdata
 
-
+@pytest.mark.realdata
 def test_all_45_files_trial_counts_and_balance(real_2b: Path) -> None:
     X, labels, meta = read_export(path=real_2b)
     assert X.shape == (9 * 5 * 120, 3, 1000)
@@ -35,8 +34,9 @@ def test_all_45_files_trial_counts_and_balance(real_2b: Path) -> None:
     assert 0.5 < X.std() < 10
 
 
+@pytest.mark.realdata
 def test_load_units_labels_and_metadata(real_2b: Path) -> None:
-    Xv, y, meta = load_bci2b(subjects=[2], sessions=[1, "4test"])
+    Xv, y, meta = load_bci2b(subjects=[2], sessions=[1, "3test"])
     Xu, yu, _ = load_bci2b(subjects=2, sessions=[4, 1], units="uV")
     assert Xv.shape == (240, 3, 1000)
     np.testing.assert_allclose(Xv * 1e6, Xu)
@@ -47,6 +47,7 @@ def test_load_units_labels_and_metadata(real_2b: Path) -> None:
     assert (meta.loc[y == 0, "label"] == "left_hand").all()
 
 
+@pytest.mark.realdata
 def test_window_option(real_2b: Path) -> None:
     X, _, _ = load_bci2b(subjects=1, sessions=1, tmin=0.5, tmax=2.5)
     full, _, _ = load_bci2b(subjects=1, sessions=1)
@@ -56,6 +57,7 @@ def test_window_option(real_2b: Path) -> None:
         load_bci2b(subjects=1, sessions=1, tmax=4.5)
 
 
+@pytest.mark.realdata
 def test_return_epochs(real_2b: Path) -> None:
     ep = load_bci2b(subjects=3, sessions=[5], return_epochs=True)
     assert isinstance(ep, mne.BaseEpochs)
@@ -68,6 +70,7 @@ def test_return_epochs(real_2b: Path) -> None:
     assert set(ep.metadata["subject"]) == {3}
 
 
+@pytest.mark.realdata
 def test_moabb_paradigm_on_dataset_class(real_2b: Path) -> None:
     from moabb.paradigms import LeftRightImagery
 
@@ -87,6 +90,7 @@ def test_moabb_paradigm_on_dataset_class(real_2b: Path) -> None:
     assert len(raw.annotations) == 120
 
 
+@pytest.mark.realdata
 def test_moabb_within_session_evaluation(real_2b: Path, tmp_path: Path) -> None:
     from moabb.evaluations import WithinSessionEvaluation
     from moabb.paradigms import LeftRightImagery

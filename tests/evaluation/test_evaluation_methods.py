@@ -47,15 +47,53 @@ def test_baseline_factory_builds_an_unfitted_pipeline():
         make_estimator("CSP+LDA", {"n_componentz": 2})
 
 
-@pytest.mark.skipif(importlib.util.find_spec("eegmtl.estimator") is None,
-                    reason="eegmtl.estimator (MixNetClassifier) not in this checkout yet")
+needs_estimator = pytest.mark.skipif(importlib.util.find_spec("eegmtl.estimator") is None,
+                                     reason="eegmtl.estimator (MixNetClassifier) not available")
+
+
+@needs_estimator
 def test_mixnet_methods_build_estimators():
     for name in REQUIRED:
-        if not name.startswith("MixNet"):
+        if not (name.startswith("MixNet") or name == "MIN2Net"):
             continue
-        for protocol in ("sd", "si"):
+        for protocol, batch in (("sd", 32), ("si", 100)):
             est = make_estimator(name, {"max_epochs": 1}, protocol=protocol)
-            assert hasattr(est, "fit") and hasattr(est, "predict_proba")
+            params = est.get_params()
+            assert params["max_epochs"] == 1 and params["batch_size"] == batch
+            assert params["protocol"] == protocol
+    assert make_estimator("MixNet+f-pcgrad").get_params()["mtl"] == "f-pcgrad"
+    min2net = make_estimator("MIN2Net").get_params()
+    assert (min2net["input"], min2net["mtl"], min2net["loss_weights"]) == (
+        "time", "fixed", [0.5, 0.1, 1.0])
+    with pytest.raises(TypeError, match="unknown option"):
+        make_estimator("MixNet", {"latent": 8})
+
+
+@needs_estimator
+def test_mixnet_end_to_end_two_epochs(tmp_path):
+    """The real MixNetClassifier through run_protocol: 1 subject, 1 fold, 2 epochs."""
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    from evaluation_synth import synthetic_data
+
+    from eegmtl.evaluation import load_records, run_protocol
+    from eegmtl.evaluation.plots import task_weights_plot
+
+    data = synthetic_data(n_times=1000, n_subjects=1, n_trials=40)  # 96 train / 24 val / 80 test
+    df = run_protocol("sd", ["MixNet"], subjects=[1], data=data, folds=[1], progress=False,
+                      method_params={"MixNet": {"max_epochs": 2, "device": "cpu"}},
+                      results_path=tmp_path / "r.csv", history_dir=tmp_path / "hist")
+    r = load_records(tmp_path / "r.csv").iloc[0]
+    assert len(df) == 1 and r.n_epochs_trained == 2 and r.samples_val == 24
+    assert 0 <= r.accuracy <= 1 and np.isfinite(r.roc_auc)
+    weights = sorted((tmp_path / "hist").glob("*_weights.csv"))
+    assert len(weights) == 1
+    import pandas as pd
+
+    fig = task_weights_plot(pd.read_csv(weights[0]), x="step")
+    assert len(fig.axes[0].get_lines()) == 3  # one trajectory per MixNet task
 
 
 @pytest.mark.realdata

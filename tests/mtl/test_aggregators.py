@@ -10,6 +10,7 @@ import torch
 
 from eegmtl.mtl.aggregators import (
     AGGREGATORS,
+    IMTLG,
     MGDA,
     RGW,
     Aggregation,
@@ -19,7 +20,6 @@ from eegmtl.mtl.aggregators import (
     DualProj,
     GradDrop,
     GradVac,
-    IMTLG,
     Mean,
     NashMTL,
     PCGrad,
@@ -50,7 +50,6 @@ except ImportError:  # tests/ is not a package
 
 J_REF = torch.tensor([[-4.0, 1.0, 1.0], [6.0, 1.0, 1.0]])
 FAMILIES = families()
-FAMILY_IDS = [name for name, _ in FAMILIES]
 
 
 def _gen(seed: int = 0) -> torch.Generator:
@@ -83,14 +82,37 @@ FACTORIES = {
 ALL = sorted(FACTORIES)
 WEIGHTED = [n for n in ALL if n != "graddrop"]  # vector == weights @ G
 PERMUTATION_INVARIANT = [
-    "mean", "sum", "mgda", "mgda_l2", "imtl_g", "cagrad", "nash_mtl", "nash_mtl_noclip",
-    "aligned_mtl", "aligned_mtl_median", "aligned_mtl_rmse", "upgrad", "dualproj",
+    "mean",
+    "sum",
+    "mgda",
+    "mgda_l2",
+    "imtl_g",
+    "cagrad",
+    "nash_mtl",
+    "nash_mtl_noclip",
+    "aligned_mtl",
+    "aligned_mtl_median",
+    "aligned_mtl_rmse",
+    "upgrad",
+    "dualproj",
 ]
 NON_CONFLICTING = ["mgda", "mgda_l2", "upgrad", "dualproj"]
 # A(c G) == c A(G) for c > 0 (random ones with the same seed)
 HOMOGENEOUS = [
-    "mean", "sum", "mgda", "pcgrad", "imtl_g", "gradvac", "cagrad", "rgw",
-    "aligned_mtl", "aligned_mtl_median", "aligned_mtl_rmse", "upgrad", "dualproj", "graddrop",
+    "mean",
+    "sum",
+    "mgda",
+    "pcgrad",
+    "imtl_g",
+    "gradvac",
+    "cagrad",
+    "rgw",
+    "aligned_mtl",
+    "aligned_mtl_median",
+    "aligned_mtl_rmse",
+    "upgrad",
+    "dualproj",
+    "graddrop",
 ]
 
 
@@ -101,9 +123,23 @@ def _tol(matrix: torch.Tensor, vector: torch.Tensor) -> float:
 
 # --------------------------------------------------------------------------- registry / API
 def test_registry_names_and_attributes() -> None:
-    assert {"mean", "sum", "mgda", "mgda_ub", "pcgrad", "graddrop", "imtl_g", "gradvac",
-            "cagrad", "nash_mtl", "rgw", "aligned_mtl", "aligned_mtl_ub", "upgrad",
-            "dualproj"} <= set(AGGREGATORS)
+    assert {
+        "mean",
+        "sum",
+        "mgda",
+        "mgda_ub",
+        "pcgrad",
+        "graddrop",
+        "imtl_g",
+        "gradvac",
+        "cagrad",
+        "nash_mtl",
+        "rgw",
+        "aligned_mtl",
+        "aligned_mtl_ub",
+        "upgrad",
+        "dualproj",
+    } <= set(AGGREGATORS)
     for key, cls in AGGREGATORS.items():
         assert key == key.lower() == cls.name
         assert cls.level in ("parameters", "representation")
@@ -195,8 +231,12 @@ GOLDEN = [  # mtl-reference.md §2.3 (TorchJD tests/unit/aggregation/test_values
     ("pcgrad", PCGrad, [0.5848, 3.8012, 3.8012], [2.2222, 1.5789]),
     ("gradvac", GradVac, [0.5848, 3.8012, 3.8012], [2.2222, 1.5789]),
     ("imtl_g", IMTLG, [0.0767, 1.0, 1.0], [0.5923, 0.4077]),
-    ("aligned_mtl", lambda: AlignedMTL(reduction="mean"), [0.2133, 0.9673, 0.9673],
-     [0.5591, 0.4083]),
+    (
+        "aligned_mtl",
+        lambda: AlignedMTL(reduction="mean"),
+        [0.2133, 0.9673, 0.9673],
+        [0.5591, 0.4083],
+    ),
     ("upgrad", UPGrad, [0.2929, 1.9004, 1.9004], [1.1109, 0.7894]),
     ("dualproj", DualProj, [0.5563, 1.1109, 1.1109], None),
     ("cagrad", lambda: CAGrad(c=0.5, rescale=0), [0.1835, 1.2041, 1.2041], [0.7041, 0.5]),
@@ -204,7 +244,9 @@ GOLDEN = [  # mtl-reference.md §2.3 (TorchJD tests/unit/aggregation/test_values
 ]
 
 
-@pytest.mark.parametrize(("name", "factory", "vector", "weights"), GOLDEN, ids=[g[0] for g in GOLDEN])
+@pytest.mark.parametrize(
+    ("name", "factory", "vector", "weights"), GOLDEN, ids=[g[0] for g in GOLDEN]
+)
 def test_golden_values(name, factory, vector, weights) -> None:
     out = factory()(J_REF)
     torch.testing.assert_close(out.vector, torch.tensor(vector), atol=1e-4, rtol=0)
@@ -215,35 +257,57 @@ def test_golden_values(name, factory, vector, weights) -> None:
 def test_golden_conventions() -> None:
     """Default scale conventions vs the golden (TorchJD) ones."""
     # Aligned-MTL default = official sum of aligned gradients = T x TorchJD's mean
-    torch.testing.assert_close(AlignedMTL()(J_REF).vector, 2 * torch.tensor([0.2133, 0.9673, 0.9673]),
-                               atol=2e-4, rtol=0)
+    torch.testing.assert_close(
+        AlignedMTL()(J_REF).vector, 2 * torch.tensor([0.2133, 0.9673, 0.9673]), atol=2e-4, rtol=0
+    )
     # CAGrad default rescale=1 divides the golden (rescale=0) update by 1 + c^2
-    torch.testing.assert_close(CAGrad(c=0.5)(J_REF).vector,
-                               torch.tensor([0.1835, 1.2041, 1.2041]) / 1.25, atol=1e-4, rtol=0)
-    torch.testing.assert_close(CAGrad(c=0.5, rescale=2)(J_REF).vector,
-                               torch.tensor([0.1835, 1.2041, 1.2041]) / 1.5, atol=1e-4, rtol=0)
+    torch.testing.assert_close(
+        CAGrad(c=0.5)(J_REF).vector,
+        torch.tensor([0.1835, 1.2041, 1.2041]) / 1.25,
+        atol=1e-4,
+        rtol=0,
+    )
+    torch.testing.assert_close(
+        CAGrad(c=0.5, rescale=2)(J_REF).vector,
+        torch.tensor([0.1835, 1.2041, 1.2041]) / 1.5,
+        atol=1e-4,
+        rtol=0,
+    )
     # PCGrad mean reduction
-    torch.testing.assert_close(PCGrad(reduction="mean")(J_REF).vector,
-                               torch.tensor([0.5848, 3.8012, 3.8012]) / 2, atol=1e-4, rtol=0)
+    torch.testing.assert_close(
+        PCGrad(reduction="mean")(J_REF).vector,
+        torch.tensor([0.5848, 3.8012, 3.8012]) / 2,
+        atol=1e-4,
+        rtol=0,
+    )
 
 
 # --------------------------------------------------------------------------- properties
 @pytest.mark.parametrize("name", ALL)
-@pytest.mark.parametrize(("fam", "matrix"), FAMILIES, ids=FAMILY_IDS)
-def test_structure_and_weights(name: str, fam: str, matrix: torch.Tensor) -> None:
-    for dtype in (torch.float32, torch.float64):
-        m = matrix.to(dtype)
-        out = FACTORIES[name]()(m)
-        assert isinstance(out, Aggregation)
-        assert out.vector.shape == (m.shape[1],) and out.weights.shape == (m.shape[0],)
-        assert out.vector.dtype == dtype and out.weights.dtype == dtype
-        assert torch.isfinite(out.vector).all() and torch.isfinite(out.weights).all()
-        if fam.startswith("zero"):
-            assert (out.vector == 0).all()
-    if name in WEIGHTED:
-        out = FACTORIES[name]()(matrix)
-        torch.testing.assert_close(out.weights @ matrix, out.vector, atol=_tol(matrix, out.weights),
-                                   rtol=1e-7)
+def test_structure_and_weights(name: str) -> None:
+    """Every family (shapes, ranks, zero, strongly stationary, scales): shape, dtype,
+    finiteness, zero in -> zero out, and ``vector == weights @ G`` where claimed."""
+    for fam, matrix in FAMILIES:
+        for dtype in (torch.float32, torch.float64):
+            m = matrix.to(dtype)
+            out = FACTORIES[name]()(m)
+            assert isinstance(out, Aggregation), fam
+            assert out.vector.shape == (m.shape[1],), fam
+            assert out.weights.shape == (m.shape[0],), fam
+            assert out.vector.dtype == dtype and out.weights.dtype == dtype, fam
+            assert torch.isfinite(out.vector).all(), fam
+            assert torch.isfinite(out.weights).all(), fam
+            if fam.startswith("zero"):
+                assert (out.vector == 0).all(), fam
+        if name in WEIGHTED:
+            out = FACTORIES[name]()(matrix)
+            torch.testing.assert_close(
+                out.weights @ matrix,
+                out.vector,
+                atol=_tol(matrix, out.weights),
+                rtol=1e-7,
+                msg=lambda text, fam=fam: f"{fam}: {text}",
+            )
 
 
 @pytest.mark.parametrize("name", PERMUTATION_INVARIANT)
@@ -263,8 +327,13 @@ def test_permutation_invariance(name: str, seed: int) -> None:
 
 
 @pytest.mark.parametrize("name", NON_CONFLICTING)
-@pytest.mark.parametrize(("fam", "matrix"), FAMILIES, ids=FAMILY_IDS)
-def test_non_conflicting(name: str, fam: str, matrix: torch.Tensor) -> None:
+@pytest.mark.parametrize("chunk", range(4))
+def test_non_conflicting(name: str, chunk: int) -> None:
+    for fam, matrix in FAMILIES[chunk::4]:
+        _check_non_conflicting(name, fam, matrix)
+
+
+def _check_non_conflicting(name: str, fam: str, matrix: torch.Tensor) -> None:
     out = FACTORIES[name]()(matrix)
     products = matrix @ out.vector
     gram_scale = float(torch.diagonal(matrix @ matrix.T).sum())
@@ -276,7 +345,7 @@ def test_non_conflicting(name: str, fam: str, matrix: torch.Tensor) -> None:
         norms = matrix.norm(dim=1)
         tol = 4e-3 * float(norms.max()) * (1.0 if name == "mgda_l2" else float(norms.max()))
         tol += 1e-300
-    assert (products >= -tol).all(), (products, tol)
+    assert (products >= -tol).all(), (fam, products, tol)
 
 
 def test_mgda_min_norm_against_reference_solver() -> None:
@@ -287,10 +356,18 @@ def test_mgda_min_norm_against_reference_solver() -> None:
         g = (m @ m.T).numpy()
         scale = np.trace(g)
         g = g / scale
-        ref = scale * minimize(lambda w: w @ g @ w, np.full(t, 1 / t), jac=lambda w: 2 * g @ w,
-                       method="SLSQP", bounds=[(0, 1)] * t,
-                       constraints=({"type": "eq", "fun": lambda w: w.sum() - 1},),
-                       options={"ftol": 1e-15, "maxiter": 500}).fun
+        ref = (
+            scale
+            * minimize(
+                lambda w, g=g: w @ g @ w,
+                np.full(t, 1 / t),
+                jac=lambda w, g=g: 2 * g @ w,
+                method="SLSQP",
+                bounds=[(0, 1)] * t,
+                constraints=({"type": "eq", "fun": lambda w: w.sum() - 1},),
+                options={"ftol": 1e-15, "maxiter": 500},
+            ).fun
+        )
         out = MGDA()(m)
         sq = float(out.vector @ out.vector)
         assert ref <= sq <= ref * (1 + 2e-2)  # default eps=1e-3: within 2 % of the optimum
@@ -314,7 +391,9 @@ def test_positive_homogeneity(name: str, c: float) -> None:
     m = conflicting(3, 5, seed=11)
     a = FACTORIES[name]()(m)
     b = FACTORIES[name]()(m * c)
-    torch.testing.assert_close(b.vector, c * a.vector, rtol=1e-5, atol=1e-9 * c * float(a.vector.norm()))
+    torch.testing.assert_close(
+        b.vector, c * a.vector, rtol=1e-5, atol=1e-9 * c * float(a.vector.norm())
+    )
 
 
 def test_nash_scale_invariant_update() -> None:
@@ -362,8 +441,18 @@ def test_no_graph_is_built(name: str) -> None:
 # --------------------------------------------------------------------------- per-method behaviour
 def test_single_task_cases() -> None:
     row = torch.tensor([[3.0, -4.0]])
-    for name in ["mean", "sum", "mgda", "pcgrad", "imtl_g", "gradvac", "upgrad", "dualproj",
-                 "rgw", "graddrop"]:
+    for name in [
+        "mean",
+        "sum",
+        "mgda",
+        "pcgrad",
+        "imtl_g",
+        "gradvac",
+        "upgrad",
+        "dualproj",
+        "rgw",
+        "graddrop",
+    ]:
         torch.testing.assert_close(FACTORIES[name]()(row).vector, row[0])
     # Aligned-MTL: B = 1 for a single task (s = sigma_min = ||g||)
     torch.testing.assert_close(AlignedMTL()(row).vector, row[0])
@@ -441,8 +530,9 @@ def test_aligned_mtl_rank_deficient() -> None:
         out = AlignedMTL(scale=scale)(m.float())
         assert torch.isfinite(out.vector).all() and float(out.vector.norm()) > 0
     # pref / reduction
-    torch.testing.assert_close(AlignedMTL(pref=[0.25] * 4)(m).vector,
-                               AlignedMTL(reduction="mean")(m).vector)
+    torch.testing.assert_close(
+        AlignedMTL(pref=[0.25] * 4)(m).vector, AlignedMTL(reduction="mean")(m).vector
+    )
     with pytest.raises(ValueError, match="one entry per task"):
         AlignedMTL(pref=[1.0, 1.0])(m)
 
@@ -473,11 +563,15 @@ def test_cagrad_c0_is_mean_and_worst_case_improves() -> None:
 
 def test_nash_solves_bargaining_equation() -> None:
     for t in (2, 3, 5):
-        m = non_strongly_stationary(t, 20, seed=t) * torch.logspace(0, 1, t, dtype=torch.float64)[:, None]
+        m = (
+            non_strongly_stationary(t, 20, seed=t)
+            * torch.logspace(0, 1, t, dtype=torch.float64)[:, None]
+        )
         out = NashMTL(max_norm=0.0)(m)
         g = m @ m.T
-        torch.testing.assert_close(out.weights * (g @ out.weights), torch.ones(t, dtype=m.dtype),
-                                   rtol=1e-7, atol=1e-7)
+        torch.testing.assert_close(
+            out.weights * (g @ out.weights), torch.ones(t, dtype=m.dtype), rtol=1e-7, atol=1e-7
+        )
     # max_norm clips the update
     big = 100.0 * conflicting(3, 5, seed=1)
     out = NashMTL(max_norm=1.0)(big)
@@ -533,8 +627,9 @@ def test_gradvac_state_round_trip_and_targets() -> None:
     agg.reset()
     assert agg.state_dict()["phi"] is None
     # beta = 0 keeps zero targets: always PCGrad
-    torch.testing.assert_close(GradVac(beta=0.0, generator=_gen(1))(ms[3]).vector,
-                               PCGrad(generator=_gen(1))(ms[3]).vector)
+    torch.testing.assert_close(
+        GradVac(beta=0.0, generator=_gen(1))(ms[3]).vector, PCGrad(generator=_gen(1))(ms[3]).vector
+    )
 
 
 def test_graddrop_behaviour() -> None:
@@ -576,8 +671,9 @@ def test_random_ones_are_deterministic_with_a_seed(name: str) -> None:
     torch.testing.assert_close(agg2(m).vector, nxt, rtol=0, atol=0)
 
 
-@pytest.mark.parametrize("sampler", ["normal", "uniform", "dirichlet", "bernoulli",
-                                     "constrained_bernoulli"])
+@pytest.mark.parametrize(
+    "sampler", ["normal", "uniform", "dirichlet", "bernoulli", "constrained_bernoulli"]
+)
 def test_rgw_samplers(sampler: str) -> None:
     gen = _gen(0)
     draws = torch.stack([sample_task_weights(3, sampler, gen) for _ in range(3000)])
@@ -595,8 +691,8 @@ def test_rgw_samplers(sampler: str) -> None:
 
 
 def test_float32_large_p_fast_path() -> None:
-    """A (3, 200k) float32 matrix goes through every aggregator quickly and stays float32."""
-    m = torch.randn(3, 200_000, generator=_gen(0))
+    """A (3, 50k) float32 matrix goes through every aggregator quickly and stays float32."""
+    m = torch.randn(3, 50_000, generator=_gen(0))
     m[1] -= 0.8 * m[0]
     for name in ALL:
         out = FACTORIES[name]()(m)
@@ -648,8 +744,9 @@ def test_matches_torchjd_upgrad_dualproj() -> None:
         m = conflicting(t, p, seed=seed)
         for ours, theirs in [(UPGrad(), tjd.UPGrad()), (DualProj(), tjd.DualProj())]:
             expected = theirs(m)
-            torch.testing.assert_close(ours(m).vector, expected,
-                                       atol=1e-6 * float(expected.norm()), rtol=1e-5)
+            torch.testing.assert_close(
+                ours(m).vector, expected, atol=1e-6 * float(expected.norm()), rtol=1e-5
+            )
 
 
 def test_families_cover_claimed_cases() -> None:

@@ -23,6 +23,7 @@ __all__ = [
     "check_choice",
     "check_nonnegative",
     "check_positive_int",
+    "check_task_count",
     "check_generator",
     "generator_state",
     "load_generator_state",
@@ -90,3 +91,12 @@ def as_pref(pref: Tensor | Sequence[float] | None, n_tasks: int, default: float)
     if not np.isfinite(arr).all():
         raise ValueError("pref contains NaN or Inf.")
     return arr
+
+
+def check_task_count(matrix: Tensor, n_tasks: int | None) -> None:
+    """Raise ``ValueError`` when ``matrix`` does not have ``n_tasks`` rows (cheap: no scan)."""
+    if n_tasks is not None and matrix.shape[0] != n_tasks:
+        raise ValueError(
+            f"the aggregator was configured for {n_tasks} tasks but got a matrix with "
+            f"{matrix.shape[0]} rows."
+        )

@@ -66,7 +66,8 @@ def check_matrix(matrix: Tensor, n_tasks: int | None = None) -> Tensor:
             f"the aggregator was configured for {n_tasks} tasks but got a matrix with "
             f"{matrix.shape[0]} rows."
         )
-    if not torch.isfinite(matrix).all():
+    # a finite sum proves every entry finite (cheap); only scan when it might not be
+    if not torch.isfinite(matrix.sum()) and not torch.isfinite(matrix).all():
         bad = (~torch.isfinite(matrix)).any(dim=1).nonzero().flatten().tolist()
         raise ValueError(
             f"the gradient matrix contains NaN or Inf in the rows of tasks {bad}; a task loss "
@@ -83,6 +84,10 @@ class Aggregator(ABC):
     #: True when the update is linear in G with constant weights (enables the fast path of
     #: the step: one backward of the weighted loss sum, no per-task gradients needed).
     linear: bool = False
+    #: which gradient matrix the step must compute: ``"parameters"`` (rows = gradients on the
+    #: shared parameters) or ``"representation"`` (rows = gradients on the shared
+    #: representation; the "-UB" variants, GradDrop).
+    level: str = "parameters"
 
     def __call__(self, matrix: Tensor) -> Aggregation:
         check_matrix(matrix)
@@ -94,7 +99,7 @@ class Aggregator(ABC):
     def _aggregate(self, matrix: Tensor) -> Aggregation:
         """Aggregate a validated (T, P) matrix."""
 
-    def reset(self) -> None:
+    def reset(self) -> None:  # noqa: B027
         """Forget any state (stateful aggregators override)."""
 
     def state_dict(self) -> dict[str, Any]:

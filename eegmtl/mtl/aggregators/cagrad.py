@@ -42,8 +42,9 @@ def cagrad_dual_weights(g: np.ndarray, c: float) -> np.ndarray:
             jac=True,
             method="SLSQP",
             bounds=[(0.0, 1.0)] * t_count,
-            constraints=({"type": "eq", "fun": lambda w: w.sum() - 1.0,
-                          "jac": lambda w: np.ones_like(w)},),
+            constraints=(
+                {"type": "eq", "fun": lambda w: w.sum() - 1.0, "jac": lambda w: np.ones_like(w)},
+            ),
             options={"ftol": 1e-12, "maxiter": 200},
         )
     w = np.clip(res.x, 0.0, None)

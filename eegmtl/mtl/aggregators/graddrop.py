@@ -79,18 +79,31 @@ class GradDrop(Aggregator):
                     f"leak has {self.leak.shape[0]} entries but the matrix has {t_count} rows."
                 )
             leak = self.leak.to(device=matrix.device, dtype=matrix.dtype)
-        abs_sum = matrix.abs().sum(dim=0)
-        purity = 0.5 * (1.0 + matrix.sum(dim=0) / abs_sum.clamp_min(torch.finfo(matrix.dtype).tiny))
+        p_count = matrix.shape[1]
+        keep_w = 1.0 - leak
+        total = keep_w @ matrix  # sum_t (1 - l_t) g_t
+        abs_total = keep_w @ matrix.abs()  # sum_t (1 - l_t) |g_t|
+        if self.leak is None:
+            purity_num, purity_den = total, abs_total
+        else:
+            purity_num, purity_den = matrix.sum(dim=0), matrix.abs().sum(dim=0)
+        tiny = torch.finfo(matrix.dtype).tiny
+        purity = 0.5 * (1.0 + purity_num / purity_den.clamp_min(tiny))
         gen = self.generator
         gen_device = gen.device if gen is not None else matrix.device
-        u = torch.rand(matrix.shape[1], generator=gen, dtype=matrix.dtype, device=gen_device)
+        u = torch.rand(p_count, generator=gen, dtype=matrix.dtype, device=gen_device)
         u = u.to(matrix.device)
-        keep_pos = (purity > u).unsqueeze(0) & (matrix > 0)
-        keep_neg = (purity < u).unsqueeze(0) & (matrix < 0)
-        mask = (keep_pos | keep_neg).to(matrix.dtype)
-        kept = leak.unsqueeze(1) + (1.0 - leak.unsqueeze(1)) * mask
-        vector = (kept * matrix).sum(dim=0)
-        return Aggregation(vector, kept.mean(dim=1))
+        pos = (purity > u).to(matrix.dtype)  # columns keeping the positive parts
+        neg = (purity < u).to(matrix.dtype)  # columns keeping the negative parts
+        # sum_t (1 - l_t) M_t g_t without T x P masks: positive part = (total + abs_total) / 2,
+        # negative part = (total - abs_total) / 2
+        vector = 0.5 * (pos * (total + abs_total) + neg * (total - abs_total))
+        if self.leak is not None:
+            vector = vector + leak @ matrix
+        # kept fraction per task: mean_k [g_tk > 0] pos_k + [g_tk < 0] neg_k, via sign(G)
+        sign = torch.sign(matrix)
+        mask_mean = 0.5 * (sign @ (pos - neg) + sign.abs() @ (pos + neg)) / p_count
+        return Aggregation(vector, leak + keep_w * mask_mean)
 
     def state_dict(self) -> dict[str, Any]:
         return generator_state(self.generator)

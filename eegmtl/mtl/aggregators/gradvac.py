@@ -11,12 +11,13 @@ from torch import Tensor
 
 from eegmtl.mtl.aggregators._utils import (
     check_generator,
+    check_task_count,
     combine,
     generator_state,
     gramian,
     load_generator_state,
 )
-from eegmtl.mtl.aggregators.base import Aggregation, Aggregator, check_matrix
+from eegmtl.mtl.aggregators.base import Aggregation, Aggregator
 
 __all__ = ["GradVac"]
 
@@ -86,7 +87,9 @@ class GradVac(Aggregator):
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         phi = state.get("phi")
-        self._phi = None if phi is None else torch.as_tensor(phi, dtype=torch.float64).cpu().numpy().copy()
+        self._phi = (
+            None if phi is None else torch.as_tensor(phi, dtype=torch.float64).cpu().numpy().copy()
+        )
         load_generator_state(self.generator, state)
 
     def _aggregate(self, matrix: Tensor) -> Aggregation:
@@ -96,7 +99,7 @@ class GradVac(Aggregator):
                 f"GradVac holds targets for {self._phi.shape[0]} tasks but got {t_count}; "
                 "call reset() when the number of tasks changes."
             )
-        check_matrix(matrix, self.n_tasks)
+        check_task_count(matrix, self.n_tasks)
         if self._phi is None:
             self._phi = np.zeros((t_count, t_count))
         g = gramian(matrix)

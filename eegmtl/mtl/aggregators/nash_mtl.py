@@ -11,10 +11,11 @@ from torch import Tensor
 from eegmtl.mtl.aggregators._utils import (
     check_nonnegative,
     check_positive_int,
+    check_task_count,
     combine,
     gramian,
 )
-from eegmtl.mtl.aggregators.base import Aggregation, Aggregator, check_matrix
+from eegmtl.mtl.aggregators.base import Aggregation, Aggregator
 
 __all__ = ["NashMTL", "nash_weights"]
 
@@ -134,9 +135,7 @@ class NashMTL(Aggregator):
     ) -> None:
         self.n_tasks = None if n_tasks is None else check_positive_int("n_tasks", n_tasks)
         self.max_norm = check_nonnegative("max_norm", max_norm)
-        self.update_weights_every = check_positive_int(
-            "update_weights_every", update_weights_every
-        )
+        self.update_weights_every = check_positive_int("update_weights_every", update_weights_every)
         self.optim_niter = check_positive_int("optim_niter", optim_niter)
         self._step = 0
         self._alpha: np.ndarray | None = None
@@ -153,11 +152,15 @@ class NashMTL(Aggregator):
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self._step = int(state.get("step", 0))
         alpha = state.get("alpha")
-        self._alpha = None if alpha is None else torch.as_tensor(alpha, dtype=torch.float64).cpu().numpy().copy()
+        self._alpha = (
+            None
+            if alpha is None
+            else torch.as_tensor(alpha, dtype=torch.float64).cpu().numpy().copy()
+        )
 
     def _aggregate(self, matrix: Tensor) -> Aggregation:
         t_count = matrix.shape[0]
-        check_matrix(matrix, self.n_tasks)
+        check_task_count(matrix, self.n_tasks)
         if self._alpha is not None and self._alpha.shape[0] != t_count:
             raise ValueError(
                 f"NashMTL holds weights for {self._alpha.shape[0]} tasks but got {t_count}; "

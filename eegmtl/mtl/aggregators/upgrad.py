@@ -23,9 +23,10 @@ def dual_cone_weights(
     :math:`\{x : Jx \ge 0\}` is :math:`J^\top w` with
     :math:`w = \arg\min_{v \ge u} v^\top G v`, :math:`G = J J^\top`. As TorchJD, G is first
     normalised by its trace (treated as zero when the trace is at most ``norm_eps``) and
-    ``reg_eps * I`` is added. With a factor :math:`G = A A^\top` (from ``eigh``) and :math:`v = u + s`, each QP is
-    the non-negative least-squares problem :math:`\min_{s\ge0}\|A^\top s + A^\top u\|`, solved
-    exactly by ``scipy.optimize.nnls`` (active set; no cvxpy/quadprog).
+    ``reg_eps * I`` is added. With a factor :math:`G = A A^\top` (from ``eigh``) and
+    :math:`v = u + s`, each QP is the non-negative least-squares problem
+    :math:`\min_{s\ge0}\|A^\top s + A^\top u\|`, solved exactly by ``scipy.optimize.nnls``
+    (active set; no cvxpy/quadprog).
 
     ``u`` is a (T,) vector or a (K, T) array of vectors; the result has the same shape.
     """

@@ -1,0 +1,124 @@
+"""Save and load fitted :class:`~eegmtl.estimator.MixNetClassifier` objects.
+
+One file holds everything prediction needs: the constructor parameters, the network weights
+(as a CPU ``state_dict``, so a model fitted on a GPU loads on a CPU-only machine) and the
+architecture arguments, the fitted CSP filters, ``classes_``, the input scale and layout, and the
+training history. It is written atomically (temporary file, fsync, rename:
+:func:`eegmtl.mtl.checkpoint.save_checkpoint`), so an interrupted save never leaves a truncated
+file. A format tag and version are checked when loading.
+
+The file is a ``torch.save`` pickle (it contains numpy arrays and DataFrames): like any pickle,
+only load files you trust.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+
+__all__ = ["FORMAT", "FORMAT_VERSION", "load_estimator", "save_estimator"]
+
+FORMAT = "eegmtl.MixNetClassifier"
+#: Bump when the layout changes; files with a larger version are refused.
+FORMAT_VERSION = 1
+
+_NOT_SAVED = ("model_",)
+
+
+def _versions() -> dict[str, str]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {"torch": torch.__version__}
+    for pkg in ("eegmtl", "numpy", "scikit-learn", "mne"):
+        try:
+            out[pkg] = version(pkg)
+        except PackageNotFoundError:  # pragma: no cover - editable checkout without metadata
+            out[pkg] = "unknown"
+    return out
+
+
+def save_estimator(estimator: Any, path: str | Path) -> Path:
+    """Write a fitted estimator to ``path`` (atomic); returns the path.
+
+    Raises
+    ------
+    sklearn.exceptions.NotFittedError
+        If the estimator has not been fitted.
+    """
+    from sklearn.utils.validation import check_is_fitted
+
+    from eegmtl.mtl.checkpoint import save_checkpoint
+
+    check_is_fitted(estimator, "model_")
+    fitted = {
+        k: v for k, v in vars(estimator).items()
+        if k.endswith("_") and not k.startswith("_") and k not in _NOT_SAVED
+    }
+    state = {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "class": f"{type(estimator).__module__}.{type(estimator).__qualname__}",
+        "versions": _versions(),
+        "params": estimator.get_params(deep=False),
+        "fitted": fitted,
+        "model_state": {k: v.detach().cpu() for k, v in estimator.model_.state_dict().items()},
+    }
+    return save_checkpoint(state, Path(path))
+
+
+def load_estimator(path: str | Path, device: str | None = None) -> Any:
+    """Load an estimator written by :func:`save_estimator`.
+
+    Parameters
+    ----------
+    path : path-like
+    device : str or None
+        Where to put the network; ``None`` uses the estimator's ``device`` parameter
+        (``"auto"``: CUDA when available, else CPU).
+
+    Raises
+    ------
+    FileNotFoundError
+        No file at ``path``.
+    ValueError
+        Not an eegmtl estimator file, or written by a newer format version.
+    """
+    import importlib
+
+    from eegmtl.models.mixnet import MixNet
+    from eegmtl.mtl.runtime import select_device
+
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no saved estimator at {path}; write one with est.save(path).")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=False)
+    except Exception as err:  # noqa: BLE001 - any unpickling error means "not our file"
+        raise ValueError(f"{path} is not a readable eegmtl estimator file ({err}).") from err
+    if not isinstance(state, dict) or state.get("format") != FORMAT:
+        raise ValueError(
+            f"{path} is not a saved MixNetClassifier (format tag "
+            f"{state.get('format') if isinstance(state, dict) else type(state).__name__!r}); "
+            "was it written by MixNetClassifier.save()?"
+        )
+    version = int(state.get("format_version", -1))
+    if version > FORMAT_VERSION or version < 1:
+        raise ValueError(
+            f"{path} has format version {version}, this eegmtl reads versions 1-{FORMAT_VERSION} "
+            f"(file written with {state.get('versions')}); upgrade eegmtl."
+        )
+    module, _, name = state["class"].rpartition(".")
+    cls = getattr(importlib.import_module(module), name)
+    est = cls(**state["params"])
+    for k, v in state["fitted"].items():
+        setattr(est, k, v)
+    kwargs = dict(est.model_kwargs_)
+    variant = kwargs.pop("variant", "mixnet")
+    model = MixNet.min2net(**kwargs) if variant == "min2net" else MixNet(**kwargs)
+    model.load_state_dict(state["model_state"])
+    dev = select_device(est.device if device is None else device)
+    est.model_ = model.to(dev).eval()
+    est.device_ = str(dev)
+    return est

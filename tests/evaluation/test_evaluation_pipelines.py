@@ -1,0 +1,111 @@
+"""The pipeline scripts: CLI parsing, summary files, and the ablation chain (fake MixNet)."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from sklearn.base import BaseEstimator, ClassifierMixin
+
+import eegmtl.evaluation.protocols as protocols
+from eegmtl.evaluation import load_records
+from eegmtl.evaluation.methods import METHODS, register_method
+
+sys.path.insert(0, str(Path(__file__).parent))  # the shared synthetic-data helpers
+from evaluation_synth import log_variance, synthetic_data  # noqa: E402
+
+PIPELINES = Path(__file__).resolve().parents[2] / "pipelines"
+
+
+def _load(name: str):
+    spec = importlib.util.spec_from_file_location(f"_eval_pipeline_{name}", PIPELINES / name)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+class FakeMixNet(ClassifierMixin, BaseEstimator):
+    """Stands in for MixNetClassifier: nearest class mean on log-variance whose features are
+    blurred by noise unless margin = 5 and latent_dim = 8 (so validation has a clear optimum)."""
+
+    def __init__(self, protocol="sd", mtl="blending", margin=1.0, latent_dim=18, warmup=5,
+                 batch_size=32, lr=1e-3, max_epochs=200, patience=20, random_state=None,
+                 device="auto"):
+        self.protocol, self.mtl = protocol, mtl
+        self.margin, self.latent_dim, self.warmup = margin, latent_dim, warmup
+        self.batch_size, self.lr = batch_size, lr
+        self.max_epochs, self.patience = max_epochs, patience
+        self.random_state, self.device = random_state, device
+
+    def _noise(self) -> float:
+        return 0.05 * abs(np.log10(self.margin / 5)) + 0.002 * abs(self.latent_dim - 8)
+
+    def fit(self, X, y, X_val=None, y_val=None):
+        F = log_variance(X)
+        self.classes_ = np.unique(y)
+        self.means_ = np.stack([F[y == c].mean(0) for c in self.classes_])
+        self.n_epochs_trained_ = self.warmup
+        return self
+
+    def decision_function(self, X):
+        F = log_variance(X)
+        F = F + np.random.default_rng(0).normal(0, self._noise() * 20, F.shape)
+        d = ((F[:, None, :] - self.means_[None]) ** 2).sum(-1)
+        return d[:, 0] - d[:, 1]
+
+    def predict(self, X):
+        return self.classes_[(self.decision_function(X) > 0).astype(int)]
+
+
+def fake_factory(config):
+    return FakeMixNet(**{k: v for k, v in config.items() if k != "method"})
+
+
+@pytest.fixture
+def fake_mixnet(monkeypatch):
+    data = synthetic_data(n_times=16, n_subjects=6)
+    monkeypatch.setattr(protocols, "load_default_data", lambda *a, **k: data)
+    old = METHODS["MixNet"]
+    register_method("MixNet", fake_factory, old[1], overwrite=True)
+    yield
+    METHODS["MixNet"] = old
+
+
+def test_parse_subjects_and_values():
+    sd = _load("subject_dependent.py")
+    assert sd.parse_subjects(["1..9"]) == list(range(1, 10))
+    assert sd.parse_subjects(["1-3", "7", "2,8"]) == [1, 2, 3, 7, 8]
+    assert [sd.parse_value(v) for v in ("3", "0.5", "true", "none", "x")] == [
+        3, 0.5, True, None, "x"]
+
+
+def test_subject_dependent_script_writes_records_and_summary(fake_mixnet, tmp_path):
+    sd = _load("subject_dependent.py")
+    res = tmp_path / "sd.csv"
+    sd.main(["--methods", "MixNet", "--subjects", "1", "2", "--only-folds", "1",
+             "--results", str(res), "--no-progress", "--max-epochs", "7"])
+    df = load_records(res)
+    assert len(df) == 2 and set(df.subject) == {1, 2}
+    assert '"max_epochs":7' in df.config.iloc[0]
+    text = (tmp_path / "sd_summary.md").read_text()
+    assert "subject_dependent.py" in text.split("```")[1]  # the exact command is in the header
+    assert "| MixNet |" in text and "do not edit by hand" in text
+
+
+def test_ablation_chain_selects_on_validation(fake_mixnet, tmp_path):
+    ab = _load("ablations.py")
+    res = tmp_path / "ab.csv"
+    ab.main(["--param", "all", "--protocol", "sd", "--subjects", "1", "2", "--only-folds", "1",
+             "--results", str(res), "--no-progress"])
+    df = load_records(res)
+    # S1: 6 margins; S2: 7 latents (one equals S1's pick: cached); S3: 5 warm-ups (one cached)
+    assert df.pipeline.nunique() == 6 + 6 + 4 and len(df) == 2 * 16
+    text = (tmp_path / "ab_summary.md").read_text()
+    assert "Chosen on validation: margin = 5" in text
+    assert "Chosen on validation: latent = 8" in text
+    assert "Final setting: margin = 5, latent = 8" in text
+    s2 = df[df.pipeline.str.contains("warmup=5") & df.pipeline.str.startswith("MixNet[margin=5,")]
+    assert len(s2) >= 2 * 7
