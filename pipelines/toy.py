@@ -168,7 +168,7 @@ def _write_markdown(path: Path, rows: list[dict], methods: list[str], args: argp
         "(-8.5,7.5) (0,0) (9,9) (-7.5,-0.5) (9,-1). Optimum = minimiser of L1 + L2 "
         f"(s=0.5: (0, -8.355)). Reached optimum: distance < {TOL_OPT}; on the Pareto set: "
         f"distance < {TOL_PARETO}. Backend column: 'batched' = vectorised two-task formulas "
-        "checked against the registry aggregators (tests/benchmarks/test_toy.py).",
+        "checked against the registry aggregators (tests/benchmarks/test_toy_landscape.py).",
         "",
         "## Summary (starts out of 5)",
         "",

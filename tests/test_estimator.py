@@ -365,3 +365,24 @@ def test_resume_matches_uninterrupted_fit(data, tmp_path):
     np.testing.assert_array_equal(part.predict_proba(X), straight.predict_proba(X))
     with pytest.raises(ValueError, match="checkpoint_dir"):
         quick().fit(X, y, resume=True)
+
+
+# ----------------------------------------------------------------------------- MOABB
+@pytest.mark.realdata
+def test_moabb_within_session_evaluation(bci2b_dir, tmp_path):
+    """The estimator drops into a MOABB evaluation on eegmtl's 2b dataset class (µV epochs
+    of 1000 samples at 250 Hz, string labels, ROC-AUC via predict_proba)."""
+    from moabb.evaluations import WithinSessionEvaluation
+    from moabb.paradigms import LeftRightImagery
+
+    from eegmtl.eeg.datasets import BCI2bExport
+
+    ds = BCI2bExport(path=bci2b_dir, subjects=[4], sessions=[1])
+    ev = WithinSessionEvaluation(
+        paradigm=LeftRightImagery(fmin=None, fmax=None), datasets=[ds], overwrite=True,
+        hdf5_path=str(tmp_path), random_state=0,
+    )
+    res = ev.process({"MixNet": quick(max_epochs=2)})
+    assert len(res) == 1 and res["session"].iloc[0] == "0train"
+    assert res["samples"].iloc[0] == 120 and res["pipeline"].iloc[0] == "MixNet"
+    assert 0.5 < res["score"].iloc[0] <= 1.0  # ROC-AUC; subject 4 is the easiest subject
