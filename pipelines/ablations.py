@@ -38,6 +38,7 @@ import time
 _T_START = time.perf_counter()
 
 import argparse  # noqa: E402
+import math  # noqa: E402
 import sys  # noqa: E402
 from pathlib import Path  # noqa: E402
 from typing import Any  # noqa: E402
@@ -76,6 +77,11 @@ def label(setting: dict[str, Any]) -> str:
             f"warmup={int(setting['warmup'])}]")
 
 
+def pm(mean: float, sd: float) -> str:
+    """``"76.64 ± 14.32"`` in %, ``–`` for an undefined SD (a single row)."""
+    return f"{100 * mean:.2f} ± " + (f"{100 * sd:.2f}" if math.isfinite(sd) else "–")
+
+
 def run_step(
     param: str, fixed: dict[str, Any], protocol: str, args: argparse.Namespace,
     subjects: list[int], folds: list[int] | None, results: Path,
@@ -109,9 +115,8 @@ def run_step(
         t, v = test.loc[name], val_table.loc[name]
         rows.append([
             value_of[name],
-            f"{100 * t.accuracy_mean:.2f} ± {100 * t.accuracy_std:.2f}",
-            f"{100 * t.f1_macro_mean:.2f} ± {100 * t.f1_macro_std:.2f}",
-            f"{100 * v['mean']:.2f} ± {100 * v['std']:.2f}",
+            pm(t.accuracy_mean, t.accuracy_std), pm(t.f1_macro_mean, t.f1_macro_std),
+            pm(v["mean"], v["std"]),
             int(t.n),
             "**selected**" if name == best else "",
             "(test's pick)" if name == test_pick and name != best else "",
@@ -147,6 +152,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--summary", type=Path, default=None)
     p.add_argument("--quick", action="store_true",
                    help="smoke test: subject 1, fold 1, 2 epochs, two values per grid")
+    # ties on validation go to the first value of the grid (select_on_validation's order)
     p.add_argument("--no-progress", action="store_true")
     p.add_argument("--torch-threads", type=int, default=1)
     args = p.parse_args(argv)

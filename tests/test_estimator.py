@@ -386,3 +386,12 @@ def test_moabb_within_session_evaluation(bci2b_dir, tmp_path):
     assert len(res) == 1 and res["session"].iloc[0] == "0train"
     assert res["samples"].iloc[0] == 120 and res["pipeline"].iloc[0] == "MixNet"
     assert 0.5 < res["score"].iloc[0] <= 1.0  # ROC-AUC; subject 4 is the easiest subject
+
+
+def test_prediction_preprocessing_equals_mne_pipeline(fitted, data):
+    """The cached-coefficient filter bank used at prediction equals mixnet_preprocess (MNE)."""
+    X, _ = data
+    np.testing.assert_allclose(fitted._features_fast(X), fitted._features(X), rtol=1e-9,
+                               atol=1e-9 * np.abs(X).max())
+    one = fitted.predict_proba(X[:1])
+    np.testing.assert_allclose(one, fitted.predict_proba(X)[:1], atol=1e-6)

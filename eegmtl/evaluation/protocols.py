@@ -399,19 +399,25 @@ def _run_task(
     random.seed(seed)
     np.random.seed(seed)  # noqa: NPY002  (global state, for estimators that use it)
     est = _set_random_state(_build(task.method), seed)
+    threads = None
     if "torch" in sys.modules:  # the factory imported a torch-based estimator: seed it too
         from eegmtl.mtl.runtime import seed_everything
 
         seed_everything(seed)
         if common.get("torch_threads"):
+            threads = sys.modules["torch"].get_num_threads()
             sys.modules["torch"].set_num_threads(int(common["torch_threads"]))
     X_tr, y_tr = X[sp.train], y[sp.train]
     X_va, y_va = X[sp.val], y[sp.val]
     t0 = time.perf_counter()
-    if len(sp.val) and _accepts_validation(est):
-        est.fit(X_tr, y_tr, X_val=X_va, y_val=y_va)
-    else:
-        est.fit(X_tr, y_tr)
+    try:
+        if len(sp.val) and _accepts_validation(est):
+            est.fit(X_tr, y_tr, X_val=X_va, y_val=y_va)
+        else:
+            est.fit(X_tr, y_tr)
+    finally:
+        if threads is not None:  # restore (matters when the fit ran in the calling process)
+            sys.modules["torch"].set_num_threads(threads)
     fit_time = time.perf_counter() - t0
     test = compute_metrics(est, X[sp.test], y[sp.test])
     val = compute_metrics(est, X_va, y_va) if len(sp.val) else {}

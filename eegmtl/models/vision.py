@@ -368,7 +368,8 @@ class SegNetSplit(nn.Module):
     ``encode`` returns the shared 64-channel full-resolution map; each head is
     [3×3 conv 64→64, 1×1 conv 64→out]. Outputs: ``segmentation`` logits (B, C, H, W) (use
     cross-entropy with ``ignore_index=-1``), ``depth`` (B, 1, H, W), ``normal`` (B, 3, H, W)
-    L2-normalised over channels.
+    L2-normalised over channels. ``tasks``, ``in_channels`` and ``filters`` as
+    :class:`SegNetMTAN`. Parameters (NYUv2): 24,943,296 shared, 25,055,185 in total.
     """
 
     def __init__(
