@@ -1,0 +1,583 @@
+"""Run any MTL method (weighting × aggregator × flat) on a vision benchmark; tidy records.
+
+One call of :func:`run_benchmark` trains one model with one method and one seed on one data
+set of the MultiMNIST family (MultiMNIST, MultiFashion, MultiFashion+MNIST;
+:mod:`eegmtl.benchmarks.multimnist`) and appends one row per task plus one ``task="avg"`` row
+to a CSV results file (DESIGN.md, vision result records):
+
+``benchmark, dataset, model, method, seed, epochs, task, accuracy, avg_accuracy, delta_p,
+brier, ece, entropy, conflict_rate, time, config_hash, config`` (+ ``weighting``,
+``aggregator``, ``flat_rho``, ``n_train``, ``n_val``, ``n_test``, ``best_epoch``,
+``val_avg_accuracy``, ``n_conflict_probes``, ``protocol_hash``, ``device``, ``versions``).
+
+Protocol (stated, the same for every method)
+--------------------------------------------
+- **Selection on validation, never on test.** 10 % of the training pairs are held out
+  (``load_multimnist``, PHN's ``train_test_split(test_size=0.1, random_state=42)``); the
+  epoch with the best *validation* average accuracy is restored (``Trainer(monitor=
+  "val_avg_accuracy")``) and only then is the test set loaded into a loader and evaluated
+  once. (The F-MTL MultiMNIST code keeps the best *test* epoch, mtl-reference §4.1 -- we do
+  not.) No early stopping: every run trains for ``epochs`` epochs.
+- **Optimiser.** ``protocol="lenet"`` (default, CPU): LeNet (ParetoMTL), **Adam lr 1e-3, no
+  schedule**, batch 256 -- the F-MTL / Recon optimiser, chosen over ParetoMTL's SGD (lr 1e-3,
+  momentum 0.9, MultiStepLR) because it converges in the few epochs a CPU allows;
+  ``protocol="paretomtl-lenet"`` gives ParetoMTL's SGD schedule (100 epochs);
+  ``protocol="resnet18"`` is F-MTL Table 1 (ResNet-18, Adam 1e-3, no schedule, bs 256, 100
+  epochs (argparse default; run.sh uses 200)), meant for a GPU.
+- **Flat variants** (``"f-<aggregator>"``) use :data:`eegmtl.mtl.flat.FMTL_MULTIMNIST`
+  (ASAM, ρ = 2, one joint norm over shared + head parameters), the official MultiMNIST code's
+  setting (mtl-reference §4.1), unless ``flat=`` overrides it.
+- **Metrics on the test set** after selection: per-task accuracy, Brier score, ECE (15 bins),
+  predictive entropy (nats) of the softmax outputs (:mod:`eegmtl.mtl.metrics`); the ``avg``
+  row holds their mean over tasks. ``delta_p`` (RLW Eq. 9) is relative to **EW with the same
+  protocol and seed** (same ``protocol_hash``), filled in whenever an EW run of the group is in
+  the file (recomputed on every write, so the order of the runs does not matter).
+- **Gradient-conflict rate** (F-MTL Fig. 3): every ``conflict_every``-th training step the
+  per-task gradients of the *unweighted* losses w.r.t. the shared parameters are computed on
+  the step's batch at the current parameters (one extra forward + T backward passes, BatchNorm
+  statistics untouched) before the method's own step; ``conflict_rate`` is the fraction of
+  probed mini-batches with a negative cosine between two task gradients. After a mid-run
+  resume only the probes of the resumed part are counted.
+
+Resume: a run whose ``config_hash`` is already in the results file is skipped (its rows are
+returned); the file is rewritten atomically under a lock file, so two processes can share it.
+Per-epoch trainer checkpoints (``checkpoint_dir``) allow resuming an interrupted run.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import math
+import os
+import platform
+import tempfile
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+import torch.nn.functional as F  # noqa: N812
+from torch import Tensor
+
+from eegmtl.mtl import FMTL_MULTIMNIST, FlatConfig, Task, Trainer, make_loader, resolve_method
+from eegmtl.mtl.data import MultiTaskDataset
+from eegmtl.mtl.flat import frozen_batchnorm, make_flat_config
+from eegmtl.mtl.gradients import flatten
+from eegmtl.mtl.metrics import (
+    ConflictCounter,
+    brier_score,
+    delta_p,
+    expected_calibration_error,
+    predictive_entropy,
+)
+from eegmtl.mtl.runtime import select_device
+from eegmtl.mtl.step import compute_losses
+
+__all__ = [
+    "BENCHMARKS",
+    "COLUMNS",
+    "PROTOCOLS",
+    "ConflictProbe",
+    "canonical_benchmark",
+    "fill_delta_p",
+    "load_records",
+    "run_benchmark",
+    "run_grid",
+    "write_records",
+]
+
+#: benchmark argument -> MultiMNIST-family data set name of :func:`load_multimnist`
+BENCHMARKS: dict[str, str] = {
+    "multimnist": "multi_mnist",
+    "multi_mnist": "multi_mnist",
+    "multifashion": "multi_fashion",
+    "multi_fashion": "multi_fashion",
+    "multifashion_mnist": "multi_fashion_mnist",
+    "multi_fashion_mnist": "multi_fashion_mnist",
+    "multifashion+mnist": "multi_fashion_mnist",
+    "multi_fashion_and_mnist": "multi_fashion_mnist",
+}
+
+#: Training protocols. ``epochs`` is the default when ``run_benchmark(epochs=None)``.
+PROTOCOLS: dict[str, dict[str, Any]] = {
+    "lenet": {
+        "model": "lenet", "optimizer": "adam", "lr": 1e-3, "scheduler": None,
+        "batch_size": 256, "epochs": 100,
+        "source": "LeNet (ParetoMTL) with the F-MTL/PHN optimiser (Adam 1e-3, no schedule)",
+    },
+    "paretomtl-lenet": {
+        "model": "lenet", "optimizer": "sgd", "lr": 1e-3,
+        "scheduler": {"name": "multistep", "milestones": [15, 30, 45, 60, 75, 90], "gamma": 0.5},
+        "batch_size": 256, "epochs": 100,
+        "source": "ParetoMTL multiMNIST/train.py (SGD 1e-3 momentum 0.9, MultiStepLR)",
+    },
+    "resnet18": {
+        "model": "resnet18", "optimizer": "adam", "lr": 1e-3, "scheduler": None,
+        "batch_size": 256, "epochs": 100,
+        "source": "F-MTL Table 1 (ResNet-18, Adam 1e-3, bs 256, 100 epochs; run.sh: 200)",
+    },
+}
+
+#: Columns of the records, in file order (DESIGN.md schema first).
+COLUMNS: tuple[str, ...] = (
+    "benchmark", "dataset", "model", "method", "seed", "epochs", "task", "accuracy",
+    "avg_accuracy", "delta_p", "brier", "ece", "entropy", "conflict_rate", "time",
+    "config_hash", "config", "weighting", "aggregator", "flat_rho", "n_train", "n_val",
+    "n_test", "best_epoch", "val_avg_accuracy", "n_conflict_probes", "protocol_hash",
+    "device", "versions",
+)
+
+_BENCHMARK_FAMILY = "multimnist"
+_SELECTION = "best validation avg accuracy (10% of train held out); test evaluated once, after"
+
+
+def canonical_benchmark(name: str) -> str:
+    """Canonical MultiMNIST-family data set name for a benchmark argument."""
+    key = str(name).strip().lower().replace("-", "_")
+    if key not in BENCHMARKS:
+        raise ValueError(
+            f"unknown benchmark {name!r}; the runner supports the MultiMNIST family: "
+            f"{sorted(set(BENCHMARKS))}. (NYUv2, Cityscapes, CelebA and Office loaders exist in "
+            "eegmtl.benchmarks but have no runner yet.)"
+        )
+    return BENCHMARKS[key]
+
+
+# ----------------------------------------------------------------------------- helpers
+def _accuracy(out: Tensor, y: Tensor) -> float:
+    return float((out.argmax(dim=1) == y).float().mean())
+
+
+def _tasks(names: Sequence[str]) -> list[Task]:
+    return [
+        Task(n, F.cross_entropy, metrics={"accuracy": _accuracy}, higher_is_better=True)
+        for n in names
+    ]
+
+
+def _build_model(model: str, task_names: Sequence[str]) -> torch.nn.Module:
+    from eegmtl.models.vision import lenet_multimnist, resnet18_multimnist
+
+    key = model.lower().replace("-", "")
+    if key == "lenet":
+        return lenet_multimnist(tuple(task_names))
+    if key == "resnet18":
+        return resnet18_multimnist(tuple(task_names))
+    raise ValueError(f"unknown model {model!r}; use 'lenet' or 'resnet18'.")
+
+
+def _scheduler(spec: Mapping[str, Any] | None) -> Any:
+    if spec is None:
+        return None
+    if spec.get("name") == "multistep":
+        milestones, gamma = list(spec["milestones"]), float(spec["gamma"])
+        return lambda opt: torch.optim.lr_scheduler.MultiStepLR(opt, milestones, gamma)
+    raise ValueError(f"unknown scheduler spec {spec!r}; use None or {{'name': 'multistep', ...}}.")
+
+
+def _hash(obj: Any) -> str:
+    text = json.dumps(obj, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def _versions() -> str:
+    import numpy
+
+    return json.dumps({
+        "torch": torch.__version__, "numpy": numpy.__version__, "python": platform.python_version()
+    })
+
+
+def _as_mtl_dataset(ds: Any, n: int | None, name: str) -> MultiTaskDataset:
+    x, targets = getattr(ds, "x", None), getattr(ds, "targets", None)
+    if x is None or targets is None:
+        raise TypeError(
+            f"the {name} split must expose .x and .targets (MultiTaskTensorDataset or "
+            f"MultiTaskDataset); got {type(ds).__name__}."
+        )
+    if n is not None:
+        if n < 1 or n > len(x):
+            raise ValueError(f"n_{name}={n} must be in [1, {len(x)}] (size of the {name} split).")
+        x, targets = x[:n], {k: v[:n] for k, v in targets.items()}
+    return MultiTaskDataset(x, dict(targets))
+
+
+class _SelectionTrainer(Trainer):
+    """:class:`Trainer` whose evaluation also reports ``avg_accuracy`` (mean over tasks), so
+    that ``monitor="val_avg_accuracy"`` selects the best validation epoch."""
+
+    def evaluate(self, loader: Any) -> dict[str, float]:
+        res = super().evaluate(loader)
+        res["avg_accuracy"] = float(np.mean([res[f"{n}_accuracy"] for n in self.task_names]))
+        return res
+
+
+class ConflictProbe:
+    """Wraps an :class:`~eegmtl.mtl.step.MTLStep`; every ``every``-th call first measures
+    whether the per-task gradients (unweighted losses, shared parameters) conflict.
+
+    All other attributes are delegated to the wrapped step, so the Trainer can use the probe in
+    place of its step. ``counter`` is a :class:`~eegmtl.mtl.metrics.ConflictCounter`.
+    """
+
+    def __init__(self, step: Any, every: int) -> None:
+        if int(every) < 1:
+            raise ValueError(f"conflict_every must be >= 1, got {every}.")
+        self._step = step
+        self.every = int(every)
+        self.calls = 0
+        self.counter = ConflictCounter()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.__dict__["_step"], name)
+
+    def matrix(self, x: Tensor, targets: Mapping[str, Tensor]) -> Tensor:
+        """(T, P) gradients of the unweighted task losses w.r.t. the shared parameters."""
+        step = self._step
+        with frozen_batchnorm(step.model):
+            out = step.model.decode(step.model.encode(x))
+            losses = compute_losses(out, targets, step.tasks)
+            rows = []
+            for t in range(len(step.tasks)):
+                g = torch.autograd.grad(
+                    losses[t], step.shared, retain_graph=t < len(step.tasks) - 1,
+                    allow_unused=True,
+                )
+                rows.append(flatten(g, step.shared))
+        return torch.stack(rows).detach()
+
+    def __call__(self, x: Tensor, targets: Mapping[str, Tensor]) -> Any:
+        if self.calls % self.every == 0:
+            self.counter.update(self.matrix(x, targets).cpu())
+        self.calls += 1
+        return self._step(x, targets)
+
+
+# ----------------------------------------------------------------------------- records I/O
+@contextlib.contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    lock = path.with_name(path.name + ".lock")
+    with open(lock, "a") as fh:
+        try:
+            import fcntl
+
+            fcntl.flock(fh, fcntl.LOCK_EX)
+        except ImportError:  # pragma: no cover - Windows: no lock, still atomic writes
+            pass
+        yield
+
+
+def load_records(path: str | os.PathLike[str]) -> pd.DataFrame:
+    """Read a results CSV (empty frame with :data:`COLUMNS` when the file does not exist)."""
+    p = Path(path)
+    if not p.is_file():
+        return pd.DataFrame(columns=list(COLUMNS))
+    return pd.read_csv(p)
+
+
+def fill_delta_p(records: pd.DataFrame) -> pd.DataFrame:
+    """Recompute ``delta_p`` of every run against EW of the same ``protocol_hash`` and seed.
+
+    Δp (Lin et al., RLW, TMLR 2022, Eq. 9; :func:`eegmtl.mtl.metrics.delta_p`) over the
+    per-task test accuracies (higher is better), in %; the same value on every row of a run;
+    NaN when the file holds no EW run of the group. EW itself gets 0.
+    """
+    df = records.copy()
+    if df.empty:
+        return df
+    df["delta_p"] = np.nan
+    per_task = df[df["task"] != "avg"]
+    for _key, group in per_task.groupby(["protocol_hash", "seed"], dropna=False):
+        base = group[group["method"] == "ew"]
+        if base.empty:
+            continue
+        base_acc = dict(zip(base["task"], base["accuracy"].astype(float)))
+        for chash, run in group.groupby("config_hash"):
+            acc = dict(zip(run["task"], run["accuracy"].astype(float)))
+            if set(acc) != set(base_acc):
+                continue
+            value = delta_p(acc, {k: base_acc[k] for k in acc}, True)
+            df.loc[df["config_hash"] == chash, "delta_p"] = value
+    return df
+
+
+def write_records(
+    path: str | os.PathLike[str], new: pd.DataFrame | None = None
+) -> pd.DataFrame:
+    """Merge ``new`` rows into the results file (atomic, under a lock) and refresh Δp.
+
+    Rows of ``new`` replace existing rows with the same ``(config_hash, task)``. Returns the
+    whole table as written.
+    """
+    p = Path(path)
+    with _locked(p):
+        old = load_records(p)
+        frames = [f for f in (old, new) if f is not None and not f.empty]
+        df = pd.concat(frames, ignore_index=True) if frames else old
+        if not df.empty:
+            df = df.drop_duplicates(["config_hash", "task"], keep="last")
+            df = fill_delta_p(df)
+            extra = [c for c in df.columns if c not in COLUMNS]
+            df = df[[c for c in COLUMNS if c in df.columns] + extra]
+            df = df.sort_values(["dataset", "model", "method", "seed", "task"], kind="stable")
+        fd, tmp = tempfile.mkstemp(dir=p.parent, prefix=p.name + ".", suffix=".tmp")
+        try:
+            with os.fdopen(fd, "w", newline="") as fh:
+                df.to_csv(fh, index=False)
+            os.replace(tmp, p)
+        except BaseException:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
+            raise
+    return df
+
+
+# ----------------------------------------------------------------------------- the run
+def _flat_json(flat: FlatConfig | None) -> dict[str, Any] | None:
+    return None if flat is None else asdict(flat)
+
+
+def run_benchmark(
+    benchmark: str = "multimnist",
+    model: str | None = None,
+    method: str = "ew",
+    seed: int = 0,
+    epochs: int | None = None,
+    *,
+    protocol: str = "lenet",
+    batch_size: int | None = None,
+    optimizer: str | None = None,
+    lr: float | None = None,
+    flat: FlatConfig | Mapping[str, Any] | float | None = None,
+    n_train: int | None = None,
+    n_val: int | None = None,
+    n_test: int | None = None,
+    conflict_every: int = 5,
+    data_kwargs: Mapping[str, Any] | None = None,
+    splits: Any = None,
+    device: str = "auto",
+    results_path: str | os.PathLike[str] | None = None,
+    resume: bool = True,
+    checkpoint_dir: str | os.PathLike[str] | None = None,
+    progress: bool = False,
+    threads: int | None = None,
+) -> pd.DataFrame:
+    """Train one method on one MultiMNIST-family data set and return its tidy records.
+
+    Parameters
+    ----------
+    benchmark : str
+        ``"multimnist"``, ``"multifashion"`` or ``"multifashion_mnist"`` (aliases in
+        :data:`BENCHMARKS`).
+    model : {"lenet", "resnet18"} or None
+        Default: the protocol's model.
+    method : str
+        Any name :func:`eegmtl.mtl.step.resolve_method` knows: ``"ew"``, a weighting
+        (``"rlw"``, ``"uw"``...), an aggregator (``"mgda_ub"``, ``"pcgrad"``, ``"imtl_g"``,
+        ``"cagrad"``, ``"nash_mtl"``, ``"aligned_mtl"``, ``"rgw"``...), ``"f-"`` prefixed for
+        the flat (F-MTL) variant.
+    seed : int
+        Seeds model initialisation, shuffling and random weightings (the data set itself uses
+        ``data_kwargs["seed"]``, default 0, so every seed sees the same pairs).
+    epochs : int or None
+        Training epochs (no early stopping); default the protocol's.
+    protocol : {"lenet", "paretomtl-lenet", "resnet18"}, default "lenet"
+        See :data:`PROTOCOLS` and the module docstring.
+    batch_size, optimizer, lr : optional
+        Override the protocol's (256, Adam, 1e-3 by default).
+    flat : FlatConfig, dict, float or None
+        Flat setting for ``"f-"`` methods; default :data:`~eegmtl.mtl.flat.FMTL_MULTIMNIST`
+        (ASAM, ρ = 2, joint norm). Ignored for non-flat methods.
+    n_train, n_val, n_test : int or None
+        Use only the first ``n`` rows of the split (the train/val rows are already in random
+        order), e.g. for smoke tests or a CPU budget. ``None``: all (97 200 / 10 800 / 20 000...
+        see :func:`~eegmtl.benchmarks.multimnist.load_multimnist`; 108 000 / 12 000 / 20 000 for
+        the full sets).
+    conflict_every : int, default 5
+        Probe the gradient conflict every this many training steps (see module docstring).
+    data_kwargs : mapping, optional
+        Extra arguments of :func:`~eegmtl.benchmarks.multimnist.load_multimnist` (part of the
+        configuration hash).
+    splits : MultiTaskSplits, optional
+        Pre-loaded splits (e.g. shared across runs by :func:`run_grid`, or synthetic ones in
+        tests); must match ``benchmark`` / ``data_kwargs``, which still go into the hash.
+    device : str, default "auto"
+    results_path : path-like or None
+        CSV file the records are merged into; with ``resume=True`` a run already there (same
+        ``config_hash``) is not repeated.
+    resume : bool, default True
+        Skip finished runs; continue an interrupted run from ``checkpoint_dir`` when given.
+    checkpoint_dir : path-like or None
+        Root for per-run trainer checkpoints (``<root>/<config_hash>/last.pt``).
+    progress : bool, default False
+        tqdm bar over the epochs.
+    threads : int or None
+        ``torch.set_num_threads`` for this process.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per task plus one ``task="avg"`` row with the columns of :data:`COLUMNS`.
+    """
+    if protocol not in PROTOCOLS:
+        raise ValueError(f"unknown protocol {protocol!r}; choose one of {sorted(PROTOCOLS)}.")
+    if threads is not None:
+        torch.set_num_threads(int(threads))
+    proto = PROTOCOLS[protocol]
+    dataset = canonical_benchmark(benchmark)
+    model_name = (model or proto["model"]).lower().replace("-", "")
+    epochs = int(proto["epochs"] if epochs is None else epochs)
+    if epochs < 1:
+        raise ValueError(f"epochs must be >= 1, got {epochs}.")
+    batch_size = int(proto["batch_size"] if batch_size is None else batch_size)
+    optimizer = str(proto["optimizer"] if optimizer is None else optimizer)
+    lr = float(proto["lr"] if lr is None else lr)
+    kw = resolve_method(method)
+    method_key = method.strip().lower()
+    if kw["flat"] is not None:
+        kw["flat"] = make_flat_config(FMTL_MULTIMNIST if flat is None else flat)
+    data_kwargs = dict(data_kwargs or {})
+    dev = select_device(device)
+
+    config: dict[str, Any] = {
+        "benchmark": _BENCHMARK_FAMILY, "dataset": dataset, "data_kwargs": data_kwargs,
+        "n_train": n_train, "n_val": n_val, "n_test": n_test, "model": model_name,
+        "protocol": protocol, "epochs": epochs, "batch_size": batch_size,
+        "optimizer": optimizer, "lr": lr, "scheduler": proto["scheduler"], "seed": int(seed),
+        "selection": _SELECTION, "conflict_every": int(conflict_every),
+    }
+    protocol_hash = _hash(config)
+    config.update({
+        "method": method_key, "weighting": kw["weighting"], "aggregator": kw["aggregator"],
+        "flat": _flat_json(kw["flat"]),
+    })
+    config_hash = _hash(config)
+
+    if results_path is not None and resume:
+        existing = load_records(results_path)
+        if not existing.empty and (existing["config_hash"] == config_hash).any():
+            done = existing[existing["config_hash"] == config_hash]
+            if (done["task"] == "avg").any():
+                return done.reset_index(drop=True)
+
+    if splits is None:
+        from eegmtl.benchmarks.multimnist import load_multimnist
+
+        splits = load_multimnist(dataset, **data_kwargs)
+    task_names = list(splits.task_names)
+    train = _as_mtl_dataset(splits.train, n_train, "train")
+    val = _as_mtl_dataset(splits.val, n_val, "val")
+
+    net = _build_model(model_name, task_names)
+    ckpt = None
+    if checkpoint_dir is not None:
+        ckpt = Path(checkpoint_dir) / config_hash
+    trainer = _SelectionTrainer(
+        net, _tasks(task_names), weighting=kw["weighting"], aggregator=kw["aggregator"],
+        flat=kw["flat"], optimizer=optimizer, lr=lr, scheduler=_scheduler(proto["scheduler"]),
+        max_epochs=epochs, patience=None, monitor="val_avg_accuracy", mode="max",
+        restore_best=True, checkpoint_dir=ckpt, progress=progress, seed=int(seed), device=dev,
+        log_steps=False,
+    )
+    probe = ConflictProbe(trainer.step, conflict_every)
+    trainer.step = probe  # type: ignore[assignment]
+    train_loader = make_loader(train, batch_size, shuffle=True, seed=int(seed))
+    val_loader = make_loader(val, 1024, shuffle=False)
+    t0 = time.perf_counter()
+    resume_fit = resume and ckpt is not None and (ckpt / "last.pt").is_file()
+    trainer.fit(train_loader, val_loader, resume=resume_fit)
+    fit_time = time.perf_counter() - t0
+
+    # ---- test: touched only now, once, with the selected (best validation) weights
+    test = _as_mtl_dataset(splits.test, n_test, "test")
+    outputs = trainer.predict(make_loader(test, 1024, shuffle=False))
+    rows = []
+    hist = trainer.history_frame()
+    best = int(trainer.best_epoch_) if trainer.best_epoch_ is not None else -1
+    val_avg = float(hist.loc[hist["epoch"] == best, "val_avg_accuracy"].iloc[0]) if best >= 0 \
+        else math.nan
+    for name in task_names:
+        logits = outputs[name].double()
+        y = test.targets[name].cpu()
+        probs = torch.softmax(logits, dim=1).numpy()
+        rows.append({
+            "task": name,
+            "accuracy": _accuracy(logits, y),
+            "brier": brier_score(probs, y.numpy()),
+            "ece": expected_calibration_error(probs, y.numpy(), n_bins=15),
+            "entropy": predictive_entropy(probs),
+        })
+    avg = {k: float(np.mean([r[k] for r in rows])) for k in ("accuracy", "brier", "ece", "entropy")}
+    rows.append({"task": "avg", **avg})
+    common = {
+        "benchmark": _BENCHMARK_FAMILY, "dataset": dataset, "model": model_name,
+        "method": method_key, "seed": int(seed), "epochs": epochs,
+        "avg_accuracy": avg["accuracy"], "delta_p": 0.0 if method_key == "ew" else math.nan,
+        "conflict_rate": probe.counter.rate, "time": fit_time, "config_hash": config_hash,
+        "config": json.dumps(config, sort_keys=True, default=str),
+        "weighting": kw["weighting"], "aggregator": kw["aggregator"],
+        "flat_rho": kw["flat"].rho if kw["flat"] is not None else 0.0,
+        "n_train": len(train), "n_val": len(val), "n_test": len(test), "best_epoch": best,
+        "val_avg_accuracy": val_avg, "n_conflict_probes": probe.counter.n_batches,
+        "protocol_hash": protocol_hash, "device": str(dev), "versions": _versions(),
+    }
+    records = pd.DataFrame([{**common, **r} for r in rows])
+    records = records[[c for c in COLUMNS if c in records.columns]]
+    if results_path is not None:
+        table = write_records(results_path, records)
+        records = table[table["config_hash"] == config_hash].reset_index(drop=True)
+    return records
+
+
+def run_grid(
+    benchmarks: Sequence[str],
+    methods: Sequence[str],
+    seeds: Sequence[int] = (0,),
+    *,
+    shard: tuple[int, int] = (0, 1),
+    log: Any = None,
+    **kwargs: Any,
+) -> pd.DataFrame:
+    """Run :func:`run_benchmark` over benchmarks × methods × seeds (data loaded once per set).
+
+    ``shard=(k, n)`` runs only every ``n``-th item starting at ``k`` (0-based), so ``n``
+    processes can share one grid and one results file. ``log`` is a callable taking a str.
+    Returns the records of the runs of this shard.
+    """
+    k, n = int(shard[0]), int(shard[1])
+    if not 0 <= k < n:
+        raise ValueError(f"shard must be (k, n) with 0 <= k < n, got {shard}.")
+    items = [(b, m, s) for b in benchmarks for s in seeds for m in methods]
+    mine = items[k::n]
+    out, loaded = [], {}
+    results_path = kwargs.get("results_path")
+    given = kwargs.pop("splits", None)
+    for i, (b, m, s) in enumerate(mine):
+        t0 = time.perf_counter()
+        splits = given
+        ds = canonical_benchmark(b)
+        if splits is None:
+            if ds not in loaded:
+                from eegmtl.benchmarks.multimnist import load_multimnist
+
+                loaded.clear()
+                loaded[ds] = load_multimnist(ds, **dict(kwargs.get("data_kwargs") or {}))
+            splits = loaded[ds]
+        rec = run_benchmark(b, method=m, seed=s, splits=splits, **kwargs)
+        avg = rec[rec["task"] == "avg"].iloc[0]
+        if log is not None:
+            log(
+                f"[{i + 1}/{len(mine)}] {ds} {m} seed={s}: avg acc {avg['avg_accuracy']:.4f} "
+                f"conflict {avg['conflict_rate']:.2f} fit {avg['time']:.0f}s "
+                f"(wall {time.perf_counter() - t0:.0f}s)"
+                + ("" if results_path is None else f" -> {results_path}")
+            )
+        out.append(rec)
+    return pd.concat(out, ignore_index=True) if out else pd.DataFrame(columns=list(COLUMNS))
