@@ -48,6 +48,7 @@ from eegmtl.evaluation.results import (
     done_keys,
     library_versions,
     load_records,
+    merge_records,
     normalize_records,
     stable_json,
     write_records,
@@ -670,7 +671,7 @@ def run_protocol(
             for rec in gen:
                 rows.append(rec)
                 if results_path is not None:
-                    write_records(_sorted(pd.DataFrame(rows)), results_path)
+                    merge_records(pd.DataFrame([rec]), results_path)
                 bar.update(1)
                 bar.set_postfix_str(f"{rec['pipeline']} S{rec['subject']} F{rec['fold']} "
                                     f"acc={rec['accuracy']:.3f}")

@@ -39,6 +39,7 @@ __all__ = [
     "library_versions",
     "load_records",
     "markdown_table",
+    "merge_records",
     "normalize_records",
     "per_subject",
     "select_on_validation",
@@ -182,6 +183,40 @@ def write_records(df: pd.DataFrame, path: str | os.PathLike[str]) -> Path:
             os.unlink(tmp)
         raise
     return path
+
+
+def merge_records(new: pd.DataFrame, path: str | os.PathLike[str]) -> pd.DataFrame:
+    """Add ``new`` rows to the record file at ``path`` safely across processes.
+
+    Takes an exclusive lock (``<path>.lock``, POSIX ``flock``), re-reads the file from disk,
+    replaces rows with the same key (:data:`KEY_COLUMNS`) by the new ones, and writes the union
+    atomically with :func:`write_records`. Several runs (e.g. two pipelines, or a cluster
+    sweep on a shared disk) can therefore append to one file without losing each other's rows.
+    Returns the merged frame.
+    """
+    import fcntl
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path.with_name(path.name + ".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            old = load_records(path) if path.exists() else pd.DataFrame()
+            new = normalize_records(new)
+            if not old.empty:
+                new_keys = done_keys(new)
+                keep = [_key(k) not in new_keys
+                        for k in old[list(KEY_COLUMNS)].itertuples(index=False)]
+                merged = pd.concat([old[keep], new], ignore_index=True)
+            else:
+                merged = new
+            merged = merged.sort_values(
+                ["protocol", "pipeline", "subject", "fold", "seed", "config_hash"],
+                kind="stable").reset_index(drop=True)
+            write_records(merged, path)
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+    return merged
 
 
 def done_keys(df: pd.DataFrame) -> set[tuple]:

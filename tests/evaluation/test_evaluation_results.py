@@ -131,3 +131,36 @@ def test_moabb_analysis_accepts_to_moabb_output():
     matplotlib.pyplot.close("all")
     acc = to_moabb(df, score="accuracy")
     assert acc.score.max() <= 1.0
+
+
+def test_merge_records_keeps_rows_of_concurrent_writers(tmp_path):
+    """Two runs appending to one file: neither loses the other's rows; same key is replaced."""
+    from concurrent.futures import ProcessPoolExecutor
+
+    from eegmtl.evaluation.results import load_records, merge_records
+
+    df = _records(n_subjects=4, n_folds=3)
+    path = tmp_path / "r.csv"
+    halves = [df.iloc[i::2] for i in range(2)]
+    with ProcessPoolExecutor(2) as ex:
+        futures = [ex.submit(_merge_rows_one_by_one, h, path) for h in halves]
+        for f in futures:
+            f.result()
+    out = load_records(path)
+    assert len(out) == len(df)
+    changed = df.iloc[:1].copy()
+    changed["accuracy"] = 0.123
+    merge_records(changed, path)
+    out = load_records(path)
+    assert len(out) == len(df)
+    key = changed.iloc[0]
+    row = out[(out.pipeline == key.pipeline) & (out.subject == key.subject)
+              & (out.fold == key.fold)]
+    assert row.accuracy.tolist() == [0.123]
+
+
+def _merge_rows_one_by_one(rows, path):
+    from eegmtl.evaluation.results import merge_records
+
+    for i in range(len(rows)):
+        merge_records(rows.iloc[i:i + 1], path)

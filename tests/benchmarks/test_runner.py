@@ -1,0 +1,207 @@
+"""Tests of eegmtl.benchmarks.runner: records schema, resume, Δp vs EW, selection on validation."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from eegmtl.benchmarks import runner
+from eegmtl.benchmarks.datasets import MultiTaskSplits, MultiTaskTensorDataset
+from eegmtl.benchmarks.runner import COLUMNS, fill_delta_p, run_benchmark, write_records
+
+SCHEMA = ("benchmark", "dataset", "model", "method", "seed", "epochs", "task", "accuracy",
+          "avg_accuracy", "delta_p", "brier", "ece", "entropy", "conflict_rate", "time",
+          "config_hash", "config")
+
+
+def _fake_dataset(n: int, seed: int) -> MultiTaskTensorDataset:
+    g = torch.Generator().manual_seed(seed)
+    y = torch.randint(0, 10, (n, 2), generator=g)
+    x = torch.rand(n, 1, 36, 36, generator=g) * 0.2
+    # make the labels learnable: a bright patch whose position encodes each label
+    for i in range(n):
+        x[i, 0, y[i, 0], :8] = 1.0
+        x[i, 0, 26 + y[i, 1] // 2, 28 + y[i, 1] % 2 * 4:] = 1.0
+    return MultiTaskTensorDataset(x, {"left": y[:, 0], "right": y[:, 1]})
+
+
+class _Watched(MultiTaskTensorDataset):
+    """Test split that logs every access to its data."""
+
+    def __init__(self, ds: MultiTaskTensorDataset, events: list[str]) -> None:
+        self._x, self._t, self._events = ds.x, ds.targets, events
+
+    @property
+    def x(self):  # type: ignore[override]
+        self._events.append("test")
+        return self._x
+
+    @x.setter
+    def x(self, value):  # pragma: no cover - not used
+        self._x = value
+
+    @property
+    def targets(self):  # type: ignore[override]
+        self._events.append("test")
+        return self._t
+
+    @targets.setter
+    def targets(self, value):  # pragma: no cover - not used
+        self._t = value
+
+
+@pytest.fixture
+def splits() -> MultiTaskSplits:
+    return MultiTaskSplits(
+        train=_fake_dataset(512, 0), val=_fake_dataset(128, 1), test=_fake_dataset(128, 2),
+        task_names=("left", "right"),
+    )
+
+
+def _run(splits, tmp_path, method, **kw):
+    args = dict(epochs=1, splits=splits, device="cpu", results_path=tmp_path / "res.csv",
+                conflict_every=2, threads=1)
+    args.update(kw)
+    return run_benchmark("multimnist", method=method, **args)
+
+
+def test_smoke_records_have_all_schema_columns(splits, tmp_path):
+    ew = _run(splits, tmp_path, "ew")
+    flat = _run(splits, tmp_path, "f-pcgrad")
+    table = pd.read_csv(tmp_path / "res.csv")
+    assert set(SCHEMA) <= set(table.columns)
+    assert list(table.columns[: len(SCHEMA)]) == list(SCHEMA)
+    assert len(table) == 6 and set(table["task"]) == {"left", "right", "avg"}
+    for rec, method in ((ew, "ew"), (flat, "f-pcgrad")):
+        assert set(rec["method"]) == {method}
+        per_task = rec[rec["task"] != "avg"]
+        avg = rec[rec["task"] == "avg"].iloc[0]
+        assert avg["accuracy"] == pytest.approx(per_task["accuracy"].mean())
+        assert avg["avg_accuracy"] == pytest.approx(avg["accuracy"])
+        assert 0.0 <= avg["conflict_rate"] <= 1.0 and avg["n_conflict_probes"] == 1
+        for col in ("brier", "ece", "entropy"):
+            assert np.isfinite(rec[col]).all() and (rec[col] >= 0).all()
+        assert (rec["entropy"] <= math.log(10) + 1e-9).all()
+        cfg = json.loads(avg["config"])
+        assert cfg["method"] == method and cfg["n_train"] is None
+        assert avg["n_train"] == 512 and avg["n_val"] == 128 and avg["n_test"] == 128
+    cfg = json.loads(flat["config"].iloc[0])
+    assert cfg["flat"]["rho"] == 2.0 and cfg["flat"]["adaptive"] and cfg["flat"]["norm"] == "joint"
+    assert cfg["aggregator"] == "pcgrad"
+    # Δp: EW is the reference (0), the flat run gets a finite value against it
+    assert (ew["delta_p"] == 0).all()
+    expected = runner.delta_p(
+        dict(zip(flat["task"][flat["task"] != "avg"], flat["accuracy"][flat["task"] != "avg"])),
+        dict(zip(ew["task"][ew["task"] != "avg"], ew["accuracy"][ew["task"] != "avg"])), True,
+    )
+    assert flat["delta_p"].iloc[0] == pytest.approx(expected)
+    assert ew["config_hash"].iloc[0] != flat["config_hash"].iloc[0]
+    assert ew["protocol_hash"].iloc[0] == flat["protocol_hash"].iloc[0]
+
+
+def test_resume_skips_finished_runs(splits, tmp_path, monkeypatch):
+    first = _run(splits, tmp_path, "rlw", n_train=256)
+
+    def boom(*args, **kwargs):
+        raise AssertionError("a finished run was trained again")
+
+    monkeypatch.setattr(runner._SelectionTrainer, "fit", boom)
+    again = _run(splits, tmp_path, "rlw", n_train=256)
+    pd.testing.assert_frame_equal(
+        first[list(SCHEMA)].reset_index(drop=True), again[list(SCHEMA)].reset_index(drop=True),
+        check_dtype=False,
+    )
+    assert len(pd.read_csv(tmp_path / "res.csv")) == 3
+    with pytest.raises(AssertionError, match="trained again"):  # another config is not skipped
+        _run(splits, tmp_path, "rlw", n_train=128)
+    with pytest.raises(AssertionError, match="trained again"):  # resume=False retrains
+        _run(splits, tmp_path, "rlw", n_train=256, resume=False)
+
+
+def _hand_rows(method, ph, seed, left, right, chash):
+    rows = [{"task": "left", "accuracy": left}, {"task": "right", "accuracy": right},
+            {"task": "avg", "accuracy": (left + right) / 2}]
+    return [{c: None for c in COLUMNS} | r | {
+        "method": method, "protocol_hash": ph, "seed": seed, "config_hash": chash,
+        "dataset": "multi_mnist", "model": "lenet", "delta_p": 123.0} for r in rows]
+
+
+def test_delta_p_against_ew_of_same_protocol_and_seed(tmp_path):
+    rows = (
+        _hand_rows("ew", "A", 0, 0.90, 0.80, "h1")
+        + _hand_rows("pcgrad", "A", 0, 0.945, 0.84, "h2")      # +5 %, +5 %  -> +5
+        + _hand_rows("rlw", "A", 0, 0.99, 0.72, "h3")          # +10 %, -10 % -> 0
+        + _hand_rows("ew", "A", 1, 0.50, 0.50, "h4")
+        + _hand_rows("pcgrad", "A", 1, 0.55, 0.45, "h5")       # +10 %, -10 % -> 0
+        + _hand_rows("cagrad", "A", 1, 0.60, 0.50, "h6")       # +20 %, 0   -> +10
+        + _hand_rows("pcgrad", "B", 0, 0.99, 0.99, "h7")       # no EW with protocol B -> NaN
+    )
+    df = fill_delta_p(pd.DataFrame(rows))
+    got = df.groupby("config_hash")["delta_p"].agg(["min", "max"])
+    assert (got["min"].fillna(-1) == got["max"].fillna(-1)).all()  # same value on every row
+    dp = got["min"]
+    assert dp["h1"] == pytest.approx(0.0) and dp["h4"] == pytest.approx(0.0)
+    assert dp["h2"] == pytest.approx(5.0)
+    assert dp["h3"] == pytest.approx(0.0, abs=1e-9)
+    assert dp["h5"] == pytest.approx(0.0, abs=1e-9)
+    assert dp["h6"] == pytest.approx(10.0)
+    assert math.isnan(dp["h7"])
+    # the file writer recomputes Δp whatever order the runs arrive in
+    write_records(tmp_path / "r.csv", pd.DataFrame(rows[3:9]))
+    table = write_records(tmp_path / "r.csv", pd.DataFrame(rows[:3]))
+    assert table.loc[table["config_hash"] == "h2", "delta_p"].iloc[0] == pytest.approx(5.0)
+
+
+def test_selection_on_validation_test_touched_only_after_fit(splits, tmp_path, monkeypatch):
+    events: list[str] = []
+    splits.test = _Watched(splits.test, events)
+    seen = {}
+    orig_fit = runner._SelectionTrainer.fit
+
+    def fit(self, *args, **kwargs):
+        events.append("fit-start")
+        out = orig_fit(self, *args, **kwargs)
+        events.append("fit-end")
+        seen["trainer"] = self
+        return out
+
+    monkeypatch.setattr(runner._SelectionTrainer, "fit", fit)
+    rec = _run(splits, tmp_path, "pcgrad", epochs=3, n_train=256)
+    assert events.index("fit-end") < events.index("test")
+    assert "test" not in events[: events.index("fit-end")]
+    trainer = seen["trainer"]
+    assert trainer.monitor == "val_avg_accuracy" and trainer.mode == "max"
+    hist = trainer.history_frame()
+    assert len(hist) == 3 and "val_avg_accuracy" in hist
+    assert not any(c.startswith("test") for c in hist.columns)
+    best = int(np.argmax(hist["val_avg_accuracy"].to_numpy()))
+    avg = rec[rec["task"] == "avg"].iloc[0]
+    assert avg["best_epoch"] == best
+    assert avg["val_avg_accuracy"] == pytest.approx(hist["val_avg_accuracy"].max())
+    assert "validation" in json.loads(avg["config"])["selection"]
+
+
+def test_bad_arguments_raise_clear_errors(splits, tmp_path):
+    with pytest.raises(ValueError, match="MultiMNIST family"):
+        run_benchmark("nyuv2", splits=splits)
+    with pytest.raises(ValueError, match="unknown MTL method"):
+        _run(splits, tmp_path, "not_a_method")
+    with pytest.raises(ValueError, match="n_train"):
+        _run(splits, tmp_path, "ew", n_train=10_000)
+    with pytest.raises(ValueError, match="protocol"):
+        _run(splits, tmp_path, "ew", protocol="nope")
+
+
+@pytest.mark.slow
+def test_real_multimnist_subset(vision_data_dir, tmp_path):
+    rec = run_benchmark(
+        "multifashion_mnist", method="f-cagrad", epochs=1, n_train=512, n_val=256, n_test=256,
+        data_kwargs={"n_train": 2000, "n_test": 500, "cache_dir": str(tmp_path / "cache")},
+        device="cpu", results_path=tmp_path / "res.csv", threads=1,
+    )
+    assert set(rec["dataset"]) == {"multi_fashion_mnist"} and len(rec) == 3
