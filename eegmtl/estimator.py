@@ -41,7 +41,7 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.utils.validation import check_is_fitted
 from torch import Tensor
 
-from eegmtl.mtl.weightings.base import Weighting, check_losses
+from eegmtl.mtl.weightings import FixedWeighting
 
 __all__ = [
     "PROTOCOL_DEFAULTS",
@@ -67,32 +67,8 @@ _PREDICT_BATCH = 512
 
 
 # --------------------------------------------------------------------------- MTL method
-class FixedLossWeighting(Weighting):
-    """Constant loss weights ``w`` (MIN2Net's hand-tuned [mse, triplet, CE] weights).
-
-    MIN2Net (Autthasan et al., IEEE TBME 69(6), 2022; ``experiments/run_MIN2Net.py``) trains
-    with fixed weights, e.g. 2b SD ``[0.5, 0.1, 1.0]``. Registry-free helper used by
-    ``MixNetClassifier(mtl="fixed", loss_weights=...)``; no state, no parameters.
-    """
-
-    name = "fixed"
-
-    def __init__(self, n_tasks: int, weights: Sequence[float]) -> None:
-        super().__init__(n_tasks)
-        w = torch.as_tensor(np.asarray(weights, dtype=np.float64), dtype=torch.float32).flatten()
-        if w.numel() != self.n_tasks:
-            raise ValueError(
-                f"loss_weights has {w.numel()} entries but the model has {self.n_tasks} tasks "
-                f"{list(TASK_NAMES)}; give one weight per task in that order."
-            )
-        if not torch.isfinite(w).all() or (w < 0).any():
-            raise ValueError(f"loss_weights must be finite and >= 0, got {w.tolist()}.")
-        self.fixed_weights = w.tolist()
-        self._w = w
-
-    def weights(self, losses: Tensor, gradients: Tensor | None = None) -> Tensor:
-        losses = check_losses(losses, self.n_tasks)
-        return self._w.to(device=losses.device, dtype=losses.dtype)
+#: Backwards-compatible name of :class:`eegmtl.mtl.weightings.FixedWeighting`.
+FixedLossWeighting = FixedWeighting
 
 
 def resolve_mtl(mtl: str | Mapping[str, Any] | None) -> dict[str, Any]:
@@ -757,8 +733,8 @@ class MixNetClassifier(ClassifierMixin, BaseEstimator):
                 "val_batch_size", max(1, len(x_va) // max(1, n_batches)) if x_va is not None else 1
             )
         if isinstance(w, str) and w.strip().lower() == "fixed":
-            w = FixedLossWeighting(len(tasks), self.loss_weights, **w_params)
-        elif isinstance(w, str):
+            w_params.setdefault("weights", self.loss_weights)
+        if isinstance(w, str):
             w = get_weighting(w, len(tasks), **w_params)
         a = method["aggregator"]
         if isinstance(a, str):

@@ -40,7 +40,8 @@ Protocol (stated, the same for every method)
   resume only the probes of the resumed part are counted.
 
 Resume: a run whose ``config_hash`` is already in the results file is skipped (its rows are
-returned); the file is rewritten atomically under a lock file, so two processes can share it.
+returned); the file is rewritten atomically (temporary file + ``os.replace``) under an
+``fcntl`` lock held on a file in the temp folder, so two processes can share it.
 Per-epoch trainer checkpoints (``checkpoint_dir``) allow resuming an interrupted run.
 """
 
@@ -263,7 +264,9 @@ class ConflictProbe:
 @contextlib.contextmanager
 def _locked(path: Path) -> Iterator[None]:
     path.parent.mkdir(parents=True, exist_ok=True)
-    lock = path.with_name(path.name + ".lock")
+    # the lock file lives in the temp folder, not next to the (committed) results
+    key = hashlib.sha256(str(path.resolve()).encode()).hexdigest()[:16]
+    lock = Path(tempfile.gettempdir()) / f"eegmtl-results-{key}.lock"
     with open(lock, "a") as fh:
         try:
             import fcntl

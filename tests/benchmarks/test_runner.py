@@ -200,7 +200,7 @@ def test_bad_arguments_raise_clear_errors(splits, tmp_path):
 @pytest.mark.slow
 def test_real_multimnist_subset(vision_data_dir, tmp_path):
     rec = run_benchmark(
-        "multifashion_mnist", method="f-cagrad", epochs=1, n_train=512, n_val=256, n_test=256,
+        "multifashion_mnist", method="f-cagrad", epochs=1, n_train=512, n_val=128, n_test=256,
         data_kwargs={"n_train": 2000, "n_test": 500, "cache_dir": str(tmp_path / "cache")},
         device="cpu", results_path=tmp_path / "res.csv", threads=1,
     )

@@ -281,3 +281,17 @@ def test_state_dict_round_trip(name: str, kwargs: dict) -> None:
     b.load_state_dict(state)
     for s in range(9, 15):
         assert torch.equal(_drive(a, s), _drive(b, s)), f"{name} diverged after resume at {s}"
+
+
+def test_fixed_weighting_constant_and_validated() -> None:
+    from eegmtl.mtl.weightings import FixedWeighting
+
+    w = get_weighting("fixed", 3, weights=[0.5, 0.1, 1.0])
+    assert isinstance(w, FixedWeighting)
+    for losses in ([1.0, 2.0, 3.0], [9.0, 0.1, 4.0]):
+        torch.testing.assert_close(w.weights(torch.tensor(losses)), torch.tensor([0.5, 0.1, 1.0]))
+    assert torch.equal(FixedWeighting(2).weights(torch.tensor([1.0, 2.0])), torch.ones(2))
+    with pytest.raises(ValueError, match="3 tasks"):
+        FixedWeighting(3, [1.0, 2.0])
+    with pytest.raises(ValueError, match="finite and >= 0"):
+        FixedWeighting(2, [1.0, -1.0])

@@ -11,6 +11,7 @@ from eegmtl.mtl.weightings.base import Weighting, check_losses
 from eegmtl.mtl.weightings.blending import GradientBlending
 from eegmtl.mtl.weightings.dwa import DynamicWeightAverage
 from eegmtl.mtl.weightings.equal import EqualWeighting
+from eegmtl.mtl.weightings.fixed import FixedWeighting
 from eegmtl.mtl.weightings.gls import GeometricLossWeighting
 from eegmtl.mtl.weightings.gradnorm import GradNormWeighting
 from eegmtl.mtl.weightings.imtl_l import IMTLLWeighting
@@ -21,6 +22,7 @@ __all__ = [
     "WEIGHTINGS",
     "DynamicWeightAverage",
     "EqualWeighting",
+    "FixedWeighting",
     "GeometricLossWeighting",
     "GradNormWeighting",
     "GradientBlending",
@@ -42,6 +44,7 @@ WEIGHTINGS: dict[str, type[Weighting]] = {
     "gradnorm": GradNormWeighting,
     "gls": GeometricLossWeighting,
     "blending": GradientBlending,
+    "fixed": FixedWeighting,
 }
 
 
