@@ -31,7 +31,6 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import os
-import runpy
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -99,10 +98,11 @@ def _load_script(stem: str) -> ModuleType:
     folder = pipelines_dir()
     if str(folder) not in sys.path:  # the scripts import each other (subject_dependent)
         sys.path.insert(0, str(folder))
-    name = f"_eegmtl_pipelines_{stem}"
-    if name in sys.modules:
-        return sys.modules[name]
-    spec = importlib.util.spec_from_file_location(name, folder / f"{stem}.py")
+    name, path = f"_eegmtl_pipelines_{stem}", (folder / f"{stem}.py").resolve()
+    cached = sys.modules.get(name)
+    if cached is not None and Path(getattr(cached, "__file__", "")).resolve() == path:
+        return cached
+    spec = importlib.util.spec_from_file_location(name, path)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     sys.modules[name] = module
@@ -146,7 +146,7 @@ def run_script(command: str, argv: Sequence[str], prog: str | None = None) -> in
     """Run the experiment script behind ``command`` with the options ``argv``.
 
     Scripts with ``main(argv)`` are imported and called (so the command they record is the
-    equivalent ``python pipelines/<script>.py ...``); ``bench mtl`` is run as ``__main__``.
+    equivalent ``python pipelines/<script>.py ...``); ``bench mtl`` parses ``sys.argv``.
     ``$EEGMTL_RESULTS_DIR`` (set by ``--results-dir``) becomes the script's record path unless
     ``argv`` names one.
     """
@@ -162,9 +162,11 @@ def run_script(command: str, argv: Sequence[str], prog: str | None = None) -> in
     old_argv = sys.argv
     sys.argv = [prog or f"eegmtl {command.replace('-', ' ')}", *argv]  # argparse's prog
     try:
-        if stem == "bench_mtl":  # parses sys.argv before importing torch
-            path = pipelines_dir() / f"{stem}.py"
-            runpy.run_path(str(path), run_name="__main__")
+        if stem == "bench_mtl":  # main(Namespace); its __main__ block parses sys.argv first
+            if "--active-wait" not in argv:
+                os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # before torch starts
+            module = _load_script(stem)
+            module.main(module._parse())
             return 0
         module = _load_script(stem)
         if command == "si":

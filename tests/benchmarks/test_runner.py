@@ -205,3 +205,42 @@ def test_real_multimnist_subset(vision_data_dir, tmp_path):
         device="cpu", results_path=tmp_path / "res.csv", threads=1,
     )
     assert set(rec["dataset"]) == {"multi_fashion_mnist"} and len(rec) == 3
+
+
+def _load_pipeline():
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[2] / "pipelines" / "vision.py"
+    spec = importlib.util.spec_from_file_location("vision_pipeline", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_pipeline_summary_claims_table_from_records():
+    vision = _load_pipeline()
+    preset = {"rho": 2.0, "adaptive": True, "norm": "joint", "rho_heads": None, "eps": 1e-12}
+    sam = {**preset, "rho": 0.05, "adaptive": False, "norm": "separate"}
+    base = {"protocol": "lenet", "optimizer": "adam", "lr": 1e-3, "scheduler": None,
+            "batch_size": 256, "n_train": 15000, "selection": "best validation", "flat": None,
+            "conflict_every": 5}
+    runs = [("ew", None, 0.80, 0.70), ("rlw", None, 0.81, 0.71), ("pcgrad", None, 0.80, 0.72),
+            ("f-pcgrad", preset, 0.78, 0.70), ("f-pcgrad", sam, 0.82, 0.74)]
+    rows = []
+    for i, (m, flat, a, b) in enumerate(runs):
+        cfg = json.dumps({**base, "flat": flat})
+        for task, acc in (("left", a), ("right", b), ("avg", (a + b) / 2)):
+            rows.append({c: 0.0 for c in COLUMNS} | {
+                "benchmark": "multimnist", "dataset": "multi_mnist", "model": "lenet",
+                "method": m, "seed": 0, "epochs": 3, "task": task, "accuracy": acc,
+                "avg_accuracy": (a + b) / 2, "config": cfg, "config_hash": f"h{i}",
+                "protocol_hash": "p", "n_train": 15000, "n_val": 12000, "n_test": 20000,
+                "device": "cpu"})
+    text = vision.summarize(fill_delta_p(pd.DataFrame(rows)))
+    assert "| f-pcgrad > pcgrad | MultiMNIST | 74.00 | 76.00 | -2.00 | +0.86 | no |" in text
+    assert "| f-pcgrad [SAM ρ=0.05, separate norm] > pcgrad | MultiMNIST | 78.00 | 76.00 | " \
+        "+2.00 | +0.86 | yes |" in text
+    assert "| rlw ≥ ew | MultiMNIST | 76.00 | 75.00 | +1.00 | – | yes |" in text
+    assert "**3 epochs**" in text and "**15000**" in text
+    assert "4 of 39" in text and "1 other runs" in text  # default 3 × 13 grid + 1 ablation

@@ -1,0 +1,306 @@
+"""The ``eegmtl`` command: help of every command, data check, report, delegation to pipelines/."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy.stats import wilcoxon
+
+from eegmtl import cli
+
+ENV_VARS = ("EEGMTL_DATA_DIR", "EEGMTL_RESULTS_DIR", "EEGMTL_PIPELINES_DIR", "EEGMTL_BCI2B_DIR",
+            "EEGMTL_MNIST_DIR", "EEGMTL_FASHION_MNIST_DIR")
+
+
+@pytest.fixture
+def clean_env(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
+    """Unset the eegmtl variables; monkeypatch restores them after the test (cli.main sets
+    them in os.environ)."""
+    for var in ENV_VARS:
+        monkeypatch.delenv(var, raising=False)
+    return monkeypatch
+
+
+def _help(argv: list[str], capsys: pytest.CaptureFixture[str]) -> str:
+    with pytest.raises(SystemExit) as exc:
+        cli.main([*argv, "--help"])
+    assert exc.value.code in (0, None)
+    return capsys.readouterr().out
+
+
+def test_top_level_help_lists_every_command(capsys: pytest.CaptureFixture[str]) -> None:
+    out = _help([], capsys)
+    for command in [*cli.SCRIPTS, "bench", "report", "data", "methods", "--data-dir",
+                    "--results-dir"]:
+        assert command in out
+    assert cli.main([]) == 0  # no command: prints the help
+    assert "usage: eegmtl" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("command", [
+    ["train"], ["sd"], ["si"], ["ablations"], ["vision"], ["toy"], ["bench", "mtl"],
+    ["bench", "mixnet"], ["report"], ["data", "check"], ["methods"],
+])
+def test_help_of_every_command(command: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    out = _help(command, capsys)
+    assert out.startswith(f"usage: eegmtl {' '.join(command)}")
+    assert "--help" in out
+
+
+def test_specific_options_are_documented(capsys: pytest.CaptureFixture[str]) -> None:
+    assert "--max-epochs" in _help(["train"], capsys)
+    sd = _help(["sd"], capsys)
+    for option in ("--methods", "--subjects", "--folds", "--seeds", "--n-jobs", "--backend",
+                   "--results", "--max-epochs", "--device"):
+        assert option in sd
+    assert "--reference" in _help(["report"], capsys)
+
+
+def test_version(capsys: pytest.CaptureFixture[str]) -> None:
+    from eegmtl import __version__
+
+    with pytest.raises(SystemExit):
+        cli.main(["--version"])
+    assert __version__ in capsys.readouterr().out
+
+
+def test_bench_without_choice_lists_the_benchmarks(capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["bench"]) == 0
+    out = capsys.readouterr().out
+    assert "mtl" in out and "mixnet" in out
+    with pytest.raises(SystemExit) as exc:
+        cli.main(["bench", "nonsense"])
+    assert exc.value.code == 2
+
+
+def test_unknown_option_of_a_library_command_fails(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exc:
+        cli.main(["methods", "--bogus"])
+    assert exc.value.code == 2
+    assert "--bogus" in capsys.readouterr().err
+
+
+def test_methods_lists_registries(capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["methods"]) == 0
+    out = capsys.readouterr().out
+    for name in ("MixNet", "CSP+LDA", "pcgrad", "aligned_mtl", "blending", "rlw"):
+        assert name in out
+
+
+# --------------------------------------------------------------------------- data check
+def _fake_data(root: Path, n_mat: int) -> None:
+    (root / "bcic_iv_2b" / "epochs_mat").mkdir(parents=True)
+    for i in range(n_mat):
+        (root / "bcic_iv_2b" / "epochs_mat" / f"B01{i:02d}T.mat").write_bytes(b"")
+    (root / "mnist").mkdir()
+    for name in ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz",
+                 "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"):
+        (root / "mnist" / name).write_bytes(b"")
+
+
+def test_data_check_reports_each_data_set(
+    tmp_path: Path, clean_env: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+) -> None:
+    _fake_data(tmp_path, n_mat=2)
+    assert cli.main(["--data-dir", str(tmp_path), "data", "check"]) == 0
+    assert os.environ["EEGMTL_DATA_DIR"] == str(tmp_path.resolve())
+    lines = {ln.split()[0]: ln for ln in capsys.readouterr().out.splitlines() if ln.strip()}
+    assert "INCOMPLETE" in lines["bcic_iv_2b"] and "2/45" in lines["bcic_iv_2b"]
+    assert " ok " in lines["mnist"] and "4/4" in lines["mnist"]
+    assert "MISSING" in lines["fashion_mnist"] and "MISSING" in lines["nyuv2"]
+    # a named data set that is missing or incomplete gives exit status 1
+    assert cli.main(["data", "check", "--dataset", "mnist"]) == 0
+    assert cli.main(["data", "check", "--dataset", "bcic_iv_2b"]) == 1
+    # the per-data-set variable wins over $EEGMTL_DATA_DIR
+    clean_env.setenv("EEGMTL_MNIST_DIR", str(tmp_path / "elsewhere"))
+    capsys.readouterr()
+    assert cli.main(["data", "check", "--dataset", "mnist"]) == 1
+    assert "$EEGMTL_MNIST_DIR" in capsys.readouterr().out
+
+
+def test_data_check_without_configuration(
+    clean_env: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+) -> None:
+    status = cli.data_check(["bcic_iv_2b"])
+    assert status == {"bcic_iv_2b": False}
+    out = capsys.readouterr().out
+    assert "not configured" in out and "$EEGMTL_BCI2B_DIR" in out
+    with pytest.raises(SystemExit, match="unknown data set"):
+        cli.data_check(["imagenet"])
+
+
+# --------------------------------------------------------------------------- report
+def _records(n_subjects: int = 6, gain: float = 0.05) -> pd.DataFrame:
+    rng = np.random.default_rng(0)
+    rows = []
+    for s in range(1, n_subjects + 1):
+        base = 0.6 + 0.03 * s
+        for fold in (1, 2):
+            for pipe, acc in (("CSP+LDA", base), ("MixNet", base + gain + 0.01 * (s % 2))):
+                a = acc + rng.normal(0, 0.005)
+                rows.append({"dataset": "synthetic", "protocol": "subject_dependent",
+                             "pipeline": pipe, "subject": s, "fold": fold, "seed": 0,
+                             "accuracy": a, "f1_macro": a - 0.01, "kappa": 2 * a - 1,
+                             "roc_auc": a + 0.05, "score": a + 0.05, "samples": 288,
+                             "time": 1.0, "n_epochs_trained": np.nan, "config_hash": "x",
+                             "config": "{}", "versions": "{}"})
+    return pd.DataFrame(rows)
+
+
+def test_paired_tests_match_scipy() -> None:
+    df = _records()
+    res = cli.paired_tests(df, "MixNet")
+    assert list(res["pipeline"]) == ["CSP+LDA"]
+    row = res.iloc[0]
+    tab = df.pivot_table(index="subject", columns="pipeline", values="accuracy")
+    expected = wilcoxon(tab["MixNet"], tab["CSP+LDA"])
+    assert row["n_subjects"] == 6 and row["wins"] == 6
+    assert row["p"] == pytest.approx(expected.pvalue)
+    assert row["p"] == pytest.approx(2 / 2**6)  # exact two-sided p, all 6 differences > 0
+    assert row["mean_difference"] == pytest.approx((tab["MixNet"] - tab["CSP+LDA"]).mean())
+    few = cli.paired_tests(_records(n_subjects=3), "MixNet")
+    assert np.isnan(few.iloc[0]["p"]) and few.iloc[0]["n_subjects"] == 3
+    with pytest.raises(ValueError, match="reference pipeline"):
+        cli.paired_tests(df, "EEGNet")
+
+
+def test_report_writes_markdown_and_figures(
+    tmp_path: Path, clean_env: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+) -> None:
+    records = tmp_path / "results" / "sd.csv"
+    records.parent.mkdir()
+    _records().to_csv(records, index=False)
+    vision = tmp_path / "results" / "vision_lenet.csv"
+    pd.DataFrame({
+        "benchmark": "multimnist", "dataset": "multi_mnist", "model": "lenet",
+        "method": ["ew", "ew", "pcgrad", "pcgrad"], "seed": [0, 1, 0, 1],
+        "task": "avg", "avg_accuracy": [0.88, 0.90, 0.89, 0.91], "delta_p": [0, 0, 0.5, 0.7],
+        "conflict_rate": [0.3, 0.4, 0.3, 0.5],
+    }).to_csv(vision, index=False)
+    (tmp_path / "results" / "other.csv").write_text("a,b\n1,2\n")
+    out = tmp_path / "report"
+
+    assert cli.main(["--results-dir", str(tmp_path / "results"), "report", "--out",
+                     str(out)]) == 0
+    text = (out / "report.md").read_text()
+    assert "| subject_dependent | MixNet |" in text and "| subject_dependent | CSP+LDA |" in text
+    assert "S6" in text  # per-subject table
+    assert "0.0312" in text  # Wilcoxon p of MixNet vs CSP+LDA (6/6 subjects better)
+    assert "| multi_mnist | pcgrad | 90.00 ± 1.41 |" in text  # vision table, mean ± SD
+    pngs = sorted(p.name for p in out.glob("*.png"))
+    assert "sd_subject_dependent_accuracy_per_subject.png" in pngs
+    assert "sd_subject_dependent_MixNet_vs_CSP_LDA.png" in pngs
+    for name in pngs:
+        assert (out / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+        assert f"]({name})" in text
+    assert "other.csv" in capsys.readouterr().err  # unknown schema: skipped with a note
+
+
+def test_report_errors(tmp_path: Path, clean_env: pytest.MonkeyPatch) -> None:
+    with pytest.raises(FileNotFoundError, match="not found"):
+        cli.report([tmp_path / "missing.csv"], tmp_path)
+    clean_env.setenv("EEGMTL_RESULTS_DIR", str(tmp_path))
+    with pytest.raises(FileNotFoundError, match="no record CSV"):
+        cli.report(None, tmp_path / "out")
+
+
+def test_report_without_reference_pipeline(tmp_path: Path) -> None:
+    path = tmp_path / "r.csv"
+    _records().to_csv(path, index=False)
+    md = cli.report([path], tmp_path / "out", reference="EEGNet", metric="kappa").read_text()
+    assert "not in these records" in md
+    assert (tmp_path / "out" / "r_subject_dependent_kappa_per_subject.png").is_file()
+
+
+# --------------------------------------------------------------------------- delegation
+FAKE_SCRIPT = '''
+import json, os, sys
+def main(argv=None, protocol="subject_dependent"):
+    with open(os.environ["FAKE_LOG"], "a") as fh:
+        fh.write(json.dumps({"script": __file__, "argv": argv, "protocol": protocol,
+                             "prog": sys.argv[0],
+                             "data": os.environ.get("EEGMTL_DATA_DIR")}) + "\\n")
+    return 0
+'''
+
+
+def test_experiment_commands_call_the_pipeline_scripts(
+    tmp_path: Path, clean_env: pytest.MonkeyPatch,
+) -> None:
+    import json
+
+    pipes = tmp_path / "pipelines"
+    pipes.mkdir()
+    for stem in ("train_mixnet", "subject_dependent", "ablations", "vision", "toy",
+                 "bench_mixnet"):
+        (pipes / f"{stem}.py").write_text(FAKE_SCRIPT)
+    log = tmp_path / "log.jsonl"
+    clean_env.setenv("EEGMTL_PIPELINES_DIR", str(pipes))
+    clean_env.setenv("FAKE_LOG", str(log))
+    clean_env.setattr(sys, "path", list(sys.path))  # the delegation adds pipelines/ to it
+    for name in list(sys.modules):
+        if name.startswith("_eegmtl_pipelines_"):
+            clean_env.delitem(sys.modules, name)
+    res = tmp_path / "res"
+    assert cli.main(["--data-dir", str(tmp_path), "--results-dir", str(res), "train",
+                     "--subjects", "4", "--max-epochs", "2"]) == 0
+    assert cli.main(["si", "--methods", "CSP+LDA", "--results", "mine.csv"]) == 0
+    assert cli.main(["sd", "--quick"]) == 0
+    assert cli.main(["ablations", "--param", "margin", "--protocol=si"]) == 0
+    assert cli.main(["vision", "--gpu-protocol", "resnet18"]) == 0
+    assert cli.main(["toy", "--n-iter", "10"]) == 0
+    assert cli.main(["bench", "mixnet", "--subject", "1"]) == 0
+    calls = [json.loads(line) for line in log.read_text().splitlines()]
+    assert [Path(c["script"]).stem for c in calls] == [
+        "train_mixnet", "subject_dependent", "subject_dependent", "ablations", "vision", "toy",
+        "bench_mixnet"]
+    assert calls[0]["argv"] == ["--subjects", "4", "--max-epochs", "2", "--out",
+                                str(res.resolve() / "mixnet_sd_main.csv")]
+    assert calls[0]["data"] == str(tmp_path.resolve())
+    assert calls[0]["prog"] == "eegmtl train"
+    assert calls[1]["argv"] == ["--methods", "CSP+LDA", "--results", "mine.csv"]  # kept
+    assert calls[1]["protocol"] == "subject_independent"
+    assert calls[2]["argv"][-1].endswith("sd_quick.csv")
+    assert calls[3]["argv"][-1].endswith("ablations_si.csv")
+    assert calls[4]["argv"][-1].endswith("vision_resnet18.csv")
+    assert calls[5]["argv"] == ["--n-iter", "10"]  # toy reads $EEGMTL_RESULTS_DIR itself
+    assert calls[6]["prog"] == "eegmtl bench mixnet"
+
+
+def test_missing_pipelines_folder_is_explained(
+    tmp_path: Path, clean_env: pytest.MonkeyPatch,
+) -> None:
+    clean_env.setattr(cli, "__file__", str(tmp_path / "site" / "eegmtl" / "cli.py"))
+    clean_env.chdir(tmp_path)
+    with pytest.raises(FileNotFoundError, match="EEGMTL_PIPELINES_DIR"):
+        cli.pipelines_dir()
+
+
+def test_python_dash_m(tmp_path: Path) -> None:
+    out = subprocess.run([sys.executable, "-m", "eegmtl", "--help"], capture_output=True,
+                         text=True, check=True, cwd=tmp_path,
+                         env={**os.environ, "PYTHONPATH": str(Path(cli.__file__).parents[1])})
+    assert "usage: eegmtl" in out.stdout
+
+
+@pytest.mark.slow
+@pytest.mark.realdata
+def test_sd_tiny_run_on_real_data(
+    tmp_path: Path, bci2b_dir: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """CSP+LDA, subject 1, fold 1 through the whole command (loads all 9 subjects: ~10 s)."""
+    monkeypatch.setenv("EEGMTL_BCI2B_DIR", str(bci2b_dir))
+    monkeypatch.setenv("EEGMTL_RESULTS_DIR", str(tmp_path))  # restored after main() sets it
+    rc = cli.main(["--results-dir", str(tmp_path), "sd", "--methods", "CSP+LDA", "--subjects",
+                   "1", "--only-folds", "1", "--no-progress"])
+    assert rc == 0
+    df = pd.read_csv(tmp_path / "sd.csv")
+    assert len(df) == 1 and df.loc[0, "pipeline"] == "CSP+LDA" and df.loc[0, "subject"] == 1
+    assert 0.5 < df.loc[0, "accuracy"] <= 1.0
+    assert (tmp_path / "sd_summary.md").is_file()
