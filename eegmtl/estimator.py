@@ -269,6 +269,22 @@ class MixNetClassifier(ClassifierMixin, BaseEstimator):
     resampled an 8-s epoch, see :mod:`eegmtl.eeg.preprocessing`); CSP filter signs are fixed
     (:mod:`eegmtl.eeg.filterbank`); the trainer additionally makes one full validation pass per
     epoch for the history (the monitored ``val_loss`` is still MixNet's interleaved one).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from eegmtl.estimator import MixNetClassifier
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.standard_normal((40, 3, 1000))  # 40 trials, 3 channels, 4 s at 250 Hz, in uV
+    >>> y = np.repeat([0, 1], 20)
+    >>> X[y == 1, 0] *= 2.0  # class 1: more power on the first channel
+    >>> clf = MixNetClassifier(max_epochs=1, random_state=0, device="cpu").fit(X, y)
+    >>> clf.predict(X[:5]).shape, clf.predict_proba(X[:5]).shape
+    ((5,), (5, 2))
+    >>> clf.transform(X[:5]).shape  # latent z (latent_dim = 4 in the subject-dependent setting)
+    (5, 4)
+    >>> list(clf.weights_history_.filter(like="weight_").columns)
+    ['weight_reconstruction', 'weight_metric', 'weight_classification']
     """
 
     def __init__(

@@ -85,8 +85,6 @@ def _has_example(qualname: str) -> bool:
     return ">>>" in (obj.__doc__ or "")
 
 
-@pytest.mark.xfail(reason="examples to paste from the issue #7 helper report; remove this "
-                          "marker once every key API has one", strict=False)
 def test_key_apis_have_examples() -> None:
     missing = [q for q in KEY_APIS if not _has_example(q)]
     assert not missing, f"no '>>>' example in the docstring of {missing}"

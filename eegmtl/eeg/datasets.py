@@ -492,6 +492,16 @@ def load_bci2b(
         ``y``: int64, 0 = left hand, 1 = right hand. ``metadata``: DataFrame with ``subject``,
         ``session`` (MOABB name), ``run``, ``session_index`` (1-5), ``trial``, ``label``.
         Trials are ordered by subject, then session, then file order.
+
+    Examples
+    --------
+    >>> from eegmtl.eeg.datasets import load_bci2b
+    >>> # needs the data: $EEGMTL_BCI2B_DIR or $EEGMTL_DATA_DIR (see `eegmtl data check`)
+    >>> X, y, meta = load_bci2b(subjects=1, units="uV")  # doctest: +SKIP
+    >>> X.shape, sorted(set(y.tolist()))  # doctest: +SKIP
+    ((600, 3, 1000), [0, 1])
+    >>> meta.groupby("session_index").size().tolist()  # doctest: +SKIP
+    [120, 120, 120, 120, 120]
     """
     import mne
 

@@ -132,6 +132,21 @@ class FilterBankCSP(TransformerMixin, BaseEstimator):
     n_bands_, n_channels_ : int
     input_ndim_ : int
         3 or 4, the input kind seen by ``fit``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from eegmtl.eeg.filterbank import FilterBankCSP
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.standard_normal((20, 3, 500))  # (trials, channels, samples) at 250 Hz
+    >>> y = np.repeat([0, 1], 10)
+    >>> X[y == 1, 2] *= 3.0
+    >>> fb = FilterBankCSP(n_components=2, bands=[(8, 12), (12, 30)], sfreq=250.0)
+    >>> fb.fit(X, y).transform(X).shape  # (trials, bands x components, samples)
+    (20, 4, 500)
+    >>> logvar = FilterBankCSP(bands=[(8, 12), (12, 30)], sfreq=250.0, output="logvar")
+    >>> logvar.fit(X, y).transform(X).shape  # log-variance features for a linear classifier
+    (20, 4)
     """
 
     def __init__(

@@ -141,6 +141,19 @@ def delta_p(metrics: TaskMetrics, base_metrics: TaskMetrics, higher_is_better: D
         array counts each entry as its own task.
     higher_is_better : mapping, sequence or bool
         Direction per metric (same structure as ``metrics``), per task, or for all.
+
+    Examples
+    --------
+    >>> from eegmtl.mtl.metrics import delta_p
+    >>> # task accuracies of a method and of equal weighting (the base); both higher-is-better
+    >>> delta_p({"left": 0.92, "right": 0.88}, {"left": 0.90, "right": 0.90}, True)
+    0.0
+    >>> round(delta_p({"left": 0.95, "right": 0.90}, {"left": 0.90, "right": 0.90}, True), 4)
+    2.7778
+    >>> # mixed directions: accuracy up 10 %, error down 20 % -> (10 + 20) / 2
+    >>> round(delta_p({"acc": 0.88, "err": 0.4}, {"acc": 0.8, "err": 0.5},
+    ...               {"acc": True, "err": False}), 4)
+    15.0
     """
     rel = _per_task_relative(metrics, base_metrics, higher_is_better)
     return float(100.0 * np.mean([r.mean() for r in rel]))

@@ -119,6 +119,39 @@ class Trainer:
         ``None``/"auto": CUDA when available, else CPU.
     log_steps : bool, default True
         Keep per-step records in the history.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from torch import nn
+    >>> from torch.nn import functional as F
+    >>> from eegmtl.mtl.data import make_loader
+    >>> from eegmtl.mtl.tasks import Task
+    >>> from eegmtl.mtl.trainer import Trainer
+    >>> class TwoHeads(nn.Module):  # the MultiTaskModel protocol
+    ...     task_names = ("cls", "reg")
+    ...     def __init__(self):
+    ...         super().__init__()
+    ...         self.trunk, self.cls, self.reg = nn.Linear(4, 8), nn.Linear(8, 2), nn.Linear(8, 1)
+    ...     def encode(self, x):
+    ...         return torch.relu(self.trunk(x))
+    ...     def decode(self, z):
+    ...         return {"cls": self.cls(z), "reg": self.reg(z).squeeze(-1)}
+    ...     def shared_parameters(self):
+    ...         return self.trunk.parameters()
+    ...     def task_parameters(self, task):
+    ...         return getattr(self, task).parameters()
+    >>> _ = torch.manual_seed(0)
+    >>> x = torch.randn(64, 4)
+    >>> targets = {"cls": (x[:, 0] > 0).long(), "reg": x[:, 1]}
+    >>> tasks = [Task("cls", F.cross_entropy), Task("reg", F.mse_loss, higher_is_better=False)]
+    >>> trainer = Trainer(TwoHeads(), tasks, aggregator="pcgrad", max_epochs=3, progress=False,
+    ...                   seed=0, device="cpu")
+    >>> trainer = trainer.fit(make_loader((x, targets), 16), make_loader((x, targets), 32))
+    >>> trainer.n_epochs_trained_
+    3
+    >>> sorted(c for c in trainer.history_frame("epoch").columns if c.startswith("weight_"))
+    ['weight_cls', 'weight_reg']
     """
 
     def __init__(

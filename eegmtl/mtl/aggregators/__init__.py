@@ -108,6 +108,19 @@ def get_aggregator(name: str | Aggregator, **kwargs: Any) -> Aggregator:
         Unknown name, or an instance given together with keyword arguments.
     TypeError
         ``name`` is neither a string nor an Aggregator, or a keyword is not accepted.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from eegmtl.mtl.aggregators import get_aggregator
+    >>> G = torch.tensor([[1.0, 0.0], [-1.0, 1.0]])  # two conflicting task gradients (T=2, P=2)
+    >>> out = get_aggregator("pcgrad")(G)
+    >>> out.vector
+    tensor([0.5000, 1.5000])
+    >>> G @ out.vector  # PCGrad's update no longer increases either loss
+    tensor([0.5000, 1.0000])
+    >>> get_aggregator("mean")(G).weights
+    tensor([0.5000, 0.5000])
     """
     if isinstance(name, Aggregator):
         if kwargs:

@@ -78,6 +78,17 @@ class AlignedMTL(Aggregator):
     -----
     Permutation invariant; positively homogeneous (B does not depend on the scale of G).
     Not non-conflicting in general.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from eegmtl.mtl.aggregators import AlignedMTL
+    >>> G = torch.tensor([[3.0, 0.0], [0.0, 1.0]])  # orthogonal gradients, norms 3 and 1
+    >>> out = AlignedMTL()(G)
+    >>> out.weights  # rescaled to equal norm sigma_min = 1
+    tensor([0.3333, 1.0000])
+    >>> out.vector
+    tensor([1., 1.])
     """
 
     name = "aligned_mtl"

@@ -60,6 +60,22 @@ def get_weighting(name: str | Weighting, n_tasks: int, **kwargs: Any) -> Weighti
         Number of tasks ``T``.
     **kwargs
         Forwarded to the class constructor.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from eegmtl.mtl.weightings import get_weighting
+    >>> losses = torch.tensor([0.7, 0.1, 2.0])
+    >>> ew = get_weighting("ew", n_tasks=3)
+    >>> ew.weights(losses)
+    tensor([1., 1., 1.])
+    >>> (ew.weights(losses) * losses).sum()  # the weighted loss the step back-propagates
+    tensor(2.8000)
+    >>> rlw = get_weighting("rlw", n_tasks=3)  # random loss weighting: new weights every step
+    >>> _ = torch.manual_seed(0)
+    >>> w = rlw.weights(losses)
+    >>> w.shape, round(float(w.sum()), 4)
+    (torch.Size([3]), 1.0)
     """
     if isinstance(name, Weighting):
         if kwargs:

@@ -116,6 +116,25 @@ class GradientBlending(Weighting):
     MixNet settings this never happens after warm-up. The histories kept in memory are
     truncated to what the windows need, which does not change any result. No learnable
     parameters.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from eegmtl.mtl.weightings import GradientBlending
+    >>> w = GradientBlending(n_tasks=3, warmup_epochs=1, batch_size=4, val_batch_size=4)
+    >>> def losses(step):  # train losses fall; the val loss of task 0 rises (over-fitting)
+    ...     t = float(step)
+    ...     train = torch.full((3,), 1.0 / (1 + t))
+    ...     val = torch.tensor([0.5 + 0.05 * t, 1.0 / (1 + t), 1.2 / (1 + t) - 0.001 * t * t])
+    ...     return train, val
+    >>> for step in range(15):  # epoch 0 = warm-up
+    ...     w.after_step(*losses(step))
+    >>> w.current_weights
+    tensor([1., 1., 1.])
+    >>> w.after_epoch(0, losses(14)[0])
+    >>> w.after_step(*losses(15))  # from now on the weights are recomputed after every step
+    >>> w.current_weights  # normalised, floor 1e-5 (code formulation, see the sign convention)
+    tensor([1.0000e-05, 1.0000e+00, 1.0000e-05])
     """
 
     name = "blending"
