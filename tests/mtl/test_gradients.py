@@ -9,36 +9,10 @@ from torch.nn import functional as F
 
 from eegmtl.mtl.gradients import GradientEngine, flatten, unflatten_to_grads
 
-
-class TinyNet(nn.Module):
-    """Conv1d + BatchNorm trunk, a classifier head, a decoder head, a parameter-free task."""
-
-    task_names = ("cls", "rec", "reg")
-
-    def __init__(self, c: int = 3, n: int = 16, d: int = 4) -> None:
-        super().__init__()
-        self.trunk = nn.Sequential(
-            nn.Conv1d(c, 4, 5, padding=2), nn.ELU(), nn.BatchNorm1d(4), nn.AvgPool1d(2),
-            nn.Flatten(), nn.Linear(4 * n // 2, d),
-        )
-        self.cls = nn.Linear(d, 2)
-        self.rec = nn.Linear(d, c * n)
-        self.shape = (c, n)
-
-    def encode(self, x):
-        return self.trunk(x)
-
-    def decode(self, z):
-        return {"cls": self.cls(z), "rec": self.rec(z).view(-1, *self.shape), "reg": z}
-
-    def forward(self, x):
-        return self.decode(self.encode(x))
-
-    def shared_parameters(self):
-        return self.trunk.parameters()
-
-    def task_parameters(self, task):
-        return {"cls": self.cls, "rec": self.rec}.get(task, nn.Identity()).parameters()
+try:
+    from ._tinynet import TinyNet
+except ImportError:  # tests/ is not a package
+    from _tinynet import TinyNet  # type: ignore[no-redef]
 
 
 def _losses(out, x, y):

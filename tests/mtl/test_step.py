@@ -15,35 +15,10 @@ from eegmtl.mtl.step import MTLStep, resolve_method
 from eegmtl.mtl.tasks import Task
 from eegmtl.mtl.weightings import WEIGHTINGS, Weighting
 
-
-class TinyNet(nn.Module):
-    task_names = ("cls", "rec", "reg")
-
-    def __init__(self, c: int = 3, n: int = 16, d: int = 4) -> None:
-        super().__init__()
-        self.trunk = nn.Sequential(
-            nn.Conv1d(c, 4, 5, padding=2), nn.ELU(), nn.BatchNorm1d(4), nn.AvgPool1d(2),
-            nn.Flatten(), nn.Linear(4 * n // 2, d),
-        )
-        self.cls = nn.Linear(d, 2)
-        self.rec = nn.Linear(d, c * n)
-        self.shape = (c, n)
-        self.constrained = 0
-
-    def encode(self, x):
-        return self.trunk(x)
-
-    def decode(self, z):
-        return {"cls": self.cls(z), "rec": self.rec(z).view(-1, *self.shape), "reg": z}
-
-    def shared_parameters(self):
-        return self.trunk.parameters()
-
-    def task_parameters(self, task):
-        return {"cls": self.cls, "rec": self.rec}.get(task, nn.Identity()).parameters()
-
-    def apply_constraints(self):
-        self.constrained += 1
+try:
+    from ._tinynet import TinyNet
+except ImportError:  # tests/ is not a package
+    from _tinynet import TinyNet  # type: ignore[no-redef]
 
 
 TASKS = [
