@@ -244,3 +244,4 @@ def test_pipeline_summary_claims_table_from_records():
     assert "| rlw ≥ ew | MultiMNIST | 76.00 | 75.00 | +1.00 | – | yes |" in text
     assert "**3 epochs**" in text and "**15000**" in text
     assert "4 of 39" in text and "1 other runs" in text  # default 3 × 13 grid + 1 ablation
+    assert "Agreement: 2 of 3 comparisons (1 of 2 with the default settings; 1 of 1" in text
