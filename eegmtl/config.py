@@ -76,9 +76,13 @@ def resolve_data_dir(
     return out
 
 
-def results_dir(path: str | os.PathLike[str] | None = None) -> Path:
-    """Directory for result records: ``path``, else ``$EEGMTL_RESULTS_DIR``, else
-    ``pipelines/results`` under the current directory."""
+def results_dir(
+    path: str | os.PathLike[str] | None = None,
+    default: str | os.PathLike[str] = "pipelines/results",
+) -> Path:
+    """Directory for result records: ``path``, else ``$EEGMTL_RESULTS_DIR``, else ``default``
+    (the pipeline scripts pass their own ``pipelines/results`` folder, so records land there
+    whatever the current directory)."""
     if path is not None:
         return Path(path)
-    return Path(os.environ.get("EEGMTL_RESULTS_DIR", "pipelines/results"))
+    return Path(os.environ.get("EEGMTL_RESULTS_DIR") or default)

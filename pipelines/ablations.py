@@ -52,7 +52,10 @@ from subject_dependent import (  # noqa: E402
     write_text_atomic,
 )
 
+from eegmtl.config import results_dir  # noqa: E402
 from eegmtl.evaluation import get_method, run_protocol  # noqa: E402
+
+_HERE = Path(__file__).resolve().parent
 from eegmtl.evaluation.protocols import normalize_protocol  # noqa: E402
 from eegmtl.evaluation.results import (  # noqa: E402
     markdown_table,
@@ -162,7 +165,7 @@ def main(argv: list[str] | None = None) -> int:
     protocol = normalize_protocol(args.protocol)
     subjects, folds = parse_subjects(args.subjects), args.only_folds
     stem = f"ablations_{args.protocol}" + ("_quick" if args.quick else "")
-    results = args.results or Path(f"pipelines/results/{stem}.csv")
+    results = args.results or results_dir(default=_HERE / "results") / f"{stem}.csv"
     summary = args.summary or results.with_name(f"{results.stem}_summary.md")
     if args.quick:
         subjects, folds = subjects[:1], [1]

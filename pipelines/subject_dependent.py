@@ -38,7 +38,10 @@ import sys  # noqa: E402
 from pathlib import Path  # noqa: E402
 from typing import Any  # noqa: E402
 
+from eegmtl.config import results_dir  # noqa: E402
 from eegmtl.evaluation import available_methods, default_config, run_protocol  # noqa: E402
+
+_HERE = Path(__file__).resolve().parent
 from eegmtl.evaluation.protocols import normalize_protocol  # noqa: E402
 from eegmtl.evaluation.results import load_records, to_markdown  # noqa: E402
 
@@ -100,7 +103,9 @@ def build_parser(protocol: str) -> argparse.ArgumentParser:
     p.add_argument("--n-jobs", type=int, default=1, help="parallel fits (joblib)")
     p.add_argument("--backend", default="loky", help="joblib backend: loky, threading, "
                    "multiprocessing, dask, ray, ...")
-    p.add_argument("--results", type=Path, default=Path(f"pipelines/results/{short}.csv"))
+    p.add_argument("--results", type=Path,
+                   default=results_dir(default=_HERE / "results") / f"{short}.csv",
+                   help="record CSV (default: $EEGMTL_RESULTS_DIR or pipelines/results)")
     p.add_argument("--summary", type=Path, default=None,
                    help="markdown summary (default: <results stem>_summary.md)")
     p.add_argument("--max-epochs", type=int, default=None, help="deep methods only")

@@ -36,8 +36,10 @@ from pathlib import Path  # noqa: E402
 
 os.environ.setdefault("MNE_LOGGING_LEVEL", "WARNING")
 
+from eegmtl.config import results_dir  # noqa: E402
+
 REPO = Path(__file__).resolve().parents[1]
-DEFAULT_OUT = REPO / "pipelines" / "results" / "mixnet_sd_main.csv"
+DEFAULT_OUT = results_dir(default=REPO / "pipelines" / "results") / "mixnet_sd_main.csv"
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

@@ -37,10 +37,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from eegmtl.config import results_dir
+
 DATASETS = ("multimnist", "multifashion", "multifashion_mnist")
 METHODS = ("ew", "rlw", "mgda_ub", "pcgrad", "imtl_g", "cagrad", "nash_mtl", "aligned_mtl",
            "rgw", "f-mgda", "f-pcgrad", "f-cagrad", "f-imtl_g")
-RESULTS = Path(__file__).resolve().parent / "results"
+RESULTS = results_dir(default=Path(__file__).resolve().parent / "results")
 _DS_LABEL = {"multi_mnist": "MultiMNIST", "multi_fashion": "MultiFashion",
              "multi_fashion_mnist": "MultiFashion+MNIST"}
 _DS_ORDER = ("multi_mnist", "multi_fashion", "multi_fashion_mnist")

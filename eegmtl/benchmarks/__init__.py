@@ -40,3 +40,11 @@ __all__ = [
     "toy_jacobian",
     "toy_losses",
 ]
+
+
+def __getattr__(name: str):  # the runner pulls in the trainer and pandas: import on first use
+    if name in {"run_benchmark", "run_grid"}:
+        from eegmtl.benchmarks import runner
+
+        return getattr(runner, name)
+    raise AttributeError(f"module 'eegmtl.benchmarks' has no attribute {name!r}")
