@@ -103,6 +103,16 @@ MIXNET_VARIANTS: dict[str, str] = {
     "MixNet+pcgrad": "pcgrad",
     "MixNet+cagrad": "cagrad",
     "MixNet+f-pcgrad": "f-pcgrad",   # PCGrad inside the flat-minima (sharpness-aware) step
+    "MixNet[val-acc]": "blending",   # same, checkpoint/early stopping on validation accuracy
+}
+
+#: estimator options that differ from the defaults for some variants. "MixNet[val-acc]" selects
+#: the checkpoint by the full-pass validation accuracy instead of the original code's
+#: ``val_loss`` (interleaved validation losses weighted by the blending weights in force, whose
+#: scale drops by 3x when the warm-up ends, which biases the selection to the first epochs
+#: after the warm-up).
+MIXNET_OPTIONS: dict[str, dict[str, Any]] = {
+    "MixNet[val-acc]": {"monitor": "val_classification_accuracy"},
 }
 
 
@@ -173,7 +183,8 @@ def _baseline_factory(config: Mapping[str, Any]) -> Any:
 # --------------------------------------------------------------------------- registry
 def _mixnet_defaults(name: str) -> Callable[[str], dict[str, Any]]:
     def defaults(protocol: str) -> dict[str, Any]:
-        return {**MIXNET_DEFAULTS[protocol], "mtl": MIXNET_VARIANTS[name], **MIXNET_COMMON}
+        return {**MIXNET_DEFAULTS[protocol], "mtl": MIXNET_VARIANTS[name], **MIXNET_COMMON,
+                **MIXNET_OPTIONS.get(name, {})}
 
     return defaults
 
