@@ -106,6 +106,8 @@ def build_parser(protocol: str) -> argparse.ArgumentParser:
     p.add_argument("--results", type=Path,
                    default=results_dir(default=_HERE / "results") / f"{short}.csv",
                    help="record CSV (default: $EEGMTL_RESULTS_DIR or pipelines/results)")
+    p.add_argument("--summary-only", action="store_true",
+                   help="only regenerate the markdown summary from the records")
     p.add_argument("--summary", type=Path, default=None,
                    help="markdown summary (default: <results stem>_summary.md)")
     p.add_argument("--max-epochs", type=int, default=None, help="deep methods only")
@@ -153,14 +155,19 @@ def command_line(argv: list[str] | None = None, script: str | None = None) -> st
     return shlex.join(["python", script, *argv])
 
 
-def summary_header(records_path: Path, command: str, wall: float, title: str) -> list[str]:
-    """Append (date, wall time, command) to ``<records>.commands.log``; return the summary
-    header lines listing every command that wrote into the record file."""
+def summary_header(
+    records_path: Path, command: str | None, wall: float, title: str
+) -> list[str]:
+    """Append (date, wall time, command) to ``<records>.commands.log`` (unless ``command`` is
+    None); return the summary header lines listing every command that wrote into the file."""
     log = records_path.with_suffix(records_path.suffix + ".commands.log")
     stamp = _dt.datetime.now().isoformat(timespec="seconds")
     log.parent.mkdir(parents=True, exist_ok=True)
-    with open(log, "a", encoding="utf-8") as fh:
-        fh.write(f"{stamp}\t{wall:.1f} s\t{command}\n")
+    if command is not None:
+        with open(log, "a", encoding="utf-8") as fh:
+            fh.write(f"{stamp}\t{wall:.1f} s\t{command}\n")
+    if not log.exists():
+        log.touch()
     lines = [f"# {title}", "",
              "Generated from the records by the command(s) below; do not edit by hand.", "",
              f"Records: `{records_path.as_posix()}`", "", "Commands (date, wall time, command):",
@@ -177,7 +184,7 @@ def write_text_atomic(path: Path, text: str) -> None:
 
 
 def write_summary(
-    records_path: Path, summary_path: Path, protocol: str, command: str, wall: float,
+    records_path: Path, summary_path: Path, protocol: str, command: str | None, wall: float,
     *, title: str, extra: str = "",
 ) -> str:
     """Append (command, wall time) to ``<records>.commands.log`` and write the markdown summary
@@ -195,6 +202,13 @@ def write_summary(
                   to_markdown(df, by=("pipeline",), metrics=("val_accuracy",)),
                   "Fit time per fold (s) and epochs trained: mean over rows.", "",
                   _times(df)]
+        folds_per_pipe = df.groupby("pipeline")["fold"].apply(lambda f: frozenset(f.unique()))
+        common = frozenset.intersection(*folds_per_pipe)
+        if len(set(folds_per_pipe)) > 1 and common:
+            same = df[df["fold"].isin(common)]
+            lines += ["", f"Same folds for every pipeline (fold(s) {sorted(int(f) for f in common)} only; some "
+                      "pipelines were run on fewer folds than others, so compare them here):",
+                      "", to_markdown(same, by=("pipeline",), per_subject_metric=None)]
     if extra:
         lines += ["", extra]
     text = "\n".join(lines) + "\n"
@@ -223,7 +237,7 @@ def main(argv: list[str] | None = None, protocol: str = "subject_dependent") -> 
     if args.quick:
         subjects, folds = subjects[:1], [1]
         args.max_epochs = 2 if args.max_epochs is None else args.max_epochs
-        if results == Path(f"pipelines/results/{SHORT[protocol]}.csv"):
+        if results == results_dir(default=_HERE / "results") / f"{SHORT[protocol]}.csv":
             results = results.with_name(f"{SHORT[protocol]}_quick.csv")
     summary = args.summary or results.with_name(f"{results.stem}_summary.md")
     try:
@@ -232,6 +246,11 @@ def main(argv: list[str] | None = None, protocol: str = "subject_dependent") -> 
         torch.set_num_threads(args.torch_threads)
     except ImportError:
         pass
+    title = f"BCIC IV 2b, {protocol.replace('_', '-')} protocol"
+    if args.summary_only:
+        write_summary(results, summary, protocol, None, 0.0, title=title)
+        print(f"summary {summary} regenerated from {results}")
+        return 0
     df = run_protocol(
         protocol, args.methods, subjects, n_folds=args.folds, folds=folds, seeds=args.seeds,
         n_jobs=args.n_jobs, backend=args.backend, results_path=results,
@@ -240,7 +259,6 @@ def main(argv: list[str] | None = None, protocol: str = "subject_dependent") -> 
         torch_threads=args.torch_threads,
     )
     wall = time.perf_counter() - _T_START
-    title = f"BCIC IV 2b, {protocol.replace('_', '-')} protocol"
     script = "pipelines/subject_independent.py" if protocol == "subject_independent" else None
     write_summary(results, summary, protocol, command_line(argv, script), wall, title=title)
     print(to_markdown(df, by=("pipeline",), metrics=("accuracy", "f1_macro")))
