@@ -170,10 +170,19 @@ def summary_header(
         log.touch()
     lines = [f"# {title}", "",
              "Generated from the records by the command(s) below; do not edit by hand.", "",
-             f"Records: `{records_path.as_posix()}`", "", "Commands (date, wall time, command):",
+             f"Records: `{_display_path(records_path)}`", "",
+             "Commands (date, wall time, command):",
              "", "```"]
     lines += log.read_text(encoding="utf-8").splitlines()
     return [*lines, "```", "", CONTEXT, ""]
+
+
+def _display_path(path: Path) -> str:
+    """``path`` relative to the repository root when inside it (no machine paths in files)."""
+    try:
+        return Path(path).resolve().relative_to(_HERE.parent).as_posix()
+    except ValueError:
+        return Path(path).as_posix()
 
 
 def write_text_atomic(path: Path, text: str) -> None:
@@ -206,7 +215,8 @@ def write_summary(
         common = frozenset.intersection(*folds_per_pipe)
         if len(set(folds_per_pipe)) > 1 and common:
             same = df[df["fold"].isin(common)]
-            lines += ["", f"Same folds for every pipeline (fold(s) {sorted(int(f) for f in common)} only; some "
+            shown = sorted(int(f) for f in common)
+            lines += ["", f"Same folds for every pipeline (fold(s) {shown} only; some "
                       "pipelines were run on fewer folds than others, so compare them here):",
                       "", to_markdown(same, by=("pipeline",), per_subject_metric=None)]
     if extra:
