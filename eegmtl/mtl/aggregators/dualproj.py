@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 from torch import Tensor
 
-from eegmtl.mtl.aggregators._utils import as_pref, check_nonnegative, combine, gramian
-from eegmtl.mtl.aggregators.base import Aggregation, Aggregator
-from eegmtl.mtl.aggregators.upgrad import dual_cone_weights
+from eegmtl.mtl.aggregators._utils import as_pref, combine, gramian
+from eegmtl.mtl.aggregators.base import Aggregation
+from eegmtl.mtl.aggregators.upgrad import UPGrad, dual_cone_weights
 
 __all__ = ["DualProj"]
 
 
-class DualProj(Aggregator):
+class DualProj(UPGrad):
     r"""DualProj (Quinton & Rey 2024, TorchJD ``DualProj``): the weighted mean of the rows,
     projected onto the dual cone of the rows -- the solution of Eq. 11 of Lopez-Paz & Ranzato,
     *Gradient Episodic Memory for Continual Learning* (NeurIPS 2017): the closest vector to the
@@ -26,18 +24,6 @@ class DualProj(Aggregator):
     """
 
     name = "dualproj"
-    linear = False
-    level = "parameters"
-
-    def __init__(
-        self,
-        pref: Sequence[float] | Tensor | None = None,
-        norm_eps: float = 0.0,
-        reg_eps: float = 1e-4,
-    ) -> None:
-        self.pref = pref
-        self.norm_eps = check_nonnegative("norm_eps", norm_eps)
-        self.reg_eps = check_nonnegative("reg_eps", reg_eps)
 
     def _aggregate(self, matrix: Tensor) -> Aggregation:
         omega = as_pref(self.pref, matrix.shape[0], 1.0 / matrix.shape[0])
