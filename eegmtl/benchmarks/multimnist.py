@@ -50,6 +50,7 @@ from eegmtl.benchmarks._cache import config_key, load_npz, save_npz_atomic
 from eegmtl.benchmarks.datasets import MultiTaskSplits, MultiTaskTensorDataset
 from eegmtl.benchmarks.idx import MNIST_FILES, load_mnist_split, mnist_file_paths
 from eegmtl.config import DataNotFoundError, resolve_data_dir
+from eegmtl.mtl._registry import registry_key
 
 __all__ = [
     "DATASETS",
@@ -118,7 +119,7 @@ class MultiMNISTConfig:
 
 
 def _canonical(name: str) -> str:
-    key = name.strip().lower().replace("-", "_")
+    key = registry_key(name)
     key = _ALIASES.get(key, key)
     if key not in DATASETS:
         raise ValueError(f"unknown data set {name!r}; choose one of {sorted(DATASETS)}.")

@@ -67,6 +67,7 @@ import torch.nn.functional as F  # noqa: N812
 from torch import Tensor
 
 from eegmtl.mtl import FMTL_MULTIMNIST, FlatConfig, Task, Trainer, make_loader, resolve_method
+from eegmtl.mtl._registry import registry_key
 from eegmtl.mtl.data import MultiTaskDataset
 from eegmtl.mtl.flat import frozen_batchnorm, make_flat_config
 from eegmtl.mtl.gradients import flatten
@@ -140,7 +141,7 @@ _SELECTION = "best validation avg accuracy (10% of train held out); test evaluat
 
 def canonical_benchmark(name: str) -> str:
     """Canonical MultiMNIST-family data set name for a benchmark argument."""
-    key = str(name).strip().lower().replace("-", "_")
+    key = registry_key(str(name))
     if key not in BENCHMARKS:
         raise ValueError(
             f"unknown benchmark {name!r}; the runner supports the MultiMNIST family: "

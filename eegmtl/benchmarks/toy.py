@@ -48,6 +48,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from eegmtl.mtl._registry import registry_key
+
 __all__ = [
     "BATCHED_WEIGHTS",
     "INITS",
@@ -365,7 +367,7 @@ def resolve_method(method: Any, seed: int = 0, **kwargs: Any) -> StepFn:
     from eegmtl.mtl.weightings import WEIGHTINGS, Weighting, get_weighting
 
     if isinstance(method, str):
-        key = method.strip().lower().replace("-", "_")
+        key = registry_key(method)
         if key in AGGREGATORS:
             method = get_aggregator(key, **_with_rng(AGGREGATORS[key], kwargs, seed))
         elif key in WEIGHTINGS:
@@ -478,7 +480,7 @@ def run_trajectory(
         raise ValueError("n_iter and record_every must be >= 1.")
     n_pts = x.shape[0]
     kwargs = dict(method_kwargs or {})
-    key = method.strip().lower().replace("-", "_") if isinstance(method, str) else None
+    key = registry_key(method) if isinstance(method, str) else None
     batchable = key in BATCHED_WEIGHTS and set(kwargs) <= {"c", "max_norm"}
     if backend not in ("auto", "registry", "batched"):
         raise ValueError(f"backend must be 'auto', 'registry' or 'batched', got {backend!r}.")

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from eegmtl.mtl._registry import lookup
 from eegmtl.mtl.aggregators.aligned_mtl import AlignedMTL, AlignedMTLUB
 from eegmtl.mtl.aggregators.base import Aggregation, Aggregator, check_matrix
 from eegmtl.mtl.aggregators.cagrad import CAGrad
@@ -131,7 +132,4 @@ def get_aggregator(name: str | Aggregator, **kwargs: Any) -> Aggregator:
         return name
     if not isinstance(name, str):
         raise TypeError(f"expected an aggregator name or instance, got {type(name).__name__}.")
-    key = name.strip().lower().replace("-", "_")
-    if key not in AGGREGATORS:
-        raise ValueError(f"unknown aggregator {name!r}; choose one of {sorted(AGGREGATORS)}.")
-    return AGGREGATORS[key](**kwargs)
+    return lookup(AGGREGATORS, name, "aggregator")(**kwargs)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from eegmtl.mtl._registry import lookup
 from eegmtl.mtl.weightings.base import Weighting, check_losses
 from eegmtl.mtl.weightings.blending import GradientBlending
 from eegmtl.mtl.weightings.dwa import DynamicWeightAverage
@@ -88,10 +89,5 @@ def get_weighting(name: str | Weighting, n_tasks: int, **kwargs: Any) -> Weighti
         return name
     if not isinstance(name, str):
         raise TypeError(f"name must be a str or a Weighting, got {type(name).__name__}.")
-    key = name.strip().lower().replace("-", "_")
-    if key not in WEIGHTINGS:
-        raise ValueError(
-            f"unknown weighting {name!r}; choose one of {sorted(WEIGHTINGS)} or pass a "
-            "Weighting instance."
-        )
-    return WEIGHTINGS[key](n_tasks, **kwargs)
+    cls = lookup(WEIGHTINGS, name, "weighting", hint=" or pass a Weighting instance")
+    return cls(n_tasks, **kwargs)
