@@ -1,4 +1,4 @@
-"""Main job (until MixNet lands): CSP+LDA, subject-dependent, on the real BCIC IV 2b export.
+"""CSP-type baselines, subject-dependent competition split, on the real BCIC IV 2b export.
 
 Load the local export (``$EEGMTL_BCI2B_DIR`` or ``$EEGMTL_DATA_DIR/bcic_iv_2b``) -> keep the
 0-4 s window after the cue at 250 Hz (the export is already band-passed ~6.7-25 Hz, so no further
@@ -15,9 +15,7 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
-import platform
 import sys
 import time
 from pathlib import Path
@@ -26,16 +24,12 @@ _T_START = time.perf_counter()  # the wall time reported includes the heavy impo
 
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
-from sklearn.metrics import (  # noqa: E402
-    accuracy_score,
-    cohen_kappa_score,
-    f1_score,
-    roc_auc_score,
-)
 
 from eegmtl.config import results_dir  # noqa: E402
 from eegmtl.eeg import baselines  # noqa: E402
 from eegmtl.eeg.datasets import load_bci2b, parse_subjects  # noqa: E402
+from eegmtl.evaluation.protocols import DEFAULT_DATASET, compute_metrics  # noqa: E402
+from eegmtl.evaluation.results import config_hash, library_versions  # noqa: E402
 
 FACTORIES = {
     "CSP+LDA": (baselines.make_csp_lda, {"n_components": 4}),
@@ -45,36 +39,10 @@ FACTORIES = {
 TRAIN_SESSIONS, TEST_SESSIONS = (1, 2, 3), (4, 5)
 
 
-def versions() -> dict[str, str]:
-    import mne
-    import moabb
-    import scipy
-    import sklearn
-
-    import eegmtl
-
-    return {
-        "python": platform.python_version(), "numpy": np.__version__, "scipy": scipy.__version__,
-        "scikit-learn": sklearn.__version__, "mne": mne.__version__, "moabb": moabb.__version__,
-        "pandas": pd.__version__, "eegmtl": eegmtl.__version__,
-    }
-
-
-def scores(y_true: np.ndarray, y_pred: np.ndarray, decision: np.ndarray) -> dict[str, float]:
-    auc = roc_auc_score(y_true, decision)
-    return {
-        "accuracy": accuracy_score(y_true, y_pred),
-        "f1_macro": f1_score(y_true, y_pred, average="macro"),
-        "kappa": cohen_kappa_score(y_true, y_pred),
-        "roc_auc": auc,
-        "score": auc,
-    }
-
-
 def run(pipelines: list[str], subjects: list[int], data_dir: str | None, seed: int
         ) -> pd.DataFrame:
     X, y, meta = load_bci2b("export", subjects, path=data_dir, units="uV")
-    vers = json.dumps(versions(), sort_keys=True)
+    vers = json.dumps(library_versions(), sort_keys=True)
     rows = []
     for name in pipelines:
         factory, kwargs = FACTORIES[name]
@@ -84,7 +52,7 @@ def run(pipelines: list[str], subjects: list[int], data_dir: str | None, seed: i
             "factory": f"eegmtl.eeg.baselines.{factory.__name__}", "kwargs": kwargs,
         }
         cfg = json.dumps(config, sort_keys=True)
-        cfg_hash = hashlib.sha1(cfg.encode()).hexdigest()[:12]
+        cfg_hash = config_hash(config)
         for s in subjects:
             is_s = (meta["subject"] == s).to_numpy()
             train = is_s & meta["session_index"].isin(TRAIN_SESSIONS).to_numpy()
@@ -94,9 +62,9 @@ def run(pipelines: list[str], subjects: list[int], data_dir: str | None, seed: i
             est.fit(X[train], y[train])
             fit_s = time.perf_counter() - t0
             rows.append({
-                "dataset": "bcic_iv_2b", "protocol": "subject_dependent", "pipeline": name,
+                "dataset": DEFAULT_DATASET, "protocol": "subject_dependent", "pipeline": name,
                 "subject": s, "fold": 0, "seed": seed,
-                **scores(y[test], est.predict(X[test]), est.decision_function(X[test])),
+                **(m := compute_metrics(est, X[test], y[test])), "score": m["roc_auc"],
                 "samples": int(train.sum()), "samples_test": int(test.sum()), "time": fit_s,
                 "n_epochs_trained": np.nan, "config_hash": cfg_hash, "config": cfg,
                 "versions": vers,

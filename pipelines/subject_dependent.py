@@ -121,6 +121,9 @@ def build_parser(protocol: str) -> argparse.ArgumentParser:
     p.add_argument("--no-progress", action="store_true")
     p.add_argument("--history-dir", type=Path, default=None,
                    help="save per-fit training histories (task weights) as CSV")
+    p.add_argument("--predictions-dir", type=Path, default=None,
+                   help="save per-fit test predictions (label and probabilities per trial) "
+                        "as CSV")
     p.add_argument("--torch-threads", type=int, default=1,
                    help="torch threads per worker (default 1)")
     return p
@@ -266,7 +269,7 @@ def main(argv: list[str] | None = None, protocol: str = "subject_dependent") -> 
         n_jobs=args.n_jobs, backend=args.backend, results_path=results,
         resume=not args.no_resume, progress=not args.no_progress,
         method_params=method_params(args, protocol), history_dir=args.history_dir,
-        torch_threads=args.torch_threads,
+        torch_threads=args.torch_threads, predictions_dir=args.predictions_dir,
     )
     wall = time.perf_counter() - _T_START
     script = "pipelines/subject_independent.py" if protocol == "subject_independent" else None

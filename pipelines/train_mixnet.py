@@ -82,7 +82,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from eegmtl.eeg.datasets import load_bci2b, parse_subjects
     from eegmtl.estimator import MixNetClassifier
-    from eegmtl.evaluation.protocols import compute_metrics
+    from eegmtl.evaluation.protocols import DEFAULT_DATASET, compute_metrics
     from eegmtl.evaluation.results import config_hash, library_versions, write_records
 
     torch.set_num_threads(args.threads)
@@ -108,7 +108,7 @@ def main(argv: list[str] | None = None) -> int:
         fit_time = time.perf_counter() - t0
         m = compute_metrics(est, X[~train], y[~train])
         records.append({
-            "dataset": "BNCI2014-004", "protocol": "subject_dependent", "pipeline": pipeline,
+            "dataset": DEFAULT_DATASET, "protocol": "subject_dependent", "pipeline": pipeline,
             "subject": s, "fold": 0, "seed": args.seed, **m, "score": m["roc_auc"],
             "samples": int(train.sum()), "time": fit_time,
             "n_epochs_trained": est.n_epochs_trained_, "config_hash": chash,

@@ -23,6 +23,7 @@ from eegmtl.evaluation.methods import (
 from eegmtl.evaluation.protocols import (
     Split,
     compute_metrics,
+    fold_predictions,
     make_splits,
     run_protocol,
     subject_dependent_splits,
@@ -46,6 +47,7 @@ __all__ = [
     "Split",
     "available_methods",
     "compute_metrics",
+    "fold_predictions",
     "config_hash",
     "default_config",
     "get_method",

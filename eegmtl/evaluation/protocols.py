@@ -422,13 +422,16 @@ def _run_task(
     fit_time = time.perf_counter() - t0
     test = compute_metrics(est, X[sp.test], y[sp.test])
     val = compute_metrics(est, X_va, y_va) if len(sp.val) else {}
+    stem = re.sub(r"[^A-Za-z0-9_.+-]", "_", f"{task.protocol}_{task.pipeline}_S{task.subject}"
+                  f"_F{task.fold}_seed{task.seed}_{task.config_hash}")
     if common.get("history_dir"):  # per-epoch history and per-step task weights (MixNet)
-        stem = re.sub(r"[^A-Za-z0-9_.+-]", "_", f"{task.protocol}_{task.pipeline}_S{task.subject}"
-                      f"_F{task.fold}_seed{task.seed}_{task.config_hash}")
         for attr, suffix in (("history_", "history"), ("weights_history_", "weights")):
             hist = getattr(est, attr, None)
             if isinstance(hist, pd.DataFrame):
                 write_records(hist, Path(common["history_dir"]) / f"{stem}_{suffix}.csv")
+    if common.get("predictions_dir"):
+        write_records(fold_predictions(est, X, y, sp.test, task, common.get("trial_meta")),
+                      Path(common["predictions_dir"]) / f"{stem}_predictions.csv")
     return {
         "dataset": common["dataset"], "protocol": task.protocol, "pipeline": task.pipeline,
         "subject": task.subject, "fold": task.fold, "seed": task.seed,
@@ -446,6 +449,31 @@ def _run_task(
         "fit_seed": seed,
         "val_subjects": ";".join(str(s) for s in sp.val_subjects),
     }
+
+
+def fold_predictions(
+    estimator: Any, X: np.ndarray, y: np.ndarray, test: np.ndarray, task: Any = None,
+    trial_meta: pd.DataFrame | None = None,
+) -> pd.DataFrame:
+    """One row per test trial: ``trial`` (row of the data), its metadata, ``y_true``,
+    ``y_pred`` and ``proba_<class>`` (when the estimator has ``predict_proba``), tagged with the
+    fit's key columns when ``task`` is given. Confusion matrices and per-trial analyses need no
+    refit (``sklearn.metrics.confusion_matrix(df.y_true, df.y_pred)``)."""
+    test = np.asarray(test)
+    out = pd.DataFrame({"trial": test})
+    if task is not None:
+        for col in ("protocol", "pipeline", "subject", "fold", "seed", "config_hash"):
+            out[col] = getattr(task, col)
+    if trial_meta is not None:
+        for col in trial_meta.columns:
+            out[f"trial_{col}"] = trial_meta[col].to_numpy()[test]
+    out["y_true"] = np.asarray(y)[test]
+    out["y_pred"] = np.asarray(estimator.predict(X[test]))
+    if hasattr(estimator, "predict_proba"):
+        proba = np.asarray(estimator.predict_proba(X[test]))
+        for j, c in enumerate(getattr(estimator, "classes_", range(proba.shape[1]))):
+            out[f"proba_{c}"] = proba[:, j]
+    return out
 
 
 # --------------------------------------------------------------------------- method specs
@@ -503,6 +531,8 @@ def _resolve_methods(
     return out
 
 
+#: ``dataset`` column of records made on the local 2b export (every script uses this label)
+DEFAULT_DATASET = "BNCI2014_004-export"
 #: how :func:`run_protocol` loads the data when none is given (recorded in the config hash)
 DEFAULT_DATA_SOURCE = "load_bci2b(source='export', units='uV')"
 
@@ -551,10 +581,11 @@ def run_protocol(
     resume: bool = True,
     progress: bool = True,
     method_params: Mapping[str, Mapping[str, Any]] | None = None,
-    dataset: str = "BNCI2014_004-export",
+    dataset: str = DEFAULT_DATASET,
     data_source: str | None = None,
     history_dir: str | os.PathLike[str] | None = None,
     torch_threads: int | None = None,
+    predictions_dir: str | os.PathLike[str] | None = None,
 ) -> pd.DataFrame:
     """Run ``methods`` on every subject × fold × seed of ``protocol`` and record the results.
 
@@ -604,6 +635,9 @@ def run_protocol(
         Save each fit's training history (an estimator ``history_`` DataFrame) as CSV here.
     torch_threads : int, optional
         ``torch.set_num_threads`` in each worker before fitting.
+    predictions_dir : path, optional
+        Save each fit's test-set predictions (:func:`fold_predictions`: true and predicted label
+        and class probabilities per trial, with the trial's subject/session) as CSV here.
 
     Returns
     -------
@@ -614,7 +648,10 @@ def run_protocol(
 
     protocol = normalize_protocol(protocol)
     if data is None:
-        data = load_default_data()
+        # SD needs only the target subjects' trials; SI needs every subject (the training pool)
+        needed = (subjects if protocol == "subject_dependent" and subjects is not None
+                  else range(1, 10))
+        data = load_default_data(sorted({int(s) for s in needed}))
         data_source = data_source or DEFAULT_DATA_SOURCE
     X, y, metadata = _validate_data(data)
     all_subjects, sessions = _check_metadata(metadata)
@@ -658,6 +695,10 @@ def run_protocol(
         "n_sessions": {int(s): int(len(np.unique(sessions[all_subjects == s])))
                        for s in np.unique(all_subjects)},
         "history_dir": os.fspath(history_dir) if history_dir is not None else None,
+        "predictions_dir": os.fspath(predictions_dir) if predictions_dir is not None else None,
+        "trial_meta": (metadata[[c for c in ("subject", "session", "session_index")
+                                 if c in metadata.columns]]
+                       if predictions_dir is not None else None),
         "torch_threads": torch_threads,
     }
     rows = existing.to_dict("records") if not existing.empty else []

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import importlib.util
+import re
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from eegmtl.evaluation.methods import (
+    VALIDATION_TUNED,
     MethodSpec,
     available_methods,
     default_config,
@@ -37,6 +40,20 @@ def test_protocol_defaults_follow_the_reference():
     assert spec.with_config(lr=0.5).config["lr"] == 0.5 and spec.config["lr"] == 1e-3
     variants = {n: default_config(n, "sd") for n in REQUIRED if n.startswith("MixNet")}
     assert len({config_hash(c) for c in variants.values()}) == len(variants)
+
+
+def test_val_tuned_settings_are_the_committed_validation_choice():
+    """``MixNet[val-tuned]`` must hold what ``pipelines/ablations.py`` chose on validation."""
+    summary = (Path(__file__).resolve().parents[2] / "pipelines" / "results"
+               / "ablations_sd_summary.md").read_text()
+    m = re.search(r"Final setting: margin = ([\d.]+), latent = (\d+), warm-up = (\d+)", summary)
+    assert m, "ablations_sd_summary.md has no 'Final setting' line"
+    chosen = {"margin": float(m[1]), "latent_dim": int(m[2]), "warmup": int(m[3])}
+    assert VALIDATION_TUNED["subject_dependent"] == chosen
+    cfg = default_config("MixNet[val-tuned]", "sd")
+    assert {k: cfg[k] for k in chosen} == chosen and cfg["mtl"] == "blending"
+    with pytest.raises(ValueError, match="validation"):
+        default_config("MixNet[val-tuned]", "si")
 
 
 def test_baseline_factory_builds_an_unfitted_pipeline():

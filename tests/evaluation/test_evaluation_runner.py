@@ -125,3 +125,20 @@ def test_bad_inputs_fail_loudly(data):
         run_protocol("sd", {"m": logvar_lr()}, data=(bad, y, meta), progress=False)
     with pytest.raises(TypeError, match="unfitted scikit-learn estimator"):
         run_protocol("sd", {"m": 3}, data=data, progress=False)
+
+
+def test_predictions_dir_writes_one_row_per_test_trial(tmp_path, data):
+    from sklearn.metrics import accuracy_score
+
+    X, y, meta = data
+    df = run_protocol("sd", {"LogVarLR": logvar_lr()}, subjects=[2], data=data, folds=[1],
+                      progress=False, predictions_dir=tmp_path / "pred")
+    files = sorted((tmp_path / "pred").glob("*_predictions.csv"))
+    assert len(files) == 1 and "LogVarLR_S2_F1" in files[0].name
+    pred = pd.read_csv(files[0])
+    assert len(pred) == df.iloc[0].samples_test == 240
+    assert (pred.trial_subject == 2).all() and set(pred.trial_session) == {4, 5}
+    assert (pred.y_true.to_numpy() == y[pred.trial.to_numpy()]).all()
+    assert accuracy_score(pred.y_true, pred.y_pred) == pytest.approx(df.iloc[0].accuracy)
+    proba = pred.filter(like="proba_").to_numpy()
+    assert proba.shape[1] == 2 and np.allclose(proba.sum(axis=1), 1)
