@@ -213,7 +213,9 @@ def write_summary(
                   "Validation accuracy (the only score used for any choice):", "",
                   to_markdown(df, by=("pipeline",), metrics=("val_accuracy",)),
                   "Fit time per fold (s) and epochs trained: mean over rows.", "",
-                  _times(df)]
+                  _times(df),
+                  "Settings that tell the pipelines apart (from the records' `config`):", "",
+                  _settings(df)]
         folds_per_pipe = df.groupby("pipeline")["fold"].apply(lambda f: frozenset(f.unique()))
         common = frozenset.intersection(*folds_per_pipe)
         if len(set(folds_per_pipe)) > 1 and common:
@@ -238,6 +240,26 @@ def _times(df: Any) -> str:
              if g.get_group(p)["n_epochs_trained"].notna().any() else "–")
             for p in g.groups]
     return markdown_table(["pipeline", "fit time (s)", "epochs"], rows)
+
+
+#: method-config keys shown in the summary's settings table, in this order
+SETTING_KEYS = ("factory", "mtl", "input", "loss_weights", "margin", "latent_dim", "warmup",
+                "batch_size", "monitor")
+
+
+def _settings(df: Any) -> str:
+    import json
+
+    from eegmtl.evaluation.results import markdown_table
+
+    rows = []
+    for pipe, g in df.groupby("pipeline"):
+        cfgs = {c: json.loads(c).get("method_config", {}) for c in g["config"].unique()}
+        shown = []
+        for cfg in cfgs.values():
+            shown.append(", ".join(f"{k}={cfg[k]}" for k in SETTING_KEYS if k in cfg))
+        rows.append((pipe, " / ".join(sorted(set(shown)))))
+    return markdown_table(["pipeline", "settings"], rows)
 
 
 def main(argv: list[str] | None = None, protocol: str = "subject_dependent") -> int:
