@@ -237,18 +237,23 @@ VISION_COLUMNS = ("dataset", "method", "avg_accuracy")
 
 def paired_tests(
     df: Any, reference: str, metric: str = "accuracy", *, protocol: str | None = None,
+    match: tuple[str, ...] = ("subject", "fold", "seed"),
 ) -> Any:
     """Wilcoxon signed-rank test of ``reference`` against every other pipeline.
 
-    Each pipeline is reduced to one value per subject (mean of ``metric`` over folds and
-    seeds); pairs are the subjects both pipelines have. Two-sided
+    Only the runs both pipelines have are compared: rows are matched on ``match`` (default
+    subject, fold and seed; those columns that exist), so a pipeline run on fold 1 only is
+    compared with the reference's fold-1 fits, not with its 5-fold mean. Each pipeline is
+    then reduced to one value per subject (mean of ``metric`` over the matched folds and
+    seeds). Two-sided
     :func:`scipy.stats.wilcoxon` (exact for small samples); ``p`` is NaN with fewer than 5
     paired subjects or when all differences are zero.
 
     Returns
     -------
     DataFrame
-        One row per other pipeline: ``pipeline``, ``n_subjects``, ``reference_mean``,
+        One row per other pipeline: ``pipeline``, ``n_subjects``, ``n_runs`` (matched
+        subject × fold × seed cells), ``reference_mean``,
         ``pipeline_mean``, ``mean_difference`` (reference - pipeline), ``wins`` (subjects where
         the reference is better), ``statistic``, ``p``.
     """
@@ -259,27 +264,34 @@ def paired_tests(
     from eegmtl.evaluation.results import per_subject
 
     data = df if protocol is None else df[df["protocol"] == protocol]
-    tab = per_subject(data, metric, by=("pipeline",))
-    if reference not in tab.index:
-        raise ValueError(f"reference pipeline {reference!r} not in the records "
-                         f"({list(tab.index)})")
+    pipes = list(dict.fromkeys(data["pipeline"]))
+    if reference not in pipes:
+        raise ValueError(f"reference pipeline {reference!r} not in the records ({pipes})")
+    keys = [c for c in match if c in data.columns]
+    cells = {p: set(map(tuple, data.loc[data["pipeline"] == p, keys].to_numpy().tolist()))
+             for p in pipes}
     rows = []
-    for other in tab.index:
+    for other in pipes:
         if other == reference:
             continue
-        pair = tab.loc[[reference, other]].T.dropna()
+        common = cells[reference] & cells[other]
+        matched = data[[tuple(k) in common for k in data[keys].to_numpy().tolist()]]
+        matched = matched[matched["pipeline"].isin([reference, other])]
+        tab = per_subject(matched, metric, by=("pipeline",))
+        pair = (tab.reindex([reference, other]).T.dropna() if len(tab)
+                else pd.DataFrame(columns=[reference, other]))
         a, b = pair[reference].to_numpy(), pair[other].to_numpy()
         diff = a - b
         stat = p = float("nan")
         if len(diff) >= 5 and np.any(diff != 0):
             res = wilcoxon(a, b)
             stat, p = float(res.statistic), float(res.pvalue)
-        rows.append({"pipeline": other, "n_subjects": len(diff),
+        rows.append({"pipeline": other, "n_subjects": len(diff), "n_runs": len(common),
                      "reference_mean": float(a.mean()) if len(a) else float("nan"),
                      "pipeline_mean": float(b.mean()) if len(b) else float("nan"),
                      "mean_difference": float(diff.mean()) if len(diff) else float("nan"),
                      "wins": int((diff > 0).sum()), "statistic": stat, "p": p})
-    return pd.DataFrame(rows, columns=["pipeline", "n_subjects", "reference_mean",
+    return pd.DataFrame(rows, columns=["pipeline", "n_subjects", "n_runs", "reference_mean",
                                        "pipeline_mean", "mean_difference", "wins",
                                        "statistic", "p"])
 
@@ -311,13 +323,14 @@ def _eeg_report(df: Any, stem: str, out: Path, metric: str, reference: str | Non
         if ref is None or len(pipes) < 2:
             continue
         tests = paired_tests(sub, ref, metric)
-        rows = [[r.pipeline, r.n_subjects, f"{100 * r.reference_mean:.2f}",
+        rows = [[r.pipeline, r.n_subjects, r.n_runs, f"{100 * r.reference_mean:.2f}",
                  f"{100 * r.pipeline_mean:.2f}", f"{100 * r.mean_difference:+.2f}",
                  f"{r.wins}/{r.n_subjects}",
                  "–" if r.p != r.p else f"{r.p:.4f}"] for r in tests.itertuples()]
-        lines += [f"Paired comparison with {ref} ({metric}, per-subject means, two-sided "
-                  "Wilcoxon signed-rank; – = fewer than 5 paired subjects):", "",
-                  markdown_table(["pipeline", "subjects", f"{ref} (%)", "pipeline (%)",
+        lines += [f"Paired comparison with {ref} ({metric}; only the subject × fold × seed "
+                  "runs both pipelines have, averaged per subject; two-sided Wilcoxon "
+                  "signed-rank; – = fewer than 5 paired subjects):", "",
+                  markdown_table(["pipeline", "subjects", "runs", f"{ref} (%)", "pipeline (%)",
                                   "difference (pp)", f"{ref} better", "p"], rows)]
         for other in tests["pipeline"]:
             fig = out / f"{tag}_{_slug(ref)}_vs_{_slug(other)}.png"

@@ -164,6 +164,14 @@ def test_paired_tests_match_scipy() -> None:
     assert row["p"] == pytest.approx(expected.pvalue)
     assert row["p"] == pytest.approx(2 / 2**6)  # exact two-sided p, all 6 differences > 0
     assert row["mean_difference"] == pytest.approx((tab["MixNet"] - tab["CSP+LDA"]).mean())
+    assert row["n_runs"] == 12
+    # a pipeline run on fold 1 only is compared with the reference's fold-1 runs only
+    fold1 = df[(df.pipeline == "CSP+LDA") & (df.fold == 1)]
+    shifted = df[df.pipeline == "MixNet"].assign(
+        accuracy=lambda d: d.accuracy + np.where(d.fold == 2, 0.3, 0.0))
+    part = cli.paired_tests(pd.concat([fold1, shifted]), "MixNet").iloc[0]
+    ref1 = df[(df.pipeline == "MixNet") & (df.fold == 1)].accuracy.mean()
+    assert part["n_runs"] == 6 and part["reference_mean"] == pytest.approx(ref1)
     few = cli.paired_tests(_records(n_subjects=3), "MixNet")
     assert np.isnan(few.iloc[0]["p"]) and few.iloc[0]["n_subjects"] == 3
     with pytest.raises(ValueError, match="reference pipeline"):
