@@ -306,26 +306,37 @@ def compute_metrics(estimator: Any, X: np.ndarray, y: np.ndarray) -> dict[str, f
     ``classes_[1]``; more classes: one-vs-rest macro AUC. NaN when the estimator has neither or
     ``y`` holds a single class.
     """
+    pred, scores = predict_with_scores(estimator, X)
+    return score_predictions(y, pred, scores, getattr(estimator, "classes_", None))
+
+
+def predict_with_scores(estimator: Any, X: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+    """``predict`` and the class scores used for ROC-AUC: ``predict_proba`` (n, n_classes),
+    else ``decision_function``, else ``None``."""
+    pred = np.asarray(estimator.predict(X))
+    if hasattr(estimator, "predict_proba"):
+        return pred, np.asarray(estimator.predict_proba(X))
+    if hasattr(estimator, "decision_function"):
+        return pred, np.asarray(estimator.decision_function(X))
+    return pred, None
+
+
+def score_predictions(
+    y: np.ndarray, pred: np.ndarray, scores: np.ndarray | None, classes: Any = None,
+) -> dict[str, float]:
+    """The metrics of :func:`compute_metrics` from predictions already made."""
     from sklearn.metrics import accuracy_score, cohen_kappa_score, f1_score, roc_auc_score
 
     y = np.asarray(y)
-    pred = np.asarray(estimator.predict(X))
     out = {
         "accuracy": float(accuracy_score(y, pred)),
         "f1_macro": float(f1_score(y, pred, average="macro")),
         "kappa": float(cohen_kappa_score(y, pred)),
         "roc_auc": float("nan"),
     }
-    classes = getattr(estimator, "classes_", None)
-    if classes is None or len(np.unique(y)) < 2:
+    if classes is None or scores is None or len(np.unique(y)) < 2:
         return out
     classes = np.asarray(classes)
-    if hasattr(estimator, "predict_proba"):
-        scores = np.asarray(estimator.predict_proba(X))
-    elif hasattr(estimator, "decision_function"):
-        scores = np.asarray(estimator.decision_function(X))
-    else:
-        return out
     if len(classes) == 2:
         s = scores[:, 1] if scores.ndim == 2 else scores
         out["roc_auc"] = float(roc_auc_score(y == classes[1], s))
@@ -420,7 +431,9 @@ def _run_task(
         if threads is not None:  # restore (matters when the fit ran in the calling process)
             sys.modules["torch"].set_num_threads(threads)
     fit_time = time.perf_counter() - t0
-    test = compute_metrics(est, X[sp.test], y[sp.test])
+    pred, scores = predict_with_scores(est, X[sp.test])
+    classes = getattr(est, "classes_", None)
+    test = score_predictions(y[sp.test], pred, scores, classes)
     val = compute_metrics(est, X_va, y_va) if len(sp.val) else {}
     stem = re.sub(r"[^A-Za-z0-9_.+-]", "_", f"{task.protocol}_{task.pipeline}_S{task.subject}"
                   f"_F{task.fold}_seed{task.seed}_{task.config_hash}")
@@ -430,7 +443,8 @@ def _run_task(
             if isinstance(hist, pd.DataFrame):
                 write_records(hist, Path(common["history_dir"]) / f"{stem}_{suffix}.csv")
     if common.get("predictions_dir"):
-        write_records(fold_predictions(est, X, y, sp.test, task, common.get("trial_meta")),
+        write_records(fold_predictions(y, sp.test, pred, scores, classes, task,
+                                       common.get("trial_meta")),
                       Path(common["predictions_dir"]) / f"{stem}_predictions.csv")
     return {
         "dataset": common["dataset"], "protocol": task.protocol, "pipeline": task.pipeline,
@@ -452,13 +466,14 @@ def _run_task(
 
 
 def fold_predictions(
-    estimator: Any, X: np.ndarray, y: np.ndarray, test: np.ndarray, task: Any = None,
-    trial_meta: pd.DataFrame | None = None,
+    y: np.ndarray, test: np.ndarray, pred: np.ndarray, scores: np.ndarray | None = None,
+    classes: Any = None, task: Any = None, trial_meta: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """One row per test trial: ``trial`` (row of the data), its metadata, ``y_true``,
-    ``y_pred`` and ``proba_<class>`` (when the estimator has ``predict_proba``), tagged with the
-    fit's key columns when ``task`` is given. Confusion matrices and per-trial analyses need no
-    refit (``sklearn.metrics.confusion_matrix(df.y_true, df.y_pred)``)."""
+    ``y_pred`` and the class scores (``score_<class>``: probabilities from ``predict_proba``,
+    or ``decision`` for a 1-D ``decision_function``), tagged with the fit's key columns when
+    ``task`` is given. Confusion matrices and per-trial analyses need no refit
+    (``sklearn.metrics.confusion_matrix(df.y_true, df.y_pred)``)."""
     test = np.asarray(test)
     out = pd.DataFrame({"trial": test})
     if task is not None:
@@ -468,11 +483,13 @@ def fold_predictions(
         for col in trial_meta.columns:
             out[f"trial_{col}"] = trial_meta[col].to_numpy()[test]
     out["y_true"] = np.asarray(y)[test]
-    out["y_pred"] = np.asarray(estimator.predict(X[test]))
-    if hasattr(estimator, "predict_proba"):
-        proba = np.asarray(estimator.predict_proba(X[test]))
-        for j, c in enumerate(getattr(estimator, "classes_", range(proba.shape[1]))):
-            out[f"proba_{c}"] = proba[:, j]
+    out["y_pred"] = np.asarray(pred)
+    if scores is not None and np.ndim(scores) == 2:
+        names = classes if classes is not None else range(np.shape(scores)[1])
+        for j, c in enumerate(names):
+            out[f"score_{c}"] = np.asarray(scores)[:, j]
+    elif scores is not None:
+        out["decision"] = np.asarray(scores)
     return out
 
 

@@ -140,5 +140,5 @@ def test_predictions_dir_writes_one_row_per_test_trial(tmp_path, data):
     assert (pred.trial_subject == 2).all() and set(pred.trial_session) == {4, 5}
     assert (pred.y_true.to_numpy() == y[pred.trial.to_numpy()]).all()
     assert accuracy_score(pred.y_true, pred.y_pred) == pytest.approx(df.iloc[0].accuracy)
-    proba = pred.filter(like="proba_").to_numpy()
+    proba = pred.filter(like="score_").to_numpy()
     assert proba.shape[1] == 2 and np.allclose(proba.sum(axis=1), 1)
