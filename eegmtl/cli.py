@@ -268,18 +268,16 @@ def paired_tests(
     if reference not in pipes:
         raise ValueError(f"reference pipeline {reference!r} not in the records ({pipes})")
     keys = [c for c in match if c in data.columns]
-    cells = {p: set(map(tuple, data.loc[data["pipeline"] == p, keys].to_numpy().tolist()))
-             for p in pipes}
+    ref_rows = data[data["pipeline"] == reference]
     rows = []
     for other in pipes:
         if other == reference:
             continue
-        common = cells[reference] & cells[other]
-        matched = data[[tuple(k) in common for k in data[keys].to_numpy().tolist()]]
-        matched = matched[matched["pipeline"].isin([reference, other])]
-        tab = per_subject(matched, metric, by=("pipeline",))
-        pair = (tab.reindex([reference, other]).T.dropna() if len(tab)
-                else pd.DataFrame(columns=[reference, other]))
+        other_rows = data[data["pipeline"] == other]
+        common = ref_rows[keys].merge(other_rows[keys]).drop_duplicates()
+        matched = pd.concat([ref_rows, other_rows]).merge(common, on=keys)
+        tab = per_subject(matched, metric, by=("pipeline",)).reindex([reference, other])
+        pair = tab.T.dropna()
         a, b = pair[reference].to_numpy(), pair[other].to_numpy()
         diff = a - b
         stat = p = float("nan")

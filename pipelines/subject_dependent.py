@@ -254,11 +254,9 @@ def _settings(df: Any) -> str:
 
     rows = []
     for pipe, g in df.groupby("pipeline"):
-        cfgs = {c: json.loads(c).get("method_config", {}) for c in g["config"].unique()}
-        shown = []
-        for cfg in cfgs.values():
-            shown.append(", ".join(f"{k}={cfg[k]}" for k in SETTING_KEYS if k in cfg))
-        rows.append((pipe, " / ".join(sorted(set(shown)))))
+        cfgs = [json.loads(c).get("method_config", {}) for c in g["config"].unique()]
+        shown = {", ".join(f"{k}={cfg[k]}" for k in SETTING_KEYS if k in cfg) for cfg in cfgs}
+        rows.append((pipe, " / ".join(sorted(shown))))
     return markdown_table(["pipeline", "settings"], rows)
 
 

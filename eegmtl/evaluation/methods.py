@@ -127,6 +127,12 @@ VALIDATION_TUNED: dict[str, dict[str, Any]] = {
     "subject_dependent": {"margin": 100.0, "latent_dim": 32, "warmup": 5},
 }
 
+#: variants whose options depend on the protocol: name -> {protocol: options}. A protocol
+#: missing here has no such settings, and asking for it is an error.
+MIXNET_PROTOCOL_OPTIONS: dict[str, dict[str, dict[str, Any]]] = {
+    "MixNet[val-tuned]": VALIDATION_TUNED,
+}
+
 
 def _norm_protocol(protocol: str) -> str:
     from eegmtl.evaluation.protocols import normalize_protocol
@@ -195,16 +201,14 @@ def _baseline_factory(config: Mapping[str, Any]) -> Any:
 # --------------------------------------------------------------------------- registry
 def _mixnet_defaults(name: str) -> Callable[[str], dict[str, Any]]:
     def defaults(protocol: str) -> dict[str, Any]:
-        tuned: dict[str, Any] = {}
-        if name == "MixNet[val-tuned]":
-            if protocol not in VALIDATION_TUNED:
-                raise ValueError(
-                    f"{name} has settings chosen on validation for {sorted(VALIDATION_TUNED)} "
-                    f"only, not {protocol!r}; run pipelines/ablations.py --protocol si to tune "
-                    "them, or use 'MixNet' (the reference code's settings)")
-            tuned = VALIDATION_TUNED[protocol]
+        per_protocol = MIXNET_PROTOCOL_OPTIONS.get(name, {protocol: {}})
+        if protocol not in per_protocol:
+            raise ValueError(
+                f"{name} has settings chosen on validation for {sorted(per_protocol)} only, "
+                f"not {protocol!r}; run pipelines/ablations.py --protocol si to tune them, "
+                "or use 'MixNet' (the reference code's settings)")
         return {**MIXNET_DEFAULTS[protocol], "mtl": MIXNET_VARIANTS[name], **MIXNET_COMMON,
-                **MIXNET_OPTIONS.get(name, {}), **tuned}
+                **MIXNET_OPTIONS.get(name, {}), **per_protocol[protocol]}
 
     return defaults
 
