@@ -41,6 +41,7 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.utils.validation import check_is_fitted
 from torch import Tensor
 
+from eegmtl.mixnet.defaults import PROTOCOL_DEFAULTS, protocol_short
 from eegmtl.mtl.weightings import FixedWeighting
 
 __all__ = [
@@ -50,18 +51,6 @@ __all__ = [
     "resolve_mtl",
 ]
 
-#: MixNet's BCIC IV 2b settings per protocol (``experiments/run_MixNet.py``; reference §3-§5):
-#: batch size, triplet margin α, latent size, blending warm-up W (epochs).
-PROTOCOL_DEFAULTS: dict[str, dict[str, Any]] = {
-    "sd": {"batch_size": 32, "margin": 0.1, "latent_dim": 4, "warmup": 7},
-    "si": {"batch_size": 100, "margin": 5.0, "latent_dim": 18, "warmup": 3},
-}
-_PROTOCOL_ALIASES = {
-    "sd": "sd", "subject_dependent": "sd", "subject-dependent": "sd",
-    "si": "si", "subject_independent": "si", "subject-independent": "si",
-}
-#: Order of MixNet's tasks and losses: [mse, triplet, crossentropy].
-TASK_NAMES: tuple[str, ...] = ("reconstruction", "metric", "classification")
 _VOLT_STD_THRESHOLD = 1e-3  # EEG in volts has std ~1e-5; in µV ~1-100
 _PREDICT_BATCH = 512
 
@@ -127,16 +116,6 @@ def resolve_mtl(mtl: str | Mapping[str, Any] | None) -> dict[str, Any]:
         f"mtl must be a method name (e.g. 'blending', 'pcgrad', 'f-pcgrad'), a dict "
         f"{{'weighting', 'aggregator', 'flat'}} or None; got {type(mtl).__name__}."
     )
-
-
-def _normalize_protocol(protocol: str) -> str:
-    key = str(protocol).strip().lower()
-    if key not in _PROTOCOL_ALIASES:
-        raise ValueError(
-            f"protocol must be 'sd' (subject-dependent) or 'si' (subject-independent); "
-            f"got {protocol!r}."
-        )
-    return _PROTOCOL_ALIASES[key]
 
 
 def _seed_from(random_state: Any) -> int:
@@ -354,7 +333,7 @@ class MixNetClassifier(ClassifierMixin, BaseEstimator):
     # ------------------------------------------------------------------ configuration
     def _resolved_config(self) -> dict[str, Any]:
         """Protocol defaults + explicit parameters + resolved MTL method (validated)."""
-        proto = _normalize_protocol(self.protocol)
+        proto = protocol_short(self.protocol)
         cfg: dict[str, Any] = dict(PROTOCOL_DEFAULTS[proto])
         for key in cfg:
             value = getattr(self, key)
