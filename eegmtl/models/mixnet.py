@@ -172,6 +172,18 @@ def _positive_int(name: str, value: int) -> int:
     return int(value)
 
 
+def _alias(name: str, value: int | None, alias: str, alias_value: int | None, default: int) -> int:
+    """``value`` or its braindecode-style ``alias``; both given must agree."""
+    if value is not None and alias_value is not None and int(value) != int(alias_value):
+        raise ValueError(
+            f"{name}={value} and {alias}={alias_value} disagree; they are the same setting "
+            f"({alias} is braindecode's name), give one of them."
+        )
+    if value is not None:
+        return value
+    return default if alias_value is None else alias_value
+
+
 class MixNet(nn.Module):
     """MixNet encoder / decoder / classifier (hard parameter sharing, three tasks).
 
@@ -190,11 +202,11 @@ class MixNet(nn.Module):
 
     Parameters
     ----------
-    n_channels : int, default 18
+    n_channels : int or None, default None (18)
         Input signals ``C`` (= CSP components U × filter-bank bands N_f; 2 × 9 for BCIC IV 2b).
     n_times : int, default 400
         Samples per trial ``T`` (4 s at 100 Hz). Must be a multiple of ``pool1 * pool2``.
-    n_classes : int, default 2
+    n_classes : int or None, default None (2)
     latent_dim : int or None, default None
         Size of z. ``None`` → ``n_channels`` for two classes, 64 otherwise (original code).
         The paper's tuned 2b values are 4 (subject-dependent) and 18 (subject-independent).
@@ -223,6 +235,14 @@ class MixNet(nn.Module):
         BatchNorm momentum **in Keras' convention** (weight of the *old* running value):
         ``running ← 0.1·running + 0.9·batch``. Stored in PyTorch as ``momentum = 1 - 0.1 = 0.9``.
     bn_eps : float, default 1e-5
+    n_chans, n_outputs : int or None
+        braindecode's names of ``n_channels`` and ``n_classes`` (keyword only), so that
+        ``braindecode.EEGClassifier`` can build and train the network; ``n_times`` and
+        ``sfreq`` have the same names in both libraries. Defaults: 18 channels, 2 classes.
+    output : {"tasks", "logits"}, default "tasks"
+        What :meth:`forward` returns: the dict of the three task outputs (MTL training with
+        :class:`eegmtl.mtl.trainer.Trainer`) or the class logits only (single-task training
+        by ``braindecode.EEGClassifier`` / skorch, which expect logits from the module).
     init : {"keras", "torch"}, default "keras"
         ``"keras"``: glorot-uniform kernels and zero biases (Keras defaults, as the original);
         ``"torch"``: PyTorch's default initialisation.
@@ -250,9 +270,9 @@ class MixNet(nn.Module):
 
     def __init__(
         self,
-        n_channels: int = 18,
+        n_channels: int | None = None,
         n_times: int = 400,
-        n_classes: int = 2,
+        n_classes: int | None = None,
         latent_dim: int | None = None,
         f2: int | None = None,
         kernel1: int = 64,
@@ -267,8 +287,20 @@ class MixNet(nn.Module):
         bn_eps: float = 1e-5,
         init: str = "keras",
         conv_impl: str = "auto",
+        *,
+        n_chans: int | None = None,
+        n_outputs: int | None = None,
+        output: str = "tasks",
     ) -> None:
         super().__init__()
+        n_channels = _alias("n_channels", n_channels, "n_chans", n_chans, 18)
+        n_classes = _alias("n_classes", n_classes, "n_outputs", n_outputs, 2)
+        if output not in ("tasks", "logits"):
+            raise ValueError(
+                f"output must be 'tasks' (dict of the three task outputs) or 'logits' (class "
+                f"logits only, e.g. for braindecode.EEGClassifier); got {output!r}."
+            )
+        self.output = output
         C = _positive_int("n_channels", n_channels)
         T = _positive_int("n_times", n_times)
         n_classes = _positive_int("n_classes", n_classes)
@@ -440,8 +472,10 @@ class MixNet(nn.Module):
             "classification": self.classifier(rep),
         }
 
-    def forward(self, x: Tensor) -> dict[str, Tensor]:
-        """``decode(encode(x))``."""
+    def forward(self, x: Tensor) -> dict[str, Tensor] | Tensor:
+        """``decode(encode(x))``; with ``output="logits"`` only the class logits."""
+        if self.output == "logits":
+            return self.classifier(self.encode(x))
         return self.decode(self.encode(x))
 
     def shared_parameters(self) -> Iterable[nn.Parameter]:
