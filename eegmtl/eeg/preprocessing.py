@@ -13,8 +13,9 @@ Imagery EEG Classification", IEEE IoT J. 11(17), 2024, Sec. III-A; official code
 Every step is a plain function on arrays of shape ``(..., n_channels, n_times)`` (the time axis
 is last) and a scikit-learn transformer (:class:`TimeWindow`, :class:`Resampler`,
 :class:`FilterBank`) so the steps can be chained in a :class:`sklearn.pipeline.Pipeline` and
-fitted inside cross-validation. The signal processing itself is MNE's
-(:func:`mne.filter.resample`, :func:`mne.filter.filter_data`); units are whatever comes in
+fitted inside cross-validation. Resampling is MNE's (:func:`mne.filter.resample`); the filter
+bank is designed once (:func:`design_filter_bank`, at ``fit`` in :class:`FilterBank`) and
+applied with scipy's ``filtfilt`` / ``sosfiltfilt``. Units are whatever comes in
 (volts from MNE objects, microvolts from the raw ``.mat`` files) and are not changed.
 
 Where the original code differs
@@ -23,10 +24,10 @@ Where the original code differs
   ``scipy.signal.resample`` and then crops 3-7 s, so the resampler sees context beyond the
   window. The local 2b export only holds 0-4 s after the cue, so here the 4-s window itself is
   resampled (MNE's FFT resampler with its default edge padding). Option: ``method="polyphase"``.
-- MixNet filters with ``scipy.signal.filtfilt`` on ``(b, a)`` coefficients with scipy's default
-  padding (odd extension, ``padlen = 3 * (2 * order + 1) = 33``). MNE's zero-phase IIR with
-  ``output="ba"`` and that ``padlen`` (both the defaults here) pads with ``"reflect_limited"``,
-  which is the same odd extension: the result equals MixNet's to machine precision (tested).
+- None in the filter bank: like MixNet, it applies ``scipy.signal.filtfilt`` to ``(b, a)``
+  Butterworth coefficients with scipy's default padding (odd extension,
+  ``padlen = 3 * (2 * order + 1) = 33``); this also equals MNE's zero-phase IIR
+  (:func:`mne.filter.filter_data`, ``output="ba"``, that ``padlen``) bit for bit (tested).
   ``output="sos"`` (numerically safer for narrow low bands) and ``padlen="auto"`` (MNE's
   ringing estimate) are options.
 """
@@ -34,17 +35,22 @@ Where the original code differs
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
 
+from eegmtl.eeg.checks import _check_sfreq, check_epochs_array  # re-exported
+
 __all__ = [
     "MIXNET_BANDS",
+    "ButterworthBank",
     "FilterBank",
     "Resampler",
     "TimeWindow",
     "check_epochs_array",
+    "design_filter_bank",
     "filter_bank",
     "mixnet_preprocess",
     "resample",
@@ -53,67 +59,6 @@ __all__ = [
 
 #: MixNet's 9 filter-bank bands in Hz: 4-8, 8-12, ..., 36-40.
 MIXNET_BANDS: tuple[tuple[float, float], ...] = tuple((f, f + 4.0) for f in range(4, 40, 4))
-
-
-def check_epochs_array(
-    X: np.ndarray, *, ndim: int | Sequence[int] = 3, name: str = "X", min_times: int = 2
-) -> np.ndarray:
-    """Validate an epochs array and return it as a floating-point ndarray.
-
-    Parameters
-    ----------
-    X : array-like
-        Epochs with the time axis last, e.g. ``(n_trials, n_channels, n_times)``.
-    ndim : int or sequence of int
-        Accepted number(s) of dimensions.
-    name : str
-        Name used in error messages.
-    min_times : int
-        Minimum number of time samples.
-
-    Raises
-    ------
-    ValueError
-        Wrong rank, too few samples, empty array, or NaN/Inf values (with their count).
-    """
-    arr = np.asarray(X)
-    allowed = (ndim,) if isinstance(ndim, int) else tuple(ndim)
-    if arr.ndim not in allowed:
-        shapes = {3: "(n_trials, n_channels, n_times)",
-                  4: "(n_trials, n_bands, n_channels, n_times)",
-                  2: "(n_channels, n_times)"}
-        want = " or ".join(f"{d}-D {shapes.get(d, '')}".rstrip() for d in allowed)
-        raise ValueError(
-            f"{name} must be {want}; got a {arr.ndim}-D array of shape {arr.shape}. "
-            "Add a trial axis with X[None] for a single trial."
-        )
-    if arr.size == 0:
-        raise ValueError(f"{name} is empty (shape {arr.shape}).")
-    if not np.issubdtype(arr.dtype, np.number) or np.iscomplexobj(arr):
-        raise ValueError(f"{name} must hold real numbers; got dtype {arr.dtype}.")
-    if not np.issubdtype(arr.dtype, np.floating):
-        arr = arr.astype(np.float64)
-    if arr.shape[-1] < min_times:
-        raise ValueError(
-            f"{name} has {arr.shape[-1]} time samples (last axis); at least {min_times} are "
-            "needed. Is the time axis last?"
-        )
-    finite = np.isfinite(arr)
-    if not finite.all():
-        n_nan = int(np.isnan(arr).sum())
-        n_inf = int((~finite).sum()) - n_nan
-        bad_trials = np.unique(np.nonzero(~finite)[0])[:10].tolist()
-        raise ValueError(
-            f"{name} contains {n_nan} NaN and {n_inf} Inf values (first bad trials along axis 0: "
-            f"{bad_trials}). Interpolate, zero or drop those samples/trials before this step."
-        )
-    return arr
-
-
-def _check_sfreq(sfreq: float, name: str = "sfreq") -> float:
-    if sfreq is None or not np.isfinite(sfreq) or float(sfreq) <= 0:
-        raise ValueError(f"{name} must be a positive number in Hz; got {sfreq!r}.")
-    return float(sfreq)
 
 
 def select_window(
@@ -230,6 +175,112 @@ def _validate_bands(bands: Sequence[Sequence[float]], sfreq: float) -> list[tupl
     return parsed
 
 
+@dataclass(frozen=True)
+class ButterworthBank:
+    """A designed bank of zero-phase Butterworth band-pass filters (design once, apply often).
+
+    Built by :func:`design_filter_bank`; :meth:`apply` filters epochs in every band with
+    :func:`scipy.signal.filtfilt` (``output="ba"``) or :func:`scipy.signal.sosfiltfilt`
+    (``output="sos"``) using odd-extension padding of ``padlen`` samples -- MixNet's
+    ``filtfilt(b, a, x)`` with scipy's default ``padlen = 3 * (2 * order + 1)``.
+
+    Attributes
+    ----------
+    bands : tuple of (low, high)
+        Pass bands in Hz.
+    sfreq : float
+        Sampling rate the filters were designed for.
+    order : int
+        Butterworth order per band edge (``scipy.signal.butter(order, ..., "bandpass")``).
+    output : {"ba", "sos"}
+        Filter form.
+    padlen : int
+        Odd-extension length at both ends (clipped to ``n_times - 1`` when applied).
+    coefficients : tuple
+        Per band ``(b, a)`` (``output="ba"``) or the ``sos`` array.
+    """
+
+    bands: tuple[tuple[float, float], ...]
+    sfreq: float
+    order: int
+    output: str
+    padlen: int
+    coefficients: tuple
+
+    def apply(self, X: np.ndarray) -> np.ndarray:
+        """Filter ``X`` ``(n, C, T)`` in every band -> ``(n, n_bands, C, T)``, float64.
+
+        Any floating input (float32 included) is filtered in float64.
+        """
+        import scipy.signal
+
+        X = check_epochs_array(X, ndim=3, min_times=8)
+        n, c, t = X.shape
+        flat = X.reshape(n * c, t).astype(np.float64, copy=False)
+        padlen = min(self.padlen, t - 1)
+        out = np.empty((n, len(self.bands), c, t), dtype=np.float64)
+        for k, coef in enumerate(self.coefficients):
+            if self.output == "sos":
+                filt = scipy.signal.sosfiltfilt(coef, flat, axis=-1, padtype="odd",
+                                                padlen=padlen)
+            else:
+                filt = scipy.signal.filtfilt(*coef, flat, axis=-1, padtype="odd", padlen=padlen)
+            out[:, k] = filt.reshape(n, c, t)
+        return out
+
+
+def design_filter_bank(
+    bands: Sequence[Sequence[float]] = MIXNET_BANDS,
+    sfreq: float = 100.0,
+    *,
+    order: int = 5,
+    output: Literal["ba", "sos"] = "ba",
+    padlen: int | Literal["auto"] | None = None,
+) -> ButterworthBank:
+    """Design Butterworth band-pass filters for every band (see :func:`filter_bank`).
+
+    The coefficients are those of MixNet (``scipy.signal.butter(order, [lo, hi] / nyq,
+    "bandpass")``) and of MNE's ``iir_params=dict(ftype="butter", order=order)``.
+    ``padlen="auto"`` uses MNE's ringing estimate (:func:`mne.filter.estimate_ringing_samples`,
+    the longest over the bands).
+
+    Raises
+    ------
+    ValueError
+        Invalid bands (outside ``(0, Nyquist)``), order, output or padlen; a band whose
+        ``(b, a)`` design is numerically unstable (use ``output="sos"``).
+    """
+    import scipy.signal
+
+    sfreq = _check_sfreq(sfreq)
+    parsed = _validate_bands(bands, sfreq)
+    if int(order) != order or order < 1:
+        raise ValueError(f"order must be a positive integer; got {order!r}.")
+    if output not in ("ba", "sos"):
+        raise ValueError(f"output must be 'ba' or 'sos'; got {output!r}.")
+    coefs = []
+    for lo, hi in parsed:
+        wn = np.asarray([lo, hi]) / (sfreq / 2.0)
+        coef = scipy.signal.butter(int(order), wn, btype="bandpass", output=output)
+        if output == "ba" and np.max(np.abs(np.roots(coef[1]))) >= 1.0:
+            raise ValueError(
+                f"the (b, a) Butterworth design of band ({lo:g}, {hi:g}) Hz at {sfreq:g} Hz, "
+                f"order {order}, is unstable; use output='sos' or a lower order."
+            )
+        coefs.append(coef)
+    if padlen is None:
+        pad = 3 * (2 * int(order) + 1)
+    elif padlen == "auto":
+        import mne
+
+        pad = max(int(mne.filter.estimate_ringing_samples(c)) for c in coefs)
+    elif int(padlen) == padlen and int(padlen) >= 0:
+        pad = int(padlen)
+    else:
+        raise ValueError(f"padlen must be a non-negative integer, 'auto' or None; got {padlen!r}.")
+    return ButterworthBank(tuple(parsed), sfreq, int(order), output, pad, tuple(coefs))
+
+
 def filter_bank(
     X: np.ndarray,
     sfreq: float,
@@ -239,14 +290,15 @@ def filter_bank(
     output: Literal["ba", "sos"] = "ba",
     padlen: int | Literal["auto"] | None = None,
 ) -> np.ndarray:
-    """Band-pass ``X`` in every band with a zero-phase Butterworth IIR (MNE).
+    """Band-pass ``X`` in every band with a zero-phase Butterworth IIR (scipy ``filtfilt``).
 
-    Uses :func:`mne.filter.filter_data` with ``method="iir"``, ``phase="zero"`` (forward-backward,
-    as ``filtfilt``) and ``iir_params=dict(ftype="butter", order=order, output=output)``.
+    Shorthand for ``design_filter_bank(bands, sfreq, ...).apply(X)``; to filter many arrays
+    with the same bank, design it once (:func:`design_filter_bank`, :class:`FilterBank`).
 
     Parameters
     ----------
     X : ndarray, shape (n_trials, n_channels, n_times)
+        Any floating dtype; filtered in float64.
     sfreq : float
         Sampling rate in Hz (100 after MixNet's resampling).
     bands : sequence of (low, high)
@@ -255,40 +307,18 @@ def filter_bank(
         Butterworth order per band edge design (``scipy.signal.butter(order, ..., "band")``);
         default 5 (MixNet).
     output : {"ba", "sos"}
-        Filter form; ``"ba"`` (default) matches MixNet's ``filtfilt(b, a)``.
+        Filter form; ``"ba"`` (default) is MixNet's ``filtfilt(b, a)``.
     padlen : int, "auto" or None
-        Edge padding; None (default) = scipy's ``filtfilt`` default ``3 * (2 * order + 1)``
-        as in MixNet, ``"auto"`` = MNE's ringing estimate.
+        Odd-extension padding; None (default) = scipy's ``filtfilt`` default
+        ``3 * (2 * order + 1)`` as in MixNet, ``"auto"`` = MNE's ringing estimate.
 
     Returns
     -------
     ndarray, shape (n_trials, n_bands, n_channels, n_times)
         Band-major: ``out[:, k]`` is ``X`` filtered in ``bands[k]``.
     """
-    import mne
-
-    sfreq = _check_sfreq(sfreq)
-    X = check_epochs_array(X, ndim=3, min_times=8)
-    parsed = _validate_bands(bands, sfreq)
-    if int(order) != order or order < 1:
-        raise ValueError(f"order must be a positive integer; got {order!r}.")
-    if output not in ("ba", "sos"):
-        raise ValueError(f"output must be 'ba' or 'sos'; got {output!r}.")
-    out = np.empty((X.shape[0], len(parsed), *X.shape[1:]), dtype=np.float64)
-    n, c, t = X.shape
-    flat = X.reshape(n * c, t).astype(np.float64, copy=False)
-    for k, (lo, hi) in enumerate(parsed):
-        iir_params: dict = dict(ftype="butter", order=int(order), output=output)
-        if padlen is None:
-            iir_params["padlen"] = 3 * (2 * int(order) + 1)
-        elif padlen != "auto":
-            iir_params["padlen"] = int(padlen)
-        filt = mne.filter.filter_data(
-            flat, sfreq, lo, hi, method="iir", iir_params=iir_params, phase="zero",
-            copy=True, verbose=False,
-        )
-        out[:, k] = filt.reshape(n, c, t)
-    return out
+    bank = design_filter_bank(bands, sfreq, order=order, output=output, padlen=padlen)
+    return bank.apply(X)
 
 
 def mixnet_preprocess(
@@ -412,13 +442,19 @@ class FilterBank(TransformerMixin, BaseEstimator):
         self.output = output
 
     def fit(self, X: np.ndarray, y: np.ndarray | None = None) -> FilterBank:
+        """Design the filters once (:func:`design_filter_bank`) into ``bank_``."""
         check_epochs_array(X, ndim=3)
-        _validate_bands(MIXNET_BANDS if self.bands is None else self.bands, self.sfreq)
+        self.bank_ = self._design()
         return self
 
-    def transform(self, X: np.ndarray) -> np.ndarray:
+    def _design(self) -> ButterworthBank:
         bands = MIXNET_BANDS if self.bands is None else self.bands
-        return filter_bank(X, self.sfreq, bands, order=self.order, output=self.output)
+        return design_filter_bank(bands, self.sfreq, order=self.order, output=self.output)
+
+    def transform(self, X: np.ndarray) -> np.ndarray:
+        """Filter with the bank designed at ``fit`` (designed now if ``fit`` was skipped)."""
+        bank = getattr(self, "bank_", None)
+        return (bank if bank is not None else self._design()).apply(X)
 
     def __sklearn_tags__(self):  # noqa: D105
         tags = super().__sklearn_tags__()

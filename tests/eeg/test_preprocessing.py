@@ -140,3 +140,48 @@ def test_transformers_are_sklearn_estimators() -> None:
     assert out.shape == (6, 2, 3, 400)
     with pytest.raises(ValueError, match="invalid"):
         FilterBank(bands=[(12, 8)], sfreq=100.0).fit(_noise(t=400))
+
+
+@pytest.mark.parametrize("output", ["ba", "sos"])
+def test_filter_bank_equals_mne_zero_phase_iir(output: str) -> None:
+    """The scipy path gives MNE's filter_data(method='iir', phase='zero') numbers."""
+    import mne
+
+    X = resample(_noise(), 250.0, 100.0)
+    out = filter_bank(X, 100.0, output=output)
+    n, c, t = X.shape
+    for k, (lo, hi) in enumerate(MIXNET_BANDS):
+        ref = mne.filter.filter_data(
+            X.reshape(n * c, t), 100.0, lo, hi, method="iir", phase="zero", verbose=False,
+            iir_params=dict(ftype="butter", order=5, output=output, padlen=33),
+        ).reshape(n, c, t)
+        np.testing.assert_allclose(out[:, k], ref, rtol=0, atol=1e-12 * np.abs(ref).max())
+
+
+def test_filter_bank_float32_input_filtered_in_float64() -> None:
+    X = resample(_noise(), 250.0, 100.0)
+    out32 = filter_bank(X.astype(np.float32), 100.0)
+    assert out32.dtype == np.float64
+    ref = filter_bank(X.astype(np.float32).astype(np.float64), 100.0)
+    np.testing.assert_array_equal(out32, ref)
+
+
+def test_filter_bank_transformer_designs_once_at_fit() -> None:
+    from eegmtl.eeg.preprocessing import ButterworthBank
+
+    X = resample(_noise(), 250.0, 100.0)
+    fb = FilterBank().fit(X)
+    assert isinstance(fb.bank_, ButterworthBank) and len(fb.bank_.coefficients) == 9
+    np.testing.assert_array_equal(fb.transform(X), filter_bank(X, 100.0))
+    with pytest.raises(ValueError, match="Nyquist"):
+        FilterBank(bands=[(30, 60)], sfreq=100.0).fit(X)
+
+
+def test_design_filter_bank_padlen_options() -> None:
+    from eegmtl.eeg.preprocessing import design_filter_bank
+
+    assert design_filter_bank(order=5).padlen == 33
+    assert design_filter_bank(order=3, padlen=0).padlen == 0
+    assert design_filter_bank(padlen="auto").padlen > 33
+    with pytest.raises(ValueError, match="padlen"):
+        design_filter_bank(padlen=-1)
