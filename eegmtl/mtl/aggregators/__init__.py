@@ -18,7 +18,8 @@ Methods: ``mean``, ``sum``, ``mgda``/``mgda_ub`` (Sener & Koltun 2018), ``pcgrad
 2020), ``graddrop`` (Chen et al. 2020), ``imtl_g`` (Liu et al. 2021), ``gradvac`` (Wang et al.
 2021), ``cagrad`` (Liu et al. 2021), ``nash_mtl`` (Navon et al. 2022), ``rgw`` (Lin et al.
 2022), ``aligned_mtl``/``aligned_mtl_ub`` (Senushkin et al. 2023), ``upgrad`` and ``dualproj``
-(Quinton & Rey 2024).
+(Quinton & Rey 2024), ``moco`` (Fernando et al. 2023), ``sdmgrad`` (Xiao et al. 2023),
+``modo`` (Chen et al. 2023), ``config`` (Liu et al. 2025).
 
 Not provided: **RotoGrad** (Javaloy & Valera, ICLR 2022). It is not a function of a gradient
 matrix: it adds learnable per-task rotation matrices (and a feature scaling) between the shared
@@ -35,15 +36,19 @@ from eegmtl.mtl._registry import lookup
 from eegmtl.mtl.aggregators.aligned_mtl import AlignedMTL, AlignedMTLUB
 from eegmtl.mtl.aggregators.base import Aggregation, Aggregator, check_matrix
 from eegmtl.mtl.aggregators.cagrad import CAGrad
+from eegmtl.mtl.aggregators.config_agg import ConFIG
 from eegmtl.mtl.aggregators.dualproj import DualProj
 from eegmtl.mtl.aggregators.graddrop import GradDrop
 from eegmtl.mtl.aggregators.gradvac import GradVac
 from eegmtl.mtl.aggregators.imtl_g import IMTLG
 from eegmtl.mtl.aggregators.mean import Mean, Sum
 from eegmtl.mtl.aggregators.mgda import MGDA, MGDAUB
+from eegmtl.mtl.aggregators.moco import MoCo
+from eegmtl.mtl.aggregators.modo import MoDo
 from eegmtl.mtl.aggregators.nash_mtl import NashMTL
 from eegmtl.mtl.aggregators.pcgrad import PCGrad
 from eegmtl.mtl.aggregators.rgw import RGW, sample_task_weights
+from eegmtl.mtl.aggregators.sdmgrad import SDMGrad
 from eegmtl.mtl.aggregators.upgrad import UPGrad
 
 __all__ = [
@@ -56,13 +61,17 @@ __all__ = [
     "AlignedMTL",
     "AlignedMTLUB",
     "CAGrad",
+    "ConFIG",
     "DualProj",
     "GradDrop",
     "GradVac",
     "IMTLG",
     "Mean",
+    "MoCo",
+    "MoDo",
     "NashMTL",
     "PCGrad",
+    "SDMGrad",
     "Sum",
     "UPGrad",
     "check_matrix",
@@ -88,6 +97,10 @@ AGGREGATORS: dict[str, type[Aggregator]] = {
         AlignedMTLUB,
         UPGrad,
         DualProj,
+        MoCo,
+        SDMGrad,
+        MoDo,
+        ConFIG,
     )
 }
 
