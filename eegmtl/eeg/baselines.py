@@ -135,7 +135,20 @@ def make_ts_svm(C: float = 1.0) -> Pipeline:
 
 
 def _eeg_classifier(module: Any, *, lr: float, max_epochs: int, batch_size: int,
-                    patience: int, seed: int, device: str, **module_kwargs: Any) -> Any:
+                    patience: int | None, seed: int, device: str, optimizer: str = "adamw",
+                    weight_decay: float = 0.0, optimizer_kwargs: dict[str, Any] | None = None,
+                    train_split: Any = "internal", transforms: Sequence[Any] | None = None,
+                    n_augmentation: int = 0, **module_kwargs: Any) -> Any:
+    """The one ``braindecode.EEGClassifier`` recipe of every deep baseline.
+
+    ``train_split="internal"``: a stratified 20 % validation split of the training trials;
+    otherwise any skorch ``train_split`` (e.g. ``predefined_split`` of a validation fold).
+    ``patience=None`` trains ``max_epochs`` without early stopping (last-epoch weights).
+    ``transforms``: braindecode augmentation transforms applied to *training* batches only,
+    through ``AugmentedDataLoader`` as ``iterator_train`` (validation and prediction batches
+    use the plain loader); ``n_augmentation > 0`` appends that many transformed copies to
+    each training batch instead of transforming it in place.
+    """
     from eegmtl._compat import import_braindecode
 
     import_braindecode()
@@ -144,21 +157,37 @@ def _eeg_classifier(module: Any, *, lr: float, max_epochs: int, batch_size: int,
     from skorch.callbacks import EarlyStopping
     from skorch.dataset import ValidSplit
 
+    optimizers = {"adamw": torch.optim.AdamW, "adam": torch.optim.Adam}
+    if optimizer not in optimizers:
+        raise ValueError(f"optimizer must be one of {sorted(optimizers)}, got {optimizer!r}.")
     torch.manual_seed(seed)
-    callbacks = [("early_stopping", EarlyStopping(monitor="valid_loss", patience=patience,
-                                                  load_best=True))]
+    callbacks = []
+    if patience is not None:
+        callbacks.append(("early_stopping", EarlyStopping(monitor="valid_loss",
+                                                          patience=patience, load_best=True)))
+    if isinstance(train_split, str) and train_split == "internal":
+        train_split = ValidSplit(0.2, stratified=True, random_state=seed)
+    iterator: dict[str, Any] = {}
+    if transforms:
+        from braindecode.augmentation import AugmentedDataLoader
+
+        iterator = {"iterator_train": AugmentedDataLoader,
+                    "iterator_train__transforms": list(transforms),
+                    "iterator_train__n_augmentation": int(n_augmentation)}
     return EEGClassifier(
         module,
         criterion=torch.nn.CrossEntropyLoss,
-        optimizer=torch.optim.AdamW,
-        optimizer__weight_decay=0.0,
+        optimizer=optimizers[optimizer],
+        optimizer__weight_decay=weight_decay,
         optimizer__lr=lr,
+        **{f"optimizer__{k}": v for k, v in (optimizer_kwargs or {}).items()},
         batch_size=batch_size,
         max_epochs=max_epochs,
-        train_split=ValidSplit(0.2, stratified=True, random_state=seed),
+        train_split=train_split,
         callbacks=callbacks,
         iterator_train__shuffle=True,
         iterator_train__drop_last=True,
+        **iterator,
         device=device,
         **{f"module__{k}": v for k, v in module_kwargs.items()},
     )

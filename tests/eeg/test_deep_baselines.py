@@ -1,0 +1,56 @@
+"""Deep baselines: every recipe builds and trains one epoch on tiny data through EEGClassifier."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+pytest.importorskip("braindecode")
+
+from eegmtl.eeg import deep_baselines as db  # noqa: E402
+
+
+def _tiny(n: int = 16, n_times: int = 512, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((n, 3, n_times)) * 10.0
+    y = np.array(["left", "right"] * (n // 2))
+    return X, y
+
+
+@pytest.mark.parametrize("model", sorted(db.RECIPES))
+def test_recipe_builds_and_trains_one_epoch(model: str) -> None:
+    X, y = _tiny()
+    Xv, yv = _tiny(8, seed=1)
+    clf = db.deep_baseline_factory({"model": model, "max_epochs": 1, "batch_size": 8,
+                                    "sfreq": 250.0})
+    clf.fit(X, y, X_val=Xv, y_val=yv)
+    assert clf.n_epochs_trained_ == 1
+    assert "valid_loss" in clf.history_[-1]  # early stopping watched the given validation fold
+    proba = clf.predict_proba(Xv)
+    assert proba.shape == (8, 2) and np.allclose(proba.sum(1), 1, atol=1e-5)
+    assert set(clf.predict(Xv)) <= {"left", "right"}
+
+
+def test_recipes_are_documented_data() -> None:
+    for r in db.recipe_table():
+        assert r["source"] and r["lr"] > 0 and r["max_epochs"] > 0 and r["batch_size"] > 0
+        assert r["optimizer"] in ("adam", "adamw") and r["sfreq"] > 0
+
+
+def test_resampling_to_recipe_rate_and_validation_fold() -> None:
+    X, y = _tiny(n_times=250)  # 2 s at 125 Hz -> 500 samples at the recipe's 250 Hz
+    clf = db.make_deep_baseline("EEGNet" if "EEGNet" in db.RECIPES else "ATCNet", sfreq=125.0,
+                                max_epochs=1, batch_size=8, augmentation=None)
+    clf.fit(X, y, X_val=X[:4], y_val=y[:4])
+    assert clf.net_.module_.n_times == 500
+    # the validation fold given to fit is what skorch validated on (4 trials, not a 20 % split)
+    assert clf.history_[-1]["batches"][-1]["valid_batch_size"] == 4
+
+
+def test_bad_config_errors() -> None:
+    with pytest.raises(ValueError, match="unknown deep baseline"):
+        db.make_deep_baseline("NoNet")
+    with pytest.raises(TypeError, match="unknown option"):
+        db.deep_baseline_factory({"model": "ATCNet", "learning_rate": 1})
+    with pytest.raises(ValueError, match="both X_val and y_val"):
+        db.make_deep_baseline("ATCNet").fit(*_tiny(), X_val=_tiny()[0])
