@@ -18,6 +18,33 @@ Loss-level weightings (EW, RLW, UW, ...) scale both rows of task ``i`` by ``w_i`
 aggregation ("F-EW", "F-RLW"). Cost: the per-task clean gradients plus one extra forward and
 backward per task.
 
+Variants (``FlatConfig(mode=...)``); ``"exact"`` is the default and the paper's update:
+
+- ``"exact"``: the T perturbed passes one after the other (:func:`sharpness_aware_gradients`).
+- ``"batched"``: the same update with the T perturbed passes in one vectorised call
+  (``torch.func.functional_call`` under ``torch.vmap`` over the T perturbed parameter sets,
+  :mod:`eegmtl.mtl.flat_batched`); equals ``"exact"`` to float rounding (every head is also
+  evaluated in every row, multiplied by zero). With dropout, masks are drawn per row, so the
+  two agree in distribution only.
+- ``"looksam"`` (deviation; Liu, Mai, Chen, Hsieh & You, "Towards Efficient and Scalable
+  Sharpness-Aware Minimization", CVPR 2022, LookSAM): the exact update every ``every`` = k
+  steps; there, per task, the part of the flat component orthogonal to the clean gradient,
+  ``v_i = g_i^flat − (⟨g_i^flat, g_i⟩/‖g_i‖²) g_i``, and the heads' flat components are
+  stored. In the k − 1 steps between, no perturbed pass: ``g_i^flat ≈ α ‖g_i‖/‖v_i‖ v_i``
+  (LookSAM Eq. 6, ``looksam_alpha`` = α = 0.7, the paper's value) on the current clean
+  ``g_i``, and each head gets its clean gradient plus its stored flat component. ``every=1``
+  is the exact update.
+- ``"subset"`` (deviation; m-sharpness: Foret, Kleiner, Mobahi & Neyshabur, "Sharpness-Aware
+  Minimization for Efficiently Improving Generalization", ICLR 2021, §4.1; Andriushchenko &
+  Flammarion, "Towards Understanding Sharpness-Aware Minimization", ICML 2022): the perturbed
+  pass of task ``i`` runs on the ``i``-th of T equal chunks of the batch (chunk size
+  ``⌊B/T⌋``; the last ``B mod T`` samples take no perturbed pass), all T chunks in one
+  vectorised call, so the T passes together cost one pass over the batch. The perturbation
+  ``ε^i`` still comes from the full-batch clean gradient, and the flat component is
+  ``g^{i,SAM}(chunk_i) − g^{i,loss}(batch)``: for F-EW the shared update is then exactly
+  the m-sharpness SAM gradient of the chunks; for other aggregators the flat rows carry the
+  chunk's sampling noise. BatchNorm uses chunk statistics in the perturbed pass.
+
 Defaults (chosen here, documented because the paper and the code differ): ``rho=0.05`` with
 plain SAM (``adaptive=False``) and **separate** norms for the shared and head parts (paper
 Eq. 7/11 and the official NYUv2/Cityscapes code). The official code's vision default is
@@ -44,10 +71,13 @@ __all__ = [
     "FlatConfig",
     "frozen_batchnorm",
     "make_flat_config",
+    "LookSAMState",
     "sharpness_aware_gradients",
+    "task_perturbations",
 ]
 
 _NORMS = ("separate", "joint")
+FLAT_MODES = ("exact", "batched", "looksam", "subset")
 
 
 @dataclass(frozen=True)
@@ -67,6 +97,14 @@ class FlatConfig:
         one norm over shared + head parameters with radius ``rho`` (MultiMNIST code).
     eps : float, default 1e-12
         Added to the norm.
+    mode : {"exact", "batched", "looksam", "subset"}, default "exact"
+        How the perturbed passes are run (module docstring): ``"exact"`` and ``"batched"``
+        give the paper's update; ``"looksam"`` and ``"subset"`` are cheaper approximations.
+    every : int, default 1
+        ``mode="looksam"``: the exact update every ``every`` steps (LookSAM's k; 5 in the
+        paper). Must be 1 for the other modes.
+    looksam_alpha : float, default 0.7
+        LookSAM's α (scale of the reused flat component relative to ``‖g_i‖``).
     """
 
     rho: float = 0.05
@@ -74,6 +112,9 @@ class FlatConfig:
     rho_heads: float | None = None
     norm: str = "separate"
     eps: float = 1e-12
+    mode: str = "exact"
+    every: int = 1
+    looksam_alpha: float = 0.7
 
     def __post_init__(self) -> None:
         if not (float(self.rho) >= 0.0):
@@ -82,6 +123,17 @@ class FlatConfig:
             raise ValueError(f"rho_heads must be >= 0, got {self.rho_heads}.")
         if self.norm not in _NORMS:
             raise ValueError(f"norm must be one of {_NORMS}, got {self.norm!r}.")
+        if self.mode not in FLAT_MODES:
+            raise ValueError(f"mode must be one of {FLAT_MODES}, got {self.mode!r}.")
+        if isinstance(self.every, bool) or int(self.every) != self.every or self.every < 1:
+            raise ValueError(f"every must be an integer >= 1, got {self.every!r}.")
+        if self.every != 1 and self.mode != "looksam":
+            raise ValueError(
+                f"every={self.every} applies to mode='looksam' only (got mode={self.mode!r}); "
+                "set FlatConfig(mode='looksam', every=k) or leave every=1."
+            )
+        if not (float(self.looksam_alpha) > 0.0):
+            raise ValueError(f"looksam_alpha must be > 0, got {self.looksam_alpha}.")
 
 
 #: The official code's MultiMNIST setting (ASAM, rho 2, one joint norm over shared + head).
@@ -150,6 +202,38 @@ def _perturbation(
     return [((p.detach() ** 2) * g if adaptive else g) * scale for p, g in zip(params, grads)]
 
 
+def task_perturbations(
+    shared: Sequence[Tensor],
+    heads: Sequence[Sequence[Tensor]],
+    clean_matrix: Tensor,
+    clean_heads: Sequence[Sequence[Tensor | None]],
+    config: FlatConfig,
+) -> list[tuple[list[Tensor], list[Tensor]]]:
+    """Per task ``i``, ``(ε_sh^i, ε_ns^i)`` (paper Eq. 7, 11; ASAM and joint norm per config)."""
+    rho_h = config.rho if config.rho_heads is None else float(config.rho_heads)
+    sizes = [p.numel() for p in shared]
+    out = []
+    for i in range(clean_matrix.shape[0]):
+        g_sh = [c.view_as(p) for c, p in zip(clean_matrix[i].split(sizes), shared)]
+        head_params = list(heads[i])
+        g_ns = [
+            torch.zeros_like(p) if g is None else g for g, p in zip(clean_heads[i], head_params)
+        ]
+        if config.norm == "joint":
+            eps_all = _perturbation(
+                [*shared, *head_params], [*g_sh, *g_ns], config.rho, config.adaptive, config.eps,
+            )
+            e_sh, e_ns = eps_all[: len(shared)], eps_all[len(shared):]
+        else:
+            e_sh = _perturbation(shared, g_sh, config.rho, config.adaptive, config.eps)
+            e_ns = (
+                _perturbation(head_params, g_ns, rho_h, config.adaptive, config.eps)
+                if head_params else []
+            )
+        out.append((e_sh, e_ns))
+    return out
+
+
 def sharpness_aware_gradients(
     model: nn.Module,
     forward_task: Callable[[int], Tensor],
@@ -158,8 +242,10 @@ def sharpness_aware_gradients(
     clean_matrix: Tensor,
     clean_heads: Sequence[Sequence[Tensor | None]],
     config: FlatConfig,
+    *,
+    check_finite: bool = True,
 ) -> tuple[Tensor, list[list[Tensor | None]]]:
-    """SAM gradients of every task at its own perturbed point.
+    """SAM gradients of every task at its own perturbed point (the T passes in turn).
 
     Parameters
     ----------
@@ -175,6 +261,9 @@ def sharpness_aware_gradients(
     clean_heads : list of list of Tensor
         Clean per-task head gradients.
     config : FlatConfig
+    check_finite : bool, default True
+        Raise when a perturbed loss is not finite (reads the loss on the host; the step turns
+        it off on accelerators to keep the step free of host syncs).
 
     Returns
     -------
@@ -183,38 +272,20 @@ def sharpness_aware_gradients(
     sam_heads : list of list of Tensor
         Per task, the SAM gradient of its head parameters.
     """
-    n_tasks = clean_matrix.shape[0]
-    rho_h = config.rho if config.rho_heads is None else float(config.rho_heads)
+    perturbations = task_perturbations(shared, heads, clean_matrix, clean_heads, config)
     shared_backup = [p.detach().clone() for p in shared]
-    sizes = [p.numel() for p in shared]
     rows: list[Tensor] = []
     sam_heads: list[list[Tensor | None]] = []
     with frozen_batchnorm(model):
-        for i in range(n_tasks):
-            g_sh = [c.view_as(p) for c, p in zip(clean_matrix[i].split(sizes), shared)]
+        for i, (e_sh, e_ns) in enumerate(perturbations):
             head_params = list(heads[i])
-            g_ns = [
-                torch.zeros_like(p) if g is None else g for g, p in zip(clean_heads[i], head_params)
-            ]
-            if config.norm == "joint":
-                eps_all = _perturbation(
-                    [*shared, *head_params], [*g_sh, *g_ns], config.rho, config.adaptive,
-                    config.eps,
-                )
-                e_sh, e_ns = eps_all[: len(shared)], eps_all[len(shared):]
-            else:
-                e_sh = _perturbation(shared, g_sh, config.rho, config.adaptive, config.eps)
-                e_ns = (
-                    _perturbation(head_params, g_ns, rho_h, config.adaptive, config.eps)
-                    if head_params else []
-                )
             head_backup = [p.detach().clone() for p in head_params]
             with torch.no_grad():
                 for p, e in zip([*shared, *head_params], [*e_sh, *e_ns]):
                     p.add_(e)
             try:
                 loss = forward_task(i)
-                if not torch.isfinite(loss):
+                if check_finite and not torch.isfinite(loss):
                     raise ValueError(
                         f"the loss of task {i} is {loss.item()} at the SAM-perturbed point; "
                         "lower rho (FlatConfig(rho=...)) or the learning rate."
@@ -229,3 +300,64 @@ def sharpness_aware_gradients(
             rows.append(flatten(grads[: len(shared)], shared))
             sam_heads.append(list(grads[len(shared):]))
     return torch.stack(rows), sam_heads
+
+
+class LookSAMState:
+    """What ``mode="looksam"`` keeps between its exact steps (see the module docstring).
+
+    Attributes
+    ----------
+    count : int
+        Flat steps taken so far (the exact update runs when ``count % every == 0``).
+    ortho : Tensor or None
+        (T, P) per-task flat components orthogonal to the clean gradients, ``v_i``.
+    head_flat : list of list of Tensor or None
+        Per task, ``g_ns^{i,SAM} − g_ns^i`` of the last exact step.
+    """
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.ortho: Tensor | None = None
+        self.head_flat: list[list[Tensor | None]] | None = None
+
+    def due(self, every: int) -> bool:
+        """True when this step must run the exact update."""
+        return self.ortho is None or self.count % int(every) == 0
+
+    def store(
+        self,
+        clean: Tensor,
+        flat_rows: Tensor,
+        clean_heads: Sequence[Sequence[Tensor | None]],
+        sam_heads: Sequence[Sequence[Tensor | None]],
+    ) -> None:
+        """Keep ``v_i`` (LookSAM's ``g_v``) and the heads' flat components."""
+        g2 = (clean * clean).sum(1, keepdim=True).clamp_min(1e-30)
+        self.ortho = (flat_rows - (flat_rows * clean).sum(1, keepdim=True) / g2 * clean).detach()
+        self.head_flat = [
+            [None if s is None else (s - (0 if c is None else c)).detach()
+             for c, s in zip(ch, sh)]
+            for ch, sh in zip(clean_heads, sam_heads)
+        ]
+
+    def reuse(
+        self, clean: Tensor, clean_heads: Sequence[Sequence[Tensor | None]], alpha: float
+    ) -> tuple[Tensor, list[list[Tensor | None]]]:
+        """Approximate flat rows ``α ‖g_i‖/‖v_i‖ v_i`` and head SAM gradients (clean + stored)."""
+        assert self.ortho is not None and self.head_flat is not None
+        scale = alpha * clean.norm(dim=1, keepdim=True) / self.ortho.norm(
+            dim=1, keepdim=True
+        ).clamp_min(1e-30)
+        heads = [
+            [c if f is None else (f if c is None else c + f) for c, f in zip(ch, fh)]
+            for ch, fh in zip(clean_heads, self.head_flat)
+        ]
+        return scale * self.ortho, heads
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"count": self.count, "ortho": self.ortho, "head_flat": self.head_flat}
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        self.count = int(state.get("count", 0))
+        self.ortho = state.get("ortho")
+        self.head_flat = state.get("head_flat")

@@ -21,7 +21,19 @@ Paths
 - **flat** (:mod:`eegmtl.mtl.flat`, F-MTL): parameter-level matrix + per-task SAM gradients,
   the aggregator applied to the loss part and to the flat part, the two summed. Flat steps
   always work on the parameter-level matrix (the perturbation needs parameter gradients);
-  a representation-level aggregator is then applied to parameter-level rows.
+  a representation-level aggregator is then applied to parameter-level rows. How the
+  perturbed passes run (in turn, vectorised, LookSAM reuse, m-sharpness chunks) is
+  ``FlatConfig.mode``.
+
+Arithmetic choices are explicit and recorded by :meth:`MTLStep.config`: the trunk backend
+(``gradient_mode``, ``"auto"`` resolved by a fixed rule on the model's layers), the flat
+mode and ``autocast`` (``"bf16"``: forward passes under ``torch.autocast`` with bfloat16,
+gradients and the aggregation in the parameters' dtype).
+
+Host syncs: on the CPU the step checks every loss for NaN/Inf and raises at once; on an
+accelerator it reads nothing back to the host (no ``.item()``/``float()``): the check is left
+to the caller, which finds the losses in :class:`StepResult` (the :class:`Trainer` reads them
+every step anyway).
 
 In the non-fast paths the task heads get their own *unweighted* gradient (LibMTL, Aligned-MTL,
 RGW); ``weight_heads=True`` multiplies task ``t``'s head gradient by ``w_t``.
@@ -29,15 +41,23 @@ RGW); ``weight_heads=True`` multiplies task ``t``'s head gradient by ``w_t``.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import torch
 from torch import Tensor, nn
 
 from eegmtl.mtl.aggregators import Aggregator, get_aggregator
-from eegmtl.mtl.flat import FlatConfig, make_flat_config, sharpness_aware_gradients
+from eegmtl.mtl.flat import (
+    FlatConfig,
+    LookSAMState,
+    make_flat_config,
+    sharpness_aware_gradients,
+    task_perturbations,
+)
+from eegmtl.mtl.flat_batched import batched_sam_gradients
 from eegmtl.mtl.gradients import (
     GradientEngine,
     parameters_requiring_grad,
@@ -49,6 +69,7 @@ from eegmtl.mtl.weightings import Weighting, get_weighting
 __all__ = ["FlatStep", "MTLStep", "StepResult", "compute_losses", "resolve_method"]
 
 _LEVELS = ("auto", "parameters", "representation")
+_AUTOCAST = {None: None, "bf16": torch.bfloat16, "bfloat16": torch.bfloat16}
 
 
 @dataclass
@@ -76,9 +97,16 @@ class StepResult:
 
 
 def compute_losses(
-    outputs: Mapping[str, Tensor], targets: Mapping[str, Any], tasks: Sequence[Task]
+    outputs: Mapping[str, Tensor],
+    targets: Mapping[str, Any],
+    tasks: Sequence[Task],
+    *,
+    check_finite: bool = True,
 ) -> Tensor:
-    """Per-task scalar losses (T,) in task order, with clear errors for missing keys/NaN."""
+    """Per-task scalar losses (T,) in task order, with clear errors for missing keys/NaN.
+
+    ``check_finite=False`` skips the NaN/Inf check (it reads the losses on the host).
+    """
     losses = []
     for task in tasks:
         if task.name not in outputs:
@@ -99,7 +127,7 @@ def compute_losses(
             )
         losses.append(loss)
     stacked = torch.stack(losses)
-    if not torch.isfinite(stacked.detach()).all():
+    if check_finite and not torch.isfinite(stacked.detach()).all():
         bad = [t.name for t, v in zip(tasks, stacked.detach().tolist()) if not _finite(v)]
         raise FloatingPointError(
             f"non-finite loss for task(s) {bad} (values {stacked.detach().tolist()}): the "
@@ -166,7 +194,12 @@ class MTLStep:
     flat : FlatConfig, dict, bool, float or None, default None
         Flat-minima (F-MTL) option, see :class:`~eegmtl.mtl.flat.FlatConfig`.
     gradient_mode : {"auto", "vmap", "loop"}, default "auto"
-        Trunk backend of the per-task Jacobian (:class:`~eegmtl.mtl.gradients.GradientEngine`).
+        Trunk backend of the per-task Jacobian (:class:`~eegmtl.mtl.gradients.GradientEngine`);
+        ``"auto"`` resolves by a fixed rule on the model's layers
+        (:func:`~eegmtl.mtl.gradients.resolve_gradient_mode`), never by timing.
+    autocast : {None, "bf16"}, default None
+        ``"bf16"``: run the forward passes under ``torch.autocast`` (bfloat16) on the model's
+        device; parameters, gradients and the aggregation stay in the parameters' dtype.
     fast_path : bool, default True
         Allow the one-backward path for linear aggregators (set False to force the explicit
         per-task path, e.g. to test that both agree).
@@ -188,6 +221,7 @@ class MTLStep:
         gradient_mode: str = "auto",
         fast_path: bool = True,
         diagnostics: bool = False,
+        autocast: str | None = None,
     ) -> None:
         for attr in ("encode", "decode", "shared_parameters", "task_parameters", "task_names"):
             if not hasattr(model, attr):
@@ -209,7 +243,13 @@ class MTLStep:
         )
         self.weight_heads = bool(weight_heads)
         self.flat = make_flat_config(flat)
-        self.engine = GradientEngine(gradient_mode)
+        self.looksam = LookSAMState() if self.flat is not None else None
+        self.engine = GradientEngine(gradient_mode, model=model)
+        if autocast not in _AUTOCAST:
+            raise ValueError(
+                f"autocast must be None or 'bf16', got {autocast!r}."
+            )
+        self.autocast = None if autocast is None else "bf16"
         self.fast_path = bool(fast_path)
         self.diagnostics = bool(diagnostics)
         self.optimizer = optimizer
@@ -237,6 +277,20 @@ class MTLStep:
                     "the optimizer; add weighting.parameters() to it (the Trainer does this)."
                 )
         self._linear_coef: Tensor | None = None
+        self._linear_coef_list: list[float] | None = None
+
+    def config(self) -> dict[str, Any]:
+        """Every option of the step that changes the arithmetic, resolved (for records)."""
+        return {
+            "weighting": type(self.weighting).__name__,
+            "aggregator": type(self.aggregator).__name__,
+            "level": self.level,
+            "weight_heads": self.weight_heads,
+            "gradient_mode": self.engine.chosen,
+            "fast_path": self.uses_fast_path,
+            "flat": None if self.flat is None else asdict(self.flat),
+            "autocast": self.autocast,
+        }
 
     # ------------------------------------------------------------------ helpers
     @property
@@ -250,10 +304,37 @@ class MTLStep:
         )
 
     def _coef(self, like: Tensor) -> Tensor:
-        if self._linear_coef is None or self._linear_coef.device != like.device:
-            eye = torch.eye(self.n_tasks, dtype=like.dtype, device=like.device)
-            self._linear_coef = self.aggregator(eye).vector.detach()
+        # computed once on the CPU (the host copy serves the head rescaling without syncs)
+        if self._linear_coef_list is None:
+            eye = torch.eye(self.n_tasks, dtype=torch.float64)
+            self._linear_coef_list = [float(c) for c in self.aggregator(eye).vector.detach()]
+        if (
+            self._linear_coef is None
+            or self._linear_coef.device != like.device
+            or self._linear_coef.dtype != like.dtype
+        ):
+            self._linear_coef = torch.tensor(
+                self._linear_coef_list, dtype=like.dtype, device=like.device
+            )
         return self._linear_coef
+
+    def _autocast(self, device: torch.device) -> contextlib.AbstractContextManager:
+        if self.autocast is None:
+            return contextlib.nullcontext()
+        return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
+
+    def _device(self) -> torch.device:
+        return self.shared[0].device
+
+    def _losses(self, outputs: Mapping[str, Tensor], targets: Mapping[str, Any]) -> Tensor:
+        losses = compute_losses(
+            outputs, targets, self.tasks, check_finite=self._device().type == "cpu"
+        )
+        return self._full_precision(losses)
+
+    def _full_precision(self, t: Tensor) -> Tensor:
+        """Losses computed under bf16 autocast, back in float32 (unchanged otherwise)."""
+        return t.float() if self.autocast is not None and t.dtype == torch.bfloat16 else t
 
     def _zero_grad(self) -> None:
         if self.optimizer is not None:
@@ -312,13 +393,14 @@ class MTLStep:
         return self._explicit_step(x, targets)
 
     def _fast_step(self, x: Any, targets: Mapping[str, Any]) -> StepResult:
-        outputs = self.model.decode(self.model.encode(x))
-        losses = compute_losses(outputs, targets, self.tasks)
+        with self._autocast(self._device()):
+            outputs = self.model.decode(self.model.encode(x))
+            losses = self._losses(outputs, targets)
         w = self._weights(losses, None)
         coef = self._coef(losses)
         (losses @ (coef * w)).backward()
-        for t, params in enumerate(self.heads):  # heads see w_t, not c_t * w_t
-            c = float(coef[t])
+        assert self._linear_coef_list is not None
+        for params, c in zip(self.heads, self._linear_coef_list):  # heads see w_t, not c_t w_t
             if c not in (0.0, 1.0):
                 for p in params:
                     if p.grad is not None:
@@ -328,15 +410,16 @@ class MTLStep:
         return StepResult(losses.detach(), w, coef, {"path": "fast"})
 
     def _explicit_step(self, x: Any, targets: Mapping[str, Any]) -> StepResult:
-        rep = self.model.encode(x)
-        if not isinstance(rep, Tensor):
-            raise TypeError(
-                f"encode() must return one tensor (the shared representation), got "
-                f"{type(rep).__name__}."
-            )
-        rep_d = rep.detach().requires_grad_(True)
-        outputs = self.model.decode(rep_d)
-        losses = compute_losses(outputs, targets, self.tasks)
+        with self._autocast(self._device()):
+            rep = self.model.encode(x)
+            if not isinstance(rep, Tensor):
+                raise TypeError(
+                    f"encode() must return one tensor (the shared representation), got "
+                    f"{type(rep).__name__}."
+                )
+            rep_d = rep.detach().requires_grad_(True)
+            outputs = self.model.decode(rep_d)
+            losses = self._losses(outputs, targets)
         level = "parameters" if self.flat is not None else self.level
         grads = self.engine.compute(losses, rep, rep_d, self.shared, self.heads, level)
         w = self._weights(losses, grads.matrix if self.weighting.needs_gradients else None)
@@ -345,22 +428,14 @@ class MTLStep:
             diag.update(_diagnostics(grads.matrix))
 
         if self.flat is not None:
-            def forward_task(i: int) -> Tensor:
-                out = self.model.decode(self.model.encode(x))
-                task = self.tasks[i]
-                return task.loss(out[task.name], targets[task.name])
-
-            sam_matrix, sam_heads = sharpness_aware_gradients(
-                self.model, forward_task, self.shared, self.heads, grads.matrix, grads.heads,
-                self.flat,
-            )
+            flat_rows, sam_heads = self._flat_rows(x, targets, grads, diag)
             loss_part = self.aggregator(grads.matrix * w[:, None])
-            flat_part = self.aggregator((sam_matrix - grads.matrix) * w[:, None])
+            flat_part = self.aggregator(flat_rows * w[:, None])
             update = loss_part.vector + flat_part.vector
             unflatten_to_grads(update, self.shared)
             self._set_head_grads(sam_heads, w)
             agg_w = loss_part.weights
-            diag["flat_norm"] = float(flat_part.vector.norm())
+            diag["flat_norm"] = flat_part.vector.detach().norm()
             diag["flat_aggregator_weights"] = flat_part.weights.detach()
         else:
             agg = self.aggregator(grads.matrix * w[:, None])
@@ -378,6 +453,56 @@ class MTLStep:
             losses.detach(), w, None if agg_w is None else agg_w.detach(), diag
         )
 
+    def _flat_rows(
+        self, x: Any, targets: Mapping[str, Any], grads: Any, diag: dict[str, Any]
+    ) -> tuple[Tensor, list[list[Tensor | None]]]:
+        """Per-task flat components (T, P) and head SAM gradients for ``self.flat.mode``."""
+        cfg = self.flat
+        assert cfg is not None and self.looksam is not None
+        state = self.looksam
+        if cfg.mode == "looksam" and not state.due(cfg.every):
+            state.count += 1
+            diag["flat_refresh"] = False
+            return state.reuse(grads.matrix, grads.heads, float(cfg.looksam_alpha))
+        on_cpu = self._device().type == "cpu"
+        if cfg.mode in ("batched", "subset"):
+            perturbations = task_perturbations(
+                self.shared, self.heads, grads.matrix, grads.heads, cfg
+            )
+
+            def task_losses(out: Mapping[str, Tensor], tg: Mapping[str, Any]) -> Tensor:
+                return self._full_precision(
+                    torch.stack([t.loss(out[t.name], tg[t.name]) for t in self.tasks])
+                )
+
+            with self._autocast(self._device()):
+                sam, sam_heads, row_losses = batched_sam_gradients(
+                    self.model, task_losses, x, targets, self.shared, self.heads,
+                    perturbations, subset=cfg.mode == "subset",
+                )
+            if on_cpu and not torch.isfinite(row_losses).all():
+                raise ValueError(
+                    f"non-finite loss at the SAM-perturbed points ({row_losses.tolist()}); "
+                    "lower rho (FlatConfig(rho=...)) or the learning rate."
+                )
+        else:
+            def forward_task(i: int) -> Tensor:
+                with self._autocast(self._device()):
+                    out = self.model.decode(self.model.encode(x))
+                    task = self.tasks[i]
+                    return self._full_precision(task.loss(out[task.name], targets[task.name]))
+
+            sam, sam_heads = sharpness_aware_gradients(
+                self.model, forward_task, self.shared, self.heads, grads.matrix, grads.heads,
+                cfg, check_finite=on_cpu,
+            )
+        flat_rows = sam - grads.matrix
+        if cfg.mode == "looksam":
+            state.store(grads.matrix, flat_rows, grads.heads, sam_heads)
+            state.count += 1
+            diag["flat_refresh"] = True
+        return flat_rows, sam_heads
+
     # ------------------------------------------------------------------ state
     def state_dict(self) -> dict[str, Any]:
         """Weighting, aggregator and gradient-engine state (for checkpoints)."""
@@ -386,6 +511,7 @@ class MTLStep:
             "weighting_params": [p.detach().clone() for p in self._wparams],
             "aggregator": self.aggregator.state_dict(),
             "engine": self.engine.state_dict(),
+            "looksam": None if self.looksam is None else self.looksam.state_dict(),
         }
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
@@ -395,6 +521,8 @@ class MTLStep:
                 p.copy_(v)
         self.aggregator.load_state_dict(state.get("aggregator", {}))
         self.engine.load_state_dict(state.get("engine", {}))
+        if self.looksam is not None and state.get("looksam") is not None:
+            self.looksam.load_state_dict(state["looksam"])
 
 
 def _diagnostics(matrix: Tensor) -> dict[str, Any]:
@@ -414,8 +542,9 @@ class FlatStep(MTLStep):
     """:class:`MTLStep` with the flat-minima (F-MTL) option switched on.
 
     ``FlatStep(model, tasks, weighting, aggregator, optimizer, rho=..., adaptive=...,
-    rho_heads=..., norm=..., **step_kwargs)`` equals ``MTLStep(..., flat=FlatConfig(rho,
-    adaptive, rho_heads, norm))``; see :mod:`eegmtl.mtl.flat` for the algorithm and defaults.
+    rho_heads=..., norm=..., flat_mode=..., flat_every=..., **step_kwargs)`` equals
+    ``MTLStep(..., flat=FlatConfig(rho, adaptive, rho_heads, norm, mode=flat_mode,
+    every=flat_every))``; see :mod:`eegmtl.mtl.flat` for the algorithm and defaults.
     """
 
     def __init__(
@@ -430,12 +559,18 @@ class FlatStep(MTLStep):
         adaptive: bool = FlatConfig.adaptive,
         rho_heads: float | None = None,
         norm: str = FlatConfig.norm,
+        flat_mode: str = FlatConfig.mode,
+        flat_every: int = FlatConfig.every,
         **kwargs: Any,
     ) -> None:
         if "flat" in kwargs:
-            raise TypeError("FlatStep sets flat= itself; pass rho/adaptive/rho_heads/norm.")
+            raise TypeError(
+                "FlatStep sets flat= itself; pass rho/adaptive/rho_heads/norm/flat_mode/"
+                "flat_every."
+            )
         super().__init__(
             model, tasks, weighting, aggregator, optimizer,
-            flat=FlatConfig(rho=rho, adaptive=adaptive, rho_heads=rho_heads, norm=norm),
+            flat=FlatConfig(rho=rho, adaptive=adaptive, rho_heads=rho_heads, norm=norm,
+                            mode=flat_mode, every=flat_every),
             **kwargs,
         )

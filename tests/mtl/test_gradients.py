@@ -48,8 +48,8 @@ def test_parameter_matrix_matches_autograd(setup, mode):
     ref, ref_heads = _reference(model, x, y)
     shared = list(model.shared_parameters())
     heads = [list(model.task_parameters(n)) for n in model.task_names]
-    engine = GradientEngine(mode, probe=1)
-    for _ in range(3):  # auto mode probes both backends
+    engine = GradientEngine(mode, model=model)
+    for _ in range(3):
         rep = model.encode(x)
         rep_d = rep.detach().requires_grad_(True)
         losses = _losses(model.decode(rep_d), x, y)
@@ -61,7 +61,36 @@ def test_parameter_matrix_matches_autograd(setup, mode):
             for a, b in zip(out.heads[t], ref_heads[t]):
                 torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
     if mode == "auto":
-        assert engine.chosen in ("vmap", "loop")
+        assert engine.chosen == "vmap"  # Conv1d/AvgPool1d trunk
+
+
+def test_auto_mode_is_a_fixed_rule_not_a_timing(setup, monkeypatch):
+    """A slow clock (a loaded machine) cannot change the backend, hence the arithmetic."""
+    import time
+
+    from eegmtl.mtl.gradients import resolve_gradient_mode
+
+    model, x, y = setup
+    lenet_like = nn.Sequential(nn.Conv2d(1, 2, 3), nn.MaxPool2d(2))
+    chosen = []
+    for offset in (0.0, 1e3):
+        calls = iter(range(10**6))
+        monkeypatch.setattr(time, "perf_counter", lambda o=offset, c=calls: o * next(c))
+        monkeypatch.setattr(time, "time", lambda o=offset, c=calls: o * next(c))
+        chosen.append((GradientEngine("auto", model=model).chosen,
+                       GradientEngine("auto", model=lenet_like).chosen))
+    assert chosen == [("vmap", "loop"), ("vmap", "loop")]
+    assert resolve_gradient_mode("loop", model) == "loop"
+    assert resolve_gradient_mode("auto") == "vmap"
+    with pytest.raises(ValueError, match="gradient mode"):
+        resolve_gradient_mode("fastest", model)
+    # the resolved backend is what the step records with its configuration
+    from eegmtl.mtl.step import MTLStep
+    from eegmtl.mtl.tasks import Task
+
+    tasks = [Task("cls", F.cross_entropy), Task("rec", F.mse_loss),
+             Task("reg", lambda z, _: z.pow(2).mean())]
+    assert MTLStep(model, tasks, "ew", "pcgrad").config()["gradient_mode"] == "vmap"
 
 
 def test_representation_matrix_matches_autograd(setup):
