@@ -608,7 +608,7 @@ def test_nash_update_every_and_state_round_trip() -> None:
     for m in ms[3:]:
         torch.testing.assert_close(agg(m).vector, clone(m).vector)
     agg.reset()
-    assert agg.state_dict()["alpha"] is None and agg.state_dict()["step"] == 0
+    assert agg.get_extra_state()["alpha"] is None and agg.get_extra_state()["step"] == 0
 
 
 def test_gradvac_state_round_trip_and_targets() -> None:
@@ -618,14 +618,14 @@ def test_gradvac_state_round_trip_and_targets() -> None:
     torch.testing.assert_close(first.vector, PCGrad(generator=_gen(3))(ms[0]).vector)
     agg(ms[1])
     state = agg.state_dict()
-    phi = state["phi"]
+    phi = state["_extra_state"]["phi"]
     assert phi.shape == (4, 4) and (phi.diagonal() == 0).all() and phi.abs().max() > 0
     clone = GradVac(beta=0.5, generator=_gen(99))
     clone.load_state_dict(state)  # restores the targets and the generator state
     for m in ms[2:]:
         torch.testing.assert_close(agg(m).vector, clone(m).vector)
     agg.reset()
-    assert agg.state_dict()["phi"] is None
+    assert agg.get_extra_state()["phi"] is None
     # beta = 0 keeps zero targets: always PCGrad
     torch.testing.assert_close(
         GradVac(beta=0.0, generator=_gen(1))(ms[3]).vector, PCGrad(generator=_gen(1))(ms[3]).vector

@@ -240,7 +240,7 @@ def _drive(w: Weighting, step: int) -> torch.Tensor:
     losses = torch.tensor([1.0 + 0.3 * math.sin(step), 2.0 / (1 + step), 0.5 + 0.01 * step])
     grads = torch.stack([torch.full((4,), 1.0 + step % 3), torch.arange(4.0), -torch.ones(4)])
     out = w.weights(losses, grads if w.needs_gradients else None)
-    params = w.parameters()
+    params = list(w.parameters())
     if params:
         for p in params:
             p.grad = None

@@ -1,9 +1,9 @@
 """Small helpers shared by the aggregators (private).
 
 Most aggregators only need the T x T Gramian ``G G^T`` of the (T, P) matrix: it is computed once
-in the input dtype on the input device (one matmul, no Python loop over P), then moved to the CPU
-in float64 for the tiny T-dimensional solve. The update is formed back on the input device as
-``weights @ matrix`` so dtype and device of the input are kept.
+on the input device (one matmul, no Python loop over P) from the float64 matrix the base class
+hands over, then moved to the CPU for the tiny T-dimensional solve. The update is formed back on
+the input device as ``weights @ matrix``; the base class casts it to the input dtype.
 """
 
 from __future__ import annotations

@@ -17,19 +17,26 @@ Conventions (every aggregator follows them):
   the mean fraction of each row that was kept.
 - Randomness comes from an explicit ``torch.Generator`` (``generator=`` argument) so runs are
   reproducible.
-- Stateful aggregators (GradVac, Nash-MTL) implement ``reset()`` and ``state_dict()`` /
-  ``load_state_dict()`` so checkpoints can restore them.
+- Every aggregator is a :class:`torch.nn.Module` (no ``super().__init__()`` call needed: the
+  module machinery is set up in ``__new__``), so ``.to()``, ``state_dict()`` and
+  ``load_state_dict()`` come from torch. Stateful aggregators (GradVac, Nash-MTL, ExcessMTL,
+  DB-MTL, ...) keep tensor state in buffers and other state (numpy arrays, counters, generator
+  states) in ``get_extra_state()`` / ``set_extra_state()``; ``reset()`` forgets it.
+- Whatever the input dtype, the work is done in float64 (:meth:`Aggregator.__call__` casts the
+  matrix once; the Gramian of float32 rows of norm 1e20 or 1e-30 would over/underflow) and the
+  result is returned in the input dtype. This costs one float64 copy of the (T, P) matrix.
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from typing import Any, NamedTuple
 
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
-__all__ = ["Aggregation", "Aggregator", "check_matrix"]
+__all__ = ["Aggregation", "Aggregator", "check_matrix", "in_float64"]
 
 
 class Aggregation(NamedTuple):
@@ -76,8 +83,25 @@ def check_matrix(matrix: Tensor, n_tasks: int | None = None) -> Tensor:
     return matrix
 
 
-class Aggregator(ABC):
-    """Abstract gradient aggregator. Subclasses implement :meth:`_aggregate`."""
+def in_float64(
+    fn: Callable[..., Aggregation], matrix: Tensor, *args: Any, **kwargs: Any
+) -> Aggregation:
+    """Run ``fn(matrix64, *args, **kwargs)`` without autograd on a float64 copy of ``matrix``.
+
+    The returned vector and weights are cast back to the dtype of ``matrix`` (same device).
+    """
+    work = matrix if matrix.dtype == torch.float64 else matrix.detach().to(torch.float64)
+    with torch.no_grad():
+        out = fn(work, *args, **kwargs)
+    if matrix.dtype == torch.float64:
+        return out
+    weights = None if out.weights is None else out.weights.to(matrix.dtype)
+    return Aggregation(out.vector.to(matrix.dtype), weights)
+
+
+class Aggregator(nn.Module, ABC):
+    """Abstract gradient aggregator (a :class:`torch.nn.Module`). Subclasses implement
+    :meth:`_aggregate`, which receives a validated float64 matrix."""
 
     #: short registry name, e.g. ``"pcgrad"``
     name: str = "aggregator"
@@ -89,25 +113,31 @@ class Aggregator(ABC):
     #: representation; the "-UB" variants, GradDrop).
     level: str = "parameters"
 
+    def __new__(cls, *args: Any, **kwargs: Any) -> Aggregator:
+        self = super().__new__(cls)
+        nn.Module.__init__(self)  # subclasses need not call super().__init__()
+        return self
+
+    def __init__(self) -> None:  # the module was initialised in __new__
+        pass
+
     def __call__(self, matrix: Tensor) -> Aggregation:
         check_matrix(matrix)
-        with torch.no_grad():
-            out = self._aggregate(matrix)
-        return out
+        return in_float64(self._aggregate, matrix)
+
+    def forward(self, matrix: Tensor) -> Aggregation:
+        """Same as calling the aggregator."""
+        return self(matrix)
 
     @abstractmethod
     def _aggregate(self, matrix: Tensor) -> Aggregation:
-        """Aggregate a validated (T, P) matrix."""
+        """Aggregate a validated float64 (T, P) matrix."""
 
     def reset(self) -> None:  # noqa: B027
         """Forget any state (stateful aggregators override)."""
 
-    def state_dict(self) -> dict[str, Any]:
-        return {}
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:  # noqa: B027
-        pass
-
     def __repr__(self) -> str:
-        params = ", ".join(f"{k}={v!r}" for k, v in vars(self).items() if not k.startswith("_"))
+        params = ", ".join(
+            f"{k}={v!r}" for k, v in vars(self).items() if not k.startswith("_") and k != "training"
+        )
         return f"{type(self).__name__}({params})"

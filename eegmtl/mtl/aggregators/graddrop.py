@@ -105,8 +105,8 @@ class GradDrop(Aggregator):
         mask_mean = 0.5 * (sign @ (pos - neg) + sign.abs() @ (pos + neg)) / p_count
         return Aggregation(vector, leak + keep_w * mask_mean)
 
-    def state_dict(self) -> dict[str, Any]:
+    def get_extra_state(self) -> dict[str, Any]:
         return generator_state(self.generator)
 
-    def load_state_dict(self, state: dict[str, Any]) -> None:
+    def set_extra_state(self, state: dict[str, Any]) -> None:
         load_generator_state(self.generator, state)

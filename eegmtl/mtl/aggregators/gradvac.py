@@ -42,7 +42,7 @@ class GradVac(Aggregator):
     parameter partition and are not offered here. Computed from the Gramian only.
 
     Touches the shared parameters only. Stateful: ``reset()`` clears the targets,
-    ``state_dict()``/``load_state_dict()`` save/restore them (and the generator state). The
+    ``state_dict()``/``load_state_dict()`` (torch) save/restore them (and the generator state). The
     number of tasks is fixed by the first call (or ``n_tasks``).
 
     Parameters
@@ -80,12 +80,12 @@ class GradVac(Aggregator):
     def reset(self) -> None:
         self._phi = None
 
-    def state_dict(self) -> dict[str, Any]:
+    def get_extra_state(self) -> dict[str, Any]:
         state: dict[str, Any] = {"phi": None if self._phi is None else torch.tensor(self._phi)}
         state.update(generator_state(self.generator))
         return state
 
-    def load_state_dict(self, state: dict[str, Any]) -> None:
+    def set_extra_state(self, state: dict[str, Any]) -> None:
         phi = state.get("phi")
         self._phi = (
             None if phi is None else torch.as_tensor(phi, dtype=torch.float64).cpu().numpy().copy()

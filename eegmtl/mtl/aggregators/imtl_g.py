@@ -21,8 +21,9 @@ class IMTLG(Aggregator):
     :math:`u_t = g_t/\|g_t\|`. The paper's closed form
     (:math:`\alpha_{2:T} = g_1 U^\top (D U^\top)^{-1}` with differences to task 1) is equivalent to
     :math:`\alpha \propto (G G^\top)^{+} d`, :math:`d_t = \|g_t\|`, normalised to sum 1; the
-    pseudo-inverse (relative cut-off ``T * eps`` of the input dtype) handles linearly dependent
-    rows as in TorchJD's ``IMTLG`` (Quinton & Rey 2024). If the weights sum to ~0 (no direction
+    pseudo-inverse (relative cut-off ``T * eps`` of float32, the usual gradient dtype, although
+    the solve runs in float64) handles linearly dependent rows as in TorchJD's ``IMTLG``
+    (Quinton & Rey 2024). If the weights sum to ~0 (no direction
     with equal positive projections) the weights are zero.
 
     Touches the shared parameters only. LibMTL's ``IMTL`` class combines IMTL-G with the
@@ -42,7 +43,7 @@ class IMTLG(Aggregator):
             return combine(np.zeros(t_count), matrix)
         g = g / trace  # scale-free: the weights do not depend on the scale of G
         d = np.sqrt(np.clip(np.diag(g), 0.0, None))
-        rtol = t_count * torch.finfo(matrix.dtype).eps
+        rtol = t_count * torch.finfo(torch.float32).eps
         v = np.linalg.pinv(g, rcond=rtol, hermitian=True) @ d
         s = v.sum()
         if abs(s) <= 1e-12 * np.abs(v).sum():

@@ -12,7 +12,7 @@ from eegmtl.mtl.aggregators._utils import (
     combine,
     gramian,
 )
-from eegmtl.mtl.aggregators.base import Aggregation, Aggregator, check_matrix
+from eegmtl.mtl.aggregators.base import Aggregation, Aggregator, check_matrix, in_float64
 
 __all__ = ["MGDA", "MGDAUB", "min_norm_weights"]
 
@@ -109,8 +109,7 @@ class MGDA(Aggregator):
         check_matrix(matrix)
         if losses is not None or self.needs_losses:
             losses = self._check_losses(losses, matrix.shape[0])
-        with torch.no_grad():
-            return self._solve(matrix, losses)
+        return in_float64(self._solve, matrix, losses)
 
     def _check_losses(self, losses: Tensor | None, n_tasks: int) -> np.ndarray:
         if losses is None:

@@ -145,11 +145,11 @@ class NashMTL(Aggregator):
         self._step = 0
         self._alpha = None
 
-    def state_dict(self) -> dict[str, Any]:
+    def get_extra_state(self) -> dict[str, Any]:
         alpha = None if self._alpha is None else torch.tensor(self._alpha)
         return {"step": self._step, "alpha": alpha}
 
-    def load_state_dict(self, state: dict[str, Any]) -> None:
+    def set_extra_state(self, state: dict[str, Any]) -> None:
         self._step = int(state.get("step", 0))
         alpha = state.get("alpha")
         self._alpha = (

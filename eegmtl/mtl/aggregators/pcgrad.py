@@ -85,8 +85,8 @@ class PCGrad(Aggregator):
             w = w / matrix.shape[0]
         return combine(w, matrix)
 
-    def state_dict(self) -> dict[str, Any]:
+    def get_extra_state(self) -> dict[str, Any]:
         return generator_state(self.generator)
 
-    def load_state_dict(self, state: dict[str, Any]) -> None:
+    def set_extra_state(self, state: dict[str, Any]) -> None:
         load_generator_state(self.generator, state)

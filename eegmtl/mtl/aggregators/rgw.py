@@ -97,8 +97,8 @@ class RGW(Aggregator):
         )
         return Aggregation(w @ matrix, w)
 
-    def state_dict(self) -> dict[str, Any]:
+    def get_extra_state(self) -> dict[str, Any]:
         return generator_state(self.generator)
 
-    def load_state_dict(self, state: dict[str, Any]) -> None:
+    def set_extra_state(self, state: dict[str, Any]) -> None:
         load_generator_state(self.generator, state)

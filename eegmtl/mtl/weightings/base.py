@@ -18,7 +18,13 @@ Hooks (all optional; the trainer calls them):
   blending).
 - ``after_epoch(epoch, train_losses, val_losses=None)`` -- at the end of each epoch with the
   epoch-mean (T,) losses.
-- ``state_dict()`` / ``load_state_dict()`` -- everything needed to resume.
+- ``state_dict()`` / ``load_state_dict()`` -- everything needed to resume. Every weighting is a
+  :class:`torch.nn.Module` (set up in ``__new__``), so these come from torch: learnable
+  parameters (UW, IMTL-L) and tensor state are registered, other state (histories, counters,
+  generator and internal-optimiser states) goes through ``get_extra_state()`` /
+  ``set_extra_state()``. ``parameters()`` is the module's: the parameters the *trainer's*
+  optimiser updates through :meth:`Weighting.loss`; weights a method updates itself (GradNorm's
+  ``w``, FAMO's logits) are plain tensors in the extra state, never registered parameters.
 """
 
 from __future__ import annotations
@@ -49,11 +55,16 @@ def check_losses(losses: Tensor, n_tasks: int) -> Tensor:
     return losses
 
 
-class Weighting(ABC):
-    """Abstract loss weighting for ``n_tasks`` tasks."""
+class Weighting(nn.Module, ABC):
+    """Abstract loss weighting for ``n_tasks`` tasks (a :class:`torch.nn.Module`)."""
 
     name: str = "weighting"
     needs_gradients: bool = False
+
+    def __new__(cls, *args: Any, **kwargs: Any) -> Weighting:
+        self = super().__new__(cls)
+        nn.Module.__init__(self)  # ready before the subclass sets attributes
+        return self
 
     def __init__(self, n_tasks: int) -> None:
         if int(n_tasks) < 1:
@@ -64,13 +75,13 @@ class Weighting(ABC):
     def weights(self, losses: Tensor, gradients: Tensor | None = None) -> Tensor:
         """Return the detached (T,) weights for this step."""
 
+    def forward(self, losses: Tensor, gradients: Tensor | None = None) -> Tensor:
+        """Same as :meth:`weights`."""
+        return self.weights(losses, gradients)
+
     def loss(self, losses: Tensor) -> Tensor:
         """Differentiable objective of the weighting's own parameters (default: none)."""
         return losses.new_zeros(())
-
-    def parameters(self) -> list[nn.Parameter]:
-        """Learnable parameters to add to the optimiser (default: none)."""
-        return []
 
     def after_step(self, train_losses: Tensor, val_losses: Tensor | None = None) -> None:  # noqa: B027
         """Hook called after each optimiser step."""
@@ -80,14 +91,10 @@ class Weighting(ABC):
     ) -> None:
         """Hook called at the end of each epoch."""
 
-    def state_dict(self) -> dict[str, Any]:
-        return {}
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:  # noqa: B027
-        pass
-
     def __repr__(self) -> str:
         params = ", ".join(
-            f"{k}={v!r}" for k, v in vars(self).items() if not k.startswith("_") and k != "n_tasks"
+            f"{k}={v!r}"
+            for k, v in vars(self).items()
+            if not k.startswith("_") and k not in ("n_tasks", "training")
         )
         return f"{type(self).__name__}(n_tasks={self.n_tasks}{', ' if params else ''}{params})"

@@ -307,7 +307,7 @@ class GradientBlending(Weighting):
             self._weights = self._init.clone()
 
     # ------------------------------------------------------------------ persistence
-    def state_dict(self) -> dict[str, Any]:
+    def get_extra_state(self) -> dict[str, Any]:
         def opt(t: Tensor | None) -> Tensor | None:
             return None if t is None else t.clone()
 
@@ -326,7 +326,7 @@ class GradientBlending(Weighting):
             "last_raw_weights": opt(self._last_raw_weights),
         }
 
-    def load_state_dict(self, state: dict[str, Any]) -> None:
+    def set_extra_state(self, state: dict[str, Any]) -> None:
         if len(state["train_raw"]) != self.n_tasks:
             raise ValueError(
                 f"the state holds {len(state['train_raw'])} tasks but this weighting has "

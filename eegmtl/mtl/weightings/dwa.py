@@ -75,9 +75,9 @@ class DynamicWeightAverage(Weighting):
             w = self.n_tasks * torch.softmax(r / self.temperature, dim=0)
             self._weights = w.float()
 
-    def state_dict(self) -> dict[str, Any]:
+    def get_extra_state(self) -> dict[str, Any]:
         return {"history": [list(h) for h in self._history], "weights": self._weights.clone()}
 
-    def load_state_dict(self, state: dict[str, Any]) -> None:
+    def set_extra_state(self, state: dict[str, Any]) -> None:
         self._history = [list(h) for h in state["history"]]
         self._weights = torch.as_tensor(state["weights"], dtype=torch.float32).clone()

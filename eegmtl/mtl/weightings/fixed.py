@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
 import torch
 from torch import Tensor
@@ -49,6 +48,3 @@ class FixedWeighting(Weighting):
     def weights(self, losses: Tensor, gradients: Tensor | None = None) -> Tensor:
         losses = check_losses(losses, self.n_tasks)
         return self._w.to(device=losses.device, dtype=losses.dtype)
-
-    def state_dict(self) -> dict[str, Any]:
-        return {"fixed_weights": list(self.fixed_weights)}

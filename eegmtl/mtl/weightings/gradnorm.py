@@ -92,7 +92,9 @@ class GradNormWeighting(Weighting):
         self.optimizer = optimizer
         self.columns = columns
         self.min_weight = float(min_weight)
-        self._w = torch.nn.Parameter(torch.ones(self.n_tasks, dtype=torch.float64))
+        # a plain leaf tensor, not an nn.Parameter: GradNorm updates it with its own optimiser, so
+        # it must not appear in parameters() (the trainer's optimiser)
+        self._w = torch.ones(self.n_tasks, dtype=torch.float64).requires_grad_()
         opt_cls = torch.optim.Adam if optimizer == "adam" else torch.optim.SGD
         self._opt = opt_cls([self._w], lr=self.lr)
         self._initial_losses: Tensor | None = None
@@ -161,7 +163,7 @@ class GradNormWeighting(Weighting):
         self._last_grad_loss = float(grad_loss.detach())
         return out
 
-    def state_dict(self) -> dict[str, Any]:
+    def get_extra_state(self) -> dict[str, Any]:
         return {
             "w": self._w.detach().clone(),
             "initial_losses": None
@@ -170,7 +172,7 @@ class GradNormWeighting(Weighting):
             "optimizer": self._opt.state_dict(),
         }
 
-    def load_state_dict(self, state: dict[str, Any]) -> None:
+    def set_extra_state(self, state: dict[str, Any]) -> None:
         with torch.no_grad():
             self._w.copy_(torch.as_tensor(state["w"], dtype=torch.float64))
         il = state.get("initial_losses")

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import torch
 from torch import Tensor, nn
 
@@ -63,13 +61,3 @@ class IMTLLWeighting(Weighting):
         if s.device != losses.device:
             s = s.to(losses.device)
         return (torch.exp(s) * losses.to(s.dtype) - s).sum()
-
-    def parameters(self) -> list[nn.Parameter]:
-        return [self._log_scales]
-
-    def state_dict(self) -> dict[str, Any]:
-        return {"log_scales": self._log_scales.detach().clone()}
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        with torch.no_grad():
-            self._log_scales.copy_(torch.as_tensor(state["log_scales"]))

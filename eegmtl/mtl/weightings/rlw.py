@@ -134,13 +134,13 @@ class RandomLossWeighting(Weighting):
         self._last_weights = lam
         return lam.to(device=losses.device, dtype=losses.dtype)
 
-    def state_dict(self) -> dict[str, Any]:
+    def get_extra_state(self) -> dict[str, Any]:
         state: dict[str, Any] = {"generator_state": None}
         if self._generator is not None:
             state["generator_state"] = self._generator.get_state()
         return state
 
-    def load_state_dict(self, state: dict[str, Any]) -> None:
+    def set_extra_state(self, state: dict[str, Any]) -> None:
         gs = state.get("generator_state")
         if gs is not None:
             if self._generator is None:

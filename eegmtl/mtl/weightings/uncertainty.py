@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import torch
 from torch import Tensor, nn
 
@@ -70,13 +68,3 @@ class UncertaintyWeighting(Weighting):
         if s.device != losses.device:
             s = s.to(losses.device)
         return (torch.exp(-s) * losses.to(s.dtype) + s).sum()
-
-    def parameters(self) -> list[nn.Parameter]:
-        return [self._log_vars]
-
-    def state_dict(self) -> dict[str, Any]:
-        return {"log_vars": self._log_vars.detach().clone()}
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        with torch.no_grad():
-            self._log_vars.copy_(torch.as_tensor(state["log_vars"]))
