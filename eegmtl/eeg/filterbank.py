@@ -26,6 +26,19 @@ Differences to the original code (defaults here follow MixNet; the rest are opti
   largest magnitude is positive, which makes fits reproducible across platforms. MixNet does not
   fix signs. Scaling is scipy's ``w^T (C_0 + C_1) w = 1``, as in the original.
 - Class 0 is the first label of ``np.unique(y)`` (MixNet: label 0 = left hand).
+- Rank-deficient covariances (common-average reference, a flat or duplicated channel) make
+  ``C_0 + C_1`` singular, and the generalized eigenproblem then returns, depending on rounding,
+  an error or filters of huge norm with eigenvalues outside [0, 1]. Here, whenever the smallest
+  eigenvalue of ``C_0 + C_1`` is below ``RANK_RCOND = 1e-10`` times its largest (the rank
+  test), both class covariances get the same ridge ``(RIDGE / 2) * tr(C_0 + C_1) / C * I`` with
+  ``RIDGE = 1e-6`` (shrinkage towards the identity relative to the trace, as in regularised CSP,
+  Lotte & Guan 2011, IEEE TBME 58(2), Eq. 3). Directions without signal then get eigenvalue
+  1/2, the least discriminative, and are never picked first; eigenvalues stay in [0, 1]. Full-
+  rank data (such as the 2b export) is not touched, so its filters are unchanged. The decision is
+  recorded per band in ``regularized_``.
+- ``output="logvar"`` floors the variance at ``VAR_FLOOR = 1e-12`` times the median variance of
+  that component over the training trials, so a flat trial gives a finite (very low) feature
+  instead of ``-inf``. Flat trials at ``fit`` raise (they cannot be trace-normalised).
 
 The transformer is fitted on the data passed to :meth:`FilterBankCSP.fit` only; ``transform``
 never updates any state, so fitting on training trials and transforming test trials cannot leak
@@ -42,9 +55,26 @@ import scipy.linalg
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
-from eegmtl.eeg.preprocessing import MIXNET_BANDS, check_epochs_array, filter_bank
+from eegmtl.eeg.checks import check_epochs_array, check_labels
+from eegmtl.eeg.preprocessing import MIXNET_BANDS, filter_bank
 
-__all__ = ["FilterBankCSP", "alternate_order", "csp_filters", "trace_normalized_covariances"]
+__all__ = [
+    "RANK_RCOND",
+    "RIDGE",
+    "VAR_FLOOR",
+    "FilterBankCSP",
+    "alternate_order",
+    "csp_filters",
+    "trace_normalized_covariances",
+]
+
+#: ``C_0 + C_1`` is treated as rank-deficient below this ratio of extreme eigenvalues.
+RANK_RCOND = 1e-10
+#: Ridge added to ``C_0 + C_1`` (half to each class), relative to ``tr(C_0 + C_1) / C``.
+RIDGE = 1e-6
+#: Log-variance features floor the variance at this fraction of the training median.
+VAR_FLOOR = 1e-12
+_TINY = np.finfo(np.float64).tiny
 
 
 def trace_normalized_covariances(X: np.ndarray) -> np.ndarray:
@@ -55,8 +85,8 @@ def trace_normalized_covariances(X: np.ndarray) -> np.ndarray:
     if np.any(traces <= 0):
         bad = np.nonzero(traces <= 0)[0][:10].tolist()
         raise ValueError(
-            f"trials {bad} are all zeros (zero covariance trace); CSP cannot normalise them. "
-            "Drop these trials."
+            f"trials {bad} are flat (all zeros: zero covariance trace); CSP cannot normalise "
+            "them. Drop these trials (eegmtl.eeg.checks.find_flat_trials finds them)."
         )
     return covs / traces[:, None, None]
 
@@ -72,9 +102,14 @@ def alternate_order(eigenvalues: np.ndarray) -> np.ndarray:
 
 
 def csp_filters(
-    cov0: np.ndarray, cov1: np.ndarray, n_components: int
-) -> tuple[np.ndarray, np.ndarray]:
+    cov0: np.ndarray, cov1: np.ndarray, n_components: int, *, rcond: float = RANK_RCOND,
+    ridge: float = RIDGE,
+) -> tuple[np.ndarray, np.ndarray, bool]:
     """Solve ``cov0 w = lambda (cov0 + cov1) w`` and keep ``n_components`` filters.
+
+    When ``cov0 + cov1`` is rank-deficient (smallest / largest eigenvalue below ``rcond``), both
+    covariances get the ridge ``(ridge / 2) * tr(cov0 + cov1) / C * I`` first (module
+    docstring), so the problem is always well posed and solved the same way.
 
     Returns
     -------
@@ -82,20 +117,28 @@ def csp_filters(
         Rows are spatial filters, alternately ordered (see :func:`alternate_order`), sign fixed
         so that the entry of largest magnitude is positive.
     eigenvalues : ndarray, shape (n_components,)
-        Their generalized eigenvalues (fraction of class-0 power, in [0, 1]).
+        Their generalized eigenvalues (fraction of class-0 power), clipped to [0, 1] (they
+        leave it only by rounding, at most ~1e-15).
+    regularized : bool
+        Whether the ridge was applied.
     """
-    try:
-        evals, evecs = scipy.linalg.eigh(cov0, cov0 + cov1)
-    except np.linalg.LinAlgError as err:
+    composite = cov0 + cov1
+    ev = np.linalg.eigvalsh(composite)
+    if not np.all(np.isfinite(ev)) or ev[-1] <= 0:
         raise ValueError(
-            "the summed class covariance is not positive definite (a flat or duplicated "
-            f"channel?); CSP cannot be solved: {err}"
-        ) from err
+            "the class covariances are zero or not finite; CSP needs trials with signal."
+        )
+    regularized = bool(ev[0] < rcond * ev[-1])
+    if regularized:
+        n = composite.shape[0]
+        delta = 0.5 * ridge * np.trace(composite) / n * np.eye(n)
+        cov0, composite = cov0 + delta, composite + 2.0 * delta
+    evals, evecs = scipy.linalg.eigh(cov0, composite)
     idx = alternate_order(evals)[:n_components]
     filters = evecs[:, idx].T
     signs = np.sign(filters[np.arange(len(idx)), np.argmax(np.abs(filters), axis=1)])
     signs[signs == 0] = 1.0
-    return filters * signs[:, None], evals[idx]
+    return filters * signs[:, None], np.clip(evals[idx], 0.0, 1.0), regularized
 
 
 class FilterBankCSP(TransformerMixin, BaseEstimator):
@@ -129,6 +172,11 @@ class FilterBankCSP(TransformerMixin, BaseEstimator):
     filters_ : ndarray, shape (N_f, U, C)
         Spatial filters; ``filters_[k] @ X_band_k`` gives band ``k``'s components.
     eigenvalues_ : ndarray, shape (N_f, U)
+        Generalized eigenvalues, in [0, 1].
+    regularized_ : ndarray of bool, shape (N_f,)
+        Bands whose covariances were rank-deficient and got the ridge (module docstring).
+    var_floor_ : ndarray, shape (N_f * U,)
+        Variance floor of ``output="logvar"`` (``VAR_FLOOR`` x training median per component).
     n_bands_, n_channels_ : int
     input_ndim_ : int
         3 or 4, the input kind seen by ``fit``.
@@ -187,12 +235,8 @@ class FilterBankCSP(TransformerMixin, BaseEstimator):
     def fit(self, X: np.ndarray, y: np.ndarray) -> FilterBankCSP:
         """Fit one CSP per band on ``(X, y)`` (the training trials only)."""
         self._check_params()
-        y = np.asarray(y)
-        if y.ndim != 1:
-            raise ValueError(f"y must be 1-D (one label per trial); got shape {y.shape}.")
         Xb = self._banded(X)
-        if len(y) != Xb.shape[0]:
-            raise ValueError(f"X has {Xb.shape[0]} trials but y has {len(y)} labels.")
+        y = check_labels(y, n_trials=Xb.shape[0], min_classes=1)
         classes = np.unique(y)
         if len(classes) < 2:
             raise ValueError(
@@ -211,18 +255,21 @@ class FilterBankCSP(TransformerMixin, BaseEstimator):
             )
         filters = np.empty((n_bands, self.n_components, n_channels))
         evals = np.empty((n_bands, self.n_components))
+        regularized = np.zeros(n_bands, dtype=bool)
         mask0 = y == classes[0]
         for k in range(n_bands):
             covs = trace_normalized_covariances(Xb[:, k])
-            filters[k], evals[k] = csp_filters(
+            filters[k], evals[k], regularized[k] = csp_filters(
                 covs[mask0].mean(axis=0), covs[~mask0].mean(axis=0), self.n_components
             )
         self.classes_ = classes
         self.filters_ = filters
         self.eigenvalues_ = evals
+        self.regularized_ = regularized
         self.n_bands_ = n_bands
         self.n_channels_ = n_channels
         self.input_ndim_ = np.asarray(X).ndim
+        self.var_floor_ = VAR_FLOOR * np.median(np.var(self._components(Xb), axis=-1), axis=0)
         return self
 
     def transform(self, X: np.ndarray) -> np.ndarray:
@@ -246,12 +293,16 @@ class FilterBankCSP(TransformerMixin, BaseEstimator):
                 f"X has {Xb.shape[1]} bands x {Xb.shape[2]} channels; the fit had "
                 f"{self.n_bands_} x {self.n_channels_}."
             )
+        comps = self._components(Xb)
+        if self.output == "logvar":
+            floor = getattr(self, "var_floor_", 0.0)  # absent in fits pickled before the floor
+            return np.log(np.maximum(np.var(comps, axis=-1), np.maximum(floor, _TINY)))
+        return comps
+
+    def _components(self, Xb: np.ndarray) -> np.ndarray:
         comps = np.einsum("kuc,nkct->nkut", self.filters_, Xb)
         n, t = comps.shape[0], comps.shape[-1]
-        comps = comps.reshape(n, self.n_bands_ * self.n_components, t)
-        if self.output == "logvar":
-            return np.log(np.var(comps, axis=-1))
-        return comps
+        return comps.reshape(n, self.n_bands_ * self.n_components, t)
 
     def __sklearn_tags__(self):  # noqa: D105
         tags = super().__sklearn_tags__()

@@ -178,3 +178,76 @@ def test_errors() -> None:
 
     with pytest.raises(NotFittedError):
         FilterBankCSP().transform(Xb)
+
+
+# ------------------------------------------------------------------ rank deficiency, flat, dtypes
+def _car(X: np.ndarray) -> np.ndarray:
+    """Common-average reference: the channel sum is zero, so covariances have rank C - 1."""
+    return X - X.mean(axis=-2, keepdims=True)
+
+
+@pytest.mark.parametrize("kind", ["car", "duplicate", "near_duplicate", "flat_channel"])
+def test_rank_deficient_covariances_are_regularised_every_time(kind: str) -> None:
+    from sklearn.model_selection import StratifiedKFold
+
+    X, y = _two_class(n=60, c=4, t=200, seed=3)
+    if kind == "car":
+        X = _car(X)
+    elif kind == "duplicate":
+        X[:, 3] = X[:, 1]
+    elif kind == "near_duplicate":
+        X[:, 3] = X[:, 1] + 1e-9 * np.random.default_rng(1).standard_normal(X[:, 1].shape)
+    else:
+        X[:, 3] = 0.0
+    Xb = _banded(X, 2)
+    cv = StratifiedKFold(5, shuffle=True, random_state=0)
+    for train, test in cv.split(Xb, y):
+        fb = FilterBankCSP(n_components=4).fit(Xb[train], y[train])
+        assert fb.regularized_.all()  # the same decision in every fold and band
+        assert np.all((fb.eigenvalues_ >= 0) & (fb.eigenvalues_ <= 1))
+        # the two kept extreme filters have ordinary norms, not ~1e8
+        assert np.abs(fb.filters_[:, :2]).max() < 1e3
+        # the signal-free direction gets eigenvalue 1/2 (never picked first or second)
+        half = np.isclose(fb.eigenvalues_, 0.5, atol=1e-4)
+        assert half.any(axis=1).all() and not half[:, :2].any()
+        assert np.isfinite(fb.transform(Xb[test])).all()
+
+
+def test_full_rank_data_is_not_regularised() -> None:
+    X, y = _two_class()
+    fb = FilterBankCSP(n_components=3).fit(_banded(X, 2), y)
+    assert not fb.regularized_.any()
+    assert np.all((fb.eigenvalues_ >= 0) & (fb.eigenvalues_ <= 1))
+
+
+def test_logvar_of_flat_trial_is_finite() -> None:
+    X, y = _two_class()
+    Xb = _banded(X, 2)
+    fb = FilterBankCSP(n_components=2, output="logvar").fit(Xb, y)
+    Z = Xb[:3].copy()
+    Z[1] = 0.0
+    feats = fb.transform(Z)
+    assert np.isfinite(feats).all()
+    np.testing.assert_allclose(feats[1], np.log(fb.var_floor_))
+    assert (feats[1] < feats[0]).all()
+    with pytest.raises(ValueError, match=r"flat .*find_flat_trials"):
+        fb.fit(np.concatenate([Z, Xb]), np.concatenate([y[:3], y]))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float16])
+def test_low_precision_input_equals_float64(dtype: type) -> None:
+    X, y = _two_class(t=250)
+    X = (X * 10).astype(dtype)
+    kw = dict(n_components=2, bands=[(8, 12), (12, 30)], sfreq=100.0)
+    low = FilterBankCSP(**kw).fit(X, y)
+    ref = FilterBankCSP(**kw).fit(X.astype(np.float64), y)
+    np.testing.assert_array_equal(low.filters_, ref.filters_)
+    np.testing.assert_array_equal(low.transform(X), ref.transform(X.astype(np.float64)))
+
+
+def test_nan_labels_raise() -> None:
+    X, y = _two_class()
+    y = y.astype(float)
+    y[5] = np.nan
+    with pytest.raises(ValueError, match=r"missing label.*\[5\]"):
+        FilterBankCSP().fit(_banded(X, 2), y)
