@@ -171,7 +171,13 @@ def _build_model(model: str, task_names: Sequence[str]) -> torch.nn.Module:
         return lenet_multimnist(tuple(task_names))
     if key == "resnet18":
         return resnet18_multimnist(tuple(task_names))
-    raise ValueError(f"unknown model {model!r}; use 'lenet' or 'resnet18'.")
+    from eegmtl.models.lenet_mtl import LENET_ARCHITECTURES  # LeNet-expert MMoE/CGC/cross-stitch
+
+    if key in LENET_ARCHITECTURES:
+        return LENET_ARCHITECTURES[key](tuple(task_names))
+    raise ValueError(
+        f"unknown model {model!r}; use 'lenet', 'resnet18' or one of {sorted(LENET_ARCHITECTURES)}."
+    )
 
 
 def _scheduler(spec: Mapping[str, Any] | None) -> Any:
