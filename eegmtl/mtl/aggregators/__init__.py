@@ -38,6 +38,7 @@ from eegmtl.mtl.aggregators.base import Aggregation, Aggregator, check_matrix
 from eegmtl.mtl.aggregators.cagrad import CAGrad
 from eegmtl.mtl.aggregators.config_agg import ConFIG
 from eegmtl.mtl.aggregators.dualproj import DualProj
+from eegmtl.mtl.aggregators.fairgrad import FairGrad
 from eegmtl.mtl.aggregators.graddrop import GradDrop
 from eegmtl.mtl.aggregators.gradvac import GradVac
 from eegmtl.mtl.aggregators.imtl_g import IMTLG
@@ -63,6 +64,7 @@ __all__ = [
     "CAGrad",
     "ConFIG",
     "DualProj",
+    "FairGrad",
     "GradDrop",
     "GradVac",
     "IMTLG",
@@ -97,6 +99,7 @@ AGGREGATORS: dict[str, type[Aggregator]] = {
         AlignedMTLUB,
         UPGrad,
         DualProj,
+        FairGrad,
         MoCo,
         SDMGrad,
         MoDo,

