@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader, TensorDataset
 
-from eegmtl.mtl.aggregators import FairGrad, NashMTL, get_aggregator
+from eegmtl.mtl.aggregators import ExcessMTL, FairGrad, NashMTL, get_aggregator
 from eegmtl.mtl.tasks import Task
 from eegmtl.mtl.trainer import Trainer
 
@@ -115,6 +115,7 @@ def _trainer(n_tasks: int, epochs: int = 1, **method) -> Trainer:
 
 NEW_METHODS = [
     {"aggregator": "fairgrad"},
+    {"aggregator": "excess_mtl"},
 ]
 
 
@@ -132,3 +133,33 @@ def test_new_method_trains_in_the_trainer(method: dict, n_tasks: int) -> None:
 def test_registered_by_name() -> None:
     assert isinstance(get_aggregator("FairGrad", alpha=2.0), FairGrad)
     assert np.isclose(get_aggregator("fairgrad", alpha=2.0).alpha, 2.0)
+
+
+# ----------------------------------------------------------------------------- ExcessMTL
+@pytest.mark.parametrize("warmup", [0, 2])
+def test_excess_mtl_equals_torchjd_over_calls(warmup: int) -> None:
+    ours = ExcessMTL(robust_step_size=0.5, n_warmup_steps=warmup)
+    theirs = torchjd_aggregation.ExcessMTL(robust_step_size=0.5, n_warmup_steps=warmup)
+    for seed in range(8):
+        m = _random(seed, 3) * (1 + seed)
+        out = ours(m)
+        assert _rel(out.vector, theirs(m)) < 1e-12, seed
+        torch.testing.assert_close(out.weights.sum(), torch.tensor(1.0, dtype=torch.float64))
+
+
+def test_excess_mtl_golden_and_state_round_trip() -> None:
+    # by hand: first call, S = g^2, E_t = sum g^2 / sqrt(g^2 + 1e-7) ~ ||g_t||_1, used raw
+    m = J_REF
+    out = ExcessMTL(robust_step_size=0.1)(m)
+    e = (m.pow(2) / torch.sqrt(m.pow(2) + 1e-7)).sum(1)
+    w = torch.softmax(torch.log(torch.full((2,), 0.5, dtype=torch.float64)) + 0.1 * e, 0)
+    torch.testing.assert_close(out.weights, w)
+    agg = ExcessMTL()
+    for seed in range(3):
+        agg(_random(seed, 3))
+    clone = ExcessMTL()
+    clone.load_state_dict(agg.state_dict())
+    for seed in range(3, 6):
+        torch.testing.assert_close(agg(_random(seed, 3)).vector, clone(_random(seed, 3)).vector)
+    with pytest.raises(ValueError, match="reset"):
+        agg(_random(0, 2))

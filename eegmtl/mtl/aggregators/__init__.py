@@ -38,6 +38,7 @@ from eegmtl.mtl.aggregators.base import Aggregation, Aggregator, check_matrix
 from eegmtl.mtl.aggregators.cagrad import CAGrad
 from eegmtl.mtl.aggregators.config_agg import ConFIG
 from eegmtl.mtl.aggregators.dualproj import DualProj
+from eegmtl.mtl.aggregators.excess_mtl import ExcessMTL
 from eegmtl.mtl.aggregators.fairgrad import FairGrad
 from eegmtl.mtl.aggregators.graddrop import GradDrop
 from eegmtl.mtl.aggregators.gradvac import GradVac
@@ -64,6 +65,7 @@ __all__ = [
     "CAGrad",
     "ConFIG",
     "DualProj",
+    "ExcessMTL",
     "FairGrad",
     "GradDrop",
     "GradVac",
@@ -100,6 +102,7 @@ AGGREGATORS: dict[str, type[Aggregator]] = {
         UPGrad,
         DualProj,
         FairGrad,
+        ExcessMTL,
         MoCo,
         SDMGrad,
         MoDo,
