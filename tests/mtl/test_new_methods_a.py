@@ -13,6 +13,7 @@ from torch.utils.data import DataLoader, TensorDataset
 from eegmtl.mtl.aggregators import ExcessMTL, FairGrad, NashMTL, get_aggregator
 from eegmtl.mtl.tasks import Task
 from eegmtl.mtl.trainer import Trainer
+from eegmtl.mtl.weightings import FAMOWeighting, get_weighting
 
 try:
     from ._tinynet import TinyNet
@@ -116,6 +117,7 @@ def _trainer(n_tasks: int, epochs: int = 1, **method) -> Trainer:
 NEW_METHODS = [
     {"aggregator": "fairgrad"},
     {"aggregator": "excess_mtl"},
+    {"weighting": "famo"},
 ]
 
 
@@ -163,3 +165,52 @@ def test_excess_mtl_golden_and_state_round_trip() -> None:
         torch.testing.assert_close(agg(_random(seed, 3)).vector, clone(_random(seed, 3)).vector)
     with pytest.raises(ValueError, match="reset"):
         agg(_random(0, 2))
+
+
+# ----------------------------------------------------------------------------- FAMO
+def _torchjd_famo_grad(famo, values: torch.Tensor) -> torch.Tensor:
+    v = values.clone().requires_grad_(True)
+    famo(v).backward()
+    return v.grad
+
+
+@pytest.mark.parametrize("n_tasks", [2, 3])
+def test_famo_equals_torchjd_with_exact_update(n_tasks: int) -> None:
+    scal = pytest.importorskip("torchjd.scalarization")
+    theirs = scal.FAMO(n_tasks, lr=0.025, weight_decay=1e-3)
+    ours = FAMOWeighting(n_tasks)
+    g = torch.Generator().manual_seed(n_tasks)
+    for _ in range(15):
+        before = torch.rand(n_tasks, generator=g) + 0.5
+        after = before * (0.5 + torch.rand(n_tasks, generator=g))
+        w = ours.weights(before)
+        torch.testing.assert_close(w, _torchjd_famo_grad(theirs, before), rtol=1e-5, atol=1e-6)
+        ours.update(after)
+        theirs.update(after)
+    torch.testing.assert_close(ours.logits.float(), theirs._w.detach(), rtol=1e-5, atol=1e-6)
+    assert ours.logits.abs().max() > 1e-3  # the logits moved
+
+
+def test_famo_golden_and_lagged_update() -> None:
+    # by hand: z = softmax(0) = 1/2, w_t = (1/L_t) / sum_s (1/L_s)
+    famo = FAMOWeighting(2)
+    torch.testing.assert_close(famo.weights(torch.tensor([1.0, 3.0])), torch.tensor([0.75, 0.25]))
+    # without update(): the next weights() call updates with its losses as "after"
+    lagged, exact = FAMOWeighting(2), FAMOWeighting(2)
+    lagged.weights(torch.tensor([1.0, 3.0]))
+    exact.weights(torch.tensor([1.0, 3.0]))
+    exact.update(torch.tensor([0.5, 2.9]))
+    lagged.weights(torch.tensor([0.5, 2.9]))
+    torch.testing.assert_close(lagged.logits, exact.logits)
+    # task 0 improved more, so its logit went down (first Adam step: -lr * sign)
+    assert lagged.logits[0] < 0 < lagged.logits[1]
+    torch.testing.assert_close(lagged.logits.abs(), torch.full((2,), 0.025, dtype=torch.float64))
+    with pytest.raises(ValueError, match="lower bound"):
+        FAMOWeighting(2, min_losses=[1.0, 0.0]).weights(torch.tensor([0.5, 1.0]))
+
+
+def test_weightings_registered_and_modules() -> None:
+    famo = get_weighting("famo", 3)
+    assert isinstance(famo, FAMOWeighting) and isinstance(famo, torch.nn.Module)
+    assert list(famo.parameters()) == []  # the logits are not for the trainer's optimiser
+    assert {"logits", "exp_avg", "exp_avg_sq", "_extra_state"} <= set(famo.state_dict())

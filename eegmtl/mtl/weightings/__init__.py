@@ -12,6 +12,7 @@ from eegmtl.mtl.weightings.base import Weighting, check_losses
 from eegmtl.mtl.weightings.blending import GradientBlending
 from eegmtl.mtl.weightings.dwa import DynamicWeightAverage
 from eegmtl.mtl.weightings.equal import EqualWeighting
+from eegmtl.mtl.weightings.famo import FAMOWeighting
 from eegmtl.mtl.weightings.fixed import FixedWeighting
 from eegmtl.mtl.weightings.gls import GeometricLossWeighting
 from eegmtl.mtl.weightings.gradnorm import GradNormWeighting
@@ -23,6 +24,7 @@ __all__ = [
     "WEIGHTINGS",
     "DynamicWeightAverage",
     "EqualWeighting",
+    "FAMOWeighting",
     "FixedWeighting",
     "GeometricLossWeighting",
     "GradNormWeighting",
@@ -46,6 +48,7 @@ WEIGHTINGS: dict[str, type[Weighting]] = {
     "gls": GeometricLossWeighting,
     "blending": GradientBlending,
     "fixed": FixedWeighting,
+    "famo": FAMOWeighting,
 }
 
 
