@@ -1,11 +1,11 @@
-"""Save and load fitted :class:`~eegmtl.estimator.MixNetClassifier` objects.
+"""Save and load fitted :class:`~eegmtl.mixnet.classifier.MixNetClassifier` objects.
 
 One file holds everything prediction needs: the constructor parameters, the network weights
 (as a CPU ``state_dict``, so a model fitted on a GPU loads on a CPU-only machine) and the
 architecture arguments, the fitted CSP filters, ``classes_``, the input scale and layout, and the
 training history. It is written atomically (temporary file, fsync, rename:
-:func:`eegmtl.mtl.checkpoint.save_checkpoint`), so an interrupted save never leaves a truncated
-file. A format tag and version are checked when loading.
+:func:`eegmtl._io.atomic_open`), so an interrupted save never leaves a truncated file. A
+format tag and version are checked when loading.
 
 The file is a ``torch.save`` pickle (it contains numpy arrays and DataFrames): like any pickle,
 only load files you trust.
@@ -18,6 +18,8 @@ from typing import Any
 
 import torch
 
+from eegmtl._io import atomic_open, library_versions
+
 __all__ = ["FORMAT", "FORMAT_VERSION", "load_estimator", "save_estimator"]
 
 FORMAT = "eegmtl.MixNetClassifier"
@@ -25,18 +27,7 @@ FORMAT = "eegmtl.MixNetClassifier"
 FORMAT_VERSION = 1
 
 _NOT_SAVED = ("model_",)
-
-
-def _versions() -> dict[str, str]:
-    from importlib.metadata import PackageNotFoundError, version
-
-    out = {"torch": torch.__version__}
-    for pkg in ("eegmtl", "numpy", "scikit-learn", "mne"):
-        try:
-            out[pkg] = version(pkg)
-        except PackageNotFoundError:  # pragma: no cover - editable checkout without metadata
-            out[pkg] = "unknown"
-    return out
+_VERSION_PACKAGES = ("torch", "eegmtl", "numpy", "scikit-learn", "mne")
 
 
 def save_estimator(estimator: Any, path: str | Path) -> Path:
@@ -49,8 +40,6 @@ def save_estimator(estimator: Any, path: str | Path) -> Path:
     """
     from sklearn.utils.validation import check_is_fitted
 
-    from eegmtl.mtl.checkpoint import save_checkpoint
-
     check_is_fitted(estimator, "model_")
     fitted = {
         k: v for k, v in vars(estimator).items()
@@ -60,12 +49,15 @@ def save_estimator(estimator: Any, path: str | Path) -> Path:
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
         "class": f"{type(estimator).__module__}.{type(estimator).__qualname__}",
-        "versions": _versions(),
+        "versions": library_versions(_VERSION_PACKAGES),
         "params": estimator.get_params(deep=False),
         "fitted": fitted,
         "model_state": {k: v.detach().cpu() for k, v in estimator.model_.state_dict().items()},
     }
-    return save_checkpoint(state, Path(path))
+    path = Path(path)
+    with atomic_open(path, "wb") as fh:
+        torch.save(state, fh)
+    return path
 
 
 def load_estimator(path: str | Path, device: str | None = None) -> Any:

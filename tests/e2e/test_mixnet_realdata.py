@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import torch
 
-from eegmtl.estimator import MixNetClassifier
+from eegmtl.mixnet import MixNetClassifier
 
 pytestmark = pytest.mark.realdata
 

@@ -1,4 +1,4 @@
-"""Tests of eegmtl.estimator.MixNetClassifier: wiring, scikit-learn contract, errors, I/O.
+"""Tests of eegmtl.mixnet.classifier.MixNetClassifier: wiring, scikit-learn contract, errors, I/O.
 
 scikit-learn's ``check_estimator`` skips most checks for 3-D input, so the contract is pinned
 here explicitly. Every fit uses tiny synthetic epochs (40 trials, 3 channels, 250 Hz, 4 s, a weak
@@ -14,17 +14,18 @@ import pytest
 import torch
 from sklearn.base import clone
 from sklearn.exceptions import NotFittedError
-from sklearn.model_selection import GridSearchCV, cross_val_score
+from sklearn.model_selection import GridSearchCV, StratifiedKFold, cross_val_score
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import FunctionTransformer
 
-from eegmtl.estimator import (
-    PROTOCOL_DEFAULTS,
-    FixedLossWeighting,
-    MixNetClassifier,
-    resolve_mtl,
-)
-from eegmtl.estimator_io import FORMAT_VERSION
+import eegmtl.mixnet.net
+from eegmtl import MixNetClassifier
+from eegmtl.mixnet.defaults import PROTOCOL_DEFAULTS
+from eegmtl.mixnet.io import FORMAT_VERSION
+from eegmtl.mixnet.net import resolve_mtl
+from eegmtl.mtl.aggregators import AlignedMTL, PCGrad, Sum
+from eegmtl.mtl.trainer import Trainer
+from eegmtl.mtl.weightings import EqualWeighting, FixedWeighting
 
 SFREQ = 250.0
 
@@ -139,12 +140,29 @@ def test_blending_weights_change_only_after_warmup(data):
     np.testing.assert_allclose(after.sum(axis=1), 1.0, atol=1e-4)  # normalised after warm-up
 
 
-@pytest.mark.parametrize("mtl", ["ew", "pcgrad", "f-pcgrad", "aligned_mtl"])
-def test_other_mtl_methods_train(data, mtl):
+@pytest.mark.parametrize(
+    ("mtl", "aggregator", "flat"),
+    [("ew", Sum, False), ("pcgrad", PCGrad, False), ("f-pcgrad", PCGrad, True),
+     ("aligned_mtl", AlignedMTL, False)],
+)
+def test_other_mtl_methods_train(data, monkeypatch, mtl, aggregator, flat):
+    """The trainer really steps with the requested aggregator (and flat step for "f-")."""
+    trainers = []
+
+    class SpyTrainer(Trainer):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            trainers.append(self)
+
+    monkeypatch.setattr(eegmtl.mixnet.net, "Trainer", SpyTrainer)
     X, y = data
     est = quick(mtl=mtl, max_epochs=1).fit(X, y)
     assert est.predict_proba(X).shape == (len(X), 2)
-    assert est.config_["method"]["flat"] is None or mtl.startswith("f-")
+    (trainer,) = trainers
+    assert type(trainer.step.aggregator) is aggregator
+    assert isinstance(trainer.step.weighting, EqualWeighting)
+    assert (trainer.step.flat is not None) is flat
+    assert (est.config_["method"]["flat"] is not None) is flat
 
 
 def test_fixed_loss_weights(data):
@@ -154,7 +172,7 @@ def test_fixed_loss_weights(data):
                               "weight_classification"]].to_numpy()
     np.testing.assert_allclose(w, [[0.5, 0.1, 1.0]] * len(w), rtol=1e-6)
     with pytest.raises(ValueError, match="3 tasks|entries"):
-        FixedLossWeighting(3, [1.0, 2.0])
+        FixedWeighting(3, [1.0, 2.0])
 
 
 # ----------------------------------------------------------------------------- sklearn contract
@@ -192,7 +210,7 @@ def test_outputs_shapes_and_consistency(fitted, data):
     z = fitted.transform(X)
     assert z.shape == (40, 4)
     assert fitted.preprocess(X).shape == (40, 18, 400)
-    assert 0.0 <= fitted.score(X, _) <= 1.0
+    assert fitted.score(X, _) == pytest.approx(np.mean(pred == _))
 
 
 def test_same_seed_same_model_and_predictions(fitted, data):
@@ -222,15 +240,20 @@ def test_string_labels(data):
 def test_pipeline_and_cross_val_score(data):
     X, y = data
     pipe = Pipeline([("identity", FunctionTransformer()), ("mixnet", quick(max_epochs=1))])
-    scores = cross_val_score(pipe, X, y, cv=2)
-    assert scores.shape == (2,) and np.all((scores >= 0) & (scores <= 1))
+    cv = StratifiedKFold(2)
+    scores = cross_val_score(pipe, X, y, cv=cv)
+    tr, te = next(cv.split(X, y))
+    first = clone(pipe).fit(X[tr], y[tr])
+    assert scores[0] == pytest.approx(np.mean(first.predict(X[te]) == y[te]))
 
 
 def test_grid_search(data):
     X, y = data
     grid = GridSearchCV(quick(max_epochs=1), {"margin": [0.1, 1.0]}, cv=2)
     grid.fit(X, y)
-    assert grid.best_params_["margin"] in (0.1, 1.0)
+    assert [p["margin"] for p in grid.cv_results_["params"]] == [0.1, 1.0]
+    # the grid's parameter reaches the trained network's loss (config_ of the refit estimator)
+    assert grid.best_estimator_.config_["margin"] == grid.best_params_["margin"]
     assert grid.predict(X).shape == (40,)
 
 
@@ -388,10 +411,23 @@ def test_moabb_within_session_evaluation(bci2b_dir, tmp_path):
     assert 0.5 < res["score"].iloc[0] <= 1.0  # ROC-AUC; subject 4 is the easiest subject
 
 
-def test_prediction_preprocessing_equals_mne_pipeline(fitted, data):
-    """The cached-coefficient filter bank used at prediction equals mixnet_preprocess (MNE)."""
+def test_preprocess_is_the_explicit_chain(fitted, data):
+    """Fit and predict share one filter path: window -> resample -> filter bank -> fitted CSP."""
+    from eegmtl.eeg.preprocessing import mixnet_preprocess
+
     X, _ = data
-    np.testing.assert_allclose(fitted._features_fast(X), fitted._features(X), rtol=1e-9,
-                               atol=1e-9 * np.abs(X).max())
+    chain = fitted.csp_.transform(mixnet_preprocess(X, SFREQ)).astype(np.float32)
+    np.testing.assert_array_equal(fitted.preprocess(X), chain)
     one = fitted.predict_proba(X[:1])
     np.testing.assert_allclose(one, fitted.predict_proba(X)[:1], atol=1e-6)
+
+
+def test_float32_input(fitted, data):
+    """float32 epochs are filtered in float64: same network input as float64 epochs up to the
+    input rounding, and fit works on them."""
+    X, y = data
+    X32 = X.astype(np.float32)
+    np.testing.assert_allclose(fitted.preprocess(X32), fitted.preprocess(X), rtol=1e-4,
+                               atol=1e-4 * np.abs(fitted.preprocess(X)).max())
+    est = quick(max_epochs=1).fit(X32, y)
+    assert est.predict_proba(X32).shape == (len(X), 2)

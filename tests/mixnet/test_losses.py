@@ -1,4 +1,4 @@
-"""Tests of eegmtl.losses: semi-hard triplet (TF-Addons definition), MSE, class-balanced CE."""
+"""Tests of eegmtl.mixnet.losses: semi-hard triplet (TF-Addons definition), MSE, balanced CE."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pytest
 import torch
 from torch.nn import functional as F
 
-from eegmtl.losses import (
+from eegmtl.mixnet.losses import (
     ClassBalancedCrossEntropy,
     ReconstructionLoss,
     SemiHardTripletLoss,

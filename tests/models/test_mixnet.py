@@ -317,7 +317,7 @@ def test_multitask_protocol_and_parameter_partition():
 
 
 def test_all_losses_reach_their_parameters():
-    from eegmtl.losses import (
+    from eegmtl.mixnet.losses import (
         class_balanced_cross_entropy,
         reconstruction_loss,
         semi_hard_triplet_loss,

@@ -1,0 +1,199 @@
+"""MixNet's network and tasks, trained by the MTL core's :class:`~eegmtl.mtl.trainer.Trainer`.
+
+:func:`fit_network` builds :class:`~eegmtl.models.mixnet.MixNet` (or its MIN2Net variant), the
+three tasks [reconstruction MSE, semi-hard triplet, class-balanced cross-entropy]
+(:mod:`eegmtl.mixnet.losses`) and a :class:`~eegmtl.mtl.trainer.Trainer` with MixNet's
+recipe (Autthasan et al., IEEE IoT J. 11(17), 2024; official ``mixnet/trainer.py``): Adam,
+ReduceLROnPlateau (x0.5 after 5 stale epochs, down to 1e-4), early stopping, best-epoch weights
+restored, the interleaved validation batch after every training step and, by default, adaptive
+gradient blending. Any weighting / aggregator / flat option of the core can replace the
+blending (:func:`resolve_mtl`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from eegmtl.mixnet.losses import ClassBalancedCrossEntropy, ReconstructionLoss, SemiHardTripletLoss
+from eegmtl.models.mixnet import MixNet
+from eegmtl.mtl.data import MultiTaskDataset, MultiTaskLoader
+from eegmtl.mtl.runtime import seed_everything
+from eegmtl.mtl.tasks import Task
+from eegmtl.mtl.trainer import Trainer
+
+__all__ = ["build_method", "fit_network", "make_tasks", "resolve_mtl", "uses_blending"]
+
+#: Largest batch of the full validation pass.
+_VAL_BATCH = 1024
+
+
+def resolve_mtl(mtl: str | Mapping[str, Any] | None) -> dict[str, Any]:
+    """Resolve an MTL method to ``{"weighting", "aggregator", "flat", ...params}``.
+
+    Parameters
+    ----------
+    mtl : str, dict or None
+        - a name (case-insensitive): ``"blending"`` (MixNet, default), any weighting of
+          :data:`eegmtl.mtl.weightings.WEIGHTINGS` (``"ew"``, ``"rlw"``, ``"uw"``, ``"dwa"``,
+          ...) combined with the plain sum, any aggregator of
+          :data:`eegmtl.mtl.aggregators.AGGREGATORS` (``"pcgrad"``, ``"cagrad"``, ``"mgda"``,
+          ``"aligned_mtl"``, ``"nash_mtl"``, ...) with equal loss weights, ``"fixed"`` (constant
+          ``loss_weights``, MIN2Net), each optionally prefixed ``"f-"`` for the flat-minima step
+          (``"f-pcgrad"``); names are resolved by :func:`eegmtl.mtl.step.resolve_method`;
+        - a dict with keys ``weighting``, ``aggregator`` (names or instances), ``flat``
+          (bool / float ρ / dict of :class:`~eegmtl.mtl.flat.FlatConfig` fields) and optional
+          ``weighting_params`` / ``aggregator_params`` (constructor keyword arguments);
+        - ``None``: same as ``"blending"``.
+
+    Returns
+    -------
+    dict
+        ``weighting`` (name or instance), ``aggregator`` (name or instance), ``flat`` (or None),
+        ``weighting_params``, ``aggregator_params`` (dicts).
+    """
+    from eegmtl.mtl.step import resolve_method
+
+    out: dict[str, Any] = {"weighting": "blending", "aggregator": "sum", "flat": None,
+                           "weighting_params": {}, "aggregator_params": {}}
+    if mtl is None:
+        return out
+    if isinstance(mtl, str):
+        key = mtl.strip().lower()
+        flat_prefix = key.startswith(("f-", "f_"))
+        base = key[2:] if flat_prefix else key
+        if base == "fixed":
+            out.update(weighting="fixed", aggregator="sum",
+                       flat=resolve_method("f-ew")["flat"] if flat_prefix else None)
+            return out
+        out.update(resolve_method(mtl))
+        return out
+    if isinstance(mtl, Mapping):
+        unknown = set(mtl) - set(out)
+        if unknown:
+            raise ValueError(
+                f"unknown key(s) {sorted(unknown)} in mtl={dict(mtl)!r}; allowed: {sorted(out)}."
+            )
+        for k, v in mtl.items():
+            if v is not None:
+                out[k] = dict(v) if k.endswith("_params") else v
+        if out["flat"] is False:
+            out["flat"] = None
+        return out
+    raise TypeError(
+        f"mtl must be a method name (e.g. 'blending', 'pcgrad', 'f-pcgrad'), a dict "
+        f"{{'weighting', 'aggregator', 'flat'}} or None; got {type(mtl).__name__}."
+    )
+
+
+def uses_blending(method: Mapping[str, Any]) -> bool:
+    """Whether a resolved method's weighting is MixNet's gradient blending."""
+    w = method["weighting"]
+    return (isinstance(w, str) and w.strip().lower() == "blending") or type(
+        w
+    ).__name__ == "GradientBlending"
+
+
+def make_tasks(y_train: np.ndarray, n_classes: int, margin: float) -> list[Task]:
+    """MixNet's three tasks in order [reconstruction, metric, classification]; the class
+    weights of the cross-entropy are 'balanced' weights of ``y_train``."""
+    return [
+        Task("reconstruction", ReconstructionLoss()),
+        Task("metric", SemiHardTripletLoss(margin=margin)),
+        Task("classification", ClassBalancedCrossEntropy.from_labels(y_train, n_classes),
+             metrics={"accuracy": _accuracy}),
+    ]
+
+
+def build_method(
+    method: Mapping[str, Any], n_tasks: int, *, warmup: int, batch_size: int,
+    n_train_batches: int, n_val: int | None, loss_weights: Sequence[float] | None,
+) -> tuple[Any, Any]:
+    """Weighting and aggregator instances of a resolved method (see :func:`resolve_mtl`).
+
+    Gradient blending gets MixNet's settings: ``warmup_epochs``, ``batch_size`` and the
+    interleaved validation batch size ``n_val // n_train_batches``; ``"fixed"`` gets
+    ``loss_weights``.
+    """
+    from eegmtl.mtl.aggregators import get_aggregator
+    from eegmtl.mtl.weightings import get_weighting
+
+    w = method["weighting"]
+    w_params = dict(method["weighting_params"])
+    if isinstance(w, str) and w.strip().lower() == "blending":
+        w_params.setdefault("warmup_epochs", warmup)
+        w_params.setdefault("batch_size", batch_size)
+        w_params.setdefault(
+            "val_batch_size", max(1, n_val // max(1, n_train_batches)) if n_val else 1
+        )
+    if isinstance(w, str) and w.strip().lower() == "fixed":
+        w_params.setdefault("weights", loss_weights)
+    if isinstance(w, str):
+        w = get_weighting(w, n_tasks, **w_params)
+    a = method["aggregator"]
+    if isinstance(a, str):
+        a = get_aggregator(a, **dict(method["aggregator_params"]))
+    return w, a
+
+
+def _dataset(x: np.ndarray, y: np.ndarray) -> MultiTaskDataset:
+    xt = torch.from_numpy(x)
+    yt = torch.from_numpy(np.asarray(y, dtype=np.int64))
+    return MultiTaskDataset(xt, {"reconstruction": xt, "metric": yt, "classification": yt})
+
+
+def fit_network(
+    x_tr: np.ndarray, y_tr: np.ndarray, x_va: np.ndarray | None, y_va: np.ndarray | None, *,
+    n_classes: int, method: Mapping[str, Any], latent_dim: int, margin: float, warmup: int,
+    batch_size: int, variant: str = "mixnet", sfreq: float = 100.0, lr: float = 1e-3,
+    max_epochs: int = 200, patience: int | None = 20, monitor: str = "val_loss",
+    interleaved_validation: bool = True, loss_weights: Sequence[float] | None = None,
+    checkpoint_dir: str | Path | None = None, resume: bool = False, progress: bool = False,
+    seed: int = 0, device: str = "auto",
+) -> tuple[MixNet, Trainer, dict[str, Any]]:
+    """Build MixNet and train it on network inputs ``x_*`` ``(n, C, T)`` and labels ``0..K-1``.
+
+    Returns
+    -------
+    model : MixNet
+        Trained (best epoch restored), in eval mode.
+    trainer : Trainer
+        The trainer (history, best epoch, device).
+    model_kwargs : dict
+        What rebuilds the network: ``variant`` plus the constructor arguments.
+    """
+    seed_everything(seed)
+    net_kwargs = dict(n_channels=x_tr.shape[1], n_times=x_tr.shape[2], n_classes=n_classes,
+                      latent_dim=latent_dim, sfreq=sfreq)
+    model = MixNet.min2net(**net_kwargs) if variant == "min2net" else MixNet(**net_kwargs)
+    tasks = make_tasks(y_tr, n_classes, margin)
+    train_loader = MultiTaskLoader(_dataset(x_tr, y_tr), batch_size, shuffle=True, seed=seed)
+    val_loader = None
+    if x_va is not None:
+        val_loader = MultiTaskLoader(_dataset(x_va, y_va), min(len(x_va), _VAL_BATCH),
+                                     shuffle=False)
+    w, a = build_method(
+        method, len(tasks), warmup=warmup, batch_size=batch_size,
+        n_train_batches=len(train_loader), n_val=None if x_va is None else len(x_va),
+        loss_weights=loss_weights,
+    )
+    has_val = val_loader is not None
+    trainer = Trainer(
+        model, tasks, weighting=w, aggregator=a, flat=method["flat"], optimizer="adam",
+        lr=float(lr), scheduler="plateau", max_epochs=int(max_epochs),
+        patience=patience if has_val else None, monitor=monitor if has_val else "train_loss",
+        interleaved_validation=bool(interleaved_validation) and has_val,
+        checkpoint_dir=checkpoint_dir, progress=progress, seed=seed, device=device,
+    )
+    trainer.fit(train_loader, val_loader, resume=resume)
+    model.eval()
+    return model, trainer, {"variant": variant, **net_kwargs}
+
+
+def _accuracy(logits: Tensor, y: Tensor) -> float:
+    return float((logits.argmax(dim=1) == y.long()).double().mean())
