@@ -13,7 +13,7 @@ from torch.utils.data import DataLoader, TensorDataset
 from eegmtl.mtl.aggregators import ExcessMTL, FairGrad, NashMTL, get_aggregator
 from eegmtl.mtl.tasks import Task
 from eegmtl.mtl.trainer import Trainer
-from eegmtl.mtl.weightings import FAMOWeighting, get_weighting
+from eegmtl.mtl.weightings import FAMOWeighting, STCHWeighting, get_weighting
 
 try:
     from ._tinynet import TinyNet
@@ -118,6 +118,7 @@ NEW_METHODS = [
     {"aggregator": "fairgrad"},
     {"aggregator": "excess_mtl"},
     {"weighting": "famo"},
+    {"weighting": "stch"},
 ]
 
 
@@ -214,3 +215,23 @@ def test_weightings_registered_and_modules() -> None:
     assert isinstance(famo, FAMOWeighting) and isinstance(famo, torch.nn.Module)
     assert list(famo.parameters()) == []  # the logits are not for the trainer's optimiser
     assert {"logits", "exp_avg", "exp_avg_sq", "_extra_state"} <= set(famo.state_dict())
+
+
+# ----------------------------------------------------------------------------- STCH
+def test_stch_matches_torchjd_formula_after_warmup() -> None:
+    scal = pytest.importorskip("torchjd.scalarization")
+    stch = STCHWeighting(3, mu=0.5, warmup_epochs=1)
+    seen = [torch.tensor([1.0, 2.0, 0.5]), torch.tensor([3.0, 2.0, 1.5])]
+    torch.testing.assert_close(stch.weights(seen[0]), 1.0 / seen[0])  # warm-up: log losses
+    stch.after_epoch(0, seen[0])
+    for s in seen:  # nadir epoch: still log losses, losses averaged
+        torch.testing.assert_close(stch.weights(s), 1.0 / s)
+    stch.after_epoch(1, seen[1])
+    nadir = (seen[0] + seen[1]) / 2
+    losses = torch.tensor([1.5, 0.8, 1.2], dtype=torch.float64, requires_grad=True)
+    u = torch.log(losses / nadir.double() + 1e-20)
+    (3 * scal.STCH(mu=0.5, weights=torch.ones(3, dtype=torch.float64))(u)).backward()
+    torch.testing.assert_close(stch.weights(losses.detach()), losses.grad)
+    clone = STCHWeighting(3, mu=0.5, warmup_epochs=1)
+    clone.load_state_dict(stch.state_dict())
+    torch.testing.assert_close(clone.weights(losses.detach()), losses.grad)

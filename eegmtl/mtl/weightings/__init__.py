@@ -18,6 +18,7 @@ from eegmtl.mtl.weightings.gls import GeometricLossWeighting
 from eegmtl.mtl.weightings.gradnorm import GradNormWeighting
 from eegmtl.mtl.weightings.imtl_l import IMTLLWeighting
 from eegmtl.mtl.weightings.rlw import RandomLossWeighting
+from eegmtl.mtl.weightings.stch import STCHWeighting
 from eegmtl.mtl.weightings.uncertainty import UncertaintyWeighting
 
 __all__ = [
@@ -31,6 +32,7 @@ __all__ = [
     "GradientBlending",
     "IMTLLWeighting",
     "RandomLossWeighting",
+    "STCHWeighting",
     "UncertaintyWeighting",
     "Weighting",
     "check_losses",
@@ -49,6 +51,7 @@ WEIGHTINGS: dict[str, type[Weighting]] = {
     "blending": GradientBlending,
     "fixed": FixedWeighting,
     "famo": FAMOWeighting,
+    "stch": STCHWeighting,
 }
 
 
