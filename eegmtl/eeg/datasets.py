@@ -53,6 +53,8 @@ import pandas as pd
 from moabb.datasets.base import BaseDataset
 
 from eegmtl.config import DataNotFoundError, resolve_data_dir
+from eegmtl.eeg.checks import check_subjects
+from eegmtl.eeg.datafiles import CorruptFileError, check_finite_raws, read_export_file
 
 __all__ = [
     "CHANNELS",
@@ -61,6 +63,7 @@ __all__ = [
     "SFREQ",
     "SUBJECTS",
     "BCI2bExport",
+    "CorruptFileError",
     "bnci_expected_file",
     "export_file",
     "load_bci2b",
@@ -92,21 +95,12 @@ _EXPORT_CONTENT = (
 
 # --------------------------------------------------------------------------- validation
 def parse_subjects(subjects: int | Iterable[int] | None) -> list[int]:
-    """Validate subjects (1-9); None means all. Returns a sorted list without duplicates."""
-    if subjects is None:
-        return list(SUBJECTS)
-    if isinstance(subjects, (int, np.integer)):
-        subjects = [subjects]
-    out: list[int] = []
-    for s in subjects:
-        if isinstance(s, bool) or not isinstance(s, (int, np.integer)) or int(s) not in SUBJECTS:
-            raise ValueError(
-                f"unknown subject {s!r} for BCIC IV 2b; valid subjects are the integers 1-9."
-            )
-        out.append(int(s))
-    if not out:
-        raise ValueError("subjects is empty; give at least one of 1-9 (or None for all).")
-    return sorted(set(out))
+    """Validate subjects (1-9); None means all. Returns a sorted list without duplicates.
+
+    Integral floats are accepted (``4.0`` -> ``[4]``); see
+    :func:`eegmtl.eeg.checks.check_subjects`.
+    """
+    return check_subjects(subjects, SUBJECTS)
 
 
 def parse_sessions(sessions: int | str | Iterable[int | str] | None) -> list[int]:
@@ -117,14 +111,16 @@ def parse_sessions(sessions: int | str | Iterable[int | str] | None) -> list[int
     """
     if sessions is None:
         return [1, 2, 3, 4, 5]
-    if isinstance(sessions, (int, np.integer, str)):
+    if isinstance(sessions, (str, bytes)) or not isinstance(sessions, Iterable):
         sessions = [sessions]
     out: list[int] = []
     for s in sessions:
         if isinstance(s, str) and s in SESSIONS:
             out.append(SESSIONS.index(s) + 1)
         elif (
-            not isinstance(s, bool) and isinstance(s, (int, np.integer)) and 1 <= int(s) <= 5
+            isinstance(s, (int, np.integer, float, np.floating))
+            and not isinstance(s, (bool, np.bool_))
+            and float(s) in (1.0, 2.0, 3.0, 4.0, 5.0)
         ):
             out.append(int(s))
         else:
@@ -170,8 +166,6 @@ def read_export(
         One row per trial: ``subject`` (int), ``session`` (MOABB name), ``run`` (``"0"``),
         ``session_index`` (1-5), ``trial`` (index in the file; the order is shuffled).
     """
-    import scipy.io
-
     subs, sess = parse_subjects(subjects), parse_sessions(sessions)
     root = _export_root(path)
     xs, ys, metas = [], [], []
@@ -183,18 +177,7 @@ def read_export(
                     f"missing export file {f} (subject {s}, session {n}). The folder from "
                     f"$EEGMTL_BCI2B_DIR / path must hold {_EXPORT_CONTENT}."
                 )
-            mat = scipy.io.loadmat(f)
-            if "data" not in mat or "label" not in mat:
-                raise ValueError(f"{f} has no 'data'/'label' variables; is it a 2b export file?")
-            data = np.transpose(mat["data"], (2, 1, 0)).astype(np.float64)
-            lab = np.asarray(mat["label"]).ravel().astype(np.int64)
-            if data.shape[1:] != (len(CHANNELS), N_TIMES_EXPORT) or len(lab) != len(data):
-                raise ValueError(
-                    f"{f}: unexpected shapes data {mat['data'].shape}, label {mat['label'].shape}; "
-                    "expected (1000, 3, n_trials) and (n_trials, 1)."
-                )
-            if not np.isin(lab, list(EVENT_ID.values())).all():
-                raise ValueError(f"{f}: labels must be 1 (left) or 2 (right); got {np.unique(lab)}")
+            data, lab = read_export_file(f, CHANNELS, N_TIMES_EXPORT, EVENT_ID)
             xs.append(data)
             ys.append(lab)
             metas.append(
@@ -405,7 +388,20 @@ def _bnci_epochs(
                     ) from err
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", FutureWarning)
-                data = dataset.get_data([s])[s]
+                try:
+                    data = dataset.get_data([s])[s]
+                except DataNotFoundError:
+                    raise
+                except Exception as err:  # whatever a damaged .mat raises inside MOABB/scipy
+                    files = [str(bnci_expected_file(s, k, path)) for k in kinds]
+                    raise CorruptFileError(
+                        f"BNCI2014_004 subject {s}: reading {files} failed ({type(err).__name__}: "
+                        f"{err}); one of these files is damaged or not a BNCI .mat file. Delete "
+                        "it so MOABB downloads it again, or restore it from the original download."
+                    ) from err
+            check_finite_raws(
+                data, f"BNCI2014_004 subject {s}", [bnci_expected_file(s, k, path) for k in kinds]
+            )
             for n in sessions:
                 name = SESSIONS[n - 1]
                 if name not in data:

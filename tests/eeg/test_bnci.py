@@ -58,3 +58,25 @@ def test_bnci_missing_files_offline(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     other = tmp_path / "other"
     with pytest.raises(DataNotFoundError, match="other"):
         load_bci2b("bnci", subjects=[1], path=other)
+
+
+@pytest.mark.parametrize("kind", ["truncated", "text"])
+def test_bnci_corrupted_file_is_named(bnci_root: Path, kind: str) -> None:
+    from eegmtl.eeg.datasets import CorruptFileError
+
+    f = bnci_root / "MNE-bnci-data" / "~bci" / "database" / "004-2014" / "B01E.mat"
+    data = f.read_bytes()
+    f.write_bytes(data[: len(data) // 3] if kind == "truncated" else b"not a mat file\n" * 20)
+    with pytest.raises(CorruptFileError, match=r"subject 1: reading .*B01E\.mat.*damaged"):
+        load_bci2b("bnci", subjects=[1])
+
+
+def test_bnci_nan_samples_are_named(bnci_root: Path) -> None:
+    from eegmtl.eeg.datasets import CorruptFileError
+
+    f_e = bnci_root / "MNE-bnci-data" / "~bci" / "database" / "004-2014" / "B02E.mat"
+    runs = scipy.io.loadmat(f_e, squeeze_me=False, struct_as_record=False)["data"]
+    runs[0, 1][0, 0].X[100, 0] = np.nan
+    scipy.io.savemat(f_e, {"data": runs})
+    with pytest.raises(CorruptFileError, match=r"subject 2, session 4test.*NaN.*B02E\.mat"):
+        load_bci2b("bnci", subjects=[2])

@@ -127,7 +127,7 @@ def test_missing_data_directory_names_variable(monkeypatch: pytest.MonkeyPatch,
         load_bci2b(subjects=1, path=tmp_path / "empty")
 
 
-@pytest.mark.parametrize("bad", [0, 10, -1, "1", 2.0, True, []])
+@pytest.mark.parametrize("bad", [0, 10, -1, "1", 2.5, True, []])
 def test_unknown_subject(bad: object) -> None:
     with pytest.raises(ValueError, match="subject"):
         parse_subjects(bad if isinstance(bad, list) else [bad])
@@ -138,7 +138,7 @@ def test_unknown_subject(bad: object) -> None:
             BCI2bExport(subjects=[bad])
 
 
-@pytest.mark.parametrize("bad", [0, 6, "5test", "train", 1.0])
+@pytest.mark.parametrize("bad", [0, 6, "5test", "train", 1.5])
 def test_unknown_session(bad: object) -> None:
     with pytest.raises(ValueError, match="unknown session"):
         parse_sessions([bad])
@@ -157,3 +157,80 @@ def test_bad_arguments() -> None:
         load_bci2b("gdf")
     with pytest.raises(ValueError, match="units"):
         load_bci2b(units="mV")
+
+
+def test_integral_float_subjects_and_sessions_are_accepted() -> None:
+    assert parse_subjects(4.0) == [4]
+    assert parse_subjects([np.float64(2.0), 1]) == [1, 2]
+    assert parse_sessions(1.0) == [1]
+    with pytest.raises(ValueError, match="not integral"):
+        parse_subjects(4.5)
+
+
+# --------------------------------------------------------------------- corrupted copies
+def _copy_sessions(real_2b: Path, tmp_path: Path) -> Path:
+    """Copies of subject 1, sessions 1-2 of the real export in ``tmp_path/epochs_mat``."""
+    import shutil
+
+    (tmp_path / "epochs_mat").mkdir()
+    for name in ("B0101T.mat", "B0102T.mat"):
+        shutil.copy(real_2b / "epochs_mat" / name, tmp_path / "epochs_mat" / name)
+        (tmp_path / "epochs_mat" / name).chmod(0o644)
+    return tmp_path / "epochs_mat" / "B0102T.mat"
+
+
+def _corrupt(f: Path, kind: str) -> None:
+    data = f.read_bytes()
+    if kind == "truncated":
+        f.write_bytes(data[: len(data) // 2])
+    elif kind == "empty":
+        f.write_bytes(b"")
+    elif kind == "bitflip":  # in the first variable's tag, right after the 128-byte header
+        flipped = bytearray(data)
+        flipped[130] ^= 0xFF
+        f.write_bytes(bytes(flipped))
+    else:  # not a MATLAB file at all
+        f.write_text("subject,session\n1,2\n")
+
+
+@pytest.mark.parametrize("kind", ["truncated", "empty", "bitflip", "csv"])
+def test_corrupted_export_file_is_named(real_2b: Path, tmp_path: Path, kind: str) -> None:
+    from eegmtl.eeg.datasets import CorruptFileError
+
+    bad = _copy_sessions(real_2b, tmp_path)
+    _corrupt(bad, kind)
+    with pytest.raises(CorruptFileError, match=r"B0102T\.mat.*(empty, truncated, corrupted)"):
+        load_bci2b(subjects=1, sessions=[1, 2], path=tmp_path)
+    with pytest.raises(CorruptFileError, match=r"B0102T\.mat"):
+        BCI2bExport(path=tmp_path, sessions=[1, 2]).get_data([1])
+    # the intact file next to it still loads
+    X, _, _ = load_bci2b(subjects=1, sessions=[1], path=tmp_path)
+    assert X.shape == (120, 3, 1000)
+
+
+@pytest.mark.parametrize("value", [np.nan, np.inf, 1e12])
+def test_nan_or_impossible_values_name_file_and_trials(
+    real_2b: Path, tmp_path: Path, value: float
+) -> None:
+    import scipy.io
+
+    from eegmtl.eeg.datasets import CorruptFileError
+
+    bad = _copy_sessions(real_2b, tmp_path)
+    mat = scipy.io.loadmat(bad)
+    mat["data"][10, 1, 7] = value  # (time, channel, trial): trial 7
+    mat["data"][0, 0, 42] = value
+    scipy.io.savemat(bad, {"data": mat["data"], "label": mat["label"]})
+    with pytest.raises(CorruptFileError, match=r"B0102T\.mat: 2 .* trials \[7, 42\]"):
+        load_bci2b(subjects=1, sessions=[1, 2], path=tmp_path)
+
+
+def test_wrong_variables_name_file(real_2b: Path, tmp_path: Path) -> None:
+    import scipy.io
+
+    from eegmtl.eeg.datasets import CorruptFileError
+
+    bad = _copy_sessions(real_2b, tmp_path)
+    scipy.io.savemat(bad, {"eeg": np.zeros((3, 3))})
+    with pytest.raises(CorruptFileError, match=r"B0102T\.mat has no 'data'/'label'.*\['eeg'\]"):
+        load_bci2b(subjects=1, sessions=[1, 2], path=tmp_path)

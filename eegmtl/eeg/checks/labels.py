@@ -75,13 +75,15 @@ def check_labels(
     return arr
 
 
-def _as_int(value: Any, name: str) -> int:
+def _as_int(value: Any, name: str, hint: str = "") -> int:
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
-        raise ValueError(f"{name} must hold integers; got {value!r} ({type(value).__name__}).")
+        raise ValueError(
+            f"{name} must hold integers; got {value!r} ({type(value).__name__}){hint}."
+        )
     if isinstance(value, numbers.Integral):
         return int(value)
     if not np.isfinite(value) or float(value) != int(value):
-        raise ValueError(f"{name} must hold integers; got {value!r}, which is not integral.")
+        raise ValueError(f"{name} must hold integers; got {value!r}, which is not integral{hint}.")
     return int(value)
 
 
@@ -100,19 +102,22 @@ def check_subjects(
         (the message lists the valid ones).
     """
     valid_set = None if valid is None else sorted(int(v) for v in valid)
+    hint = ""
+    if valid_set:
+        contiguous = valid_set == list(range(valid_set[0], valid_set[-1] + 1))
+        allowed = f"the integers {valid_set[0]}-{valid_set[-1]}" if contiguous else valid_set
+        hint = f"; valid subjects are {allowed}"
     if subjects is None:
         if valid_set is None:
             raise ValueError(f"{name}=None needs a list of valid subjects.")
         return list(valid_set)
     if isinstance(subjects, (str, bytes)) or not isinstance(subjects, Iterable):
         subjects = [subjects]
-    out = [_as_int(s, name) for s in subjects]
+    out = [_as_int(s, name, hint) for s in subjects]
     if not out:
-        raise ValueError(f"{name} is empty; give at least one subject (or None for all).")
+        raise ValueError(f"{name} is empty; give at least one subject (or None for all){hint}.")
     if valid_set is not None:
         unknown = sorted({s for s in out if s not in valid_set})
         if unknown:
-            contiguous = valid_set == list(range(valid_set[0], valid_set[-1] + 1))
-            allowed = f"the integers {valid_set[0]}-{valid_set[-1]}" if contiguous else valid_set
-            raise ValueError(f"unknown {name} {unknown}; valid subjects are {allowed}.")
+            raise ValueError(f"unknown {name} {unknown}{hint}.")
     return sorted(set(out))
