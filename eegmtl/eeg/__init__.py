@@ -8,6 +8,10 @@ Modules (imported on first use, so ``import eegmtl.eeg`` does not pull in MOABB)
   as functions and scikit-learn transformers.
 - :mod:`eegmtl.eeg.filterbank` -- :class:`FilterBankCSP` (MixNet's CSP conventions).
 - :mod:`eegmtl.eeg.baselines` -- CSP+LDA, FBCSP+SVM, TS+SVM, EEGNet, ShallowFBCSPNet factories.
+- :mod:`eegmtl.eeg.deep_baselines` -- ATCNet, EEGConformer, EEGTCNet, TCFormer, CTNet, IFNet,
+  FBCNet with their papers' recipes (:class:`BraindecodeClassifier`).
+- :mod:`eegmtl.eeg.augmentation` -- training-only augmentation (braindecode transforms).
+- :mod:`eegmtl.eeg.alignment` -- Euclidean alignment by recording (MOABB).
 """
 
 from __future__ import annotations
@@ -28,8 +32,12 @@ _EXPORTS = {
     "resample": "preprocessing",
     "select_window": "preprocessing",
     "mixnet_preprocess": "preprocessing",
+    "BraindecodeClassifier": "deep_baselines",
+    "RecordingAlignment": "alignment",
+    "align_recordings": "alignment",
 }
-_MODULES = {"datasets", "preprocessing", "filterbank", "baselines"}
+_MODULES = {"datasets", "preprocessing", "filterbank", "baselines", "deep_baselines",
+            "augmentation", "alignment"}
 
 __all__ = sorted(_EXPORTS)
 

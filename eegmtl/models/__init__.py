@@ -16,6 +16,8 @@ __all__ = ["MixNet"]
 
 
 def __getattr__(name: str) -> Any:
+    if name == "MultiTaskBraindecode":
+        return importlib.import_module(".multitask", __name__).MultiTaskBraindecode
     if name.startswith("_"):
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
     try:
