@@ -169,12 +169,15 @@ _LOOP_LAYERS: tuple[type[nn.Module], ...] = (
 )
 
 
-def resolve_gradient_mode(mode: str, model: nn.Module | None = None) -> str:
+def resolve_gradient_mode(
+    mode: str, model: nn.Module | None = None, *, mixed_precision: bool = False
+) -> str:
     """Resolve ``"auto"`` to ``"vmap"`` or ``"loop"`` by a fixed rule on the model's layers.
 
     ``"loop"`` when the model holds a 2-d/3-d convolution or a max-pooling layer (their
-    batched backward falls back to slow per-row kernels), ``"vmap"`` otherwise (and when no
-    model is given). The rule depends on the architecture only -- never on timing or machine
+    batched backward falls back to slow per-row kernels), or a BatchNorm layer under
+    ``mixed_precision`` (bf16 autocast: torch's batched BatchNorm backward rejects the mixed
+    dtypes); ``"vmap"`` otherwise (and when no model is given). The rule depends on the architecture only -- never on timing or machine
     load -- so one configuration always takes one code path. ``"vmap"``/``"loop"`` are
     returned unchanged.
     """
@@ -182,7 +185,10 @@ def resolve_gradient_mode(mode: str, model: nn.Module | None = None) -> str:
         raise ValueError(f"gradient mode must be one of {_MODES}, got {mode!r}.")
     if mode != "auto":
         return mode
-    if model is not None and any(isinstance(m, _LOOP_LAYERS) for m in model.modules()):
+    if model is None:
+        return "vmap"
+    loop_layers = _LOOP_LAYERS + ((nn.modules.batchnorm._NormBase,) if mixed_precision else ())
+    if any(isinstance(m, loop_layers) for m in model.modules()):
         return "loop"
     return "vmap"
 
@@ -199,6 +205,8 @@ class GradientEngine:
         to ``"loop"`` for good, with a warning; out-of-memory errors are raised.
     model : nn.Module or None
         The model whose layers decide ``"auto"``.
+    mixed_precision : bool, default False
+        The forward runs under bf16 autocast (part of the ``"auto"`` rule).
     probe : int
         Ignored; kept so that old call sites keep working (``"auto"`` no longer times).
 
@@ -208,11 +216,18 @@ class GradientEngine:
         The resolved backend (record it with the configuration: it changes float rounding).
     """
 
-    def __init__(self, mode: str = "auto", probe: int = 3, *, model: nn.Module | None = None):
+    def __init__(
+        self,
+        mode: str = "auto",
+        probe: int = 3,
+        *,
+        model: nn.Module | None = None,
+        mixed_precision: bool = False,
+    ) -> None:
         if mode not in _MODES:
             raise ValueError(f"mode must be one of {_MODES}, got {mode!r}.")
         self.mode = mode
-        self.chosen: str = resolve_gradient_mode(mode, model)
+        self.chosen: str = resolve_gradient_mode(mode, model, mixed_precision=mixed_precision)
 
     def _vmap_or_fallback(self, rep: Tensor, shared: Sequence[Tensor], rep_grads: Tensor):
         try:

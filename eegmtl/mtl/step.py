@@ -244,12 +244,12 @@ class MTLStep:
         self.weight_heads = bool(weight_heads)
         self.flat = make_flat_config(flat)
         self.looksam = LookSAMState() if self.flat is not None else None
-        self.engine = GradientEngine(gradient_mode, model=model)
         if autocast not in _AUTOCAST:
-            raise ValueError(
-                f"autocast must be None or 'bf16', got {autocast!r}."
-            )
+            raise ValueError(f"autocast must be None or 'bf16', got {autocast!r}.")
         self.autocast = None if autocast is None else "bf16"
+        self.engine = GradientEngine(
+            gradient_mode, model=model, mixed_precision=self.autocast is not None
+        )
         self.fast_path = bool(fast_path)
         self.diagnostics = bool(diagnostics)
         self.optimizer = optimizer

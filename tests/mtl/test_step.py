@@ -219,3 +219,31 @@ def test_resolve_method():
     assert resolve_method("F-EW")["flat"] is not None
     with pytest.raises(ValueError, match="unknown MTL method"):
         resolve_method("nope")
+
+
+@pytest.mark.parametrize("kw", [
+    {"aggregator": "sum"},
+    {"aggregator": "pcgrad"},
+    {"aggregator": "mgda_ub"},
+    {"aggregator": "pcgrad", "flat": {"rho": 0.1}},
+    {"aggregator": "pcgrad", "flat": {"rho": 0.1, "mode": "batched"}},
+])
+def test_bf16_autocast_close_to_float32(batch, kw):
+    """bf16 autocast (CPU here) keeps float32 parameters/gradients and stays near float32."""
+    if kw["aggregator"] not in AGGREGATORS:
+        pytest.skip("not registered")
+    grads = []
+    for autocast in (None, "bf16"):
+        model = _model()
+        step = MTLStep(model, TASKS, "ew", kw["aggregator"], None, autocast=autocast,
+                       flat=kw.get("flat"))
+        res = step(*batch)
+        assert res.losses.dtype == torch.float32
+        assert step.config()["autocast"] == autocast
+        grads.append(torch.cat([p.grad.reshape(-1) for p in model.parameters()]))
+    assert grads[1].dtype == torch.float32
+    cos = F.cosine_similarity(grads[0], grads[1], dim=0)
+    assert cos > 0.99, float(cos)
+    assert not torch.equal(grads[0], grads[1])  # bf16 really ran
+    with pytest.raises(ValueError, match="autocast"):
+        MTLStep(_model(), TASKS, autocast="fp16")

@@ -1,0 +1,107 @@
+"""The runs users start, as library code: every experiment module has
+``add_arguments(parser)`` and ``run(args)``, so ``eegmtl <command>``, ``python
+pipelines/<script>.py`` and a notebook run the same code.
+
+=============  =========================================  ======================================
+command        module                                     what it runs
+=============  =========================================  ======================================
+train          :mod:`~eegmtl.experiments.train_mixnet`    MixNet SD on the competition split
+sd, si         :mod:`~eegmtl.experiments.protocol`        SD / SI evaluation of any methods
+ablations      :mod:`~eegmtl.experiments.ablations`       MixNet Tables S1-S3, chosen on validation
+csp-lda        :mod:`~eegmtl.experiments.csp_lda`         CSP-type baselines, competition split
+vision         :mod:`~eegmtl.experiments.vision`          MultiMNIST-family grid of MTL methods
+toy            :mod:`~eegmtl.experiments.toy`             two-task landscape
+bench mtl      :mod:`~eegmtl.experiments.bench_mtl`       MTL step time per aggregator
+bench mixnet   :mod:`~eegmtl.experiments.bench_mixnet`    MixNet fit time, memory, latency
+=============  =========================================  ======================================
+
+Importing this package imports no experiment (nor torch); :func:`load` imports one.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from types import ModuleType
+from typing import Any
+
+__all__ = ["COMMANDS", "Command", "build_parser", "load", "main"]
+
+
+@dataclass(frozen=True)
+class Command:
+    """An experiment command: its module, one-line help, the script that runs it from a
+    checkout and extra keyword arguments of the module's ``add_arguments``."""
+
+    module: str
+    help: str
+    script: str
+    options: dict[str, Any] = field(default_factory=dict)
+
+
+#: command name -> :class:`Command`
+COMMANDS: dict[str, Command] = {
+    "train": Command("train_mixnet", "train MixNet subject-dependently (train sessions 1-3, "
+                     "test 4-5) on chosen subjects and record the test scores",
+                     "train_mixnet.py"),
+    "sd": Command("protocol", "subject-dependent evaluation (5 folds per subject on sessions "
+                  "1-3, test sessions 4-5) of any registered methods", "subject_dependent.py",
+                  {"protocol": "subject_dependent"}),
+    "si": Command("protocol", "subject-independent evaluation (leave one subject out, "
+                  "validation folds by subject) of any registered methods",
+                  "subject_independent.py", {"protocol": "subject_independent"}),
+    "ablations": Command("ablations", "MixNet ablations (margin, latent size, warm-up; Tables "
+                         "S1-S3), chosen on validation accuracy", "ablations.py"),
+    "csp-lda": Command("csp_lda", "CSP-type baselines on the competition split (train "
+                       "sessions 1-3, test 4-5)", "csp_lda.py"),
+    "vision": Command("vision", "MultiMNIST / MultiFashion / MultiFashion+MNIST benchmarks of "
+                      "the MTL methods", "vision.py"),
+    "toy": Command("toy", "two-task landscape: trajectories of the MTL methods, plot and table",
+                   "toy.py"),
+    "bench-mtl": Command("bench_mtl", "step time of every aggregator relative to equal "
+                         "weighting", "bench_mtl.py"),
+    "bench-mixnet": Command("bench_mixnet", "MixNet fit time, memory and single-trial latency",
+                            "bench_mixnet.py"),
+}
+
+
+def load(name: str) -> ModuleType:
+    """Import the experiment module of command ``name``."""
+    if name not in COMMANDS:
+        raise KeyError(f"unknown experiment {name!r}; known: {sorted(COMMANDS)}")
+    module = f"eegmtl.experiments.{COMMANDS[name].module}"
+    try:
+        return importlib.import_module(module)
+    except ModuleNotFoundError as err:
+        if err.name != module:
+            raise
+        raise SystemExit(f"{module} is not part of this eegmtl version; `eegmtl {name}` is "
+                         "not available.") from None
+
+
+def build_parser(name: str, parser: argparse.ArgumentParser | None = None,
+                 prog: str | None = None) -> argparse.ArgumentParser:
+    """``parser`` (default: a new one named ``prog``) with the options of command ``name``."""
+    parser = parser or argparse.ArgumentParser(prog=prog, allow_abbrev=False)
+    load(name).add_arguments(parser, **COMMANDS[name].options)
+    return parser
+
+
+def main(name: str, argv: Sequence[str] | None = None, *, via_script: bool = False) -> int:
+    """Parse ``argv`` for command ``name`` and run it; returns the exit status.
+
+    The run records the command that started it: ``python pipelines/<script> ...`` when
+    ``via_script`` (the checkout's thin scripts), else ``eegmtl <command> ...``.
+    """
+    argv = list(sys.argv[1:] if argv is None else argv)
+    command = COMMANDS[name]
+    words = name.split("-", 1) if name.startswith("bench-") else [name]  # eegmtl bench mtl
+    prefix = ["python", f"pipelines/{command.script}"] if via_script else ["eegmtl", *words]
+    args = build_parser(name, prog=" ".join(prefix[1:] if via_script else prefix)
+                        ).parse_args(argv)
+    args.argv, args.command_prefix = argv, prefix
+    status = load(name).run(args)
+    return status if isinstance(status, int) else 0
