@@ -177,9 +177,9 @@ def resolve_gradient_mode(
     ``"loop"`` when the model holds a 2-d/3-d convolution or a max-pooling layer (their
     batched backward falls back to slow per-row kernels), or a BatchNorm layer under
     ``mixed_precision`` (bf16 autocast: torch's batched BatchNorm backward rejects the mixed
-    dtypes); ``"vmap"`` otherwise (and when no model is given). The rule depends on the architecture only -- never on timing or machine
-    load -- so one configuration always takes one code path. ``"vmap"``/``"loop"`` are
-    returned unchanged.
+    dtypes); ``"vmap"`` otherwise (and when no model is given). The rule depends on the
+    architecture only -- never on timing or machine load -- so one configuration always
+    takes one code path. ``"vmap"``/``"loop"`` are returned unchanged.
     """
     if mode not in _MODES:
         raise ValueError(f"gradient mode must be one of {_MODES}, got {mode!r}.")
