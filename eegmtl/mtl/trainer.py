@@ -84,8 +84,9 @@ class Trainer:
     model : nn.Module
         A :class:`~eegmtl.mtl.tasks.MultiTaskModel`.
     tasks : sequence of Task
-    weighting, aggregator, flat, grad_level, weight_heads, gradient_mode
-        Passed to :class:`~eegmtl.mtl.step.MTLStep` (defaults EW + Sum, no flat).
+    weighting, aggregator, flat, grad_level, weight_heads, gradient_mode, autocast
+        Passed to :class:`~eegmtl.mtl.step.MTLStep` (defaults EW + Sum, no flat, float32);
+        the flat variant is ``flat={"mode": ..., "every": ...}``.
     optimizer : {"adam", "sgd", "adamw"} or callable, default "adam"
         A name, or ``callable(params) -> Optimizer``. Gets the model's parameters and the
         weighting's learnable parameters.
@@ -177,6 +178,7 @@ class Trainer:
         grad_level: str = "auto",
         weight_heads: bool = False,
         gradient_mode: str = "auto",
+        autocast: str | None = None,
         checkpoint_dir: str | Path | None = None,
         progress: bool = True,
         seed: int | None = None,
@@ -212,6 +214,7 @@ class Trainer:
         step = MTLStep(
             self.model, self.tasks, weighting, aggregator, None, grad_level=grad_level,
             weight_heads=weight_heads, flat=flat, gradient_mode=gradient_mode,
+            autocast=autocast,
         )
         for p in step.weighting.parameters():
             p.data = p.data.to(self.device)
