@@ -16,7 +16,8 @@ shallow       braindecode ``ShallowFBCSPNet`` (defaults), AdamW lr 6.25e-4      
 ============  =====================================================================  ========
 
 All factories return *unfitted* estimators that take ``X`` of shape ``(n, C, T)`` (any units;
-CSP and tangent space are scale-invariant up to a constant feature offset) and any binary labels,
+CSP and tangent space are scale-invariant up to a constant feature offset; the classical ones
+take any floating dtype, float32 included, with the predictions of float64) and any binary labels,
 so they work in ``Pipeline``, ``clone``, ``cross_val_score`` and MOABB evaluations.
 braindecode and pyriemann are imported only when their factory is called (extra
 ``eegmtl[baselines]``; see :mod:`eegmtl._compat`).

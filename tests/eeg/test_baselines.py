@@ -137,3 +137,35 @@ def test_main_job_writes_records(real_2b: Path, tmp_path: Path,
     assert (df["score"] == df["roc_auc"]).all()
     printed = capsys.readouterr().out
     assert "mean+-SD" in printed and "wall time" in printed
+
+
+def _synthetic(n: int = 40, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Two classes differing in 10 Hz power on channel 0 vs 2; µV scale, 250 Hz, 2 s."""
+    rng = np.random.default_rng(seed)
+    y = np.repeat([0, 1], n // 2)
+    t = np.arange(500) / 250.0
+    X = rng.standard_normal((n, 3, 500)) * 5.0
+    alpha = 4.0 * np.sin(2 * np.pi * 10.0 * t)
+    X[y == 0, 0] += alpha
+    X[y == 1, 2] += alpha
+    return X, y
+
+
+@pytest.mark.parametrize("factory", ["csp_lda", "ts_svm", "fbcsp_svm"])
+def test_float32_input_gives_float64_predictions(factory: str) -> None:
+    make = {
+        "csp_lda": lambda: baselines.make_csp_lda(n_components=2),
+        "ts_svm": baselines.make_ts_svm,
+        "fbcsp_svm": lambda: baselines.make_fbcsp_svm(k=4, cv_splits=2),
+    }[factory]
+    if factory == "ts_svm":
+        pytest.importorskip("pyriemann")
+    X, y = _synthetic()
+    X32 = X.astype(np.float32)
+    ref = make().fit(X32.astype(np.float64), y)
+    low = make().fit(X32, y)
+    np.testing.assert_array_equal(low.predict(X32), ref.predict(X32.astype(np.float64)))
+    np.testing.assert_allclose(
+        low.decision_function(X32), ref.decision_function(X32.astype(np.float64)),
+        rtol=1e-4, atol=1e-6,
+    )
