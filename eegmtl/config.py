@@ -16,7 +16,14 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-__all__ = ["DATASETS", "DataNotFoundError", "resolve_data_dir", "results_dir"]
+__all__ = [
+    "DATASETS",
+    "RESULTS_DIR_HELP",
+    "DataNotFoundError",
+    "checkout_root",
+    "resolve_data_dir",
+    "results_dir",
+]
 
 #: name -> (environment variable, default sub-folder of $EEGMTL_DATA_DIR)
 DATASETS: dict[str, tuple[str, str]] = {
@@ -76,13 +83,37 @@ def resolve_data_dir(
     return out
 
 
+#: How the default results folder is chosen (shown in the ``--help`` of every experiment).
+RESULTS_DIR_HELP = (
+    "default results folder: $EEGMTL_RESULTS_DIR if set, else pipelines/results/ of the eegmtl "
+    "checkout when eegmtl runs from one, else ./eegmtl-results"
+)
+
+
+def checkout_root() -> Path | None:
+    """Root of the eegmtl source checkout this package runs from (``None`` for an installed
+    wheel): the folder above the package when it holds ``pyproject.toml`` and ``pipelines/``."""
+    root = Path(__file__).resolve().parents[1]
+    if (root / "pyproject.toml").is_file() and (root / "pipelines").is_dir():
+        return root
+    return None
+
+
 def results_dir(
     path: str | os.PathLike[str] | None = None,
-    default: str | os.PathLike[str] = "pipelines/results",
+    default: str | os.PathLike[str] | None = None,
 ) -> Path:
-    """Directory for result records: ``path``, else ``$EEGMTL_RESULTS_DIR``, else ``default``
-    (the pipeline scripts pass their own ``pipelines/results`` folder, so records land there
-    whatever the current directory)."""
+    """Directory for result records.
+
+    ``path`` if given, else ``$EEGMTL_RESULTS_DIR``, else ``default`` if given, else the
+    checkout's ``pipelines/results`` when eegmtl runs from a source checkout (so records land
+    there whatever the current directory), else ``./eegmtl-results`` (an installed wheel).
+    """
     if path is not None:
         return Path(path)
-    return Path(os.environ.get("EEGMTL_RESULTS_DIR") or default)
+    if os.environ.get("EEGMTL_RESULTS_DIR"):
+        return Path(os.environ["EEGMTL_RESULTS_DIR"])
+    if default is not None:
+        return Path(default)
+    root = checkout_root()
+    return root / "pipelines" / "results" if root is not None else Path("eegmtl-results")

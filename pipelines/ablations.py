@@ -1,206 +1,25 @@
-"""MixNet ablations on BCIC IV 2b, as Tables S1-S3 of the MixNet supplement, chosen honestly.
+"""MixNet ablations on BCIC IV 2b (Tables S1-S3 of the MixNet supplement), chosen on validation.
 
-The paper tuned three hyper-parameters **sequentially** (mixnet-reference §6.1):
-
-- S1: triplet margin α ∈ {0.1, 0.5, 1, 5, 10, 100}, with latent size U·N_f (= 2·9 = 18) and
-  warm-up W = 5;
-- S2: latent size ∈ {4, 8, U·N_f = 18, 32, 64, 128, 256}, with the α chosen in S1 and W = 5;
-- S3: warm-up W ∈ {2, 3, 5, 7, 9}, with the α and latent size chosen before.
-
-**Selection differs from the original code on purpose.** The reference chose α, latent and W
-from tables of *test* performance (sessions 4-5 in SD, the held-out subject in SI); there was no
-separate selection split. Here every choice is made by
-:func:`eegmtl.evaluation.results.select_on_validation`: the value with the best mean
-**validation** accuracy over all subject × fold rows (the validation folds of sessions 1-3 in SD,
-the validation subjects in SI). Test scores are reported next to it, never used; the tables also
-show which value the test scores would have picked, to make the difference visible.
-
-Every setting is an ordinary pipeline ``MixNet[margin=..,latent=..,warmup=..]`` evaluated by
-``run_protocol`` on the same splits, so records are cached and reruns resume: ``--param
-warmup`` runs the whole chain (S1 and S2 come from the record file when already done), unless
-the earlier choices are fixed with ``--margin`` / ``--latent``.
+Thin script over :mod:`eegmtl.experiments.ablations`: the same run as
+``eegmtl ablations ...`` (options: ``python pipelines/ablations.py --help``);
+it records this command line in its outputs.
 
 Usage::
 
     python pipelines/ablations.py --param margin --protocol sd          # Table S1, SD
     python pipelines/ablations.py --param all --protocol sd --n-jobs 2   # S1 -> S2 -> S3
-    python pipelines/ablations.py --param warmup --protocol si --margin 5 --latent 18
-    python pipelines/ablations.py --param margin --quick                 # smoke test
-
-Records: ``pipelines/results/ablations_<sd|si>.csv``; summary (commands, wall times, tables):
-``pipelines/results/ablations_<sd|si>_summary.md``.
 """
 
 from __future__ import annotations
 
-import time
+import sys
 
-_T_START = time.perf_counter()
-
-import argparse  # noqa: E402
-import math  # noqa: E402
-import sys  # noqa: E402
-from pathlib import Path  # noqa: E402
-from typing import Any  # noqa: E402
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from subject_dependent import (  # noqa: E402
-    command_line,
-    parse_subjects,
-    summary_header,
-    write_text_atomic,
-)
-
-from eegmtl.config import results_dir  # noqa: E402
-from eegmtl.evaluation import get_method, run_protocol  # noqa: E402
-
-_HERE = Path(__file__).resolve().parent
-from eegmtl.evaluation.protocols import normalize_protocol  # noqa: E402
-from eegmtl.evaluation.results import (  # noqa: E402
-    markdown_table,
-    select_on_validation,
-    summarize,
-)
-
-#: CLI name -> (MixNet config key, grid of Tables S1-S3, table name)
-PARAMS: dict[str, tuple[str, list[Any], str]] = {
-    "margin": ("margin", [0.1, 0.5, 1.0, 5.0, 10.0, 100.0], "S1 (margin α)"),
-    "latent": ("latent_dim", [4, 8, 18, 32, 64, 128, 256], "S2 (latent size; 18 = U·N_f)"),
-    "warmup": ("warmup", [2, 3, 5, 7, 9], "S3 (warm-up W)"),
-}
-CHAIN = ["margin", "latent", "warmup"]
-#: settings of the parameters not yet tuned when a table starts (S1: latent U·N_f, W = 5)
-START = {"margin": 1.0, "latent": 18, "warmup": 5}
-
-
-def label(setting: dict[str, Any]) -> str:
-    """Pipeline name of one setting, e.g. ``MixNet[margin=0.1,latent=18,warmup=5]``."""
-    return (f"MixNet[margin={setting['margin']:g},latent={int(setting['latent'])},"
-            f"warmup={int(setting['warmup'])}]")
-
-
-def pm(mean: float, sd: float) -> str:
-    """``"76.64 ± 14.32"`` in %, ``–`` for an undefined SD (a single row)."""
-    return f"{100 * mean:.2f} ± " + (f"{100 * sd:.2f}" if math.isfinite(sd) else "–")
-
-
-def run_step(
-    param: str, fixed: dict[str, Any], protocol: str, args: argparse.Namespace,
-    subjects: list[int], folds: list[int] | None, results: Path,
-) -> tuple[Any, str]:
-    """Evaluate the grid of ``param`` (others ``fixed``); return (value chosen on validation,
-    markdown table)."""
-    key, grid, title = PARAMS[param]
-    if args.values and args.param == param:
-        grid = args.values
-    methods, value_of = {}, {}
-    for v in grid:
-        setting = {**fixed, param: v}
-        over = {PARAMS[p][0]: setting[p] for p in CHAIN}
-        if args.max_epochs is not None:
-            over["max_epochs"] = args.max_epochs
-        if args.device is not None:
-            over["device"] = args.device
-        name = label(setting)
-        methods[name] = get_method("MixNet", protocol, **over)
-        value_of[name] = v
-    df = run_protocol(
-        protocol, methods, subjects, n_folds=args.folds, folds=folds, seeds=args.seeds,
-        n_jobs=args.n_jobs, backend=args.backend, results_path=results,
-        progress=not args.no_progress, torch_threads=args.torch_threads,
-    )
-    best, val_table = select_on_validation(df, "pipeline", "val_accuracy", order=list(methods))
-    test = summarize(df, by=("pipeline",), metrics=("accuracy", "f1_macro")).set_index("pipeline")
-    test_pick = test["accuracy_mean"].idxmax()
-    rows = []
-    for name in methods:
-        t, v = test.loc[name], val_table.loc[name]
-        rows.append([
-            value_of[name],
-            pm(t.accuracy_mean, t.accuracy_std), pm(t.f1_macro_mean, t.f1_macro_std),
-            pm(v["mean"], v["std"]),
-            int(t.n),
-            "**selected**" if name == best else "",
-            "(test's pick)" if name == test_pick and name != best else "",
-        ])
-    header = [param, "test acc (%)", "test F1 (%)", "val acc (%)", "n", "choice (validation)",
-              "note"]
-    others = ", ".join(f"{p}={fixed[p]:g}" for p in CHAIN if p != param)
-    text = (f"### Table {title}, {others}\n\n" + markdown_table(header, rows)
-            + f"\nChosen on validation: {param} = {value_of[best]:g}"
-            + (f" (the test sessions would have picked {value_of[test_pick]:g})."
-               if test_pick != best else " (the test sessions agree).") + "\n")
-    return value_of[best], text
+from eegmtl.experiments import main as _run
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--param", choices=[*CHAIN, "all"], required=True)
-    p.add_argument("--protocol", choices=["sd", "si"], default="sd")
-    p.add_argument("--values", type=float, nargs="+", default=None,
-                   help="override the grid of --param")
-    p.add_argument("--margin", type=float, default=None, help="fix α (skip S1)")
-    p.add_argument("--latent", type=int, default=None, help="fix the latent size (skip S2)")
-    p.add_argument("--warmup", type=int, default=None, help="fix W")
-    p.add_argument("--subjects", nargs="+", default=["1..9"])
-    p.add_argument("--folds", type=int, default=5)
-    p.add_argument("--only-folds", type=int, nargs="+", default=None)
-    p.add_argument("--seeds", type=int, nargs="+", default=[0])
-    p.add_argument("--n-jobs", type=int, default=1)
-    p.add_argument("--backend", default="loky")
-    p.add_argument("--max-epochs", type=int, default=None)
-    p.add_argument("--device", default=None)
-    p.add_argument("--results", type=Path, default=None)
-    p.add_argument("--summary", type=Path, default=None)
-    p.add_argument("--quick", action="store_true",
-                   help="smoke test: subject 1, fold 1, 2 epochs, two values per grid")
-    # ties on validation go to the first value of the grid (select_on_validation's order)
-    p.add_argument("--no-progress", action="store_true")
-    p.add_argument("--torch-threads", type=int, default=1)
-    args = p.parse_args(argv)
-    if args.values and args.param in ("latent", "warmup"):
-        args.values = [int(v) for v in args.values]
-
-    protocol = normalize_protocol(args.protocol)
-    subjects, folds = parse_subjects(args.subjects), args.only_folds
-    stem = f"ablations_{args.protocol}" + ("_quick" if args.quick else "")
-    results = args.results or results_dir(default=_HERE / "results") / f"{stem}.csv"
-    summary = args.summary or results.with_name(f"{results.stem}_summary.md")
-    if args.quick:
-        subjects, folds = subjects[:1], [1]
-        args.max_epochs = 2 if args.max_epochs is None else args.max_epochs
-        for key in PARAMS:
-            PARAMS[key] = (PARAMS[key][0], PARAMS[key][1][:2], PARAMS[key][2])
-    try:
-        import torch
-
-        torch.set_num_threads(args.torch_threads)
-    except ImportError:
-        pass
-
-    given = {"margin": args.margin, "latent": args.latent, "warmup": args.warmup}
-    fixed = {k: (v if v is not None else START[k]) for k, v in given.items()}
-    last = CHAIN.index(args.param) if args.param != "all" else len(CHAIN) - 1
-    tables = []
-    for param in CHAIN[: last + 1]:
-        if given[param] is not None and param != args.param:
-            continue  # fixed on the command line: no tuning step for it
-        chosen, text = run_step(param, fixed, protocol, args, subjects, folds, results)
-        fixed[param] = chosen
-        tables.append(text)
-    wall = time.perf_counter() - _T_START
-    lines = summary_header(results, command_line(argv, "pipelines/ablations.py"), wall,
-                           f"MixNet ablations (Tables S1-S3), {protocol.replace('_', '-')}")
-    lines += ["Selection: best mean validation accuracy over all subject × fold rows "
-              "(never the test sessions; the original code selected on test). Test columns: "
-              "mean ± SD (ddof = 1) over subject × fold rows.", "", *tables,
-              f"Final setting: margin = {fixed['margin']:g}, latent = {fixed['latent']}, "
-              f"warm-up = {fixed['warmup']}."]
-    write_text_atomic(summary, "\n".join(lines) + "\n")
-    print("\n".join(tables))
-    print(f"summary {summary}; wall {wall:.1f} s")
-    return 0
+    """Run ``eegmtl ablations`` with the options ``argv`` (default: the command line)."""
+    return _run("ablations", argv, via_script=True)
 
 
 if __name__ == "__main__":

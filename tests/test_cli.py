@@ -1,4 +1,5 @@
-"""The ``eegmtl`` command: help of every command, data check, report, delegation to pipelines/."""
+"""The ``eegmtl`` command: help of every command, data check, report, dispatch to the
+experiments (and the pipelines/ scripts running the same code)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,9 @@ import pandas as pd
 import pytest
 from scipy.stats import wilcoxon
 
-from eegmtl import cli
+from eegmtl import cli, experiments
+from eegmtl.evaluation.report import report
+from eegmtl.evaluation.stats import paired_tests
 
 ENV_VARS = ("EEGMTL_DATA_DIR", "EEGMTL_RESULTS_DIR", "EEGMTL_PIPELINES_DIR", "EEGMTL_BCI2B_DIR",
             "EEGMTL_MNIST_DIR", "EEGMTL_FASHION_MNIST_DIR")
@@ -36,15 +39,16 @@ def _help(argv: list[str], capsys: pytest.CaptureFixture[str]) -> str:
 
 def test_top_level_help_lists_every_command(capsys: pytest.CaptureFixture[str]) -> None:
     out = _help([], capsys)
-    for command in [*cli.SCRIPTS, "bench", "report", "data", "methods", "--data-dir",
-                    "--results-dir"]:
+    commands = [c for c in experiments.COMMANDS if not c.startswith("bench-")]
+    for command in [*commands, "bench", "report", "data", "methods", "--data-dir",
+                    "--results-dir", "eegmtl-results"]:
         assert command in out
     assert cli.main([]) == 0  # no command: prints the help
     assert "usage: eegmtl" in capsys.readouterr().out
 
 
 @pytest.mark.parametrize("command", [
-    ["train"], ["sd"], ["si"], ["ablations"], ["vision"], ["toy"], ["bench", "mtl"],
+    ["train"], ["sd"], ["si"], ["ablations"], ["csp-lda"], ["vision"], ["toy"], ["bench", "mtl"],
     ["bench", "mixnet"], ["report"], ["data", "check"], ["methods"],
 ])
 def test_help_of_every_command(command: list[str], capsys: pytest.CaptureFixture[str]) -> None:
@@ -155,7 +159,7 @@ def _records(n_subjects: int = 6, gain: float = 0.05) -> pd.DataFrame:
 
 def test_paired_tests_match_scipy() -> None:
     df = _records()
-    res = cli.paired_tests(df, "MixNet")
+    res = paired_tests(df, "MixNet")
     assert list(res["pipeline"]) == ["CSP+LDA"]
     row = res.iloc[0]
     tab = df.pivot_table(index="subject", columns="pipeline", values="accuracy")
@@ -169,13 +173,13 @@ def test_paired_tests_match_scipy() -> None:
     fold1 = df[(df.pipeline == "CSP+LDA") & (df.fold == 1)]
     shifted = df[df.pipeline == "MixNet"].assign(
         accuracy=lambda d: d.accuracy + np.where(d.fold == 2, 0.3, 0.0))
-    part = cli.paired_tests(pd.concat([fold1, shifted]), "MixNet").iloc[0]
+    part = paired_tests(pd.concat([fold1, shifted]), "MixNet").iloc[0]
     ref1 = df[(df.pipeline == "MixNet") & (df.fold == 1)].accuracy.mean()
     assert part["n_runs"] == 6 and part["reference_mean"] == pytest.approx(ref1)
-    few = cli.paired_tests(_records(n_subjects=3), "MixNet")
+    few = paired_tests(_records(n_subjects=3), "MixNet")
     assert np.isnan(few.iloc[0]["p"]) and few.iloc[0]["n_subjects"] == 3
     with pytest.raises(ValueError, match="reference pipeline"):
-        cli.paired_tests(df, "EEGNet")
+        paired_tests(df, "EEGNet")
 
 
 def test_report_writes_markdown_and_figures(
@@ -212,82 +216,109 @@ def test_report_writes_markdown_and_figures(
 
 def test_report_errors(tmp_path: Path, clean_env: pytest.MonkeyPatch) -> None:
     with pytest.raises(FileNotFoundError, match="not found"):
-        cli.report([tmp_path / "missing.csv"], tmp_path)
+        report([tmp_path / "missing.csv"], tmp_path)
     clean_env.setenv("EEGMTL_RESULTS_DIR", str(tmp_path))
     with pytest.raises(FileNotFoundError, match="no record CSV"):
-        cli.report(None, tmp_path / "out")
+        report(None, tmp_path / "out")
 
 
 def test_report_without_reference_pipeline(tmp_path: Path) -> None:
     path = tmp_path / "r.csv"
     _records().to_csv(path, index=False)
-    md = cli.report([path], tmp_path / "out", reference="EEGNet", metric="kappa").read_text()
+    md = report([path], tmp_path / "out", reference="EEGNet", metric="kappa").read_text()
     assert "not in these records" in md
     assert (tmp_path / "out" / "r_subject_dependent_kappa_per_subject.png").is_file()
 
 
-# --------------------------------------------------------------------------- delegation
-FAKE_SCRIPT = '''
-import json, os, sys
-def main(argv=None, protocol="subject_dependent"):
-    with open(os.environ["FAKE_LOG"], "a") as fh:
-        fh.write(json.dumps({"script": __file__, "argv": argv, "protocol": protocol,
-                             "prog": sys.argv[0],
-                             "data": os.environ.get("EEGMTL_DATA_DIR")}) + "\\n")
-    return 0
-'''
+# --------------------------------------------------------------------------- dispatch
+def _capture_runs(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, object]]:
+    """Replace every experiment's ``run`` by a recorder of (module, parsed args)."""
+    calls: list[tuple[str, object]] = []
+    for name in experiments.COMMANDS:
+        module = experiments.load(name)
+        monkeypatch.setattr(module, "run", lambda args, m=module.__name__: calls.append(
+            (m.rsplit(".", 1)[1], args)) or 0)
+    return calls
 
 
-def test_experiment_commands_call_the_pipeline_scripts(
+def test_experiment_commands_run_the_experiment_modules(
     tmp_path: Path, clean_env: pytest.MonkeyPatch,
 ) -> None:
-    import json
-
-    pipes = tmp_path / "pipelines"
-    pipes.mkdir()
-    for stem in ("train_mixnet", "subject_dependent", "ablations", "vision", "toy",
-                 "bench_mixnet"):
-        (pipes / f"{stem}.py").write_text(FAKE_SCRIPT)
-    log = tmp_path / "log.jsonl"
-    clean_env.setenv("EEGMTL_PIPELINES_DIR", str(pipes))
-    clean_env.setenv("FAKE_LOG", str(log))
-    clean_env.setattr(sys, "path", list(sys.path))  # the delegation adds pipelines/ to it
-    for name in list(sys.modules):
-        if name.startswith("_eegmtl_pipelines_"):
-            clean_env.delitem(sys.modules, name)
+    calls = _capture_runs(clean_env)
     res = tmp_path / "res"
     assert cli.main(["--data-dir", str(tmp_path), "--results-dir", str(res), "train",
                      "--subjects", "4", "--max-epochs", "2"]) == 0
+    assert os.environ["EEGMTL_DATA_DIR"] == str(tmp_path.resolve())
     assert cli.main(["si", "--methods", "CSP+LDA", "--results", "mine.csv"]) == 0
     assert cli.main(["sd", "--quick"]) == 0
     assert cli.main(["ablations", "--param", "margin", "--protocol=si"]) == 0
     assert cli.main(["vision", "--gpu-protocol", "resnet18"]) == 0
     assert cli.main(["toy", "--n-iter", "10"]) == 0
     assert cli.main(["bench", "mixnet", "--subject", "1"]) == 0
-    calls = [json.loads(line) for line in log.read_text().splitlines()]
-    assert [Path(c["script"]).stem for c in calls] == [
-        "train_mixnet", "subject_dependent", "subject_dependent", "ablations", "vision", "toy",
-        "bench_mixnet"]
-    assert calls[0]["argv"] == ["--subjects", "4", "--max-epochs", "2", "--out",
-                                str(res.resolve() / "mixnet_sd_main.csv")]
-    assert calls[0]["data"] == str(tmp_path.resolve())
-    assert calls[0]["prog"] == "eegmtl train"
-    assert calls[1]["argv"] == ["--methods", "CSP+LDA", "--results", "mine.csv"]  # kept
-    assert calls[1]["protocol"] == "subject_independent"
-    assert calls[2]["argv"][-1].endswith("sd_quick.csv")
-    assert calls[3]["argv"][-1].endswith("ablations_si.csv")
-    assert calls[4]["argv"][-1].endswith("vision_resnet18.csv")
-    assert calls[5]["argv"] == ["--n-iter", "10"]  # toy reads $EEGMTL_RESULTS_DIR itself
-    assert calls[6]["prog"] == "eegmtl bench mixnet"
+    assert cli.main(["csp-lda", "--subjects", "2"]) == 0
+    assert [m for m, _ in calls] == ["train_mixnet", "protocol", "protocol", "ablations",
+                                     "vision", "toy", "bench_mixnet", "csp_lda"]
+    train, si, sd, abl, vision, toy, bench, csp = (a for _, a in calls)
+    assert train.subjects == [4] and train.max_epochs == 2
+    assert train.command_prefix == ["eegmtl", "train"]
+    assert train.argv == ["--subjects", "4", "--max-epochs", "2"]
+    assert si.protocol == "subject_independent" and si.methods == ["CSP+LDA"]
+    assert si.results == Path("mine.csv")  # an explicit path is kept
+    assert sd.protocol == "subject_dependent" and sd.quick
+    assert sd.results == res.resolve() / "sd.csv"  # --results-dir sets the default folder
+    assert abl.protocol == "si" and abl.param == "margin"
+    assert vision.gpu_protocol == "resnet18" and toy.n_iter == 10
+    assert bench.subject == 1 and bench.command_prefix == ["eegmtl", "bench", "mixnet"]
+    assert csp.subjects == [2]
 
 
-def test_missing_pipelines_folder_is_explained(
+def test_pipelines_scripts_parse_like_the_commands(
     tmp_path: Path, clean_env: pytest.MonkeyPatch,
 ) -> None:
-    clean_env.setattr(cli, "__file__", str(tmp_path / "site" / "eegmtl" / "cli.py"))
-    clean_env.chdir(tmp_path)
-    with pytest.raises(FileNotFoundError, match="EEGMTL_PIPELINES_DIR"):
-        cli.pipelines_dir()
+    """``python pipelines/<script>.py ARGS`` runs the same experiment with the same options as
+    ``eegmtl <command> ARGS``; only the recorded command prefix differs."""
+    import importlib.util
+
+    calls = _capture_runs(clean_env)
+    scripts = Path(__file__).resolve().parents[1] / "pipelines"
+    cases = {"subject_dependent": "sd", "subject_independent": "si", "ablations": "ablations",
+             "vision": "vision", "toy": "toy", "train_mixnet": "train", "csp_lda": "csp-lda",
+             "bench_mixnet": "bench mixnet"}
+    argv = {"ablations": ["--param", "warmup"], "toy": ["--n-iter", "5"]}
+    for stem, command in cases.items():
+        spec = importlib.util.spec_from_file_location(f"_script_{stem}", scripts / f"{stem}.py")
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        args = argv.get(stem, [])
+        assert module.main(args) == 0
+        assert cli.main([*command.split(), *args]) == 0
+        (m1, a1), (m2, a2) = calls[-2:]
+        assert m1 == m2
+        assert a1.command_prefix == ["python", f"pipelines/{stem}.py"]
+        assert a2.command_prefix == ["eegmtl", *command.split()]
+        assert {k: v for k, v in vars(a1).items() if k != "command_prefix"} == \
+            {k: v for k, v in vars(a2).items() if k != "command_prefix"}
+
+
+def test_results_folder_outside_a_checkout(
+    tmp_path: Path, clean_env: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+) -> None:
+    from eegmtl import config
+
+    assert config.results_dir() == Path(cli.__file__).resolve().parents[1] / "pipelines" / \
+        "results"
+    clean_env.setattr(config, "checkout_root", lambda: None)  # as an installed wheel
+    assert config.results_dir() == Path("eegmtl-results")
+    clean_env.setenv("EEGMTL_RESULTS_DIR", str(tmp_path))
+    assert config.results_dir() == tmp_path
+    assert "./eegmtl-results" in _help(["sd"], capsys)
+
+
+def test_missing_experiment_module_is_explained(clean_env: pytest.MonkeyPatch) -> None:
+    clean_env.setitem(experiments.COMMANDS, "nothing",
+                      experiments.Command("no_such_module", "x", "x.py"))
+    with pytest.raises(SystemExit, match="not part of this eegmtl version"):
+        experiments.load("nothing")
 
 
 def test_python_dash_m(tmp_path: Path) -> None:

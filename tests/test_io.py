@@ -49,7 +49,8 @@ def test_temp_of_killed_writer_is_removed(tmp_path: Path) -> None:
     # a writer that dies (SIGKILL) inside the block leaves its temp behind
     code = ("import os, signal\nfrom eegmtl._io import atomic_open\n"
             f"with atomic_open({str(p)!r}) as fh:\n"
-            "    fh.write('{\"half\": ')\n    fh.flush()\n    os.kill(os.getpid(), signal.SIGKILL)\n")
+            "    fh.write('{\"half\": ')\n    fh.flush()\n"
+            "    os.kill(os.getpid(), signal.SIGKILL)\n")
     subprocess.run([sys.executable, "-c", code], check=False)
     stale = [x for x in tmp_path.iterdir() if x.name.endswith(".tmp")]
     assert len(stale) == 1 and not p.exists()

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import hashlib
-import json
 import os
-import tempfile
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from eegmtl._io import atomic_open, config_hash
 
 __all__ = ["cache_dir", "config_key", "file_sha256", "load_npz", "save_npz_atomic"]
 
@@ -39,27 +39,15 @@ def file_sha256(path: str | os.PathLike[str], chunk: int = 1 << 22) -> str:
 def config_key(config: Mapping[str, Any], files: Iterable[str | os.PathLike[str]] = ()) -> str:
     """Short hash of a JSON-serialisable config plus the SHA-256 of the given source files."""
     payload = {"config": dict(config), "files": [file_sha256(f) for f in files]}
-    blob = json.dumps(payload, sort_keys=True, default=str).encode()
-    return hashlib.sha256(blob).hexdigest()[:16]
+    return config_hash(payload, 16, style="loose")
 
 
 def save_npz_atomic(path: str | os.PathLike[str], arrays: Mapping[str, np.ndarray]) -> Path:
     """Write ``arrays`` to ``path`` (uncompressed npz) through a temporary file + rename, so a
     crash or a concurrent reader never sees a half-written cache file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, **arrays)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp creates 0600; use the usual file mode
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    with atomic_open(path, "wb") as f:
+        np.savez(f, **arrays)
+    return Path(path)
 
 
 def load_npz(path: str | os.PathLike[str], keys: Iterable[str]) -> dict[str, np.ndarray] | None:

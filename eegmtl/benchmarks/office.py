@@ -30,6 +30,7 @@ import torch
 from torch import Tensor
 from torch.utils.data import Dataset
 
+from eegmtl._io import atomic_write
 from eegmtl.benchmarks._cache import cache_dir
 from eegmtl.benchmarks.datasets import IMAGENET_MEAN, IMAGENET_STD, MultiInputSplits, load_image
 from eegmtl.config import DataNotFoundError, resolve_data_dir
@@ -172,9 +173,7 @@ def load_office(
             generated = make_office_splits(root, name, d, seed=seed)
             sdir.mkdir(parents=True, exist_ok=True)
             for s, items in generated.items():
-                tmp = files[s].with_suffix(".txt.tmp")
-                tmp.write_text("".join(f"{p} {y}\n" for p, y in items))
-                os.replace(tmp, files[s])
+                atomic_write(files[s], "".join(f"{p} {y}\n" for p, y in items))
         for s in _SPLITS:
             lists[s][d] = _read_list(files[s], root)
     labels = [y for s in _SPLITS for d in domains for _, y in lists[s][d]]

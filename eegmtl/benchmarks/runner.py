@@ -40,22 +40,18 @@ Protocol (stated, the same for every method)
   resume only the probes of the resumed part are counted.
 
 Resume: a run whose ``config_hash`` is already in the results file is skipped (its rows are
-returned); the file is rewritten atomically (temporary file + ``os.replace``) under an
-``fcntl`` lock held on a file in the temp folder, so two processes can share it.
+returned); the file is a :class:`eegmtl._io.RecordStore` (key ``config_hash`` × ``task``),
+rewritten atomically under a lock, so two processes can share it.
 Per-epoch trainer checkpoints (``checkpoint_dir``) allow resuming an interrupted run.
 """
 
 from __future__ import annotations
 
-import contextlib
-import hashlib
 import json
 import math
 import os
-import platform
-import tempfile
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -66,6 +62,7 @@ import torch
 import torch.nn.functional as F  # noqa: N812
 from torch import Tensor
 
+from eegmtl._io import RecordStore, config_hash, library_versions
 from eegmtl.mtl import FMTL_MULTIMNIST, FlatConfig, Task, Trainer, make_loader, resolve_method
 from eegmtl.mtl._registry import registry_key
 from eegmtl.mtl.data import MultiTaskDataset
@@ -190,16 +187,12 @@ def _scheduler(spec: Mapping[str, Any] | None) -> Any:
 
 
 def _hash(obj: Any) -> str:
-    text = json.dumps(obj, sort_keys=True, default=str)
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
+    """Hash of a run or protocol config (the ``"loose"`` style all vision records use)."""
+    return config_hash(obj, 16, style="loose")
 
 
 def _versions() -> str:
-    import numpy
-
-    return json.dumps({
-        "torch": torch.__version__, "numpy": numpy.__version__, "python": platform.python_version()
-    })
+    return json.dumps(library_versions(["torch", "numpy", "python"]))
 
 
 def _as_mtl_dataset(ds: Any, n: int | None, name: str) -> MultiTaskDataset:
@@ -268,28 +261,21 @@ class ConflictProbe:
 
 
 # ----------------------------------------------------------------------------- records I/O
-@contextlib.contextmanager
-def _locked(path: Path) -> Iterator[None]:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    # the lock file lives in the temp folder, not next to the (committed) results
-    key = hashlib.sha256(str(path.resolve()).encode()).hexdigest()[:16]
-    lock = Path(tempfile.gettempdir()) / f"eegmtl-results-{key}.lock"
-    with open(lock, "a") as fh:
-        try:
-            import fcntl
-
-            fcntl.flock(fh, fcntl.LOCK_EX)
-        except ImportError:  # pragma: no cover - Windows: no lock, still atomic writes
-            pass
-        yield
+def record_store(path: str | os.PathLike[str]) -> RecordStore:
+    """The :class:`~eegmtl._io.RecordStore` of a vision results file: key
+    ``(config_hash, task)``, :data:`COLUMNS` first, Δp refreshed on every merge."""
+    return RecordStore(
+        path, ("config_hash", "task"), columns=COLUMNS,
+        sort_by=["dataset", "model", "method", "seed", "task"],
+        dtypes={"config_hash": str, "protocol_hash": str}, finalize=fill_delta_p,
+        normalize_new=False,
+    )
 
 
 def load_records(path: str | os.PathLike[str]) -> pd.DataFrame:
-    """Read a results CSV (empty frame with :data:`COLUMNS` when the file does not exist)."""
-    p = Path(path)
-    if not p.is_file():
-        return pd.DataFrame(columns=list(COLUMNS))
-    return pd.read_csv(p)
+    """Read a results CSV (empty frame with :data:`COLUMNS` when the file does not exist; a
+    truncated or corrupt file raises a :class:`ValueError` naming it)."""
+    return record_store(path).load()
 
 
 def fill_delta_p(records: pd.DataFrame) -> pd.DataFrame:
@@ -326,27 +312,7 @@ def write_records(
     Rows of ``new`` replace existing rows with the same ``(config_hash, task)``. Returns the
     whole table as written.
     """
-    p = Path(path)
-    with _locked(p):
-        old = load_records(p)
-        frames = [f for f in (old, new) if f is not None and not f.empty]
-        df = pd.concat(frames, ignore_index=True) if frames else old
-        if not df.empty:
-            df = df.drop_duplicates(["config_hash", "task"], keep="last")
-            df = fill_delta_p(df)
-            extra = [c for c in df.columns if c not in COLUMNS]
-            df = df[[c for c in COLUMNS if c in df.columns] + extra]
-            df = df.sort_values(["dataset", "model", "method", "seed", "task"], kind="stable")
-        fd, tmp = tempfile.mkstemp(dir=p.parent, prefix=p.name + ".", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "w", newline="") as fh:
-                df.to_csv(fh, index=False)
-            os.replace(tmp, p)
-        except BaseException:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(tmp)
-            raise
-    return df
+    return record_store(path).merge(new)
 
 
 # ----------------------------------------------------------------------------- the run

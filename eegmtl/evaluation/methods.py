@@ -4,7 +4,7 @@ Every method is built from a plain JSON-like config (so the config can be record
 with the results) by a factory that imports its estimator lazily: this module imports neither
 torch nor braindecode nor the estimators themselves.
 
-MixNet methods (``eegmtl.estimator.MixNetClassifier``; Autthasan et al., 2024, IEEE TNSRE):
+MixNet methods (:class:`eegmtl.mixnet.MixNetClassifier`; Autthasan et al., 2024):
 
 - ``"MixNet"``: adaptive gradient blending (the paper's method).
 - ``"MixNet+ew"``, ``"MixNet+rlw"``: equal / random loss weighting.
@@ -12,18 +12,18 @@ MixNet methods (``eegmtl.estimator.MixNetClassifier``; Autthasan et al., 2024, I
 - ``"MixNet+f-pcgrad"``: PCGrad inside the flat-minima (sharpness-aware) step.
 - ``"MixNet[val-acc]"``: the paper's method, checkpointed on validation accuracy.
 - ``"MixNet[val-tuned]"`` (SD only): the paper's method with α, latent size and W chosen on
-  validation folds by ``pipelines/ablations.py`` (fold 1, Tables S1–S3 chain), not on test.
+  validation folds by ``eegmtl ablations`` (fold 1, Tables S1–S3 chain), not on test.
 - ``"MIN2Net"``: the MixNet network with fixed loss weights on 8–30 Hz time-domain input (Autthasan
   et al., 2022, MIN2Net; weights [mse, triplet, CE] = SD [0.5, 0.1, 1.0], α = 100;
   SI [1.0, 0.1, 1.0], α = 0.1, from the reference ``experiments/run_MIN2Net.py``).
 
-Protocol-dependent defaults follow the reference code's final settings (``run_MixNet.py``,
-mixnet-reference §5–§6): SD batch 32, margin α = 0.1, latent 4, warm-up W = 7; SI batch 100,
+Protocol-dependent defaults follow the reference code's final settings (``run_MixNet.py``;
+:mod:`eegmtl.mixnet.defaults`): SD batch 32, margin α = 0.1, latent 4, warm-up W = 7; SI batch 100,
 α = 5, latent 18 (= U·N_f), W = 3; Adam lr 1e-3, at most 200 epochs, early stopping patience 20.
 Note that the reference chose α, latent and W on the *test* sessions (Tables S1–S3); these are
-its published values, and ``pipelines/ablations.py`` re-selects them on validation folds only.
+its published values, and ``eegmtl ablations`` re-selects them on validation folds only.
 
-Baselines (``eegmtl.eeg.baselines``; settings in ``shared/docs/baselines-2b.md``): ``"CSP+LDA"``,
+Baselines (:mod:`eegmtl.eeg.baselines`, with their documented settings): ``"CSP+LDA"``,
 ``"FBCSP+SVM"``, ``"TS+SVM"``, ``"EEGNet"``, ``"ShallowFBCSPNet"``.
 """
 
@@ -31,9 +31,13 @@ from __future__ import annotations
 
 import importlib
 import inspect
-from collections.abc import Callable, Mapping
+import re
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
+
+from eegmtl._io import stable_json
+from eegmtl.mixnet.defaults import PROTOCOL_DEFAULTS, TRAINING_DEFAULTS, normalize_protocol
 
 __all__ = [
     "METHODS",
@@ -43,6 +47,7 @@ __all__ = [
     "get_method",
     "make_estimator",
     "register_method",
+    "resolve_methods",
 ]
 
 Factory = Callable[[Mapping[str, Any]], Any]
@@ -81,12 +86,10 @@ class MethodSpec:
 #: same defaults (``MixNetClassifier(protocol=...)``); they are spelt out here so that every
 #: record carries (and hashes) the values actually used.
 MIXNET_DEFAULTS: dict[str, dict[str, Any]] = {
-    "subject_dependent": {"protocol": "sd", "batch_size": 32, "margin": 0.1, "latent_dim": 4,
-                          "warmup": 7},
-    "subject_independent": {"protocol": "si", "batch_size": 100, "margin": 5.0,
-                            "latent_dim": 18, "warmup": 3},
+    "subject_dependent": {"protocol": "sd", **PROTOCOL_DEFAULTS["sd"]},
+    "subject_independent": {"protocol": "si", **PROTOCOL_DEFAULTS["si"]},
 }
-MIXNET_COMMON: dict[str, Any] = {"lr": 1e-3, "max_epochs": 200, "patience": 20}
+MIXNET_COMMON: dict[str, Any] = dict(TRAINING_DEFAULTS)
 
 #: MIN2Net fixed loss weights [reconstruction (MSE), triplet, cross-entropy] and margins;
 #: latent size = number of channels (3), time-domain 8-30 Hz input (reference §7).
@@ -120,7 +123,7 @@ MIXNET_OPTIONS: dict[str, dict[str, Any]] = {
 }
 
 #: "MixNet[val-tuned]": margin, latent size and warm-up chosen by the Tables S1-S3 chain of
-#: ``pipelines/ablations.py --param all --protocol sd --only-folds 1`` on the *validation*
+#: ``eegmtl ablations --param all --protocol sd --only-folds 1`` on the *validation*
 #: accuracy of fold 1 (records ``pipelines/results/ablations_sd.csv``; the test sessions would
 #: have picked α = 5 and W = 7). Only the subject-dependent protocol has been tuned this way.
 VALIDATION_TUNED: dict[str, dict[str, Any]] = {
@@ -132,12 +135,6 @@ VALIDATION_TUNED: dict[str, dict[str, Any]] = {
 MIXNET_PROTOCOL_OPTIONS: dict[str, dict[str, dict[str, Any]]] = {
     "MixNet[val-tuned]": VALIDATION_TUNED,
 }
-
-
-def _norm_protocol(protocol: str) -> str:
-    from eegmtl.evaluation.protocols import normalize_protocol
-
-    return normalize_protocol(protocol)
 
 
 # --------------------------------------------------------------------------- factories
@@ -168,8 +165,15 @@ def _call_checked(cls_or_fn: Any, kwargs: Mapping[str, Any], what: str) -> Any:
     return cls_or_fn(**kwargs)
 
 
+def _mixnet_class(what: str) -> Any:
+    try:  # the MixNet subpackage, else the older top-level estimator module
+        return _import("eegmtl.mixnet", "MixNetClassifier", what)
+    except ImportError:
+        return _import("eegmtl.mixnet.classifier", "MixNetClassifier", what)
+
+
 def _mixnet_estimator(config: Mapping[str, Any], what: str) -> Any:
-    cls = _import("eegmtl.estimator", "MixNetClassifier", what)
+    cls = _mixnet_class(what)
     kwargs = {k: v for k, v in config.items() if v is not None}
     return _call_checked(cls, kwargs, what)
 
@@ -182,7 +186,7 @@ def _mixnet_factory(config: Mapping[str, Any]) -> Any:
 def _min2net_factory(config: Mapping[str, Any]) -> Any:
     """MIN2Net-style run: the MixNet estimator with fixed weights on 8–30 Hz time-domain
     input. Needs the estimator's ``input`` option; checked here, at build time."""
-    cls = _import("eegmtl.estimator", "MixNetClassifier", "MIN2Net")
+    cls = _mixnet_class("MIN2Net")
     params = inspect.signature(cls).parameters
     if "input" not in params:
         raise TypeError("MIN2Net needs MixNetClassifier(input='time') (8-30 Hz time-domain "
@@ -205,7 +209,7 @@ def _mixnet_defaults(name: str) -> Callable[[str], dict[str, Any]]:
         if protocol not in per_protocol:
             raise ValueError(
                 f"{name} has settings chosen on validation for {sorted(per_protocol)} only, "
-                f"not {protocol!r}; run pipelines/ablations.py --protocol si to tune them, "
+                f"not {protocol!r}; run `eegmtl ablations --protocol si` to tune them, "
                 "or use 'MixNet' (the reference code's settings)")
         return {**MIXNET_DEFAULTS[protocol], "mtl": MIXNET_VARIANTS[name], **MIXNET_COMMON,
                 **MIXNET_OPTIONS.get(name, {}), **per_protocol[protocol]}
@@ -263,7 +267,7 @@ def default_config(name: str, protocol: str = "subject_dependent") -> dict[str, 
     """Default config of method ``name`` under ``protocol``."""
     if name not in METHODS:
         raise KeyError(f"unknown method {name!r}; available: {available_methods()}")
-    return dict(METHODS[name][1](_norm_protocol(protocol)))
+    return dict(METHODS[name][1](normalize_protocol(protocol)))
 
 
 def get_method(name: str, protocol: str = "subject_dependent", **overrides: Any) -> MethodSpec:
@@ -277,3 +281,64 @@ def make_estimator(name: str, config: Mapping[str, Any] | None = None,
                    protocol: str = "subject_dependent") -> Any:
     """Unfitted estimator of method ``name`` (defaults of ``protocol`` updated by ``config``)."""
     return get_method(name, protocol, **dict(config or {})).build()
+
+
+# --------------------------------------------------------------------------- resolving
+def _json_safe(value: Any) -> Any:
+    try:
+        stable_json(value)
+        return value
+    except (TypeError, ValueError):
+        if callable(value) and hasattr(value, "__qualname__"):
+            return f"{getattr(value, '__module__', '')}.{value.__qualname__}"
+        return re.sub(r" at 0x[0-9a-f]+", "", repr(value))
+
+
+def estimator_config(est: Any) -> dict[str, Any]:
+    """JSON config of an unfitted estimator: its class and flattened ``get_params(deep=True)``
+    (nested estimators by class name, ``random_state`` left out: it is set per fit)."""
+    params = est.get_params(deep=True) if hasattr(est, "get_params") else {}
+    flat: dict[str, Any] = {}
+    for k, v in sorted(params.items()):
+        if k == "random_state" or k.endswith("__random_state"):
+            continue  # set per fit from (seed, subject, fold)
+        if hasattr(v, "get_params"):  # a nested estimator: its class; its params follow
+            flat[k] = f"{type(v).__module__}.{type(v).__qualname__}"
+        elif not (isinstance(v, list) and v and all(isinstance(x, tuple) for x in v)):
+            flat[k] = _json_safe(v)  # (Pipeline 'steps' lists are covered by the above)
+    return {"estimator": f"{type(est).__module__}.{type(est).__qualname__}", "params": flat}
+
+
+def resolve_methods(
+    methods: Sequence[str] | Mapping[str, Any], protocol: str,
+    method_params: Mapping[str, Mapping[str, Any]] | None = None,
+) -> dict[str, tuple[Any, dict[str, Any]]]:
+    """``pipeline name -> (MethodSpec or unfitted estimator, JSON config)``.
+
+    ``methods`` are registry names, or a mapping ``pipeline name -> registry name | MethodSpec |
+    unfitted scikit-learn estimator``; ``method_params`` updates their configs per name.
+    """
+    from sklearn.base import clone
+
+    method_params = dict(method_params or {})
+    items = methods.items() if isinstance(methods, Mapping) else ((m, None) for m in methods)
+    out: dict[str, tuple[Any, dict[str, Any]]] = {}
+    for name, obj in items:
+        over = dict(method_params.get(name, {}))
+        if obj is None or isinstance(obj, str):
+            spec = get_method(obj or name, protocol, **over)
+            out[str(name)] = (spec, {"method": spec.name, **spec.config})
+        elif isinstance(obj, MethodSpec):
+            spec = obj.with_config(**over) if over else obj
+            out[str(name)] = (spec, {"method": spec.name, **spec.config})
+        elif hasattr(obj, "fit"):
+            est = clone(obj)
+            if over:
+                est.set_params(**over)
+            out[str(name)] = (est, estimator_config(est))
+        else:
+            raise TypeError(f"method {name!r}: expected a registry name, a MethodSpec or an "
+                            f"unfitted scikit-learn estimator, got {type(obj).__name__}")
+    if not out:
+        raise ValueError("no methods given")
+    return out

@@ -3,7 +3,7 @@
 Every function builds a new :class:`matplotlib.figure.Figure` (no pyplot state, so they work
 headless and in parallel), optionally saves it to ``path`` and returns it. For MOABB's own figures
 (``score_plot``, ``paired_plot``, ``meta_analysis_plot``) pass
-:func:`eegmtl.evaluation.results.to_moabb` output to ``moabb.analysis.plotting``.
+:func:`eegmtl.evaluation.tables.to_moabb` output to ``moabb.analysis.plotting``.
 """
 
 from __future__ import annotations

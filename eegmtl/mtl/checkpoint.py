@@ -1,9 +1,9 @@
 """Atomic checkpoint files: write a temporary file in the same directory, fsync, ``os.replace``.
 
 A crash (or a kill) during saving leaves either the previous checkpoint or the new one, never a
-truncated file: the data is written to ``.<name>.tmp-<pid>`` next to the target, flushed and
-fsync'ed, then atomically renamed over the target (POSIX ``rename`` semantics of
-:func:`os.replace`), and the directory entry is fsync'ed where the OS allows it.
+truncated file (:func:`eegmtl._io.atomic_open`: a temporary ``.<name>.<pid>.tmp`` next to the
+target, fsync'ed, renamed over the target with :func:`os.replace`, folder fsync'ed where the OS
+allows it; a temporary file left by a killed writer is removed by the next save).
 """
 
 from __future__ import annotations
@@ -14,32 +14,16 @@ from typing import Any
 
 import torch
 
+from eegmtl._io import atomic_open
+
 __all__ = ["save_checkpoint", "load_checkpoint"]
 
 
 def save_checkpoint(state: Any, path: str | os.PathLike[str]) -> Path:
     """Save ``state`` with :func:`torch.save` atomically to ``path`` and return the path."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
-        with open(tmp, "wb") as fh:
-            torch.save(state, fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-    try:  # make the rename durable (not supported on every OS / file system)
-        fd = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-    except OSError:
-        pass
-    return path
+    with atomic_open(path, "wb") as fh:
+        torch.save(state, fh)
+    return Path(path)
 
 
 def load_checkpoint(path: str | os.PathLike[str], map_location: Any = "cpu") -> Any:

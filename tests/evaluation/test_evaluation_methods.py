@@ -17,7 +17,7 @@ from eegmtl.evaluation.methods import (
     get_method,
     make_estimator,
 )
-from eegmtl.evaluation.results import config_hash
+from eegmtl._io import config_hash
 
 REQUIRED = ["MixNet", "MixNet+ew", "MixNet+rlw", "MixNet+aligned_mtl", "MixNet+pcgrad",
             "MixNet+cagrad", "MixNet+f-pcgrad", "MIN2Net", "FBCSP+SVM", "CSP+LDA", "TS+SVM",
@@ -64,8 +64,10 @@ def test_baseline_factory_builds_an_unfitted_pipeline():
         make_estimator("CSP+LDA", {"n_componentz": 2})
 
 
-needs_estimator = pytest.mark.skipif(importlib.util.find_spec("eegmtl.estimator") is None,
-                                     reason="eegmtl.estimator (MixNetClassifier) not available")
+needs_estimator = pytest.mark.skipif(
+    importlib.util.find_spec("eegmtl.mixnet.classifier") is None,
+    reason="eegmtl.mixnet.classifier (MixNetClassifier) not available",
+)
 
 
 @needs_estimator

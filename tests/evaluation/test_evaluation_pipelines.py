@@ -1,4 +1,5 @@
-"""The pipeline scripts: CLI parsing, summary files, and the ablation chain (fake MixNet)."""
+"""The SD/SI and ablation experiments through the pipeline scripts: option parsing, summary
+files, and the ablation chain (fake MixNet)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import numpy as np
 import pytest
 from sklearn.base import BaseEstimator, ClassifierMixin
 
-import eegmtl.evaluation.protocols as protocols
+import eegmtl.evaluation.runner as runner
 from eegmtl.evaluation import load_records
 from eegmtl.evaluation.methods import METHODS, register_method
 
@@ -67,7 +68,7 @@ def fake_factory(config):
 @pytest.fixture
 def fake_mixnet(monkeypatch):
     data = synthetic_data(n_times=16, n_subjects=6)
-    monkeypatch.setattr(protocols, "load_default_data", lambda *a, **k: data)
+    monkeypatch.setattr(runner, "load_default_data", lambda *a, **k: data)
     old = METHODS["MixNet"]
     register_method("MixNet", fake_factory, old[1], overwrite=True)
     yield
@@ -75,10 +76,11 @@ def fake_mixnet(monkeypatch):
 
 
 def test_parse_subjects_and_values():
-    sd = _load("subject_dependent.py")
-    assert sd.parse_subjects(["1..9"]) == list(range(1, 10))
-    assert sd.parse_subjects(["1-3", "7", "2,8"]) == [1, 2, 3, 7, 8]
-    assert [sd.parse_value(v) for v in ("3", "0.5", "true", "none", "x")] == [
+    from eegmtl.experiments._common import parse_subjects, parse_value
+
+    assert parse_subjects(["1..9"]) == list(range(1, 10))
+    assert parse_subjects(["1-3", "7", "2,8"]) == [1, 2, 3, 7, 8]
+    assert [parse_value(v) for v in ("3", "0.5", "true", "none", "x")] == [
         3, 0.5, True, None, "x"]
 
 
@@ -91,7 +93,8 @@ def test_subject_dependent_script_writes_records_and_summary(fake_mixnet, tmp_pa
     assert len(df) == 2 and set(df.subject) == {1, 2}
     assert '"max_epochs":7' in df.config.iloc[0]
     text = (tmp_path / "sd_summary.md").read_text()
-    assert "subject_dependent.py" in text.split("```")[1]  # the exact command is in the header
+    command = text.split("```")[1].strip().split("\t")[-1]  # the exact command, in the header
+    assert command.startswith("python pipelines/subject_dependent.py --methods MixNet")
     assert "| MixNet |" in text and "do not edit by hand" in text
 
 

@@ -9,15 +9,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from eegmtl.evaluation.results import (
-    config_hash,
-    load_records,
+from eegmtl._io import config_hash
+from eegmtl.evaluation.records import load_records, write_records
+from eegmtl.evaluation.tables import (
     per_subject,
     select_on_validation,
     summarize,
     to_markdown,
     to_moabb,
-    write_records,
 )
 
 
@@ -137,7 +136,7 @@ def test_merge_records_keeps_rows_of_concurrent_writers(tmp_path):
     """Two runs appending to one file: neither loses the other's rows; same key is replaced."""
     from concurrent.futures import ProcessPoolExecutor
 
-    from eegmtl.evaluation.results import load_records, merge_records
+    from eegmtl.evaluation.records import load_records, merge_records
 
     df = _records(n_subjects=4, n_folds=3)
     path = tmp_path / "r.csv"
@@ -160,7 +159,7 @@ def test_merge_records_keeps_rows_of_concurrent_writers(tmp_path):
 
 
 def _merge_rows_one_by_one(rows, path):
-    from eegmtl.evaluation.results import merge_records
+    from eegmtl.evaluation.records import merge_records
 
     for i in range(len(rows)):
         merge_records(rows.iloc[i:i + 1], path)

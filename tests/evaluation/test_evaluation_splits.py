@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 from sklearn.model_selection import StratifiedKFold
 
-from eegmtl.evaluation.protocols import (
+from eegmtl.evaluation.splitters import (
     make_splits,
     subject_dependent_splits,
     subject_independent_splits,

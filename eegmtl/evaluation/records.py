@@ -1,0 +1,118 @@
+"""Tidy EEG result records: the schema and their store (atomic, locked, resumable).
+
+One record (row) per subject × fold × pipeline × seed, with the columns of the result-record
+schema (``dataset, protocol, pipeline, subject, fold, seed``, the test metrics, ``score``,
+``samples, time, n_epochs_trained, config_hash, config, versions``) plus MOABB's result columns,
+so that the same file feeds :mod:`eegmtl.evaluation.tables`, :mod:`eegmtl.evaluation.plots` and
+``moabb.analysis`` (through :func:`eegmtl.evaluation.tables.to_moabb`).
+
+Storage is :class:`eegmtl._io.RecordStore`: every merge re-reads the file under a lock, replaces
+rows with the same key (:data:`KEY_COLUMNS`) and rewrites it atomically, so parallel workers and
+an interrupted run never lose finished rows, and a rerun skips them.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from eegmtl._io import RecordStore
+
+__all__ = [
+    "KEY_COLUMNS",
+    "METRICS",
+    "RECORD_COLUMNS",
+    "TEST_METRICS",
+    "done_keys",
+    "load_records",
+    "merge_records",
+    "normalize_records",
+    "record_key",
+    "record_store",
+    "write_records",
+]
+
+#: Columns that identify a record; a rerun skips a row whose key (with the hash) exists.
+KEY_COLUMNS: tuple[str, ...] = ("protocol", "pipeline", "subject", "fold", "seed", "config_hash")
+
+#: Test-set metrics stored in every record.
+METRICS: tuple[str, ...] = ("accuracy", "f1_macro", "kappa", "roc_auc")
+
+#: Metrics measured on the test sessions; model selection must never use them.
+TEST_METRICS = frozenset({"accuracy", "f1_macro", "kappa", "roc_auc", "score"})
+
+#: Column order of the record files (the schema first, then MOABB and extra columns).
+RECORD_COLUMNS: tuple[str, ...] = (
+    # result-record schema (do not rename)
+    "dataset", "protocol", "pipeline", "subject", "fold", "seed",
+    "accuracy", "f1_macro", "kappa", "roc_auc", "score",
+    "samples", "time", "n_epochs_trained", "config_hash", "config", "versions",
+    # MOABB-compatible columns
+    "samples_test", "session", "channels", "n_sessions", "n_classes",
+    # validation part of the fold (model selection uses these, never the test set)
+    "samples_val", "val_accuracy", "val_f1_macro",
+    # provenance
+    "fit_seed", "val_subjects",
+)
+
+_NUMERIC = (
+    "subject", "fold", "seed", "accuracy", "f1_macro", "kappa", "roc_auc", "score", "samples",
+    "time", "n_epochs_trained", "samples_test", "channels", "n_sessions", "n_classes",
+    "samples_val", "val_accuracy", "val_f1_macro", "fit_seed",
+)
+_DTYPES = {"config_hash": str, "session": str, "val_subjects": str}
+_KEY_TYPES = (str, str, int, int, int, str)
+
+
+def record_store(path: str | os.PathLike[str] | io.StringIO) -> RecordStore:
+    """The :class:`~eegmtl._io.RecordStore` of an EEG record file (key :data:`KEY_COLUMNS`)."""
+    return RecordStore(path, KEY_COLUMNS, columns=RECORD_COLUMNS, sort_by=KEY_COLUMNS,
+                       dtypes=_DTYPES, numeric=_NUMERIC, key_types=_KEY_TYPES)
+
+
+def record_key(values: Iterable[Any]) -> tuple:
+    """A :data:`KEY_COLUMNS` tuple with normalised types (str, str, int, int, int, str)."""
+    return tuple(f(v) for f, v in zip(_KEY_TYPES, values))
+
+
+def load_records(path: str | os.PathLike[str] | io.StringIO) -> pd.DataFrame:
+    """Read a record file (CSV, or Parquet by extension).
+
+    A missing file gives an empty frame with :data:`RECORD_COLUMNS`; an empty, truncated or
+    corrupt file raises a :class:`ValueError` naming it.
+    """
+    store = record_store(path)
+    return store.read(path) if isinstance(path, io.StringIO) else store.load()
+
+
+def normalize_records(df: pd.DataFrame) -> pd.DataFrame:
+    """``df`` as :func:`load_records` would return it after a CSV round trip (same dtypes and
+    missing values), so in-memory and on-disk records compare equal."""
+    return record_store(io.StringIO()).normalize(df)
+
+
+def write_records(df: pd.DataFrame, path: str | os.PathLike[str]) -> Path:
+    """Write ``df`` atomically to ``path``; :data:`RECORD_COLUMNS` first, extra columns after.
+    An interrupted write leaves the previous file intact."""
+    return record_store(path).write(df)
+
+
+def merge_records(new: pd.DataFrame, path: str | os.PathLike[str]) -> pd.DataFrame:
+    """Add ``new`` rows to the record file at ``path`` safely across processes.
+
+    Under an exclusive lock (``<path>.lock``) the file is re-read, rows with the same key
+    (:data:`KEY_COLUMNS`) are replaced by the new ones and the union is written atomically.
+    Several runs (two pipelines, a cluster sweep on a shared disk) can therefore add to one
+    file without losing each other's rows. Returns the merged frame.
+    """
+    return record_store(path).merge(new)
+
+
+def done_keys(df: pd.DataFrame) -> set[tuple]:
+    """Set of :data:`KEY_COLUMNS` tuples present in ``df`` (types normalised)."""
+    return record_store(io.StringIO()).done_keys(df)

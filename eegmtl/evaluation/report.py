@@ -1,0 +1,157 @@
+"""The results report: markdown tables, paired tests and figures from record files.
+
+EEG records get mean ± SD and per-subject tables (:mod:`eegmtl.evaluation.tables`), per-subject
+figures and, against a reference pipeline, Wilcoxon tests (:mod:`eegmtl.evaluation.stats`) with
+paired figures (:mod:`eegmtl.evaluation.plots`); vision benchmark records a mean ± SD table
+over seeds.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+import pandas as pd
+
+from eegmtl._io import atomic_write
+from eegmtl.config import results_dir
+from eegmtl.evaluation.records import load_records
+from eegmtl.evaluation.stats import paired_tests
+from eegmtl.evaluation.tables import markdown_table, to_markdown
+
+__all__ = ["EEG_COLUMNS", "VISION_COLUMNS", "report"]
+
+EEG_COLUMNS = ("pipeline", "subject", "accuracy")
+VISION_COLUMNS = ("dataset", "method", "avg_accuracy")
+
+
+def _slug(text: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_" else "_" for c in str(text)).strip("_")
+
+
+def _eeg_report(df: pd.DataFrame, stem: str, out: Path, metric: str, reference: str | None,
+                level: str) -> list[str]:
+    from eegmtl.evaluation.plots import paired_comparison_plot, subject_scores_plot
+
+    lines = [f"## {stem}", ""]
+    by = ("protocol", "pipeline") if "protocol" in df.columns else ("pipeline",)
+    lines += [to_markdown(df, by=by, level=level, per_subject_metric=metric), ""]
+    protocols = list(dict.fromkeys(df["protocol"])) if "protocol" in df.columns else [None]
+    for proto in protocols:
+        sub = df if proto is None else df[df["protocol"] == proto]
+        tag = _slug(f"{stem}_{proto}" if proto else stem)
+        fig = out / f"{tag}_{metric}_per_subject.png"
+        subject_scores_plot(sub, metric, path=fig)
+        lines += [f"![{metric} per subject]({fig.name})", ""]
+        pipes = list(dict.fromkeys(sub["pipeline"]))
+        ref = reference if reference in pipes else None
+        if ref is None and reference is not None and len(pipes) > 1:
+            lines += [f"(reference pipeline {reference!r} not in these records: no paired "
+                      "comparison)", ""]
+        if ref is None or len(pipes) < 2:
+            continue
+        tests = paired_tests(sub, ref, metric)
+        rows = [[r.pipeline, r.n_subjects, r.n_runs, f"{100 * r.reference_mean:.2f}",
+                 f"{100 * r.pipeline_mean:.2f}", f"{100 * r.mean_difference:+.2f}",
+                 f"{r.wins}/{r.n_subjects}",
+                 "–" if r.p != r.p else f"{r.p:.4f}"] for r in tests.itertuples()]
+        lines += [f"Paired comparison with {ref} ({metric}; only the subject × fold × seed "
+                  "runs both pipelines have, averaged per subject; two-sided Wilcoxon "
+                  "signed-rank; – = fewer than 5 paired subjects):", "",
+                  markdown_table(["pipeline", "subjects", "runs", f"{ref} (%)", "pipeline (%)",
+                                  "difference (pp)", f"{ref} better", "p"], rows)]
+        for other in tests["pipeline"]:
+            fig = out / f"{tag}_{_slug(ref)}_vs_{_slug(other)}.png"
+            paired_comparison_plot(sub, other, ref, metric, path=fig)
+            lines += [f"![{ref} vs {other}]({fig.name})", ""]
+    return lines
+
+
+def _vision_report(df: pd.DataFrame, stem: str) -> list[str]:
+    data = df[df["task"] == "avg"] if "task" in df.columns else df
+    cols = [c for c in ("avg_accuracy", "delta_p", "conflict_rate", "brier", "ece")
+            if c in data.columns]
+    g = data.groupby(["dataset", "method"], sort=True)
+    rows = []
+    for (ds, method), grp in g:
+        cells = [ds, method]
+        for c in cols:
+            scale = 100.0 if c in ("avg_accuracy", "delta_p") else 1.0
+            m, s = grp[c].mean() * scale, grp[c].std(ddof=1) * scale
+            cells.append(f"{m:.2f}" + (f" ± {s:.2f}" if s == s else "")
+                         if scale == 100.0 else f"{m:.3f}")
+        cells.append(len(grp))
+        rows.append(cells)
+    header = ["dataset", "method"] + [f"{c} (%)" if c in ("avg_accuracy", "delta_p") else c
+                                      for c in cols] + ["seeds"]
+    return [f"## {stem}", "", "Mean ± SD over seeds (rows with task = avg).", "",
+            markdown_table(header, rows)]
+
+
+def report(
+    records: Sequence[str | os.PathLike[str]] | None = None,
+    out: str | os.PathLike[str] | None = None,
+    *,
+    metric: str = "accuracy",
+    reference: str | None = "MixNet",
+    level: str = "fold",
+) -> Path:
+    """Write ``report.md`` (tables) and PNG figures from result-record CSV files.
+
+    EEG records (columns ``pipeline``, ``subject``, ``accuracy``) get the mean ± SD table of
+    :func:`eegmtl.evaluation.tables.to_markdown` with a per-subject table, a per-subject
+    figure per protocol (:func:`eegmtl.evaluation.plots.subject_scores_plot`) and, when
+    ``reference`` is present, a Wilcoxon test (:func:`paired_tests`) and a paired figure
+    (:func:`eegmtl.evaluation.plots.paired_comparison_plot`) against every other pipeline.
+    Vision records (``dataset``, ``method``, ``avg_accuracy``) get a mean ± SD table over seeds.
+    Other CSV files are skipped with a note.
+
+    Parameters
+    ----------
+    records : sequence of path, optional
+        Record CSV files; default every ``*.csv`` of the results directory
+        (:func:`eegmtl.config.results_dir`).
+    out : path, optional
+        Output folder; default ``<results directory>/report``.
+    metric : str
+        Metric of the per-subject table, figures and tests; default ``"accuracy"``.
+    reference : str or None
+        Pipeline compared with all others; default ``"MixNet"``.
+    level : {"fold", "subject"}
+        SD over all rows (default, as the MixNet paper) or over subject means.
+
+    Returns
+    -------
+    Path
+        The markdown file written.
+    """
+    if records:
+        paths = [Path(p) for p in records]
+    else:
+        paths = sorted(results_dir().glob("*.csv"))
+    missing = [str(p) for p in paths if not p.is_file()]
+    if missing:
+        raise FileNotFoundError(f"record file(s) not found: {missing}")
+    if not paths:
+        raise FileNotFoundError(f"no record CSV files in {results_dir()}; pass them as "
+                                "arguments or set --results-dir")
+    out_dir = Path(out) if out is not None else results_dir() / "report"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    lines = ["# eegmtl report", "", "Generated by `eegmtl report` from "
+             + ", ".join(f"`{p.name}`" for p in paths) + "; do not edit by hand.", ""]
+    for path in paths:
+        head = pd.read_csv(path, nrows=0).columns
+        if all(c in head for c in EEG_COLUMNS):
+            df = load_records(path)
+            if metric not in df.columns:
+                lines += [f"## {path.stem}", "", f"(no column {metric!r}; skipped)", ""]
+                continue
+            lines += _eeg_report(df, path.stem, out_dir, metric, reference, level)
+        elif all(c in head for c in VISION_COLUMNS):
+            lines += _vision_report(pd.read_csv(path), path.stem)
+        else:
+            print(f"note: {path.name} is not a record file of a known schema; skipped",
+                  file=sys.stderr)
+    return atomic_write(out_dir / "report.md", "\n".join(lines) + "\n")

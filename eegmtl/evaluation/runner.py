@@ -1,0 +1,388 @@
+"""The fold runner: every method on every subject × fold × seed of a protocol, one record
+per fit, in parallel, resumable.
+
+:func:`run_protocol` builds the folds with :mod:`eegmtl.evaluation.splitters`, the estimators
+with :mod:`eegmtl.evaluation.methods`, fits them with joblib (any backend), scores the test rows
+with :mod:`eegmtl.evaluation.scoring` and merges one record per fit into the record file
+(:mod:`eegmtl.evaluation.records`), atomically, so an interrupted run loses at most the fits in
+progress and a rerun skips finished rows.
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+import os
+import random
+import re
+import sys
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sklearn.base import clone
+
+from eegmtl._io import config_hash, library_versions, stable_json
+from eegmtl.evaluation.methods import resolve_methods
+from eegmtl.evaluation.records import (
+    KEY_COLUMNS,
+    RECORD_COLUMNS,
+    done_keys,
+    load_records,
+    merge_records,
+    normalize_records,
+    record_key,
+    write_records,
+)
+from eegmtl.evaluation.scoring import (
+    compute_metrics,
+    fold_predictions,
+    predict_with_scores,
+    score_predictions,
+)
+from eegmtl.evaluation.splitters import (
+    Split,
+    make_splits,
+    normalize_protocol,
+    trial_subjects_sessions,
+)
+
+__all__ = [
+    "DEFAULT_DATASET",
+    "DEFAULT_DATA_SOURCE",
+    "fit_seed",
+    "load_default_data",
+    "run_protocol",
+]
+
+#: MOABB-style name of the test sessions 4–5 (MOABB calls 2b's sessions 0train … 4test)
+TEST_SESSION_LABEL = "3test+4test"
+
+#: config keys that do not change results and are left out of the config hash
+UNHASHED_KEYS = frozenset({"device", "verbose", "progress", "n_jobs"})
+
+
+# --------------------------------------------------------------------------- fitting one fold
+def fit_seed(seed: int, subject: int, fold: int) -> int:
+    """The seed of one fit, derived from (seed, subject, fold) with numpy's ``SeedSequence``,
+    so every fit is seeded explicitly and runs give the same result in any order or process."""
+    return int(np.random.SeedSequence([int(seed), int(subject), int(fold)]).generate_state(1)[0])
+
+
+def _set_random_state(est: Any, value: int) -> Any:
+    if hasattr(est, "get_params"):
+        keys = [k for k in est.get_params(deep=True)
+                if k == "random_state" or k.endswith("__random_state")]
+        if keys:
+            est.set_params(**dict.fromkeys(keys, value))
+    return est
+
+
+def _accepts_validation(est: Any) -> bool:
+    try:
+        params = inspect.signature(est.fit).parameters
+    except (TypeError, ValueError):
+        return False
+    return "X_val" in params and "y_val" in params
+
+
+def _n_epochs(est: Any) -> float:
+    for obj in (est, getattr(est, "steps", [[None, None]])[-1][1]):
+        if obj is None:
+            continue
+        for attr in ("n_epochs_trained_", "n_epochs_"):
+            v = getattr(obj, attr, None)
+            if v is not None:
+                return float(v)
+        hist = getattr(obj, "history_", None)
+        if hist is not None and hasattr(hist, "__len__") and not isinstance(hist, pd.DataFrame):
+            return float(len(hist))  # skorch / braindecode History: one entry per epoch
+    return float("nan")
+
+
+@dataclass(frozen=True)
+class _Task:
+    protocol: str
+    pipeline: str
+    subject: int
+    fold: int
+    seed: int
+    config_hash: str
+    config_json: str
+    split: Split
+    method: Any  # MethodSpec or an unfitted sklearn estimator
+
+
+def _build(method: Any) -> Any:
+    if hasattr(method, "build"):
+        return method.build()
+    return clone(method)
+
+
+def _run_task(
+    task: _Task, X: np.ndarray, y: np.ndarray, common: Mapping[str, Any],
+) -> dict[str, Any]:
+    """Fit one method on one fold and return its record (runs in a joblib worker)."""
+    sp = task.split
+    seed = fit_seed(task.seed, task.subject, task.fold)
+    random.seed(seed)
+    np.random.seed(seed)  # noqa: NPY002  (global state, for estimators that use it)
+    est = _set_random_state(_build(task.method), seed)
+    threads = None
+    if "torch" in sys.modules:  # the factory imported a torch-based estimator: seed it too
+        from eegmtl.mtl.runtime import seed_everything
+
+        seed_everything(seed)
+        if common.get("torch_threads"):
+            threads = sys.modules["torch"].get_num_threads()
+            sys.modules["torch"].set_num_threads(int(common["torch_threads"]))
+    X_tr, y_tr = X[sp.train], y[sp.train]
+    X_va, y_va = X[sp.val], y[sp.val]
+    t0 = time.perf_counter()
+    try:
+        if len(sp.val) and _accepts_validation(est):
+            est.fit(X_tr, y_tr, X_val=X_va, y_val=y_va)
+        else:
+            est.fit(X_tr, y_tr)
+    finally:
+        if threads is not None:  # restore (matters when the fit ran in the calling process)
+            sys.modules["torch"].set_num_threads(threads)
+    fit_time = time.perf_counter() - t0
+    pred, scores = predict_with_scores(est, X[sp.test])
+    classes = getattr(est, "classes_", None)
+    test = score_predictions(y[sp.test], pred, scores, classes)
+    val = compute_metrics(est, X_va, y_va) if len(sp.val) else {}
+    stem = re.sub(r"[^A-Za-z0-9_.+-]", "_", f"{task.protocol}_{task.pipeline}_S{task.subject}"
+                  f"_F{task.fold}_seed{task.seed}_{task.config_hash}")
+    if common.get("history_dir"):  # per-epoch history and per-step task weights (MixNet)
+        for attr, suffix in (("history_", "history"), ("weights_history_", "weights")):
+            hist = getattr(est, attr, None)
+            if isinstance(hist, pd.DataFrame):
+                write_records(hist, Path(common["history_dir"]) / f"{stem}_{suffix}.csv")
+    if common.get("predictions_dir"):
+        write_records(fold_predictions(y, sp.test, pred, scores, classes, task,
+                                       common.get("trial_meta")),
+                      Path(common["predictions_dir"]) / f"{stem}_predictions.csv")
+    return {
+        "dataset": common["dataset"], "protocol": task.protocol, "pipeline": task.pipeline,
+        "subject": task.subject, "fold": task.fold, "seed": task.seed,
+        **test, "score": test["roc_auc"],
+        "samples": len(sp.train), "time": fit_time, "n_epochs_trained": _n_epochs(est),
+        "config_hash": task.config_hash, "config": task.config_json,
+        "versions": common["versions"],
+        "samples_test": len(sp.test),
+        "session": TEST_SESSION_LABEL, "channels": int(X.shape[1]) if X.ndim > 1 else 1,
+        "n_sessions": common["n_sessions"][task.subject],
+        "n_classes": len(np.unique(y[sp.train])),
+        "samples_val": len(sp.val),
+        "val_accuracy": val.get("accuracy", float("nan")),
+        "val_f1_macro": val.get("f1_macro", float("nan")),
+        "fit_seed": seed,
+        "val_subjects": ";".join(str(s) for s in sp.val_subjects),
+    }
+
+
+#: ``dataset`` column of records made on the local 2b export (every script uses this label)
+DEFAULT_DATASET = "BNCI2014_004-export"
+#: how :func:`run_protocol` loads the data when none is given (recorded in the config hash)
+DEFAULT_DATA_SOURCE = "load_bci2b(source='export', units='uV')"
+
+
+def load_default_data(
+    subjects: Sequence[int] = tuple(range(1, 10)),
+) -> tuple[np.ndarray, np.ndarray, pd.DataFrame]:
+    """BCIC IV 2b from the local epoched export, all sessions, in µV (the deep models are
+    trained on raw µV input; CSP-type pipelines are scale-free)."""
+    from eegmtl.eeg.datasets import load_bci2b
+
+    return load_bci2b(source="export", subjects=list(subjects), units="uV")
+
+
+def _validate_data(data: Any) -> tuple[np.ndarray, np.ndarray, pd.DataFrame]:
+    try:
+        X, y, metadata = data
+    except (TypeError, ValueError):
+        raise TypeError("data must be a tuple (X, y, metadata)") from None
+    X = np.asarray(X)
+    y = np.asarray(y)
+    if X.ndim != 3:
+        raise ValueError(f"X must be (n_trials, n_channels, n_times), got shape {X.shape}")
+    if not (len(X) == len(y) == len(metadata)):
+        raise ValueError(f"X ({len(X)}), y ({len(y)}) and metadata ({len(metadata)}) must have "
+                         "one row per trial")
+    if not np.isfinite(X).all():
+        raise ValueError("X contains NaN or Inf; clean the epochs before evaluating")
+    return X, y, metadata.reset_index(drop=True)
+
+
+# --------------------------------------------------------------------------- the runner
+def run_protocol(
+    protocol: str,
+    methods: Sequence[str] | Mapping[str, Any],
+    subjects: Sequence[int] | None = None,
+    data: tuple[np.ndarray, np.ndarray, pd.DataFrame] | None = None,
+    *,
+    n_folds: int = 5,
+    folds: Sequence[int] | None = None,
+    seeds: Sequence[int] = (0,),
+    split_seed: int = 42,
+    n_jobs: int = 1,
+    backend: str = "loky",
+    results_path: str | os.PathLike[str] | None = None,
+    resume: bool = True,
+    progress: bool = True,
+    method_params: Mapping[str, Mapping[str, Any]] | None = None,
+    dataset: str = DEFAULT_DATASET,
+    data_source: str | None = None,
+    history_dir: str | os.PathLike[str] | None = None,
+    torch_threads: int | None = None,
+    predictions_dir: str | os.PathLike[str] | None = None,
+) -> pd.DataFrame:
+    """Run ``methods`` on every subject × fold × seed of ``protocol`` and record the results.
+
+    Parameters
+    ----------
+    protocol : str
+        ``"subject_dependent"`` (``"sd"``) or ``"subject_independent"`` (``"si"``).
+    methods : sequence of str or mapping
+        Registry names of :mod:`eegmtl.evaluation.methods` (``"MixNet"``, ``"CSP+LDA"``, ...),
+        or a mapping ``pipeline name -> registry name | MethodSpec | unfitted estimator``.
+        Estimators whose ``fit`` accepts ``X_val``/``y_val`` (MixNet) get the fold's
+        validation part for early stopping; others (the baselines) are fitted on the training
+        part only.
+    subjects : sequence of int, optional
+        Target subjects; default all subjects in the metadata.
+    data : (X, y, metadata), optional
+        Epochs ``(n_trials, n_channels, n_times)``, labels and per-trial metadata with
+        ``subject`` and ``session``. Default: ``load_bci2b(source="export")``, all subjects.
+    n_folds, split_seed : int
+        Folds per subject and their ``random_state``; default 5 and 42 (reference).
+    folds : sequence of int, optional
+        Run only these folds (1-based), e.g. ``(1,)`` for a quick run. Default all.
+    seeds : sequence of int
+        Repetitions; each fit is seeded with :func:`fit_seed` (seed, subject, fold).
+    n_jobs : int
+        Parallel fits (joblib); ``-1`` uses all cores.
+    backend : str
+        Any joblib backend name (``"loky"``, ``"threading"``, ``"multiprocessing"``, ``"dask"``,
+        ``"ray"``, ...), set through ``joblib.parallel_config``. For ``"dask"`` create a
+        ``dask.distributed.Client`` first; for ``"ray"`` joblib registers Ray's backend when
+        ``ray`` is installed.
+    results_path : path, optional
+        CSV (or ``.parquet``) record file. Records are rewritten atomically after every finished
+        fit. ``None`` keeps records in memory only.
+    resume : bool
+        Skip fits whose (protocol, pipeline, subject, fold, seed, config_hash) is already in
+        ``results_path``; ``False`` drops those rows and refits them.
+    progress : bool
+        tqdm progress bar over fits.
+    method_params : mapping, optional
+        ``{pipeline name: {config key: value}}`` overrides (e.g. ``max_epochs``).
+    dataset : str
+        Value of the ``dataset`` column.
+    data_source : str, optional
+        Identifies the data in the config hash (default: ``dataset``).
+    history_dir : path, optional
+        Save each fit's training history (an estimator ``history_`` DataFrame) as CSV here.
+    torch_threads : int, optional
+        ``torch.set_num_threads`` in each worker before fitting.
+    predictions_dir : path, optional
+        Save each fit's test-set predictions (:func:`fold_predictions`: true and predicted label
+        and class probabilities per trial, with the trial's subject/session) as CSV here.
+
+    Returns
+    -------
+    DataFrame
+        The records of all requested fits (finished now or earlier), sorted by key.
+    """
+    from joblib import Parallel, delayed, parallel_config
+
+    protocol = normalize_protocol(protocol)
+    if data is None:
+        # SD needs only the target subjects' trials; SI needs every subject (the training pool)
+        needed = (subjects if protocol == "subject_dependent" and subjects is not None
+                  else range(1, 10))
+        data = load_default_data(sorted({int(s) for s in needed}))
+        data_source = data_source or DEFAULT_DATA_SOURCE
+    X, y, metadata = _validate_data(data)
+    all_subjects, sessions = trial_subjects_sessions(metadata)
+    subjects = (sorted(set(all_subjects.tolist())) if subjects is None
+                else [int(s) for s in subjects])
+    seeds = [int(s) for s in seeds]
+    resolved = resolve_methods(methods, protocol, method_params)
+    protocol_cfg = {"protocol": protocol, "n_folds": int(n_folds), "split_seed": int(split_seed),
+                    "data": data_source or dataset}
+
+    tasks: list[_Task] = []
+    for subject in subjects:
+        splits = make_splits(protocol, metadata, subject, n_folds, split_seed, y=y)
+        for sp in splits:
+            if folds is not None and sp.fold not in set(folds):
+                continue
+            for name, (method, cfg) in resolved.items():
+                full = {**protocol_cfg, "method_config": cfg}
+                hashed = {**protocol_cfg,
+                          "method_config": {k: v for k, v in cfg.items()
+                                            if k not in UNHASHED_KEYS}}
+                h = config_hash(hashed)
+                for seed in seeds:
+                    tasks.append(_Task(protocol, name, subject, sp.fold, seed, h,
+                                       stable_json(full), sp, method))
+
+    existing = load_records(results_path) if results_path is not None else pd.DataFrame(
+        columns=list(RECORD_COLUMNS))
+    wanted = {(t.protocol, t.pipeline, t.subject, t.fold, t.seed, t.config_hash) for t in tasks}
+    if not resume and not existing.empty:
+        keep = [record_key(k) not in wanted
+                for k in existing[list(KEY_COLUMNS)].itertuples(index=False)]
+        existing = existing[keep]
+    done = done_keys(existing) if resume else set()
+    todo = [t for t in tasks
+            if (t.protocol, t.pipeline, t.subject, t.fold, t.seed, t.config_hash) not in done]
+
+    common = {
+        "dataset": dataset,
+        "versions": json.dumps(library_versions(), sort_keys=True),
+        "n_sessions": {int(s): int(len(np.unique(sessions[all_subjects == s])))
+                       for s in np.unique(all_subjects)},
+        "history_dir": os.fspath(history_dir) if history_dir is not None else None,
+        "predictions_dir": os.fspath(predictions_dir) if predictions_dir is not None else None,
+        "trial_meta": (metadata[[c for c in ("subject", "session", "session_index")
+                                 if c in metadata.columns]]
+                       if predictions_dir is not None else None),
+        "torch_threads": torch_threads,
+    }
+    rows = existing.to_dict("records") if not existing.empty else []
+    if todo:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=len(todo), desc=f"{protocol}", disable=not progress, unit="fit")
+        with parallel_config(backend=backend, n_jobs=n_jobs):
+            gen = Parallel(return_as="generator_unordered")(
+                delayed(_run_task)(t, X, y, common) for t in todo)
+            for rec in gen:
+                rows.append(rec)
+                if results_path is not None:
+                    merge_records(pd.DataFrame([rec]), results_path)
+                bar.update(1)
+                bar.set_postfix_str(f"{rec['pipeline']} S{rec['subject']} F{rec['fold']} "
+                                    f"acc={rec['accuracy']:.3f}")
+        bar.close()
+    if results_path is not None and Path(results_path).exists():
+        df = load_records(results_path)
+    else:
+        df = normalize_records(_sorted(pd.DataFrame(rows, columns=None if rows
+                                                    else list(RECORD_COLUMNS))))
+    mask = [record_key(k) in wanted for k in df[list(KEY_COLUMNS)].itertuples(index=False)]
+    return df[mask].reset_index(drop=True)
+
+
+def _sorted(df: pd.DataFrame) -> pd.DataFrame:
+    if df.empty:
+        return df
+    return df.sort_values(["protocol", "pipeline", "subject", "fold", "seed", "config_hash"],
+                          kind="stable").reset_index(drop=True)

@@ -1,0 +1,85 @@
+"""Paired statistics between pipelines, on the runs both pipelines have.
+
+The test itself is MOABB's (:func:`moabb.analysis.meta_analysis.compute_pvals_wilcoxon`,
+Wilcoxon signed-rank over subjects); what is ours is the run matching: a pipeline run on fold 1
+only is compared with the reference's fold-1 fits, not with its 5-fold mean.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+
+from eegmtl.evaluation.tables import per_subject
+
+__all__ = ["PAIRED_COLUMNS", "matched_runs", "paired_tests"]
+
+#: Columns of :func:`paired_tests`.
+PAIRED_COLUMNS = ("pipeline", "n_subjects", "n_runs", "reference_mean", "pipeline_mean",
+                  "mean_difference", "wins", "p")
+
+
+def matched_runs(
+    data: pd.DataFrame, reference: str, other: str,
+    match: Sequence[str] = ("subject", "fold", "seed"),
+) -> tuple[pd.DataFrame, int]:
+    """Rows of ``reference`` and ``other`` restricted to the runs (``match`` values; those
+    columns that exist) both have, and the number of such runs."""
+    keys = [c for c in match if c in data.columns]
+    ref_rows = data[data["pipeline"] == reference]
+    other_rows = data[data["pipeline"] == other]
+    common = ref_rows[keys].merge(other_rows[keys]).drop_duplicates()
+    return pd.concat([ref_rows, other_rows]).merge(common, on=keys), len(common)
+
+
+def _two_sided_p(a: np.ndarray, b: np.ndarray) -> float:
+    """Two-sided Wilcoxon signed-rank p from MOABB's one-sided p-value matrix."""
+    from moabb.analysis.meta_analysis import compute_pvals_wilcoxon
+
+    one_sided = compute_pvals_wilcoxon(pd.DataFrame({"a": a, "b": b}), order=["a", "b"])
+    return float(min(1.0, 2.0 * min(one_sided[0, 1], one_sided[1, 0])))
+
+
+def paired_tests(
+    df: pd.DataFrame, reference: str, metric: str = "accuracy", *, protocol: str | None = None,
+    match: tuple[str, ...] = ("subject", "fold", "seed"),
+) -> pd.DataFrame:
+    """Wilcoxon signed-rank test of ``reference`` against every other pipeline.
+
+    Rows are matched with :func:`matched_runs`; each pipeline is then reduced to one value per
+    subject (mean of ``metric`` over the matched folds and seeds). Two-sided p-value (twice the
+    smaller one-sided p of :func:`moabb.analysis.meta_analysis.compute_pvals_wilcoxon`, which
+    equals :func:`scipy.stats.wilcoxon`'s, exact for small samples); ``p`` is NaN with fewer
+    than 5 paired subjects or when all differences are zero.
+
+    Returns
+    -------
+    DataFrame
+        One row per other pipeline: ``pipeline``, ``n_subjects``, ``n_runs`` (matched
+        subject × fold × seed cells), ``reference_mean``, ``pipeline_mean``,
+        ``mean_difference`` (reference - pipeline), ``wins`` (subjects where the reference is
+        better), ``p``.
+    """
+    data = df if protocol is None else df[df["protocol"] == protocol]
+    pipes = list(dict.fromkeys(data["pipeline"]))
+    if reference not in pipes:
+        raise ValueError(f"reference pipeline {reference!r} not in the records ({pipes})")
+    rows = []
+    for other in pipes:
+        if other == reference:
+            continue
+        matched, n_runs = matched_runs(data, reference, other, match)
+        tab = per_subject(matched, metric, by=("pipeline",)).reindex([reference, other])
+        pair = tab.T.dropna()
+        a, b = pair[reference].to_numpy(), pair[other].to_numpy()
+        diff = a - b
+        p = _two_sided_p(a, b) if len(diff) >= 5 and np.any(diff != 0) else float("nan")
+        nan = float("nan")
+        rows.append({"pipeline": other, "n_subjects": len(diff), "n_runs": n_runs,
+                     "reference_mean": float(a.mean()) if len(a) else nan,
+                     "pipeline_mean": float(b.mean()) if len(b) else nan,
+                     "mean_difference": float(diff.mean()) if len(diff) else nan,
+                     "wins": int((diff > 0).sum()), "p": p})
+    return pd.DataFrame(rows, columns=list(PAIRED_COLUMNS))

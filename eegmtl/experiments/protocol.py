@@ -1,0 +1,148 @@
+"""Subject-dependent (SD) and subject-independent (SI) evaluation on BCIC IV 2b: every method on
+the same splits (``eegmtl sd`` / ``eegmtl si``).
+
+SD (MixNet paper): per subject, StratifiedKFold(5, shuffle, random_state=42) on sessions 1-3
+gives train / validation; the test set is always sessions 4-5 of that subject. SI: each subject
+is held out in turn and tested on its sessions 4-5; the other 8 subjects are split **by
+subject** into 5 folds (validation groups of 2, 2, 2, 1, 1 subjects); training pools sessions
+1-5 of the remaining subjects. 9 subjects x 5 folds = 45 fits per method and seed. MixNet-type
+methods use the validation fold for early stopping; the baselines are fitted on the training
+part only (the deep baselines hold out their own 20 % of it).
+
+Writes one record per subject x fold x method x seed to ``--results`` (CSV, MOABB-compatible
+columns), merged atomically after every fit; a rerun skips finished fits (same pipeline,
+subject, fold, seed and config hash). Then writes a markdown summary generated from the records
+(``--summary``, default ``<results>_summary.md``) whose header holds the exact commands and wall
+times of every run that wrote into the record file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+from eegmtl.config import RESULTS_DIR_HELP, results_dir
+from eegmtl.evaluation.methods import available_methods, default_config
+from eegmtl.experiments._common import (
+    T_START,
+    command_line,
+    parse_subjects,
+    parse_value,
+    set_torch_threads,
+)
+from eegmtl.mixnet.defaults import normalize_protocol, protocol_short
+
+__all__ = ["DEFAULT_METHODS", "add_arguments", "method_params", "run"]
+
+DEFAULT_METHODS = ["MixNet", "CSP+LDA", "FBCSP+SVM", "TS+SVM", "EEGNet", "ShallowFBCSPNet"]
+#: methods whose configs take the deep-learning options (--max-epochs, --device)
+DEEP = {"EEGNet", "ShallowFBCSPNet"} | {m for m in available_methods()
+                                       if m.startswith("MixNet") or m == "MIN2Net"}
+
+
+def _default_results(protocol: str) -> Path:
+    return results_dir() / f"{protocol_short(protocol)}.csv"
+
+
+def add_arguments(parser: argparse.ArgumentParser, protocol: str = "subject_dependent") -> None:
+    """Options of ``eegmtl sd`` (``protocol="subject_dependent"``) or ``eegmtl si``."""
+    protocol = normalize_protocol(protocol)
+    parser.set_defaults(protocol=protocol)
+    parser.description = (f"{protocol.replace('_', '-')} evaluation on BCIC IV 2b "
+                          f"(eegmtl.evaluation.run_protocol). {RESULTS_DIR_HELP}.")
+    p = parser
+    p.add_argument("--methods", nargs="+", default=DEFAULT_METHODS,
+                   help=f"registry names (available: {', '.join(available_methods())})")
+    p.add_argument("--subjects", nargs="+", default=["1..9"], help="e.g. 1..9, 1-3 7, 1 2")
+    p.add_argument("--folds", type=int, default=5, help="folds per subject (default 5)")
+    p.add_argument("--only-folds", type=int, nargs="+", default=None,
+                   help="run only these folds (1-based)")
+    p.add_argument("--seeds", type=int, nargs="+", default=[0])
+    p.add_argument("--n-jobs", type=int, default=1, help="parallel fits (joblib)")
+    p.add_argument("--backend", default="loky", help="joblib backend: loky, threading, "
+                   "multiprocessing, dask, ray, ...")
+    p.add_argument("--results", type=Path, default=_default_results(protocol),
+                   help=f"record CSV (default <results folder>/{protocol_short(protocol)}.csv; "
+                        f"{RESULTS_DIR_HELP})")
+    p.add_argument("--summary-only", action="store_true",
+                   help="only regenerate the markdown summary from the records")
+    p.add_argument("--summary", type=Path, default=None,
+                   help="markdown summary (default: <results stem>_summary.md)")
+    p.add_argument("--max-epochs", type=int, default=None, help="deep methods only")
+    p.add_argument("--device", default=None, help="deep methods only: cpu, cuda, auto")
+    p.add_argument("--set", nargs="+", default=[], metavar="KEY=VALUE",
+                   help="config override for every method whose config has KEY "
+                        "(e.g. lr=5e-4 patience=30)")
+    p.add_argument("--quick", action="store_true",
+                   help="smoke test: subject 1, fold 1, 2 epochs, results to *_quick.csv")
+    p.add_argument("--no-resume", action="store_true", help="refit finished fits")
+    p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--history-dir", type=Path, default=None,
+                   help="save per-fit training histories (task weights) as CSV")
+    p.add_argument("--predictions-dir", type=Path, default=None,
+                   help="save per-fit test predictions (label and probabilities per trial) "
+                        "as CSV")
+    p.add_argument("--torch-threads", type=int, default=1,
+                   help="torch threads per worker (default 1)")
+
+
+def method_params(args: argparse.Namespace, protocol: str) -> dict[str, dict[str, Any]]:
+    """Per-method config overrides from --max-epochs, --device and --set."""
+    sets = {}
+    for item in args.set:
+        if "=" not in item:
+            raise SystemExit(f"--set expects KEY=VALUE, got {item!r}")
+        k, v = item.split("=", 1)
+        sets[k] = parse_value(v)
+    out: dict[str, dict[str, Any]] = {}
+    for name in args.methods:
+        cfg = default_config(name, protocol)
+        over = {k: v for k, v in sets.items() if k in cfg}
+        if name in DEEP and args.max_epochs is not None:
+            over["max_epochs"] = args.max_epochs
+        if name in DEEP and args.device is not None:
+            over["device"] = args.device
+        if over:
+            out[name] = over
+    return out
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run the evaluation (or regenerate its summary) as parsed by :func:`add_arguments`."""
+    from eegmtl.evaluation.runner import run_protocol
+    from eegmtl.evaluation.tables import to_markdown
+    from eegmtl.experiments.summaries import write_summary
+
+    os.environ.setdefault("MNE_LOGGING_LEVEL", "WARNING")  # quiet CSP logs (workers inherit)
+    protocol = normalize_protocol(args.protocol)
+    unknown = sorted(set(args.methods) - set(available_methods()))
+    if unknown:
+        raise SystemExit(f"unknown method(s) {unknown}; available: {available_methods()}")
+    subjects, folds, results = parse_subjects(args.subjects), args.only_folds, args.results
+    if args.quick:
+        subjects, folds = subjects[:1], [1]
+        args.max_epochs = 2 if args.max_epochs is None else args.max_epochs
+        if results == _default_results(protocol):
+            results = results.with_name(f"{protocol_short(protocol)}_quick.csv")
+    summary = args.summary or results.with_name(f"{results.stem}_summary.md")
+    set_torch_threads(args.torch_threads)
+    title = f"BCIC IV 2b, {protocol.replace('_', '-')} protocol"
+    if args.summary_only:
+        write_summary(results, summary, protocol, None, 0.0, title=title)
+        print(f"summary {summary} regenerated from {results}")
+        return 0
+    df = run_protocol(
+        protocol, args.methods, subjects, n_folds=args.folds, folds=folds, seeds=args.seeds,
+        n_jobs=args.n_jobs, backend=args.backend, results_path=results,
+        resume=not args.no_resume, progress=not args.no_progress,
+        method_params=method_params(args, protocol), history_dir=args.history_dir,
+        torch_threads=args.torch_threads, predictions_dir=args.predictions_dir,
+    )
+    wall = time.perf_counter() - T_START
+    write_summary(results, summary, protocol, command_line(args), wall, title=title)
+    print(to_markdown(df, by=("pipeline",), metrics=("accuracy", "f1_macro")))
+    print(f"{len(df)} records in {results}; summary {summary}; wall {wall:.1f} s")
+    return 0

@@ -1,0 +1,132 @@
+"""MultiMNIST-family benchmarks for the MTL methods: run a grid, write records and a summary.
+
+Thin layer over :func:`eegmtl.benchmarks.runner.run_grid` (``eegmtl vision``). Writes
+
+- ``<results>`` (default ``<results folder>/vision_lenet.csv``): tidy records, one row per
+  data set × method × seed × task (+ ``avg``), schema of DESIGN.md;
+- ``vision_runs.csv`` next to it: one row per invocation (command, shard, wall time);
+- ``vision_summary.md`` next to it (:mod:`eegmtl.experiments.vision_summary`): tables
+  generated from the records (avg accuracy, Δp vs
+  EW, conflict rate, calibration) and the comparison with the papers' claims (flat variants
+  beat their plain versions, F-MTL Table 1; RLW ≥ EW, RLW paper).
+
+Usage::
+
+    # the committed CPU grid (two shards in parallel, 1 thread each)
+    eegmtl vision --epochs 3 --n-train 15000 --threads 1 --shard 0/2 &
+    eegmtl vision --epochs 3 --n-train 15000 --threads 1 --shard 1/2 &
+    eegmtl vision --summary-only        # regenerate vision_summary.md
+    # flat ablation: plain SAM with the core's default radius (labelled apart in the summary)
+    eegmtl vision --epochs 3 --n-train 15000 --threads 1 --benchmarks multimnist \
+        --methods f-mgda f-pcgrad f-cagrad f-imtl_g --flat-preset sam --flat-rho 0.05
+    # F-MTL Table 1 protocol (ResNet-18, Adam 1e-3, bs 256, 100 epochs) on a GPU
+    eegmtl vision --gpu-protocol resnet18 --seeds 0 1 2 \\
+        --results vision_resnet18.csv
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from eegmtl._io import file_lock
+from eegmtl.config import RESULTS_DIR_HELP, results_dir
+from eegmtl.experiments._common import command_line, set_torch_threads
+from eegmtl.experiments.vision_summary import DATASETS, METHODS, write_summary
+
+__all__ = ["add_arguments", "run"]
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Options of ``eegmtl vision``."""
+    parser.description = (__doc__ or "").split("\n\n")[0] + f" {RESULTS_DIR_HELP}."
+    p = parser
+    p.add_argument("--benchmarks", nargs="+", default=list(DATASETS))
+    p.add_argument("--methods", nargs="+", default=list(METHODS))
+    p.add_argument("--seeds", nargs="+", type=int, default=[0])
+    p.add_argument("--epochs", type=int, default=None, help="default: the protocol's (100)")
+    p.add_argument("--model", default=None, help="lenet | resnet18 (default: the protocol's)")
+    p.add_argument("--protocol", default="lenet", help="lenet | paretomtl-lenet | resnet18")
+    p.add_argument("--gpu-protocol", choices=["resnet18"], default=None,
+                   help="F-MTL Table 1 settings (ResNet-18, Adam 1e-3, bs 256, 100 epochs)")
+    p.add_argument("--n-train", type=int, default=None, help="training subset (first n rows)")
+    p.add_argument("--n-val", type=int, default=None)
+    p.add_argument("--n-test", type=int, default=None)
+    p.add_argument("--conflict-every", type=int, default=5)
+    p.add_argument("--flat-preset", choices=["fmtl", "sam"], default="fmtl",
+                   help="flat setting of f- methods: fmtl = F-MTL MultiMNIST (ASAM, rho 2, joint "
+                        "norm); sam = plain SAM, separate norms (eegmtl core default, rho 0.05)")
+    p.add_argument("--flat-rho", type=float, default=None, help="override the preset's rho")
+    p.add_argument("--results", type=Path, default=None,
+                   help="CSV (default <results folder>/vision_<model>.csv)")
+    p.add_argument("--device", default="auto")
+    p.add_argument("--threads", type=int, default=None)
+    p.add_argument("--shard", default="0/1", help="k/n: run every n-th grid item from k")
+    p.add_argument("--checkpoint-dir", type=Path, default=None,
+                   help="per-run trainer checkpoints (default ~/.cache/eegmtl/vision_runs)")
+    p.add_argument("--no-resume", action="store_true")
+    p.add_argument("--progress", action="store_true")
+    p.add_argument("--summary-only", action="store_true", help="only regenerate the summary")
+
+
+def _log_invocation(results: Path, command: str, shard: str, start: float, n_runs: int) -> None:
+    path = results.parent / "vision_runs.csv"
+    with file_lock(path):
+        new = not path.is_file()
+        with open(path, "a", newline="") as fh:
+            w = csv.writer(fh)
+            if new:
+                w.writerow(["start", "wall_s", "n_runs", "shard", "results", "command"])
+            w.writerow([
+                datetime.fromtimestamp(start, timezone.utc).strftime("%Y-%m-%d %H:%M"),
+                f"{time.time() - start:.0f}", n_runs, shard, results.name, command,
+            ])
+
+
+def _flat_config(preset: str, rho: float | None) -> Any:
+    from dataclasses import replace
+
+    from eegmtl.mtl.flat import FMTL_MULTIMNIST, FlatConfig
+
+    base = FMTL_MULTIMNIST if preset == "fmtl" else FlatConfig()
+    return base if rho is None else replace(base, rho=float(rho))
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run the grid (or regenerate the summary) as parsed by :func:`add_arguments`."""
+    if args.gpu_protocol:
+        args.protocol = args.gpu_protocol
+    model = args.model or ("resnet18" if args.protocol == "resnet18" else "lenet")
+    results = args.results or results_dir() / f"vision_{model}.csv"
+    results.parent.mkdir(parents=True, exist_ok=True)
+    if args.summary_only:
+        print(write_summary(results))
+        return 0
+    set_torch_threads(args.threads)
+    from eegmtl.benchmarks._cache import cache_dir
+    from eegmtl.benchmarks.runner import run_grid
+
+    k, n = (int(v) for v in args.shard.split("/"))
+    start = time.time()
+    command = command_line(args)
+
+    def log(msg: str) -> None:
+        print(f"{datetime.now().strftime('%H:%M:%S')} {msg}", flush=True)
+
+    log(f"start: {command}")
+    recs = run_grid(
+        args.benchmarks, args.methods, args.seeds, shard=(k, n), log=log, model=model,
+        protocol=args.protocol, epochs=args.epochs, n_train=args.n_train, n_val=args.n_val,
+        n_test=args.n_test, conflict_every=args.conflict_every, device=args.device,
+        flat=_flat_config(args.flat_preset, args.flat_rho),
+        results_path=results, resume=not args.no_resume, progress=args.progress,
+        checkpoint_dir=args.checkpoint_dir or cache_dir(None, "vision_runs"),
+    )
+    n_runs = int((recs["task"] == "avg").sum()) if not recs.empty else 0
+    _log_invocation(results, command, args.shard, start, n_runs)
+    log(f"done: {n_runs} runs in {time.time() - start:.0f} s; summary {write_summary(results)}")
+    return 0
