@@ -1,4 +1,4 @@
-"""The training loop: epochs, validation, early stopping, LR schedule, checkpoints, history.
+"""The training loop: epochs, steps, validation pass and history; the rest is callbacks.
 
 One way to train (DESIGN.md): MixNet and the vision benchmarks use the same :class:`Trainer`,
 which composes the :class:`~eegmtl.mtl.step.MTLStep` (weighting, aggregator, flat option) with
@@ -15,6 +15,10 @@ which composes the :class:`~eegmtl.mtl.step.MTLStep` (weighting, aggregator, fla
 - atomic checkpoints every epoch and exact resume (``fit(..., resume=True)``);
 - per-step and per-epoch history (:meth:`Trainer.history_frame`), tqdm progress, seeding and
   device selection.
+
+Interleaved validation, model selection, early stopping, the LR schedule, checkpoints and the
+progress bar are :mod:`eegmtl.mtl.callbacks`, built from the arguments above; more callbacks
+(e.g. :class:`~eegmtl.mtl.callbacks.ConflictProbe`) go in ``callbacks=``.
 
 Monitor keys (epoch records): ``"val_loss"`` -- with interleaved validation the epoch mean of
 the interleaved val-batch losses weighted by the loss weights in force at each step (MixNet's
@@ -39,8 +43,9 @@ import torch
 from torch import Tensor, nn
 
 from eegmtl.mtl.aggregators import Aggregator
+from eegmtl.mtl.callbacks import Callback, default_callbacks
 from eegmtl.mtl.checkpoint import load_checkpoint, save_checkpoint
-from eegmtl.mtl.data import MultiTaskLoader, to_device
+from eegmtl.mtl.data import to_device
 from eegmtl.mtl.flat import FlatConfig
 from eegmtl.mtl.runtime import seed_everything, select_device
 from eegmtl.mtl.step import MTLStep, StepResult, compute_losses
@@ -120,6 +125,9 @@ class Trainer:
         ``None``/"auto": CUDA when available, else CPU.
     log_steps : bool, default True
         Keep per-step records in the history.
+    callbacks : sequence of Callback
+        Extra :class:`~eegmtl.mtl.callbacks.Callback` objects, called after the interleaved
+        validation and before model selection, so keys they add can be monitored.
 
     Examples
     --------
@@ -184,6 +192,7 @@ class Trainer:
         seed: int | None = None,
         device: str | torch.device | None = None,
         log_steps: bool = True,
+        callbacks: Sequence[Callback] = (),
     ) -> None:
         if int(max_epochs) < 1:
             raise ValueError(f"max_epochs must be >= 1, got {max_epochs}.")
@@ -206,6 +215,10 @@ class Trainer:
         self.seed = seed
         self.log_steps = bool(log_steps)
         self.device = select_device(device)
+        self.extra_callbacks = list(callbacks)
+        self.callbacks: list[Callback] = []
+        self.step_context: dict[str, Any] = {}
+        self.last_result: StepResult | None = None
 
         seed_everything(seed)
         self.model = model.to(self.device)
@@ -302,6 +315,7 @@ class Trainer:
             "best_weights": self.best_weights_,
             "wait": self.wait_,
             "stopped": self.stopped_,
+            "callbacks": [cb.state_dict() for cb in self.callbacks],
         }
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
@@ -320,6 +334,7 @@ class Trainer:
         self.best_weights_ = state.get("best_weights")
         self.wait_ = int(state["wait"])
         self.stopped_ = bool(state["stopped"])
+        self._callback_states = list(state.get("callbacks", []))
 
     def save_checkpoint(self, path: str | Path | None = None) -> Path:
         """Write the training state atomically (default ``checkpoint_dir/last.pt``)."""
@@ -390,36 +405,13 @@ class Trainer:
                 o, g = torch.cat(outs[t.name]), torch.cat(tgts[t.name])
                 for mname, fn in t.metrics.items():
                     result[f"{t.name}_{mname}"] = float(fn(o, g))
+        for cb in self.callbacks:
+            cb.on_evaluate(self, result)
         return result
 
     # ------------------------------------------------------------------ training
-    def _interleave_loader(self, train_loader: Any, val_loader: Any) -> Any:
-        n_train = len(train_loader)
-        dataset = getattr(val_loader, "dataset", None)
-        if dataset is None:
-            raise ValueError(
-                "interleaved_validation needs a validation loader with a .dataset "
-                "(a MultiTaskLoader or a torch DataLoader)."
-            )
-        bs = self.interleaved_batch_size or max(1, len(dataset) // max(1, n_train))
-        if isinstance(val_loader, MultiTaskLoader):
-            return MultiTaskLoader(dataset, bs, shuffle=True, seed=(self.seed or 0) + 7919)
-        return torch.utils.data.DataLoader(
-            dataset, batch_size=bs, shuffle=False, collate_fn=val_loader.collate_fn
-        )
-
-    def _val_batch_losses(self, batch: Any) -> Tensor:
-        x, y = _split_batch(batch)
-        self.model.eval()
-        try:
-            with torch.inference_mode():
-                out = self._forward(to_device(x, self.device))
-                losses = compute_losses(out, to_device(y, self.device), self.tasks)
-        finally:
-            self.model.train()
-        return losses.clone()
-
-    def _improved(self, value: float) -> bool:
+    def improved(self, value: float) -> bool:
+        """Whether ``value`` of the monitored key beats ``best_score_`` by ``min_delta``."""
         if self.best_score_ is None:
             return True
         if self.mode == "min":
@@ -462,6 +454,12 @@ class Trainer:
             )
             self.monitor, self.mode = "train_loss", "min"
         ckpt = self._checkpoint_path()
+        self.callbacks = default_callbacks(
+            interleaved=self.interleaved_validation, interleaved_batch_size=(
+                self.interleaved_batch_size), seed=self.seed, patience=self.patience,
+            progress=self.progress, checkpoint_path=ckpt, extra=self.extra_callbacks,
+        )
+        self._callback_states = []
         if resume:
             if ckpt is None:
                 raise ValueError("resume=True needs checkpoint_dir.")
@@ -473,81 +471,61 @@ class Trainer:
         else:
             self._reset_state()
             seed_everything(self.seed)
+        for cb, state in zip(self.callbacks, self._callback_states):
+            cb.load_state_dict(state)
 
-        inter = self._interleave_loader(train_loader, val_loader) if (
-            self.interleaved_validation and val_loader is not None
-        ) else None
-
-        from tqdm.auto import tqdm
-
-        bar = tqdm(
-            total=self.max_epochs, initial=self.epoch_, disable=not self.progress,
-            desc="epochs", leave=False,
-        )
+        self.fit_completed_ = False
+        for cb in self.callbacks:
+            cb.on_fit_begin(self, train_loader, val_loader)
         try:
             while self.epoch_ < self.max_epochs and not self.stopped_:
-                self._run_epoch(self.epoch_, train_loader, val_loader, inter, bar)
+                epoch = self.epoch_
+                self._run_epoch(epoch, train_loader, val_loader)
                 self.epoch_ += 1
-                if self.patience is not None and self.wait_ >= self.patience:
-                    self.stopped_ = True
-                if ckpt is not None:
-                    self.save_checkpoint(ckpt)
-                bar.update(1)
+                for cb in self.callbacks:
+                    cb.on_epoch_saved(self, epoch)
+            self.fit_completed_ = True
         finally:
-            bar.close()
-        if self.restore_best and self.best_state_ is not None:
-            self.model.load_state_dict(self.best_state_)
+            for cb in self.callbacks:
+                cb.on_fit_end(self)
         self.n_epochs_trained_ = self.epoch_
         return self
 
-    def _run_epoch(self, epoch, train_loader, val_loader, inter, bar) -> None:
+    def _run_epoch(self, epoch: int, train_loader: Any, val_loader: Any) -> None:
         t0 = time.perf_counter()
         names = self.task_names
         if hasattr(train_loader, "set_epoch"):
             train_loader.set_epoch(epoch)
-        val_iter = None
-        if inter is not None:
-            if hasattr(inter, "set_epoch"):
-                inter.set_epoch(epoch)
-            val_iter = iter(inter)
+        for cb in self.callbacks:
+            cb.on_epoch_begin(self, epoch)
         self.model.train()
         train_sum = None
         weighted_train = 0.0
-        inter_sum = None
-        weighted_val = 0.0
         n_steps = 0
         res: StepResult | None = None
         for batch_idx, batch in enumerate(train_loader):
             x, y = _split_batch(batch)
             if y is None:
                 raise ValueError("training batches must be (x, {task name: target}).")
-            res = self.step(to_device(x, self.device), to_device(y, self.device))
-            val_l = None
-            if val_iter is not None:
-                try:
-                    vb = next(val_iter)
-                except StopIteration:  # cycle
-                    val_iter = iter(inter)
-                    vb = next(val_iter)
-                val_l = self._val_batch_losses(vb)
-                inter_sum = val_l.double() if inter_sum is None else inter_sum + val_l.double()
-                weighted_val += float((res.weights * val_l).sum())
-            self.step.weighting.after_step(res.losses, val_l)
+            x, y = to_device(x, self.device), to_device(y, self.device)
+            self.step_context = {}
+            for cb in self.callbacks:
+                cb.on_batch_begin(self, x, y)
+            res = self.step(x, y)
+            self.last_result = res
+            rec: dict[str, Any] = {"epoch": epoch, "step": self.global_step_, "batch": batch_idx}
+            for i, n in enumerate(names):
+                rec[f"loss_{n}"] = float(res.losses[i])
+            for i, n in enumerate(names):
+                rec[f"weight_{n}"] = float(res.weights[i])
+            for cb in self.callbacks:
+                cb.on_batch_end(self, res, rec)
+            self.step.weighting.after_step(res.losses, self.step_context.get("val_losses"))
             tl = res.losses.double()
             train_sum = tl if train_sum is None else train_sum + tl
             weighted_train += float((res.weights * res.losses).sum())
             n_steps += 1
             if self.log_steps:
-                rec: dict[str, Any] = {
-                    "epoch": epoch, "step": self.global_step_, "batch": batch_idx
-                }
-                for i, n in enumerate(names):
-                    rec[f"loss_{n}"] = float(res.losses[i])
-                for i, n in enumerate(names):
-                    rec[f"weight_{n}"] = float(res.weights[i])
-                if val_l is not None:
-                    for i, n in enumerate(names):
-                        rec[f"val_loss_{n}"] = float(val_l[i])
                 self.history["steps"].append(rec)
             self.global_step_ += 1
         if n_steps == 0 or res is None:
@@ -565,12 +543,9 @@ class Trainer:
                 record[f"val_{key}"] = v
             record["val_loss_unweighted"] = ev["loss"]
             val_mean = torch.tensor([ev[f"{n}_loss"] for n in names])
-            if inter_sum is not None:
-                record["val_loss"] = weighted_val / n_steps
-                for i, n in enumerate(names):
-                    record[f"val_interleaved_{n}_loss"] = float(inter_sum[i] / n_steps)
-            else:
-                record["val_loss"] = float((res.weights.cpu().double() * val_mean.double()).sum())
+            record["val_loss"] = float((res.weights.cpu().double() * val_mean.double()).sum())
+        for cb in self.callbacks:
+            cb.on_epoch_metrics(self, epoch, record)
         self.step.weighting.after_epoch(
             epoch, train_mean.to(self.device),
             None if val_mean is None else val_mean.to(self.device),
@@ -578,33 +553,10 @@ class Trainer:
         record["lr"] = float(self.optimizer.param_groups[0]["lr"])
         for i, n in enumerate(names):
             record[f"weight_{n}"] = float(res.weights[i])
-
-        if self.monitor not in record:
-            raise KeyError(
-                f"monitor key {self.monitor!r} is not in the epoch record; available: "
-                f"{sorted(k for k in record if k not in ('epoch', 'lr'))}."
-            )
-        value = float(record[self.monitor])
-        if self._improved(value):
-            self.best_score_ = value
-            self.best_epoch_ = epoch
-            self.best_state_ = {
-                k: v.detach().clone() for k, v in self.model.state_dict().items()
-            }
-            self.best_weights_ = [float(w) for w in res.weights]
-            self.wait_ = 0
-        else:
-            self.wait_ += 1
-        if self.scheduler is not None:
-            if isinstance(self.scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
-                self.scheduler.step(value)
-            else:
-                self.scheduler.step()
+        for cb in self.callbacks:
+            cb.on_epoch_end(self, epoch, record)
         record["time"] = time.perf_counter() - t0
         self.history["epochs"].append(record)
-        bar.set_postfix(
-            {k: f"{record[k]:.4g}" for k in ("train_loss", "val_loss") if k in record}
-        )
 
     # ------------------------------------------------------------------ history
     def history_frame(self, level: str = "epoch"):

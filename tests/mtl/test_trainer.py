@@ -9,6 +9,14 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from eegmtl.mtl.callbacks import (
+    Callback,
+    ConflictProbe,
+    EarlyStopping,
+    LRSchedule,
+    MeanMetric,
+    ModelSelection,
+)
 from eegmtl.mtl.data import MultiTaskDataset, make_loader
 from eegmtl.mtl.tasks import Task
 from eegmtl.mtl.trainer import Trainer
@@ -216,3 +224,87 @@ def test_loader_is_seeded_per_epoch():
     b.set_epoch(2)
     assert not torch.equal(next(iter(a))[0], next(iter(b))[0])  # reshuffled per epoch
     assert len(a) == 3 and len(make_loader(ds, 4, drop_last=True)) == 2
+
+
+# ----------------------------------------------------------------------------- callbacks
+class Recorder(Callback):
+    """Records the hooks it sees, and adds a key that the trainer can monitor."""
+
+    def __init__(self):
+        self.calls = []
+
+    def on_fit_begin(self, trainer, train_loader, val_loader):
+        self.calls.append("fit_begin")
+
+    def on_epoch_begin(self, trainer, epoch):
+        self.calls.append(("epoch_begin", epoch))
+
+    def on_batch_begin(self, trainer, x, targets):
+        self.calls.append("batch_begin")
+
+    def on_batch_end(self, trainer, result, record):
+        self.calls.append("batch_end")
+
+    def on_epoch_metrics(self, trainer, epoch, record):
+        record["val_score"] = -record["val_loss"]
+
+    def on_epoch_end(self, trainer, epoch, record):
+        self.calls.append(("epoch_end", epoch, trainer.best_epoch_))
+
+    def on_fit_end(self, trainer):
+        self.calls.append("fit_end")
+
+
+def test_callback_hooks_order_and_monitored_key(loaders):
+    train, val = loaders
+    rec = Recorder()
+    tr = Trainer(_model(), TASKS, max_epochs=2, progress=False, seed=0, device="cpu",
+                 patience=None, monitor="val_score", callbacks=[rec]).fit(train, val)
+    per_epoch = ["batch_begin", "batch_end"] * len(train)
+    assert rec.calls == (["fit_begin", ("epoch_begin", 0), *per_epoch, ("epoch_end", 0, None),
+                          ("epoch_begin", 1), *per_epoch, ("epoch_end", 1, 0), "fit_end"])
+    hist = tr.history_frame()
+    assert tr.mode == "max" and tr.best_epoch_ == int(hist["val_score"].idxmax())
+    kinds = [type(cb) for cb in tr.callbacks]
+    assert kinds[:3] == [Recorder, ModelSelection, LRSchedule] and EarlyStopping not in kinds
+
+
+def test_mean_metric_selects_epochs(loaders):
+    train, val = loaders
+    tr = Trainer(_model(), TASKS, max_epochs=3, progress=False, seed=0, device="cpu",
+                 patience=None, monitor="val_mean_acc", callbacks=[MeanMetric("mean_acc", "acc")])
+    tr.fit(train, val)
+    hist = tr.history_frame()
+    assert (hist["val_mean_acc"] == hist["val_cls_acc"]).all()  # one task with "acc"
+    assert tr.best_epoch_ == int(hist["val_mean_acc"].idxmax())
+
+
+def test_conflict_probe_counts_and_resumes_exactly(tmp_path, loaders):
+    train, val = loaders
+    common = dict(max_epochs=4, seed=5, progress=False, patience=None, device="cpu")
+    probe = ConflictProbe(every=2)
+    straight = Trainer(_model(), TASKS, callbacks=[probe], **common).fit(train, val)
+    n_steps = 4 * len(train)
+    assert probe.calls == n_steps and probe.counter.n_batches == math.ceil(n_steps / 2)
+    assert 0.0 <= probe.counter.rate <= 1.0
+
+    crashed_probe = ConflictProbe(every=2)
+    crashed = Trainer(_model(), TASKS, checkpoint_dir=tmp_path, callbacks=[crashed_probe],
+                      **common)
+    with pytest.raises(_Crash):
+        crashed.fit(CrashingLoader(train, crash_epoch=2), val)
+    resumed_probe = ConflictProbe(every=2)
+    resumed = Trainer(_model(), TASKS, checkpoint_dir=tmp_path, callbacks=[resumed_probe],
+                      **common).fit(train, val, resume=True)
+    assert resumed_probe.state_dict() == probe.state_dict()
+    for (k, a), b in zip(straight.model.state_dict().items(), resumed.model.state_dict().values()):
+        assert torch.equal(a, b), k
+
+
+def test_conflict_probe_does_not_change_training(loaders):
+    train, val = loaders
+    common = dict(max_epochs=2, seed=1, progress=False, patience=None, device="cpu")
+    plain = Trainer(_model(), TASKS, **common).fit(train, val)
+    probed = Trainer(_model(), TASKS, callbacks=[ConflictProbe()], **common).fit(train, val)
+    for (k, a), b in zip(plain.model.state_dict().items(), probed.model.state_dict().values()):
+        assert torch.equal(a, b), k

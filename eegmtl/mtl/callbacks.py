@@ -1,0 +1,354 @@
+"""Callbacks of :class:`~eegmtl.mtl.trainer.Trainer`: everything around the training step.
+
+The trainer's loop only runs the steps and the validation pass and writes one record per step
+and per epoch; the rest is done by callbacks, called in list order at fixed points:
+
+- ``on_fit_begin(trainer, train_loader, val_loader)`` / ``on_fit_end(trainer)``;
+- ``on_epoch_begin(trainer, epoch)``;
+- ``on_batch_begin(trainer, x, targets)`` -- before the step (e.g. :class:`ConflictProbe`);
+- ``on_batch_end(trainer, result, record)`` -- after the step, before the weighting's
+  ``after_step``; a callback may put ``"val_losses"`` (a ``(T,)`` tensor) into
+  ``trainer.step_context`` to hand them to ``after_step`` (:class:`InterleavedValidation`);
+- ``on_evaluate(trainer, result)`` -- after every validation pass, may add keys;
+- ``on_epoch_metrics(trainer, epoch, record)`` -- after the epoch's train and validation keys,
+  before the weighting's ``after_epoch``; may add or replace keys;
+- ``on_epoch_end(trainer, epoch, record)`` -- after the epoch record is complete (train and
+  validation keys, weights, lr); callbacks may add keys (before those reading the monitor);
+- ``on_epoch_saved(trainer, epoch)`` -- after the epoch counter is advanced (checkpoints).
+
+Every callback's persistent state lives either on the trainer (best score, early-stopping
+counter, ...; saved in its checkpoint) or in the callback's ``state_dict()``, which the trainer
+saves and restores with its own, so a resumed fit is exact.
+
+Built-in callbacks, created by the trainer from its arguments (in this order):
+:class:`InterleavedValidation` (MixNet's validation batch after every step, Autthasan et al.,
+IEEE IoT J. 2024, official ``mixnet/trainer.py``), :class:`ModelSelection` (best epoch and its
+weights), :class:`EarlyStopping`, :class:`LRSchedule`, :class:`ProgressBar` (tqdm) and
+:class:`Checkpoint` (atomic ``last.pt`` after every epoch). Optional: :class:`ConflictProbe`
+(fraction of mini-batches with conflicting task gradients; Phan et al., F-MTL, ICCV 2025,
+Fig. 3) and :class:`MeanMetric` (e.g. the mean accuracy over tasks, to select epochs on).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from eegmtl.mtl.data import MultiTaskLoader, to_device
+from eegmtl.mtl.flat import frozen_batchnorm
+from eegmtl.mtl.gradients import flatten
+from eegmtl.mtl.metrics import ConflictCounter
+from eegmtl.mtl.step import compute_losses
+
+if TYPE_CHECKING:  # pragma: no cover
+    from eegmtl.mtl.trainer import Trainer
+
+__all__ = [
+    "Callback",
+    "Checkpoint",
+    "ConflictProbe",
+    "EarlyStopping",
+    "InterleavedValidation",
+    "LRSchedule",
+    "MeanMetric",
+    "ModelSelection",
+    "ProgressBar",
+]
+
+
+class Callback:
+    """Base class: every hook does nothing; ``state_dict`` is empty."""
+
+    def on_fit_begin(self, trainer: Trainer, train_loader: Any, val_loader: Any) -> None:
+        """Before the first epoch (also when resuming)."""
+
+    def on_epoch_begin(self, trainer: Trainer, epoch: int) -> None:
+        """Before the first step of ``epoch``."""
+
+    def on_batch_begin(self, trainer: Trainer, x: Any, targets: Mapping[str, Any]) -> None:
+        """Before the step on one batch (already on the trainer's device)."""
+
+    def on_batch_end(self, trainer: Trainer, result: Any, record: dict[str, Any]) -> None:
+        """After the step; ``record`` is the step's history record."""
+
+    def on_evaluate(self, trainer: Trainer, result: dict[str, float]) -> None:
+        """After a validation pass; may add keys to ``result``."""
+
+    def on_epoch_metrics(self, trainer: Trainer, epoch: int, record: dict[str, Any]) -> None:
+        """After the epoch's train and validation keys; may add or replace keys."""
+
+    def on_epoch_end(self, trainer: Trainer, epoch: int, record: dict[str, Any]) -> None:
+        """After the epoch's record is complete (lr and loss weights included)."""
+
+    def on_epoch_saved(self, trainer: Trainer, epoch: int) -> None:
+        """After ``trainer.epoch_`` has been advanced past ``epoch``."""
+
+    def on_fit_end(self, trainer: Trainer) -> None:
+        """After the last epoch (also after an exception)."""
+
+    def state_dict(self) -> dict[str, Any]:
+        """State to restore on resume (default: none)."""
+        return {}
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        """Restore :meth:`state_dict`."""
+
+
+class InterleavedValidation(Callback):
+    """MixNet's interleaved validation: after every training step, one inference-mode forward
+    pass on the next validation batch (batch size ``N_val // n_train_batches`` unless
+    ``batch_size`` is given); its per-task losses go to the weighting's ``after_step`` (adaptive
+    gradient blending) and the step record. At the epoch end ``val_loss`` becomes the epoch
+    mean of these losses weighted by the loss weights in force at each step (the original's
+    monitored value), and ``val_interleaved_<task>_loss`` their unweighted means.
+
+    Parameters
+    ----------
+    batch_size : int or None
+        Override ``N_val // n_train_batches``.
+    seed : int or None
+        Seed of the validation-batch order (``seed + 7919``).
+    """
+
+    def __init__(self, batch_size: int | None = None, seed: int | None = None) -> None:
+        self.batch_size = batch_size
+        self.seed = seed
+        self.loader: Any = None
+
+    def on_fit_begin(self, trainer: Trainer, train_loader: Any, val_loader: Any) -> None:
+        if val_loader is None:
+            raise ValueError(
+                "interleaved_validation=True needs a val_loader (MixNet validates on one "
+                "batch after every step)."
+            )
+        dataset = getattr(val_loader, "dataset", None)
+        if dataset is None:
+            raise ValueError(
+                "interleaved_validation needs a validation loader with a .dataset "
+                "(a MultiTaskLoader or a torch DataLoader)."
+            )
+        bs = self.batch_size or max(1, len(dataset) // max(1, len(train_loader)))
+        if isinstance(val_loader, MultiTaskLoader):
+            self.loader = MultiTaskLoader(dataset, bs, shuffle=True,
+                                          seed=(self.seed or 0) + 7919)
+        else:
+            self.loader = torch.utils.data.DataLoader(
+                dataset, batch_size=bs, shuffle=False, collate_fn=val_loader.collate_fn
+            )
+
+    def on_epoch_begin(self, trainer: Trainer, epoch: int) -> None:
+        if hasattr(self.loader, "set_epoch"):
+            self.loader.set_epoch(epoch)
+        self._iter = iter(self.loader)
+        self._sum: Tensor | None = None
+        self._weighted = 0.0
+        self._n = 0
+
+    def _next_batch(self) -> Any:
+        try:
+            return next(self._iter)
+        except StopIteration:  # cycle
+            self._iter = iter(self.loader)
+            return next(self._iter)
+
+    def on_batch_end(self, trainer: Trainer, result: Any, record: dict[str, Any]) -> None:
+        x, y = self._next_batch()
+        model = trainer.model
+        model.eval()
+        try:
+            with torch.inference_mode():
+                out = model.decode(model.encode(to_device(x, trainer.device)))
+                losses = compute_losses(out, to_device(y, trainer.device), trainer.tasks).clone()
+        finally:
+            model.train()
+        self._sum = losses.double() if self._sum is None else self._sum + losses.double()
+        self._weighted += float((result.weights * losses).sum())
+        self._n += 1
+        trainer.step_context["val_losses"] = losses
+        for i, name in enumerate(trainer.task_names):
+            record[f"val_loss_{name}"] = float(losses[i])
+
+    def on_epoch_metrics(self, trainer: Trainer, epoch: int, record: dict[str, Any]) -> None:
+        if self._n == 0 or self._sum is None:
+            return
+        record["val_loss"] = self._weighted / self._n
+        for i, name in enumerate(trainer.task_names):
+            record[f"val_interleaved_{name}_loss"] = float(self._sum[i] / self._n)
+
+
+class MeanMetric(Callback):
+    """Adds ``name`` = mean of ``<task>_<metric>`` over the tasks that report ``metric`` to
+    every validation result
+    (e.g. ``MeanMetric("avg_accuracy", "accuracy")``, monitored as ``"val_avg_accuracy"``)."""
+
+    def __init__(self, name: str, metric: str) -> None:
+        self.name = name
+        self.metric = metric
+
+    def on_evaluate(self, trainer: Trainer, result: dict[str, float]) -> None:
+        keys = [f"{n}_{self.metric}" for n in trainer.task_names if f"{n}_{self.metric}" in result]
+        if not keys:
+            raise KeyError(
+                f"no task reports the metric {self.metric!r}; give the tasks a metrics="
+                f"{{{self.metric!r}: fn}} or choose another metric."
+            )
+        result[self.name] = float(np.mean([result[k] for k in keys]))
+
+
+class ModelSelection(Callback):
+    """Tracks the best epoch of ``trainer.monitor`` (``trainer.mode``, ``trainer.min_delta``):
+    ``trainer.best_score_``, ``best_epoch_``, ``best_state_`` (a copy of the weights),
+    ``best_weights_`` (the loss weights in force) and the epochs since the last improvement
+    ``trainer.wait_``; restores the best weights when the fit completes and
+    ``trainer.restore_best``."""
+
+    def on_epoch_end(self, trainer: Trainer, epoch: int, record: dict[str, Any]) -> None:
+        if trainer.monitor not in record:
+            raise KeyError(
+                f"monitor key {trainer.monitor!r} is not in the epoch record; available: "
+                f"{sorted(k for k in record if k not in ('epoch', 'lr'))}."
+            )
+        value = float(record[trainer.monitor])
+        if trainer.improved(value):
+            trainer.best_score_ = value
+            trainer.best_epoch_ = epoch
+            trainer.best_state_ = {
+                k: v.detach().clone() for k, v in trainer.model.state_dict().items()
+            }
+            trainer.best_weights_ = [float(w) for w in trainer.last_result.weights]
+            trainer.wait_ = 0
+        else:
+            trainer.wait_ += 1
+
+    def on_fit_end(self, trainer: Trainer) -> None:
+        if trainer.fit_completed_ and trainer.restore_best and trainer.best_state_ is not None:
+            trainer.model.load_state_dict(trainer.best_state_)
+
+
+class LRSchedule(Callback):
+    """Steps ``trainer.scheduler`` once per epoch: with the monitored value for
+    ReduceLROnPlateau (MixNet: x0.5 after 5 stale epochs, down to 1e-4), without otherwise."""
+
+    def on_epoch_end(self, trainer: Trainer, epoch: int, record: dict[str, Any]) -> None:
+        scheduler = trainer.scheduler
+        if scheduler is None:
+            return
+        if isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
+            scheduler.step(float(record[trainer.monitor]))
+        else:
+            scheduler.step()
+
+
+class EarlyStopping(Callback):
+    """Stops after ``patience`` epochs without improvement of the monitored key (counted by
+    :class:`ModelSelection` in ``trainer.wait_``)."""
+
+    def __init__(self, patience: int) -> None:
+        if int(patience) < 1:
+            raise ValueError(f"patience must be >= 1 or None, got {patience}.")
+        self.patience = int(patience)
+
+    def on_epoch_saved(self, trainer: Trainer, epoch: int) -> None:
+        if trainer.wait_ >= self.patience:
+            trainer.stopped_ = True
+
+
+class Checkpoint(Callback):
+    """Writes the whole training state atomically to ``path`` after every epoch
+    (:meth:`Trainer.save_checkpoint`); ``fit(..., resume=True)`` continues from it."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+
+    def on_epoch_saved(self, trainer: Trainer, epoch: int) -> None:
+        trainer.save_checkpoint(self.path)
+
+
+class ProgressBar(Callback):
+    """tqdm bar over the epochs, showing ``train_loss`` and ``val_loss``."""
+
+    def on_fit_begin(self, trainer: Trainer, train_loader: Any, val_loader: Any) -> None:
+        from tqdm.auto import tqdm
+
+        self.bar = tqdm(total=trainer.max_epochs, initial=trainer.epoch_, desc="epochs",
+                        leave=False)
+
+    def on_epoch_end(self, trainer: Trainer, epoch: int, record: dict[str, Any]) -> None:
+        self.bar.set_postfix(
+            {k: f"{record[k]:.4g}" for k in ("train_loss", "val_loss") if k in record}
+        )
+
+    def on_epoch_saved(self, trainer: Trainer, epoch: int) -> None:
+        self.bar.update(1)
+
+    def on_fit_end(self, trainer: Trainer) -> None:
+        self.bar.close()
+
+
+class ConflictProbe(Callback):
+    """Every ``every``-th training step, before the step, measures whether the per-task
+    gradients of the unweighted losses w.r.t. the shared parameters conflict (some pair with a
+    negative cosine; BatchNorm statistics frozen), counted by ``counter``
+    (:class:`~eegmtl.mtl.metrics.ConflictCounter`; F-MTL, Phan et al., ICCV 2025, Fig. 3)."""
+
+    def __init__(self, every: int = 1) -> None:
+        if int(every) < 1:
+            raise ValueError(f"conflict_every must be >= 1, got {every}.")
+        self.every = int(every)
+        self.calls = 0
+        self.counter = ConflictCounter()
+
+    @staticmethod
+    def matrix(trainer: Trainer, x: Any, targets: Mapping[str, Tensor]) -> Tensor:
+        """(T, P) gradients of the unweighted task losses w.r.t. the shared parameters."""
+        step = trainer.step
+        with frozen_batchnorm(step.model):
+            out = step.model.decode(step.model.encode(x))
+            losses = compute_losses(out, targets, step.tasks)
+            rows = []
+            for t in range(len(step.tasks)):
+                g = torch.autograd.grad(
+                    losses[t], step.shared, retain_graph=t < len(step.tasks) - 1,
+                    allow_unused=True,
+                )
+                rows.append(flatten(g, step.shared))
+        return torch.stack(rows).detach()
+
+    def on_batch_begin(self, trainer: Trainer, x: Any, targets: Mapping[str, Any]) -> None:
+        if self.calls % self.every == 0:
+            self.counter.update(self.matrix(trainer, x, targets).cpu())
+        self.calls += 1
+
+    def state_dict(self) -> dict[str, Any]:
+        c = self.counter
+        return {"calls": self.calls, "n_batches": c.n_batches, "n_conflicting": c.n_conflicting}
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        self.calls = int(state["calls"])
+        self.counter.n_batches = int(state["n_batches"])
+        self.counter.n_conflicting = int(state["n_conflicting"])
+
+
+def default_callbacks(
+    *, interleaved: bool, interleaved_batch_size: int | None, seed: int | None,
+    patience: int | None, progress: bool, checkpoint_path: Path | None,
+    extra: Sequence[Callback] = (),
+) -> list[Callback]:
+    """The trainer's callbacks in call order: user callbacks that add epoch keys first."""
+    cbs: list[Callback] = []
+    if interleaved:
+        cbs.append(InterleavedValidation(interleaved_batch_size, seed))
+    cbs += list(extra)
+    cbs += [ModelSelection(), LRSchedule()]
+    if patience is not None:
+        cbs.append(EarlyStopping(patience))
+    if checkpoint_path is not None:
+        cbs.append(Checkpoint(checkpoint_path))
+    if progress:
+        cbs.append(ProgressBar())
+    return cbs
