@@ -137,11 +137,10 @@ def check_units(X: Any, units: str = "auto", *, name: str = "X") -> str:
     if len(flat):
         warnings.warn(_flat_message(flat, name), AmplitudeWarning, stacklevel=2)
     guess = "V" if amp < _VOLT_MAX else "mV" if amp < _MILLIVOLT_MAX else "uV"
-    unit = guess if declared == "auto" else declared
-    amp_uv = amp * UNIT_TO_UV[unit]
+    amp_uv = amp * UNIT_TO_UV[guess]
     if amp_uv > _MAX_PLAUSIBLE_UV:
         raise ValueError(
-            f"{name} has a median trial amplitude (RMS) of {amp:.3g} {unit} = {amp_uv:.3g} µV, "
+            f"{name} has a median trial amplitude (RMS) of {amp:.3g}: even read as µV that is "
             "far above EEG (1-100 µV). Is it in nanovolts or raw ADC counts? Convert it to µV "
             "(or V) first, or drop artefact channels."
         )
@@ -152,7 +151,7 @@ def check_units(X: Any, units: str = "auto", *, name: str = "X") -> str:
             f"{amp:.3g}, which looks like {guess} (EEG: about 1-100 µV = 1e-6-1e-4 V). Declare "
             f"units={guess!r}, or multiply {name} by {factor:g} to get {declared}."
         )
-    return unit
+    return guess
 
 
 @dataclass(frozen=True)
