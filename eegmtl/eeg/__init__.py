@@ -12,6 +12,9 @@ Modules (imported on first use, so ``import eegmtl.eeg`` does not pull in MOABB)
   FBCNet with their papers' recipes (:class:`BraindecodeClassifier`).
 - :mod:`eegmtl.eeg.augmentation` -- training-only augmentation (braindecode transforms).
 - :mod:`eegmtl.eeg.alignment` -- Euclidean alignment by recording (MOABB).
+- :mod:`eegmtl.eeg.checks` -- every input check (dtypes, units, amplitude at predict, outlier
+  trials, sampling rate vs trial length, labels, subjects).
+- :mod:`eegmtl.eeg.datafiles` -- validated reading of data files (:class:`CorruptFileError`).
 """
 
 from __future__ import annotations
@@ -37,7 +40,7 @@ _EXPORTS = {
     "align_recordings": "alignment",
 }
 _MODULES = {"datasets", "preprocessing", "filterbank", "baselines", "deep_baselines",
-            "augmentation", "alignment"}
+            "augmentation", "alignment", "checks", "datafiles"}
 
 __all__ = sorted(_EXPORTS)
 
