@@ -141,10 +141,17 @@ def _finite(v: float) -> bool:
     return v == v and v not in (float("inf"), float("-inf"))
 
 
+#: methods whose paper sets a weighting and an aggregator: name -> (weighting, aggregator)
+COMBINED_METHODS: dict[str, tuple[str, str]] = {
+    "db_mtl": ("log", "db_mtl"),  # DB-MTL: log-loss transform + max-norm gradient balancing
+}
+
+
 def resolve_method(name: str) -> dict[str, Any]:
     """Map one method name to ``{"weighting", "aggregator", "flat"}`` keyword arguments.
 
-    ``"ew"`` -> EW + Sum; a weighting name (``"rlw"``, ``"uw"``, ``"blending"``...) -> that
+    ``"ew"`` -> EW + Sum; a name of :data:`COMBINED_METHODS` (``"db_mtl"``) -> its weighting +
+    its aggregator; a weighting name (``"rlw"``, ``"uw"``, ``"blending"``...) -> that
     weighting + Sum; an aggregator name (``"pcgrad"``, ``"aligned_mtl_ub"``...) -> EW + that
     aggregator; a ``"f-"`` prefix adds the flat option (``"f-pcgrad"``, ``"f-ew"``).
     """
@@ -159,6 +166,9 @@ def resolve_method(name: str) -> dict[str, Any]:
     key = key.replace("-", "_")
     if key in ("ew", "sum", "ls"):
         return {"weighting": "ew", "aggregator": "sum", "flat": flat}
+    if key in COMBINED_METHODS:
+        weighting, aggregator = COMBINED_METHODS[key]
+        return {"weighting": weighting, "aggregator": aggregator, "flat": flat}
     if key in WEIGHTINGS:
         return {"weighting": key, "aggregator": "sum", "flat": flat}
     if key in AGGREGATORS:

@@ -19,7 +19,8 @@ Methods: ``mean``, ``sum``, ``mgda``/``mgda_ub`` (Sener & Koltun 2018), ``pcgrad
 2021), ``cagrad`` (Liu et al. 2021), ``nash_mtl`` (Navon et al. 2022), ``rgw`` (Lin et al.
 2022), ``aligned_mtl``/``aligned_mtl_ub`` (Senushkin et al. 2023), ``upgrad`` and ``dualproj``
 (Quinton & Rey 2024), ``moco`` (Fernando et al. 2023), ``sdmgrad`` (Xiao et al. 2023),
-``modo`` (Chen et al. 2023), ``config`` (Liu et al. 2025).
+``modo`` (Chen et al. 2023), ``config`` (Liu et al. 2025), ``db_mtl`` (Lin et al. 2023, gradient
+balancing; method name ``db_mtl`` pairs it with the ``log`` weighting).
 
 Not provided: **RotoGrad** (Javaloy & Valera, ICLR 2022). It is not a function of a gradient
 matrix: it adds learnable per-task rotation matrices (and a feature scaling) between the shared
@@ -37,6 +38,7 @@ from eegmtl.mtl.aggregators.aligned_mtl import AlignedMTL, AlignedMTLUB
 from eegmtl.mtl.aggregators.base import Aggregation, Aggregator, check_matrix
 from eegmtl.mtl.aggregators.cagrad import CAGrad
 from eegmtl.mtl.aggregators.config_agg import ConFIG
+from eegmtl.mtl.aggregators.db_mtl import DBMTL
 from eegmtl.mtl.aggregators.dualproj import DualProj
 from eegmtl.mtl.aggregators.excess_mtl import ExcessMTL
 from eegmtl.mtl.aggregators.fairgrad import FairGrad
@@ -64,6 +66,7 @@ __all__ = [
     "AlignedMTLUB",
     "CAGrad",
     "ConFIG",
+    "DBMTL",
     "DualProj",
     "ExcessMTL",
     "FairGrad",
@@ -107,6 +110,7 @@ AGGREGATORS: dict[str, type[Aggregator]] = {
         SDMGrad,
         MoDo,
         ConFIG,
+        DBMTL,
     )
 }
 

@@ -17,6 +17,7 @@ from eegmtl.mtl.weightings.fixed import FixedWeighting
 from eegmtl.mtl.weightings.gls import GeometricLossWeighting
 from eegmtl.mtl.weightings.gradnorm import GradNormWeighting
 from eegmtl.mtl.weightings.imtl_l import IMTLLWeighting
+from eegmtl.mtl.weightings.log import LogLossWeighting
 from eegmtl.mtl.weightings.rlw import RandomLossWeighting
 from eegmtl.mtl.weightings.stch import STCHWeighting
 from eegmtl.mtl.weightings.uncertainty import UncertaintyWeighting
@@ -31,6 +32,7 @@ __all__ = [
     "GradNormWeighting",
     "GradientBlending",
     "IMTLLWeighting",
+    "LogLossWeighting",
     "RandomLossWeighting",
     "STCHWeighting",
     "UncertaintyWeighting",
@@ -52,6 +54,7 @@ WEIGHTINGS: dict[str, type[Weighting]] = {
     "fixed": FixedWeighting,
     "famo": FAMOWeighting,
     "stch": STCHWeighting,
+    "log": LogLossWeighting,
 }
 
 
