@@ -55,8 +55,9 @@ class MoCo(Aggregator):
     are :math:`\lambda_{k+1}` (the coefficients on :math:`Y`), and
     ``vector == weights @ Y`` rather than ``weights @ G``.
 
-    Stateful: ``reset()``, ``state_dict()``/``load_state_dict()`` (step counter,
-    :math:`\lambda` and :math:`Y`, a (T, P) tensor kept on the device of the matrix). In flat
+    Stateful: ``reset()``; ``state_dict()``/``load_state_dict()`` (torch, through
+    ``get_extra_state()``/``set_extra_state()``) save/restore the step counter,
+    :math:`\lambda` and :math:`Y` (a (T, P) tensor kept on the device of the matrix). In flat
     (F-) steps the aggregator is called twice per step, on two different matrices, which mixes
     them in :math:`Y`; use MoCo with plain steps.
 
@@ -110,14 +111,14 @@ class MoCo(Aggregator):
         self._lambda = None
         self._y = None
 
-    def state_dict(self) -> dict[str, Any]:
+    def get_extra_state(self) -> dict[str, Any]:
         return {
             "step": self._step,
             "lambda": None if self._lambda is None else torch.tensor(self._lambda),
             "y": None if self._y is None else self._y.detach().clone(),
         }
 
-    def load_state_dict(self, state: dict[str, Any]) -> None:
+    def set_extra_state(self, state: dict[str, Any]) -> None:
         self._step = int(state.get("step", 0))
         self._lambda = load_vector(state, "lambda")
         y = state.get("y")

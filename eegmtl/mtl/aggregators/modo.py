@@ -28,7 +28,7 @@ def project_to_simplex(v: np.ndarray) -> np.ndarray:
 
 
 def load_vector(state: dict[str, Any], key: str) -> np.ndarray | None:
-    """Read an optional float64 vector saved by a ``state_dict`` (``None`` stays ``None``)."""
+    """Read an optional float64 vector saved by ``get_extra_state`` (``None`` stays ``None``)."""
     value = state.get(key)
     if value is None:
         return None
@@ -61,7 +61,8 @@ class MoDo(Aggregator):
     guarantee. ``weights`` are :math:`\lambda_{k+1}` (``vector == weights @ G``).
 
     Stateful: ``reset()`` restarts from uniform weights; ``state_dict()``/``load_state_dict()``
-    save/restore :math:`\lambda`. In flat (F-) steps the aggregator is called twice per step, so
+    (torch, through ``get_extra_state()``/``set_extra_state()``) save/restore :math:`\lambda`.
+    In flat (F-) steps the aggregator is called twice per step, so
     :math:`\lambda` takes two steps per batch.
 
     Parameters
@@ -90,10 +91,10 @@ class MoDo(Aggregator):
     def reset(self) -> None:
         self._lambda = None
 
-    def state_dict(self) -> dict[str, Any]:
+    def get_extra_state(self) -> dict[str, Any]:
         return {"lambda": None if self._lambda is None else torch.tensor(self._lambda)}
 
-    def load_state_dict(self, state: dict[str, Any]) -> None:
+    def set_extra_state(self, state: dict[str, Any]) -> None:
         self._lambda = load_vector(state, "lambda")
 
     def _aggregate(self, matrix: Tensor) -> Aggregation:

@@ -53,8 +53,9 @@ class SDMGrad(Aggregator):
     batch's own Gramian is used for both, i.e. TorchJD's ``SDMGradWeighting`` applied to
     :math:`J J^\top` (biased; the paper's guarantee needs the independent draws).
 
-    Stateful: ``reset()``, ``state_dict()``/``load_state_dict()`` (the warm-start weights
-    :math:`w`). In flat (F-) steps the aggregator is called twice per step.
+    Stateful: ``reset()``; ``state_dict()``/``load_state_dict()`` (torch, through
+    ``get_extra_state()``/``set_extra_state()``) save/restore the warm-start weights :math:`w`.
+    In flat (F-) steps the aggregator is called twice per step.
 
     Parameters
     ----------
@@ -98,10 +99,10 @@ class SDMGrad(Aggregator):
     def reset(self) -> None:
         self._w = None
 
-    def state_dict(self) -> dict[str, Any]:
+    def get_extra_state(self) -> dict[str, Any]:
         return {"w": None if self._w is None else torch.tensor(self._w)}
 
-    def load_state_dict(self, state: dict[str, Any]) -> None:
+    def set_extra_state(self, state: dict[str, Any]) -> None:
         self._w = load_vector(state, "w")
 
     def _aggregate(self, matrix: Tensor) -> Aggregation:
