@@ -222,3 +222,28 @@ def test_subjects() -> None:
         check_subjects([10], range(1, 10))
     with pytest.raises(ValueError, match="empty"):
         check_subjects([], range(1, 10))
+
+
+# ------------------------------------------------------------------------------ classifier bundle
+def test_training_and_prediction_bundles() -> None:
+    from eegmtl.eeg.checks import check_prediction_epochs, check_training_epochs
+
+    kw = dict(sfreq=250.0, tmin=0.0, tmax=4.0)
+    X, y = _eeg(n=20).astype(np.float32) * 1e-6, np.repeat([0, 1], 10)
+    X64, y_out, unit, ref = check_training_epochs(X, y, **kw)
+    assert X64.dtype == np.float64 and unit == "V" and ref.scale == pytest.approx(1e-5, rel=0.05)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        check_prediction_epochs(X[:3], ref, **kw)
+    with pytest.warns(AmplitudeWarning, match=r"\d\.\d+e\+05x the amplitude"):
+        check_prediction_epochs(X[:3] * 1e6, ref, **kw)
+    with pytest.raises(ValueError, match="declare sfreq=500"):
+        check_prediction_epochs(np.repeat(X, 2, axis=-1), ref, **kw)
+    with pytest.raises(ValueError, match="missing label"):
+        check_training_epochs(X, np.r_[y[:-1], np.nan], **kw)
+    with pytest.raises(ValueError, match="looks like V"):
+        check_training_epochs(X, y, units="uV", **kw)
+    Xo = X.copy()
+    Xo[3] *= 1e6
+    with pytest.warns(OutlierTrialWarning, match=r"trial.*: 3 \("):
+        check_training_epochs(Xo, y, units=None, **kw)

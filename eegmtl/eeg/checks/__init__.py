@@ -15,9 +15,12 @@ the cause and the fix. The checks are cheap (one pass over the array) and free o
 - :func:`find_outlier_trials` -- artefact trials by a robust z-score of log-variance.
 - :func:`check_labels`, :func:`check_subjects` -- labels without missing values and with at least
   two classes; subject numbers that are integers.
+- :func:`check_training_epochs`, :func:`check_prediction_epochs` -- all of the above that a
+  classifier needs, as one call at fit and one at predict.
 
 Implemented in :mod:`~eegmtl.eeg.checks.arrays`, :mod:`~eegmtl.eeg.checks.amplitude` and
-:mod:`~eegmtl.eeg.checks.labels`; import everything from here.
+:mod:`~eegmtl.eeg.checks.labels`, bundled in :mod:`~eegmtl.eeg.checks.epochs`; import everything
+from here.
 """
 
 from eegmtl.eeg.checks.amplitude import (
@@ -38,6 +41,7 @@ from eegmtl.eeg.checks.arrays import (
     check_sfreq,
     check_sfreq_window,
 )
+from eegmtl.eeg.checks.epochs import check_prediction_epochs, check_training_epochs
 from eegmtl.eeg.checks.labels import check_labels, check_subjects
 
 __all__ = [
@@ -49,9 +53,11 @@ __all__ = [
     "_check_sfreq",
     "check_epochs_array",
     "check_labels",
+    "check_prediction_epochs",
     "check_sfreq",
     "check_sfreq_window",
     "check_subjects",
+    "check_training_epochs",
     "check_units",
     "find_flat_trials",
     "find_outlier_trials",
