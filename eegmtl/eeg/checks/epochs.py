@@ -15,16 +15,15 @@ def check_training_epochs(
     X: Any,
     y: Any,
     *,
-    sfreq: float,
-    tmin: float,
-    tmax: float,
-    epoch_tmin: float = 0.0,
-    epoch_tmax: float | None = None,
     units: str | None = "auto",
     max_classes: int | None = None,
     name: str = "X",
+    **window: float | None,
 ) -> tuple[np.ndarray, np.ndarray, str | None, AmplitudeReference]:
     """Validate training epochs and labels; return what prediction-time checks need.
+
+    ``window``: the keyword arguments of :func:`check_sfreq_window` (``sfreq``, ``tmin``,
+    ``tmax`` and optionally ``epoch_tmin``, ``epoch_tmax``).
 
     In order: :func:`check_epochs_array` (float64, finite, 3-D), :func:`check_sfreq_window`
     (``sfreq`` fits the trial length), :func:`check_labels` (no missing labels, >= 2 classes),
@@ -41,8 +40,7 @@ def check_training_epochs(
         Store it with the fitted model and pass it to :func:`check_prediction_epochs`.
     """
     X = check_epochs_array(X, ndim=3, name=name)
-    check_sfreq_window(X.shape[-1], sfreq, tmin, tmax, epoch_tmin=epoch_tmin,
-                       epoch_tmax=epoch_tmax, name=name)
+    check_sfreq_window(X.shape[-1], name=name, **window)  # type: ignore[arg-type]
     y = check_labels(y, n_trials=X.shape[0], max_classes=max_classes)
     unit = None if units is None else check_units(X, units, name=name)
     find_outlier_trials(X, name=name)
@@ -50,23 +48,16 @@ def check_training_epochs(
 
 
 def check_prediction_epochs(
-    X: Any,
-    reference: AmplitudeReference,
-    *,
-    sfreq: float,
-    tmin: float,
-    tmax: float,
-    epoch_tmin: float = 0.0,
-    epoch_tmax: float | None = None,
-    name: str = "X",
+    X: Any, reference: AmplitudeReference, *, name: str = "X", **window: float | None
 ) -> np.ndarray:
     """Validate prediction epochs: float64, finite, ``sfreq`` fits, amplitude like at fit.
+
+    ``window``: as for :func:`check_training_epochs`.
 
     Warns (:class:`AmplitudeWarning`, with the ratio) when the amplitude is far from the one
     stored in ``reference`` at fit, or when trials are flat; returns ``X`` as float64.
     """
     X = check_epochs_array(X, ndim=3, name=name)
-    check_sfreq_window(X.shape[-1], sfreq, tmin, tmax, epoch_tmin=epoch_tmin,
-                       epoch_tmax=epoch_tmax, name=name)
+    check_sfreq_window(X.shape[-1], name=name, **window)  # type: ignore[arg-type]
     reference.check_scale(X, name=name)
     return X
