@@ -33,7 +33,7 @@ __all__ = [
 _LAZY = {
     "MixNetClassifier": "classifier",
     "MixNetFeatures": "features",
-    "resolve_mtl": "net",
+    "resolve_mtl": "config",
     "save_estimator": "io",
     "load_estimator": "io",
 }

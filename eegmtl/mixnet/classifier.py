@@ -24,7 +24,7 @@ sampling rate:
 
 Any weighting or aggregator of the core can replace gradient blending (``mtl="pcgrad"``,
 ``mtl="aligned_mtl"``, ``mtl="rlw"``, ``mtl="f-pcgrad"`` for the flat-minima variant, or a dict;
-see :func:`eegmtl.mixnet.net.resolve_mtl`). Save / load: :mod:`eegmtl.mixnet.io`.
+see :func:`eegmtl.mixnet.config.resolve_mtl`). Save / load: :mod:`eegmtl.mixnet.io`.
 """
 
 from __future__ import annotations
@@ -40,30 +40,21 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.utils.validation import check_is_fitted
 
 from eegmtl._io import read_json, write_json
-from eegmtl.mixnet.defaults import PROTOCOL_DEFAULTS, TRAINING_DEFAULTS, protocol_short
+from eegmtl.mixnet.config import (
+    _VOLT_STD_THRESHOLD,
+    check_labels,
+    decide_scale,
+    resolve_config,
+    seed_from,
+    uses_blending,
+)
+from eegmtl.mixnet.defaults import TRAINING_DEFAULTS
 from eegmtl.mixnet.features import MixNetFeatures
-from eegmtl.mixnet.net import fit_network, resolve_mtl, uses_blending
+from eegmtl.mixnet.net import fit_network
 
 __all__ = ["MixNetClassifier"]
 
-_VOLT_STD_THRESHOLD = 1e-3  # EEG in volts has std ~1e-5; in µV ~1-100
 _PREDICT_BATCH = 512
-
-
-def _seed_from(random_state: Any) -> int:
-    if random_state is None:
-        return int(np.random.SeedSequence().generate_state(1)[0])
-    if isinstance(random_state, numbers.Integral) and not isinstance(random_state, bool):
-        return int(random_state) % (2**32)
-    if isinstance(random_state, np.random.RandomState):
-        return int(random_state.randint(0, 2**31 - 1))
-    if isinstance(random_state, np.random.Generator):
-        return int(random_state.integers(0, 2**31 - 1))
-    raise ValueError(
-        f"random_state must be None, an int or a numpy RandomState/Generator; got "
-        f"{random_state!r}."
-    )
-
 
 
 class MixNetClassifier(ClassifierMixin, BaseEstimator):
@@ -83,7 +74,7 @@ class MixNetClassifier(ClassifierMixin, BaseEstimator):
         subject-independent 100 / 5.0 / 18 / 3. Explicit values of those parameters win.
         (``"subject_dependent"`` / ``"subject_independent"`` are accepted too.)
     mtl : str or dict, default "blending"
-        Multi-task method, see :func:`~eegmtl.mixnet.net.resolve_mtl`: ``"blending"`` (MixNet's
+        Multi-task method, see :func:`~eegmtl.mixnet.config.resolve_mtl`: ``"blending"`` (MixNet's
         adaptive gradient blending, warm-up ``warmup`` epochs at weights [1, 1, 1]), ``"ew"``,
         ``"rlw"``, ``"uw"``, ``"dwa"``, ``"pcgrad"``, ``"cagrad"``, ``"mgda"``, ``"aligned_mtl"``,
         ``"nash_mtl"``, ``"f-pcgrad"`` (flat minima), ``"fixed"`` (with ``loss_weights``), ...
@@ -266,49 +257,7 @@ class MixNetClassifier(ClassifierMixin, BaseEstimator):
 
     # ------------------------------------------------------------------ configuration
     def _resolved_config(self) -> dict[str, Any]:
-        """Protocol defaults + explicit parameters + resolved MTL method (validated)."""
-        proto = protocol_short(self.protocol)
-        cfg: dict[str, Any] = dict(PROTOCOL_DEFAULTS[proto])
-        for key in cfg:
-            value = getattr(self, key)
-            if value is not None:
-                cfg[key] = value
-        cfg["protocol"] = proto
-        if int(cfg["batch_size"]) != cfg["batch_size"] or cfg["batch_size"] < 1:
-            raise ValueError(f"batch_size must be a positive integer; got {cfg['batch_size']!r}.")
-        if int(cfg["latent_dim"]) != cfg["latent_dim"] or cfg["latent_dim"] < 1:
-            raise ValueError(f"latent_dim must be a positive integer; got {cfg['latent_dim']!r}.")
-        if not float(cfg["margin"]) >= 0:
-            raise ValueError(f"margin must be >= 0; got {cfg['margin']!r}.")
-        if int(cfg["warmup"]) != cfg["warmup"] or cfg["warmup"] < 0:
-            raise ValueError(f"warmup must be an integer >= 0; got {cfg['warmup']!r}.")
-        cfg["batch_size"], cfg["latent_dim"] = int(cfg["batch_size"]), int(cfg["latent_dim"])
-        cfg["warmup"], cfg["margin"] = int(cfg["warmup"]), float(cfg["margin"])
-        mtl = self.mtl
-        if mtl in (None, "blending") and self.loss_weights is not None and self.weighting is None:
-            mtl = "fixed"
-        method = resolve_mtl(mtl)
-        if self.weighting is not None:
-            method["weighting"] = self.weighting
-        if self.aggregator is not None:
-            method["aggregator"] = self.aggregator
-        if self.flat is not None:
-            method["flat"] = None if self.flat is False else self.flat
-        if method["weighting"] == "fixed" and self.loss_weights is None:
-            raise ValueError(
-                "mtl='fixed' needs loss_weights=[w_mse, w_triplet, w_ce] (MIN2Net 2b SD: "
-                "[0.5, 0.1, 1.0])."
-            )
-        cfg["method"] = method
-        if self.input not in ("fbcsp", "time"):
-            raise ValueError(f"input must be 'fbcsp' or 'time'; got {self.input!r}.")
-        if self.validation_size is not None and not 0.0 < float(self.validation_size) < 1.0:
-            raise ValueError(
-                f"validation_size must be in (0, 1) or None; got {self.validation_size!r}."
-            )
-        if int(self.max_epochs) != self.max_epochs or self.max_epochs < 1:
-            raise ValueError(f"max_epochs must be a positive integer; got {self.max_epochs!r}.")
-        return cfg
+        return resolve_config(self.get_params(deep=False))
 
     # ------------------------------------------------------------------ input handling
     def _window_samples(self) -> tuple[int, int]:
@@ -333,22 +282,6 @@ class MixNetClassifier(ClassifierMixin, BaseEstimator):
                 "otherwise adjust tmin/tmax/epoch_tmin or pass longer epochs."
             )
         return X
-
-    def _decide_scale(self, X: np.ndarray) -> float:
-        s = self.input_scale
-        if isinstance(s, str):
-            key = s.strip().lower().replace("µ", "u")
-            if key == "auto":
-                return 1e6 if float(np.std(X)) < _VOLT_STD_THRESHOLD else 1.0
-            if key == "uv":
-                return 1.0
-            if key == "v":
-                return 1e6
-        elif isinstance(s, numbers.Real) and not isinstance(s, bool) and s > 0:
-            return float(s)
-        raise ValueError(
-            f"input_scale must be 'auto', 'uV', 'V' or a positive factor; got {s!r}."
-        )
 
     def _make_features(self) -> MixNetFeatures:
         return MixNetFeatures(
@@ -423,10 +356,10 @@ class MixNetClassifier(ClassifierMixin, BaseEstimator):
                 f"{y.shape}."
             )
         classes, y_idx = np.unique(y, return_inverse=True)
-        self._check_classes(classes, y_idx)
+        check_labels(classes, y_idx, self.input)
         seed = self._checkpoint_seed(resume, cfg)
 
-        self.scale_ = self._decide_scale(X)
+        self.scale_ = decide_scale(self.input_scale, X)
         self.n_channels_in_, self.n_times_in_ = int(X.shape[1]), int(X.shape[2])
         if X_val is not None or y_val is not None:
             if X_val is None or y_val is None:
@@ -482,27 +415,6 @@ class MixNetClassifier(ClassifierMixin, BaseEstimator):
         self._train(cfg, x_tr, y_tr, x_va, y_va, resume=resume)
         return self
 
-    def _check_classes(self, classes: np.ndarray, y_idx: np.ndarray) -> None:
-        if len(classes) < 2:
-            raise ValueError(
-                f"y holds a single class {classes.tolist()}; a classifier needs at least two. "
-                "Check the labels or the split."
-            )
-        if self.input == "fbcsp" and len(classes) > 2:
-            raise ValueError(
-                f"y holds {len(classes)} classes {classes.tolist()}, but MixNet's filter-bank "
-                "CSP is binary (two-class CSP, as in the original code). Select two classes, "
-                "or use input='time' (MIN2Net-style time-domain input; the network itself "
-                "supports any number of classes)."
-            )
-        counts = np.bincount(y_idx)
-        if counts.min() < 5:
-            raise ValueError(
-                f"too few trials per class: counts {dict(zip(classes.tolist(), counts.tolist()))}"
-                "; MixNet needs at least 5 trials of every class (training, validation and the "
-                "CSP covariances). Collect more trials or merge sessions."
-            )
-
     def _checkpoint_seed(self, resume: bool, cfg: Mapping[str, Any]) -> int:
         """The seed; with a checkpoint_dir it is recorded so that resume=True reuses it."""
         if resume and self.checkpoint_dir is None:
@@ -511,13 +423,13 @@ class MixNetClassifier(ClassifierMixin, BaseEstimator):
         meta_file = None if meta_path is None else meta_path / "estimator.json"
         if resume and meta_file is not None and meta_file.is_file():
             meta = read_json(meta_file)
-            if self.random_state is not None and meta["seed"] != _seed_from(self.random_state):
+            if self.random_state is not None and meta["seed"] != seed_from(self.random_state):
                 raise ValueError(
                     f"checkpoint in {meta_path} was written with seed {meta['seed']}, but "
                     f"random_state={self.random_state!r}; resume with the same random_state."
                 )
             return int(meta["seed"])
-        seed = _seed_from(self.random_state)
+        seed = seed_from(self.random_state)
         if meta_file is not None:
             write_json(meta_file, {"seed": seed, "protocol": cfg["protocol"]})
         return seed

@@ -23,8 +23,9 @@ from eegmtl._io import atomic_open, library_versions
 __all__ = ["FORMAT", "FORMAT_VERSION", "load_estimator", "save_estimator"]
 
 FORMAT = "eegmtl.MixNetClassifier"
-#: Bump when the layout changes; files with a larger version are refused.
-FORMAT_VERSION = 1
+#: Bump when the layout changes; files with another version are refused. Version 2: the
+#: fitted features (``features_``: filter bank designed at fit + CSP) replace version 1's CSP.
+FORMAT_VERSION = 2
 
 _NOT_SAVED = ("model_",)
 _VERSION_PACKAGES = ("torch", "eegmtl", "numpy", "scikit-learn", "mne")
@@ -96,10 +97,11 @@ def load_estimator(path: str | Path, device: str | None = None) -> Any:
             "was it written by MixNetClassifier.save()?"
         )
     version = int(state.get("format_version", -1))
-    if version > FORMAT_VERSION or version < 1:
+    if version != FORMAT_VERSION:
+        hint = "upgrade eegmtl" if version > FORMAT_VERSION else "refit and save it again"
         raise ValueError(
-            f"{path} has format version {version}, this eegmtl reads versions 1-{FORMAT_VERSION} "
-            f"(file written with {state.get('versions')}); upgrade eegmtl."
+            f"{path} has format version {version}, this eegmtl reads version {FORMAT_VERSION} "
+            f"(file written with {state.get('versions')}); {hint}."
         )
     module, _, name = state["class"].rpartition(".")
     cls = getattr(importlib.import_module(module), name)

@@ -7,7 +7,7 @@ recipe (Autthasan et al., IEEE IoT J. 11(17), 2024; official ``mixnet/trainer.py
 ReduceLROnPlateau (x0.5 after 5 stale epochs, down to 1e-4), early stopping, best-epoch weights
 restored, the interleaved validation batch after every training step and, by default, adaptive
 gradient blending. Any weighting / aggregator / flat option of the core can replace the
-blending (:func:`resolve_mtl`).
+blending (:func:`eegmtl.mixnet.config.resolve_mtl`).
 """
 
 from __future__ import annotations
@@ -27,76 +27,10 @@ from eegmtl.mtl.runtime import seed_everything
 from eegmtl.mtl.tasks import Task
 from eegmtl.mtl.trainer import Trainer
 
-__all__ = ["build_method", "fit_network", "make_tasks", "resolve_mtl", "uses_blending"]
+__all__ = ["build_method", "fit_network", "make_tasks"]
 
 #: Largest batch of the full validation pass.
 _VAL_BATCH = 1024
-
-
-def resolve_mtl(mtl: str | Mapping[str, Any] | None) -> dict[str, Any]:
-    """Resolve an MTL method to ``{"weighting", "aggregator", "flat", ...params}``.
-
-    Parameters
-    ----------
-    mtl : str, dict or None
-        - a name (case-insensitive): ``"blending"`` (MixNet, default), any weighting of
-          :data:`eegmtl.mtl.weightings.WEIGHTINGS` (``"ew"``, ``"rlw"``, ``"uw"``, ``"dwa"``,
-          ...) combined with the plain sum, any aggregator of
-          :data:`eegmtl.mtl.aggregators.AGGREGATORS` (``"pcgrad"``, ``"cagrad"``, ``"mgda"``,
-          ``"aligned_mtl"``, ``"nash_mtl"``, ...) with equal loss weights, ``"fixed"`` (constant
-          ``loss_weights``, MIN2Net), each optionally prefixed ``"f-"`` for the flat-minima step
-          (``"f-pcgrad"``); names are resolved by :func:`eegmtl.mtl.step.resolve_method`;
-        - a dict with keys ``weighting``, ``aggregator`` (names or instances), ``flat``
-          (bool / float ρ / dict of :class:`~eegmtl.mtl.flat.FlatConfig` fields) and optional
-          ``weighting_params`` / ``aggregator_params`` (constructor keyword arguments);
-        - ``None``: same as ``"blending"``.
-
-    Returns
-    -------
-    dict
-        ``weighting`` (name or instance), ``aggregator`` (name or instance), ``flat`` (or None),
-        ``weighting_params``, ``aggregator_params`` (dicts).
-    """
-    from eegmtl.mtl.step import resolve_method
-
-    out: dict[str, Any] = {"weighting": "blending", "aggregator": "sum", "flat": None,
-                           "weighting_params": {}, "aggregator_params": {}}
-    if mtl is None:
-        return out
-    if isinstance(mtl, str):
-        key = mtl.strip().lower()
-        flat_prefix = key.startswith(("f-", "f_"))
-        base = key[2:] if flat_prefix else key
-        if base == "fixed":
-            out.update(weighting="fixed", aggregator="sum",
-                       flat=resolve_method("f-ew")["flat"] if flat_prefix else None)
-            return out
-        out.update(resolve_method(mtl))
-        return out
-    if isinstance(mtl, Mapping):
-        unknown = set(mtl) - set(out)
-        if unknown:
-            raise ValueError(
-                f"unknown key(s) {sorted(unknown)} in mtl={dict(mtl)!r}; allowed: {sorted(out)}."
-            )
-        for k, v in mtl.items():
-            if v is not None:
-                out[k] = dict(v) if k.endswith("_params") else v
-        if out["flat"] is False:
-            out["flat"] = None
-        return out
-    raise TypeError(
-        f"mtl must be a method name (e.g. 'blending', 'pcgrad', 'f-pcgrad'), a dict "
-        f"{{'weighting', 'aggregator', 'flat'}} or None; got {type(mtl).__name__}."
-    )
-
-
-def uses_blending(method: Mapping[str, Any]) -> bool:
-    """Whether a resolved method's weighting is MixNet's gradient blending."""
-    w = method["weighting"]
-    return (isinstance(w, str) and w.strip().lower() == "blending") or type(
-        w
-    ).__name__ == "GradientBlending"
 
 
 def make_tasks(y_train: np.ndarray, n_classes: int, margin: float) -> list[Task]:
@@ -114,7 +48,8 @@ def build_method(
     method: Mapping[str, Any], n_tasks: int, *, warmup: int, batch_size: int,
     n_train_batches: int, n_val: int | None, loss_weights: Sequence[float] | None,
 ) -> tuple[Any, Any]:
-    """Weighting and aggregator instances of a resolved method (see :func:`resolve_mtl`).
+    """Weighting and aggregator instances of a resolved method
+    (:func:`eegmtl.mixnet.config.resolve_mtl`).
 
     Gradient blending gets MixNet's settings: ``warmup_epochs``, ``batch_size`` and the
     interleaved validation batch size ``n_val // n_train_batches``; ``"fixed"`` gets

@@ -20,9 +20,9 @@ from sklearn.preprocessing import FunctionTransformer
 
 import eegmtl.mixnet.net
 from eegmtl import MixNetClassifier
+from eegmtl.mixnet.config import resolve_mtl
 from eegmtl.mixnet.defaults import PROTOCOL_DEFAULTS
 from eegmtl.mixnet.io import FORMAT_VERSION
-from eegmtl.mixnet.net import resolve_mtl
 from eegmtl.mtl.aggregators import AlignedMTL, PCGrad, Sum
 from eegmtl.mtl.trainer import Trainer
 from eegmtl.mtl.weightings import EqualWeighting, FixedWeighting

@@ -1,0 +1,198 @@
+"""Settings of :class:`~eegmtl.mixnet.classifier.MixNetClassifier`: MTL method, protocol
+defaults and parameter checks, seeds, input scale, labels (torch is imported only to resolve a
+method name).
+"""
+
+from __future__ import annotations
+
+import numbers
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
+from eegmtl.mixnet.defaults import PROTOCOL_DEFAULTS, protocol_short
+
+__all__ = [
+    "check_labels", "decide_scale", "resolve_config", "resolve_mtl", "seed_from", "uses_blending",
+]
+
+_VOLT_STD_THRESHOLD = 1e-3  # EEG in volts has std ~1e-5; in µV ~1-100
+
+
+def resolve_mtl(mtl: str | Mapping[str, Any] | None) -> dict[str, Any]:
+    """Resolve an MTL method to ``{"weighting", "aggregator", "flat", ...params}``.
+
+    Parameters
+    ----------
+    mtl : str, dict or None
+        - a name (case-insensitive): ``"blending"`` (MixNet, default), any weighting of
+          :data:`eegmtl.mtl.weightings.WEIGHTINGS` (``"ew"``, ``"rlw"``, ``"uw"``, ``"dwa"``,
+          ...) combined with the plain sum, any aggregator of
+          :data:`eegmtl.mtl.aggregators.AGGREGATORS` (``"pcgrad"``, ``"cagrad"``, ``"mgda"``,
+          ``"aligned_mtl"``, ``"nash_mtl"``, ...) with equal loss weights, ``"fixed"`` (constant
+          ``loss_weights``, MIN2Net), each optionally prefixed ``"f-"`` for the flat-minima step
+          (``"f-pcgrad"``); names are resolved by :func:`eegmtl.mtl.step.resolve_method`;
+        - a dict with keys ``weighting``, ``aggregator`` (names or instances), ``flat``
+          (bool / float ρ / dict of :class:`~eegmtl.mtl.flat.FlatConfig` fields) and optional
+          ``weighting_params`` / ``aggregator_params`` (constructor keyword arguments);
+        - ``None``: same as ``"blending"``.
+
+    Returns
+    -------
+    dict
+        ``weighting`` (name or instance), ``aggregator`` (name or instance), ``flat`` (or None),
+        ``weighting_params``, ``aggregator_params`` (dicts).
+    """
+    from eegmtl.mtl.step import resolve_method
+
+    out: dict[str, Any] = {"weighting": "blending", "aggregator": "sum", "flat": None,
+                           "weighting_params": {}, "aggregator_params": {}}
+    if mtl is None:
+        return out
+    if isinstance(mtl, str):
+        key = mtl.strip().lower()
+        flat_prefix = key.startswith(("f-", "f_"))
+        base = key[2:] if flat_prefix else key
+        if base == "fixed":
+            out.update(weighting="fixed", aggregator="sum",
+                       flat=resolve_method("f-ew")["flat"] if flat_prefix else None)
+            return out
+        out.update(resolve_method(mtl))
+        return out
+    if isinstance(mtl, Mapping):
+        unknown = set(mtl) - set(out)
+        if unknown:
+            raise ValueError(
+                f"unknown key(s) {sorted(unknown)} in mtl={dict(mtl)!r}; allowed: {sorted(out)}."
+            )
+        for k, v in mtl.items():
+            if v is not None:
+                out[k] = dict(v) if k.endswith("_params") else v
+        if out["flat"] is False:
+            out["flat"] = None
+        return out
+    raise TypeError(
+        f"mtl must be a method name (e.g. 'blending', 'pcgrad', 'f-pcgrad'), a dict "
+        f"{{'weighting', 'aggregator', 'flat'}} or None; got {type(mtl).__name__}."
+    )
+
+
+def uses_blending(method: Mapping[str, Any]) -> bool:
+    """Whether a resolved method's weighting is MixNet's gradient blending."""
+    w = method["weighting"]
+    return (isinstance(w, str) and w.strip().lower() == "blending") or type(
+        w
+    ).__name__ == "GradientBlending"
+
+
+def resolve_config(params: Mapping[str, Any]) -> dict[str, Any]:
+    """Validated settings of a :class:`~eegmtl.mixnet.classifier.MixNetClassifier`: protocol
+    defaults (:mod:`eegmtl.mixnet.defaults`) overridden by explicit ``params``, plus the
+    resolved MTL method (``"method"``, see :func:`resolve_mtl`).
+
+    Raises
+    ------
+    ValueError
+        For any invalid setting, naming it and the accepted values.
+    """
+    proto = protocol_short(params["protocol"])
+    cfg: dict[str, Any] = dict(PROTOCOL_DEFAULTS[proto])
+    for key in cfg:
+        value = params[key]
+        if value is not None:
+            cfg[key] = value
+    cfg["protocol"] = proto
+    if int(cfg["batch_size"]) != cfg["batch_size"] or cfg["batch_size"] < 1:
+        raise ValueError(f"batch_size must be a positive integer; got {cfg['batch_size']!r}.")
+    if int(cfg["latent_dim"]) != cfg["latent_dim"] or cfg["latent_dim"] < 1:
+        raise ValueError(f"latent_dim must be a positive integer; got {cfg['latent_dim']!r}.")
+    if not float(cfg["margin"]) >= 0:
+        raise ValueError(f"margin must be >= 0; got {cfg['margin']!r}.")
+    if int(cfg["warmup"]) != cfg["warmup"] or cfg["warmup"] < 0:
+        raise ValueError(f"warmup must be an integer >= 0; got {cfg['warmup']!r}.")
+    cfg["batch_size"], cfg["latent_dim"] = int(cfg["batch_size"]), int(cfg["latent_dim"])
+    cfg["warmup"], cfg["margin"] = int(cfg["warmup"]), float(cfg["margin"])
+    mtl = params["mtl"]
+    fixed_only = params["loss_weights"] is not None and params["weighting"] is None
+    if mtl in (None, "blending") and fixed_only:
+        mtl = "fixed"
+    method = resolve_mtl(mtl)
+    if params["weighting"] is not None:
+        method["weighting"] = params["weighting"]
+    if params["aggregator"] is not None:
+        method["aggregator"] = params["aggregator"]
+    if params["flat"] is not None:
+        method["flat"] = None if params["flat"] is False else params["flat"]
+    if method["weighting"] == "fixed" and params["loss_weights"] is None:
+        raise ValueError(
+            "mtl='fixed' needs loss_weights=[w_mse, w_triplet, w_ce] (MIN2Net 2b SD: "
+            "[0.5, 0.1, 1.0])."
+        )
+    cfg["method"] = method
+    if params["input"] not in ("fbcsp", "time"):
+        raise ValueError(f"input must be 'fbcsp' or 'time'; got {params['input']!r}.")
+    if params["validation_size"] is not None and not 0.0 < float(params["validation_size"]) < 1.0:
+        raise ValueError(
+            f"validation_size must be in (0, 1) or None; got {params['validation_size']!r}."
+        )
+    if int(params["max_epochs"]) != params["max_epochs"] or params["max_epochs"] < 1:
+        raise ValueError(f"max_epochs must be a positive integer; got {params['max_epochs']!r}.")
+    return cfg
+
+
+def seed_from(random_state: Any) -> int:
+    if random_state is None:
+        return int(np.random.SeedSequence().generate_state(1)[0])
+    if isinstance(random_state, numbers.Integral) and not isinstance(random_state, bool):
+        return int(random_state) % (2**32)
+    if isinstance(random_state, np.random.RandomState):
+        return int(random_state.randint(0, 2**31 - 1))
+    if isinstance(random_state, np.random.Generator):
+        return int(random_state.integers(0, 2**31 - 1))
+    raise ValueError(
+        f"random_state must be None, an int or a numpy RandomState/Generator; got "
+        f"{random_state!r}."
+    )
+
+
+def decide_scale(input_scale: str | float, X: np.ndarray) -> float:
+    """Factor that brings ``X`` to microvolts: ``"auto"`` (1e6 when the standard deviation
+    is below 1e-3, i.e. volts), ``"uV"`` (1), ``"V"`` (1e6) or a positive factor."""
+    s = input_scale
+    if isinstance(s, str):
+        key = s.strip().lower().replace("µ", "u")
+        if key == "auto":
+            return 1e6 if float(np.std(X)) < _VOLT_STD_THRESHOLD else 1.0
+        if key == "uv":
+            return 1.0
+        if key == "v":
+            return 1e6
+    elif isinstance(s, numbers.Real) and not isinstance(s, bool) and s > 0:
+        return float(s)
+    raise ValueError(
+        f"input_scale must be 'auto', 'uV', 'V' or a positive factor; got {s!r}."
+    )
+
+
+def check_labels(classes: np.ndarray, y_idx: np.ndarray, input: str) -> None:  # noqa: A002
+    """At least two classes (exactly two for ``input="fbcsp"``), five trials each."""
+    if len(classes) < 2:
+        raise ValueError(
+            f"y holds a single class {classes.tolist()}; a classifier needs at least two. "
+            "Check the labels or the split."
+        )
+    if input == "fbcsp" and len(classes) > 2:
+        raise ValueError(
+            f"y holds {len(classes)} classes {classes.tolist()}, but MixNet's filter-bank "
+            "CSP is binary (two-class CSP, as in the original code). Select two classes, "
+            "or use input='time' (MIN2Net-style time-domain input; the network itself "
+            "supports any number of classes)."
+        )
+    counts = np.bincount(y_idx)
+    if counts.min() < 5:
+        raise ValueError(
+            f"too few trials per class: counts {dict(zip(classes.tolist(), counts.tolist()))}"
+            "; MixNet needs at least 5 trials of every class (training, validation and the "
+            "CSP covariances). Collect more trials or merge sessions."
+        )
