@@ -87,6 +87,16 @@ def batched_sam_gradients(
             f"the batched flat modes need the input batch as one tensor, got "
             f"{type(x).__name__}; use FlatConfig(mode='exact') for other inputs."
         )
+    cumulative = [
+        n for n, m in model.named_modules()
+        if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.training
+        and m.track_running_stats and m.momentum is None
+    ]
+    if cumulative:
+        raise ValueError(
+            f"BatchNorm layer(s) {cumulative} use momentum=None (cumulative average), which "
+            "cannot run under vmap; use FlatConfig(mode='exact') or give them a momentum."
+        )
     n_rows = len(perturbations)
     if subset and x.shape[0] < n_rows:
         raise ValueError(

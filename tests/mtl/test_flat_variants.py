@@ -137,6 +137,14 @@ def test_subset_perturbs_each_task_on_its_chunk():
     assert len(seen) == 3
 
 
+def test_batched_rejects_cumulative_batchnorm_with_a_clear_error():
+    model = _model()
+    model.trunk[2].momentum = None
+    step = FlatStep(model, TASKS, "ew", "sum", None, rho=0.3, flat_mode="batched")
+    with pytest.raises(ValueError, match="mode='exact'"):
+        step(*_batch())
+
+
 def test_subset_needs_one_sample_per_task():
     model = _model()
     step = FlatStep(model, TASKS, "ew", "sum", None, rho=0.3, flat_mode="subset")
