@@ -1,5 +1,6 @@
-"""MMoE, CGC and Cross-stitch wrappers: one training step with 2 and 3 tasks, sharing
-semantics (gates on the simplex, CGC's private experts, cross-stitch near-identity start)."""
+"""MMoE, CGC, PLE and Cross-stitch wrappers: one training step with 2 and 3 tasks, sharing
+semantics (gates on the simplex, CGC's private experts, PLE's shared-gate path, cross-stitch
+near-identity start)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from eegmtl.mtl import Task
-from eegmtl.mtl.architectures import CGC, CrossStitch, CrossStitchUnit, MMoE
+from eegmtl.mtl.architectures import CGC, PLE, CrossStitch, CrossStitchUnit, MMoE
 from eegmtl.mtl.step import MTLStep
 
 IN = 12
@@ -17,6 +18,20 @@ IN = 12
 
 def _expert() -> nn.Module:
     return nn.Sequential(nn.Linear(IN, 16), nn.ReLU(), nn.Linear(16, 6), nn.ReLU())
+
+
+def _expert_low() -> nn.Module:  # PLE level 0: IN -> 8
+    return nn.Sequential(nn.Linear(IN, 8), nn.ReLU())
+
+
+def _expert_high() -> nn.Module:  # PLE level >= 1: 8 -> 6 (last) or 8 -> 8
+    return nn.Sequential(nn.Linear(8, 6), nn.ReLU())
+
+
+def _ple(n_tasks: int, n_levels: int = 2) -> PLE:
+    mids = [lambda: nn.Sequential(nn.Linear(8, 8), nn.Tanh())] * (n_levels - 2)
+    factories = [_expert_low, *mids, _expert_high]
+    return PLE(factories, 1, 2, _heads(n_tasks), [IN] + [8] * (n_levels - 1))
 
 
 def _stages() -> list[nn.Module]:
@@ -34,6 +49,7 @@ def _heads(n: int) -> dict[str, nn.Module]:
 BUILDERS = {
     "mmoe": lambda n: MMoE(_expert, 3, _heads(n), IN),
     "cgc": lambda n: CGC(_expert, 1, 2, _heads(n), IN),
+    "ple": _ple,
     "cross_stitch": lambda n: CrossStitch(_stages, _heads(n)),
 }
 
@@ -131,6 +147,81 @@ def test_cgc_tasks_use_only_their_own_specific_experts() -> None:
     assert len(ids) == 1 + 3 * 2
 
 
+def _nonzero_grad(module: nn.Module) -> bool:
+    return any(p.grad is not None and p.grad.abs().sum() > 0 for p in module.parameters())
+
+
+@pytest.mark.parametrize("n_tasks", [2, 3])
+def test_ple_one_level_is_cgc(n_tasks: int) -> None:
+    torch.manual_seed(4)
+    cgc = CGC(_expert, 1, 2, _heads(n_tasks), IN)
+    ple = PLE([_expert], 1, 2, _heads(n_tasks), IN)
+    shared = {k: v for k, v in cgc.state_dict().items() if not k.startswith("heads.")}
+    ple.levels[0].load_state_dict(shared)  # strict: same experts and gates, same names
+    ple.heads.load_state_dict(cgc.heads.state_dict())
+    x, _ = _batch(n_tasks)
+    assert not torch.allclose(PLE([_expert], 1, 2, _heads(n_tasks), IN).encode(x), cgc.encode(x))
+    torch.testing.assert_close(ple.encode(x), cgc.encode(x))
+    for t, out in cgc(x).items():
+        torch.testing.assert_close(ple(x)[t], out)
+    (gates,) = ple.gate_weights(x)
+    for t, g in cgc.gate_weights(x).items():
+        torch.testing.assert_close(gates[t], g)
+    assert ple.shared_gate_weights(x) == [] and ple.levels[0].shared_gate is None
+
+
+@pytest.mark.parametrize("n_levels", [2, 3])
+def test_ple_gates_on_the_simplex(n_levels: int) -> None:
+    model = _ple(3, n_levels)
+    x, _ = _batch(3)
+    task_gates, shared_gates = model.gate_weights(x), model.shared_gate_weights(x)
+    assert len(task_gates) == n_levels and len(shared_gates) == n_levels - 1
+    gates = [g for level in task_gates for g in level.values()]
+    assert all(g.shape == (16, 1 + 2) for g in gates)
+    assert all(g.shape == (16, 1 + 3 * 2) for g in shared_gates)
+    for g in gates + shared_gates:
+        assert (g >= 0).all()
+        torch.testing.assert_close(g.sum(dim=1), torch.ones(16))
+
+
+def test_ple_task_features_go_through_the_shared_gate() -> None:
+    """Task t's feature depends on level 0's shared gate and, through it, on the other tasks'
+    level-0 experts, but not on their level-0 gates nor their level-1 experts."""
+    torch.manual_seed(5)
+    model = _ple(3)
+    x, _ = _batch(3)
+    low, high = model.levels
+    for i, t in enumerate(model.task_names):
+        model.zero_grad(set_to_none=True)
+        model.encode(x)[:, i].sum().backward()
+        assert _nonzero_grad(low.shared_gate) and _nonzero_grad(low.shared_experts)
+        assert _nonzero_grad(low.gates[t]) and _nonzero_grad(high.gates[t])
+        for u in model.task_names:
+            assert _nonzero_grad(low.specific_experts[u])  # u's experts -> shared gate -> t
+            if u != t:
+                assert not _nonzero_grad(low.gates[u]) and not _nonzero_grad(high.gates[u])
+                assert not _nonzero_grad(high.specific_experts[u])
+    assert high.shared_gate is None
+    # every expert of every level is its own module
+    experts = [e for lv in model.levels for e in lv.shared_experts]
+    experts += [e for lv in model.levels for t in model.task_names for e in lv.specific_experts[t]]
+    assert len({id(e) for e in experts}) == 2 * (1 + 3 * 2)
+
+
+def test_ple_invalid_arguments() -> None:
+    with pytest.raises(ValueError, match="one per level"):
+        PLE(_expert, 1, 1, _heads(2), IN)
+    with pytest.raises(ValueError, match="one per level"):
+        PLE([], 1, 1, _heads(2), IN)
+    with pytest.raises(ValueError, match="one flattened input size per level"):
+        PLE([_expert_low, _expert_high], 1, 1, _heads(2), [IN])
+    with pytest.raises(ValueError, match="n_specific"):
+        PLE([_expert], 1, -1, _heads(2), IN)
+    wrong = PLE([_expert_low, _expert_high], 1, 1, _heads(2), IN)  # level 1 reads 8 values
+    with pytest.raises(ValueError, match="in_features=12 got inputs of shape"):
+        wrong.encode(_batch(2)[0])
+
+
 @pytest.mark.parametrize("n_tasks", [1, 2, 3, 4])
 def test_cross_stitch_unit_starts_near_identity(n_tasks: int) -> None:
     alpha = CrossStitchUnit(n_tasks).alpha.detach()
@@ -173,7 +264,7 @@ def test_invalid_arguments() -> None:
         CrossStitch(list, _heads(2))
 
 
-@pytest.mark.parametrize("name", ["mmoe", "cgc", "cross_stitch"])
+@pytest.mark.parametrize("name", ["mmoe", "cgc", "ple", "cross_stitch"])
 def test_lenet_models_through_the_runner_builder(name: str) -> None:
     from eegmtl.benchmarks.runner import _build_model
 
