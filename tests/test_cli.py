@@ -333,13 +333,19 @@ def test_python_dash_m(tmp_path: Path) -> None:
 def test_sd_tiny_run_on_real_data(
     tmp_path: Path, bci2b_dir: Path, monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """CSP+LDA, subject 1, fold 1 through the whole command (loads all 9 subjects: ~10 s)."""
+    """CSP+LDA, subject 1, fold 1 through the whole command: the same record as the library's
+    run_protocol."""
     monkeypatch.setenv("EEGMTL_BCI2B_DIR", str(bci2b_dir))
     monkeypatch.setenv("EEGMTL_RESULTS_DIR", str(tmp_path))  # restored after main() sets it
     rc = cli.main(["--results-dir", str(tmp_path), "sd", "--methods", "CSP+LDA", "--subjects",
                    "1", "--only-folds", "1", "--no-progress"])
     assert rc == 0
+    from eegmtl.evaluation import run_protocol
+
     df = pd.read_csv(tmp_path / "sd.csv")
     assert len(df) == 1 and df.loc[0, "pipeline"] == "CSP+LDA" and df.loc[0, "subject"] == 1
-    assert 0.5 < df.loc[0, "accuracy"] <= 1.0
+    lib = run_protocol("sd", ["CSP+LDA"], [1], folds=[1], progress=False)
+    assert df.loc[0, "config_hash"] == lib.loc[0, "config_hash"]
+    for metric in ("accuracy", "f1_macro", "kappa", "roc_auc", "val_accuracy"):
+        assert df.loc[0, metric] == pytest.approx(lib.loc[0, metric])
     assert (tmp_path / "sd_summary.md").is_file()

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import torch
 
 from eegmtl.mixnet import MixNetClassifier
 
@@ -27,14 +26,6 @@ def split(bci2b_dir):
     X, y, meta = load_bci2b(subjects=SUBJECT, path=bci2b_dir, units="uV")
     train = meta["session_index"].to_numpy() <= 3
     return X[train], y[train], X[~train], y[~train]
-
-
-@pytest.fixture(autouse=True)
-def _threads():
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
 
 
 def test_beats_chance_on_evaluation_sessions(split):

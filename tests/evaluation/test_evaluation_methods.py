@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from eegmtl._io import config_hash
 from eegmtl.evaluation.methods import (
     VALIDATION_TUNED,
     MethodSpec,
@@ -17,7 +18,6 @@ from eegmtl.evaluation.methods import (
     get_method,
     make_estimator,
 )
-from eegmtl._io import config_hash
 
 REQUIRED = ["MixNet", "MixNet+ew", "MixNet+rlw", "MixNet+aligned_mtl", "MixNet+pcgrad",
             "MixNet+cagrad", "MixNet+f-pcgrad", "MIN2Net", "FBCSP+SVM", "CSP+LDA", "TS+SVM",
@@ -95,6 +95,7 @@ def test_mixnet_end_to_end_two_epochs(tmp_path):
     from pathlib import Path
 
     sys.path.insert(0, str(Path(__file__).parent))
+    import pandas as pd
     from evaluation_synth import synthetic_data
 
     from eegmtl.evaluation import load_records, run_protocol
@@ -104,14 +105,20 @@ def test_mixnet_end_to_end_two_epochs(tmp_path):
     df = run_protocol("sd", ["MixNet"], subjects=[1], data=data, folds=[1], progress=False,
                       method_params={"MixNet": {"max_epochs": 2, "device": "cpu"}},
                       results_path=tmp_path / "r.csv", history_dir=tmp_path / "hist",
-                      torch_threads=1)  # 1 thread: ~7x faster on a busy 2-core machine
+                      predictions_dir=tmp_path / "pred", torch_threads=1)
     r = load_records(tmp_path / "r.csv").iloc[0]
     assert len(df) == 1 and r.n_epochs_trained == 2 and r.samples_val == 24
-    assert 0 <= r.accuracy <= 1 and np.isfinite(r.roc_auc)
+    # the recorded test scores are those of the stored per-trial predictions
+    from sklearn.metrics import accuracy_score, roc_auc_score
+
+    pred = pd.read_csv(next((tmp_path / "pred").glob("*_predictions.csv")))
+    assert len(pred) == r.samples_test == 80
+    assert r.accuracy == pytest.approx(accuracy_score(pred.y_true, pred.y_pred))
+    classes = sorted(pred.y_true.unique())
+    assert r.roc_auc == pytest.approx(
+        roc_auc_score(pred.y_true == classes[1], pred[f"score_{classes[1]}"]))
     weights = sorted((tmp_path / "hist").glob("*_weights.csv"))
     assert len(weights) == 1
-    import pandas as pd
-
     fig = task_weights_plot(pd.read_csv(weights[0]), x="step")
     assert len(fig.axes[0].get_lines()) == 3  # one trajectory per MixNet task
 

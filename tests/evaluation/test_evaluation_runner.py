@@ -10,8 +10,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from eegmtl.evaluation.runner import fit_seed, run_protocol
 from eegmtl.evaluation.records import RECORD_COLUMNS, load_records
+from eegmtl.evaluation.runner import fit_seed, run_protocol
 
 sys.path.insert(0, str(Path(__file__).parent))  # the shared synthetic-data helpers
 from evaluation_synth import CountingClassifier, logvar_lr, synthetic_data  # noqa: E402

@@ -114,3 +114,45 @@ def test_moabb_session_names_are_read_as_1_to_5(meta_y):
     b = list(subject_dependent_splits(moabb_meta, 2, y=y))
     assert all(np.array_equal(p.test, q.test) and np.array_equal(p.val, q.val)
                for p, q in zip(a, b))
+
+
+# --------------------------------------------------------------------------- sklearn CV objects
+def test_splitters_are_sklearn_cross_validators():
+    """``cv=`` of ``cross_val_score`` with the metadata as ``groups``: the same folds, train and
+    test rows as the protocol's splits, and the same scores as fitting each fold by hand."""
+    from evaluation_synth import logvar_lr, synthetic_data
+    from sklearn.base import clone
+    from sklearn.model_selection import check_cv, cross_val_score
+
+    from eegmtl.evaluation.splitters import (
+        SubjectDependentSplitter,
+        SubjectIndependentSplitter,
+        protocol_splitter,
+    )
+
+    X, y, meta = synthetic_data()
+    for protocol, cls in (("sd", SubjectDependentSplitter), ("si", SubjectIndependentSplitter)):
+        cv = cls(subjects=[1, 2])
+        assert check_cv(cv) is cv and isinstance(protocol_splitter(protocol), cls)
+        assert cv.get_n_splits(X, y, meta) == 10
+        expected = [sp for s in (1, 2) for sp in make_splits(protocol, meta, s, y=y)]
+        got = list(cv.split(X, y, meta))
+        assert len(got) == len(expected) == 10
+        for (train, test), sp in zip(got, expected):
+            np.testing.assert_array_equal(train, sp.train)
+            np.testing.assert_array_equal(test, sp.test)
+            assert not set(train) & set(sp.val)  # the validation rows are not trained on
+        scores = cross_val_score(logvar_lr(), X, y, groups=meta, cv=cv, scoring="accuracy")
+        by_hand = [(clone(logvar_lr()).fit(X[sp.train], y[sp.train]).predict(X[sp.test])
+                    == y[sp.test]).mean() for sp in expected]
+        np.testing.assert_allclose(scores, by_hand)
+        assert [sp.fold for sp in cv.folds(meta, y)] == [1, 2, 3, 4, 5] * 2
+
+
+def test_splitter_without_metadata_says_how_to_pass_it():
+    from eegmtl.evaluation.splitters import SubjectDependentSplitter
+
+    with pytest.raises(ValueError, match="groups=metadata"):
+        list(SubjectDependentSplitter().split(np.zeros((4, 2)), np.zeros(4)))
+    with pytest.raises(TypeError, match="metadata DataFrame"):
+        list(SubjectDependentSplitter().split(np.zeros((4, 2)), np.zeros(4), np.arange(4)))

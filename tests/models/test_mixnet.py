@@ -14,14 +14,6 @@ from eegmtl.models.mixnet import same_padding, transposed_same_crop
 from eegmtl.mtl.tasks import MultiTaskModel
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
-
-
 def _model(**kwargs) -> MixNet:
     torch.manual_seed(0)
     return MixNet(**kwargs)
