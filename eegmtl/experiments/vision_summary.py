@@ -217,7 +217,7 @@ def _results_name(records: pd.DataFrame) -> str:
 def write_summary(results: Path) -> Path:
     """Write the summary of the record file ``results`` (``vision_summary.md`` for
     ``vision_lenet.csv``, else ``vision_summary_<model>.md``) next to it; returns its path."""
-    from eegmtl.benchmarks.runner import load_records
+    from eegmtl.benchmarks.records import load_records
 
     records = load_records(results)
     records.attrs["path"] = results.name

@@ -1,4 +1,5 @@
-"""Tests of eegmtl.benchmarks.runner: records schema, resume, Δp vs EW, selection on validation."""
+"""eegmtl.benchmarks.runner and .records: records schema, resume, Δp vs EW, selection on
+validation."""
 
 from __future__ import annotations
 
@@ -12,7 +13,9 @@ import torch
 
 from eegmtl.benchmarks import runner
 from eegmtl.benchmarks.datasets import MultiTaskSplits, MultiTaskTensorDataset
-from eegmtl.benchmarks.runner import COLUMNS, fill_delta_p, run_benchmark, write_records
+from eegmtl.benchmarks.records import COLUMNS, fill_delta_p, write_records
+from eegmtl.benchmarks.runner import run_benchmark
+from eegmtl.mtl.metrics import delta_p
 
 SCHEMA = ("benchmark", "dataset", "model", "method", "seed", "epochs", "task", "accuracy",
           "avg_accuracy", "delta_p", "brier", "ece", "entropy", "conflict_rate", "time",
@@ -96,7 +99,7 @@ def test_smoke_records_have_all_schema_columns(splits, tmp_path):
     assert cfg["aggregator"] == "pcgrad"
     # Δp: EW is the reference (0), the flat run gets a finite value against it
     assert (ew["delta_p"] == 0).all()
-    expected = runner.delta_p(
+    expected = delta_p(
         dict(zip(flat["task"][flat["task"] != "avg"], flat["accuracy"][flat["task"] != "avg"])),
         dict(zip(ew["task"][ew["task"] != "avg"], ew["accuracy"][ew["task"] != "avg"])), True,
     )
