@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 
 # Passive OpenMP waiting: with 2 threads and the default policy a busy second core makes torch
-# several times slower (perf-anchors.md section 7). Must be set before torch starts OpenMP.
+# several times slower. Must be set before torch starts OpenMP.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import pytest  # noqa: E402

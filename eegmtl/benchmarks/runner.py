@@ -3,7 +3,7 @@
 One call of :func:`run_benchmark` trains one model with one method and one seed on one data
 set of the MultiMNIST family (MultiMNIST, MultiFashion, MultiFashion+MNIST;
 :mod:`eegmtl.benchmarks.multimnist`) and appends one row per task plus one ``task="avg"`` row
-to a CSV results file (DESIGN.md, vision result records):
+to a CSV results file (the vision result-record schema, :mod:`eegmtl.benchmarks.records`):
 
 ``benchmark, dataset, model, method, seed, epochs, task, accuracy, avg_accuracy, delta_p,
 brier, ece, entropy, conflict_rate, time, config_hash, config`` (+ ``weighting``,
@@ -16,8 +16,8 @@ Protocol (stated, the same for every method)
   (``load_multimnist``, PHN's ``train_test_split(test_size=0.1, random_state=42)``); the
   epoch with the best *validation* average accuracy is restored (``Trainer(monitor=
   "val_avg_accuracy")``) and only then is the test set loaded into a loader and evaluated
-  once. (The F-MTL MultiMNIST code keeps the best *test* epoch, mtl-reference §4.1 -- we do
-  not.) No early stopping: every run trains for ``epochs`` epochs.
+  once. (The F-MTL MultiMNIST code keeps the best *test* epoch -- we do not.) No early stopping: every run trains
+  for ``epochs`` epochs.
 - **Optimiser.** ``protocol="lenet"`` (default, CPU): LeNet (ParetoMTL), **Adam lr 1e-3, no
   schedule**, batch 256 -- the F-MTL / Recon optimiser, chosen over ParetoMTL's SGD (lr 1e-3,
   momentum 0.9, MultiStepLR) because it converges in the few epochs a CPU allows;
@@ -26,7 +26,7 @@ Protocol (stated, the same for every method)
   epochs (argparse default; run.sh uses 200)), meant for a GPU.
 - **Flat variants** (``"f-<aggregator>"``) use :data:`eegmtl.mtl.flat.FMTL_MULTIMNIST`
   (ASAM, ρ = 2, one joint norm over shared + head parameters), the official MultiMNIST code's
-  setting (mtl-reference §4.1), unless ``flat=`` overrides it.
+  setting, unless ``flat=`` overrides it.
 - **Metrics on the test set** after selection: per-task accuracy, Brier score, ECE (15 bins),
   predictive entropy (nats) of the softmax outputs (:mod:`eegmtl.mtl.metrics`); the ``avg``
   row holds their mean over tasks. ``delta_p`` (RLW Eq. 9) is relative to **EW with the same

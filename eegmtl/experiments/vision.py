@@ -3,7 +3,7 @@
 Thin layer over :func:`eegmtl.benchmarks.runner.run_grid` (``eegmtl vision``). Writes
 
 - ``<results>`` (default ``<results folder>/vision_lenet.csv``): tidy records, one row per
-  data set × method × seed × task (+ ``avg``), schema of DESIGN.md;
+  data set × method × seed × task (+ ``avg``), the vision record schema;
 - ``vision_runs.csv`` next to it: one row per invocation (command, shard, wall time);
 - ``vision_summary.md`` next to it (:mod:`eegmtl.experiments.vision_summary`): tables
   generated from the records (avg accuracy, Δp vs

@@ -133,6 +133,6 @@ def test_real_data_csp_lda_one_subject_one_fold(bci2b_dir, tmp_path):
                       results_path=tmp_path / "sd.csv", progress=False)
     r = load_records(tmp_path / "sd.csv").iloc[0]
     assert (r.samples, r.samples_val, r.samples_test) == (288, 72, 240)
-    # CSP+LDA on S1 trained on all 360 trials scores 0.642 (docs/baselines-2b.md)
+    # CSP+LDA on S1 trained on all 360 trials scores 0.642 (pipelines/results/csp_lda_sd.csv)
     assert 0.55 < r.accuracy < 0.75 and np.isfinite(r.roc_auc)
     assert len(df) == 1 and df.pipeline.item() == "CSP+LDA"

@@ -16,7 +16,7 @@ from eegmtl.evaluation.runner import fit_seed, run_protocol
 sys.path.insert(0, str(Path(__file__).parent))  # the shared synthetic-data helpers
 from evaluation_synth import CountingClassifier, logvar_lr, synthetic_data  # noqa: E402
 
-DESIGN_COLUMNS = ["dataset", "protocol", "pipeline", "subject", "fold", "seed", "accuracy",
+SCHEMA_COLUMNS = ["dataset", "protocol", "pipeline", "subject", "fold", "seed", "accuracy",
                   "f1_macro", "kappa", "roc_auc", "score", "samples", "time",
                   "n_epochs_trained", "config_hash", "config", "versions"]
 MOABB_COLUMNS = ["score", "time", "samples", "samples_test", "subject", "session", "channels",
@@ -40,7 +40,7 @@ def test_end_to_end_one_subject_one_fold(tmp_path, data):
                       results_path=path, progress=False)
     assert len(df) == 1
     disk = load_records(path)
-    for col in DESIGN_COLUMNS + MOABB_COLUMNS:
+    for col in SCHEMA_COLUMNS + MOABB_COLUMNS:
         assert col in disk.columns, col
     assert list(disk.columns) == list(RECORD_COLUMNS)
     r = disk.iloc[0]
