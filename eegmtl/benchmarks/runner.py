@@ -16,8 +16,8 @@ Protocol (stated, the same for every method)
   (``load_multimnist``, PHN's ``train_test_split(test_size=0.1, random_state=42)``); the
   epoch with the best *validation* average accuracy is restored (``Trainer(monitor=
   "val_avg_accuracy")``) and only then is the test set loaded into a loader and evaluated
-  once. (The F-MTL MultiMNIST code keeps the best *test* epoch -- we do not.) No early stopping: every run trains
-  for ``epochs`` epochs.
+  once. (The F-MTL MultiMNIST code keeps the best *test* epoch -- we do not.) No early
+  stopping: every run trains for ``epochs`` epochs.
 - **Optimiser.** ``protocol="lenet"`` (default, CPU): LeNet (ParetoMTL), **Adam lr 1e-3, no
   schedule**, batch 256 -- the F-MTL / Recon optimiser, chosen over ParetoMTL's SGD (lr 1e-3,
   momentum 0.9, MultiStepLR) because it converges in the few epochs a CPU allows;
