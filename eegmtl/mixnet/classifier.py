@@ -1,35 +1,15 @@
 """scikit-learn estimator for MixNet: epochs in, motor-imagery classes out.
 
-:class:`MixNetClassifier` wraps the whole MixNet pipeline of
-
-    P. Autthasan, R. Chaisaen, H. Phan, M. De Vos, T. Wilaiprasitporn, "MixNet: Joining Force of
-    Classical and Modern Approaches Toward the Comprehensive Pipeline in Motor Imagery EEG
-    Classification", IEEE Internet of Things Journal 11(17):28539-28554, 2024 (arXiv 2409.04104),
-
-as one scikit-learn classifier taking epochs ``(n_trials, n_channels, n_times)`` and their
-sampling rate:
-
-1. **features** (:class:`eegmtl.mixnet.features.MixNetFeatures`): 0-4 s window, FFT
-   resampling to 100 Hz (400 samples), 9-band Butterworth filter bank 4-40 Hz (order 5,
-   zero-phase, designed once at fit) and filter-bank CSP (U = 2 per band), fitted on the
-   *training part only* (never on the internal validation split or test data) ->
-   ``(n, 18, 400)`` "spectral-spatial signals";
-2. **MixNet** (:class:`eegmtl.models.mixnet.MixNet`, built and trained by
-   :func:`eegmtl.mixnet.net.fit_network`), three tasks [reconstruction MSE, semi-hard
-   triplet, class-balanced cross-entropy] trained by the MTL core's
-   :class:`eegmtl.mtl.trainer.Trainer` with MixNet's recipe: Adam 1e-3,
-   ReduceLROnPlateau (x0.5 after 5 stale epochs, down to 1e-4), at most 200 epochs, early
-   stopping after 20, best-epoch weights restored, MixNet's *interleaved validation* (one
-   validation batch after every training step) and **adaptive gradient blending** by default.
-
-Any weighting or aggregator of the core can replace gradient blending (``mtl="pcgrad"``,
-``mtl="aligned_mtl"``, ``mtl="rlw"``, ``mtl="f-pcgrad"`` for the flat-minima variant, or a dict;
-see :func:`eegmtl.mixnet.config.resolve_mtl`). Save / load: :mod:`eegmtl.mixnet.io`.
+:class:`MixNetClassifier` wraps the MixNet pipeline of P. Autthasan et al., "MixNet: Joining
+Force of Classical and Modern Approaches Toward the Comprehensive Pipeline in Motor Imagery EEG
+Classification", IEEE Internet of Things Journal 11(17):28539-28554, 2024 (arXiv 2409.04104):
+features (:mod:`eegmtl.mixnet.features`) -> three-task network trained by the MTL core
+(:mod:`eegmtl.mixnet.net`). Input checks and the validation split: :mod:`eegmtl.mixnet.inputs`;
+settings: :mod:`eegmtl.mixnet.config`; save / load: :mod:`eegmtl.mixnet.io`.
 """
 
 from __future__ import annotations
 
-import numbers
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -39,29 +19,39 @@ import torch
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.utils.validation import check_is_fitted
 
-from eegmtl._io import read_json, write_json
-from eegmtl.mixnet.config import (
-    _VOLT_STD_THRESHOLD,
-    check_labels,
-    decide_scale,
-    resolve_config,
-    seed_from,
-    uses_blending,
-)
+from eegmtl.mixnet.config import check_labels, decide_scale, resolve_config
 from eegmtl.mixnet.defaults import TRAINING_DEFAULTS
 from eegmtl.mixnet.features import MixNetFeatures
+from eegmtl.mixnet.inference import run_network
+from eegmtl.mixnet.inputs import (
+    check_epochs,
+    check_predict_epochs,
+    checkpoint_seed,
+    split_validation,
+)
 from eegmtl.mixnet.net import fit_network
 
 __all__ = ["MixNetClassifier"]
-
-_PREDICT_BATCH = 512
 
 
 class MixNetClassifier(ClassifierMixin, BaseEstimator):
     """MixNet (filter-bank CSP + three-task network) as a scikit-learn classifier.
 
     Takes epochs ``X`` of shape ``(n_trials, n_channels, n_times)`` sampled at ``sfreq`` Hz and
-    any labels (ints, strings). See the module docstring for the pipeline. ``fit`` holds out a
+    any labels (ints, strings). The pipeline:
+
+    1. **features** (:class:`~eegmtl.mixnet.features.MixNetFeatures`): 0-4 s window, FFT
+       resampling to 100 Hz, 9-band Butterworth filter bank 4-40 Hz (order 5, zero-phase,
+       designed once at fit) and filter-bank CSP (U = 2 per band), fitted on the training part
+       only -> ``(n, 18, 400)`` "spectral-spatial signals";
+    2. **MixNet** (:class:`eegmtl.models.mixnet.MixNet`), three tasks [reconstruction MSE,
+       semi-hard triplet, class-balanced cross-entropy] trained by
+       :class:`eegmtl.mtl.trainer.Trainer` with MixNet's recipe: Adam 1e-3, ReduceLROnPlateau
+       (x0.5 after 5 stale epochs, down to 1e-4), at most 200 epochs, early stopping after 20,
+       best-epoch weights restored, interleaved validation (one validation batch after every
+       training step) and adaptive gradient blending by default.
+
+    ``fit`` holds out a
     stratified ``validation_size`` share of the training trials (or uses the ``X_val, y_val``
     given to :meth:`fit`) for MixNet's interleaved validation, gradient blending, the LR
     schedule and early stopping; the CSP filters are fitted on the remaining training part.
@@ -141,6 +131,13 @@ class MixNetClassifier(ClassifierMixin, BaseEstimator):
         ``"auto"`` = CUDA if available, else CPU; or ``"cpu"``, ``"cuda"``, ``"cuda:1"``.
     verbose : bool or int, default False
         Progress bar over the epochs.
+    augmentation : spec or None, default None
+        braindecode transforms applied to the *training* batches of the network input only
+        (:func:`eegmtl.mixnet.augment.augment_training_loader`), e.g. ``{"transforms":
+        ["segment_recombine"], "n_augmentation": 1}``.
+    backbone, backbone_kwargs : str and dict or None, default None
+        A braindecode model name: its trunk with MixNet's heads replaces MixNet's encoder
+        (:class:`eegmtl.models.multitask.MultiTaskBraindecode`; use ``input="time"``).
 
     Attributes
     ----------
@@ -223,6 +220,9 @@ class MixNetClassifier(ClassifierMixin, BaseEstimator):
         random_state: Any = None,
         device: str = "auto",
         verbose: bool | int = False,
+        augmentation: Any = None,
+        backbone: str | None = None,
+        backbone_kwargs: Mapping[str, Any] | None = None,
     ) -> None:
         self.protocol = protocol
         self.mtl = mtl
@@ -254,34 +254,17 @@ class MixNetClassifier(ClassifierMixin, BaseEstimator):
         self.random_state = random_state
         self.device = device
         self.verbose = verbose
+        self.augmentation = augmentation
+        self.backbone = backbone
+        self.backbone_kwargs = backbone_kwargs
 
     # ------------------------------------------------------------------ configuration
     def _resolved_config(self) -> dict[str, Any]:
         return resolve_config(self.get_params(deep=False))
 
     # ------------------------------------------------------------------ input handling
-    def _window_samples(self) -> tuple[int, int]:
-        start = int(round((self.tmin - self.epoch_tmin) * self.sfreq))
-        stop = int(round((self.tmax - self.epoch_tmin) * self.sfreq))
-        return start, stop
-
     def _check_X(self, X: Any, name: str = "X") -> np.ndarray:
-        from eegmtl.eeg.preprocessing import check_epochs_array
-
-        if not (isinstance(self.sfreq, numbers.Real) and self.sfreq > 0):
-            raise ValueError(f"sfreq must be a positive number in Hz; got {self.sfreq!r}.")
-        X = check_epochs_array(X, ndim=3, name=name)
-        start, stop = self._window_samples()
-        if start < 0 or stop > X.shape[-1]:
-            raise ValueError(
-                f"{name} has {X.shape[-1]} samples per trial = {X.shape[-1] / self.sfreq:g} s at "
-                f"the declared sfreq={self.sfreq:g} Hz, but the window [{self.tmin:g}, "
-                f"{self.tmax:g}) s (epoch starting at {self.epoch_tmin:g} s) needs samples "
-                f"{start}-{stop}. If {name} is sampled at another rate, set sfreq to it (e.g. "
-                f"MixNetClassifier(sfreq={X.shape[-1] / (self.tmax - self.epoch_tmin):g})); "
-                "otherwise adjust tmin/tmax/epoch_tmin or pass longer epochs."
-            )
-        return X
+        return check_epochs(self, X, name)
 
     def _make_features(self) -> MixNetFeatures:
         return MixNetFeatures(
@@ -289,31 +272,6 @@ class MixNetClassifier(ClassifierMixin, BaseEstimator):
             sfreq_model=self.sfreq_model, bands=self.bands, filter_order=self.filter_order,
             n_components=self.n_components, input=self.input, scale=self.scale_,
         )
-
-    def _check_predict_X(self, X: Any) -> np.ndarray:
-        check_is_fitted(self, "model_")
-        X = self._check_X(X)
-        if X.shape[1] != self.n_channels_in_:
-            raise ValueError(
-                f"X has {X.shape[1]} channels but the estimator was fitted on "
-                f"{self.n_channels_in_}; use the same channels in the same order."
-            )
-        if X.shape[2] != self.n_times_in_:
-            raise ValueError(
-                f"X has {X.shape[2]} samples per trial but fit saw {self.n_times_in_} (at "
-                f"sfreq={self.sfreq:g} Hz). A different length usually means a different "
-                "sampling rate or epoch window: resample/crop the data to the fit's layout."
-            )
-        if isinstance(self.input_scale, str) and self.input_scale == "auto":
-            looks_volts = float(np.std(X)) < _VOLT_STD_THRESHOLD
-            if looks_volts != (self.scale_ != 1.0):
-                fit_u, now_u = ("V", "µV") if self.scale_ != 1.0 else ("µV", "V")
-                raise ValueError(
-                    f"the training data looked like {fit_u} but this data looks like {now_u} "
-                    f"(std {float(np.std(X)):.3g}); pass both in the same unit, or fix "
-                    "input_scale explicitly ('uV', 'V' or a factor)."
-                )
-        return X
 
     # ------------------------------------------------------------------ fit
     def fit(
@@ -345,8 +303,6 @@ class MixNetClassifier(ClassifierMixin, BaseEstimator):
         -------
         self
         """
-        from sklearn.model_selection import train_test_split
-
         cfg = self._resolved_config()
         X = self._check_X(X)
         y = np.asarray(y)
@@ -357,49 +313,13 @@ class MixNetClassifier(ClassifierMixin, BaseEstimator):
             )
         classes, y_idx = np.unique(y, return_inverse=True)
         check_labels(classes, y_idx, self.input)
-        seed = self._checkpoint_seed(resume, cfg)
+        seed = checkpoint_seed(self.checkpoint_dir, self.random_state, resume, cfg["protocol"])
 
         self.scale_ = decide_scale(self.input_scale, X)
         self.n_channels_in_, self.n_times_in_ = int(X.shape[1]), int(X.shape[2])
-        if X_val is not None or y_val is not None:
-            if X_val is None or y_val is None:
-                raise ValueError("give both X_val and y_val, or neither.")
-            Xv = self._check_X(X_val, "X_val")
-            if Xv.shape[1:] != X.shape[1:]:
-                raise ValueError(
-                    f"X_val trials have shape {Xv.shape[1:]} but X trials {X.shape[1:]}; "
-                    "use the same channels, sampling rate and window."
-                )
-            yv = np.asarray(y_val)
-            if yv.ndim != 1 or len(yv) != len(Xv):
-                raise ValueError(f"y_val must be 1-D with {len(Xv)} labels; got {yv.shape}.")
-            unknown = np.setdiff1d(yv, classes)
-            if unknown.size:
-                raise ValueError(
-                    f"y_val holds labels {unknown.tolist()} that are not in y {classes.tolist()}."
-                )
-            X_tr, y_tr, X_va, y_va = X, y_idx, Xv, np.searchsorted(classes, yv)
-        elif self.validation_size is not None:
-            counts = np.bincount(y_idx)
-            n_val = int(np.ceil(float(self.validation_size) * len(y_idx)))
-            if n_val < len(classes) or len(y_idx) - n_val < len(classes):
-                raise ValueError(
-                    f"validation_size={self.validation_size} of {len(y_idx)} trials cannot hold "
-                    f"every class in both parts (class counts {counts.tolist()}); give more "
-                    "trials, a different validation_size, or X_val/y_val."
-                )
-            i_tr, i_va = train_test_split(
-                np.arange(len(y_idx)), test_size=float(self.validation_size), stratify=y_idx,
-                random_state=seed % (2**32),
-            )
-            X_tr, y_tr, X_va, y_va = X[i_tr], y_idx[i_tr], X[i_va], y_idx[i_va]
-        else:
-            X_tr, y_tr, X_va, y_va = X, y_idx, None, None
-            if uses_blending(cfg["method"]):
-                raise ValueError(
-                    "gradient blending (mtl='blending') needs validation data: keep "
-                    "validation_size (default 0.2), pass X_val/y_val, or choose another mtl."
-                )
+        X_tr, y_tr, X_va, y_va = split_validation(
+            self, X, y_idx, classes, X_val, y_val, seed=seed, method=cfg["method"]
+        )
 
         self.features_ = self._make_features()
         x_tr = self.features_.fit_transform(X_tr, y_tr)
@@ -415,25 +335,6 @@ class MixNetClassifier(ClassifierMixin, BaseEstimator):
         self._train(cfg, x_tr, y_tr, x_va, y_va, resume=resume)
         return self
 
-    def _checkpoint_seed(self, resume: bool, cfg: Mapping[str, Any]) -> int:
-        """The seed; with a checkpoint_dir it is recorded so that resume=True reuses it."""
-        if resume and self.checkpoint_dir is None:
-            raise ValueError("fit(resume=True) needs checkpoint_dir=<folder>.")
-        meta_path = None if self.checkpoint_dir is None else Path(self.checkpoint_dir)
-        meta_file = None if meta_path is None else meta_path / "estimator.json"
-        if resume and meta_file is not None and meta_file.is_file():
-            meta = read_json(meta_file)
-            if self.random_state is not None and meta["seed"] != seed_from(self.random_state):
-                raise ValueError(
-                    f"checkpoint in {meta_path} was written with seed {meta['seed']}, but "
-                    f"random_state={self.random_state!r}; resume with the same random_state."
-                )
-            return int(meta["seed"])
-        seed = seed_from(self.random_state)
-        if meta_file is not None:
-            write_json(meta_file, {"seed": seed, "protocol": cfg["protocol"]})
-        return seed
-
     def _train(
         self, cfg: Mapping[str, Any], x_tr: np.ndarray, y_tr: np.ndarray,
         x_va: np.ndarray | None, y_va: np.ndarray | None, *, resume: bool,
@@ -446,7 +347,8 @@ class MixNetClassifier(ClassifierMixin, BaseEstimator):
             patience=self.patience, monitor=self.monitor,
             interleaved_validation=self.interleaved_validation, loss_weights=self.loss_weights,
             checkpoint_dir=self.checkpoint_dir, resume=resume, progress=bool(self.verbose),
-            seed=self.seed_, device=self.device,
+            seed=self.seed_, device=self.device, augmentation=self.augmentation,
+            backbone=self.backbone, backbone_kwargs=self.backbone_kwargs,
         )
         self.model_ = model
         self.device_ = str(trainer.device)
@@ -458,19 +360,8 @@ class MixNetClassifier(ClassifierMixin, BaseEstimator):
 
     # ------------------------------------------------------------------ inference
     def _batched(self, X: Any, fn: Any) -> np.ndarray:
-        return self._run_network(self.preprocess(X), fn)
-
-    def _run_network(self, x: np.ndarray, fn: Any) -> np.ndarray:
-        model = self.model_
-        device = next(model.parameters()).device
-        if model.training:  # fit leaves it in eval mode; toggling costs ~1 ms per call
-            model.eval()
-        outs = []
-        with torch.inference_mode():
-            for start in range(0, len(x), _PREDICT_BATCH):
-                xb = torch.from_numpy(x[start : start + _PREDICT_BATCH]).to(device)
-                outs.append(fn(model, xb).detach().cpu().numpy())
-        return np.concatenate(outs).astype(np.float64)
+        x = self.preprocess(X)
+        return run_network(self.model_, x, fn)
 
     def predict_proba(self, X: Any) -> np.ndarray:
         """Class probabilities (softmax of the classifier on z), shape ``(n, n_classes)``."""
@@ -492,8 +383,8 @@ class MixNetClassifier(ClassifierMixin, BaseEstimator):
 
     def preprocess(self, X: Any) -> np.ndarray:
         """The network input (CSP spectral-spatial signals), shape ``(n, U·N_f, 400)``."""
-        X = self._check_predict_X(X)
-        return self.features_.transform(X)
+        check_is_fitted(self, "model_")
+        return self.features_.transform(check_predict_epochs(self, X))
 
     # ------------------------------------------------------------------ persistence
     def save(self, path: str | Path) -> Path:

@@ -1,24 +1,15 @@
 """The training loop: epochs, steps, validation pass and history; the rest is callbacks.
 
-One way to train (DESIGN.md): MixNet and the vision benchmarks use the same :class:`Trainer`,
-which composes the :class:`~eegmtl.mtl.step.MTLStep` (weighting, aggregator, flat option) with
-
-- an optimiser (default Adam, lr 1e-3) and optionally ReduceLROnPlateau (factor 0.5,
-  patience 5, min_lr 1e-4, absolute threshold 1e-4 -- MixNet's Keras callback,
-  mixnet-reference §5);
-- a full validation pass per epoch (per-task losses and task metrics) and, with
-  ``interleaved_validation=True``, MixNet's interleaved validation: after **every** training
-  step one inference-mode forward on the next validation batch (batch size
-  ``N_val // n_train_batches``), whose per-task losses go to ``weighting.after_step(train,
-  val)`` (adaptive gradient blending, mixnet-reference §4);
-- early stopping on a monitored key with best-weights restore;
-- atomic checkpoints every epoch and exact resume (``fit(..., resume=True)``);
-- per-step and per-epoch history (:meth:`Trainer.history_frame`), tqdm progress, seeding and
-  device selection.
-
-Interleaved validation, model selection, early stopping, the LR schedule, checkpoints and the
-progress bar are :mod:`eegmtl.mtl.callbacks`, built from the arguments above; more callbacks
-(e.g. :class:`~eegmtl.mtl.callbacks.ConflictProbe`) go in ``callbacks=``.
+MixNet and the vision benchmarks use the same :class:`Trainer`, which composes the
+:class:`~eegmtl.mtl.step.MTLStep` (weighting, aggregator, flat option) with an optimiser
+(default Adam, lr 1e-3; :mod:`eegmtl.mtl.optim`), optionally ReduceLROnPlateau (MixNet's Keras
+callback), a full validation pass per epoch (:mod:`eegmtl.mtl.evaluate`) and, with
+``interleaved_validation=True``, MixNet's interleaved validation (one inference-mode val batch
+after **every** training step, whose per-task losses go to ``weighting.after_step(train, val)``
+for adaptive gradient blending); early stopping with best-weights restore; atomic checkpoints
+every epoch and exact resume (:mod:`eegmtl.mtl.checkpoint`); per-step and per-epoch history
+(:meth:`Trainer.history_frame`), tqdm progress, seeding and device selection. All but the loop
+are :mod:`eegmtl.mtl.callbacks`, built from the arguments; more go in ``callbacks=``.
 
 Monitor keys (epoch records): ``"val_loss"`` -- with interleaved validation the epoch mean of
 the interleaved val-batch losses weighted by the loss weights in force at each step (MixNet's
@@ -30,55 +21,36 @@ original), otherwise the full-pass validation losses weighted by the current wei
 
 from __future__ import annotations
 
-import copy
-import random
 import time
 import warnings
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 from torch import Tensor, nn
 
 from eegmtl.mtl.aggregators import Aggregator
+from eegmtl.mtl.batches import split_batch
 from eegmtl.mtl.callbacks import Callback, default_callbacks
-from eegmtl.mtl.checkpoint import load_checkpoint, save_checkpoint
+from eegmtl.mtl.checkpoint import (
+    load_checkpoint,
+    load_trainer_state,
+    save_checkpoint,
+    trainer_state,
+)
 from eegmtl.mtl.data import to_device
+from eegmtl.mtl.evaluate import evaluate_tasks, predict_tasks
 from eegmtl.mtl.flat import FlatConfig
+from eegmtl.mtl.optim import make_optimizer, make_scheduler
 from eegmtl.mtl.runtime import seed_everything, select_device
-from eegmtl.mtl.step import MTLStep, StepResult, compute_losses
+from eegmtl.mtl.step import MTLStep, StepResult
 from eegmtl.mtl.tasks import Task
 from eegmtl.mtl.weightings import Weighting
 
 __all__ = ["Trainer"]
 
 CHECKPOINT_NAME = "last.pt"
-
-
-def _rng_state() -> dict[str, Any]:
-    np_state = np.random.get_state()  # noqa: NPY002 - global state is what we restore
-    return {
-        "torch": torch.get_rng_state(),
-        "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
-        "numpy": (np_state[0], np_state[1].copy(), *np_state[2:]),
-        "python": random.getstate(),
-    }
-
-
-def _set_rng_state(state: Mapping[str, Any]) -> None:
-    torch.set_rng_state(state["torch"])
-    if state.get("cuda") is not None and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
-    np.random.set_state(state["numpy"])  # noqa: NPY002
-    random.setstate(state["python"])
-
-
-def _split_batch(batch: Any) -> tuple[Any, Mapping[str, Any] | None]:
-    if isinstance(batch, (tuple, list)) and len(batch) == 2 and isinstance(batch[1], Mapping):
-        return batch[0], batch[1]
-    return batch, None
 
 
 class Trainer:
@@ -232,45 +204,13 @@ class Trainer:
         for p in step.weighting.parameters():
             p.data = p.data.to(self.device)
         params = list(self.model.parameters()) + list(step.weighting.parameters())
-        self.optimizer = self._make_optimizer(optimizer, params, lr, weight_decay)
+        self.optimizer = make_optimizer(optimizer, params, lr, weight_decay)
         step.optimizer = self.optimizer
         self.step = step
-        self.scheduler = self._make_scheduler(scheduler)
+        self.scheduler = make_scheduler(scheduler, self.optimizer, self.mode)
         self._reset_state()
 
-    # ------------------------------------------------------------------ construction
-    @staticmethod
-    def _make_optimizer(optimizer, params, lr, weight_decay) -> torch.optim.Optimizer:
-        if callable(optimizer) and not isinstance(optimizer, str):
-            opt = optimizer(params)
-            if not isinstance(opt, torch.optim.Optimizer):
-                raise TypeError("the optimizer callable must return a torch.optim.Optimizer.")
-            return opt
-        name = str(optimizer).lower()
-        if name == "adam":
-            return torch.optim.Adam(params, lr=lr, weight_decay=weight_decay)
-        if name == "adamw":
-            return torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)
-        if name == "sgd":
-            return torch.optim.SGD(params, lr=lr, momentum=0.9, weight_decay=weight_decay)
-        raise ValueError(
-            f"unknown optimizer {optimizer!r}; use 'adam', 'adamw', 'sgd' or a callable."
-        )
-
-    def _make_scheduler(self, scheduler) -> Any:
-        if scheduler is None:
-            return None
-        if isinstance(scheduler, str):
-            if scheduler != "plateau":
-                raise ValueError(
-                    f"unknown scheduler {scheduler!r}; use 'plateau', None or a callable."
-                )
-            return torch.optim.lr_scheduler.ReduceLROnPlateau(
-                self.optimizer, mode=self.mode, factor=0.5, patience=5, threshold=1e-4,
-                threshold_mode="abs", min_lr=1e-4,
-            )
-        return scheduler(self.optimizer)
-
+    # ------------------------------------------------------------------ state
     def _reset_state(self) -> None:
         self.history: dict[str, list[dict[str, Any]]] = {"steps": [], "epochs": []}
         self.epoch_ = 0
@@ -299,42 +239,12 @@ class Trainer:
         return None if self.checkpoint_dir is None else self.checkpoint_dir / CHECKPOINT_NAME
 
     def state_dict(self) -> dict[str, Any]:
-        """Everything needed to resume training exactly."""
-        return {
-            "model": self.model.state_dict(),
-            "optimizer": self.optimizer.state_dict(),
-            "scheduler": None if self.scheduler is None else self.scheduler.state_dict(),
-            "step": self.step.state_dict(),
-            "rng": _rng_state(),
-            "history": copy.deepcopy(self.history),
-            "epoch": self.epoch_,
-            "global_step": self.global_step_,
-            "best_score": self.best_score_,
-            "best_epoch": self.best_epoch_,
-            "best_state": self.best_state_,
-            "best_weights": self.best_weights_,
-            "wait": self.wait_,
-            "stopped": self.stopped_,
-            "callbacks": [cb.state_dict() for cb in self.callbacks],
-        }
+        """Everything needed to resume exactly (:func:`eegmtl.mtl.checkpoint.trainer_state`)."""
+        return trainer_state(self)
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
-        self.model.load_state_dict(state["model"])
-        self.optimizer.load_state_dict(state["optimizer"])
-        if self.scheduler is not None and state.get("scheduler") is not None:
-            self.scheduler.load_state_dict(state["scheduler"])
-        self.step.load_state_dict(state["step"])
-        _set_rng_state(state["rng"])
-        self.history = copy.deepcopy(state["history"])
-        self.epoch_ = int(state["epoch"])
-        self.global_step_ = int(state["global_step"])
-        self.best_score_ = state["best_score"]
-        self.best_epoch_ = state["best_epoch"]
-        self.best_state_ = state["best_state"]
-        self.best_weights_ = state.get("best_weights")
-        self.wait_ = int(state["wait"])
-        self.stopped_ = bool(state["stopped"])
-        self._callback_states = list(state.get("callbacks", []))
+        """Restore a :meth:`state_dict` (callback states are applied at the next :meth:`fit`)."""
+        load_trainer_state(self, state)
 
     def save_checkpoint(self, path: str | Path | None = None) -> Path:
         """Write the training state atomically (default ``checkpoint_dir/last.pt``)."""
@@ -344,67 +254,18 @@ class Trainer:
         return save_checkpoint(self.state_dict(), path)
 
     # ------------------------------------------------------------------ evaluation
-    def _forward(self, x: Any) -> Mapping[str, Tensor]:
-        return self.model.decode(self.model.encode(x))
-
     def predict(self, loader: Iterable[Any]) -> dict[str, Tensor]:
         """Concatenated outputs per task (eval mode, inference mode, on the CPU)."""
-        was_training = self.model.training
-        self.model.eval()
-        outs: dict[str, list[Tensor]] = {n: [] for n in self.task_names}
-        try:
-            with torch.inference_mode():
-                for batch in loader:
-                    x, _ = _split_batch(batch)
-                    out = self._forward(to_device(x, self.device))
-                    for n in self.task_names:
-                        outs[n].append(out[n].detach().cpu())
-        finally:
-            self.model.train(was_training)
-        return {n: torch.cat(v) if v else torch.empty(0) for n, v in outs.items()}
+        return predict_tasks(self.model, loader, self.task_names, self.device)
 
     def evaluate(self, loader: Iterable[Any]) -> dict[str, float]:
         """Per-task losses (batch-size weighted means), their sum and the task metrics.
 
         Keys: ``"<task>_loss"``, ``"loss"`` (unweighted sum over tasks) and
-        ``"<task>_<metric>"`` (metrics computed on the concatenated outputs).
+        ``"<task>_<metric>"`` (metrics computed on the concatenated outputs); callbacks may add
+        keys (``on_evaluate``).
         """
-        was_training = self.model.training
-        self.model.eval()
-        sums = torch.zeros(len(self.tasks), dtype=torch.float64)
-        count = 0
-        outs: dict[str, list[Tensor]] = {n: [] for n in self.task_names}
-        tgts: dict[str, list[Tensor]] = {n: [] for n in self.task_names}
-        needs_outputs = any(t.metrics for t in self.tasks)
-        try:
-            with torch.inference_mode():
-                for batch in loader:
-                    x, y = _split_batch(batch)
-                    if y is None:
-                        raise ValueError("evaluate() needs batches of (x, {task: target}).")
-                    x, y = to_device(x, self.device), to_device(y, self.device)
-                    out = self._forward(x)
-                    losses = compute_losses(out, y, self.tasks).double().cpu()
-                    n = _batch_len(x)
-                    sums += losses * n
-                    count += n
-                    if needs_outputs:
-                        for t in self.tasks:
-                            if t.metrics:
-                                outs[t.name].append(out[t.name].detach().cpu())
-                                tgts[t.name].append(torch.as_tensor(y[t.name]).detach().cpu())
-        finally:
-            self.model.train(was_training)
-        if count == 0:
-            raise ValueError("the evaluation loader yielded no batch.")
-        means = (sums / count).tolist()
-        result: dict[str, float] = {f"{t.name}_loss": v for t, v in zip(self.tasks, means)}
-        result["loss"] = float(sum(means))
-        for t in self.tasks:
-            if t.metrics:
-                o, g = torch.cat(outs[t.name]), torch.cat(tgts[t.name])
-                for mname, fn in t.metrics.items():
-                    result[f"{t.name}_{mname}"] = float(fn(o, g))
+        result = evaluate_tasks(self.model, loader, self.tasks, self.device)
         for cb in self.callbacks:
             cb.on_evaluate(self, result)
         return result
@@ -504,7 +365,7 @@ class Trainer:
         n_steps = 0
         res: StepResult | None = None
         for batch_idx, batch in enumerate(train_loader):
-            x, y = _split_batch(batch)
+            x, y = split_batch(batch)
             if y is None:
                 raise ValueError("training batches must be (x, {task name: target}).")
             x, y = to_device(x, self.device), to_device(y, self.device)
@@ -567,12 +428,3 @@ class Trainer:
             raise ValueError(f"level must be 'epoch' or 'step', got {level!r}.")
         return pd.DataFrame(self.history["epochs" if level == "epoch" else "steps"])
 
-
-def _batch_len(x: Any) -> int:
-    if isinstance(x, Tensor):
-        return int(x.shape[0])
-    if isinstance(x, (list, tuple)) and x:
-        return _batch_len(x[0])
-    if isinstance(x, Mapping) and x:
-        return _batch_len(next(iter(x.values())))
-    return 1

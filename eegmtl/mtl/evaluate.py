@@ -1,0 +1,87 @@
+"""Inference passes of the trainer: per-task outputs, and per-task losses with task metrics."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from eegmtl.mtl.batches import batch_len, split_batch
+from eegmtl.mtl.data import to_device
+from eegmtl.mtl.step import compute_losses
+from eegmtl.mtl.tasks import Task
+
+__all__ = ["evaluate_tasks", "predict_tasks"]
+
+
+def _forward(model: nn.Module, x: Any) -> Any:
+    return model.decode(model.encode(x))
+
+
+def predict_tasks(
+    model: nn.Module, loader: Iterable[Any], task_names: Sequence[str], device: torch.device
+) -> dict[str, Tensor]:
+    """Concatenated outputs per task (eval mode, inference mode, on the CPU); the model's
+    training flag is restored afterwards."""
+    was_training = model.training
+    model.eval()
+    outs: dict[str, list[Tensor]] = {n: [] for n in task_names}
+    try:
+        with torch.inference_mode():
+            for batch in loader:
+                x, _ = split_batch(batch)
+                out = _forward(model, to_device(x, device))
+                for n in task_names:
+                    outs[n].append(out[n].detach().cpu())
+    finally:
+        model.train(was_training)
+    return {n: torch.cat(v) if v else torch.empty(0) for n, v in outs.items()}
+
+
+def evaluate_tasks(
+    model: nn.Module, loader: Iterable[Any], tasks: Sequence[Task], device: torch.device
+) -> dict[str, float]:
+    """Per-task losses (batch-size weighted means), their sum and the task metrics.
+
+    Keys: ``"<task>_loss"``, ``"loss"`` (unweighted sum over tasks) and ``"<task>_<metric>"``
+    (metrics computed on the concatenated outputs).
+    """
+    was_training = model.training
+    model.eval()
+    sums = torch.zeros(len(tasks), dtype=torch.float64)
+    count = 0
+    outs: dict[str, list[Tensor]] = {t.name: [] for t in tasks}
+    tgts: dict[str, list[Tensor]] = {t.name: [] for t in tasks}
+    needs_outputs = any(t.metrics for t in tasks)
+    try:
+        with torch.inference_mode():
+            for batch in loader:
+                x, y = split_batch(batch)
+                if y is None:
+                    raise ValueError("evaluate() needs batches of (x, {task: target}).")
+                x, y = to_device(x, device), to_device(y, device)
+                out = _forward(model, x)
+                losses = compute_losses(out, y, tasks).double().cpu()
+                n = batch_len(x)
+                sums += losses * n
+                count += n
+                if needs_outputs:
+                    for t in tasks:
+                        if t.metrics:
+                            outs[t.name].append(out[t.name].detach().cpu())
+                            tgts[t.name].append(torch.as_tensor(y[t.name]).detach().cpu())
+    finally:
+        model.train(was_training)
+    if count == 0:
+        raise ValueError("the evaluation loader yielded no batch.")
+    means = (sums / count).tolist()
+    result: dict[str, float] = {f"{t.name}_loss": v for t, v in zip(tasks, means)}
+    result["loss"] = float(sum(means))
+    for t in tasks:
+        if t.metrics:
+            o, g = torch.cat(outs[t.name]), torch.cat(tgts[t.name])
+            for mname, fn in t.metrics.items():
+                result[f"{t.name}_{mname}"] = float(fn(o, g))
+    return result
