@@ -14,7 +14,9 @@ ablations   MixNet ablations, Tables S1-S3
 csp-lda     CSP-type baselines on the competition split
 vision      MultiMNIST-family MTL benchmarks
 toy         two-task landscape
-bench       step-time (``mtl``) or MixNet fit/latency (``mixnet``) benchmarks
+bench       step-time (``mtl``), MixNet fit/latency (``mixnet``) or device (``cuda``)
+            benchmarks
+benchmark   every registered pipeline, SD and SI, 3 seeds (``--preset full|tiny``)
 report      markdown tables and figures from result-record CSVs
 data check  where every data set is looked for and whether its files are there
 methods     the registered evaluation pipelines, aggregators and weightings
@@ -42,7 +44,7 @@ from eegmtl.experiments import main as run_experiment
 __all__ = ["build_parser", "data_check", "main"]
 
 #: ``eegmtl bench <which>`` -> experiment command
-BENCHES: dict[str, str] = {"mtl": "bench-mtl", "mixnet": "bench-mixnet"}
+BENCHES: dict[str, str] = {"mtl": "bench-mtl", "mixnet": "bench-mixnet", "cuda": "bench-cuda"}
 
 #: per-data-set file check: (glob pattern relative to the data set folder, files expected)
 DATA_FILES: dict[str, tuple[str, int]] = {
@@ -145,7 +147,8 @@ def build_parser() -> argparse.ArgumentParser:
         _global_options(sp, suppress=True)
     bench = sub.add_parser("bench", help="benchmarks: `eegmtl bench mtl` ("
                            + COMMANDS["bench-mtl"].help + "), `eegmtl bench mixnet` ("
-                           + COMMANDS["bench-mixnet"].help + ")",
+                           + COMMANDS["bench-mixnet"].help + "), `eegmtl bench cuda` ("
+                           + COMMANDS["bench-cuda"].help + ")",
                            add_help=False, allow_abbrev=False)
     bench.add_argument("which", nargs="?", choices=sorted(BENCHES),
                        help="which benchmark (then --help for its options)")
@@ -224,7 +227,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return run_experiment(args.command, rest)
     if args.command == "bench":
         if args.which is None:
-            print("usage: eegmtl bench {mtl,mixnet} [options]\n\n" + "\n".join(
+            print("usage: eegmtl bench {mtl,mixnet,cuda} [options]\n\n" + "\n".join(
                 f"  {k:7s} {COMMANDS[v].help}" for k, v in BENCHES.items())
                 + "\n\n`eegmtl bench <which> --help` lists the options.")
             return 0 if ("--help" in rest or "-h" in rest or not rest) else 2

@@ -13,6 +13,8 @@ vision         :mod:`~eegmtl.experiments.vision`          MultiMNIST-family grid
 toy            :mod:`~eegmtl.experiments.toy`             two-task landscape
 bench mtl      :mod:`~eegmtl.experiments.bench_mtl`       MTL step time per aggregator
 bench mixnet   :mod:`~eegmtl.experiments.bench_mixnet`    MixNet fit time, memory, latency
+benchmark      :mod:`~eegmtl.experiments.benchmark`       every pipeline, SD + SI, 3 seeds
+bench cuda     :mod:`~eegmtl.experiments.bench_gpu`       step ratios, fit, latency on a device
 =============  =========================================  ======================================
 
 Importing this package imports no experiment (nor torch); :func:`load` imports one.
@@ -65,6 +67,12 @@ COMMANDS: dict[str, Command] = {
                          "weighting", "bench_mtl.py"),
     "bench-mixnet": Command("bench_mixnet", "MixNet fit time, memory and single-trial latency",
                             "bench_mixnet.py"),
+    "benchmark": Command("benchmark", "the whole benchmark: every registered pipeline, SD and "
+                         "SI (with and without alignment), 3 seeds, parallel and resumable "
+                         "(--preset full|tiny)", "benchmark.py"),
+    "bench-cuda": Command("bench_gpu", "device check: MTL step ratios, MixNet fit time, "
+                          "inference latency and peak memory on --device (default cuda)",
+                          "bench_gpu.py"),
 }
 
 

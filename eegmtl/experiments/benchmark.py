@@ -1,0 +1,360 @@
+"""The whole BCIC IV 2b benchmark in one command (``eegmtl benchmark --preset full|tiny``).
+
+Every pipeline of the method registry (:func:`eegmtl.evaluation.methods.available_methods`,
+read at run time; ``--methods`` filters it) under both protocols of
+:func:`eegmtl.evaluation.run_protocol`:
+
+- subject-dependent (SD): 9 subjects x 5 folds;
+- subject-independent (SI): 9 held-out subjects x fold 1, without alignment and, when the
+  runner takes ``alignment=``, with Euclidean alignment (``--alignment``, default the
+  transductive per-recording setting of :mod:`eegmtl.eeg.alignment`);
+
+each for 3 seeds. Stages run seed-major (seed 0 of SD, SI, SI-aligned first), so a run stopped
+by a time limit has complete seeds. Fits run in parallel through the runner's joblib
+``n_jobs`` (loky worker processes), each worker with a fixed number of torch/OpenMP threads
+(``--threads``, default cores // workers); on a CUDA machine every worker trains on the GPU
+(several workers share one GPU), and with several GPUs the subjects are sharded over one child
+process per GPU, each seeing its GPU alone through ``CUDA_VISIBLE_DEVICES``. Records go to
+``<results>/benchmark_<preset>_{sd,si,si_<alignment>}.csv`` through the runner's record store,
+merged after every fit, so a rerun (or a second run after a time-out) skips finished fits.
+
+``--preset tiny`` runs the same code path on 1 subject, 1 fold, 1 seed and 1 epoch on the CPU;
+``--synthetic`` replaces the data by random BCIC-IV-2b-shaped trials (a smoke test without
+the data). ``--estimate`` prints the planned fits and the wall time predicted from the fit times
+of earlier records (see :func:`estimate`) and exits.
+"""
+
+from __future__ import annotations
+
+import argparse
+import inspect
+import math
+import os
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from eegmtl.config import RESULTS_DIR_HELP, results_dir
+from eegmtl.experiments._common import T_START, command_line, parse_subjects
+
+__all__ = ["PRESETS", "Preset", "add_arguments", "estimate", "run", "stages", "synthetic_2b"]
+
+
+@dataclass(frozen=True)
+class Preset:
+    """Size of a benchmark run: subjects, folds per protocol, seeds, epoch cap, device."""
+
+    subjects: tuple[int, ...]
+    sd_folds: tuple[int, ...]
+    si_folds: tuple[int, ...]
+    seeds: tuple[int, ...]
+    max_epochs: int | None  # None: the registry's own (early-stopped) schedule
+    device: str
+
+
+PRESETS: dict[str, Preset] = {
+    "full": Preset(tuple(range(1, 10)), (1, 2, 3, 4, 5), (1,), (0, 1, 2), None, "auto"),
+    "tiny": Preset((1,), (1,), (1,), (0,), 1, "cpu"),
+}
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Options of ``eegmtl benchmark``."""
+    parser.description = (__doc__ or "").split("\n\n")[0] + f" {RESULTS_DIR_HELP}."
+    p = parser
+    p.add_argument("--preset", choices=sorted(PRESETS), default="full",
+                   help="full: 9 subjects, SD 5 folds, SI fold 1, 3 seeds; tiny: 1 subject, "
+                        "1 fold, 1 seed, 1 epoch, CPU")
+    p.add_argument("--methods", nargs="+", default=None,
+                   help="registry names (default: every registered pipeline)")
+    p.add_argument("--exclude", nargs="+", default=[], help="registry names to leave out")
+    p.add_argument("--protocols", nargs="+", choices=["sd", "si"], default=["sd", "si"])
+    p.add_argument("--subjects", nargs="+", default=None, help="override the preset's")
+    p.add_argument("--seeds", type=int, nargs="+", default=None, help="override the preset's")
+    p.add_argument("--max-epochs", type=int, default=None,
+                   help="epoch cap of the deep pipelines (default: the preset's)")
+    p.add_argument("--alignment", default="transductive",
+                   help="alignment of the second SI stage when the runner offers it "
+                        "(transductive or inductive; 'none' skips it)")
+    p.add_argument("--device", default=None, help="cpu, cuda or auto (default: the preset's)")
+    p.add_argument("--n-jobs", type=int, default=None,
+                   help="parallel fits per device (default: cores, or cores per GPU, capped "
+                        "by GPU memory / --gpu-mem-per-worker)")
+    p.add_argument("--threads", type=int, default=None,
+                   help="torch/OpenMP threads per worker (default cores // workers, >= 1)")
+    p.add_argument("--gpu-mem-per-worker", type=float, default=2.0, help="GiB (default 2)")
+    p.add_argument("--shard", default=None, help=argparse.SUPPRESS)  # "i/n", set per GPU
+    p.add_argument("--results", type=Path, default=None,
+                   help="record folder (default: the results folder)")
+    p.add_argument("--synthetic", action="store_true",
+                   help="random 2b-shaped data instead of the export (smoke test)")
+    p.add_argument("--estimate", action="store_true",
+                   help="print the planned fits and the predicted wall time, then exit")
+    p.add_argument("--reference", type=Path, nargs="+", default=None,
+                   help="records whose fit times feed --estimate (default sd.csv, si.csv of "
+                        "the results folder)")
+    p.add_argument("--gpu-speedup", type=float, default=1.0,
+                   help="--estimate: assumed speed-up of a deep fit over its recorded time")
+    p.add_argument("--budget", type=float, default=540.0,
+                   help="--estimate: wall-time budget in s (default 540)")
+    p.add_argument("--no-progress", action="store_true")
+
+
+# --------------------------------------------------------------------------- plan
+@dataclass(frozen=True)
+class Stage:
+    """One runner call: protocol, folds, seed, alignment (None = none) and record file."""
+
+    protocol: str
+    folds: tuple[int, ...]
+    seed: int
+    alignment: str | None
+    records: Path
+
+
+def runner_alignment() -> bool:
+    """Whether :func:`eegmtl.evaluation.runner.run_protocol` takes ``alignment=``."""
+    from eegmtl.evaluation.runner import run_protocol
+
+    return "alignment" in inspect.signature(run_protocol).parameters
+
+
+def stages(preset: Preset, protocols: list[str], seeds: list[int], folder: Path, name: str,
+           alignment: str | None) -> list[Stage]:
+    """Runner calls of a benchmark, seed-major: SD, SI, SI aligned for seed 0, then seed 1..."""
+    out = []
+    for seed in seeds:
+        if "sd" in protocols:
+            out.append(Stage("subject_dependent", preset.sd_folds, seed, None,
+                             folder / f"benchmark_{name}_sd.csv"))
+        if "si" in protocols:
+            out.append(Stage("subject_independent", preset.si_folds, seed, None,
+                             folder / f"benchmark_{name}_si.csv"))
+            if alignment:
+                out.append(Stage("subject_independent", preset.si_folds, seed, alignment,
+                                 folder / f"benchmark_{name}_si_{alignment}.csv"))
+    return out
+
+
+def select_methods(methods: list[str] | None, exclude: list[str]) -> list[str]:
+    """Registry names to run: ``methods`` (default all registered) minus ``exclude``."""
+    from eegmtl.evaluation.methods import available_methods
+
+    known = available_methods()
+    chosen = list(methods) if methods else known
+    unknown = sorted(set(chosen) - set(known)) + sorted(set(exclude) - set(known))
+    if unknown:
+        raise SystemExit(f"unknown method(s) {unknown}; registered: {', '.join(known)}")
+    return [m for m in chosen if m not in set(exclude)]
+
+
+def method_overrides(name: str, protocol: str, wanted: dict[str, Any]) -> dict[str, Any] | None:
+    """The keys of ``wanted`` that method ``name`` accepts (tried by building it), or None when
+    the method has no settings for ``protocol`` (e.g. a variant tuned for SD only)."""
+    from eegmtl.evaluation.methods import get_method
+
+    try:
+        spec = get_method(name, protocol)
+    except ValueError:
+        return None
+    out = {}
+    for key, value in wanted.items():
+        if value is None:
+            continue
+        try:
+            spec.with_config(**out, **{key: value}).build()
+        except (TypeError, ValueError):
+            continue  # e.g. CSP+LDA takes no max_epochs
+        out[key] = value
+    return out
+
+
+# --------------------------------------------------------------------------- workers
+def worker_layout(device: str, n_jobs: int | None, threads: int | None,
+                  gpu_mem_per_worker: float) -> tuple[str, int, int, int]:
+    """(device, workers per device, threads per worker, GPUs) for this machine."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    cores = max(int(cores or 1), 1)
+    gpus, gpu_mem = 0, 0.0
+    if device in ("auto", "cuda") or device.startswith("cuda:"):
+        import torch
+
+        gpus = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if gpus:
+            gpu_mem = torch.cuda.get_device_properties(0).total_memory / 2**30
+        elif device != "auto":
+            raise SystemExit(f"--device {device}: torch sees no CUDA GPU (torch "
+                             f"{torch.__version__}); use --device cpu or auto")
+        device = "cuda" if gpus else "cpu"
+    per_device = cores // max(gpus, 1)
+    if n_jobs is None:
+        n_jobs = per_device
+        if gpus:
+            n_jobs = min(n_jobs, max(1, int(gpu_mem // gpu_mem_per_worker)))
+    n_jobs = max(1, int(n_jobs))
+    threads = threads or max(1, per_device // n_jobs)
+    return device, n_jobs, int(threads), gpus
+
+
+def _run_shards(args: argparse.Namespace, gpus: int) -> int:
+    """One child process per GPU, each on its own subjects and GPU."""
+    procs = []
+    for i in range(gpus):
+        env = {**os.environ, "CUDA_VISIBLE_DEVICES": str(i)}
+        cmd = [sys.executable, "-m", "eegmtl", "benchmark", *args.argv, "--shard", f"{i}/{gpus}"]
+        procs.append(subprocess.Popen(cmd, env=env))
+    return max(p.wait() for p in procs)
+
+
+# --------------------------------------------------------------------------- data
+def synthetic_2b(n_trials: int = 12, n_times: int = 1000, seed: int = 0) -> tuple[Any, ...]:
+    """Random BCIC-IV-2b-shaped epochs: 9 subjects x 5 sessions x ``n_trials`` trials of 3
+    channels at 250 Hz in µV, class 1 with more 10-14 Hz power on C3 than on C4."""
+    import numpy as np
+    import pandas as pd
+
+    rng = np.random.default_rng(seed)
+    rows = [(s, k) for s in range(1, 10) for k in range(1, 6) for _ in range(n_trials)]
+    meta = pd.DataFrame(rows, columns=["subject", "session_index"])
+    meta["session"] = meta["session_index"].map(lambda k: f"{k - 1}{'train' if k < 4 else 'test'}")
+    y = np.concatenate([rng.permutation(np.arange(n_trials) % 2) for _ in range(45)])
+    t = np.arange(n_times) / 250.0
+    X = rng.standard_normal((len(y), 3, n_times)) * 2.0
+    mu = np.sin(2 * np.pi * rng.uniform(10, 14, (len(y), 1)) * t)
+    X[:, 0] += np.where(y[:, None] == 1, 2.0, 0.5) * mu
+    X[:, 2] += np.where(y[:, None] == 1, 0.5, 2.0) * mu
+    return X, y.astype(np.int64), meta
+
+
+# --------------------------------------------------------------------------- estimate
+def estimate(plan: list[Stage], methods: dict[str, list[str]], n_subjects: int, workers: int,
+             reference: list[Path], *, max_epochs: int | None = None,
+             gpu_speedup: float = 1.0) -> tuple[float, list[tuple[str, str, int, float, bool]]]:
+    """Predicted wall time (s) of ``plan`` on ``workers`` parallel workers.
+
+    Each fit costs the median ``time`` of the same pipeline and protocol in ``reference``
+    records (fits measured earlier, one thread per fit); a pipeline without records costs
+    the median of the recorded deep pipelines (those with ``n_epochs_trained``) when its name
+    does not name a classical one. With ``max_epochs`` a deep fit costs at most that share of
+    its recorded epochs, and ``gpu_speedup`` divides the cost of deep fits. The wall time is
+    the total over workers, but never below the longest single fit (greedy list scheduling
+    bound). ``methods`` maps each protocol to its pipelines. Returns (wall seconds, rows of
+    (protocol, pipeline, fits, cost per fit, deep)).
+    """
+    import numpy as np
+    import pandas as pd
+
+    frames = [pd.read_csv(p) for p in reference if Path(p).is_file()]
+    ref = pd.concat(frames) if frames else pd.DataFrame(
+        columns=["protocol", "pipeline", "time", "n_epochs_trained"])
+    classical = ("CSP", "FBCSP", "TS+")
+    rows, total, longest = [], 0.0, 0.0
+    fits: dict[tuple[str, str], int] = {}
+    for st in plan:
+        for m in methods[st.protocol]:
+            fits[(st.protocol, m)] = fits.get((st.protocol, m), 0) + n_subjects * len(st.folds)
+    for (protocol, m), n in fits.items():
+        r = ref[(ref["protocol"] == protocol) & (ref["pipeline"] == m)]
+        deep = not m.startswith(classical)
+        if r.empty:
+            pool = ref[ref["protocol"] == protocol]
+            pool = pool[pool["n_epochs_trained"].notna() == deep]
+            r = pool
+        cost = float(np.nanmedian(r["time"])) if len(r) else float("nan")
+        epochs = float(np.nanmedian(r["n_epochs_trained"])) if len(r) and deep else float("nan")
+        if deep and max_epochs is not None and epochs > 0:
+            cost *= min(1.0, max_epochs / epochs)
+        if deep:
+            cost /= gpu_speedup
+        rows.append((protocol, m, n, cost, deep))
+        if math.isfinite(cost):
+            total += n * cost
+            longest = max(longest, cost)
+    return max(total / max(workers, 1), longest), rows
+
+
+# --------------------------------------------------------------------------- run
+def run(args: argparse.Namespace) -> int:
+    """Run the benchmark as parsed by :func:`add_arguments`."""
+    os.environ.setdefault("MNE_LOGGING_LEVEL", "WARNING")
+    preset = PRESETS[args.preset]
+    subjects = parse_subjects(args.subjects) if args.subjects else list(preset.subjects)
+    seeds = list(args.seeds) if args.seeds is not None else list(preset.seeds)
+    max_epochs = args.max_epochs if args.max_epochs is not None else preset.max_epochs
+    methods = select_methods(args.methods, args.exclude)
+    folder = args.results or results_dir()
+    name = args.preset + ("_synthetic" if args.synthetic else "")
+    align = None if args.alignment.lower() == "none" else args.alignment
+    if align and "si" in args.protocols and not runner_alignment():
+        print("note: run_protocol takes no alignment= in this version; the aligned SI stage is "
+              "skipped")
+        align = None
+    plan = stages(preset, list(args.protocols), seeds, folder, name, align)
+    if args.shard:
+        i, n = (int(v) for v in args.shard.split("/"))
+        subjects = subjects[i::n]
+    device, n_jobs, threads, gpus = worker_layout(args.device or preset.device, args.n_jobs,
+                                                  args.threads, args.gpu_mem_per_worker)
+    if gpus > 1 and not args.shard and not args.estimate:
+        print(f"{gpus} GPUs: one process per GPU, subjects sharded")
+        return _run_shards(args, gpus)
+    wanted = {"max_epochs": max_epochs, "device": device}
+    overrides = {p: {m: method_overrides(m, p, wanted) for m in methods}
+                 for p in {st.protocol for st in plan}}
+    runnable = {p: [m for m in methods if o[m] is not None] for p, o in overrides.items()}
+    reference = args.reference or [results_dir() / "sd.csv", results_dir() / "si.csv"]
+    workers = n_jobs * max(gpus, 1)
+    wall_est, rows = estimate(plan, runnable, len(subjects), workers, reference,
+                              max_epochs=max_epochs, gpu_speedup=args.gpu_speedup)
+    n_fits = sum(r[2] for r in rows)
+    print(f"benchmark --preset {args.preset}: {len(methods)} pipelines, subjects {subjects}, "
+          f"seeds {seeds}, {len(plan)} stages, {n_fits} fits; device {device}, {n_jobs} "
+          f"workers x {threads} threads{f' per GPU x {gpus} GPUs' if gpus > 1 else ''}; "
+          f"max_epochs {max_epochs or 'registry default'}")
+    print(f"estimate: {wall_est / 60:.1f} min on {workers} workers (median fit "
+          f"times of {', '.join(str(p) for p in reference)}; deep fits / {args.gpu_speedup})")
+    if args.estimate:
+        for protocol, m, n, cost, deep in rows:
+            print(f"  {protocol:20s} {m:28s} {n:4d} fits x {cost:8.1f} s"
+                  f"{'' if deep else '  (CPU only)'}")
+        cpu = sum(n * c for _, _, n, c, deep in rows if not deep and math.isfinite(c))
+        dl = sum(n * c for _, _, n, c, deep in rows if deep and math.isfinite(c))
+        spare = args.budget * workers - cpu
+        need = dl * args.gpu_speedup / spare if spare > 0 else math.inf
+        print(f"CPU-only pipelines: {cpu / workers / 60:.1f} min of the {workers} workers; "
+              f"deep pipelines: {dl / workers / 60:.1f} min; to finish in {args.budget:.0f} s "
+              f"the deep fits must run {need:.1f}x faster than recorded"
+              + ("" if spare > 0 else " (impossible: the CPU-only fits alone exceed it)"))
+        return 0
+
+    from eegmtl.evaluation.runner import load_default_data, run_protocol
+    from eegmtl.experiments.summaries import write_summary
+
+    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+        os.environ[var] = str(threads)  # loky workers inherit these
+    data = synthetic_2b() if args.synthetic else None
+    if data is None and any(st.protocol == "subject_independent" for st in plan):
+        data = load_default_data()  # once, shared by every SI and SD stage
+    for st in plan:
+        params = overrides[st.protocol]
+        extra = {"alignment": st.alignment} if st.alignment else {}
+        t0 = time.perf_counter()
+        df = run_protocol(
+            st.protocol, runnable[st.protocol], subjects, data, folds=list(st.folds),
+            seeds=[st.seed], n_jobs=n_jobs, results_path=st.records, progress=not args.no_progress,
+            method_params={m: params[m] for m in runnable[st.protocol] if params[m]},
+            torch_threads=threads,
+            dataset="synthetic" if args.synthetic else "BNCI2014_004-export", **extra)
+        print(f"[{time.perf_counter() - T_START:7.1f} s] {st.protocol} seed {st.seed}"
+              f"{' aligned ' + st.alignment if st.alignment else ''}: {len(df)} records in "
+              f"{st.records} ({time.perf_counter() - t0:.1f} s)")
+    if not args.shard:
+        for path in sorted({st.records for st in plan}):
+            protocol = "subject_dependent" if path.stem.endswith("_sd") else "subject_independent"
+            write_summary(path, path.with_name(f"{path.stem}_summary.md"), protocol,
+                          command_line(args), time.perf_counter() - T_START,
+                          title=f"BCIC IV 2b benchmark ({args.preset}), {path.stem}")
+    print(f"benchmark done in {time.perf_counter() - T_START:.1f} s")
+    return 0
