@@ -14,9 +14,10 @@ Every step is a plain function on arrays of shape ``(..., n_channels, n_times)``
 is last) and a scikit-learn transformer (:class:`TimeWindow`, :class:`Resampler`,
 :class:`FilterBank`) so the steps can be chained in a :class:`sklearn.pipeline.Pipeline` and
 fitted inside cross-validation. Resampling is MNE's (:func:`mne.filter.resample`); the filter
-bank is designed once (:func:`design_filter_bank`, at ``fit`` in :class:`FilterBank`) and
-applied with scipy's ``filtfilt`` / ``sosfiltfilt``. Units are whatever comes in
-(volts from MNE objects, microvolts from the raw ``.mat`` files) and are not changed.
+bank (:mod:`eegmtl.eeg.filters`) is designed once (:func:`design_filter_bank`, at ``fit`` in
+:class:`FilterBank`) and applied with scipy's ``filtfilt`` / ``sosfiltfilt``. Units are
+whatever comes in (volts from MNE objects, microvolts from the raw ``.mat`` files) and are not
+changed.
 
 Where the original code differs
 -------------------------------
@@ -35,13 +36,18 @@ Where the original code differs
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
 
 from eegmtl.eeg.checks import _check_sfreq, check_epochs_array  # re-exported
+from eegmtl.eeg.filters import (  # re-exported
+    MIXNET_BANDS,
+    ButterworthBank,
+    design_filter_bank,
+    filter_bank,
+)
 
 __all__ = [
     "MIXNET_BANDS",
@@ -56,10 +62,6 @@ __all__ = [
     "resample",
     "select_window",
 ]
-
-#: MixNet's 9 filter-bank bands in Hz: 4-8, 8-12, ..., 36-40.
-MIXNET_BANDS: tuple[tuple[float, float], ...] = tuple((f, f + 4.0) for f in range(4, 40, 4))
-
 
 def select_window(
     X: np.ndarray, sfreq: float, tmin: float = 0.0, tmax: float = 4.0, *, epoch_tmin: float = 0.0
@@ -154,171 +156,6 @@ def resample(
         X, up=up, down=down, axis=-1, method=method, pad=pad, verbose=False
     )
     return out
-
-
-def _validate_bands(bands: Sequence[Sequence[float]], sfreq: float) -> list[tuple[float, float]]:
-    try:
-        parsed = [(float(lo), float(hi)) for lo, hi in bands]
-    except (TypeError, ValueError):
-        raise ValueError(
-            f"bands must be a sequence of (low, high) pairs in Hz; got {bands!r}."
-        ) from None
-    if not parsed:
-        raise ValueError("bands is empty; give at least one (low, high) pair.")
-    nyq = sfreq / 2.0
-    for lo, hi in parsed:
-        if not 0 < lo < hi < nyq:
-            raise ValueError(
-                f"band ({lo:g}, {hi:g}) Hz is invalid at sfreq={sfreq:g} Hz: need "
-                f"0 < low < high < Nyquist ({nyq:g} Hz). Resample to a higher rate or drop it."
-            )
-    return parsed
-
-
-@dataclass(frozen=True)
-class ButterworthBank:
-    """A designed bank of zero-phase Butterworth band-pass filters (design once, apply often).
-
-    Built by :func:`design_filter_bank`; :meth:`apply` filters epochs in every band with
-    :func:`scipy.signal.filtfilt` (``output="ba"``) or :func:`scipy.signal.sosfiltfilt`
-    (``output="sos"``) using odd-extension padding of ``padlen`` samples -- MixNet's
-    ``filtfilt(b, a, x)`` with scipy's default ``padlen = 3 * (2 * order + 1)``.
-
-    Attributes
-    ----------
-    bands : tuple of (low, high)
-        Pass bands in Hz.
-    sfreq : float
-        Sampling rate the filters were designed for.
-    order : int
-        Butterworth order per band edge (``scipy.signal.butter(order, ..., "bandpass")``).
-    output : {"ba", "sos"}
-        Filter form.
-    padlen : int
-        Odd-extension length at both ends (clipped to ``n_times - 1`` when applied).
-    coefficients : tuple
-        Per band ``(b, a)`` (``output="ba"``) or the ``sos`` array.
-    """
-
-    bands: tuple[tuple[float, float], ...]
-    sfreq: float
-    order: int
-    output: str
-    padlen: int
-    coefficients: tuple
-
-    def apply(self, X: np.ndarray) -> np.ndarray:
-        """Filter ``X`` ``(n, C, T)`` in every band -> ``(n, n_bands, C, T)``, float64.
-
-        Any floating input (float32 included) is filtered in float64.
-        """
-        import scipy.signal
-
-        X = check_epochs_array(X, ndim=3, min_times=8)
-        n, c, t = X.shape
-        flat = X.reshape(n * c, t).astype(np.float64, copy=False)
-        padlen = min(self.padlen, t - 1)
-        out = np.empty((n, len(self.bands), c, t), dtype=np.float64)
-        for k, coef in enumerate(self.coefficients):
-            if self.output == "sos":
-                filt = scipy.signal.sosfiltfilt(coef, flat, axis=-1, padtype="odd",
-                                                padlen=padlen)
-            else:
-                filt = scipy.signal.filtfilt(*coef, flat, axis=-1, padtype="odd", padlen=padlen)
-            out[:, k] = filt.reshape(n, c, t)
-        return out
-
-
-def design_filter_bank(
-    bands: Sequence[Sequence[float]] = MIXNET_BANDS,
-    sfreq: float = 100.0,
-    *,
-    order: int = 5,
-    output: Literal["ba", "sos"] = "ba",
-    padlen: int | Literal["auto"] | None = None,
-) -> ButterworthBank:
-    """Design Butterworth band-pass filters for every band (see :func:`filter_bank`).
-
-    The coefficients are those of MixNet (``scipy.signal.butter(order, [lo, hi] / nyq,
-    "bandpass")``) and of MNE's ``iir_params=dict(ftype="butter", order=order)``.
-    ``padlen="auto"`` uses MNE's ringing estimate (:func:`mne.filter.estimate_ringing_samples`,
-    the longest over the bands).
-
-    Raises
-    ------
-    ValueError
-        Invalid bands (outside ``(0, Nyquist)``), order, output or padlen; a band whose
-        ``(b, a)`` design is numerically unstable (use ``output="sos"``).
-    """
-    import scipy.signal
-
-    sfreq = _check_sfreq(sfreq)
-    parsed = _validate_bands(bands, sfreq)
-    if int(order) != order or order < 1:
-        raise ValueError(f"order must be a positive integer; got {order!r}.")
-    if output not in ("ba", "sos"):
-        raise ValueError(f"output must be 'ba' or 'sos'; got {output!r}.")
-    coefs = []
-    for lo, hi in parsed:
-        wn = np.asarray([lo, hi]) / (sfreq / 2.0)
-        coef = scipy.signal.butter(int(order), wn, btype="bandpass", output=output)
-        if output == "ba" and np.max(np.abs(np.roots(coef[1]))) >= 1.0:
-            raise ValueError(
-                f"the (b, a) Butterworth design of band ({lo:g}, {hi:g}) Hz at {sfreq:g} Hz, "
-                f"order {order}, is unstable; use output='sos' or a lower order."
-            )
-        coefs.append(coef)
-    if padlen is None:
-        pad = 3 * (2 * int(order) + 1)
-    elif padlen == "auto":
-        import mne
-
-        pad = max(int(mne.filter.estimate_ringing_samples(c)) for c in coefs)
-    elif int(padlen) == padlen and int(padlen) >= 0:
-        pad = int(padlen)
-    else:
-        raise ValueError(f"padlen must be a non-negative integer, 'auto' or None; got {padlen!r}.")
-    return ButterworthBank(tuple(parsed), sfreq, int(order), output, pad, tuple(coefs))
-
-
-def filter_bank(
-    X: np.ndarray,
-    sfreq: float,
-    bands: Sequence[Sequence[float]] = MIXNET_BANDS,
-    *,
-    order: int = 5,
-    output: Literal["ba", "sos"] = "ba",
-    padlen: int | Literal["auto"] | None = None,
-) -> np.ndarray:
-    """Band-pass ``X`` in every band with a zero-phase Butterworth IIR (scipy ``filtfilt``).
-
-    Shorthand for ``design_filter_bank(bands, sfreq, ...).apply(X)``; to filter many arrays
-    with the same bank, design it once (:func:`design_filter_bank`, :class:`FilterBank`).
-
-    Parameters
-    ----------
-    X : ndarray, shape (n_trials, n_channels, n_times)
-        Any floating dtype; filtered in float64.
-    sfreq : float
-        Sampling rate in Hz (100 after MixNet's resampling).
-    bands : sequence of (low, high)
-        Pass bands in Hz; default :data:`MIXNET_BANDS` (9 bands 4-8 ... 36-40 Hz).
-    order : int
-        Butterworth order per band edge design (``scipy.signal.butter(order, ..., "band")``);
-        default 5 (MixNet).
-    output : {"ba", "sos"}
-        Filter form; ``"ba"`` (default) is MixNet's ``filtfilt(b, a)``.
-    padlen : int, "auto" or None
-        Odd-extension padding; None (default) = scipy's ``filtfilt`` default
-        ``3 * (2 * order + 1)`` as in MixNet, ``"auto"`` = MNE's ringing estimate.
-
-    Returns
-    -------
-    ndarray, shape (n_trials, n_bands, n_channels, n_times)
-        Band-major: ``out[:, k]`` is ``X`` filtered in ``bands[k]``.
-    """
-    bank = design_filter_bank(bands, sfreq, order=order, output=output, padlen=padlen)
-    return bank.apply(X)
 
 
 def mixnet_preprocess(
