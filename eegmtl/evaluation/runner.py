@@ -140,6 +140,10 @@ def _run_task(
         if common.get("torch_threads"):
             threads = sys.modules["torch"].get_num_threads()
             sys.modules["torch"].set_num_threads(int(common["torch_threads"]))
+    if common.get("alignment") == "inductive":  # references from this fold's training trials
+        from eegmtl.eeg.alignment import align_fold
+
+        X = align_fold(X, common["recordings"], sp.train, mode="inductive")
     X_tr, y_tr = X[sp.train], y[sp.train]
     X_va, y_va = X[sp.val], y[sp.val]
     t0 = time.perf_counter()
@@ -241,6 +245,7 @@ def run_protocol(
     history_dir: str | os.PathLike[str] | None = None,
     torch_threads: int | None = None,
     predictions_dir: str | os.PathLike[str] | None = None,
+    alignment: str = "none",
 ) -> pd.DataFrame:
     """Run ``methods`` on every subject × fold × seed of ``protocol`` and record the results.
 
@@ -293,6 +298,12 @@ def run_protocol(
     predictions_dir : path, optional
         Save each fit's test-set predictions (:func:`fold_predictions`: true and predicted label
         and class probabilities per trial, with the trial's subject/session) as CSV here.
+    alignment : {"none", "transductive", "inductive"}
+        Euclidean alignment per recording (subject × session, :mod:`eegmtl.eeg.alignment`)
+        before every fit: ``"transductive"`` aligns each recording on its own trials, test
+        recordings included (the cross-subject literature's setting); ``"inductive"`` fits the
+        references on the fold's training trials only. Recorded as the config key
+        ``alignment`` (absent for ``"none"``, so earlier records keep their hashes).
 
     Returns
     -------
@@ -316,6 +327,16 @@ def run_protocol(
     resolved = resolve_methods(methods, protocol, method_params)
     protocol_cfg = {"protocol": protocol, "n_folds": int(n_folds), "split_seed": int(split_seed),
                     "data": data_source or dataset}
+    recordings = np.char.add(np.char.add(all_subjects.astype(str), "-"), sessions.astype(str))
+    if alignment not in ("none", "transductive", "inductive"):
+        raise ValueError(f"alignment must be 'none', 'transductive' or 'inductive', got "
+                         f"{alignment!r}.")
+    if alignment != "none":
+        protocol_cfg["alignment"] = alignment
+    if alignment == "transductive":  # each recording on its own trials: the same in every fold
+        from eegmtl.eeg.alignment import align_recordings
+
+        X = align_recordings(X, recordings, mode="transductive")
 
     tasks: list[_Task] = []
     for subject in subjects:
@@ -355,6 +376,8 @@ def run_protocol(
                                  if c in metadata.columns]]
                        if predictions_dir is not None else None),
         "torch_threads": torch_threads,
+        "alignment": alignment,
+        "recordings": recordings,
     }
     rows = existing.to_dict("records") if not existing.empty else []
     if todo:

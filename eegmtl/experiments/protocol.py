@@ -25,7 +25,12 @@ from pathlib import Path
 from typing import Any
 
 from eegmtl.config import RESULTS_DIR_HELP, results_dir
-from eegmtl.evaluation.methods import available_methods, default_config
+from eegmtl.evaluation.methods import (
+    available_methods,
+    default_config,
+    is_deep_method,
+    is_method,
+)
 from eegmtl.experiments._common import (
     T_START,
     command_line,
@@ -82,6 +87,13 @@ def add_arguments(parser: argparse.ArgumentParser, protocol: str = "subject_depe
     p.add_argument("--no-progress", action="store_true")
     p.add_argument("--history-dir", type=Path, default=None,
                    help="save per-fit training histories (task weights) as CSV")
+    p.add_argument("--augment", default=None, metavar="SPEC",
+                   help="augment every deep method's training batches: 'sr' (= NAME+aug) or "
+                        "a list such as 'sr,ft' (= NAME+aug[sr,ft]); the pipeline names carry it")
+    p.add_argument("--alignment", choices=("none", "transductive", "inductive"), default="none",
+                   help="Euclidean alignment per recording (subject x session): transductive = "
+                        "each recording on its own trials (the cross-subject literature's "
+                        "setting); inductive = references fitted on training trials only")
     p.add_argument("--predictions-dir", type=Path, default=None,
                    help="save per-fit test predictions (label and probabilities per trial) "
                         "as CSV")
@@ -101,9 +113,9 @@ def method_params(args: argparse.Namespace, protocol: str) -> dict[str, dict[str
     for name in args.methods:
         cfg = default_config(name, protocol)
         over = {k: v for k, v in sets.items() if k in cfg}
-        if name in DEEP and args.max_epochs is not None:
+        if is_deep_method(name) and args.max_epochs is not None:
             over["max_epochs"] = args.max_epochs
-        if name in DEEP and args.device is not None:
+        if is_deep_method(name) and args.device is not None:
             over["device"] = args.device
         if over:
             out[name] = over
@@ -118,7 +130,11 @@ def run(args: argparse.Namespace) -> int:
 
     os.environ.setdefault("MNE_LOGGING_LEVEL", "WARNING")  # quiet CSP logs (workers inherit)
     protocol = normalize_protocol(args.protocol)
-    unknown = sorted(set(args.methods) - set(available_methods()))
+    if args.augment:
+        suffix = "+aug" if args.augment == "sr" else f"+aug[{args.augment}]"
+        args.methods = [m + suffix if is_method(m) and is_deep_method(m) and "+aug" not in m else m
+                        for m in args.methods]
+    unknown = sorted(m for m in set(args.methods) if not is_method(m))
     if unknown:
         raise SystemExit(f"unknown method(s) {unknown}; available: {available_methods()}")
     subjects, folds, results = parse_subjects(args.subjects), args.only_folds, args.results
@@ -140,6 +156,7 @@ def run(args: argparse.Namespace) -> int:
         resume=not args.no_resume, progress=not args.no_progress,
         method_params=method_params(args, protocol), history_dir=args.history_dir,
         torch_threads=args.torch_threads, predictions_dir=args.predictions_dir,
+        alignment=args.alignment,
     )
     wall = time.perf_counter() - T_START
     write_summary(results, summary, protocol, command_line(args), wall, title=title)

@@ -1,0 +1,70 @@
+"""``eegmtl benchmark --preset tiny`` end to end (synthetic and real data), resume, estimate."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from eegmtl import cli
+from eegmtl.experiments import benchmark
+
+METHODS = ["CSP+LDA", "MixNet+ew"]
+
+
+def _records(folder, stem):
+    return pd.read_csv(folder / f"benchmark_{stem}.csv")
+
+
+def test_tiny_preset_synthetic_runs_every_stage_and_resumes(tmp_path, capsys):
+    argv = ["benchmark", "--preset", "tiny", "--synthetic", "--n-jobs", "1", "--no-progress",
+            "--results", str(tmp_path), "--methods", *METHODS]
+    assert cli.main(argv) == 0
+    sd = _records(tmp_path, "tiny_synthetic_sd")
+    si = _records(tmp_path, "tiny_synthetic_si")
+    assert sorted(sd["pipeline"]) == sorted(METHODS) == sorted(si["pipeline"])
+    assert set(sd["protocol"]) == {"subject_dependent"} and set(si["subject"]) == {1}
+    assert (sd.loc[sd["pipeline"] == "MixNet+ew", "n_epochs_trained"] == 1).all()
+    aligned = tmp_path / "benchmark_tiny_synthetic_si_transductive.csv"
+    assert aligned.exists() == benchmark.runner_alignment()
+    assert (tmp_path / "benchmark_tiny_synthetic_sd_summary.md").exists()
+    capsys.readouterr()
+    # a rerun finds every fit done: same records, no new fit
+    assert cli.main(argv) == 0
+    pd.testing.assert_frame_equal(_records(tmp_path, "tiny_synthetic_sd"), sd)
+    assert "MixNet+ew S1" not in capsys.readouterr().err
+
+
+@pytest.mark.realdata
+def test_tiny_preset_real_data_sd(tmp_path, bci2b_dir):
+    argv = ["benchmark", "--preset", "tiny", "--protocols", "sd", "--n-jobs", "1",
+            "--no-progress", "--results", str(tmp_path), "--methods", *METHODS]
+    assert cli.main(argv) == 0
+    sd = _records(tmp_path, "tiny_sd")
+    assert sorted(sd["pipeline"]) == sorted(METHODS)
+    assert sd["accuracy"].between(0, 1).all() and (sd["samples_test"] == 240).all()
+
+
+def test_stages_are_seed_major_and_estimate_counts_fits(tmp_path):
+    preset = benchmark.PRESETS["full"]
+    plan = benchmark.stages(preset, ["sd", "si"], [0, 1, 2], tmp_path, "full", "transductive")
+    assert [(s.protocol, s.alignment) for s in plan[:3]] == [
+        ("subject_dependent", None), ("subject_independent", None),
+        ("subject_independent", "transductive")]
+    assert [s.seed for s in plan] == [0, 0, 0, 1, 1, 1, 2, 2, 2]
+    assert plan[2].records.name == "benchmark_full_si_transductive.csv"
+    ref = tmp_path / "ref.csv"
+    pd.DataFrame({"protocol": ["subject_dependent", "subject_independent"],
+                  "pipeline": ["A", "A"], "time": [10.0, 100.0],
+                  "n_epochs_trained": [20.0, 20.0]}).to_csv(ref, index=False)
+    methods = {"subject_dependent": ["A"], "subject_independent": ["A"]}
+    wall, rows = benchmark.estimate(plan, methods, 9, 10, [ref])
+    fits = {r[0]: r[2] for r in rows}
+    assert fits == {"subject_dependent": 9 * 5 * 3, "subject_independent": 9 * 1 * 3 * 2}
+    assert wall == pytest.approx((135 * 10 + 54 * 100) / 10)
+    half, _ = benchmark.estimate(plan, methods, 9, 10, [ref], max_epochs=10)
+    assert half == pytest.approx(wall / 2)
+
+
+def test_unknown_method_is_a_clear_error():
+    with pytest.raises(SystemExit, match="unknown method"):
+        benchmark.select_methods(["NoSuchNet"], [])
