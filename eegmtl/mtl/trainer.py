@@ -34,9 +34,10 @@ from eegmtl.mtl.aggregators import Aggregator
 from eegmtl.mtl.batches import split_batch
 from eegmtl.mtl.callbacks import Callback, default_callbacks
 from eegmtl.mtl.checkpoint import (
-    load_checkpoint,
     load_trainer_state,
+    resume_from,
     save_checkpoint,
+    trainer_fingerprint,
     trainer_state,
 )
 from eegmtl.mtl.data import to_device
@@ -100,6 +101,10 @@ class Trainer:
     callbacks : sequence of Callback
         Extra :class:`~eegmtl.mtl.callbacks.Callback` objects, called after the interleaved
         validation and before model selection, so keys they add can be monitored.
+    fingerprint : dict or None
+        JSON-able facts about the run (e.g. a hash of the training data) added to the
+        checkpoint's fingerprint (:func:`~eegmtl.mtl.checkpoint.trainer_fingerprint`);
+        ``fit(resume=True)`` refuses a checkpoint whose fingerprint differs.
 
     Examples
     --------
@@ -165,6 +170,7 @@ class Trainer:
         device: str | torch.device | None = None,
         log_steps: bool = True,
         callbacks: Sequence[Callback] = (),
+        fingerprint: Mapping[str, Any] | None = None,
     ) -> None:
         if int(max_epochs) < 1:
             raise ValueError(f"max_epochs must be >= 1, got {max_epochs}.")
@@ -188,6 +194,7 @@ class Trainer:
         self.log_steps = bool(log_steps)
         self.device = select_device(device)
         self.extra_callbacks = list(callbacks)
+        self.fingerprint = None if fingerprint is None else dict(fingerprint)
         self.callbacks: list[Callback] = []
         self.step_context: dict[str, Any] = {}
         self.last_result: StepResult | None = None
@@ -244,7 +251,7 @@ class Trainer:
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
         """Restore a :meth:`state_dict` (callback states are applied at the next :meth:`fit`)."""
-        load_trainer_state(self, state)
+        load_trainer_state(self, state, self._checkpoint_path())
 
     def save_checkpoint(self, path: str | Path | None = None) -> Path:
         """Write the training state atomically (default ``checkpoint_dir/last.pt``)."""
@@ -298,6 +305,14 @@ class Trainer:
         resume : bool, default False
             Continue from ``checkpoint_dir/last.pt`` when it exists (model, optimiser,
             scheduler, weighting/aggregator state, RNG states, history, early-stopping state).
+
+        Raises
+        ------
+        CheckpointMismatchError
+            With ``resume=True``: the checkpoint was written for another model, method, settings
+            or number of training batches (:func:`~eegmtl.mtl.checkpoint.check_fingerprint`).
+        CorruptCheckpointError
+            With ``resume=True``: the checkpoint file cannot be read.
         """
         if len(train_loader) == 0:  # type: ignore[arg-type]
             raise ValueError("the training loader is empty.")
@@ -321,16 +336,10 @@ class Trainer:
             progress=self.progress, checkpoint_path=ckpt, extra=self.extra_callbacks,
         )
         self._callback_states = []
-        if resume:
-            if ckpt is None:
-                raise ValueError("resume=True needs checkpoint_dir.")
-            if ckpt.is_file():
-                self.load_state_dict(load_checkpoint(ckpt, map_location=self.device))
-            else:
-                warnings.warn(f"no checkpoint at {ckpt}; training from scratch.", stacklevel=2)
-                seed_everything(self.seed)
-        else:
-            self._reset_state()
+        self.fingerprint_ = trainer_fingerprint(self, train_loader, self.fingerprint)
+        if not (resume and resume_from(self, ckpt)):
+            if not resume:
+                self._reset_state()
             seed_everything(self.seed)
         for cb, state in zip(self.callbacks, self._callback_states):
             cb.load_state_dict(state)
