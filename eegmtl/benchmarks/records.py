@@ -16,7 +16,16 @@ import pandas as pd
 from eegmtl._io import RecordStore
 from eegmtl.mtl.metrics import delta_p
 
-__all__ = ["COLUMNS", "fill_delta_p", "load_records", "record_store", "write_records"]
+__all__ = [
+    "COLUMNS",
+    "HISTORY_COLUMNS",
+    "fill_delta_p",
+    "load_history",
+    "load_records",
+    "record_store",
+    "write_history",
+    "write_records",
+]
 
 #: Columns of the records, in file order (the result-record schema first).
 COLUMNS: tuple[str, ...] = (
@@ -26,6 +35,13 @@ COLUMNS: tuple[str, ...] = (
     "n_test", "best_epoch", "val_avg_accuracy", "n_conflict_probes", "protocol_hash",
     "device", "versions",
 )
+
+#: Leading columns of the per-epoch history file (then the trainer's epoch keys:
+#: ``val_<task>_accuracy``, ``val_<task>_loss``, ``train_loss``, ``time``...).
+HISTORY_COLUMNS: tuple[str, ...] = (
+    "dataset", "model", "method", "seed", "epoch", "val_avg_accuracy", "config_hash",
+)
+
 
 def record_store(path: str | os.PathLike[str]) -> RecordStore:
     """The :class:`~eegmtl._io.RecordStore` of a vision results file: key
@@ -79,3 +95,27 @@ def write_records(
     whole table as written.
     """
     return record_store(path).merge(new)
+
+
+def history_store(path: str | os.PathLike[str]) -> RecordStore:
+    """The :class:`~eegmtl._io.RecordStore` of a per-epoch history file: key
+    ``(config_hash, epoch)``, :data:`HISTORY_COLUMNS` first."""
+    return RecordStore(
+        path, ("config_hash", "epoch"), columns=HISTORY_COLUMNS,
+        sort_by=["dataset", "model", "method", "seed", "epoch"],
+        dtypes={"config_hash": str}, key_types=(str, int), normalize_new=False,
+    )
+
+
+def load_history(path: str | os.PathLike[str]) -> pd.DataFrame:
+    """Read a per-epoch history file (empty frame when it does not exist)."""
+    return history_store(path).load()
+
+
+def write_history(
+    path: str | os.PathLike[str], history: pd.DataFrame, run: dict[str, object]
+) -> pd.DataFrame:
+    """Merge one run's epoch history (``Trainer.history_frame()``) with the run's identifying
+    columns ``run`` (dataset, model, method, seed, config_hash) into ``path``."""
+    rows = history.assign(**run)
+    return history_store(path).merge(rows)

@@ -36,8 +36,11 @@ Protocol (stated, the same for every method)
   per-task gradients of the *unweighted* losses w.r.t. the shared parameters are computed on
   the step's batch at the current parameters (one extra forward + T backward passes, BatchNorm
   statistics untouched) before the method's own step; ``conflict_rate`` is the fraction of
-  probed mini-batches with a negative cosine between two task gradients. After a mid-run
-  resume only the probes of the resumed part are counted.
+  probed mini-batches with a negative cosine between two task gradients
+  (:class:`~eegmtl.mtl.callbacks.ConflictProbe`; methods whose step already builds that
+  matrix -- parameter-level aggregators, flat variants -- have it read from the step at no
+  extra cost). The probe counts are part of the trainer checkpoint, so a resumed run counts
+  every probe once.
 
 Resume: a run whose ``config_hash`` is already in the results file is skipped (its rows are
 returned); the file is a :class:`eegmtl._io.RecordStore` (key ``config_hash`` × ``task``),
@@ -53,13 +56,13 @@ import os
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import torch
-from torch import Tensor
 
 from eegmtl._io import config_hash, library_versions
 from eegmtl.benchmarks.protocols import (
@@ -72,18 +75,18 @@ from eegmtl.benchmarks.protocols import (
     _tasks,
     canonical_benchmark,
 )
-from eegmtl.benchmarks.records import COLUMNS, fill_delta_p, load_records, write_records
-from eegmtl.mtl import FMTL_MULTIMNIST, FlatConfig, Trainer, make_loader, resolve_method
-from eegmtl.mtl.flat import frozen_batchnorm, make_flat_config
-from eegmtl.mtl.gradients import flatten
-from eegmtl.mtl.metrics import (
-    ConflictCounter,
-    brier_score,
-    expected_calibration_error,
-    predictive_entropy,
+from eegmtl.benchmarks.records import (
+    COLUMNS,
+    fill_delta_p,
+    load_records,
+    write_history,
+    write_records,
 )
-from eegmtl.mtl.runtime import select_device
-from eegmtl.mtl.step import compute_losses
+from eegmtl.mtl import FMTL_MULTIMNIST, FlatConfig, Trainer, make_loader, resolve_method
+from eegmtl.mtl.callbacks import Callback, ConflictProbe, MeanMetric
+from eegmtl.mtl.flat import make_flat_config
+from eegmtl.mtl.metrics import brier_score, expected_calibration_error, predictive_entropy
+from eegmtl.mtl.runtime import seed_everything, select_device
 
 __all__ = [
     "BENCHMARKS",
@@ -109,57 +112,6 @@ def _hash(obj: Any) -> str:
 
 def _versions() -> str:
     return json.dumps(library_versions(["torch", "numpy", "python"]))
-
-
-class _SelectionTrainer(Trainer):
-    """:class:`Trainer` whose evaluation also reports ``avg_accuracy`` (mean over tasks), so
-    that ``monitor="val_avg_accuracy"`` selects the best validation epoch."""
-
-    def evaluate(self, loader: Any) -> dict[str, float]:
-        res = super().evaluate(loader)
-        res["avg_accuracy"] = float(np.mean([res[f"{n}_accuracy"] for n in self.task_names]))
-        return res
-
-
-class ConflictProbe:
-    """Wraps an :class:`~eegmtl.mtl.step.MTLStep`; every ``every``-th call first measures
-    whether the per-task gradients (unweighted losses, shared parameters) conflict.
-
-    All other attributes are delegated to the wrapped step, so the Trainer can use the probe in
-    place of its step. ``counter`` is a :class:`~eegmtl.mtl.metrics.ConflictCounter`.
-    """
-
-    def __init__(self, step: Any, every: int) -> None:
-        if int(every) < 1:
-            raise ValueError(f"conflict_every must be >= 1, got {every}.")
-        self._step = step
-        self.every = int(every)
-        self.calls = 0
-        self.counter = ConflictCounter()
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.__dict__["_step"], name)
-
-    def matrix(self, x: Tensor, targets: Mapping[str, Tensor]) -> Tensor:
-        """(T, P) gradients of the unweighted task losses w.r.t. the shared parameters."""
-        step = self._step
-        with frozen_batchnorm(step.model):
-            out = step.model.decode(step.model.encode(x))
-            losses = compute_losses(out, targets, step.tasks)
-            rows = []
-            for t in range(len(step.tasks)):
-                g = torch.autograd.grad(
-                    losses[t], step.shared, retain_graph=t < len(step.tasks) - 1,
-                    allow_unused=True,
-                )
-                rows.append(flatten(g, step.shared))
-        return torch.stack(rows).detach()
-
-    def __call__(self, x: Tensor, targets: Mapping[str, Tensor]) -> Any:
-        if self.calls % self.every == 0:
-            self.counter.update(self.matrix(x, targets).cpu())
-        self.calls += 1
-        return self._step(x, targets)
 
 
 # ----------------------------------------------------------------------------- the run
@@ -191,6 +143,8 @@ def run_benchmark(
     checkpoint_dir: str | os.PathLike[str] | None = None,
     progress: bool = False,
     threads: int | None = None,
+    history_path: str | os.PathLike[str] | None = None,
+    callbacks: Sequence[Callback] = (),
 ) -> pd.DataFrame:
     """Train one method on one MultiMNIST-family data set and return its tidy records.
 
@@ -243,6 +197,12 @@ def run_benchmark(
         tqdm bar over the epochs.
     threads : int or None
         ``torch.set_num_threads`` for this process.
+    history_path : path-like or None
+        CSV file the per-epoch history of a trained run is merged into (one row per
+        ``config_hash`` × epoch: validation accuracies, losses, epoch time), e.g. to show
+        where validation accuracy flattens (:data:`~eegmtl.benchmarks.records.HISTORY_COLUMNS`).
+    callbacks : sequence of Callback
+        Extra trainer callbacks (e.g. timers); they do not change the records or the hash.
 
     Returns
     -------
@@ -298,25 +258,31 @@ def run_benchmark(
     train = _as_mtl_dataset(splits.train, n_train, "train")
     val = _as_mtl_dataset(splits.val, n_val, "val")
 
+    seed_everything(int(seed))  # the model's initialisation depends on the seed only
     net = _build_model(model_name, task_names)
     ckpt = None
     if checkpoint_dir is not None:
         ckpt = Path(checkpoint_dir) / config_hash
-    trainer = _SelectionTrainer(
+    probe = ConflictProbe(conflict_every)
+    trainer = Trainer(
         net, _tasks(task_names), weighting=kw["weighting"], aggregator=kw["aggregator"],
         flat=kw["flat"], optimizer=optimizer, lr=lr, scheduler=_scheduler(proto["scheduler"]),
         max_epochs=epochs, patience=None, monitor="val_avg_accuracy", mode="max",
         restore_best=True, checkpoint_dir=ckpt, progress=progress, seed=int(seed), device=dev,
         log_steps=False,
+        callbacks=[MeanMetric("avg_accuracy", "accuracy"), probe, *callbacks],
     )
-    probe = ConflictProbe(trainer.step, conflict_every)
-    trainer.step = probe  # type: ignore[assignment]
     train_loader = make_loader(train, batch_size, shuffle=True, seed=int(seed))
     val_loader = make_loader(val, 1024, shuffle=False)
     t0 = time.perf_counter()
     resume_fit = resume and ckpt is not None and (ckpt / "last.pt").is_file()
     trainer.fit(train_loader, val_loader, resume=resume_fit)
     fit_time = time.perf_counter() - t0
+    if history_path is not None:
+        write_history(history_path, trainer.history_frame(), {
+            "dataset": dataset, "model": model_name, "method": method_key, "seed": int(seed),
+            "config_hash": config_hash,
+        })
 
     # ---- test: touched only now, once, with the selected (best validation) weights
     test = _as_mtl_dataset(splits.test, n_test, "test")
@@ -366,12 +332,19 @@ def run_grid(
     *,
     shard: tuple[int, int] = (0, 1),
     log: Any = None,
+    n_jobs: int = 1,
+    backend: str = "loky",
+    address: str | None = None,
     **kwargs: Any,
 ) -> pd.DataFrame:
     """Run :func:`run_benchmark` over benchmarks × methods × seeds (data loaded once per set).
 
     ``shard=(k, n)`` runs only every ``n``-th item starting at ``k`` (0-based), so ``n``
     processes can share one grid and one results file. ``log`` is a callable taking a str.
+    ``n_jobs``, ``backend`` (``"loky"``, ``"dask"``, ``"ray"``) and ``address`` run the items
+    in parallel workers (:func:`eegmtl.parallel.imap_unordered`, ``threads`` torch threads
+    each, default 1); each worker loads its data and merges its records into
+    ``results_path``, which must be on a file system the workers share.
     Returns the records of the runs of this shard.
     """
     k, n = int(shard[0]), int(shard[1])
@@ -382,25 +355,43 @@ def run_grid(
     out, loaded = [], {}
     results_path = kwargs.get("results_path")
     given = kwargs.pop("splits", None)
-    for i, (b, m, s) in enumerate(mine):
-        t0 = time.perf_counter()
-        splits = given
-        ds = canonical_benchmark(b)
-        if splits is None:
-            if ds not in loaded:
-                from eegmtl.benchmarks.multimnist import load_multimnist
+    if n_jobs != 1 or backend != "loky":
+        from eegmtl.parallel import imap_unordered
 
-                loaded.clear()
-                loaded[ds] = load_multimnist(ds, **dict(kwargs.get("data_kwargs") or {}))
-            splits = loaded[ds]
-        rec = run_benchmark(b, method=m, seed=s, splits=splits, **kwargs)
+        runs = imap_unordered(partial(_grid_run, given, kwargs, None), mine, backend=backend,
+                              n_jobs=n_jobs, address=address,
+                              threads_per_worker=kwargs.get("threads"))
+    else:
+        runs = (_grid_run(given, kwargs, loaded, item) for item in mine)
+    for i, ((ds, m, s), rec, wall) in enumerate(runs):
         avg = rec[rec["task"] == "avg"].iloc[0]
         if log is not None:
             log(
                 f"[{i + 1}/{len(mine)}] {ds} {m} seed={s}: avg acc {avg['avg_accuracy']:.4f} "
-                f"conflict {avg['conflict_rate']:.2f} fit {avg['time']:.0f}s "
-                f"(wall {time.perf_counter() - t0:.0f}s)"
+                f"conflict {avg['conflict_rate']:.2f} fit {avg['time']:.0f}s (wall {wall:.0f}s)"
                 + ("" if results_path is None else f" -> {results_path}")
             )
         out.append(rec)
+    if out and results_path is not None:  # as in the file: Δp of runs that finished before EW
+        table, done = load_records(results_path), {r["config_hash"].iloc[0] for r in out}
+        out = [table[table["config_hash"].isin(done)]]
     return pd.concat(out, ignore_index=True) if out else pd.DataFrame(columns=list(COLUMNS))
+
+
+_LOADED: dict[str, Any] = {}  # a parallel worker's data set, kept for its next runs
+
+
+def _grid_run(given: Any, kwargs: dict[str, Any], loaded: dict[str, Any] | None,
+              item: tuple[str, str, int]) -> tuple[tuple[str, str, int], pd.DataFrame, float]:
+    """One grid item: ((data set, method, seed), its records, wall seconds)."""
+    (b, m, s), t0 = item, time.perf_counter()
+    splits, ds, loaded = given, canonical_benchmark(b), _LOADED if loaded is None else loaded
+    if splits is None:
+        if ds not in loaded:
+            from eegmtl.benchmarks.multimnist import load_multimnist
+
+            loaded.clear()
+            loaded[ds] = load_multimnist(ds, **dict(kwargs.get("data_kwargs") or {}))
+        splits = loaded[ds]
+    rec = run_benchmark(b, method=m, seed=s, splits=splits, **kwargs)
+    return (ds, m, s), rec, time.perf_counter() - t0

@@ -294,14 +294,32 @@ class ConflictProbe(Callback):
     """Every ``every``-th training step, before the step, measures whether the per-task
     gradients of the unweighted losses w.r.t. the shared parameters conflict (some pair with a
     negative cosine; BatchNorm statistics frozen), counted by ``counter``
-    (:class:`~eegmtl.mtl.metrics.ConflictCounter`; F-MTL, Phan et al., ICCV 2025, Fig. 3)."""
+    (:class:`~eegmtl.mtl.metrics.ConflictCounter`; F-MTL, Phan et al., ICCV 2025, Fig. 3).
 
-    def __init__(self, every: int = 1) -> None:
+    When the step itself builds that matrix in float32 (parameter-level aggregators and flat
+    variants: the clean (T, P) Jacobian at the same parameters and batch), the probe reads the
+    step's minimum pairwise cosine (``MTLStep(diagnostics=True)`` for that step) instead of
+    recomputing it (``reuse=True``, the default): same verdict up to float rounding, no extra
+    passes. Otherwise it runs one forward and T backward passes of its own.
+    """
+
+    def __init__(self, every: int = 1, reuse: bool = True) -> None:
         if int(every) < 1:
             raise ValueError(f"conflict_every must be >= 1, got {every}.")
         self.every = int(every)
+        self.reuse = bool(reuse)
         self.calls = 0
         self.counter = ConflictCounter()
+        self._pending: bool | None = None
+
+    @staticmethod
+    def step_builds_matrix(step: Any) -> bool:
+        """Whether ``step`` computes the float32 parameter-level matrix of the unweighted
+        task losses (so its ``min_cosine`` diagnostic decides the conflict)."""
+        return (
+            not step.uses_fast_path and getattr(step, "autocast", None) is None
+            and (step.flat is not None or step.level == "parameters")
+        )
 
     @staticmethod
     def matrix(trainer: Trainer, x: Any, targets: Mapping[str, Tensor]) -> Tensor:
@@ -321,8 +339,19 @@ class ConflictProbe(Callback):
 
     def on_batch_begin(self, trainer: Trainer, x: Any, targets: Mapping[str, Any]) -> None:
         if self.calls % self.every == 0:
-            self.counter.update(self.matrix(trainer, x, targets).cpu())
+            if self.reuse and self.step_builds_matrix(trainer.step):
+                self._pending = trainer.step.diagnostics
+                trainer.step.diagnostics = True
+            else:
+                self.counter.update(self.matrix(trainer, x, targets).cpu())
         self.calls += 1
+
+    def on_batch_end(self, trainer: Trainer, result: Any, record: dict[str, Any]) -> None:
+        if self._pending is None:
+            return
+        trainer.step.diagnostics, self._pending = self._pending, None
+        self.counter.n_batches += 1
+        self.counter.n_conflicting += int(result.diagnostics["min_cosine"] < 0)
 
     def state_dict(self) -> dict[str, Any]:
         c = self.counter

@@ -114,7 +114,7 @@ def test_resume_skips_finished_runs(splits, tmp_path, monkeypatch):
     def boom(*args, **kwargs):
         raise AssertionError("a finished run was trained again")
 
-    monkeypatch.setattr(runner._SelectionTrainer, "fit", boom)
+    monkeypatch.setattr(runner.Trainer, "fit", boom)
     again = _run(splits, tmp_path, "rlw", n_train=256)
     pd.testing.assert_frame_equal(
         first[list(SCHEMA)].reset_index(drop=True), again[list(SCHEMA)].reset_index(drop=True),
@@ -165,7 +165,7 @@ def test_selection_on_validation_test_touched_only_after_fit(splits, tmp_path, m
     events: list[str] = []
     splits.test = _Watched(splits.test, events)
     seen = {}
-    orig_fit = runner._SelectionTrainer.fit
+    orig_fit = runner.Trainer.fit
 
     def fit(self, *args, **kwargs):
         events.append("fit-start")
@@ -174,7 +174,7 @@ def test_selection_on_validation_test_touched_only_after_fit(splits, tmp_path, m
         seen["trainer"] = self
         return out
 
-    monkeypatch.setattr(runner._SelectionTrainer, "fit", fit)
+    monkeypatch.setattr(runner.Trainer, "fit", fit)
     rec = _run(splits, tmp_path, "pcgrad", epochs=3, n_train=256)
     assert events.index("fit-end") < events.index("test")
     assert "test" not in events[: events.index("fit-end")]
@@ -188,6 +188,53 @@ def test_selection_on_validation_test_touched_only_after_fit(splits, tmp_path, m
     assert avg["best_epoch"] == best
     assert avg["val_avg_accuracy"] == pytest.approx(hist["val_avg_accuracy"].max())
     assert "validation" in json.loads(avg["config"])["selection"]
+
+
+#: Records of small runs (3 epochs, batch 32, conflict probe every 3rd step, seed 1) made by the
+#: runner before it moved to trainer callbacks (``_SelectionTrainer`` subclass and a step proxy
+#: probing with its own passes): left / right test accuracy, avg Brier, avg ECE, conflict rate,
+#: best epoch, best validation avg accuracy. pcgrad and f-pcgrad now read the conflict from the
+#: step's own matrix; ew, rlw and rgw (representation level) still probe with extra passes.
+BEFORE_CALLBACKS = {
+    "ew": (0.09375, 0.1640625, 0.8945012118573756, 0.035778032108004315, 0.375, 2, 0.1328125),
+    "rlw": (0.0859375, 0.0625, 0.9002306173204128, 0.04583345742954144, 0.5, 2, 0.12890625),
+    "pcgrad": (0.09375, 0.1484375, 0.8941276337384001, 0.028687412787907682, 0.3125, 2,
+               0.140625),
+    "f-pcgrad": (0.125, 0.0625, 0.8984096036501171, 0.03482930487347402, 0.3125, 2,
+                 0.1640625),
+    "rgw": (0.09375, 0.0625, 0.9032410302315047, 0.034874307007742814, 0.5, 0, 0.12890625),
+}
+
+
+@pytest.mark.parametrize("method", sorted(BEFORE_CALLBACKS))
+def test_records_equal_those_before_the_callback_runner(splits, method):
+    """Same records (to float rounding) as the pre-callback runner, whatever ran before in
+    the process: the run seeds the model initialisation itself."""
+    torch.manual_seed(12345)  # a different global state must not matter
+    rec = run_benchmark("multimnist", method=method, epochs=3, batch_size=32, splits=splits,
+                        device="cpu", conflict_every=3, threads=1, seed=1)
+    by_task = rec.set_index("task")
+    left, right, brier, ece, conflict, best, val = BEFORE_CALLBACKS[method]
+    assert by_task.loc["left", "accuracy"] == pytest.approx(left, abs=1e-9)
+    assert by_task.loc["right", "accuracy"] == pytest.approx(right, abs=1e-9)
+    assert by_task.loc["avg", "brier"] == pytest.approx(brier, rel=1e-6)
+    assert by_task.loc["avg", "ece"] == pytest.approx(ece, rel=1e-5)
+    assert by_task.loc["avg", "conflict_rate"] == pytest.approx(conflict)
+    assert by_task.loc["avg", "n_conflict_probes"] == 16  # 48 steps, every 3rd
+    assert by_task.loc["avg", "best_epoch"] == best
+    assert by_task.loc["avg", "val_avg_accuracy"] == pytest.approx(val, abs=1e-9)
+
+
+def test_history_file_has_one_row_per_epoch(splits, tmp_path):
+    from eegmtl.benchmarks.records import load_history
+
+    rec = _run(splits, tmp_path, "pcgrad", epochs=2, history_path=tmp_path / "hist.csv")
+    hist = load_history(tmp_path / "hist.csv")
+    assert list(hist["epoch"]) == [0, 1]
+    assert set(hist["config_hash"]) == {rec["config_hash"].iloc[0]}
+    avg = rec[rec["task"] == "avg"].iloc[0]
+    assert hist["val_avg_accuracy"].max() == pytest.approx(avg["val_avg_accuracy"])
+    assert {"val_left_accuracy", "val_right_accuracy", "time"} <= set(hist.columns)
 
 
 def test_bad_arguments_raise_clear_errors(splits, tmp_path):
