@@ -27,7 +27,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from eegmtl.eeg.preprocessing import check_epochs_array
 
-__all__ = ["RecordingAlignment", "align_recordings"]
+__all__ = ["RecordingAlignment", "align_fold", "align_recordings"]
 
 _MODES = ("transductive", "inductive")
 
@@ -142,3 +142,18 @@ def align_recordings(X: Any, recordings: Any, *, mode: str = "transductive",
     if not idx.any():
         raise ValueError("train selects no trial.")
     return aligner.fit(X[idx], rec[idx]).transform(X, rec)
+
+
+def align_fold(X: Any, recordings: Any, train: Any, *, mode: str,
+               estimator: str = "lwf") -> np.ndarray:
+    """Aligned copy of ``X`` for one evaluation fold whose training trials are ``train``.
+
+    ``mode="transductive"``: every recording on its own trials (``train`` is not used);
+    ``"inductive"``: references fitted on ``X[train]`` only (one per training recording, the
+    pooled one for every other recording), see :func:`align_recordings`.
+    """
+    if mode == "transductive":
+        return align_recordings(X, recordings, mode=mode, estimator=estimator)
+    if mode != "inductive":
+        raise ValueError(f"mode must be one of {_MODES}, got {mode!r}.")
+    return align_recordings(X, recordings, mode=mode, train=train, estimator=estimator)

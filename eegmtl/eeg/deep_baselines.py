@@ -33,7 +33,14 @@ CTNet         Adam       1e-3    1000    72     250 Hz  repo snailpt/CTNet
 IFNet         AdamW      1e-3    1000    64     250 Hz  paper Wang et al. 2023 (AdamW); lr,
               wd 1e-2                                   wd, epochs, batch not checked
 FBCNet        Adam       1e-3    1500    16     250 Hz  paper Mane et al. 2021 (stage 1)
+EEGNet        AdamW      1e-3    100     32     250 Hz  the EEGNet row of
+                                                        :func:`eegmtl.eeg.baselines.make_eegnet`
+ShallowFBCSP  AdamW      6.25e-4 100     32     250 Hz  the ShallowFBCSPNet row
 ============  =========  ======  ======  =====  ======  ======================================
+
+The EEGNet / ShallowFBCSPNet recipes repeat the settings of the project's older rows
+(:mod:`eegmtl.eeg.baselines`, early-stopped on an internal 20 % split) so that the same networks
+can be early-stopped on the evaluation's validation fold and augmented like the others.
 
 Deviations common to all: the learning-rate schedules of the originals (ATCNet's
 ReduceLROnPlateau, TCFormer's cosine warm-up) are not applied; the checkpoint is the best
@@ -113,6 +120,13 @@ RECIPES: dict[str, Recipe] = {r.model: r for r in [
            "Wang et al. 2023, IEEE TNSRE 31 (repo Jiaheng-Wang/IFNet trains with AdamW); lr, "
            "weight decay, epochs and batch not checked against the repo",
            weight_decay=1e-2, standardize=True),
+    Recipe("EEGNet", "adamw", 1e-3, 100, 32, 250.0, 4.0,
+           "Lawhern et al. 2018, J Neural Eng 15(5); settings of the project's EEGNet row "
+           "(make_eegnet: AdamW 1e-3 no decay, batch 32, 100 epochs, F1=8, D=2, kernel 0.5 s)",
+           model_kwargs={"F1": 8, "D": 2, "kernel_length": 125, "drop_prob": 0.5}),
+    Recipe("ShallowFBCSPNet", "adamw", 6.25e-4, 100, 32, 250.0, 4.0,
+           "Schirrmeister et al. 2017, Hum Brain Mapp 38(11); settings of the project's "
+           "ShallowFBCSPNet row (make_shallow_fbcsp_net: AdamW 6.25e-4, batch 32, 100 epochs)"),
     Recipe("FBCNet", "adam", 1e-3, 1500, 16, 250.0, 4.0,
            "Mane et al. 2021, arXiv 2104.01233: Adam 1e-3, batch 16, stage 1 up to 1500 "
            "epochs with early stopping on validation (stage 2 not run)"),
@@ -139,7 +153,7 @@ class BraindecodeClassifier(ClassifierMixin, BaseEstimator):
         Key of :data:`RECIPES` (braindecode class name), e.g. ``"ATCNet"``.
     sfreq : float, default 250
         Rate of the input trials; they are resampled to the recipe's rate.
-    lr, max_epochs, batch_size, optimizer, weight_decay, standardize : optional
+    lr, max_epochs, batch_size, optimizer, weight_decay, betas, standardize : optional
         ``None`` → the recipe's value.
     augmentation : "recipe", spec or None, default "recipe"
         ``"recipe"``: the recipe's augmentation; otherwise a spec of
@@ -156,7 +170,8 @@ class BraindecodeClassifier(ClassifierMixin, BaseEstimator):
     def __init__(self, model: str = "ATCNet", sfreq: float = 250.0, *, lr: float | None = None,
                  max_epochs: int | None = None, batch_size: int | None = None,
                  optimizer: str | None = None, weight_decay: float | None = None,
-                 standardize: bool | None = None, augmentation: Any = "recipe",
+                 betas: tuple[float, float] | None = None, standardize: bool | None = None,
+                 augmentation: Any = "recipe",
                  model_kwargs: Mapping[str, Any] | None = None, patience: int | None = 30,
                  random_state: int = 0, device: str = "cpu") -> None:
         self.model = model
@@ -166,6 +181,7 @@ class BraindecodeClassifier(ClassifierMixin, BaseEstimator):
         self.batch_size = batch_size
         self.optimizer = optimizer
         self.weight_decay = weight_decay
+        self.betas = betas
         self.standardize = standardize
         self.augmentation = augmentation
         self.model_kwargs = model_kwargs
@@ -188,7 +204,7 @@ class BraindecodeClassifier(ClassifierMixin, BaseEstimator):
                                                                      r.max_epochs)),
             "batch_size": int(pick(self.batch_size, r.batch_size)),
             "weight_decay": float(pick(self.weight_decay, r.weight_decay)),
-            "betas": r.betas, "sfreq": r.sfreq,
+            "betas": pick(self.betas, r.betas), "sfreq": r.sfreq,
             "standardize": bool(pick(self.standardize, r.standardize)),
             "augmentation": aug, "model_kwargs": {**r.model_kwargs, **(self.model_kwargs or {})},
         }

@@ -24,7 +24,30 @@ Note that the reference chose α, latent and W on the *test* sessions (Tables S1
 its published values, and ``eegmtl ablations`` re-selects them on validation folds only.
 
 Baselines (:mod:`eegmtl.eeg.baselines`, with their documented settings): ``"CSP+LDA"``,
-``"FBCSP+SVM"``, ``"TS+SVM"``, ``"EEGNet"``, ``"ShallowFBCSPNet"``.
+``"FBCSP+SVM"``, ``"TS+SVM"``, ``"EEGNet"``, ``"ShallowFBCSPNet"`` (these two deep rows stop
+early on an internal 20 % split of the training part).
+
+Modern deep baselines (:mod:`eegmtl.eeg.deep_baselines`, one ``braindecode.EEGClassifier``
+path, early-stopped on the evaluation's validation fold, best ``valid_loss`` weights restored):
+``"ATCNet"``, ``"EEGConformer"``, ``"EEGTCNet"``, ``"TCFormer"``, ``"CTNet"``, ``"IFNet"``,
+``"FBCNet"``, each with its paper's recipe written out in its config (optimiser, lr, betas,
+weight decay, epochs, batch, standardisation, augmentation, network arguments, ``source``), and
+``"EEGNet[val]"`` / ``"ShallowFBCSPNet[val]"``: the two older rows' settings on the same path
+(validation fold instead of the internal split).
+
+Composed names (:func:`parse_name`), for any deep base:
+
+- ``<base>+aug``: segmentation-and-recombination (S&R, 8 segments; one augmented copy appended
+  to every training batch); ``<base>+aug[sr,ft,mask,chdrop,noise]``: those transforms composed
+  (:data:`AUG_ALIASES`); ``<base>+noaug``: a recipe's own augmentation removed. Training batches
+  only (:mod:`eegmtl.eeg.augmentation`). ``EEGNet+aug`` / ``ShallowFBCSPNet+aug`` are built on
+  the ``[val]`` rows (compare them with ``EEGNet[val]``).
+- ``<braindecode model>+mtl[<method>]``: the braindecode network's trunk with MixNet's
+  reconstruction / triplet / classification heads (:class:`eegmtl.models.multitask.
+  MultiTaskBraindecode`), trained by the MixNet estimator with any MTL method of the core
+  (``blending``, ``aligned_mtl``, ...), on the band-passed trials (4-40 Hz, 250 Hz, no CSP),
+  latent size 16, the recipe's network arguments; e.g. ``ATCNet+mtl[blending]``.
+  ``<MixNet variant>+mtl[<method>]`` changes the MTL method of a MixNet row.
 """
 
 from __future__ import annotations
@@ -45,6 +68,9 @@ __all__ = [
     "available_methods",
     "default_config",
     "get_method",
+    "is_deep_method",
+    "is_method",
+    "lookup",
     "make_estimator",
     "register_method",
     "resolve_methods",
@@ -241,8 +267,47 @@ METHODS: dict[str, tuple[Factory, Callable[[str], dict[str, Any]]]] = {
 }
 
 
+# --------------------------------------------------------------------------- deep baselines
+#: braindecode networks with their papers' recipes (eegmtl.eeg.deep_baselines.RECIPES)
+DEEP_BASELINES: tuple[str, ...] = ("ATCNet", "EEGConformer", "EEGTCNet", "TCFormer", "CTNet",
+                                   "IFNet", "FBCNet")
+#: the older deep rows on the recipe path, early-stopped on the validation fold
+VALIDATION_FOLD_ROWS: dict[str, str] = {"EEGNet[val]": "EEGNet",
+                                        "ShallowFBCSPNet[val]": "ShallowFBCSPNet"}
+#: early-stopping patience (epochs, on the validation loss) of every recipe-path network
+DEEP_PATIENCE = 30
+
+
+def _deep_factory(config: Mapping[str, Any]) -> Any:
+    """A braindecode network with its recipe — ``BraindecodeClassifier(**config)``."""
+    cfg = {k: v for k, v in config.items() if k != "source"}
+    return _import("eegmtl.eeg.deep_baselines", "deep_baseline_factory", "deep baseline")(cfg)
+
+
+def _recipe(model: str) -> Any:
+    return _import("eegmtl.eeg.deep_baselines", "RECIPES", "deep baseline")[model]
+
+
+def _deep_defaults(model: str) -> Callable[[str], dict[str, Any]]:
+    def defaults(protocol: str) -> dict[str, Any]:
+        r = _recipe(model)
+        return {"model": model, "optimizer": r.optimizer, "lr": r.lr,
+                "betas": list(r.betas) if r.betas else None, "weight_decay": r.weight_decay,
+                "max_epochs": r.max_epochs, "batch_size": r.batch_size,
+                "standardize": r.standardize, "augmentation": r.augmentation,
+                "model_kwargs": dict(r.model_kwargs), "patience": DEEP_PATIENCE,
+                "source": r.source}
+
+    return defaults
+
+
+METHODS.update({name: (_deep_factory, _deep_defaults(name)) for name in DEEP_BASELINES})
+METHODS.update({name: (_deep_factory, _deep_defaults(model))
+                for name, model in VALIDATION_FOLD_ROWS.items()})
+
+
 def available_methods() -> list[str]:
-    """Registered method names."""
+    """Registered method names (composed names, :func:`parse_name`, are accepted too)."""
     return list(METHODS)
 
 
@@ -265,16 +330,39 @@ def register_method(
 
 def default_config(name: str, protocol: str = "subject_dependent") -> dict[str, Any]:
     """Default config of method ``name`` under ``protocol``."""
-    if name not in METHODS:
-        raise KeyError(f"unknown method {name!r}; available: {available_methods()}")
-    return dict(METHODS[name][1](normalize_protocol(protocol)))
+    return dict(lookup(name)[1](normalize_protocol(protocol)))
 
 
 def get_method(name: str, protocol: str = "subject_dependent", **overrides: Any) -> MethodSpec:
     """:class:`MethodSpec` of ``name`` with protocol defaults updated by ``overrides``."""
     cfg = default_config(name, protocol)
     cfg.update(overrides)
-    return MethodSpec(name, METHODS[name][0], cfg)
+    return MethodSpec(name, lookup(name)[0], cfg)
+
+
+def lookup(name: str) -> tuple[Factory, Callable[[str], dict[str, Any]]]:
+    """``(factory, protocol -> default config)`` of a registered or composed name."""
+    if name in METHODS:
+        return METHODS[name]
+    from eegmtl.evaluation.composed import composed_method
+
+    return composed_method(name)
+
+
+def is_method(name: str) -> bool:
+    """Whether ``name`` is registered or a valid composed name."""
+    try:
+        lookup(name)
+    except (KeyError, ValueError):
+        return False
+    return True
+
+
+def is_deep_method(name: str) -> bool:
+    """Whether ``name`` trains a network (takes ``max_epochs`` and ``device``)."""
+    factory = lookup(name)[0]
+    return factory in (_mixnet_factory, _min2net_factory, _deep_factory) or name in (
+        "EEGNet", "ShallowFBCSPNet")
 
 
 def make_estimator(name: str, config: Mapping[str, Any] | None = None,

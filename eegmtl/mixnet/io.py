@@ -80,7 +80,7 @@ def load_estimator(path: str | Path, device: str | None = None) -> Any:
     """
     import importlib
 
-    from eegmtl.models.mixnet import MixNet
+    from eegmtl.mixnet.backbone import build_network
     from eegmtl.mtl.runtime import select_device
 
     path = Path(path)
@@ -108,9 +108,7 @@ def load_estimator(path: str | Path, device: str | None = None) -> Any:
     est = cls(**state["params"])
     for k, v in state["fitted"].items():
         setattr(est, k, v)
-    kwargs = dict(est.model_kwargs_)
-    variant = kwargs.pop("variant", "mixnet")
-    model = MixNet.min2net(**kwargs) if variant == "min2net" else MixNet(**kwargs)
+    model = build_network(**dict(est.model_kwargs_))
     model.load_state_dict(state["model_state"])
     dev = select_device(est.device if device is None else device)
     est.model_ = model.to(dev).eval()

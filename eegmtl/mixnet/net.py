@@ -20,6 +20,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from eegmtl.mixnet.augment import augment_training_loader
+from eegmtl.mixnet.backbone import build_network
 from eegmtl.mixnet.losses import ClassBalancedCrossEntropy, ReconstructionLoss, SemiHardTripletLoss
 from eegmtl.models.mixnet import MixNet
 from eegmtl.mtl.data import MultiTaskDataset, MultiTaskLoader
@@ -89,9 +91,15 @@ def fit_network(
     max_epochs: int = 200, patience: int | None = 20, monitor: str = "val_loss",
     interleaved_validation: bool = True, loss_weights: Sequence[float] | None = None,
     checkpoint_dir: str | Path | None = None, resume: bool = False, progress: bool = False,
-    seed: int = 0, device: str = "auto",
+    seed: int = 0, device: str = "auto", augmentation: Any = None,
+    backbone: str | None = None, backbone_kwargs: Mapping[str, Any] | None = None,
 ) -> tuple[MixNet, Trainer, dict[str, Any]]:
     """Build MixNet and train it on network inputs ``x_*`` ``(n, C, T)`` and labels ``0..K-1``.
+
+    ``augmentation`` (a spec of :func:`eegmtl.eeg.augmentation.make_transforms`) augments the
+    training batches only (:func:`eegmtl.mixnet.augment.augment_training_loader`);
+    ``backbone`` (a braindecode model name, with ``backbone_kwargs``) replaces MixNet's encoder
+    by that trunk (:func:`eegmtl.mixnet.backbone.build_network`).
 
     Returns
     -------
@@ -105,9 +113,12 @@ def fit_network(
     seed_everything(seed)
     net_kwargs = dict(n_channels=x_tr.shape[1], n_times=x_tr.shape[2], n_classes=n_classes,
                       latent_dim=latent_dim, sfreq=sfreq)
-    model = MixNet.min2net(**net_kwargs) if variant == "min2net" else MixNet(**net_kwargs)
+    arch = {"variant": variant} if backbone is None else {
+        "variant": variant, "backbone": backbone, "backbone_kwargs": dict(backbone_kwargs or {})}
+    model = build_network(**arch, **net_kwargs)
     tasks = make_tasks(y_tr, n_classes, margin)
     train_loader = MultiTaskLoader(_dataset(x_tr, y_tr), batch_size, shuffle=True, seed=seed)
+    loader = augment_training_loader(train_loader, augmentation, sfreq=sfreq, seed=seed)
     val_loader = None
     if x_va is not None:
         val_loader = MultiTaskLoader(_dataset(x_va, y_va), min(len(x_va), _VAL_BATCH),
@@ -125,9 +136,9 @@ def fit_network(
         interleaved_validation=bool(interleaved_validation) and has_val,
         checkpoint_dir=checkpoint_dir, progress=progress, seed=seed, device=device,
     )
-    trainer.fit(train_loader, val_loader, resume=resume)
+    trainer.fit(loader, val_loader, resume=resume)
     model.eval()
-    return model, trainer, {"variant": variant, **net_kwargs}
+    return model, trainer, {**arch, **net_kwargs}
 
 
 def _accuracy(logits: Tensor, y: Tensor) -> float:

@@ -1,0 +1,156 @@
+"""Composed method names: a registered deep method plus ``+mtl[...]`` / ``+aug[...]`` / ``+noaug``.
+
+:func:`parse_name` splits a name such as ``"ATCNet+mtl[aligned_mtl]+aug[sr,ft]"`` into its base
+and options; :func:`composed_method` turns it into a registry entry ``(factory, protocol ->
+config)``, so a composed name works wherever a registered one does and its whole configuration
+(augmentation spec, backbone, MTL method) is recorded and hashed with the results.
+
+Grammar (suffixes in any order, each at most once)::
+
+    name   := base ("+mtl[" METHOD "]")? ("+aug" ("[" AUG ("," AUG)* "]")? | "+noaug")?
+    base   := a registered deep method (MixNet rows, MIN2Net, the deep baselines, EEGNet[val], ...)
+              or, with +mtl, any braindecode model class name
+
+- ``+mtl[m]`` on a MixNet row sets its MTL method ``m``; on a braindecode network (registered
+  or not) it builds the MixNet estimator with that network's trunk and MixNet's heads
+  (:data:`BACKBONE_OPTIONS`), trained by ``m``.
+- ``+aug`` = :data:`DEFAULT_AUGMENTATION` (S&R, one augmented copy appended per batch);
+  ``+aug[a,b]`` composes the transforms of :data:`AUG_ALIASES` (one appended copy);
+  ``+noaug`` removes a recipe's augmentation.
+- ``EEGNet`` / ``ShallowFBCSPNet`` with a suffix are built on ``EEGNet[val]`` /
+  ``ShallowFBCSPNet[val]`` (the recipe path with validation-fold early stopping): the older
+  rows' own path takes no augmentation.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from typing import Any
+
+from eegmtl.evaluation import methods as m
+
+__all__ = [
+    "AUG_ALIASES",
+    "BACKBONE_OPTIONS",
+    "DEFAULT_AUGMENTATION",
+    "augmentation_spec",
+    "composed_method",
+    "parse_name",
+]
+
+#: short names of the transforms of :data:`eegmtl.eeg.augmentation.AUGMENTATIONS`
+AUG_ALIASES: dict[str, str] = {
+    "sr": "segment_recombine", "segment_recombine": "segment_recombine",
+    "ft": "ft_surrogate", "ftsurrogate": "ft_surrogate", "ft_surrogate": "ft_surrogate",
+    "mask": "smooth_time_mask", "smooth_time_mask": "smooth_time_mask",
+    "chdrop": "channels_dropout", "channels_dropout": "channels_dropout",
+    "noise": "gaussian_noise", "gaussian_noise": "gaussian_noise",
+}
+#: ``+aug``: segmentation-and-recombination, one augmented copy appended to each training batch
+#: (as the CTNet / EEG-Conformer code appends its S&R trials)
+DEFAULT_AUGMENTATION: dict[str, Any] = {"transforms": ["segment_recombine"], "n_augmentation": 1}
+
+#: MixNet-estimator options of a braindecode trunk with MixNet's heads (``<model>+mtl[...]``):
+#: band-passed trials at 250 Hz (4-40 Hz Butterworth, wider than the 2b export's pass band, no
+#: CSP) and a 16-d latent; the rest (margin, warm-up, batch, Adam 1e-3, 200 epochs, patience
+#: 20, ReduceLROnPlateau) are MixNet's protocol settings.
+BACKBONE_OPTIONS: dict[str, Any] = {"input": "time", "bands": [[4.0, 40.0]],
+                                    "sfreq_model": 250.0, "latent_dim": 16}
+
+_SUFFIX = r"\+(?:aug|noaug|mtl)(?:\[[^\]]*\])?"
+_NAME = re.compile(rf"^(?P<base>.+?)(?P<suffixes>(?:{_SUFFIX})+)$")
+_LEGACY = {"EEGNet": "EEGNet[val]", "ShallowFBCSPNet": "ShallowFBCSPNet[val]"}
+
+
+def parse_name(name: str) -> tuple[str, dict[str, str | None]]:
+    """``(base, {"mtl": method | None, "aug": spec text | None, "noaug": ""?})``.
+
+    Raises
+    ------
+    KeyError
+        ``name`` carries no suffix (then it must be registered) or repeats one.
+    """
+    match = _NAME.match(name)
+    if not match:
+        raise KeyError(f"unknown method {name!r}; available: {m.available_methods()}, or a "
+                       "deep one with +mtl[<method>], +aug, +aug[sr,ft,...] or +noaug")
+    opts: dict[str, str | None] = {}
+    for kind, arg in re.findall(r"\+(aug|noaug|mtl)(?:\[([^\]]*)\])?", match["suffixes"]):
+        key = "aug" if kind == "noaug" else kind
+        if key in opts:
+            raise KeyError(f"{name!r}: give at most one +{kind} / +aug / +noaug part.")
+        opts[key] = None if kind == "noaug" else arg
+        if kind == "mtl" and not arg:
+            raise KeyError(f"{name!r}: +mtl needs a method, e.g. +mtl[blending].")
+    return match["base"], opts
+
+
+def augmentation_spec(text: str) -> dict[str, Any]:
+    """The augmentation spec of ``+aug[text]`` (``""``: :data:`DEFAULT_AUGMENTATION`)."""
+    if not text:
+        return dict(DEFAULT_AUGMENTATION)
+    names = [t.strip().lower() for t in text.split(",") if t.strip()]
+    bad = [t for t in names if t not in AUG_ALIASES]
+    if bad:
+        raise ValueError(f"unknown augmentation(s) {bad}; use {sorted(set(AUG_ALIASES))}.")
+    return {"transforms": [AUG_ALIASES[t] for t in names], "n_augmentation": 1}
+
+
+def _backbone_defaults(model: str, mtl: str) -> Callable[[str], dict[str, Any]]:
+    def defaults(protocol: str) -> dict[str, Any]:
+        kwargs = dict(m._recipe(model).model_kwargs) if _has_recipe(model) else {}
+        return {**m.MIXNET_DEFAULTS[protocol], **m.MIXNET_COMMON, "mtl": mtl,
+                **BACKBONE_OPTIONS, "backbone": model, "backbone_kwargs": kwargs}
+
+    return defaults
+
+
+def _has_recipe(model: str) -> bool:
+    return model in m._import("eegmtl.eeg.deep_baselines", "RECIPES", "deep baseline")
+
+
+def composed_method(name: str) -> tuple[Any, Callable[[str], dict[str, Any]]]:
+    """Registry entry ``(factory, protocol -> config)`` of a composed name (module docstring)."""
+    base, opts = parse_name(name)
+    base = _LEGACY.get(base, base)
+    mixnet_like = base in m.METHODS and m.METHODS[base][0] in (m._mixnet_factory,
+                                                              m._min2net_factory)
+    deep = base in m.METHODS and m.METHODS[base][0] is m._deep_factory
+    if base in m.METHODS and not (mixnet_like or deep):
+        raise ValueError(f"{name!r}: {base!r} is not a deep pipeline; +mtl / +aug apply to the "
+                         "MixNet rows and the braindecode networks only.")
+    if "mtl" in opts:
+        if mixnet_like:
+            factory, inner = m.METHODS[base]
+            mtl = opts["mtl"]
+
+            def base_defaults(protocol: str) -> dict[str, Any]:
+                return {**inner(protocol), "mtl": mtl}
+        else:
+            model = base if not deep else m.default_config(base)["model"]
+            if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", model):
+                raise ValueError(f"{name!r}: {model!r} is neither a registered method nor a "
+                                 "braindecode model class name.")
+            factory, base_defaults = m._mixnet_factory, _backbone_defaults(model, opts["mtl"])
+    elif base in m.METHODS:
+        factory, base_defaults = m.METHODS[base]
+    else:
+        raise KeyError(f"unknown method {base!r} in {name!r}; available: "
+                       f"{m.available_methods()} (a braindecode model needs +mtl[<method>]).")
+    if "aug" not in opts:
+        return factory, base_defaults
+    text = opts["aug"]
+    if text is None:
+        aug = None
+    else:
+        aug = augmentation_spec(text)
+        if not text and factory is m._deep_factory and base_defaults("subject_dependent").get(
+                "augmentation"):
+            raise ValueError(f"{name!r}: {base} already augments (its recipe); use {base!r}, "
+                             f"{base + '+noaug'!r} or +aug[...] to replace it.")
+
+    def defaults(protocol: str) -> dict[str, Any]:
+        return {**base_defaults(protocol), "augmentation": aug}
+
+    return factory, defaults

@@ -1,0 +1,38 @@
+"""The network of a MixNet-family estimator: MixNet, its MIN2Net variant, or any braindecode trunk
+with MixNet's heads (:class:`eegmtl.models.multitask.MultiTaskBraindecode`).
+
+:func:`build_network` is what :func:`eegmtl.mixnet.net.fit_network` and the loader of saved
+estimators (:mod:`eegmtl.mixnet.io`) call, with the keyword arguments recorded in
+``model_kwargs_`` (``variant`` plus constructor arguments; ``backbone`` and ``backbone_kwargs``
+for a braindecode trunk).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from torch import nn
+
+__all__ = ["build_network"]
+
+
+def build_network(variant: str = "mixnet", backbone: str | None = None,
+                  backbone_kwargs: Mapping[str, Any] | None = None, **net_kwargs: Any) -> nn.Module:
+    """MixNet (``variant="mixnet"``), MIN2Net (``"min2net"``) or, with ``backbone`` (a braindecode
+    model name), :class:`~eegmtl.models.multitask.MultiTaskBraindecode` on that trunk.
+
+    ``net_kwargs``: ``n_channels``, ``n_times``, ``n_classes``, ``latent_dim``, ``sfreq``.
+    """
+    if backbone is not None:
+        from eegmtl.models.multitask import MultiTaskBraindecode
+
+        return MultiTaskBraindecode(backbone, model_kwargs=dict(backbone_kwargs or {}),
+                                    **net_kwargs)
+    from eegmtl.models.mixnet import MixNet
+
+    if variant == "min2net":
+        return MixNet.min2net(**net_kwargs)
+    if variant != "mixnet":
+        raise ValueError(f"variant must be 'mixnet' or 'min2net', got {variant!r}.")
+    return MixNet(**net_kwargs)

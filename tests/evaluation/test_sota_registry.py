@@ -1,0 +1,173 @@
+"""Modern deep baselines, composed names (+aug / +mtl), augmentation confined to training batches
+and Euclidean alignment in the runner (tiny synthetic data, one or two epochs)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from sklearn.base import BaseEstimator, ClassifierMixin
+
+from eegmtl.evaluation.composed import DEFAULT_AUGMENTATION, parse_name
+from eegmtl.evaluation.methods import (
+    DEEP_BASELINES,
+    default_config,
+    get_method,
+    is_deep_method,
+    is_method,
+)
+from eegmtl.evaluation.runner import run_protocol
+
+sys.path.insert(0, str(Path(__file__).parent))
+from evaluation_synth import synthetic_data  # noqa: E402
+
+
+def _tiny(n: int = 40, n_times: int = 1000, seed: int = 0):
+    rng = np.random.default_rng(seed)
+    y = np.repeat([0, 1], n // 2)
+    X = rng.standard_normal((n, 3, n_times)) * 10.0
+    X[y == 1, 0] *= 2.0
+    return X, y
+
+
+# --------------------------------------------------------------------------- registry
+@pytest.mark.parametrize("name", [*DEEP_BASELINES, "EEGNet[val]", "ShallowFBCSPNet[val]"])
+def test_deep_baseline_entries_record_recipe_and_train_one_epoch(name):
+    cfg = default_config(name)
+    assert {"optimizer", "lr", "max_epochs", "batch_size", "source", "patience"} <= set(cfg)
+    X, y = _tiny()
+    est = get_method(name, max_epochs=1, batch_size=8).build()
+    est.fit(X[:28], y[:28], X_val=X[28:], y_val=y[28:])
+    assert est.n_epochs_trained_ == 1
+    assert est.predict_proba(X[:5]).shape == (5, 2)
+
+
+def test_committed_configs_unchanged():
+    assert default_config("EEGNet") == {"factory": "make_eegnet"}
+    assert "augmentation" not in default_config("MixNet")
+    assert default_config("CSP+LDA") == {"factory": "make_csp_lda"}
+
+
+def test_composed_names():
+    assert parse_name("ATCNet+mtl[blending]+aug[sr,ft]") == (
+        "ATCNet", {"mtl": "blending", "aug": "sr,ft"})
+    cfg = default_config("MixNet+aligned_mtl+aug")
+    assert cfg["mtl"] == "aligned_mtl" and cfg["augmentation"] == DEFAULT_AUGMENTATION
+    assert default_config("EEGNet+aug")["model"] == "EEGNet"  # built on EEGNet[val]
+    assert default_config("CTNet+noaug")["augmentation"] is None
+    assert default_config("MixNet[val-tuned]+mtl[pcgrad]")["mtl"] == "pcgrad"
+    bb = default_config("Deep4Net+mtl[ew]", "si")
+    assert (bb["backbone"], bb["mtl"], bb["protocol"]) == ("Deep4Net", "ew", "si")
+    assert not is_method("CSP+LDA+aug") and not is_method("MixNet+aug[nope]")
+    assert not is_method("CTNet+aug")  # already augments (recipe): ambiguous
+    assert is_deep_method("EEGNet") and not is_deep_method("TS+SVM")
+    with pytest.raises(KeyError, match="unknown method"):
+        default_config("NoSuchNet")
+
+
+@pytest.mark.parametrize("name", ["EEGNet+mtl[blending]", "ATCNet+mtl[aligned_mtl]",
+                                  "EEGTCNet+mtl[blending]", "ShallowFBCSPNet+mtl[aligned_mtl]"])
+def test_multitask_braindecode_from_registry(name):
+    X, y = _tiny()
+    est = get_method(name, max_epochs=1, device="cpu").build()
+    est.fit(X[:28], y[:28], X_val=X[28:], y_val=y[28:])
+    assert type(est.model_).__name__ == "MultiTaskBraindecode"
+    assert est.model_.backbone_name == name.split("+")[0]
+    assert est.predict_proba(X[:4]).shape == (4, 2)
+
+
+# --------------------------------------------------------------------------- augmentation
+def _count_batches(monkeypatch, cls, method):
+    sizes: list[int] = []
+    orig = getattr(cls, method)
+
+    def spy(self, X, *args, **kwargs):
+        sizes.append(int(X.shape[0]))
+        return orig(self, X, *args, **kwargs)
+
+    monkeypatch.setattr(cls, method, spy)
+    return sizes
+
+
+def test_mixnet_augmentation_sees_training_batches_only(monkeypatch):
+    from eegmtl.eeg.augmentation import BatchAugmenter
+
+    sizes = _count_batches(monkeypatch, BatchAugmenter, "__call__")
+    X, y, meta = synthetic_data(n_times=1000, n_subjects=1, n_trials=20)
+    df = run_protocol("sd", ["MixNet+aug[noise]"], subjects=[1], data=(X, y, meta), folds=[1],
+                      progress=False, method_params={"MixNet+aug[noise]": {
+                          "max_epochs": 2, "device": "cpu"}})
+    n_train = int(df["samples"].iloc[0])
+    assert int(df["samples_val"].iloc[0]) > 0 and int(df["samples_test"].iloc[0]) > 0
+    # every training trial once per epoch, nothing else (no validation / test batch)
+    assert sum(sizes) == n_train * int(df["n_epochs_trained"].iloc[0])
+
+
+def test_braindecode_augmentation_sees_training_batches_only(monkeypatch):
+    from braindecode.augmentation import GaussianNoise
+
+    sizes = _count_batches(monkeypatch, GaussianNoise, "forward")
+    X, y, meta = synthetic_data(n_times=1000, n_subjects=1, n_trials=20)
+    name = "EEGNet+aug[noise]"
+    df = run_protocol("sd", [name], subjects=[1], data=(X, y, meta), folds=[1], progress=False,
+                      method_params={name: {"max_epochs": 2, "batch_size": 8}})
+    n_train, epochs = int(df["samples"].iloc[0]), int(df["n_epochs_trained"].iloc[0])
+    assert sum(sizes) == epochs * (n_train // 8) * 8  # drop_last training batches only
+
+
+# --------------------------------------------------------------------------- alignment
+class _Spy(ClassifierMixin, BaseEstimator):
+    """Records the trials it is fitted on and asked to predict."""
+
+    seen: list[dict[str, np.ndarray]] = []
+
+    def __init__(self, random_state=None):
+        self.random_state = random_state
+
+    def fit(self, X, y):
+        self.classes_ = np.unique(y)
+        _Spy.seen.append({"fit": np.array(X)})
+        return self
+
+    def predict_proba(self, X):
+        _Spy.seen[-1].setdefault("test", np.array(X))  # the first call: the test trials
+        p = np.full((len(X), 2), 0.5)
+        p[:, 0] += 1e-3 * np.arange(len(X)) / len(X)
+        return p
+
+    def predict(self, X):
+        return self.classes_[self.predict_proba(X).argmax(1)]
+
+
+def _mean_cov(X):
+    return np.mean([x @ x.T / x.shape[1] for x in X], axis=0)
+
+
+@pytest.mark.parametrize("mode", ["transductive", "inductive"])
+def test_alignment_per_recording_and_inductive_leak(mode):
+    X, y, meta = synthetic_data(n_times=64, n_subjects=3, n_trials=20)
+    test_idx = np.flatnonzero((meta.subject == 1) & (meta.session >= 4))
+
+    def run(Xd):
+        _Spy.seen = []
+        df = run_protocol("si", {"Spy": _Spy()}, subjects=[1], data=(Xd, y, meta), folds=[1],
+                          n_folds=2, progress=False, alignment=mode)
+        assert f'"alignment":"{mode}"' in df["config"].iloc[0]
+        return _Spy.seen[0]
+
+    base = run(X)
+    # the training subjects' recordings are whitened on their own trials
+    fit = base["fit"]
+    for k in range(0, len(fit), 20):
+        np.testing.assert_allclose(_mean_cov(fit[k:k + 20]), np.eye(3), atol=0.15)
+    # perturb the test recordings (all but their first trial)
+    Xp = X.copy()
+    mix = np.array([[3.0, 1.0, 0.0], [0.0, 1.0, 0.0], [0.5, 0.0, 2.0]])
+    Xp[test_idx[1:]] = np.einsum("ij,njt->nit", mix, X[test_idx[1:]])
+    pert = run(Xp)
+    np.testing.assert_array_equal(base["fit"], pert["fit"])  # training data never changes
+    first_unchanged = np.allclose(base["test"][0], pert["test"][0])
+    # inductive: a test trial's alignment ignores the other test trials; transductive uses them
+    assert first_unchanged is (mode == "inductive")
