@@ -64,6 +64,7 @@ from eegmtl.mixnet.defaults import PROTOCOL_DEFAULTS, TRAINING_DEFAULTS, normali
 
 __all__ = [
     "METHODS",
+    "MIXNET_CANDIDATES",
     "MethodSpec",
     "available_methods",
     "default_config",
@@ -304,6 +305,17 @@ def _deep_defaults(model: str) -> Callable[[str], dict[str, Any]]:
 METHODS.update({name: (_deep_factory, _deep_defaults(name)) for name in DEEP_BASELINES})
 METHODS.update({name: (_deep_factory, _deep_defaults(model))
                 for name, model in VALIDATION_FOLD_ROWS.items()})
+
+
+#: MixNet-family candidates for the validation-only choice of a best MixNet pipeline (SD fold 1,
+#: :func:`eegmtl.evaluation.tables.select_on_validation` on ``val_accuracy``; rows checkpointed
+#: on validation accuracy, e.g. MixNet[val-acc], are left out: their validation score is biased).
+MIXNET_CANDIDATES: tuple[str, ...] = (
+    "MixNet", "MixNet[val-tuned]", "MixNet+aligned_mtl", "MixNet[val-tuned]+aug",
+    "MixNet[val-tuned]+mtl[aligned_mtl]", "MixNet[val-tuned]+mtl[aligned_mtl]+aug",
+    "MixNet+aligned_mtl+aug", "MixNet[val-tuned]+aug[sr,ft]", "EEGNet+mtl[blending]",
+    "EEGNet+mtl[aligned_mtl]",
+)
 
 
 def available_methods() -> list[str]:

@@ -171,3 +171,12 @@ def test_alignment_per_recording_and_inductive_leak(mode):
     first_unchanged = np.allclose(base["test"][0], pert["test"][0])
     # inductive: a test trial's alignment ignores the other test trials; transductive uses them
     assert first_unchanged is (mode == "inductive")
+
+
+def test_multitask_braindecode_save_load_roundtrip(tmp_path):
+    X, y = _tiny()
+    est = get_method("EEGNet+mtl[aligned_mtl]+aug", max_epochs=1, device="cpu").build()
+    est.fit(X[:28], y[:28], X_val=X[28:], y_val=y[28:])
+    path = est.save(tmp_path / "est.pt")
+    again = type(est).load(path, device="cpu")
+    np.testing.assert_allclose(again.predict_proba(X[:6]), est.predict_proba(X[:6]), rtol=1e-5)
