@@ -50,6 +50,7 @@ from eegmtl.evaluation.splitters import (
     normalize_protocol,
     trial_subjects_sessions,
 )
+from eegmtl.parallel import parallel_backend, pinned_threads, worker_threads
 
 __all__ = [
     "DEFAULT_DATASET",
@@ -132,14 +133,10 @@ def _run_task(
     random.seed(seed)
     np.random.seed(seed)  # noqa: NPY002  (global state, for estimators that use it)
     est = _set_random_state(_build(task.method), seed)
-    threads = None
     if "torch" in sys.modules:  # the factory imported a torch-based estimator: seed it too
         from eegmtl.mtl.runtime import seed_everything
 
         seed_everything(seed)
-        if common.get("torch_threads"):
-            threads = sys.modules["torch"].get_num_threads()
-            sys.modules["torch"].set_num_threads(int(common["torch_threads"]))
     if common.get("alignment") == "inductive":  # references from this fold's training trials
         from eegmtl.eeg.alignment import align_fold
 
@@ -147,14 +144,11 @@ def _run_task(
     X_tr, y_tr = X[sp.train], y[sp.train]
     X_va, y_va = X[sp.val], y[sp.val]
     t0 = time.perf_counter()
-    try:
+    with pinned_threads(common.get("torch_threads")):  # torch + BLAS threads, restored after
         if len(sp.val) and _accepts_validation(est):
             est.fit(X_tr, y_tr, X_val=X_va, y_val=y_va)
         else:
             est.fit(X_tr, y_tr)
-    finally:
-        if threads is not None:  # restore (matters when the fit ran in the calling process)
-            sys.modules["torch"].set_num_threads(threads)
     fit_time = time.perf_counter() - t0
     pred, scores = predict_with_scores(est, X[sp.test])
     classes = getattr(est, "classes_", None)
@@ -236,6 +230,7 @@ def run_protocol(
     split_seed: int = 42,
     n_jobs: int = 1,
     backend: str = "loky",
+    address: str | None = None,
     results_path: str | os.PathLike[str] | None = None,
     resume: bool = True,
     progress: bool = True,
@@ -273,10 +268,13 @@ def run_protocol(
     n_jobs : int
         Parallel fits (joblib); ``-1`` uses all cores.
     backend : str
-        Any joblib backend name (``"loky"``, ``"threading"``, ``"multiprocessing"``, ``"dask"``,
-        ``"ray"``, ...), set through ``joblib.parallel_config``. For ``"dask"`` create a
-        ``dask.distributed.Client`` first; for ``"ray"`` joblib registers Ray's backend when
-        ``ray`` is installed.
+        ``"loky"`` (default), ``"dask"``, ``"ray"`` or any joblib backend name
+        (:func:`eegmtl.parallel.parallel_backend`). Without ``address``, ``"dask"`` / ``"ray"``
+        start a local cluster of ``n_jobs`` workers for the run. The records do not depend on
+        the backend (not part of the config hash).
+    address : str, optional
+        A running cluster: Dask scheduler address or Ray address (``"auto"``,
+        ``"ray://host:10001"``); its workers must be able to import eegmtl.
     results_path : path, optional
         CSV (or ``.parquet``) record file. Records are rewritten atomically after every finished
         fit. ``None`` keeps records in memory only.
@@ -294,7 +292,8 @@ def run_protocol(
     history_dir : path, optional
         Save each fit's training history (an estimator ``history_`` DataFrame) as CSV here.
     torch_threads : int, optional
-        ``torch.set_num_threads`` in each worker before fitting.
+        torch and BLAS threads of each fit (:func:`eegmtl.parallel.pinned_threads`); default 1
+        when fits run in workers, unchanged for a serial run in this process.
     predictions_dir : path, optional
         Save each fit's test-set predictions (:func:`fold_predictions`: true and predicted label
         and class probabilities per trial, with the trial's subject/session) as CSV here.
@@ -310,7 +309,7 @@ def run_protocol(
     DataFrame
         The records of all requested fits (finished now or earlier), sorted by key.
     """
-    from joblib import Parallel, delayed, parallel_config
+    from joblib import Parallel, delayed
 
     protocol = normalize_protocol(protocol)
     if data is None:
@@ -375,7 +374,7 @@ def run_protocol(
         "trial_meta": (metadata[[c for c in ("subject", "session", "session_index")
                                  if c in metadata.columns]]
                        if predictions_dir is not None else None),
-        "torch_threads": torch_threads,
+        "torch_threads": worker_threads(torch_threads, backend, n_jobs),
         "alignment": alignment,
         "recordings": recordings,
     }
@@ -384,7 +383,8 @@ def run_protocol(
         from tqdm.auto import tqdm
 
         bar = tqdm(total=len(todo), desc=f"{protocol}", disable=not progress, unit="fit")
-        with parallel_config(backend=backend, n_jobs=n_jobs):
+        with parallel_backend(backend, n_jobs, address=address,
+                              threads_per_worker=torch_threads or 1):
             gen = Parallel(return_as="generator_unordered")(
                 delayed(_run_task)(t, X, y, common) for t in todo)
             for rec in gen:

@@ -10,8 +10,8 @@ from typing import Any
 
 from eegmtl.config import checkout_root
 
-__all__ = ["T_START", "command_line", "display_path", "parse_subjects", "parse_value",
-           "set_torch_threads"]
+__all__ = ["T_START", "add_parallel_arguments", "command_line", "display_path",
+           "parse_subjects", "parse_value", "set_torch_threads"]
 
 #: start of the process's experiment code (wall times reported include the imports after it)
 T_START = time.perf_counter()
@@ -51,7 +51,31 @@ def command_line(args: argparse.Namespace) -> str:
     """The command that ran: ``args.command_prefix`` (e.g. ``["eegmtl", "sd"]`` or
     ``["python", "pipelines/subject_dependent.py"]``) followed by ``args.argv``."""
     prefix = list(getattr(args, "command_prefix", None) or ["eegmtl"])
-    return shlex.join([*prefix, *(getattr(args, "argv", None) or [])])
+    command = shlex.join([*prefix, *(getattr(args, "argv", None) or [])])
+    backend = getattr(args, "backend", None)
+    if backend in ("dask", "ray"):  # where it ran (not part of any config hash)
+        from eegmtl.parallel import describe_backend
+
+        command += f"  # {describe_backend(backend, args.n_jobs, args.address)}"
+    return command
+
+
+def add_parallel_arguments(parser: argparse.ArgumentParser, *, threads: bool = True) -> None:
+    """``--n-jobs``, ``--backend``, ``--address`` (and ``--threads-per-worker``, stored as
+    ``torch_threads``): where the fits run (:func:`eegmtl.parallel.parallel_backend`)."""
+    p = parser
+    p.add_argument("--n-jobs", type=int, default=1,
+                   help="parallel fits; with --backend dask/ray and no --address, the size of "
+                        "the local cluster started for the run (default 1)")
+    p.add_argument("--backend", default="loky",
+                   help="loky (default), dask or ray (pip install 'eegmtl[distributed]'), or "
+                        "another joblib backend; results do not depend on it")
+    p.add_argument("--address", default=None,
+                   help="running cluster to use: Dask scheduler (tcp://host:8786) or Ray "
+                        "(auto, ray://host:10001); workers need eegmtl installed")
+    if threads:
+        p.add_argument("--threads-per-worker", "--torch-threads", dest="torch_threads", type=int,
+                       default=1, help="torch and BLAS threads per fit (default 1)")
 
 
 def display_path(path: Path) -> str:

@@ -33,6 +33,7 @@ from eegmtl.evaluation.methods import (
 )
 from eegmtl.experiments._common import (
     T_START,
+    add_parallel_arguments,
     command_line,
     parse_subjects,
     parse_value,
@@ -66,9 +67,7 @@ def add_arguments(parser: argparse.ArgumentParser, protocol: str = "subject_depe
     p.add_argument("--only-folds", type=int, nargs="+", default=None,
                    help="run only these folds (1-based)")
     p.add_argument("--seeds", type=int, nargs="+", default=[0])
-    p.add_argument("--n-jobs", type=int, default=1, help="parallel fits (joblib)")
-    p.add_argument("--backend", default="loky", help="joblib backend: loky, threading, "
-                   "multiprocessing, dask, ray, ...")
+    add_parallel_arguments(p)
     p.add_argument("--results", type=Path, default=_default_results(protocol),
                    help=f"record CSV (default <results folder>/{protocol_short(protocol)}.csv; "
                         f"{RESULTS_DIR_HELP})")
@@ -97,8 +96,6 @@ def add_arguments(parser: argparse.ArgumentParser, protocol: str = "subject_depe
     p.add_argument("--predictions-dir", type=Path, default=None,
                    help="save per-fit test predictions (label and probabilities per trial) "
                         "as CSV")
-    p.add_argument("--torch-threads", type=int, default=1,
-                   help="torch threads per worker (default 1)")
 
 
 def method_params(args: argparse.Namespace, protocol: str) -> dict[str, dict[str, Any]]:
@@ -152,7 +149,7 @@ def run(args: argparse.Namespace) -> int:
         return 0
     df = run_protocol(
         protocol, args.methods, subjects, n_folds=args.folds, folds=folds, seeds=args.seeds,
-        n_jobs=args.n_jobs, backend=args.backend, results_path=results,
+        n_jobs=args.n_jobs, backend=args.backend, address=args.address, results_path=results,
         resume=not args.no_resume, progress=not args.no_progress,
         method_params=method_params(args, protocol), history_dir=args.history_dir,
         torch_threads=args.torch_threads, predictions_dir=args.predictions_dir,

@@ -35,7 +35,7 @@ from typing import Any
 
 from eegmtl._io import file_lock
 from eegmtl.config import RESULTS_DIR_HELP, results_dir
-from eegmtl.experiments._common import command_line, set_torch_threads
+from eegmtl.experiments._common import add_parallel_arguments, command_line, set_torch_threads
 from eegmtl.experiments.vision_summary import DATASETS, METHODS, write_summary
 
 __all__ = ["add_arguments", "run"]
@@ -64,7 +64,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     p.add_argument("--results", type=Path, default=None,
                    help="CSV (default <results folder>/vision_<model>.csv)")
     p.add_argument("--device", default="auto")
-    p.add_argument("--threads", type=int, default=None)
+    p.add_argument("--threads", type=int, default=None,
+                   help="torch threads (of each worker with --n-jobs/--backend: default 1)")
+    add_parallel_arguments(p, threads=False)
     p.add_argument("--shard", default="0/1", help="k/n: run every n-th grid item from k")
     p.add_argument("--checkpoint-dir", type=Path, default=None,
                    help="per-run trainer checkpoints (default ~/.cache/eegmtl/vision_runs)")
@@ -120,6 +122,7 @@ def run(args: argparse.Namespace) -> int:
     log(f"start: {command}")
     recs = run_grid(
         args.benchmarks, args.methods, args.seeds, shard=(k, n), log=log, model=model,
+        n_jobs=args.n_jobs, backend=args.backend, address=args.address,
         protocol=args.protocol, epochs=args.epochs, n_train=args.n_train, n_val=args.n_val,
         n_test=args.n_test, conflict_every=args.conflict_every, device=args.device,
         flat=_flat_config(args.flat_preset, args.flat_rho),
