@@ -19,14 +19,15 @@ import torch
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.utils.validation import check_is_fitted
 
-from eegmtl.mixnet.config import check_labels, decide_scale, resolve_config
+from eegmtl.mixnet.config import check_labels, resolve_config
 from eegmtl.mixnet.defaults import TRAINING_DEFAULTS
 from eegmtl.mixnet.features import MixNetFeatures
 from eegmtl.mixnet.inference import run_network
 from eegmtl.mixnet.inputs import (
-    check_epochs,
+    check_fit_epochs,
     check_predict_epochs,
     checkpoint_seed,
+    data_fingerprint,
     split_validation,
 )
 from eegmtl.mixnet.net import fit_network
@@ -79,9 +80,11 @@ class MixNetClassifier(ClassifierMixin, BaseEstimator):
         Sampling rate of ``X`` in Hz (BCIC IV 2b: 250).
     tmin, tmax : float, default 0, 4
         Window ``[tmin, tmax)`` in seconds relative to the cue (MixNet 2b: 0-4 s after the cue).
-    epoch_tmin : float, default 0
-        Time of the first sample of ``X`` relative to the cue (0 for the 2b export and for
-        MOABB's ``LeftRightImagery`` on 2b, whose epochs start at the cue).
+    epoch_tmin, epoch_tmax : float, default 0, None
+        Time of the first sample of ``X`` and end of each trial relative to the cue
+        (``epoch_tmax=None``: trials end with the window, as the 0-4 s 2b export and MOABB's
+        ``LeftRightImagery(tmax=4)`` on 2b). The trial length must fit ``sfreq`` and this
+        interval (give or take one sample), which catches a wrong ``sfreq``.
     sfreq_model : float, default 100
         Rate the window is resampled to (MixNet: 100 Hz, so 4 s = 400 samples).
     bands : sequence of (low, high) or None, default None
@@ -95,14 +98,14 @@ class MixNetClassifier(ClassifierMixin, BaseEstimator):
         ``"time"``: MIN2Net's time-domain input (one 8-30 Hz Butterworth band, no CSP, the
         network of :meth:`MixNet.min2net`); works with any number of classes. ``bands`` then
         defaults to ``[(8, 30)]``.
-    input_scale : {"auto", "uV", "V"} or float, default "auto"
-        MixNet works in microvolts: its CSP covariances are trace-normalised for the filters,
-        but the CSP outputs keep the input's amplitude, and no other normalisation is applied
-        (reference §1). ``"auto"`` treats data whose standard deviation is below 1e-3 as volts
-        (MNE/MOABB raw convention) and multiplies it by 1e6; ``"uV"`` leaves the data as is,
-        ``"V"`` always multiplies by 1e6, a float multiplies by that factor. The factor chosen
-        at ``fit`` is reused at prediction; ``"auto"`` raises if prediction data looks like the
-        other unit. (MOABB *paradigms* already return µV.)
+    input_scale : {"auto", "uV", "mV", "V"} or float, default "auto"
+        MixNet works in microvolts (its CSP outputs keep the input's amplitude). The unit is
+        diagnosed from the median trial amplitude (:func:`eegmtl.eeg.checks.check_units`):
+        ``"auto"`` converts volts and millivolts to µV; a declared unit that the amplitude
+        contradicts (e.g. volts declared as µV) raises with the factor that fixes it; a float
+        is a factor to µV and skips the diagnosis. At prediction, data far from the fit's
+        amplitude (ratio outside [0.1, 10]) gives an ``AmplitudeWarning`` with the ratio.
+        Outlier (artefact) trials at fit give an ``OutlierTrialWarning`` with their indices.
     latent_dim, margin, warmup, batch_size : optional
         Latent size, triplet margin α, blending warm-up W (epochs) and training batch size;
         ``None`` takes the ``protocol`` default.
@@ -151,6 +154,9 @@ class MixNetClassifier(ClassifierMixin, BaseEstimator):
         Its CSP step (``None`` for ``input="time"``).
     scale_ : float
         Factor applied to the input (1e6 for volts under ``input_scale="auto"``).
+    amplitude_reference_ : dict
+        Robust amplitude of the fit data (:class:`~eegmtl.eeg.checks.AmplitudeReference`
+        fields), checked at prediction.
     n_times_in_, n_channels_in_ : int
         Shape of the epochs seen by ``fit`` (prediction data must match).
     n_epochs_trained_, best_epoch_ : int
@@ -200,6 +206,7 @@ class MixNetClassifier(ClassifierMixin, BaseEstimator):
         tmin: float = 0.0,
         tmax: float = 4.0,
         epoch_tmin: float = 0.0,
+        epoch_tmax: float | None = None,
         sfreq_model: float = 100.0,
         bands: Sequence[Sequence[float]] | None = None,
         filter_order: int = 5,
@@ -234,6 +241,7 @@ class MixNetClassifier(ClassifierMixin, BaseEstimator):
         self.tmin = tmin
         self.tmax = tmax
         self.epoch_tmin = epoch_tmin
+        self.epoch_tmax = epoch_tmax
         self.sfreq_model = sfreq_model
         self.bands = bands
         self.filter_order = filter_order
@@ -263,9 +271,6 @@ class MixNetClassifier(ClassifierMixin, BaseEstimator):
         return resolve_config(self.get_params(deep=False))
 
     # ------------------------------------------------------------------ input handling
-    def _check_X(self, X: Any, name: str = "X") -> np.ndarray:
-        return check_epochs(self, X, name)
-
     def _make_features(self) -> MixNetFeatures:
         return MixNetFeatures(
             sfreq=self.sfreq, tmin=self.tmin, tmax=self.tmax, epoch_tmin=self.epoch_tmin,
@@ -288,7 +293,8 @@ class MixNetClassifier(ClassifierMixin, BaseEstimator):
         Parameters
         ----------
         X : array-like, shape (n_trials, n_channels, n_times)
-            Epochs at ``sfreq`` Hz (µV or V, see ``input_scale``).
+            Epochs at ``sfreq`` Hz (µV, mV or V, see ``input_scale``), any real dtype (computed
+            in float64).
         y : array-like, shape (n_trials,)
             Labels of any type; two classes for ``input="fbcsp"``.
         X_val, y_val : optional
@@ -297,25 +303,22 @@ class MixNetClassifier(ClassifierMixin, BaseEstimator):
             training trials only.
         resume : bool, default False
             Continue from ``checkpoint_dir/last.pt`` if it exists (same data and parameters,
-            e.g. after an interruption, or with a larger ``max_epochs``).
+            e.g. after an interruption, or with a larger ``max_epochs``). Other data or settings
+            (compared by the fingerprint in ``checkpoint_dir/estimator.json``) raise
+            :class:`~eegmtl.mtl.checkpoint.CheckpointMismatchError`.
 
         Returns
         -------
         self
         """
         cfg = self._resolved_config()
-        X = self._check_X(X)
-        y = np.asarray(y)
-        if y.ndim != 1 or len(y) != len(X):
-            raise ValueError(
-                f"y must be 1-D with one label per trial: X has {len(X)} trials, y has shape "
-                f"{y.shape}."
-            )
+        X, y, self.scale_ = check_fit_epochs(self, X, y)
         classes, y_idx = np.unique(y, return_inverse=True)
         check_labels(classes, y_idx, self.input)
-        seed = checkpoint_seed(self.checkpoint_dir, self.random_state, resume, cfg["protocol"])
-
-        self.scale_ = decide_scale(self.input_scale, X)
+        fingerprint = None if self.checkpoint_dir is None else data_fingerprint(
+            self, X, y, X_val, y_val)
+        seed = checkpoint_seed(self.checkpoint_dir, self.random_state, resume, cfg["protocol"],
+                               fingerprint)
         self.n_channels_in_, self.n_times_in_ = int(X.shape[1]), int(X.shape[2])
         X_tr, y_tr, X_va, y_va = split_validation(
             self, X, y_idx, classes, X_val, y_val, seed=seed, method=cfg["method"]

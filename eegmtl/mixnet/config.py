@@ -1,5 +1,5 @@
 """Settings of :class:`~eegmtl.mixnet.classifier.MixNetClassifier`: MTL method, protocol
-defaults and parameter checks, seeds, input scale, labels (torch is imported only to resolve a
+defaults and parameter checks, seeds, labels (torch is imported only to resolve a
 method name).
 """
 
@@ -14,11 +14,8 @@ import numpy as np
 from eegmtl.mixnet.defaults import PROTOCOL_DEFAULTS, protocol_short
 
 __all__ = [
-    "check_labels", "decide_scale", "resolve_config", "resolve_mtl", "seed_from", "uses_blending",
+    "check_labels", "resolve_config", "resolve_mtl", "seed_from", "uses_blending",
 ]
-
-_VOLT_STD_THRESHOLD = 1e-3  # EEG in volts has std ~1e-5; in µV ~1-100
-
 
 def resolve_mtl(mtl: str | Mapping[str, Any] | None) -> dict[str, Any]:
     """Resolve an MTL method to ``{"weighting", "aggregator", "flat", ...params}``.
@@ -153,25 +150,6 @@ def seed_from(random_state: Any) -> int:
     raise ValueError(
         f"random_state must be None, an int or a numpy RandomState/Generator; got "
         f"{random_state!r}."
-    )
-
-
-def decide_scale(input_scale: str | float, X: np.ndarray) -> float:
-    """Factor that brings ``X`` to microvolts: ``"auto"`` (1e6 when the standard deviation
-    is below 1e-3, i.e. volts), ``"uV"`` (1), ``"V"`` (1e6) or a positive factor."""
-    s = input_scale
-    if isinstance(s, str):
-        key = s.strip().lower().replace("µ", "u")
-        if key == "auto":
-            return 1e6 if float(np.std(X)) < _VOLT_STD_THRESHOLD else 1.0
-        if key == "uv":
-            return 1.0
-        if key == "v":
-            return 1e6
-    elif isinstance(s, numbers.Real) and not isinstance(s, bool) and s > 0:
-        return float(s)
-    raise ValueError(
-        f"input_scale must be 'auto', 'uV', 'V' or a positive factor; got {s!r}."
     )
 
 

@@ -1,67 +1,89 @@
-"""Input handling of :class:`~eegmtl.mixnet.classifier.MixNetClassifier`: epochs and window
-checks, the validation split, and the seed recorded with a checkpoint for ``resume=True``.
+"""Input handling of :class:`~eegmtl.mixnet.classifier.MixNetClassifier`: the fit- and
+predict-time checks of :mod:`eegmtl.eeg.checks`, the validation split, and the seed and data /
+settings fingerprint recorded with a checkpoint so that ``resume=True`` continues only the
+same fit.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 import numbers
+import warnings
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from eegmtl._io import read_json, write_json
-from eegmtl.mixnet.config import _VOLT_STD_THRESHOLD, seed_from, uses_blending
+from eegmtl._io import config_hash, read_json, write_json
+from eegmtl.eeg.checks import (
+    UNIT_TO_UV,
+    AmplitudeReference,
+    check_prediction_epochs,
+    check_training_epochs,
+)
+from eegmtl.mixnet.config import seed_from, uses_blending
 
-__all__ = ["check_epochs", "check_predict_epochs", "checkpoint_seed", "split_validation"]
+__all__ = [
+    "check_fit_epochs", "check_predict_epochs", "checkpoint_seed", "data_fingerprint",
+    "split_validation",
+]
 
-
-def check_epochs(est: Any, X: Any, name: str = "X") -> np.ndarray:
-    """``X`` as a float64 epochs array whose trials hold the estimator's time window."""
-    from eegmtl.eeg.preprocessing import check_epochs_array
-
-    sfreq = est.sfreq
-    if not (isinstance(sfreq, numbers.Real) and sfreq > 0):
-        raise ValueError(f"sfreq must be a positive number in Hz; got {sfreq!r}.")
-    X = check_epochs_array(X, ndim=3, name=name)
-    start = int(round((est.tmin - est.epoch_tmin) * sfreq))
-    stop = int(round((est.tmax - est.epoch_tmin) * sfreq))
-    if start < 0 or stop > X.shape[-1]:
-        raise ValueError(
-            f"{name} has {X.shape[-1]} samples per trial = {X.shape[-1] / sfreq:g} s at "
-            f"the declared sfreq={sfreq:g} Hz, but the window [{est.tmin:g}, "
-            f"{est.tmax:g}) s (epoch starting at {est.epoch_tmin:g} s) needs samples "
-            f"{start}-{stop}. If {name} is sampled at another rate, set sfreq to it (e.g. "
-            f"MixNetClassifier(sfreq={X.shape[-1] / (est.tmax - est.epoch_tmin):g})); "
-            "otherwise adjust tmin/tmax/epoch_tmin or pass longer epochs."
-        )
-    return X
+_UNITS = {"auto": "auto", "uv": "uV", "µv": "uV", "μv": "uV", "mv": "mV", "v": "V"}
+#: Parameters that may change between an interrupted fit and its resumption (``random_state``
+#: is checked through the recorded seed).
+_RESUMABLE = ("max_epochs", "verbose", "device", "checkpoint_dir", "random_state")
 
 
-def check_predict_epochs(est: Any, X: Any) -> np.ndarray:
-    """Prediction epochs: the fit's channels, length and unit."""
-    X = check_epochs(est, X)
+def _window(est: Any) -> dict[str, Any]:
+    return {"sfreq": est.sfreq, "tmin": est.tmin, "tmax": est.tmax,
+            "epoch_tmin": est.epoch_tmin, "epoch_tmax": getattr(est, "epoch_tmax", None)}
+
+
+def _declared_units(input_scale: Any) -> str | None:
+    """``input_scale`` as a unit for :func:`~eegmtl.eeg.checks.check_units` (None: a factor)."""
+    if isinstance(input_scale, str) and input_scale.strip().lower() in _UNITS:
+        return _UNITS[input_scale.strip().lower()]
+    if (isinstance(input_scale, numbers.Real) and not isinstance(input_scale, bool)
+            and np.isfinite(input_scale) and input_scale > 0):
+        return None
+    raise ValueError(
+        f"input_scale must be 'auto', 'uV', 'mV', 'V' or a positive factor; got {input_scale!r}."
+    )
+
+
+def check_fit_epochs(est: Any, X: Any, y: Any) -> tuple[np.ndarray, np.ndarray, float]:
+    """Training epochs through :func:`~eegmtl.eeg.checks.check_training_epochs` (float64,
+    finite, ``sfreq`` fits the trial length, labels without missing values and with two or more
+    classes, unit diagnosis, outlier trials warned with their indices); sets
+    ``est.amplitude_reference_`` (a dict). Returns ``X`` (float64), ``y`` and the factor that
+    brings ``X`` to microvolts."""
+    units = _declared_units(est.input_scale)
+    X, y, unit, ref = check_training_epochs(X, y, units=units, **_window(est))
+    est.amplitude_reference_ = dataclasses.asdict(ref)
+    scale = float(est.input_scale) if unit is None else UNIT_TO_UV[unit]
+    return X, y, scale
+
+
+def check_predict_epochs(est: Any, X: Any, name: str = "X") -> np.ndarray:
+    """Prediction (or validation) epochs: :func:`~eegmtl.eeg.checks.check_prediction_epochs`
+    (warns when the amplitude is far from the fit's) and the fit's channels and length."""
+    ref = getattr(est, "amplitude_reference_", None)
+    if ref is None:  # estimators saved before the reference existed: no amplitude check
+        ref = {"scale": 1.0, "low": 0.0, "high": float("inf")}
+    X = check_prediction_epochs(X, AmplitudeReference(**ref), name=name, **_window(est))
     if X.shape[1] != est.n_channels_in_:
         raise ValueError(
-            f"X has {X.shape[1]} channels but the estimator was fitted on "
+            f"{name} has {X.shape[1]} channels but the estimator was fitted on "
             f"{est.n_channels_in_}; use the same channels in the same order."
         )
     if X.shape[2] != est.n_times_in_:
         raise ValueError(
-            f"X has {X.shape[2]} samples per trial but fit saw {est.n_times_in_} (at "
+            f"{name} has {X.shape[2]} samples per trial but fit saw {est.n_times_in_} (at "
             f"sfreq={est.sfreq:g} Hz). A different length usually means a different "
             "sampling rate or epoch window: resample/crop the data to the fit's layout."
         )
-    if isinstance(est.input_scale, str) and est.input_scale == "auto":
-        looks_volts = float(np.std(X)) < _VOLT_STD_THRESHOLD
-        if looks_volts != (est.scale_ != 1.0):
-            fit_u, now_u = ("V", "µV") if est.scale_ != 1.0 else ("µV", "V")
-            raise ValueError(
-                f"the training data looked like {fit_u} but this data looks like {now_u} "
-                f"(std {float(np.std(X)):.3g}); pass both in the same unit, or fix "
-                "input_scale explicitly ('uV', 'V' or a factor)."
-            )
     return X
 
 
@@ -76,12 +98,7 @@ def split_validation(
     if X_val is not None or y_val is not None:
         if X_val is None or y_val is None:
             raise ValueError("give both X_val and y_val, or neither.")
-        Xv = check_epochs(est, X_val, "X_val")
-        if Xv.shape[1:] != X.shape[1:]:
-            raise ValueError(
-                f"X_val trials have shape {Xv.shape[1:]} but X trials {X.shape[1:]}; "
-                "use the same channels, sampling rate and window."
-            )
+        Xv = check_predict_epochs(est, X_val, "X_val")
         yv = np.asarray(y_val)
         if yv.ndim != 1 or len(yv) != len(Xv):
             raise ValueError(f"y_val must be 1-D with {len(Xv)} labels; got {yv.shape}.")
@@ -113,23 +130,75 @@ def split_validation(
     return X, y_idx, None, None
 
 
+def data_fingerprint(
+    est: Any, X: np.ndarray, y: np.ndarray, X_val: Any = None, y_val: Any = None
+) -> dict[str, Any]:
+    """What a checkpoint of this fit must agree on: data shape, label set and counts, a
+    SHA-256 of the data (float64 bytes) and labels, and a hash of the settings (MTL method
+    included; ``max_epochs``, ``verbose``, ``device`` and ``checkpoint_dir`` may change)."""
+    digest = hashlib.sha256(np.ascontiguousarray(X, dtype=np.float64).tobytes())
+    digest.update(np.asarray(y).astype(str).tobytes())
+    if X_val is not None:
+        digest.update(np.ascontiguousarray(X_val, dtype=np.float64).tobytes())
+        digest.update(np.asarray(y_val).astype(str).tobytes())
+    classes, counts = np.unique(np.asarray(y).astype(str), return_counts=True)
+    params = {k: v for k, v in est.get_params(deep=False).items() if k not in _RESUMABLE}
+    return {
+        "shape": list(X.shape),
+        "labels": dict(zip(classes.tolist(), counts.tolist())),
+        "data_sha256": digest.hexdigest()[:32],
+        "mtl": repr(est.mtl),
+        "settings_hash": config_hash({k: repr(v) for k, v in params.items()}, 16),
+    }
+
+
 def checkpoint_seed(
-    checkpoint_dir: str | Path | None, random_state: Any, resume: bool, protocol: str
+    checkpoint_dir: str | Path | None, random_state: Any, resume: bool, protocol: str,
+    fingerprint: Mapping[str, Any] | None = None,
 ) -> int:
-    """The seed; with a ``checkpoint_dir`` it is recorded so that ``resume=True`` reuses it."""
+    """The seed; with a ``checkpoint_dir`` it is recorded in ``estimator.json`` together with
+    ``fingerprint``, so that ``resume=True`` reuses the seed and refuses other data or settings.
+
+    Raises
+    ------
+    CheckpointMismatchError
+        ``resume=True`` and the recorded fingerprint (or seed) differs; the message names the
+        folder, what differs and the fix.
+    ValueError
+        ``estimator.json`` is empty or truncated (named), or ``resume=True`` without a folder.
+    """
+    from eegmtl.mtl.checkpoint import CheckpointMismatchError, check_fingerprint
+
     if resume and checkpoint_dir is None:
         raise ValueError("fit(resume=True) needs checkpoint_dir=<folder>.")
-    meta_path = None if checkpoint_dir is None else Path(checkpoint_dir)
-    meta_file = None if meta_path is None else meta_path / "estimator.json"
+    meta_file = None if checkpoint_dir is None else Path(checkpoint_dir) / "estimator.json"
     if resume and meta_file is not None and meta_file.is_file():
-        meta = read_json(meta_file)
-        if random_state is not None and meta["seed"] != seed_from(random_state):
+        try:
+            meta = read_json(meta_file)
+            seed = int(meta["seed"])
+        except (ValueError, KeyError, TypeError) as err:
             raise ValueError(
-                f"checkpoint in {meta_path} was written with seed {meta['seed']}, but "
-                f"random_state={random_state!r}; resume with the same random_state."
+                f"cannot resume from {meta_file}: {err} Use a fresh checkpoint_dir, or fit "
+                "with resume=False to start over."
+            ) from err
+        if random_state is not None and seed != seed_from(random_state):
+            raise CheckpointMismatchError(
+                f"the checkpoint in {meta_file.parent} was written with seed {seed}, but "
+                f"random_state={random_state!r}; resume with the same random_state, use a "
+                "fresh checkpoint_dir, or fit with resume=False."
             )
-        return int(meta["seed"])
+        if "fingerprint" not in meta:
+            warnings.warn(
+                f"{meta_file} has no data fingerprint (written by an older version); resuming "
+                "without checking that the data and settings are the same.", stacklevel=3,
+            )
+        elif fingerprint is not None:
+            check_fingerprint(meta["fingerprint"], fingerprint, meta_file)
+        return seed
     seed = seed_from(random_state)
     if meta_file is not None:
-        write_json(meta_file, {"seed": seed, "protocol": protocol})
+        meta = {"seed": seed, "protocol": protocol}
+        if fingerprint is not None:
+            meta["fingerprint"] = dict(fingerprint)
+        write_json(meta_file, meta)
     return seed

@@ -7,6 +7,7 @@ class-dependent 12 Hz rhythm on C3 or C4) and 1-4 epochs, so each test takes abo
 
 from __future__ import annotations
 
+import copy
 import pickle
 
 import numpy as np
@@ -20,6 +21,7 @@ from sklearn.preprocessing import FunctionTransformer
 
 import eegmtl.mixnet.net
 from eegmtl import MixNetClassifier
+from eegmtl.eeg.checks import AmplitudeWarning
 from eegmtl.mixnet.config import resolve_mtl
 from eegmtl.mixnet.defaults import PROTOCOL_DEFAULTS
 from eegmtl.mixnet.io import FORMAT_VERSION
@@ -28,14 +30,6 @@ from eegmtl.mtl.trainer import Trainer
 from eegmtl.mtl.weightings import EqualWeighting, FixedWeighting
 
 SFREQ = 250.0
-
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
 
 
 def make_epochs(
@@ -281,8 +275,8 @@ def test_input_scale_auto_detects_volts(fitted, data):
     volts = quick().fit(X * 1e-6, y)
     assert volts.scale_ == 1e6 and fitted.scale_ == 1.0
     np.testing.assert_allclose(volts.predict_proba(X * 1e-6), fitted.predict_proba(X), atol=1e-3)
-    with pytest.raises(ValueError, match="looks like"):
-        fitted.predict(X * 1e-6)
+    with pytest.warns(AmplitudeWarning, match="1e-06x the amplitude seen at fit"):
+        fitted.predict(X * 1e-6)  # a unit change at prediction is reported with the ratio
     explicit = quick(input_scale="uV").fit(X, y)
     assert explicit.scale_ == 1.0
 
@@ -308,7 +302,7 @@ def test_errors_wrong_shape_nan_inf(fitted, data):
         quick().fit(bad, y)
     with pytest.raises(ValueError, match="NaN"):
         fitted.predict(bad)
-    with pytest.raises(ValueError, match="one label per trial"):
+    with pytest.raises(ValueError, match="40 trials but y has 39 labels"):
         quick().fit(X, y[:-1])
     with pytest.raises(ValueError, match="channels"):
         fitted.predict(X[:, :2])
@@ -316,7 +310,7 @@ def test_errors_wrong_shape_nan_inf(fitted, data):
 
 def test_errors_classes(data):
     X, y = data
-    with pytest.raises(ValueError, match="single class"):
+    with pytest.raises(ValueError, match="1 class"):
         quick().fit(X, np.zeros(len(X)))
     with pytest.raises(ValueError, match="too few trials per class"):
         quick().fit(X[:12], np.r_[np.zeros(8), np.ones(4)])
@@ -330,9 +324,13 @@ def test_errors_sampling_rate(fitted, data):
     short = X[..., ::2]  # the same 4 s at 125 Hz, declared as 250 Hz
     with pytest.raises(ValueError, match=r"sfreq=125"):
         quick().fit(short, y)
-    longer = np.concatenate([X, X], axis=-1)  # 8 s: fit works (window 0-4 s) ...
+    longer = np.concatenate([X, X], axis=-1)  # 8 s at 250 Hz, or 4 s at 500 Hz?
+    with pytest.raises(ValueError, match="2000 samples per trial.*declare sfreq=500"):
+        fitted.predict(longer)  # trials longer than the declared epoch are refused
+    with pytest.raises(ValueError, match="2000 samples per trial.*epoch_tmax"):
+        quick().fit(longer, y)
     with pytest.raises(ValueError, match="samples per trial but fit saw 1000"):
-        fitted.predict(longer)  # ... but predicting on another layout is refused
+        copy.copy(fitted).set_params(epoch_tmax=8.0).predict(longer)  # not the fit's layout
     with pytest.raises(ValueError, match="sfreq"):
         quick(sfreq=-1).fit(X, y)
 
@@ -342,7 +340,7 @@ def test_errors_bad_params(data):
     for kwargs, match in [
         ({"validation_size": 1.5}, "validation_size"),
         ({"input": "raw"}, "input"),
-        ({"input_scale": "mV"}, "input_scale"),
+        ({"input_scale": "kV"}, "input_scale"),
         ({"batch_size": 0}, "batch_size"),
         ({"max_epochs": 0}, "max_epochs"),
     ]:
