@@ -55,7 +55,6 @@ import math
 import os
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -116,7 +115,7 @@ def _versions() -> str:
 
 # ----------------------------------------------------------------------------- the run
 def _flat_json(flat: FlatConfig | None) -> dict[str, Any] | None:
-    return None if flat is None else asdict(flat)
+    return None if flat is None else flat.as_record()
 
 
 def run_benchmark(

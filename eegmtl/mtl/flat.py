@@ -65,7 +65,7 @@ which the ASAM radius ρ = 2 is not calibrated; ρ = 0 reproduces the non-flat s
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any
 
 import torch
@@ -84,6 +84,12 @@ __all__ = [
 ]
 
 _NORMS = ("separate", "joint")
+#: FlatConfig's fields in the groups they were added in; the first group is always recorded,
+#: a later one only when one of its fields is not at its default (records keep their hashes)
+_RECORD_GROUPS = (
+    ("rho", "adaptive", "rho_heads", "norm", "eps"),
+    ("mode", "every", "looksam_alpha"),
+)
 FLAT_MODES = ("exact", "batched", "looksam", "subset")
 
 
@@ -141,6 +147,22 @@ class FlatConfig:
             )
         if not (float(self.looksam_alpha) > 0.0):
             raise ValueError(f"looksam_alpha must be > 0, got {self.looksam_alpha}.")
+
+    def as_record(self) -> dict[str, Any]:
+        """The configuration as a JSON dict for records and config hashes.
+
+        The fields come in the groups they were added in: ``rho``, ``adaptive``,
+        ``rho_heads``, ``norm``, ``eps`` always; ``mode``, ``every``, ``looksam_alpha``
+        (all three) when one of them is not at its default. A configuration at the defaults
+        of a later group so records (and hashes) exactly as before that group existed.
+        ``FlatConfig(**cfg.as_record()) == cfg``.
+        """
+        defaults = {f.name: f.default for f in fields(self)}
+        out: dict[str, Any] = {}
+        for k, group in enumerate(_RECORD_GROUPS):
+            if k == 0 or any(getattr(self, n) != defaults[n] for n in group):
+                out.update({n: getattr(self, n) for n in group})
+        return out
 
 
 #: The official code's MultiMNIST setting (ASAM, rho 2, one joint norm over shared + head).

@@ -43,7 +43,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
 import torch
@@ -66,7 +66,7 @@ from eegmtl.mtl.gradients import (
 from eegmtl.mtl.tasks import Task, check_tasks
 from eegmtl.mtl.weightings import Weighting, get_weighting
 
-__all__ = ["FlatStep", "MTLStep", "StepResult", "compute_losses", "resolve_method"]
+__all__ = ["MTLStep", "StepResult", "compute_losses", "resolve_method"]
 
 _LEVELS = ("auto", "parameters", "representation")
 _AUTOCAST = {None: None, "bf16": torch.bfloat16, "bfloat16": torch.bfloat16}
@@ -298,7 +298,7 @@ class MTLStep:
             "weight_heads": self.weight_heads,
             "gradient_mode": self.engine.chosen,
             "fast_path": self.uses_fast_path,
-            "flat": None if self.flat is None else asdict(self.flat),
+            "flat": None if self.flat is None else self.flat.as_record(),
             "autocast": self.autocast,
         }
 
@@ -547,40 +547,3 @@ def _diagnostics(matrix: Tensor) -> dict[str, Any]:
             "min_cosine": float(off.min()) if off.numel() else 1.0,
         }
 
-
-class FlatStep(MTLStep):
-    """:class:`MTLStep` with the flat-minima (F-MTL) option switched on.
-
-    ``FlatStep(model, tasks, weighting, aggregator, optimizer, rho=..., adaptive=...,
-    rho_heads=..., norm=..., flat_mode=..., flat_every=..., **step_kwargs)`` equals
-    ``MTLStep(..., flat=FlatConfig(rho, adaptive, rho_heads, norm, mode=flat_mode,
-    every=flat_every))``; see :mod:`eegmtl.mtl.flat` for the algorithm and defaults.
-    """
-
-    def __init__(
-        self,
-        model: nn.Module,
-        tasks: Sequence[Task],
-        weighting: str | Weighting = "ew",
-        aggregator: str | Aggregator = "sum",
-        optimizer: torch.optim.Optimizer | None = None,
-        *,
-        rho: float = FlatConfig.rho,
-        adaptive: bool = FlatConfig.adaptive,
-        rho_heads: float | None = None,
-        norm: str = FlatConfig.norm,
-        flat_mode: str = FlatConfig.mode,
-        flat_every: int = FlatConfig.every,
-        **kwargs: Any,
-    ) -> None:
-        if "flat" in kwargs:
-            raise TypeError(
-                "FlatStep sets flat= itself; pass rho/adaptive/rho_heads/norm/flat_mode/"
-                "flat_every."
-            )
-        super().__init__(
-            model, tasks, weighting, aggregator, optimizer,
-            flat=FlatConfig(rho=rho, adaptive=adaptive, rho_heads=rho_heads, norm=norm,
-                            mode=flat_mode, every=flat_every),
-            **kwargs,
-        )
