@@ -24,7 +24,7 @@ from eegmtl.mtl.data import MultiTaskDataset, MultiTaskLoader, make_loader, to_d
 from eegmtl.mtl.flat import FMTL_MULTIMNIST, FlatConfig, frozen_batchnorm, make_flat_config
 from eegmtl.mtl.gradients import GradientEngine, TaskGradients
 from eegmtl.mtl.runtime import seed_everything, select_device
-from eegmtl.mtl.step import FlatStep, MTLStep, StepResult, compute_losses, resolve_method
+from eegmtl.mtl.step import MTLStep, StepResult, compute_losses, resolve_method
 from eegmtl.mtl.tasks import MultiTaskModel, Task, check_tasks
 from eegmtl.mtl.trainer import Trainer
 
@@ -51,7 +51,6 @@ __all__ = [
     "Aggregation",
     "Aggregator",
     "FlatConfig",
-    "FlatStep",
     "GradientEngine",
     "MTLStep",
     "MultiTaskDataset",

@@ -11,7 +11,7 @@ from torch.nn import functional as F
 
 from eegmtl.mtl.aggregators import AGGREGATORS, get_aggregator
 from eegmtl.mtl.flat import FlatConfig, frozen_batchnorm, make_flat_config
-from eegmtl.mtl.step import FlatStep, MTLStep
+from eegmtl.mtl.step import MTLStep
 from eegmtl.mtl.tasks import Task
 
 try:
@@ -51,7 +51,7 @@ def test_rho_zero_equals_plain_step(batch, name):
     o1 = torch.optim.SGD(m1.parameters(), lr=0.1)
     o2 = torch.optim.SGD(m2.parameters(), lr=0.1)
     MTLStep(m1, TASKS, "ew", _agg(name), o1, fast_path=False, gradient_mode="loop")(x, y)
-    r = FlatStep(m2, TASKS, "ew", _agg(name), o2, rho=0.0, gradient_mode="loop")(x, y)
+    r = MTLStep(m2, TASKS, "ew", _agg(name), o2, flat={"rho": 0.0}, gradient_mode="loop")(x, y)
     assert r.diagnostics["path"] == "flat" and r.diagnostics["flat_norm"] == 0.0
     for (k, a), b in zip(m1.state_dict().items(), m2.state_dict().values()):
         assert torch.equal(a, b), k
@@ -61,7 +61,7 @@ def test_perturbed_pass_leaves_batchnorm_untouched(batch):
     x, y = batch
     m1, m2 = _model(), _model()
     MTLStep(m1, TASKS, "ew", "mean", fast_path=False)(x, y)
-    FlatStep(m2, TASKS, "ew", "mean", rho=0.5)(x, y)
+    MTLStep(m2, TASKS, "ew", "mean", flat={"rho": 0.5})(x, y)
     bn1, bn2 = m1.trunk[2], m2.trunk[2]
     assert int(bn2.num_batches_tracked) == 1
     torch.testing.assert_close(bn1.running_mean, bn2.running_mean, rtol=0, atol=0)
@@ -120,7 +120,7 @@ def test_closed_form_sam_gradient_on_a_quadratic(adaptive):
     model = Quadratic()
     tasks = [Task("a", _qloss(0)), Task("b", _qloss(1))]
     rho = 0.3
-    step = FlatStep(model, tasks, "ew", "sum", rho=rho, adaptive=adaptive)
+    step = MTLStep(model, tasks, "ew", "sum", flat={"rho": rho, "adaptive": adaptive})
     x = torch.zeros(1, 1, dtype=torch.float64)
     step(x, {"a": x, "b": x})
     th = model.theta.detach()
@@ -156,8 +156,8 @@ def test_flat_with_loss_weighting_scales_rows(batch):
 
     x, y = batch
     m1, m2 = _model(), _model()
-    FlatStep(m1, TASKS, Fixed(2), "sum", rho=0.1, gradient_mode="loop")(x, y)
-    FlatStep(m2, [TASKS[0], TASKS[1]], "ew", "sum", rho=0.1, gradient_mode="loop")(x, y)
+    MTLStep(m1, TASKS, Fixed(2), "sum", flat={"rho": 0.1}, gradient_mode="loop")(x, y)
+    MTLStep(m2, [TASKS[0], TASKS[1]], "ew", "sum", flat={"rho": 0.1}, gradient_mode="loop")(x, y)
     # with w = (3, 0) the shared update only holds task "cls" (3x), so it differs from EW
     assert not torch.allclose(m1.trunk[0].weight.grad, m2.trunk[0].weight.grad)
     # heads keep their own (unweighted) SAM gradients

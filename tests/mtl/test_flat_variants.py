@@ -8,7 +8,7 @@ from torch.nn import functional as F
 
 from eegmtl.mtl.aggregators import AGGREGATORS, get_aggregator
 from eegmtl.mtl.flat import FlatConfig
-from eegmtl.mtl.step import FlatStep, MTLStep
+from eegmtl.mtl.step import MTLStep
 from eegmtl.mtl.tasks import Task
 
 try:
@@ -41,8 +41,8 @@ def _agg(name):
 def _run(mode, agg="pcgrad", steps=3, every=1, adaptive=False, norm="separate", seed=0):
     model = _model()
     opt = torch.optim.SGD(model.parameters(), lr=0.05)
-    step = FlatStep(model, TASKS, "ew", _agg(agg), opt, rho=0.3, adaptive=adaptive, norm=norm,
-                    flat_mode=mode, flat_every=every, gradient_mode="loop")
+    flat = {"rho": 0.3, "adaptive": adaptive, "norm": norm, "mode": mode, "every": every}
+    step = MTLStep(model, TASKS, "ew", _agg(agg), opt, flat=flat, gradient_mode="loop")
     grads = []
     for k in range(steps):
         res = step(*_batch(seed + k))
@@ -68,7 +68,7 @@ def test_batched_leaves_parameters_and_batchnorm_untouched():
     x, y = _batch()
     m1, m2 = _model(), _model()
     MTLStep(m1, TASKS, "ew", "mean", fast_path=False)(x, y)
-    FlatStep(m2, TASKS, "ew", "mean", rho=0.5, flat_mode="batched")(x, y)
+    MTLStep(m2, TASKS, "ew", "mean", flat={"rho": 0.5, "mode": "batched"})(x, y)
     for (k, a), b in zip(m1.state_dict().items(), m2.state_dict().values()):
         assert torch.equal(a, b), k
     assert not torch.allclose(m1.trunk[0].weight.grad, m2.trunk[0].weight.grad)
@@ -84,8 +84,8 @@ def test_looksam_every_one_equals_exact():
 
 def test_looksam_reuses_the_orthogonal_flat_component():
     model = _model()
-    step = FlatStep(model, TASKS, "ew", "sum", None, rho=0.3, flat_mode="looksam",
-                    flat_every=3, gradient_mode="loop")
+    step = MTLStep(model, TASKS, "ew", "sum", None, flat={"rho": 0.3, "mode": "looksam",
+                                                          "every": 3}, gradient_mode="loop")
     refresh = [step(*_batch(k)).diagnostics["flat_refresh"] for k in range(4)]
     assert refresh == [True, False, False, True]
     # on a reuse step the flat rows are alpha * |g_i| / |v_i| * v_i, v_i orthogonal to g_i
@@ -97,8 +97,8 @@ def test_looksam_reuses_the_orthogonal_flat_component():
     torch.testing.assert_close(rows / rows.norm(dim=1, keepdim=True),
                                v / v.norm(dim=1, keepdim=True))
     # state travels with the step's state_dict (exact resume)
-    other = FlatStep(_model(), TASKS, "ew", "sum", None, rho=0.3, flat_mode="looksam",
-                     flat_every=3)
+    other = MTLStep(_model(), TASKS, "ew", "sum", None,
+                    flat={"rho": 0.3, "mode": "looksam", "every": 3})
     other.load_state_dict(step.state_dict())
     assert other.looksam.count == 1 and torch.equal(other.looksam.ortho, v)
 
@@ -107,12 +107,12 @@ def test_subset_perturbs_each_task_on_its_chunk():
     """For F-EW the shared update is the sum of the tasks' SAM gradients on their chunks."""
     x, y = _batch(n=9)  # T = 3 chunks of 3, no remainder after 9
     model = _model()
-    step = FlatStep(model, TASKS, "ew", "sum", None, rho=0.3, flat_mode="subset")
+    step = MTLStep(model, TASKS, "ew", "sum", None, flat={"rho": 0.3, "mode": "subset"})
     step(x, y)
     got = torch.cat([p.grad.reshape(-1) for p in step.shared])
     # reference: the exact per-task perturbation, each task's SAM pass on its own chunk
     ref_model = _model()
-    ref = FlatStep(ref_model, TASKS, "ew", "sum", None, rho=0.3, gradient_mode="loop")
+    ref = MTLStep(ref_model, TASKS, "ew", "sum", None, flat={"rho": 0.3}, gradient_mode="loop")
     seen = {}
 
     def capture(i):
@@ -140,14 +140,14 @@ def test_subset_perturbs_each_task_on_its_chunk():
 def test_batched_rejects_cumulative_batchnorm_with_a_clear_error():
     model = _model()
     model.trunk[2].momentum = None
-    step = FlatStep(model, TASKS, "ew", "sum", None, rho=0.3, flat_mode="batched")
+    step = MTLStep(model, TASKS, "ew", "sum", None, flat={"rho": 0.3, "mode": "batched"})
     with pytest.raises(ValueError, match="mode='exact'"):
         step(*_batch())
 
 
 def test_subset_needs_one_sample_per_task():
     model = _model()
-    step = FlatStep(model, TASKS, "ew", "sum", None, rho=0.3, flat_mode="subset")
+    step = MTLStep(model, TASKS, "ew", "sum", None, flat={"rho": 0.3, "mode": "subset"})
     with pytest.raises(ValueError, match="chunks"):
         step(*_batch(n=2))
 
