@@ -43,7 +43,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
 import torch
@@ -298,7 +298,7 @@ class MTLStep:
             "weight_heads": self.weight_heads,
             "gradient_mode": self.engine.chosen,
             "fast_path": self.uses_fast_path,
-            "flat": None if self.flat is None else asdict(self.flat),
+            "flat": None if self.flat is None else self.flat.as_record(),
             "autocast": self.autocast,
         }
 
