@@ -8,7 +8,9 @@ to a CSV results file (the vision result-record schema, :mod:`eegmtl.benchmarks.
 ``benchmark, dataset, model, method, seed, epochs, task, accuracy, avg_accuracy, delta_p,
 brier, ece, entropy, conflict_rate, time, config_hash, config`` (+ ``weighting``,
 ``aggregator``, ``flat_rho``, ``n_train``, ``n_val``, ``n_test``, ``best_epoch``,
-``val_avg_accuracy``, ``n_conflict_probes``, ``protocol_hash``, ``device``, ``versions``).
+``val_avg_accuracy``, ``n_conflict_probes``, ``protocol_hash``, ``device``, ``versions``,
+and, not hashed, ``gradient_mode`` and ``step_config``: the step's resolved arithmetic
+choices, :meth:`~eegmtl.mtl.step.MTLStep.config`).
 
 Protocol (stated, the same for every method)
 --------------------------------------------
@@ -304,6 +306,7 @@ def run_benchmark(
         })
     avg = {k: float(np.mean([r[k] for r in rows])) for k in ("accuracy", "brier", "ece", "entropy")}
     rows.append({"task": "avg", **avg})
+    step_config = trainer.step.config()
     common = {
         "benchmark": _BENCHMARK_FAMILY, "dataset": dataset, "model": model_name,
         "method": method_key, "seed": int(seed), "epochs": epochs,
@@ -315,6 +318,8 @@ def run_benchmark(
         "n_train": len(train), "n_val": len(val), "n_test": len(test), "best_epoch": best,
         "val_avg_accuracy": val_avg, "n_conflict_probes": probe.counter.n_batches,
         "protocol_hash": protocol_hash, "device": str(dev), "versions": _versions(),
+        "gradient_mode": step_config["gradient_mode"],
+        "step_config": json.dumps(step_config, sort_keys=True, default=str),
     }
     records = pd.DataFrame([{**common, **r} for r in rows])
     records = records[[c for c in COLUMNS if c in records.columns]]
