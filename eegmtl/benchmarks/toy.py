@@ -353,30 +353,40 @@ def _with_rng(cls: Any, kwargs: dict[str, Any], seed: int) -> dict[str, Any]:
 
 
 def resolve_method(method: Any, seed: int = 0, **kwargs: Any) -> StepFn:
-    """Build a per-point step function from an aggregator / weighting name or instance.
+    """Build a per-point step function from a method name, an aggregator or a weighting.
 
-    Strings are looked up first in the aggregator registry
-    (:func:`eegmtl.mtl.aggregators.get_aggregator`), then in the weighting registry
-    (:func:`eegmtl.mtl.weightings.get_weighting`, update ``w @ J``). Objects with an
-    ``Aggregation``-returning ``__call__`` (aggregators) or a ``weights`` method (weightings)
-    are used as they are (give one instance per starting point for stateful methods).
-    Random methods get a ``torch.Generator`` seeded with ``seed`` when their constructor
-    accepts one.
+    Names are resolved by the MTL core's :func:`eegmtl.mtl.step.resolve_method` (the one
+    resolver): a weighting name gives that weighting (update ``w @ J``), an aggregator name that
+    aggregator, a combined name (``"db_mtl"``) its weighting and aggregator (the aggregator
+    applied to the rows scaled by the weights, as in :class:`~eegmtl.mtl.step.MTLStep`).
+    ``kwargs`` go to the aggregator, or to the weighting when the aggregator is the plain sum.
+    Objects with an ``Aggregation``-returning ``__call__`` (aggregators) or a ``weights``
+    method (weightings) are used as they are (give one instance per starting point for stateful
+    methods). Random methods get a ``torch.Generator`` seeded with ``seed`` when their
+    constructor accepts one. Flat-minima variants (``"f-..."``) need a model and are refused.
     """
     from eegmtl.mtl.aggregators import AGGREGATORS, Aggregator, get_aggregator
+    from eegmtl.mtl.step import resolve_method as resolve_name
     from eegmtl.mtl.weightings import WEIGHTINGS, Weighting, get_weighting
 
     if isinstance(method, str):
-        key = registry_key(method)
-        if key in AGGREGATORS:
-            method = get_aggregator(key, **_with_rng(AGGREGATORS[key], kwargs, seed))
-        elif key in WEIGHTINGS:
-            method = get_weighting(key, 2, **_with_rng(WEIGHTINGS[key], kwargs, seed))
-        else:
+        parts = resolve_name(method)
+        if parts["flat"] is not None:
             raise ValueError(
-                f"unknown method {method!r}: not in the aggregator registry "
-                f"{sorted(AGGREGATORS)} nor in the weighting registry {sorted(WEIGHTINGS)}."
+                f"{method!r} is a flat-minima variant; the toy landscape has no model to "
+                "perturb. Use the method without the 'f-' prefix."
             )
+        w_key, a_key = parts["weighting"], parts["aggregator"]
+        a_kw, w_kw = (kwargs, {}) if a_key != "sum" else ({}, kwargs)
+        weighting = get_weighting(w_key, 2, **_with_rng(WEIGHTINGS[w_key], w_kw, seed))
+        if a_key == "sum":
+            method = weighting
+        else:
+            aggregator = get_aggregator(a_key, **_with_rng(AGGREGATORS[a_key], a_kw, seed))
+            if w_key == "ew":
+                method = aggregator
+            else:
+                return _combined_step(weighting, aggregator)
     if isinstance(method, Weighting):
         weighting = method
 
@@ -396,6 +406,18 @@ def resolve_method(method: Any, seed: int = 0, **kwargs: Any) -> StepFn:
     raise TypeError(
         f"cannot use {method!r} as a toy method (need a name, aggregator or weighting)."
     )
+
+
+def _combined_step(weighting: Any, aggregator: Any) -> StepFn:
+    """Weighting and aggregator together: the aggregator on the rows scaled by the weights;
+    the returned weights are per original row (aggregator weights times loss weights)."""
+
+    def step(jac: Tensor, losses: Tensor) -> tuple[Tensor, Tensor]:
+        w = weighting.weights(losses.float()).to(jac.dtype)
+        out = aggregator(jac * w[:, None])
+        return out.vector, (w if out.weights is None else out.weights.to(jac.dtype) * w)
+
+    return step
 
 
 def _adam(

@@ -131,7 +131,7 @@ def test_bad_arguments() -> None:
         run_trajectory("ew", scale=1.0, n_iter=1)
     with pytest.raises(ValueError, match="shape"):
         run_trajectory("ew", np.zeros((2, 3)), n_iter=1)
-    with pytest.raises(ValueError, match="unknown method"):
+    with pytest.raises(ValueError, match="unknown MTL method"):
         run_trajectory("nope", n_iter=1)
     with pytest.raises(ValueError, match="batched"):
         run_trajectory("ew", n_iter=1, backend="batched", method_kwargs={"x": 1})
