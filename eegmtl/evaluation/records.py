@@ -56,8 +56,8 @@ RECORD_COLUMNS: tuple[str, ...] = (
     "samples_test", "session", "channels", "n_sessions", "n_classes",
     # validation part of the fold (model selection uses these, never the test set)
     "samples_val", "val_accuracy", "val_f1_macro",
-    # provenance
-    "fit_seed", "val_subjects",
+    # provenance (not hashed): the training step's resolved gradient mode and settings
+    "fit_seed", "val_subjects", "gradient_mode", "step_config",
 )
 
 _NUMERIC = (

@@ -105,6 +105,16 @@ def _n_epochs(est: Any) -> float:
     return float("nan")
 
 
+def _step_config(est: Any) -> dict[str, Any]:
+    """The training step's resolved arithmetic choices of a fitted estimator
+    (``step_config_``, e.g. MixNet's), or ``{}`` for estimators without one."""
+    for obj in (est, getattr(est, "steps", [[None, None]])[-1][1]):
+        cfg = getattr(obj, "step_config_", None)
+        if isinstance(cfg, Mapping):
+            return dict(cfg)
+    return {}
+
+
 @dataclass(frozen=True)
 class _Task:
     protocol: str
@@ -150,6 +160,7 @@ def _run_task(
         else:
             est.fit(X_tr, y_tr)
     fit_time = time.perf_counter() - t0
+    step_cfg = _step_config(est)
     pred, scores = predict_with_scores(est, X[sp.test])
     classes = getattr(est, "classes_", None)
     test = score_predictions(y[sp.test], pred, scores, classes)
@@ -181,6 +192,8 @@ def _run_task(
         "val_f1_macro": val.get("f1_macro", float("nan")),
         "fit_seed": seed,
         "val_subjects": ";".join(str(s) for s in sp.val_subjects),
+        "gradient_mode": step_cfg.get("gradient_mode", ""),
+        "step_config": stable_json(step_cfg) if step_cfg else "",
     }
 
 

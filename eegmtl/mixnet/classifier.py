@@ -167,6 +167,9 @@ class MixNetClassifier(ClassifierMixin, BaseEstimator):
         blending weights) and the per-task train/interleaved-val losses.
     config_ : dict
         The resolved settings (protocol defaults applied, MTL method resolved).
+    step_config_ : dict
+        The training step's resolved arithmetic choices
+        (:meth:`eegmtl.mtl.step.MTLStep.config`: ``gradient_mode``, flat setting, ...).
     seed_ : int
         The integer seed used.
 
@@ -360,6 +363,7 @@ class MixNetClassifier(ClassifierMixin, BaseEstimator):
         self.best_weights_ = trainer.best_weights_
         self.history_ = trainer.history_frame("epoch")
         self.weights_history_ = trainer.history_frame("step").reset_index(drop=True)
+        self.step_config_ = trainer.step.config()
 
     # ------------------------------------------------------------------ inference
     def _batched(self, X: Any, fn: Any) -> np.ndarray:
