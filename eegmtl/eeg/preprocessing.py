@@ -41,7 +41,11 @@ from typing import Literal
 import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
 
-from eegmtl.eeg.checks import _check_sfreq, check_epochs_array  # re-exported
+from eegmtl.eeg.checks import (  # check_epochs_array re-exported
+    _check_sfreq,
+    check_epochs_array,
+    check_sfreq_window,
+)
 from eegmtl.eeg.filters import (  # re-exported
     MIXNET_BANDS,
     ButterworthBank,
@@ -64,7 +68,8 @@ __all__ = [
 ]
 
 def select_window(
-    X: np.ndarray, sfreq: float, tmin: float = 0.0, tmax: float = 4.0, *, epoch_tmin: float = 0.0
+    X: np.ndarray, sfreq: float, tmin: float = 0.0, tmax: float = 4.0, *, epoch_tmin: float = 0.0,
+    epoch_tmax: float | None = None,
 ) -> np.ndarray:
     """Keep the samples of the half-open window ``[tmin, tmax)`` seconds (relative to the cue).
 
@@ -79,14 +84,24 @@ def select_window(
         samples (1000 at 250 Hz). Half-open, so consecutive windows do not share a sample.
     epoch_tmin : float
         Time of the first sample of ``X`` (0 for the 2b export, which starts at the cue).
+    epoch_tmax : float or None
+        End of the epochs (exclusive). When given, the number of samples must fit
+        ``(epoch_tmax - epoch_tmin) * sfreq`` (give or take one;
+        :func:`~eegmtl.eeg.checks.check_sfreq_window`), which catches a wrong ``sfreq``.
 
     Raises
     ------
     ValueError
-        If the window does not lie inside the epoch.
+        If the window does not lie inside the epoch, or (with ``epoch_tmax``) the trial length
+        does not fit ``sfreq`` (the message gives the rate that would fit).
     """
     sfreq = _check_sfreq(sfreq)
     X = check_epochs_array(X, ndim=(2, 3, 4))
+    if epoch_tmax is not None:
+        start, stop = check_sfreq_window(
+            X.shape[-1], sfreq, tmin, tmax, epoch_tmin=epoch_tmin, epoch_tmax=epoch_tmax
+        )
+        return X[..., start:stop]
     if tmax <= tmin:
         raise ValueError(f"tmax ({tmax}) must be larger than tmin ({tmin}).")
     start = int(round((tmin - epoch_tmin) * sfreq))
@@ -189,24 +204,28 @@ class TimeWindow(TransformerMixin, BaseEstimator):
         Sampling rate in Hz.
     tmin, tmax : float
         Window ``[tmin, tmax)`` in seconds; default 0-4 s.
-    epoch_tmin : float
-        Time of the first sample of the input.
+    epoch_tmin, epoch_tmax : float, float or None
+        Time of the first sample of the input and end of its epochs (``None``: not checked;
+        see :func:`select_window`).
     """
 
     def __init__(
-        self, sfreq: float = 250.0, tmin: float = 0.0, tmax: float = 4.0, epoch_tmin: float = 0.0
+        self, sfreq: float = 250.0, tmin: float = 0.0, tmax: float = 4.0, epoch_tmin: float = 0.0,
+        epoch_tmax: float | None = None,
     ) -> None:
         self.sfreq = sfreq
         self.tmin = tmin
         self.tmax = tmax
         self.epoch_tmin = epoch_tmin
+        self.epoch_tmax = epoch_tmax
 
     def fit(self, X: np.ndarray, y: np.ndarray | None = None) -> TimeWindow:
         check_epochs_array(X, ndim=(3, 4))
         return self
 
     def transform(self, X: np.ndarray) -> np.ndarray:
-        return select_window(X, self.sfreq, self.tmin, self.tmax, epoch_tmin=self.epoch_tmin)
+        return select_window(X, self.sfreq, self.tmin, self.tmax, epoch_tmin=self.epoch_tmin,
+                             epoch_tmax=self.epoch_tmax)
 
     def __sklearn_tags__(self):  # noqa: D105
         tags = super().__sklearn_tags__()

@@ -22,6 +22,7 @@ from eegmtl.eeg.checks import (
     AmplitudeReference,
     check_prediction_epochs,
     check_training_epochs,
+    find_flat_trials,
 )
 from eegmtl.mixnet.config import seed_from, uses_blending
 
@@ -56,11 +57,19 @@ def _declared_units(input_scale: Any) -> str | None:
 def check_fit_epochs(est: Any, X: Any, y: Any) -> tuple[np.ndarray, np.ndarray, float]:
     """Training epochs through :func:`~eegmtl.eeg.checks.check_training_epochs` (float64,
     finite, ``sfreq`` fits the trial length, labels without missing values and with two or more
-    classes, unit diagnosis, outlier trials warned with their indices); sets
+    classes, unit diagnosis, outlier trials warned with their indices; flat trials refused for
+    the CSP input, with their indices); sets
     ``est.amplitude_reference_`` (a dict). Returns ``X`` (float64), ``y`` and the factor that
     brings ``X`` to microvolts."""
     units = _declared_units(est.input_scale)
     X, y, unit, ref = check_training_epochs(X, y, units=units, **_window(est))
+    flat = find_flat_trials(X)
+    if est.input == "fbcsp" and len(flat):
+        raise ValueError(
+            f"X has {len(flat)} flat trial(s) (constant, e.g. all zeros) at indices "
+            f"{flat[:20].tolist()}: the filter-bank CSP cannot normalise them. Drop them "
+            "(keep = np.setdiff1d(np.arange(len(X)), idx); X, y = X[keep], y[keep])."
+        )
     est.amplitude_reference_ = dataclasses.asdict(ref)
     scale = float(est.input_scale) if unit is None else UNIT_TO_UV[unit]
     return X, y, scale

@@ -308,3 +308,80 @@ def test_conflict_probe_does_not_change_training(loaders):
     probed = Trainer(_model(), TASKS, callbacks=[ConflictProbe()], **common).fit(train, val)
     for (k, a), b in zip(plain.model.state_dict().items(), probed.model.state_dict().values()):
         assert torch.equal(a, b), k
+
+
+# ----------------------------------------------------------------------------- checkpoint errors
+def _checkpointed(tmp_path, loaders, **kw):
+    train, val = loaders
+    common = dict(max_epochs=2, seed=5, progress=False, patience=None, checkpoint_dir=tmp_path)
+    return Trainer(_model(), TASKS, **{**common, **kw}).fit(train, val)
+
+
+def test_resume_refuses_another_method_and_other_data(tmp_path, loaders):
+    from eegmtl.mtl.checkpoint import CheckpointMismatchError
+
+    _checkpointed(tmp_path, loaders, aggregator="pcgrad")
+    train, val = loaders
+    ckpt = str(tmp_path / "last.pt")
+    other = Trainer(_model(), TASKS, aggregator="mgda", max_epochs=3, progress=False,
+                    checkpoint_dir=tmp_path)
+    with pytest.raises(CheckpointMismatchError, match="aggregator: checkpoint 'PCGrad', now "
+                       "'MGDA'") as err:
+        other.fit(train, val, resume=True)
+    assert ckpt in str(err.value) and "resume=False" in str(err.value)
+    data = Trainer(_model(), TASKS, aggregator="pcgrad", max_epochs=3, progress=False,
+                   checkpoint_dir=tmp_path, fingerprint={"data": "subject 2"})
+    with pytest.raises(CheckpointMismatchError, match="data: checkpoint '<absent>', now"):
+        data.fit(train, val, resume=True)
+    same = Trainer(_model(), TASKS, aggregator="pcgrad", max_epochs=3, progress=False,
+                   checkpoint_dir=tmp_path, seed=5)
+    assert same.fit(train, val, resume=True).epoch_ == 3  # same settings: continues
+
+
+def test_checkpoint_of_another_model_without_fingerprint(tmp_path, loaders):
+    """A checkpoint without fingerprint whose tensors do not fit: clear error with the path."""
+    from eegmtl.mtl.checkpoint import CheckpointMismatchError, load_checkpoint, save_checkpoint
+
+    _checkpointed(tmp_path, loaders)
+    state = load_checkpoint(tmp_path / "last.pt")
+    state.pop("fingerprint")
+    save_checkpoint(state, tmp_path / "last.pt")
+    train, val = loaders
+    torch.manual_seed(0)
+    wider = Trainer(TinyNet(d=5), TASKS, max_epochs=3, progress=False, checkpoint_dir=tmp_path)
+    with pytest.raises(CheckpointMismatchError, match="another model or training configuration"
+                       ) as err:
+        wider.fit(train, val, resume=True)
+    assert str(tmp_path / "last.pt") in str(err.value)
+
+
+@pytest.mark.parametrize("damage", ["truncate", "empty", "foreign"])
+def test_unreadable_checkpoint_names_the_file(tmp_path, loaders, damage):
+    from eegmtl.mtl.checkpoint import CorruptCheckpointError
+
+    _checkpointed(tmp_path, loaders)
+    path = tmp_path / "last.pt"
+    if damage == "truncate":
+        path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+    elif damage == "empty":
+        path.write_bytes(b"")
+    else:
+        torch.save({"weights": torch.zeros(2)}, path)
+    train, val = loaders
+    trainer = Trainer(_model(), TASKS, max_epochs=3, progress=False, checkpoint_dir=tmp_path)
+    with pytest.raises(CorruptCheckpointError, match="resume=False") as err:
+        trainer.fit(train, val, resume=True)
+    assert str(path) in str(err.value)
+
+
+def test_temporary_file_of_a_killed_writer_is_removed_by_the_next_save(tmp_path, loaders):
+    import subprocess
+    import sys
+
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True)
+    stale = tmp_path / f".last.pt.{int(dead.stdout)}.tmp"
+    stale.write_bytes(b"\0" * 1024)  # what a SIGKILLed torch.save leaves behind
+    _checkpointed(tmp_path, loaders)
+    assert not stale.exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["last.pt"]
