@@ -20,6 +20,8 @@ import sys
 from dataclasses import asdict
 from pathlib import Path
 
+from eegmtl._io import atomic_write
+
 RESULTS = Path(__file__).resolve().parent / "results" / "flat_variants_multimnist.csv"
 
 
@@ -69,8 +71,9 @@ def main(argv: list[str] | None = None) -> int:
     table = summary.to_markdown(index=False, floatfmt=".4f")
     print(table)
     cmd = "python pipelines/flat_variants.py " + " ".join(sys.argv[1:] if argv is None else argv)
-    Path(args.results).with_suffix(".md").write_text(
-        f"# Flat variants on MultiMNIST (same budget)\n\nCommand: `{cmd}`\n\n{table}\n"
+    atomic_write(
+        Path(args.results).with_suffix(".md"),
+        f"# Flat variants on MultiMNIST (same budget)\n\nCommand: `{cmd}`\n\n{table}\n",
     )
     return 0
 

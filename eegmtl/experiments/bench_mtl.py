@@ -319,10 +319,11 @@ def run(args: argparse.Namespace) -> list[dict]:
     tail = f"\nload average at the end: {os.getloadavg() if hasattr(os, 'getloadavg') else '?'}"
     print(table + tail)
     if getattr(args, "out", None):
-        from pathlib import Path
+        from eegmtl._io import atomic_write
 
         cmd = "python " + " ".join(sys.argv)
-        Path(args.out).write_text(
-            f"# MTL step-time benchmark\n\nCommand: `{cmd}`\n\n{head}\n{table}\n{tail}\n"
+        atomic_write(
+            args.out,
+            f"# MTL step-time benchmark\n\nCommand: `{cmd}`\n\n{head}\n{table}\n{tail}\n",
         )
     return rows
