@@ -1,7 +1,8 @@
 """Sweeps on Dask and Ray give the serial run's records bit for bit (eegmtl.parallel).
 
-One local Dask cluster (2 worker processes) and one local Ray instance (2 CPUs) serve the whole
-module; the runners find them by address (Dask) or as the running session (Ray).
+One local Dask cluster (2 worker processes, started by ``parallel_backend``) and one local Ray
+instance (2 CPUs) serve the whole module; the runners find them by address (Dask) or as the
+running session (Ray).
 """
 
 from __future__ import annotations
@@ -35,9 +36,13 @@ METHODS = ["CSP+LDA", "TS+SVM"]
 
 @pytest.fixture(scope="module")
 def dask_address():
-    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                                  dashboard_address=":0") as cluster:
-        yield cluster.scheduler_address
+    """A local 2-worker cluster, started by ``parallel_backend`` itself and closed on exit."""
+    with parallel_backend("dask", 2):
+        client = distributed.default_client()
+        assert len(client.ncores()) == 2
+        yield client.scheduler.address
+    with pytest.raises(ValueError):  # no client left behind
+        distributed.default_client()
 
 
 @pytest.fixture(scope="module")
@@ -141,18 +146,15 @@ def _threads(_: int) -> tuple[int, int]:
     return worker_torch.get_num_threads(), max(blas, default=1)
 
 
-def test_local_dask_cluster_workers_run_one_thread_each_and_close():
-    """``backend="dask"`` without an address starts (and closes) its own 2-worker cluster."""
+def test_dask_workers_run_one_thread_each(dask_address):
     import cloudpickle
 
     cloudpickle.register_pickle_by_value(sys.modules[__name__])  # ship _threads by value
     try:
-        got = list(imap_unordered(_threads, range(4), backend="dask", n_jobs=2))
+        got = list(imap_unordered(_threads, range(4), backend="dask", address=dask_address))
     finally:
         cloudpickle.unregister_pickle_by_value(sys.modules[__name__])
     assert got == [(1, 1)] * 4
-    with pytest.raises(ValueError):  # no client left behind
-        distributed.default_client()
 
 
 def test_pinned_threads_restores_torch_threads():
