@@ -65,7 +65,8 @@ def pinned_threads(n: int | None) -> Iterator[None]:
     torch is limited with ``torch.set_num_threads`` (only when the process has imported
     torch), BLAS and OpenMP with ``threadpoolctl.threadpool_limits`` when threadpoolctl is
     installed. Both are restored on exit, so the block may run in the calling process.
-    ``n=None`` changes nothing.
+    ``n=None`` changes nothing. The limits are per process: fits of the ``"threading"``
+    backend share them.
     """
     if n is None:
         yield

@@ -318,7 +318,7 @@ class ConflictProbe(Callback):
         task losses (so its ``min_cosine`` diagnostic decides the conflict)."""
         return (
             not step.uses_fast_path and getattr(step, "autocast", None) is None
-            and (step.flat is not None or step.level == "parameters")
+            and (getattr(step, "flat_active", False) or step.level == "parameters")
         )
 
     @staticmethod

@@ -45,6 +45,13 @@ Variants (``FlatConfig(mode=...)``); ``"exact"`` is the default and the paper's 
   the m-sharpness SAM gradient of the chunks; for other aggregators the flat rows carry the
   chunk's sampling noise. BatchNorm uses chunk statistics in the perturbed pass.
 
+``FlatConfig(start=...)`` (any mode; the remedy named in the F-MTL paper's discussion of its
+cost): flat training only in the last epochs. Before epoch ``start`` (an epoch index, or a
+fraction of the trainer's ``max_epochs``) the step is the plain step of the same weighting and
+aggregator; :class:`~eegmtl.mtl.trainer.Trainer` switches at that epoch
+(:meth:`~eegmtl.mtl.step.MTLStep.begin_epoch`). ``start=0`` (the default) is the paper's
+update from the first step.
+
 Accuracy at one budget (``python pipelines/flat_variants.py --seeds 0 1 --threads 1``:
 MultiMNIST, LeNet, first 15 000 training pairs, 2 epochs, Adam, F-PCGrad with the official
 MultiMNIST flat setting, test average accuracy, mean of 2 seeds): exact 79.09 %, LookSAM
@@ -64,6 +71,7 @@ which the ASAM radius ρ = 2 is not calibrated; ρ = 0 reproduces the non-flat s
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, fields
 from typing import Any
@@ -89,11 +97,12 @@ _NORMS = ("separate", "joint")
 _RECORD_GROUPS = (
     ("rho", "adaptive", "rho_heads", "norm", "eps"),
     ("mode", "every", "looksam_alpha"),
+    ("start",),
 )
 FLAT_MODES = ("exact", "batched", "looksam", "subset")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class FlatConfig:
     """Options of the flat-minima (F-MTL) step.
 
@@ -118,6 +127,10 @@ class FlatConfig:
         paper). Must be 1 for the other modes.
     looksam_alpha : float, default 0.7
         LookSAM's α (scale of the reused flat component relative to ``‖g_i‖``).
+    start : int or float, default 0
+        First flat epoch: an ``int`` is an epoch index (0-based), a ``float`` in [0, 1) a
+        fraction of ``max_epochs`` (epoch ``⌊start · max_epochs⌋``, so at least the last
+        ``1 − start`` of the epochs are flat). Before it the step is the plain step.
     """
 
     rho: float = 0.05
@@ -128,6 +141,7 @@ class FlatConfig:
     mode: str = "exact"
     every: int = 1
     looksam_alpha: float = 0.7
+    start: int | float = 0
 
     def __post_init__(self) -> None:
         if not (float(self.rho) >= 0.0):
@@ -147,13 +161,40 @@ class FlatConfig:
             )
         if not (float(self.looksam_alpha) > 0.0):
             raise ValueError(f"looksam_alpha must be > 0, got {self.looksam_alpha}.")
+        start = self.start
+        if isinstance(start, bool) or not isinstance(start, (int, float)) or not start >= 0:
+            raise ValueError(
+                f"start must be an epoch index (int >= 0) or a fraction of max_epochs (float "
+                f"in [0, 1)), got {start!r}."
+            )
+        if isinstance(start, float) and start >= 1.0:
+            raise ValueError(
+                f"start={start} is a fraction of max_epochs and must be < 1; give an int for "
+                f"an epoch index (start={int(start)})."
+            )
+
+    def start_epoch(self, max_epochs: int) -> int:
+        """The first flat epoch (0-based) for a run of ``max_epochs`` epochs."""
+        if isinstance(self.start, float):
+            return int(math.floor(self.start * int(max_epochs)))
+        return int(self.start)
+
+    def __repr__(self) -> str:
+        # fields of the first two groups always, later ones when set (checkpoint
+        # fingerprints store this repr; it stays what it was before ``start`` existed)
+        shown = _RECORD_GROUPS[0] + _RECORD_GROUPS[1]
+        rec = self.as_record()
+        items = [(f.name, getattr(self, f.name)) for f in fields(self)
+                 if f.name in shown or f.name in rec]
+        return "FlatConfig(" + ", ".join(f"{k}={v!r}" for k, v in items) + ")"
 
     def as_record(self) -> dict[str, Any]:
         """The configuration as a JSON dict for records and config hashes.
 
         The fields come in the groups they were added in: ``rho``, ``adaptive``,
         ``rho_heads``, ``norm``, ``eps`` always; ``mode``, ``every``, ``looksam_alpha``
-        (all three) when one of them is not at its default. A configuration at the defaults
+        (all three) when one of them is not at its default; ``start`` when it is not 0. A
+        configuration at the defaults
         of a later group so records (and hashes) exactly as before that group existed.
         ``FlatConfig(**cfg.as_record()) == cfg``.
         """

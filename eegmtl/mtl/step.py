@@ -18,12 +18,11 @@ Paths
 - **representation level** (aggregators with ``level = "representation"``: MGDA-UB,
   Aligned-MTL-UB, RGW, GradDrop): the (T, B·d) matrix on a detached copy of ``z``; the
   aggregated update is pushed through the trunk with one ``z.backward(update)``.
-- **flat** (:mod:`eegmtl.mtl.flat`, F-MTL): parameter-level matrix + per-task SAM gradients,
-  the aggregator applied to the loss part and to the flat part, the two summed. Flat steps
-  always work on the parameter-level matrix (the perturbation needs parameter gradients);
-  a representation-level aggregator is then applied to parameter-level rows. How the
-  perturbed passes run (in turn, vectorised, LookSAM reuse, m-sharpness chunks) is
-  ``FlatConfig.mode``.
+- **flat** (:mod:`eegmtl.mtl.flat`, F-MTL; :class:`~eegmtl.mtl.flat_step.FlatUpdate`):
+  parameter-level matrix (also for representation-level aggregators) + per-task SAM
+  gradients, the aggregator applied to the loss part and to the flat part, the two summed;
+  ``FlatConfig.mode`` says how the perturbed passes run, ``FlatConfig.start`` from which
+  epoch (:meth:`MTLStep.begin_epoch`; before it, the plain path of the same method).
 
 Arithmetic choices are explicit and recorded by :meth:`MTLStep.config`: the trunk backend
 (``gradient_mode``, ``"auto"`` resolved by a fixed rule on the model's layers), the flat
@@ -50,23 +49,17 @@ import torch
 from torch import Tensor, nn
 
 from eegmtl.mtl.aggregators import Aggregator, get_aggregator
-from eegmtl.mtl.flat import (
-    FlatConfig,
-    LookSAMState,
-    make_flat_config,
-    sharpness_aware_gradients,
-    task_perturbations,
-)
-from eegmtl.mtl.flat_batched import batched_sam_gradients
-from eegmtl.mtl.gradients import (
-    GradientEngine,
-    parameters_requiring_grad,
-    unflatten_to_grads,
-)
+from eegmtl.mtl.flat import FlatConfig, LookSAMState, make_flat_config
+from eegmtl.mtl.flat_step import FlatUpdate
+from eegmtl.mtl.gradients import GradientEngine, parameters_requiring_grad, unflatten_to_grads
+from eegmtl.mtl.losses import compute_losses
+from eegmtl.mtl.methods import COMBINED_METHODS, resolve_method
 from eegmtl.mtl.tasks import Task, check_tasks
 from eegmtl.mtl.weightings import Weighting, get_weighting
 
-__all__ = ["MTLStep", "StepResult", "compute_losses", "resolve_method"]
+# compute_losses, resolve_method and COMBINED_METHODS live in eegmtl.mtl.losses and
+# eegmtl.mtl.methods; re-exported here, where they were first defined
+__all__ = ["COMBINED_METHODS", "MTLStep", "StepResult", "compute_losses", "resolve_method"]
 
 _LEVELS = ("auto", "parameters", "representation")
 _AUTOCAST = {None: None, "bf16": torch.bfloat16, "bfloat16": torch.bfloat16}
@@ -94,89 +87,6 @@ class StepResult:
     weights: Tensor
     aggregator_weights: Tensor | None
     diagnostics: dict[str, Any] = field(default_factory=dict)
-
-
-def compute_losses(
-    outputs: Mapping[str, Tensor],
-    targets: Mapping[str, Any],
-    tasks: Sequence[Task],
-    *,
-    check_finite: bool = True,
-) -> Tensor:
-    """Per-task scalar losses (T,) in task order, with clear errors for missing keys/NaN.
-
-    ``check_finite=False`` skips the NaN/Inf check (it reads the losses on the host).
-    """
-    losses = []
-    for task in tasks:
-        if task.name not in outputs:
-            raise KeyError(
-                f"the model's decode() returned no output for task {task.name!r} "
-                f"(got {sorted(outputs)})."
-            )
-        if task.name not in targets:
-            raise KeyError(
-                f"the batch has no target for task {task.name!r} (got {sorted(targets)}); "
-                "the loader must yield (x, {task name: target})."
-            )
-        loss = task.loss(outputs[task.name], targets[task.name])
-        if not isinstance(loss, Tensor) or loss.ndim != 0:
-            raise ValueError(
-                f"the loss of task {task.name!r} must be a scalar tensor (mean over the batch), "
-                f"got {type(loss).__name__} of shape {getattr(loss, 'shape', None)}."
-            )
-        losses.append(loss)
-    stacked = torch.stack(losses)
-    if check_finite and not torch.isfinite(stacked.detach()).all():
-        bad = [t.name for t, v in zip(tasks, stacked.detach().tolist()) if not _finite(v)]
-        raise FloatingPointError(
-            f"non-finite loss for task(s) {bad} (values {stacked.detach().tolist()}): the "
-            "training diverged or the batch holds NaN/Inf; lower the learning rate or check "
-            "the inputs."
-        )
-    return stacked
-
-
-def _finite(v: float) -> bool:
-    return v == v and v not in (float("inf"), float("-inf"))
-
-
-#: methods whose paper sets a weighting and an aggregator: name -> (weighting, aggregator)
-COMBINED_METHODS: dict[str, tuple[str, str]] = {
-    "db_mtl": ("log", "db_mtl"),  # DB-MTL: log-loss transform + max-norm gradient balancing
-}
-
-
-def resolve_method(name: str) -> dict[str, Any]:
-    """Map one method name to ``{"weighting", "aggregator", "flat"}`` keyword arguments.
-
-    ``"ew"`` -> EW + Sum; a name of :data:`COMBINED_METHODS` (``"db_mtl"``) -> its weighting +
-    its aggregator; a weighting name (``"rlw"``, ``"uw"``, ``"blending"``...) -> that
-    weighting + Sum; an aggregator name (``"pcgrad"``, ``"aligned_mtl_ub"``...) -> EW + that
-    aggregator; a ``"f-"`` prefix adds the flat option (``"f-pcgrad"``, ``"f-ew"``).
-    """
-    from eegmtl.mtl.aggregators import AGGREGATORS
-    from eegmtl.mtl.weightings import WEIGHTINGS
-
-    key = name.strip().lower()
-    flat: FlatConfig | None = None
-    if key.startswith("f-") or key.startswith("f_"):
-        flat = FlatConfig()
-        key = key[2:]
-    key = key.replace("-", "_")
-    if key in ("ew", "sum", "ls"):
-        return {"weighting": "ew", "aggregator": "sum", "flat": flat}
-    if key in COMBINED_METHODS:
-        weighting, aggregator = COMBINED_METHODS[key]
-        return {"weighting": weighting, "aggregator": aggregator, "flat": flat}
-    if key in WEIGHTINGS:
-        return {"weighting": key, "aggregator": "sum", "flat": flat}
-    if key in AGGREGATORS:
-        return {"weighting": "ew", "aggregator": key, "flat": flat}
-    raise ValueError(
-        f"unknown MTL method {name!r}: give a weighting ({sorted(WEIGHTINGS)}) or an "
-        f"aggregator ({sorted(AGGREGATORS)}), optionally prefixed with 'f-' for flat minima."
-    )
 
 
 class MTLStep:
@@ -253,7 +163,7 @@ class MTLStep:
         )
         self.weight_heads = bool(weight_heads)
         self.flat = make_flat_config(flat)
-        self.looksam = LookSAMState() if self.flat is not None else None
+        self._flat = None if self.flat is None else FlatUpdate(self.flat)
         if autocast not in _AUTOCAST:
             raise ValueError(f"autocast must be None or 'bf16', got {autocast!r}.")
         self.autocast = None if autocast is None else "bf16"
@@ -304,11 +214,27 @@ class MTLStep:
 
     # ------------------------------------------------------------------ helpers
     @property
+    def looksam(self) -> LookSAMState | None:
+        """State of ``FlatConfig(mode="looksam")`` (``None`` without the flat option)."""
+        return None if self._flat is None else self._flat.looksam
+
+    @property
+    def flat_active(self) -> bool:
+        """Whether the next step takes the flat path (``FlatConfig.start`` reached)."""
+        return self._flat is not None and self._flat.active
+
+    def begin_epoch(self, epoch: int, max_epochs: int) -> None:
+        """Called by the trainer before each epoch: switches the flat update on from epoch
+        ``FlatConfig.start`` (an index or a fraction of ``max_epochs``); no-op otherwise."""
+        if self._flat is not None:
+            self._flat.begin_epoch(epoch, max_epochs)
+
+    @property
     def uses_fast_path(self) -> bool:
         """True when the step does one backward of the weighted loss sum."""
         return (
             self.fast_path
-            and self.flat is None
+            and not self.flat_active
             and bool(getattr(self.aggregator, "linear", False))
             and not self.weighting.needs_gradients
         )
@@ -430,23 +356,17 @@ class MTLStep:
             rep_d = rep.detach().requires_grad_(True)
             outputs = self.model.decode(rep_d)
             losses = self._losses(outputs, targets)
-        level = "parameters" if self.flat is not None else self.level
+        flat_on = self.flat_active
+        level = "parameters" if flat_on else self.level
         grads = self.engine.compute(losses, rep, rep_d, self.shared, self.heads, level)
         w = self._weights(losses, grads.matrix if self.weighting.needs_gradients else None)
-        diag: dict[str, Any] = {"path": "flat" if self.flat is not None else level}
+        diag: dict[str, Any] = {"path": "flat" if flat_on else level}
         if self.diagnostics:
             diag.update(_diagnostics(grads.matrix))
 
-        if self.flat is not None:
-            flat_rows, sam_heads = self._flat_rows(x, targets, grads, diag)
-            loss_part = self.aggregator(grads.matrix * w[:, None])
-            flat_part = self.aggregator(flat_rows * w[:, None])
-            update = loss_part.vector + flat_part.vector
-            unflatten_to_grads(update, self.shared)
-            self._set_head_grads(sam_heads, w)
-            agg_w = loss_part.weights
-            diag["flat_norm"] = flat_part.vector.detach().norm()
-            diag["flat_aggregator_weights"] = flat_part.weights.detach()
+        if flat_on:
+            assert self._flat is not None
+            agg_w = self._flat.apply(self, x, targets, grads, w, diag)
         else:
             agg = self.aggregator(grads.matrix * w[:, None])
             if level == "parameters":
@@ -463,56 +383,6 @@ class MTLStep:
             losses.detach(), w, None if agg_w is None else agg_w.detach(), diag
         )
 
-    def _flat_rows(
-        self, x: Any, targets: Mapping[str, Any], grads: Any, diag: dict[str, Any]
-    ) -> tuple[Tensor, list[list[Tensor | None]]]:
-        """Per-task flat components (T, P) and head SAM gradients for ``self.flat.mode``."""
-        cfg = self.flat
-        assert cfg is not None and self.looksam is not None
-        state = self.looksam
-        if cfg.mode == "looksam" and not state.due(cfg.every):
-            state.count += 1
-            diag["flat_refresh"] = False
-            return state.reuse(grads.matrix, grads.heads, float(cfg.looksam_alpha))
-        on_cpu = self._device().type == "cpu"
-        if cfg.mode in ("batched", "subset"):
-            perturbations = task_perturbations(
-                self.shared, self.heads, grads.matrix, grads.heads, cfg
-            )
-
-            def task_losses(out: Mapping[str, Tensor], tg: Mapping[str, Any]) -> Tensor:
-                return self._full_precision(
-                    torch.stack([t.loss(out[t.name], tg[t.name]) for t in self.tasks])
-                )
-
-            with self._autocast(self._device()):
-                sam, sam_heads, row_losses = batched_sam_gradients(
-                    self.model, task_losses, x, targets, self.shared, self.heads,
-                    perturbations, subset=cfg.mode == "subset",
-                )
-            if on_cpu and not torch.isfinite(row_losses).all():
-                raise ValueError(
-                    f"non-finite loss at the SAM-perturbed points ({row_losses.tolist()}); "
-                    "lower rho (FlatConfig(rho=...)) or the learning rate."
-                )
-        else:
-            def forward_task(i: int) -> Tensor:
-                with self._autocast(self._device()):
-                    out = self.model.decode(self.model.encode(x))
-                    task = self.tasks[i]
-                    return self._full_precision(task.loss(out[task.name], targets[task.name]))
-
-            sam, sam_heads = sharpness_aware_gradients(
-                self.model, forward_task, self.shared, self.heads, grads.matrix, grads.heads,
-                cfg, check_finite=on_cpu,
-            )
-        flat_rows = sam - grads.matrix
-        if cfg.mode == "looksam":
-            state.store(grads.matrix, flat_rows, grads.heads, sam_heads)
-            state.count += 1
-            diag["flat_refresh"] = True
-        return flat_rows, sam_heads
-
     # ------------------------------------------------------------------ state
     def state_dict(self) -> dict[str, Any]:
         """Weighting, aggregator and gradient-engine state (for checkpoints)."""
@@ -521,7 +391,8 @@ class MTLStep:
             "weighting_params": [p.detach().clone() for p in self._wparams],
             "aggregator": self.aggregator.state_dict(),
             "engine": self.engine.state_dict(),
-            "looksam": None if self.looksam is None else self.looksam.state_dict(),
+            "looksam": None if self._flat is None else self._flat.looksam.state_dict(),
+            "flat_active": None if self._flat is None else self._flat.active,
         }
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
@@ -531,8 +402,10 @@ class MTLStep:
                 p.copy_(v)
         self.aggregator.load_state_dict(state.get("aggregator", {}))
         self.engine.load_state_dict(state.get("engine", {}))
-        if self.looksam is not None and state.get("looksam") is not None:
-            self.looksam.load_state_dict(state["looksam"])
+        if self._flat is not None and state.get("looksam") is not None:
+            self._flat.looksam.load_state_dict(state["looksam"])
+        if self._flat is not None and state.get("flat_active") is not None:
+            self._flat.active = bool(state["flat_active"])
 
 
 def _diagnostics(matrix: Tensor) -> dict[str, Any]:

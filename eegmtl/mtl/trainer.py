@@ -366,6 +366,7 @@ class Trainer:
         names = self.task_names
         if hasattr(train_loader, "set_epoch"):
             train_loader.set_epoch(epoch)
+        self.step.begin_epoch(epoch, self.max_epochs)  # FlatConfig.start: flat from there on
         for cb in self.callbacks:
             cb.on_epoch_begin(self, epoch)
         self.model.train()

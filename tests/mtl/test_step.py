@@ -247,3 +247,12 @@ def test_bf16_autocast_close_to_float32(batch, kw):
     assert not torch.equal(grads[0], grads[1])  # bf16 really ran
     with pytest.raises(ValueError, match="autocast"):
         MTLStep(_model(), TASKS, autocast="fp16")
+
+
+def test_public_names_still_importable_from_step():
+    from eegmtl.mtl import losses, methods
+    from eegmtl.mtl.step import COMBINED_METHODS, compute_losses
+    from eegmtl.mtl.step import resolve_method as from_step
+
+    assert compute_losses is losses.compute_losses and from_step is methods.resolve_method
+    assert COMBINED_METHODS is methods.COMBINED_METHODS

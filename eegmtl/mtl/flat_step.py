@@ -1,0 +1,127 @@
+"""The flat-minima (F-MTL) part of one training step, used by :class:`~eegmtl.mtl.step.MTLStep`.
+
+Phan et al., "Beyond Losses Reweighting: Empowering Multi-Task Learning via the
+Generalization Perspective", ICCV 2025, Algorithm 1 (algorithm, variants and defaults in
+:mod:`eegmtl.mtl.flat`). Given the clean parameter-level gradients of a batch,
+:class:`FlatUpdate` computes the per-task flat components ``g^{i,SAM} − g^{i,loss}`` and the
+heads' SAM gradients in the way ``FlatConfig.mode`` says (perturbed passes in turn, vectorised,
+on 1/T chunks of the batch, or reused LookSAM directions), aggregates the loss part and the flat
+part with the step's aggregator and writes ``.grad``. It also knows from which epoch it is on
+(``FlatConfig.start``; before it the step runs its plain path).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+import torch
+from torch import Tensor
+
+from eegmtl.mtl.flat import (
+    FlatConfig,
+    LookSAMState,
+    sharpness_aware_gradients,
+    task_perturbations,
+)
+from eegmtl.mtl.flat_batched import batched_sam_gradients
+from eegmtl.mtl.gradients import unflatten_to_grads
+
+if TYPE_CHECKING:  # pragma: no cover
+    from eegmtl.mtl.step import MTLStep
+
+__all__ = ["FlatUpdate"]
+
+
+class FlatUpdate:
+    """Flat-minima update of an :class:`~eegmtl.mtl.step.MTLStep` (its ``flat=`` option).
+
+    Parameters
+    ----------
+    config : FlatConfig
+
+    Attributes
+    ----------
+    looksam : LookSAMState
+        What ``mode="looksam"`` keeps between its exact steps.
+    active : bool
+        Whether the step takes the flat path now: from construction when ``config.start`` is
+        0, otherwise from the epoch :meth:`begin_epoch` finds at or after the start.
+    """
+
+    def __init__(self, config: FlatConfig) -> None:
+        self.config = config
+        self.looksam = LookSAMState()
+        self.active = config.start == 0
+
+    def begin_epoch(self, epoch: int, max_epochs: int) -> None:
+        """Switch the flat update on from epoch ``config.start_epoch(max_epochs)``."""
+        self.active = int(epoch) >= self.config.start_epoch(max_epochs)
+
+    def apply(
+        self, step: MTLStep, x: Any, targets: Mapping[str, Any], grads: Any, w: Tensor,
+        diag: dict[str, Any],
+    ) -> Tensor | None:
+        """Write the flat update into ``.grad``; returns the loss part's aggregator weights.
+
+        Shared parameters get ``AGG(w ⊙ g^loss) + AGG(w ⊙ g^flat)``, each head its SAM
+        gradient (scaled by ``w_t`` with ``weight_heads``).
+        """
+        flat_rows, sam_heads = self.rows(step, x, targets, grads, diag)
+        loss_part = step.aggregator(grads.matrix * w[:, None])
+        flat_part = step.aggregator(flat_rows * w[:, None])
+        unflatten_to_grads(loss_part.vector + flat_part.vector, step.shared)
+        step._set_head_grads(sam_heads, w)
+        diag["flat_norm"] = flat_part.vector.detach().norm()
+        diag["flat_aggregator_weights"] = flat_part.weights.detach()
+        return loss_part.weights
+
+    def rows(
+        self, step: MTLStep, x: Any, targets: Mapping[str, Any], grads: Any,
+        diag: dict[str, Any],
+    ) -> tuple[Tensor, list[list[Tensor | None]]]:
+        """Per-task flat components (T, P) and head SAM gradients for ``config.mode``."""
+        cfg, state = self.config, self.looksam
+        if cfg.mode == "looksam" and not state.due(cfg.every):
+            state.count += 1
+            diag["flat_refresh"] = False
+            return state.reuse(grads.matrix, grads.heads, float(cfg.looksam_alpha))
+        device = step._device()
+        on_cpu = device.type == "cpu"
+        if cfg.mode in ("batched", "subset"):
+            perturbations = task_perturbations(
+                step.shared, step.heads, grads.matrix, grads.heads, cfg
+            )
+
+            def task_losses(out: Mapping[str, Tensor], tg: Mapping[str, Any]) -> Tensor:
+                return step._full_precision(
+                    torch.stack([t.loss(out[t.name], tg[t.name]) for t in step.tasks])
+                )
+
+            with step._autocast(device):
+                sam, sam_heads, row_losses = batched_sam_gradients(
+                    step.model, task_losses, x, targets, step.shared, step.heads,
+                    perturbations, subset=cfg.mode == "subset",
+                )
+            if on_cpu and not torch.isfinite(row_losses).all():
+                raise ValueError(
+                    f"non-finite loss at the SAM-perturbed points ({row_losses.tolist()}); "
+                    "lower rho (FlatConfig(rho=...)) or the learning rate."
+                )
+        else:
+            def forward_task(i: int) -> Tensor:
+                with step._autocast(device):
+                    out = step.model.decode(step.model.encode(x))
+                    task = step.tasks[i]
+                    return step._full_precision(task.loss(out[task.name], targets[task.name]))
+
+            sam, sam_heads = sharpness_aware_gradients(
+                step.model, forward_task, step.shared, step.heads, grads.matrix, grads.heads,
+                cfg, check_finite=on_cpu,
+            )
+        flat_rows = sam - grads.matrix
+        if cfg.mode == "looksam":
+            state.store(grads.matrix, flat_rows, grads.heads, sam_heads)
+            state.count += 1
+            diag["flat_refresh"] = True
+        return flat_rows, sam_heads
