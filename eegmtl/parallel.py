@@ -92,7 +92,7 @@ def pinned_threads(n: int | None) -> Iterator[None]:
 
 def describe_backend(backend: str, n_jobs: int, address: str | None = None) -> str:
     """One line naming where the fits ran, for command logs (e.g. ``"dask @ tcp://h:8786"``,
-    ``"ray (local, 4 CPUs)"``, ``"loky (n_jobs=2)"``)."""
+    ``"ray (local, 4 workers)"``, ``"loky (n_jobs=2)"``)."""
     if backend in DISTRIBUTED:
         return f"{backend} @ {address}" if address else f"{backend} (local, {n_jobs} workers)"
     return f"{backend} (n_jobs={n_jobs})"
