@@ -6,6 +6,10 @@
 - :mod:`eegmtl.mixnet.losses` -- MixNet's three losses (MSE, semi-hard triplet, class-balanced CE).
 - :mod:`eegmtl.mixnet.net` -- builds the network and its tasks and trains them with the MTL core's
   :class:`~eegmtl.mtl.trainer.Trainer`.
+- :mod:`eegmtl.mixnet.inputs` -- input checks at fit and predict, validation split, checkpoint
+  seed and data fingerprint.
+- :mod:`eegmtl.mixnet.fitting` -- the two halves of ``fit``: features, then the network.
+- :mod:`eegmtl.mixnet.inference` -- batched inference of a trained network.
 - :mod:`eegmtl.mixnet.classifier` -- :class:`MixNetClassifier`, the scikit-learn classifier.
 - :mod:`eegmtl.mixnet.io` -- save / load of fitted classifiers.
 

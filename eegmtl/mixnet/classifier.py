@@ -19,18 +19,11 @@ import torch
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.utils.validation import check_is_fitted
 
-from eegmtl.mixnet.config import check_labels, resolve_config
+from eegmtl.mixnet.config import resolve_config
 from eegmtl.mixnet.defaults import TRAINING_DEFAULTS
-from eegmtl.mixnet.features import MixNetFeatures
+from eegmtl.mixnet.fitting import prepare_features, train_network
 from eegmtl.mixnet.inference import run_network
-from eegmtl.mixnet.inputs import (
-    check_fit_epochs,
-    check_predict_epochs,
-    checkpoint_seed,
-    data_fingerprint,
-    split_validation,
-)
-from eegmtl.mixnet.net import fit_network
+from eegmtl.mixnet.inputs import check_predict_epochs
 
 __all__ = ["MixNetClassifier"]
 
@@ -52,30 +45,26 @@ class MixNetClassifier(ClassifierMixin, BaseEstimator):
        best-epoch weights restored, interleaved validation (one validation batch after every
        training step) and adaptive gradient blending by default.
 
-    ``fit`` holds out a
-    stratified ``validation_size`` share of the training trials (or uses the ``X_val, y_val``
-    given to :meth:`fit`) for MixNet's interleaved validation, gradient blending, the LR
-    schedule and early stopping; the CSP filters are fitted on the remaining training part.
+    ``fit`` holds out a stratified ``validation_size`` share of the training trials (or uses
+    the ``X_val, y_val`` given to :meth:`fit`) for MixNet's interleaved validation, gradient
+    blending, the LR schedule and early stopping; the CSP is fitted on the rest.
 
     Parameters
     ----------
     protocol : {"sd", "si"}, default "sd"
-        Sets the defaults of ``batch_size``, ``margin``, ``latent_dim`` and ``warmup`` to
-        MixNet's BCIC IV 2b values (reference §3-§5): subject-dependent 32 / 0.1 / 4 / 7,
-        subject-independent 100 / 5.0 / 18 / 3. Explicit values of those parameters win.
-        (``"subject_dependent"`` / ``"subject_independent"`` are accepted too.)
+        Defaults of ``batch_size`` / ``margin`` / ``latent_dim`` / ``warmup``: MixNet's 2b
+        values, SD 32 / 0.1 / 4 / 7, SI 100 / 5.0 / 18 / 3 (:mod:`eegmtl.mixnet.defaults`;
+        ``"subject_dependent"`` / ``"subject_independent"`` accepted). Explicit values win.
     mtl : str or dict, default "blending"
-        Multi-task method, see :func:`~eegmtl.mixnet.config.resolve_mtl`: ``"blending"`` (MixNet's
-        adaptive gradient blending, warm-up ``warmup`` epochs at weights [1, 1, 1]), ``"ew"``,
-        ``"rlw"``, ``"uw"``, ``"dwa"``, ``"pcgrad"``, ``"cagrad"``, ``"mgda"``, ``"aligned_mtl"``,
-        ``"nash_mtl"``, ``"f-pcgrad"`` (flat minima), ``"fixed"`` (with ``loss_weights``), ...
+        Multi-task method (:func:`~eegmtl.mixnet.config.resolve_mtl`): ``"blending"`` (MixNet's
+        adaptive gradient blending), any weighting or aggregator of the core (``"rlw"``,
+        ``"pcgrad"``, ``"aligned_mtl"``, ...), ``"f-"``-prefixed flat variants, ``"fixed"``.
     weighting, aggregator, flat : optional
-        Override the corresponding part of ``mtl`` (names, instances; ``flat`` as in
-        :class:`~eegmtl.mtl.trainer.Trainer`). ``None`` keeps what ``mtl`` says. ``aggregator``
-        is combined with ``weighting`` (e.g. ``weighting="rlw", aggregator="pcgrad"``).
+        Override that part of ``mtl`` (names or instances; ``flat`` as in
+        :class:`~eegmtl.mtl.trainer.Trainer`); ``None`` keeps what ``mtl`` says.
     loss_weights : sequence of 3 floats or None, default None
-        Constant [mse, triplet, CE] weights for ``mtl="fixed"`` (giving them alone also selects
-        fixed weighting). MIN2Net 2b SD: [0.5, 0.1, 1.0].
+        Constant [mse, triplet, CE] weights (selects ``mtl="fixed"``); MIN2Net 2b SD:
+        [0.5, 0.1, 1.0].
     sfreq : float, default 250
         Sampling rate of ``X`` in Hz (BCIC IV 2b: 250).
     tmin, tmax : float, default 0, 4
@@ -85,19 +74,12 @@ class MixNetClassifier(ClassifierMixin, BaseEstimator):
         (``epoch_tmax=None``: trials end with the window, as the 0-4 s 2b export and MOABB's
         ``LeftRightImagery(tmax=4)`` on 2b). The trial length must fit ``sfreq`` and this
         interval (give or take one sample), which catches a wrong ``sfreq``.
-    sfreq_model : float, default 100
-        Rate the window is resampled to (MixNet: 100 Hz, so 4 s = 400 samples).
-    bands : sequence of (low, high) or None, default None
-        Filter-bank bands in Hz; ``None`` = MixNet's 9 bands 4-8, ..., 36-40 Hz.
-    filter_order : int, default 5
-        Butterworth order of the filter bank (MixNet: 5).
-    n_components : int, default 2
-        CSP filters per band ``U`` (MixNet 2b: 2 in both protocols).
+    sfreq_model, bands, filter_order, n_components : default 100, None, 5, 2
+        Resampling rate (Hz), filter-bank bands (``None``: MixNet's 9 bands 4-8, ..., 36-40
+        Hz), Butterworth order and CSP filters per band ``U`` (MixNet's values).
     input : {"fbcsp", "time"}, default "fbcsp"
-        ``"fbcsp"``: MixNet's spectral-spatial input (binary only: the CSP is two-class).
-        ``"time"``: MIN2Net's time-domain input (one 8-30 Hz Butterworth band, no CSP, the
-        network of :meth:`MixNet.min2net`); works with any number of classes. ``bands`` then
-        defaults to ``[(8, 30)]``.
+        ``"fbcsp"``: MixNet's spectral-spatial input (two classes: the CSP is binary).
+        ``"time"``: MIN2Net's 8-30 Hz time-domain input, no CSP, any number of classes.
     input_scale : {"auto", "uV", "mV", "V"} or float, default "auto"
         MixNet works in microvolts (its CSP outputs keep the input's amplitude). The unit is
         diagnosed from the median trial amplitude (:func:`eegmtl.eeg.checks.check_units`):
@@ -107,29 +89,23 @@ class MixNetClassifier(ClassifierMixin, BaseEstimator):
         amplitude (ratio outside [0.1, 10]) gives an ``AmplitudeWarning`` with the ratio.
         Outlier (artefact) trials at fit give an ``OutlierTrialWarning`` with their indices.
     latent_dim, margin, warmup, batch_size : optional
-        Latent size, triplet margin α, blending warm-up W (epochs) and training batch size;
-        ``None`` takes the ``protocol`` default.
-    lr : float, default 1e-3
-        Adam learning rate (MixNet).
-    max_epochs : int, default 200
-    patience : int or None, default 20
-        Early-stopping patience in epochs (``None``: no early stopping).
+        Latent size, triplet margin α, blending warm-up W (epochs), batch size; ``None`` takes
+        the ``protocol`` default.
+    lr, max_epochs, patience : default 1e-3, 200, 20
+        Adam learning rate, epochs, early-stopping patience (``None``: no early stopping).
     monitor : str, default "val_loss"
-        Trainer key for checkpointing, early stopping and the LR schedule. MixNet: the epoch
-        mean of the interleaved validation losses, weighted by the loss weights in force.
-        ``"val_loss_unweighted"`` or ``"val_classification_accuracy"`` are alternatives.
+        Trainer key for model selection, early stopping and the LR schedule (MixNet: weighted
+        interleaved validation loss; or ``"val_classification_accuracy"``, ...).
     validation_size : float or None, default 0.2
-        Share of the training trials held out (stratified) for validation when ``fit`` gets no
-        ``X_val``. ``None``: no validation (then ``mtl`` must not be ``"blending"``, the trainer
-        monitors the training loss and there is no early stopping on validation).
+        Stratified share held out for validation when ``fit`` gets no ``X_val``; ``None``: no
+        validation (not with ``"blending"``; the training loss is monitored).
     interleaved_validation : bool, default True
         MixNet's interleaved validation (one val batch after every step; needed by blending).
     checkpoint_dir : path or None, default None
-        The trainer writes ``last.pt`` there after every epoch (atomic); ``fit(..., resume=True)``
-        continues an interrupted fit from it.
+        ``last.pt`` (atomic, every epoch) and ``estimator.json`` (seed, data fingerprint) go
+        there; ``fit(..., resume=True)`` continues an interrupted fit of the same data.
     random_state : int, RandomState or None, default None
-        Seeds the validation split, the network initialisation and the batch order. Same value
-        -> same model and same predictions on the CPU.
+        Seeds the validation split, the initialisation and the batch order.
     device : str, default "auto"
         ``"auto"`` = CUDA if available, else CPU; or ``"cpu"``, ``"cuda"``, ``"cuda:1"``.
     verbose : bool or int, default False
@@ -269,17 +245,8 @@ class MixNetClassifier(ClassifierMixin, BaseEstimator):
         self.backbone = backbone
         self.backbone_kwargs = backbone_kwargs
 
-    # ------------------------------------------------------------------ configuration
     def _resolved_config(self) -> dict[str, Any]:
         return resolve_config(self.get_params(deep=False))
-
-    # ------------------------------------------------------------------ input handling
-    def _make_features(self) -> MixNetFeatures:
-        return MixNetFeatures(
-            sfreq=self.sfreq, tmin=self.tmin, tmax=self.tmax, epoch_tmin=self.epoch_tmin,
-            sfreq_model=self.sfreq_model, bands=self.bands, filter_order=self.filter_order,
-            n_components=self.n_components, input=self.input, scale=self.scale_,
-        )
 
     # ------------------------------------------------------------------ fit
     def fit(
@@ -315,55 +282,9 @@ class MixNetClassifier(ClassifierMixin, BaseEstimator):
         self
         """
         cfg = self._resolved_config()
-        X, y, self.scale_ = check_fit_epochs(self, X, y)
-        classes, y_idx = np.unique(y, return_inverse=True)
-        check_labels(classes, y_idx, self.input)
-        fingerprint = None if self.checkpoint_dir is None else data_fingerprint(
-            self, X, y, X_val, y_val)
-        seed = checkpoint_seed(self.checkpoint_dir, self.random_state, resume, cfg["protocol"],
-                               fingerprint)
-        self.n_channels_in_, self.n_times_in_ = int(X.shape[1]), int(X.shape[2])
-        X_tr, y_tr, X_va, y_va = split_validation(
-            self, X, y_idx, classes, X_val, y_val, seed=seed, method=cfg["method"]
-        )
-
-        self.features_ = self._make_features()
-        x_tr = self.features_.fit_transform(X_tr, y_tr)
-        x_va = None if X_va is None else self.features_.transform(X_va)
-        self.csp_ = self.features_.csp_
-        self.classes_ = classes
-        self.config_ = {k: v for k, v in cfg.items() if k != "method"}
-        self.config_["method"] = {
-            k: (v if isinstance(v, (str, dict, type(None), bool, float, int)) else repr(v))
-            for k, v in cfg["method"].items()
-        }
-        self.seed_ = seed
-        self._train(cfg, x_tr, y_tr, x_va, y_va, resume=resume)
+        x_tr, y_tr, x_va, y_va = prepare_features(self, cfg, X, y, X_val, y_val, resume=resume)
+        train_network(self, cfg, x_tr, y_tr, x_va, y_va, resume=resume)
         return self
-
-    def _train(
-        self, cfg: Mapping[str, Any], x_tr: np.ndarray, y_tr: np.ndarray,
-        x_va: np.ndarray | None, y_va: np.ndarray | None, *, resume: bool,
-    ) -> None:
-        model, trainer, self.model_kwargs_ = fit_network(
-            x_tr, y_tr, x_va, y_va, n_classes=len(self.classes_), method=cfg["method"],
-            latent_dim=cfg["latent_dim"], margin=cfg["margin"], warmup=cfg["warmup"],
-            batch_size=cfg["batch_size"], variant="min2net" if self.input == "time" else "mixnet",
-            sfreq=self.sfreq_model, lr=self.lr, max_epochs=self.max_epochs,
-            patience=self.patience, monitor=self.monitor,
-            interleaved_validation=self.interleaved_validation, loss_weights=self.loss_weights,
-            checkpoint_dir=self.checkpoint_dir, resume=resume, progress=bool(self.verbose),
-            seed=self.seed_, device=self.device, augmentation=self.augmentation,
-            backbone=self.backbone, backbone_kwargs=self.backbone_kwargs,
-        )
-        self.model_ = model
-        self.device_ = str(trainer.device)
-        self.n_epochs_trained_ = int(trainer.n_epochs_trained_)
-        self.best_epoch_ = None if trainer.best_epoch_ is None else int(trainer.best_epoch_)
-        self.best_weights_ = trainer.best_weights_
-        self.history_ = trainer.history_frame("epoch")
-        self.weights_history_ = trainer.history_frame("step").reset_index(drop=True)
-        self.step_config_ = trainer.step.config()
 
     # ------------------------------------------------------------------ inference
     def _batched(self, X: Any, fn: Any) -> np.ndarray:

@@ -14,7 +14,7 @@ import numpy as np
 from eegmtl.mixnet.defaults import PROTOCOL_DEFAULTS, protocol_short
 
 __all__ = [
-    "check_labels", "resolve_config", "resolve_mtl", "seed_from", "uses_blending",
+    "check_labels", "json_config", "resolve_config", "resolve_mtl", "seed_from", "uses_blending",
 ]
 
 def resolve_mtl(mtl: str | Mapping[str, Any] | None) -> dict[str, Any]:
@@ -136,6 +136,17 @@ def resolve_config(params: Mapping[str, Any]) -> dict[str, Any]:
     if int(params["max_epochs"]) != params["max_epochs"] or params["max_epochs"] < 1:
         raise ValueError(f"max_epochs must be a positive integer; got {params['max_epochs']!r}.")
     return cfg
+
+
+def json_config(cfg: Mapping[str, Any]) -> dict[str, Any]:
+    """``cfg`` of :func:`resolve_config` with the method's instances (weighting / aggregator
+    objects) as their ``repr``, so that it can be stored as JSON."""
+    out = {k: v for k, v in cfg.items() if k != "method"}
+    out["method"] = {
+        k: (v if isinstance(v, (str, dict, type(None), bool, float, int)) else repr(v))
+        for k, v in cfg["method"].items()
+    }
+    return out
 
 
 def seed_from(random_state: Any) -> int:
