@@ -76,6 +76,10 @@ class MultiTaskLoader:
     shuffle : bool, default True
     seed : int, default 0
     drop_last : bool, default False
+    pin_memory : bool or None, default None
+        Copy each CPU batch into page-locked memory, so the ``non_blocking`` copy to a GPU
+        (:func:`to_device`) overlaps with compute. ``None``: decided by
+        :func:`eegmtl.mtl.runtime.configure_runtime` (on for a CUDA trainer, off otherwise).
     """
 
     def __init__(
@@ -86,6 +90,7 @@ class MultiTaskLoader:
         shuffle: bool = True,
         seed: int = 0,
         drop_last: bool = False,
+        pin_memory: bool | None = None,
     ) -> None:
         if int(batch_size) < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}.")
@@ -94,6 +99,8 @@ class MultiTaskLoader:
         self.shuffle = bool(shuffle)
         self.seed = int(seed)
         self.drop_last = bool(drop_last)
+        self.pin_memory = pin_memory
+        self.pinned = bool(pin_memory)  # what the iterator does (auto resolved by the trainer)
         self._epoch = 0
         self._explicit = False
 
@@ -118,7 +125,8 @@ class MultiTaskLoader:
         self._explicit = False
         stop = (n // self.batch_size) * self.batch_size if self.drop_last else n
         for start in range(0, stop, self.batch_size):
-            yield self.dataset.batch(order[start : start + self.batch_size])
+            batch = self.dataset.batch(order[start : start + self.batch_size])
+            yield _pinned(batch) if self.pinned else batch
 
 
 def make_loader(
@@ -128,12 +136,24 @@ def make_loader(
     shuffle: bool = True,
     seed: int = 0,
     drop_last: bool = False,
+    pin_memory: bool | None = None,
 ) -> MultiTaskLoader:
     """Build a :class:`MultiTaskLoader` from a dataset or an ``(x, targets)`` pair."""
     if not isinstance(dataset, MultiTaskDataset):
         x, targets = dataset
         dataset = MultiTaskDataset(x, targets)
-    return MultiTaskLoader(dataset, batch_size, shuffle=shuffle, seed=seed, drop_last=drop_last)
+    return MultiTaskLoader(dataset, batch_size, shuffle=shuffle, seed=seed, drop_last=drop_last,
+                           pin_memory=pin_memory)
+
+
+def _pinned(obj: Any) -> Any:
+    if isinstance(obj, Tensor):
+        return obj.pin_memory() if obj.device.type == "cpu" else obj
+    if isinstance(obj, Mapping):
+        return {k: _pinned(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(_pinned(v) for v in obj)
+    return obj
 
 
 def to_device(obj: Any, device: torch.device) -> Any:

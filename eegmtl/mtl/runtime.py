@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import os
 import random
+from typing import Any
 
 import numpy as np
 import torch
 
-__all__ = ["select_device", "seed_everything"]
+__all__ = ["configure_runtime", "deterministic_requested", "select_device", "seed_everything"]
 
 
 def select_device(device: str | torch.device | None = None) -> torch.device:
@@ -56,3 +57,40 @@ def seed_everything(seed: int | None, *, deterministic: bool = False) -> None:
     if deterministic:
         torch.backends.cudnn.benchmark = False
         torch.backends.cudnn.deterministic = True
+
+
+def deterministic_requested() -> bool:
+    """Whether deterministic algorithms were asked for (``seed_everything(deterministic=True)``,
+    ``torch.use_deterministic_algorithms(True)`` or ``cudnn.deterministic``)."""
+    return bool(torch.backends.cudnn.deterministic or torch.are_deterministic_algorithms_enabled())
+
+
+def configure_runtime(device: torch.device, *loaders: Any) -> dict[str, bool]:
+    """Device-dependent speed settings before a fit; returns what was decided.
+
+    - ``torch.backends.cudnn.benchmark`` (cuDNN times its convolution algorithms once per
+      input shape and keeps the fastest) is switched on only when ``device`` is CUDA, every
+      loader yields fixed-shape batches (:class:`~eegmtl.mtl.data.MultiTaskLoader`: in-memory
+      tensors, at most two batch sizes) and no deterministic mode was requested
+      (:func:`deterministic_requested`); otherwise it is left as it is. The setting is
+      process-wide and stays on after the fit.
+    - every :class:`~eegmtl.mtl.data.MultiTaskLoader` with ``pin_memory=None`` pins its
+      batches when ``device`` is CUDA (page-locked host memory, asynchronous copies), and not
+      otherwise; an explicit ``pin_memory`` is kept.
+
+    Nothing changes on the CPU, so CPU results are unaffected.
+    """
+    from eegmtl.mtl.data import MultiTaskLoader
+
+    cuda = torch.device(device).type == "cuda"
+    given = [ld for ld in loaders if ld is not None]
+    fixed = all(isinstance(ld, MultiTaskLoader) for ld in given)
+    benchmark = cuda and fixed and not deterministic_requested()
+    if benchmark:
+        torch.backends.cudnn.benchmark = True
+    pinned = False
+    for ld in given:
+        if isinstance(ld, MultiTaskLoader):
+            ld.pinned = cuda if ld.pin_memory is None else bool(ld.pin_memory)
+            pinned = pinned or ld.pinned
+    return {"cudnn_benchmark": bool(torch.backends.cudnn.benchmark), "pin_memory": pinned}

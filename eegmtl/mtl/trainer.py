@@ -44,7 +44,7 @@ from eegmtl.mtl.data import to_device
 from eegmtl.mtl.evaluate import evaluate_tasks, predict_tasks
 from eegmtl.mtl.flat import FlatConfig
 from eegmtl.mtl.optim import make_optimizer, make_scheduler
-from eegmtl.mtl.runtime import seed_everything, select_device
+from eegmtl.mtl.runtime import configure_runtime, seed_everything, select_device
 from eegmtl.mtl.step import MTLStep, StepResult
 from eegmtl.mtl.tasks import Task
 from eegmtl.mtl.weightings import Weighting
@@ -337,6 +337,7 @@ class Trainer:
         )
         self._callback_states = []
         self.fingerprint_ = trainer_fingerprint(self, train_loader, self.fingerprint)
+        self.runtime_ = configure_runtime(self.device, train_loader, val_loader)  # cuDNN, pinning
         if not (resume and resume_from(self, ckpt)):
             if not resume:
                 self._reset_state()

@@ -93,3 +93,18 @@ def test_bf16_autocast_on_cuda():
     for a, b in zip(g32, g16):
         assert b.dtype == torch.float32
         torch.testing.assert_close(a, b, rtol=0.1, atol=0.02)
+
+
+def test_trainer_on_cuda_pins_batches_and_benchmarks_cudnn():
+    from eegmtl.mtl.data import make_loader
+    from eegmtl.mtl.trainer import Trainer
+
+    torch.manual_seed(0)
+    x, y = _batch("cpu")
+    loader = make_loader((x, y), 8)
+    trainer = Trainer(TinyNet(), TASKS, aggregator="pcgrad", max_epochs=1, patience=None,
+                      progress=False, device="cuda", monitor="train_loss")
+    trainer.fit(loader)
+    assert trainer.runtime_ == {"cudnn_benchmark": True, "pin_memory": True}
+    xb, yb = next(iter(loader))
+    assert xb.is_pinned() and all(v.is_pinned() for v in yb.values())
