@@ -3,9 +3,11 @@
 Modules (imported on first use, so ``import eegmtl.eeg`` does not pull in MOABB):
 
 - :mod:`eegmtl.eeg.datasets` -- :class:`BCI2bExport` (MOABB dataset of the local export),
-  :func:`load_bci2b` (export or MOABB ``BNCI2014_004``), :func:`read_export` (fast reader).
+  :func:`load_bci2b` (export or MOABB ``BNCI2014_004``); built on :mod:`eegmtl.eeg.bci2b_meta`
+  (subjects, sessions, channels, events), :mod:`eegmtl.eeg.bci2b_files` (export files,
+  :func:`read_export` fast reader) and :mod:`eegmtl.eeg.bnci` (original BNCI files via MOABB).
 - :mod:`eegmtl.eeg.preprocessing` -- MixNet's recipe (0-4 s, 100 Hz, 9-band Butterworth bank)
-  as functions and scikit-learn transformers.
+  as functions and scikit-learn transformers; the Butterworth bank in :mod:`eegmtl.eeg.filters`.
 - :mod:`eegmtl.eeg.filterbank` -- :class:`FilterBankCSP` (MixNet's CSP conventions).
 - :mod:`eegmtl.eeg.baselines` -- CSP+LDA, FBCSP+SVM, TS+SVM, EEGNet, ShallowFBCSPNet factories.
 - :mod:`eegmtl.eeg.deep_baselines` -- ATCNet, EEGConformer, EEGTCNet, TCFormer, CTNet, IFNet,
