@@ -31,7 +31,9 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
-__all__ = ["same_padding", "transposed_same_crop"]
+__all__ = ["max_norm_", "same_padding", "transposed_same_crop"]
+
+_KERAS_EPSILON = 1e-7  # keras.backend.epsilon(), used by the MaxNorm constraint
 
 
 def same_padding(kernel_size: int) -> tuple[int, int]:
@@ -144,3 +146,30 @@ class _KerasUnflatten(nn.Module):
 
     def extra_repr(self) -> str:
         return f"n_filters={self.n_filters}, length={self.length}"
+
+
+@torch.no_grad()
+def max_norm_(weight: Tensor, dims: tuple[int, ...], limit: float) -> None:
+    """Keras ``MaxNorm(limit)`` in place: ``w ← w · clip(n, 0, m) / (1e-7 + n)`` with ``n`` the
+    L2 norm of ``weight`` over ``dims``."""
+    norms = weight.norm(p=2, dim=dims, keepdim=True)
+    weight.mul_(norms.clamp(max=limit) / (norms + _KERAS_EPSILON))
+
+
+# --------------------------------------------------------------------- argument checks
+def _positive_int(name: str, value: int) -> int:
+    if isinstance(value, bool) or int(value) != value or value < 1:
+        raise ValueError(f"{name} must be a positive integer, got {value!r}.")
+    return int(value)
+
+
+def _alias(name: str, value: int | None, alias: str, alias_value: int | None, default: int) -> int:
+    """``value`` or its braindecode-style ``alias``; both given must agree."""
+    if value is not None and alias_value is not None and int(value) != int(alias_value):
+        raise ValueError(
+            f"{name}={value} and {alias}={alias_value} disagree; they are the same setting "
+            f"({alias} is braindecode's name), give one of them."
+        )
+    if value is not None:
+        return value
+    return default if alias_value is None else alias_value

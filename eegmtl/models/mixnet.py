@@ -30,37 +30,19 @@ import torch
 from torch import Tensor, nn
 
 from eegmtl.models.keras_layers import (
+    _alias,
     _Conv1d,
     _KerasFlatten,
     _KerasUnflatten,
+    _positive_int,
     _SameConvTranspose1d,
     _SamePad1d,
+    max_norm_,
     same_padding,
     transposed_same_crop,
 )
 
 __all__ = ["MixNet", "same_padding", "transposed_same_crop"]
-
-_KERAS_EPSILON = 1e-7  # keras.backend.epsilon(), used by the MaxNorm constraint
-
-
-def _positive_int(name: str, value: int) -> int:
-    if isinstance(value, bool) or int(value) != value or value < 1:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}.")
-    return int(value)
-
-
-def _alias(name: str, value: int | None, alias: str, alias_value: int | None, default: int) -> int:
-    """``value`` or its braindecode-style ``alias``; both given must agree."""
-    if value is not None and alias_value is not None and int(value) != int(alias_value):
-        raise ValueError(
-            f"{name}={value} and {alias}={alias_value} disagree; they are the same setting "
-            f"({alias} is braindecode's name), give one of them."
-        )
-    if value is not None:
-        return value
-    return default if alias_value is None else alias_value
-
 
 class MixNet(nn.Module):
     """MixNet encoder / decoder / classifier (hard parameter sharing, three tasks).
@@ -394,9 +376,7 @@ class MixNet(nn.Module):
         ``n / (n + 1e-7)`` only, as in Keras.
         """
         for module, dims, limit in self._constraints:
-            weight = module.weight
-            norms = weight.norm(p=2, dim=dims, keepdim=True)
-            weight.mul_(norms.clamp(max=limit) / (norms + _KERAS_EPSILON))
+            max_norm_(module.weight, dims, limit)
 
     def constrained_parameters(self) -> list[tuple[str, tuple[int, ...], float]]:
         """``(parameter name, norm dims, limit)`` of every max-norm constraint."""
