@@ -28,7 +28,7 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from eegmtl.evaluation import methods as m
+from eegmtl.evaluation import catalog as m
 
 __all__ = [
     "AUG_ALIASES",
@@ -128,7 +128,7 @@ def composed_method(name: str) -> tuple[Any, Callable[[str], dict[str, Any]]]:
             def base_defaults(protocol: str) -> dict[str, Any]:
                 return {**inner(protocol), "mtl": mtl}
         else:
-            model = base if not deep else m.default_config(base)["model"]
+            model = base if not deep else m.base_config(base)["model"]
             if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", model):
                 raise ValueError(f"{name!r}: {model!r} is neither a registered method nor a "
                                  "braindecode model class name.")

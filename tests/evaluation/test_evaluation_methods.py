@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 from eegmtl._io import config_hash
+from eegmtl.evaluation.catalog import VALIDATION_TUNED
 from eegmtl.evaluation.methods import (
-    VALIDATION_TUNED,
     MethodSpec,
     available_methods,
     default_config,
