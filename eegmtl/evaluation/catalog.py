@@ -17,6 +17,7 @@ from eegmtl.mixnet.defaults import PROTOCOL_DEFAULTS, TRAINING_DEFAULTS, normali
 
 __all__ = [
     "DEEP_BASELINES",
+    "DEEP_NAMES",
     "METHODS",
     "MIXNET_CANDIDATES",
     "Factory",
@@ -225,6 +226,12 @@ def _deep_defaults(model: str) -> Callable[[str], dict[str, Any]]:
 METHODS.update({name: (_deep_factory, _deep_defaults(name)) for name in DEEP_BASELINES})
 METHODS.update({name: (_deep_factory, _deep_defaults(model))
                 for name, model in VALIDATION_FOLD_ROWS.items()})
+
+
+#: registered names that train a network (take ``max_epochs`` and ``device``)
+DEEP_NAMES: frozenset[str] = frozenset(
+    {*MIXNET_VARIANTS, "MIN2Net", "EEGNet", "ShallowFBCSPNet", *DEEP_BASELINES,
+     *VALIDATION_FOLD_ROWS})
 
 
 #: MixNet-family candidates for the validation-only choice of a best MixNet pipeline (SD fold 1,

@@ -59,6 +59,7 @@ from typing import Any
 from eegmtl._io import stable_json
 from eegmtl.evaluation.catalog import (
     DEEP_BASELINES,
+    DEEP_NAMES,
     METHODS,
     MIXNET_CANDIDATES,
     Factory,
@@ -144,10 +145,11 @@ def is_method(name: str) -> bool:
 
 
 def is_deep_method(name: str) -> bool:
-    """Whether ``name`` trains a network (takes ``max_epochs`` and ``device``)."""
-    factory = lookup(name)[0]
-    return factory in (_mixnet_factory, _min2net_factory, _deep_factory) or name in (
-        "EEGNet", "ShallowFBCSPNet")
+    """Whether ``name`` trains a network (takes ``max_epochs`` and ``device``): by its registered
+    name (so a re-registered factory keeps the options), else by the factory it resolves to."""
+    if name in DEEP_NAMES:
+        return True
+    return lookup(name)[0] in (_mixnet_factory, _min2net_factory, _deep_factory)
 
 
 def make_estimator(name: str, config: Mapping[str, Any] | None = None,
