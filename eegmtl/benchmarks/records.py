@@ -65,7 +65,8 @@ def fill_delta_p(records: pd.DataFrame) -> pd.DataFrame:
 
     Δp (Lin et al., RLW, TMLR 2022, Eq. 9; :func:`eegmtl.mtl.metrics.delta_p`) over the
     per-task test accuracies (higher is better), in %; the same value on every row of a run;
-    NaN when the file holds no EW run of the group. EW itself gets 0.
+    NaN when the file holds no EW run of the group or an EW task accuracy is 0. EW itself
+    gets 0.
     """
     df = records.copy()
     if df.empty:
@@ -79,8 +80,8 @@ def fill_delta_p(records: pd.DataFrame) -> pd.DataFrame:
         base_acc = dict(zip(base["task"], base["accuracy"].astype(float)))
         for chash, run in group.groupby("config_hash"):
             acc = dict(zip(run["task"], run["accuracy"].astype(float)))
-            if set(acc) != set(base_acc):
-                continue
+            if set(acc) != set(base_acc) or any(v == 0 for v in base_acc.values()):
+                continue  # Δp is undefined against a zero reference accuracy (NaN)
             value = delta_p(acc, {k: base_acc[k] for k in acc}, True)
             df.loc[df["config_hash"] == chash, "delta_p"] = value
     return df

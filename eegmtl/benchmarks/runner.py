@@ -120,6 +120,14 @@ def _flat_json(flat: FlatConfig | None) -> dict[str, Any] | None:
     return None if flat is None else flat.as_record()
 
 
+def flat_for_method(resolved: Mapping[str, Any], flat: Any = None) -> FlatConfig | None:
+    """Flat setting of a resolved method: ``None`` for plain methods; for ``"f-"`` methods
+    ``flat`` (FlatConfig, dict or rho) or :data:`~eegmtl.mtl.flat.FMTL_MULTIMNIST`."""
+    if resolved["flat"] is None:
+        return None
+    return make_flat_config(FMTL_MULTIMNIST if flat is None else flat)
+
+
 def run_benchmark(
     benchmark: str = "multimnist",
     model: str | None = None,
@@ -225,8 +233,7 @@ def run_benchmark(
     lr = float(proto["lr"] if lr is None else lr)
     kw = resolve_method(method)
     method_key = method.strip().lower()
-    if kw["flat"] is not None:
-        kw["flat"] = make_flat_config(FMTL_MULTIMNIST if flat is None else flat)
+    kw["flat"] = flat_for_method(kw, flat)
     data_kwargs = dict(data_kwargs or {})
     dev = select_device(device)
 

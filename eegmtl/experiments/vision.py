@@ -22,6 +22,14 @@ Usage::
     # F-MTL Table 1 protocol (ResNet-18, Adam 1e-3, bs 256, 100 epochs) on a GPU
     eegmtl vision --gpu-protocol resnet18 --seeds 0 1 2 \\
         --results vision_resnet18.csv
+    # named grids (eegmtl.experiments.vision_presets), resumable, sharded, one record file
+    eegmtl vision --preset converged --estimate
+    OMP_NUM_THREADS=1 eegmtl vision --preset converged --threads 1 --shard 0/2 &
+    OMP_NUM_THREADS=1 eegmtl vision --preset converged --threads 1 --shard 1/2 &
+    eegmtl vision --preset converged --summary-only
+    eegmtl vision --preset fmtl-gpu --device cuda
+    # where the time of one run goes (data, steps, evaluation, probes, I/O)
+    eegmtl vision --bench --benchmarks multimnist --methods ew --epochs 2 --threads 1
 """
 
 from __future__ import annotations
@@ -73,6 +81,26 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     p.add_argument("--no-resume", action="store_true")
     p.add_argument("--progress", action="store_true")
     p.add_argument("--summary-only", action="store_true", help="only regenerate the summary")
+    p.add_argument("--preset", choices=["converged", "curves", "fmtl-gpu"], default=None,
+                   help="a named grid (eegmtl.experiments.vision_presets): converged = LeNet, "
+                        "full sets, converged epoch budget, 3 seeds (CPU); curves = the "
+                        "validation curves the budget is chosen from; fmtl-gpu = F-MTL "
+                        "MultiMNIST protocol (ResNet-18, 200 epochs, 3 seeds) + LeNet grid at "
+                        "100 epochs (GPU). Resumable; --shard k/n or --only pick runs; all "
+                        "shards write to one record file")
+    p.add_argument("--only", action="append", default=[], metavar="DATASET:METHOD:SEED",
+                   help="with --preset: run only these (repeatable; '*' matches anything)")
+    p.add_argument("--estimate", action="store_true",
+                   help="with --preset: print the estimated CPU time of the selected runs "
+                        "(from a measured EW step) and which are done, then exit")
+    p.add_argument("--ew-step-ms", type=float, default=None,
+                   help="with --estimate: EW step time to use instead of measuring it now")
+    p.add_argument("--tiny", action="store_true",
+                   help="with --preset: 1 epoch on 256/128/128 pairs (smoke test of the preset)")
+    p.add_argument("--bench", action="store_true",
+                   help="time one run (--benchmarks[0], --methods[0], --epochs, default 2): "
+                        "data, steps, evaluation, probes, I/O and the ratio epoch wall / the "
+                        "same steps timed alone")
 
 
 def _log_invocation(results: Path, command: str, shard: str, start: float, n_runs: int) -> None:
@@ -87,6 +115,11 @@ def _log_invocation(results: Path, command: str, shard: str, start: float, n_run
                 datetime.fromtimestamp(start, timezone.utc).strftime("%Y-%m-%d %H:%M"),
                 f"{time.time() - start:.0f}", n_runs, shard, results.name, command,
             ])
+
+
+def log_line(msg: str) -> None:
+    """Print ``msg`` with the time of day (the grid's progress log)."""
+    print(f"{datetime.now().strftime('%H:%M:%S')} {msg}", flush=True)
 
 
 def _flat_config(preset: str, rho: float | None) -> Any:
@@ -105,6 +138,18 @@ def run(args: argparse.Namespace) -> int:
     model = args.model or ("resnet18" if args.protocol == "resnet18" else "lenet")
     results = args.results or results_dir() / f"vision_{model}.csv"
     results.parent.mkdir(parents=True, exist_ok=True)
+    if args.bench:
+        set_torch_threads(args.threads)
+        from eegmtl.experiments.vision_bench import bench_run
+
+        bench_run(args.benchmarks[0], args.methods[0], args.epochs or 2, n_train=args.n_train,
+                  conflict_every=args.conflict_every, device=args.device,
+                  flat=_flat_config(args.flat_preset, args.flat_rho))
+        return 0
+    if args.preset:
+        from eegmtl.experiments.vision_grid import run_preset_command
+
+        return run_preset_command(args)
     if args.summary_only:
         print(write_summary(results))
         return 0
@@ -116,9 +161,7 @@ def run(args: argparse.Namespace) -> int:
     start = time.time()
     command = command_line(args)
 
-    def log(msg: str) -> None:
-        print(f"{datetime.now().strftime('%H:%M:%S')} {msg}", flush=True)
-
+    log = log_line
     log(f"start: {command}")
     recs = run_grid(
         args.benchmarks, args.methods, args.seeds, shard=(k, n), log=log, model=model,

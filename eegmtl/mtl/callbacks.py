@@ -31,6 +31,7 @@ Fig. 3) and :class:`MeanMetric` (e.g. the mean accuracy over tasks, to select ep
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -310,6 +311,7 @@ class ConflictProbe(Callback):
         self.reuse = bool(reuse)
         self.calls = 0
         self.counter = ConflictCounter()
+        self.seconds = 0.0  # wall time of the probe's own passes (not saved)
         self._pending: bool | None = None
 
     @staticmethod
@@ -343,7 +345,9 @@ class ConflictProbe(Callback):
                 self._pending = trainer.step.diagnostics
                 trainer.step.diagnostics = True
             else:
+                t0 = time.perf_counter()
                 self.counter.update(self.matrix(trainer, x, targets).cpu())
+                self.seconds += time.perf_counter() - t0
         self.calls += 1
 
     def on_batch_end(self, trainer: Trainer, result: Any, record: dict[str, Any]) -> None:

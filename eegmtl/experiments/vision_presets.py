@@ -1,0 +1,208 @@
+"""Named grids of the vision benchmark (``eegmtl vision --preset NAME``).
+
+A preset is an ordered list of runs ``(stage, data set, method, seed)`` plus, per stage, the
+arguments of :func:`eegmtl.benchmarks.runner.run_benchmark` (model, protocol, epochs, record
+file). Every run is resumable (finished runs are skipped by ``config_hash``, interrupted ones
+continue from their per-epoch checkpoint), and any number of processes can share a preset:
+``--shard k/n`` gives each process a fixed part (:func:`shard_items`: the runs in preset
+order, each given to the shard with the least estimated work so far, so the shards advance
+through the preset together), ``--only dataset:method:seed`` picks runs by name; all write
+to one record file through the runner's locked merge.
+
+Presets
+-------
+``converged`` (CPU): LeNet, Adam lr 1e-3, batch 256 (the F-MTL optimiser), the full
+MultiMNIST / MultiFashion / MultiFashion+MNIST training sets (108 000 pairs, 12 000 held out
+for validation, 20 000 test), :data:`CONVERGED_EPOCHS` epochs for every method (chosen from
+the validation curves of the ``curves`` preset, rule in :mod:`eegmtl.experiments.vision_converged`),
+EW, RLW and every pair X / F-X with X in {MGDA, PCGrad, CAGrad, IMTL-G} with 3 seeds, the
+newer methods with one seed. Flat variants use the batched exact update
+(``FlatConfig(mode="batched")``, equal to the per-task loop to float rounding) with the F-MTL
+MultiMNIST setting (ASAM, ρ = 2, joint norm). Order: complete seed triplets of the X / F-X
+pairs on MultiMNIST first, then EW / RLW, then the other data sets, then the newer methods.
+
+``curves`` (CPU): EW and F-PCGrad on MultiMNIST, seed 0, 12 epochs, with per-epoch
+validation accuracy -- what the converged budget is read from.
+
+``fmtl-gpu`` (meant for a GPU): the F-MTL MultiMNIST protocol (Phan et al., ICCV 2025,
+Table 1 and the official ``run.sh``: ResNet-18, Adam 1e-3, batch 256, **200 epochs**, 3 seeds;
+EW, RLW and the four X / F-X pairs), then the LeNet grid of ``converged`` at 100 epochs
+(ParetoMTL's LeNet epoch count, F-MTL's argparse default).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+__all__ = [
+    "CONVERGED_EPOCHS",
+    "FLAT_PAIRS",
+    "NEW_METHODS",
+    "PRESETS",
+    "STEP_COST",
+    "Preset",
+    "estimate_seconds",
+    "select_items",
+    "shard_items",
+]
+
+#: Epoch budget of the ``converged`` preset (see the ``curves`` preset and the rule in
+#: :func:`eegmtl.experiments.vision_converged.flattening_epoch`).
+CONVERGED_EPOCHS = 10
+#: X / F-X pairs (the flat variant uses the same aggregator at the parameter level).
+FLAT_PAIRS: tuple[tuple[str, str], ...] = (
+    ("mgda", "f-mgda"), ("pcgrad", "f-pcgrad"), ("cagrad", "f-cagrad"), ("imtl_g", "f-imtl_g"),
+)
+#: Newer methods of the core, one seed each.
+NEW_METHODS: tuple[str, ...] = (
+    "famo", "fairgrad", "db_mtl", "stch", "excess_mtl", "moco", "sdmgrad", "modo", "config",
+)
+DATASETS: tuple[str, ...] = ("multimnist", "multifashion", "multifashion_mnist")
+SEEDS: tuple[int, ...] = (0, 1, 2)
+#: Step time relative to EW (LeNet, batch 256, T = 2, one thread), from
+#: ``pipelines/results/bench_mtl.md`` (median ratios; flat: the batched exact mode); methods
+#: not listed there: 1.8 (parameter-level aggregators) or 1.1 (loss weightings).
+STEP_COST: dict[str, float] = {
+    "ew": 1.0, "rlw": 1.0, "mgda": 1.71, "pcgrad": 1.78, "cagrad": 1.65, "imtl_g": 1.91,
+    "f-mgda": 3.86, "f-pcgrad": 3.42, "f-cagrad": 4.03, "f-imtl_g": 4.0, "famo": 1.1,
+    "stch": 1.1, "db_mtl": 1.8, "fairgrad": 1.8, "excess_mtl": 1.8, "moco": 1.8,
+    "sdmgrad": 1.8, "modo": 1.8, "config": 1.8,
+}
+
+Item = tuple[str, str, str, int]  # (stage, data set, method, seed)
+
+
+@dataclass(frozen=True)
+class Preset:
+    """A named grid: ``items`` in run order, ``stages`` = run_benchmark arguments per stage
+    (``results`` / ``history``: file names in the results folder)."""
+
+    name: str
+    description: str
+    items: tuple[Item, ...]
+    stages: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+
+def _batched_flat() -> Any:
+    from eegmtl.mtl.flat import FMTL_MULTIMNIST
+
+    return replace(FMTL_MULTIMNIST, mode="batched")
+
+
+def _grid_items(stage: str, datasets: Sequence[str], seeds: Sequence[int],
+                new_methods: Sequence[str] = NEW_METHODS) -> list[Item]:
+    items: list[Item] = []
+    for d in datasets:
+        for plain, flat in FLAT_PAIRS:  # complete seed triplets of each pair first
+            for s in seeds:
+                items += [(stage, d, plain, s), (stage, d, flat, s)]
+        for s in seeds:
+            items += [(stage, d, "ew", s), (stage, d, "rlw", s)]
+    for d in datasets:
+        items += [(stage, d, m, seeds[0]) for m in new_methods]
+    return items
+
+
+def _presets() -> dict[str, Preset]:
+    common = {"protocol": "lenet", "model": "lenet", "batch_size": 256, "conflict_every": 20}
+    converged = Preset(
+        "converged", "LeNet, full sets, converged budget, 3 seeds (CPU)",
+        tuple(_grid_items("lenet", DATASETS, SEEDS)),
+        {"lenet": {**common, "epochs": CONVERGED_EPOCHS, "flat": "batched",
+                   "results": "vision_converged.csv",
+                   "history": "vision_converged_epochs.csv"}},
+    )
+    curves = Preset(
+        "curves", "EW and F-PCGrad on MultiMNIST, 12 epochs, validation curves (CPU)",
+        (("lenet", "multimnist", "ew", 0), ("lenet", "multimnist", "f-pcgrad", 0)),
+        {"lenet": {**common, "epochs": 12, "flat": "batched",
+                   "results": "vision_converged_curves.csv",
+                   "history": "vision_converged_curves_epochs.csv"}},
+    )
+    resnet = [("resnet18", "multimnist", m, s) for plain, flat in FLAT_PAIRS for s in SEEDS
+              for m in (plain, flat)]
+    resnet += [("resnet18", "multimnist", m, s) for s in SEEDS for m in ("ew", "rlw")]
+    gpu = Preset(
+        "fmtl-gpu", "F-MTL MultiMNIST protocol (ResNet-18, 200 epochs, 3 seeds), then the LeNet "
+        "grid at 100 epochs (GPU)",
+        tuple(resnet + _grid_items("lenet100", DATASETS, SEEDS)),
+        {"resnet18": {"protocol": "resnet18", "model": "resnet18", "batch_size": 256,
+                      "conflict_every": 20, "epochs": 200, "flat": "batched",
+                      "results": "vision_fmtl_gpu_resnet18.csv",
+                      "history": "vision_fmtl_gpu_resnet18_epochs.csv"},
+         "lenet100": {**common, "epochs": 100, "flat": "batched",
+                      "results": "vision_fmtl_gpu_lenet.csv",
+                      "history": "vision_fmtl_gpu_lenet_epochs.csv"}},
+    )
+    return {p.name: p for p in (converged, curves, gpu)}
+
+
+PRESETS: dict[str, Preset] = _presets()
+
+
+def stage_kwargs(preset: Preset, stage: str) -> dict[str, Any]:
+    """run_benchmark arguments of a stage (``flat="batched"`` resolved to the FlatConfig;
+    ``results``/``history`` left to the caller)."""
+    kw = {k: v for k, v in preset.stages[stage].items() if k not in ("results", "history")}
+    if kw.get("flat") == "batched":
+        kw["flat"] = _batched_flat()
+    return kw
+
+
+def item_cost(preset: Preset, item: Item) -> float:
+    """Estimated work of a run in EW-epoch units (epochs × relative step cost; ResNet-18
+    counted like LeNet -- only the ratio between runs matters for sharding)."""
+    stage, _d, method, _s = item
+    return float(preset.stages[stage]["epochs"]) * STEP_COST.get(method, 1.8)
+
+
+def shard_items(preset: Preset, items: Sequence[Item], k: int, n: int) -> list[Item]:
+    """Runs of shard ``k`` of ``n`` (0-based): walking ``items`` in order, each run goes to the
+    shard with the least estimated work so far (ties: lowest shard), so shards advance
+    through the preset's order together. Depends only on the items, not on what has run."""
+    if not 0 <= k < n:
+        raise ValueError(f"shard must be k/n with 0 <= k < n, got {k}/{n}.")
+    load = [0.0] * n
+    mine: list[Item] = []
+    for item in items:
+        j = min(range(n), key=lambda i: (load[i], i))
+        load[j] += item_cost(preset, item)
+        if j == k:
+            mine.append(item)
+    return mine
+
+
+def select_items(preset: Preset, only: Iterable[str] = ()) -> list[Item]:
+    """The preset's runs, or those matching ``only`` entries ``dataset:method:seed`` (any
+    field may be ``*``; a stage may be prefixed as ``stage/dataset:method:seed``)."""
+    from eegmtl.benchmarks.protocols import canonical_benchmark
+
+    only = list(only)
+    if not only:
+        return list(preset.items)
+    keep: list[Item] = []
+    for spec in only:
+        stage, _, rest = spec.rpartition("/")
+        parts = rest.split(":")
+        if len(parts) != 3:
+            raise ValueError(f"--only {spec!r}: use dataset:method:seed (e.g. "
+                             "multimnist:f-pcgrad:0; '*' matches anything).")
+        ds, method, seed = parts
+        hits = [it for it in preset.items
+                if (not stage or stage == it[0])
+                and (ds == "*" or canonical_benchmark(ds) == canonical_benchmark(it[1]))
+                and (method == "*" or method.lower() == it[2])
+                and (seed == "*" or int(seed) == it[3])]
+        if not hits:
+            raise ValueError(f"--only {spec!r} matches no run of preset {preset.name!r}.")
+        keep += [h for h in hits if h not in keep]
+    return [it for it in preset.items if it in keep]
+
+
+def estimate_seconds(preset: Preset, items: Sequence[Item], ew_step_s: float,
+                     steps_per_epoch: int = 422, overhead: float = 1.2) -> float:
+    """CPU seconds of ``items`` from a measured EW step time: Σ epochs × steps × relative
+    step cost × ``ew_step_s`` × ``overhead`` (evaluation, probes, I/O; ≤ 1.2 measured)."""
+    return sum(item_cost(preset, it) for it in items) * steps_per_epoch * ew_step_s * overhead

@@ -1,0 +1,150 @@
+"""Vision presets: run order, shards, --only, resume, claim verdicts, budget rule, and the
+converged / fmtl-gpu presets end to end at a tiny size on the CPU."""
+
+from __future__ import annotations
+
+import argparse
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from eegmtl.benchmarks.datasets import MultiTaskSplits, MultiTaskTensorDataset
+from eegmtl.experiments import vision_grid
+from eegmtl.experiments.vision_converged import (
+    flattening_epoch,
+    paired_verdict,
+    summarize_converged,
+)
+from eegmtl.experiments.vision_presets import (
+    FLAT_PAIRS,
+    NEW_METHODS,
+    PRESETS,
+    select_items,
+    shard_items,
+)
+
+
+def _random_split(n: int, seed: int) -> MultiTaskTensorDataset:
+    g = torch.Generator().manual_seed(seed)
+    x = torch.rand(n, 1, 36, 36, generator=g)
+    return MultiTaskTensorDataset(x, {t: torch.randint(0, 10, (n,), generator=g)
+                                      for t in ("left", "right")})
+
+
+@pytest.fixture
+def splits() -> MultiTaskSplits:
+    return MultiTaskSplits(train=_random_split(96, 0), val=_random_split(32, 1),
+                           test=_random_split(32, 2), task_names=("left", "right"))
+
+
+def test_converged_grid_content_and_order():
+    items = PRESETS["converged"].items
+    assert len(items) == len(set(items)) == 3 * (2 + 2 * len(FLAT_PAIRS)) * 3 + 3 * len(NEW_METHODS)
+    # complete seed triplets of the X / F-X pairs on MultiMNIST come first
+    first = items[: 6 * len(FLAT_PAIRS)]
+    assert {it[1] for it in first} == {"multimnist"}
+    assert [(it[2], it[3]) for it in first[:6]] == [
+        ("mgda", 0), ("f-mgda", 0), ("mgda", 1), ("f-mgda", 1), ("mgda", 2), ("f-mgda", 2)]
+    assert {it[3] for it in items if it[2] in NEW_METHODS} == {0}
+
+
+@pytest.mark.parametrize("n", [1, 2, 3])
+def test_shards_partition_the_grid_in_order(n):
+    preset = PRESETS["converged"]
+    shards = [shard_items(preset, preset.items, k, n) for k in range(n)]
+    assert sorted(it for s in shards for it in s) == sorted(preset.items)
+    for s in shards:  # each shard keeps the preset's order
+        assert s == sorted(s, key=preset.items.index)
+    if n == 2:  # both shards start on the MultiMNIST pairs, so the first triplets finish early
+        assert all(s[0][1] == "multimnist" and s[0][2] in ("mgda", "f-mgda") for s in shards)
+    with pytest.raises(ValueError, match="k/n"):
+        shard_items(preset, preset.items, 2, 2)
+
+
+def test_only_selects_runs_and_rejects_bad_specs():
+    preset = PRESETS["converged"]
+    got = select_items(preset, ["multimnist:f-pcgrad:*", "multi_fashion:ew:1"])
+    assert [it[1:] for it in got] == [("multimnist", "f-pcgrad", s) for s in (0, 1, 2)] + [
+        ("multifashion", "ew", 1)]
+    with pytest.raises(ValueError, match="dataset:method:seed"):
+        select_items(preset, ["multimnist:ew"])
+    with pytest.raises(ValueError, match="matches no run"):
+        select_items(preset, ["multimnist:ew:7"])
+
+
+def test_paired_verdict_rule():
+    assert paired_verdict([1.0, 1.2, 0.8])[0] == "holds"
+    assert paired_verdict([-1.0, -1.2, -0.8])[0] == "does not hold"
+    verdict, mean, sd = paired_verdict([1.0, -0.5, 0.2])
+    assert verdict == "within noise" and abs(mean) <= sd
+    assert paired_verdict([0.5, 0.6])[0] == "holds (partial: 2 seeds)"
+    assert paired_verdict([0.5])[0] == "1 seed"
+
+
+def test_flattening_epoch_rule():
+    curve = [0.80, 0.88, 0.91, 0.925, 0.93, 0.931, 0.932, 0.9325]
+    # best after e epochs -> after e + 2: e=4: 0.925 -> 0.931; e=5: 0.93 -> 0.932 (0.002, not
+    # below 0.002); e=6: 0.931 -> 0.9325 (0.0015 < 0.002)
+    assert flattening_epoch(curve) == 6
+    assert flattening_epoch([0.5, 0.6, 0.7]) is None
+    assert flattening_epoch([0.9, 0.95, 0.8, 0.8]) == 2  # drops do not count as gains
+
+
+def _args(tmp_path, **kw):
+    base = dict(preset="converged", results=tmp_path / "x.csv", tiny=True, epochs=None,
+                shard="0/1", only=[], summary_only=False, estimate=False, threads=1,
+                device="cpu", progress=False, no_resume=False, checkpoint_dir=tmp_path / "ck",
+                argv=["vision"])
+    return argparse.Namespace(**{**base, **kw})
+
+
+def test_converged_preset_end_to_end_tiny(splits, tmp_path, monkeypatch):
+    preset = PRESETS["converged"]
+    items = select_items(preset, ["multimnist:pcgrad:0", "multimnist:f-pcgrad:0",
+                                  "multimnist:pcgrad:1", "multimnist:f-pcgrad:1"])
+    over = {**vision_grid.TINY, "n_train": 64, "n_val": 32, "n_test": 32}
+    n = vision_grid.run_preset(preset, items, tmp_path, overrides=over, splits=splits,
+                               device="cpu", threads=1, checkpoint_dir=tmp_path / "ck")
+    assert n == 4
+    rec = pd.read_csv(tmp_path / "vision_converged.csv")
+    avg = rec[rec["task"] == "avg"]
+    assert sorted(avg["method"]) == ["f-pcgrad", "f-pcgrad", "pcgrad", "pcgrad"]
+    cfg = avg[avg["method"] == "f-pcgrad"]["config"].iloc[0]
+    assert '"mode": "batched"' in cfg and '"rho": 2.0' in cfg
+    hist = pd.read_csv(tmp_path / "vision_converged_epochs.csv")
+    assert len(hist) == 4 and set(hist["epoch"]) == {0}
+    assert vision_grid.done_items(preset, items, tmp_path, over) == items
+    # resume: a second pass trains nothing
+    monkeypatch.setattr("eegmtl.benchmarks.runner.Trainer.fit", lambda *a, **k: 1 / 0)
+    vision_grid.run_preset(preset, items, tmp_path, overrides=over, splits=splits,
+                           device="cpu", threads=1)
+    text = summarize_converged(rec, hist)
+    assert "Runs finished: **4 of" in text and "**partial**" in text
+    assert "| f-pcgrad > pcgrad | MultiMNIST |" in text and "(partial: 2 seeds)" in text \
+        or "within noise (partial: 2 seeds)" in text
+
+
+def test_estimate_lists_todo_runs(tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr("eegmtl.experiments.vision_bench.ew_step_seconds", lambda **k: 0.05)
+    assert vision_grid.run_preset_command(
+        _args(tmp_path, tiny=False, estimate=True, shard="1/2")) == 0
+    out = capsys.readouterr().out
+    hours = float(out.split("estimated CPU time ")[1].split(" h")[0])
+    assert hours > 0 and "todo" in out and "0 done" in out
+
+
+def test_fmtl_gpu_preset_runs_tiny_on_cpu(splits, tmp_path):
+    """ResNet-18 (F-MTL protocol) and its flat variant, a few batches, device-agnostic."""
+    preset = PRESETS["fmtl-gpu"]
+    assert preset.stages["resnet18"]["epochs"] == 200 and preset.stages["lenet100"]["epochs"] == 100
+    assert len({it[3] for it in preset.items if it[0] == "resnet18"}) == 3
+    items = select_items(preset, ["resnet18/multimnist:ew:0", "resnet18/multimnist:f-pcgrad:0"])
+    over = {"epochs": 1, "n_train": 64, "n_val": 32, "n_test": 32, "batch_size": 32}
+    vision_grid.run_preset(preset, items, tmp_path, overrides=over, splits=splits,
+                           device="cpu", threads=1)
+    rec = pd.read_csv(tmp_path / "vision_fmtl_gpu_resnet18.csv")
+    avg = rec[rec["task"] == "avg"]
+    assert set(avg["model"]) == {"resnet18"} and set(avg["device"]) == {"cpu"}
+    assert np.isfinite(avg["avg_accuracy"]).all() and sorted(avg["method"]) == ["ew", "f-pcgrad"]
