@@ -12,8 +12,7 @@ blending (:func:`eegmtl.mixnet.config.resolve_mtl`).
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -137,31 +136,9 @@ def fit_network(
         interleaved_validation=bool(interleaved_validation) and has_val,
         checkpoint_dir=checkpoint_dir, progress=progress, seed=seed, device=device,
     )
-    with _fft_convolutions(model, trainer.device):
-        trainer.fit(loader, val_loader, resume=resume)
+    trainer.fit(loader, val_loader, resume=resume)
     model.eval()
     return model, trainer, {**arch, **net_kwargs}
-
-
-@contextmanager
-def _fft_convolutions(model: torch.nn.Module, device: torch.device) -> Iterator[None]:
-    """During a CPU fit, run MixNet's FFT convolutions (``impl="fft"``) for every batch.
-
-    ``impl="auto"`` already uses them for training steps and batches of 16 or more; this also
-    covers the small no-grad batches of the interleaved validation (e.g. 8 trials per step in
-    the subject-dependent setting), where the FFT route is several times faster than the
-    direct 64-tap convolution. Same values up to float rounding. ``"auto"`` is restored after
-    the fit, so single-trial inference keeps the direct convolution.
-    """
-    convs = [m for m in model.modules() if getattr(m, "impl", None) == "auto"]
-    if torch.device(device).type == "cpu":
-        for m in convs:
-            m.impl = "fft"
-    try:
-        yield
-    finally:
-        for m in convs:
-            m.impl = "auto"
 
 
 def _accuracy(logits: Tensor, y: Tensor) -> float:
