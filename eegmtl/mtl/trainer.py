@@ -220,13 +220,11 @@ class Trainer:
     # ------------------------------------------------------------------ state
     def _reset_state(self) -> None:
         self.history: dict[str, list[dict[str, Any]]] = {"steps": [], "epochs": []}
-        self.epoch_ = 0
-        self.global_step_ = 0
+        self.epoch_ = self.global_step_ = self.wait_ = 0
         self.best_score_: float | None = None
         self.best_epoch_: int | None = None
         self.best_state_: dict[str, Tensor] | None = None
         self.best_weights_: list[float] | None = None
-        self.wait_ = 0
         self.stopped_ = False
 
     @property
@@ -308,11 +306,9 @@ class Trainer:
 
         Raises
         ------
-        CheckpointMismatchError
-            With ``resume=True``: the checkpoint was written for another model, method, settings
-            or number of training batches (:func:`~eegmtl.mtl.checkpoint.check_fingerprint`).
-        CorruptCheckpointError
-            With ``resume=True``: the checkpoint file cannot be read.
+        CheckpointMismatchError, CorruptCheckpointError
+            ``resume=True`` with a checkpoint of another run (model, method, settings, batches,
+            ``fingerprint``) or an unreadable one (:mod:`eegmtl.mtl.checkpoint`).
         """
         if len(train_loader) == 0:  # type: ignore[arg-type]
             raise ValueError("the training loader is empty.")
@@ -323,11 +319,8 @@ class Trainer:
                     "interleaved_validation=True needs a val_loader (MixNet validates on one "
                     "batch after every step)."
                 )
-            warnings.warn(
-                f"no val_loader: monitoring 'train_loss' instead of {self.monitor!r}.",
-                UserWarning,
-                stacklevel=2,
-            )
+            warnings.warn(f"no val_loader: monitoring 'train_loss' instead of {self.monitor!r}.",
+                          UserWarning, stacklevel=2)
             self.monitor, self.mode = "train_loss", "min"
         ckpt = self._checkpoint_path()
         self.callbacks = default_callbacks(
