@@ -53,3 +53,76 @@ def test_rss_sampler_sees_this_process() -> None:
         mem.sample()
     del block
     assert mem.peak_main_mb >= 20 and mem.peak_total_mb >= mem.peak_main_mb
+
+
+# --------------------------------------------------------------------------- speed-ups keep results
+def test_chunks_cover_the_batch_in_near_equal_parts() -> None:
+    from eegmtl.mtl.evaluate import _chunks
+
+    for n, size in [(1024, 128), (176, 128), (1030, 128), (5, 2), (129, 128)]:
+        parts = _chunks(n, size)
+        assert parts[0][0] == 0 and parts[-1][1] == n
+        assert all(a[1] == b[0] for a, b in zip(parts, parts[1:]))
+        sizes = [b - a for a, b in parts]
+        assert max(sizes) <= size and max(sizes) - min(sizes) <= 1
+
+
+def test_sliced_loader_gives_the_batches_of_the_unshuffled_loader_as_views() -> None:
+    from eegmtl.mtl.batches import SlicedLoader
+    from eegmtl.mtl.data import MultiTaskLoader
+
+    x, y = _data(70, 3)
+    ds = net._dataset(x, y)
+    for drop_last in (False, True):
+        ref = list(MultiTaskLoader(ds, 32, shuffle=False, drop_last=drop_last))
+        got = list(SlicedLoader(ds, 32, drop_last=drop_last))
+        assert len(got) == len(ref) == len(SlicedLoader(ds, 32, drop_last=drop_last))
+        for (xa, ta), (xb, tb) in zip(ref, got):
+            assert torch.equal(xa, xb) and ta.keys() == tb.keys()
+            assert all(torch.equal(ta[k], tb[k]) for k in ta)
+            assert xb.untyped_storage().data_ptr() == ds.x.untyped_storage().data_ptr()
+
+
+def test_chunked_evaluation_equals_the_whole_batch() -> None:
+    from eegmtl.mtl.batches import SlicedLoader
+    from eegmtl.mtl.evaluate import evaluate_tasks, predict_tasks
+
+    torch.set_num_threads(1)
+    torch.manual_seed(0)
+    model = net.build_network(variant="mixnet", n_channels=18, n_times=400, n_classes=2,
+                              latent_dim=4).eval()
+    x, y = _data(300, 4)
+    loader = SlicedLoader(net._dataset(x, y), 300)
+    tasks = net.make_tasks(y, 2, 0.1)
+    cpu = torch.device("cpu")
+    whole = evaluate_tasks(model, loader, tasks, cpu)
+    chunked = evaluate_tasks(model, loader, tasks, cpu, forward_batch_size=128)
+    assert whole.keys() == chunked.keys()
+    for k in whole:
+        assert chunked[k] == pytest.approx(whole[k], rel=1e-6, abs=1e-7), k
+    names = list(model.task_names)
+    p0 = predict_tasks(model, loader, names, cpu)
+    p1 = predict_tasks(model, loader, names, cpu, forward_batch_size=100)
+    for k in names:
+        torch.testing.assert_close(p1[k], p0[k], rtol=1e-6, atol=1e-6)
+    with pytest.raises(ValueError, match="forward_batch_size"):
+        evaluate_tasks(model, loader, tasks, cpu, forward_batch_size=0)
+
+
+def test_mixnet_fit_history_unchanged_by_chunked_validation(monkeypatch) -> None:
+    torch.set_num_threads(1)
+    x_tr, y_tr = _data(64, 0)
+    x_va, y_va = _data(300, 1)  # > 128: the validation forward runs in chunks
+
+    def fit():
+        _, trainer, _ = net.fit_network(
+            x_tr, y_tr, x_va, y_va, n_classes=2, method=resolve_mtl("blending"), latent_dim=4,
+            margin=0.1, warmup=1, batch_size=32, max_epochs=2, seed=0, device="cpu",
+        )
+        return trainer.history_frame("epoch").drop(columns="time")
+
+    chunked = fit()
+    monkeypatch.setattr(net, "_EVAL_FORWARD_CPU", None)
+    whole = fit()
+    assert chunked.columns.tolist() == whole.columns.tolist()
+    np.testing.assert_allclose(chunked.to_numpy(float), whole.to_numpy(float), rtol=1e-6)

@@ -24,15 +24,20 @@ from eegmtl.mixnet.augment import augment_training_loader
 from eegmtl.mixnet.backbone import build_network
 from eegmtl.mixnet.losses import ClassBalancedCrossEntropy, ReconstructionLoss, SemiHardTripletLoss
 from eegmtl.models.mixnet import MixNet
+from eegmtl.mtl.batches import SlicedLoader
 from eegmtl.mtl.data import MultiTaskDataset, MultiTaskLoader
-from eegmtl.mtl.runtime import seed_everything
+from eegmtl.mtl.runtime import seed_everything, select_device
 from eegmtl.mtl.tasks import Task
 from eegmtl.mtl.trainer import Trainer
 
 __all__ = ["build_method", "fit_network", "make_tasks"]
 
-#: Largest batch of the full validation pass.
+#: Largest batch of the full validation pass (its losses are computed per batch of this size).
 _VAL_BATCH = 1024
+#: Largest chunk of that pass's forward on a CPU: chunks of <= 128 trials (near-equal, >= 64
+#: once a batch is split) run several times faster per trial than 1024 trials at once and give
+#: the same outputs (the FFT convolutions of ``conv_impl="auto"`` serve every chunk >= 16).
+_EVAL_FORWARD_CPU = 128
 
 
 def make_tasks(y_train: np.ndarray, n_classes: int, margin: float) -> list[Task]:
@@ -121,8 +126,7 @@ def fit_network(
     loader = augment_training_loader(train_loader, augmentation, sfreq=sfreq, seed=seed)
     val_loader = None
     if x_va is not None:
-        val_loader = MultiTaskLoader(_dataset(x_va, y_va), min(len(x_va), _VAL_BATCH),
-                                     shuffle=False)
+        val_loader = SlicedLoader(_dataset(x_va, y_va), min(len(x_va), _VAL_BATCH))
     w, a = build_method(
         method, len(tasks), warmup=warmup, batch_size=batch_size,
         n_train_batches=len(train_loader), n_val=None if x_va is None else len(x_va),
@@ -134,6 +138,7 @@ def fit_network(
         lr=float(lr), scheduler="plateau", max_epochs=int(max_epochs),
         patience=patience if has_val else None, monitor=monitor if has_val else "train_loss",
         interleaved_validation=bool(interleaved_validation) and has_val,
+        eval_forward_batch=_EVAL_FORWARD_CPU if select_device(device).type == "cpu" else None,
         checkpoint_dir=checkpoint_dir, progress=progress, seed=seed, device=device,
     )
     trainer.fit(loader, val_loader, resume=resume)

@@ -88,6 +88,9 @@ class Trainer:
         MixNet's interleaved validation batch after every step (needs a validation loader).
     interleaved_batch_size : int or None
         Override ``N_val // n_train_batches``.
+    eval_forward_batch : int or None
+        Forward pass of :meth:`evaluate` / :meth:`predict` in chunks of at most this many
+        samples (losses still per loader batch; :mod:`eegmtl.mtl.evaluate`).
     checkpoint_dir : path or None
         Where ``last.pt`` is written atomically after every epoch.
     progress : bool, default True
@@ -160,6 +163,7 @@ class Trainer:
         restore_best: bool = True,
         interleaved_validation: bool = False,
         interleaved_batch_size: int | None = None,
+        eval_forward_batch: int | None = None,
         grad_level: str = "auto",
         weight_heads: bool = False,
         gradient_mode: str = "auto",
@@ -188,6 +192,7 @@ class Trainer:
         self.restore_best = bool(restore_best)
         self.interleaved_validation = bool(interleaved_validation)
         self.interleaved_batch_size = interleaved_batch_size
+        self.eval_forward_batch = eval_forward_batch
         self.checkpoint_dir = None if checkpoint_dir is None else Path(checkpoint_dir)
         self.progress = bool(progress)
         self.seed = seed
@@ -261,7 +266,8 @@ class Trainer:
     # ------------------------------------------------------------------ evaluation
     def predict(self, loader: Iterable[Any]) -> dict[str, Tensor]:
         """Concatenated outputs per task (eval mode, inference mode, on the CPU)."""
-        return predict_tasks(self.model, loader, self.task_names, self.device)
+        return predict_tasks(self.model, loader, self.task_names, self.device,
+                             forward_batch_size=self.eval_forward_batch)
 
     def evaluate(self, loader: Iterable[Any]) -> dict[str, float]:
         """Per-task losses (batch-size weighted means), their sum and the task metrics.
@@ -270,7 +276,8 @@ class Trainer:
         ``"<task>_<metric>"`` (metrics computed on the concatenated outputs); callbacks may add
         keys (``on_evaluate``).
         """
-        result = evaluate_tasks(self.model, loader, self.tasks, self.device)
+        result = evaluate_tasks(self.model, loader, self.tasks, self.device,
+                                forward_batch_size=self.eval_forward_batch)
         for cb in self.callbacks:
             cb.on_evaluate(self, result)
         return result
