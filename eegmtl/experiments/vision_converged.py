@@ -159,13 +159,25 @@ def _curve_lines(curves: pd.DataFrame) -> list[str]:
              "curves (`vision_converged_curves.png`, records `vision_converged_curves_epochs."
              "csv`).", "", "| run | epochs recorded | val avg acc per epoch (%) | flat after |",
              "|---|---|---|---|"]
+    from eegmtl.experiments.vision_presets import CONVERGED_EPOCHS
+
+    found = []
     for (method, seed), g in curves.groupby(["method", "seed"]):
         g = g.sort_values("epoch")
         vals = g["val_avg_accuracy"].to_numpy()
         e = flattening_epoch(vals)
+        found.append(e)
         lines.append(f"| {method} seed {seed} | {len(vals)} | "
                      + " ".join(f"{100 * v:.2f}" for v in vals)
                      + f" | {e if e is not None else 'not yet'} |")
+    if found and all(e is not None for e in found):
+        rule = max(found)  # type: ignore[type-var]
+        verdict = ("the grid's budget meets the rule" if CONVERGED_EPOCHS >= rule else
+                   "**the grid's budget is shorter than the rule asks**")
+        lines += ["", f"Rule gives {rule} epochs; the grid uses {CONVERGED_EPOCHS}: {verdict}."]
+    else:
+        lines += ["", f"The grid uses {CONVERGED_EPOCHS} epochs; the curves do not yet show "
+                  "where the rule is met (some curve is still gaining)."]
     return lines + [""]
 
 
@@ -209,6 +221,9 @@ def plot_curves(curves: pd.DataFrame, path: Path) -> Path | None:
         e = flattening_epoch(g["val_avg_accuracy"].to_numpy())
         if e is not None:
             ax.axvline(e, ls=":", color=ax.lines[-1].get_color(), lw=1)
+    from matplotlib.ticker import MaxNLocator
+
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlabel("epoch")
     ax.set_ylabel("validation avg accuracy (%)")
     ax.set_title("LeNet, MultiMNIST (108k pairs), Adam 1e-3, bs 256")

@@ -27,7 +27,19 @@ validation accuracy -- what the converged budget is read from.
 ``fmtl-gpu`` (meant for a GPU): the F-MTL MultiMNIST protocol (Phan et al., ICCV 2025,
 Table 1 and the official ``run.sh``: ResNet-18, Adam 1e-3, batch 256, **200 epochs**, 3 seeds;
 EW, RLW and the four X / F-X pairs), then the LeNet grid of ``converged`` at 100 epochs
-(ParetoMTL's LeNet epoch count, F-MTL's argparse default).
+(ParetoMTL's LeNet epoch count, F-MTL's argparse default). Device-agnostic (``--device
+cuda``); tested end to end at a tiny size on the CPU only -- it has **not** run on a GPU.
+Size on one H200, an estimate from arithmetic, not a measurement: ResNet-18 on 36×36 inputs is
+~0.05 GFLOP per sample forward, so an EW step of batch 256 is launch-bound at roughly 5 ms;
+with the relative step costs of :data:`STEP_COST` (flat ≈ 4×, per-task-gradient methods ≈
+1.8×) the ResNet-18 part is ≈ 24 EW-step units × 422 steps × 200 epochs × 3 seeds ×
+5 ms ≈ 9 h, and the LeNet part (≈ 1.5 ms per EW step, 264 units per epoch, 100 epochs) ≈
+5 h: about 14 h on one H200, uncertain by a factor of 2 either way.
+
+CPU size of ``converged``: 264 EW-epoch units per budget epoch (:func:`estimate_seconds`;
+``eegmtl vision --preset converged --estimate [--ew-step-ms 51]``): with the 51 ms EW step of
+LeNet measured on a quiet machine and 20 % around the steps, 10 epochs ≈ 19 CPU hours, i.e.
+≈ 9.5 h for two one-thread shards on this 2-core machine.
 """
 
 from __future__ import annotations
@@ -48,8 +60,10 @@ __all__ = [
     "shard_items",
 ]
 
-#: Epoch budget of the ``converged`` preset (see the ``curves`` preset and the rule in
-#: :func:`eegmtl.experiments.vision_converged.flattening_epoch`).
+#: Epoch budget of the ``converged`` preset: 10, fixed before the ``curves`` runs finished
+#: (the order expected for LeNet with Adam on 108k pairs, and what ~8-10 h of this machine
+#: allows); the rule of :func:`eegmtl.experiments.vision_converged.flattening_epoch` applied
+#: to the curves, and the per-run validation histories of the grid, check it in the summary.
 CONVERGED_EPOCHS = 10
 #: X / F-X pairs (the flat variant uses the same aggregator at the parameter level).
 FLAT_PAIRS: tuple[tuple[str, str], ...] = (

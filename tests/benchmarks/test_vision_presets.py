@@ -18,6 +18,7 @@ from eegmtl.experiments.vision_converged import (
     summarize_converged,
 )
 from eegmtl.experiments.vision_presets import (
+    CONVERGED_EPOCHS,
     FLAT_PAIRS,
     NEW_METHODS,
     PRESETS,
@@ -90,6 +91,19 @@ def test_flattening_epoch_rule():
     assert flattening_epoch(curve) == 6
     assert flattening_epoch([0.5, 0.6, 0.7]) is None
     assert flattening_epoch([0.9, 0.95, 0.8, 0.8]) == 2  # drops do not count as gains
+
+
+def test_summary_reports_the_budget_rule_on_the_curves():
+    curve = [0.80, 0.88, 0.91, 0.925, 0.93, 0.931, 0.932, 0.9325]
+    curves = pd.DataFrame({"method": "ew", "seed": 0, "epoch": range(len(curve)),
+                           "val_avg_accuracy": curve, "config_hash": "h"})
+    text = summarize_converged(pd.DataFrame(), None, curves)
+    assert "| ew seed 0 | 8 | 80.00 88.00" in text and "| 6 |" in text
+    if CONVERGED_EPOCHS >= 6:
+        assert (f"Rule gives 6 epochs; the grid uses {CONVERGED_EPOCHS}: the grid's budget "
+                "meets the rule.") in text
+    text = summarize_converged(pd.DataFrame(), None, curves.iloc[:4])
+    assert "do not yet show where the rule is met" in text and "Runs finished: **0 of" in text
 
 
 def _args(tmp_path, **kw):
