@@ -126,3 +126,40 @@ def test_mixnet_fit_history_unchanged_by_chunked_validation(monkeypatch) -> None
     whole = fit()
     assert chunked.columns.tolist() == whole.columns.tolist()
     np.testing.assert_allclose(chunked.to_numpy(float), whole.to_numpy(float), rtol=1e-6)
+
+
+def test_bandwise_csp_full_rank_shortcut_keeps_the_filters() -> None:
+    from mne.decoding import CSP
+
+    from eegmtl.eeg.baselines import BandwiseTransformer, _clearly_full_rank
+
+    rng = np.random.default_rng(0)
+    y = np.repeat([0, 1], 20)
+    X = rng.standard_normal((40, 2, 3, 200))
+    X[y == 1, :, 0] *= 2.0
+    deficient = X.copy()
+    deficient[:, :, 2] = deficient[:, :, 0] + deficient[:, :, 1]  # rank 2 of 3
+    assert _clearly_full_rank(X[:, 0]) and not _clearly_full_rank(deficient[:, 0])
+    fast = BandwiseTransformer(CSP(2, log=True)).fit(X, y)
+    assert [e.rank for e in fast.estimators_] == ["full", "full"]
+    for k, est in enumerate(fast.estimators_):  # MNE's own rank estimate, one band at a time
+        ref = CSP(2, log=True).fit(X[:, k], y)
+        assert np.array_equal(est.filters_, ref.filters_)
+        assert np.array_equal(est.transform(X[:, k]), ref.transform(X[:, k]))
+    kept = BandwiseTransformer(CSP(2, log=True)).fit(deficient, y)
+    assert [e.rank for e in kept.estimators_] == [None, None]
+
+
+@pytest.mark.parametrize("shape", [(7, 3, 400), (2, 1, 40), (3, 2, 12)])
+def test_filter_bank_ba_equals_scipy_filtfilt_per_band(shape) -> None:
+    import scipy.signal
+
+    from eegmtl.eeg.filters import MIXNET_BANDS, design_filter_bank
+
+    X = np.random.default_rng(1).standard_normal(shape)
+    bank = design_filter_bank(MIXNET_BANDS, 100.0)
+    out = bank.apply(X)
+    pad = min(bank.padlen, shape[-1] - 1)
+    for k, (b, a) in enumerate(bank.coefficients):
+        ref = scipy.signal.filtfilt(b, a, X, axis=-1, padtype="odd", padlen=pad)
+        assert np.array_equal(out[:, k], ref), k

@@ -59,6 +59,42 @@ def make_csp_lda(n_components: int = 4) -> Pipeline:
     )
 
 
+#: Smallest singular-value ratio (after scaling the channels to unit norm, and before) at which
+#: the concatenated epochs count as full rank for :func:`_fit_band`. MNE's rank estimate
+#: (``rank=None``) calls a singular value zero below ``n_channels * eps`` (~1e-15) of the
+#: largest; 1e-6 leaves a margin of nine orders of magnitude.
+_FULL_RANK_RATIO = 1e-6
+
+
+def _clearly_full_rank(X: np.ndarray) -> bool:
+    """Whether the epochs ``(n, C, T)`` concatenated over time have full rank ``C`` by a wide
+    margin (eigenvalues of the ``C x C`` scatter matrix, raw and channel-normalised)."""
+    c = X.shape[1]
+    flat = np.ascontiguousarray(X.transpose(1, 0, 2)).reshape(c, -1)
+    scatter = flat @ flat.T
+    d = np.sqrt(np.diag(scatter))
+    if not np.all(np.isfinite(scatter)) or not np.all(d > 0):
+        return False
+    for m in (scatter, scatter / np.outer(d, d)):
+        ev = np.linalg.eigvalsh(m)
+        if not ev[0] > _FULL_RANK_RATIO**2 * ev[-1]:
+            return False
+    return True
+
+
+def _fit_band(estimator: Any, X: np.ndarray, y: np.ndarray) -> Any:
+    """Fit a clone of ``estimator`` on one band. An MNE ``CSP`` with ``rank=None`` on data that
+    are clearly full rank is fitted with ``rank="full"``: MNE's own estimate would be the full
+    rank too, so the filters are the same, without MNE's SVD-based rank estimation (about
+    half of a CSP fit); rank-deficient data keep MNE's estimate."""
+    from mne.decoding import CSP
+
+    est = clone(estimator)
+    if type(est) is CSP and est.rank is None and _clearly_full_rank(X):
+        est.set_params(rank="full")
+    return est.fit(X, y)
+
+
 class BandwiseTransformer(TransformerMixin, BaseEstimator):
     """Fit a clone of ``estimator`` per band of ``(n, n_bands, C, T)`` input; concatenate outputs.
 
@@ -71,7 +107,7 @@ class BandwiseTransformer(TransformerMixin, BaseEstimator):
 
     def fit(self, X: np.ndarray, y: np.ndarray) -> BandwiseTransformer:
         X = check_epochs_array(X, ndim=4)
-        self.estimators_ = [clone(self.estimator).fit(X[:, k], y) for k in range(X.shape[1])]
+        self.estimators_ = [_fit_band(self.estimator, X[:, k], y) for k in range(X.shape[1])]
         return self
 
     def transform(self, X: np.ndarray) -> np.ndarray:
