@@ -128,7 +128,8 @@ def test_mixnet_fit_history_unchanged_by_chunked_validation(monkeypatch) -> None
     np.testing.assert_allclose(chunked.to_numpy(float), whole.to_numpy(float), rtol=1e-6)
 
 
-def test_bandwise_csp_full_rank_shortcut_keeps_the_filters() -> None:
+def test_bandwise_csp_full_rank_shortcut_keeps_the_filters(monkeypatch) -> None:
+    import mne.rank
     from mne.decoding import CSP
 
     from eegmtl.eeg.baselines import BandwiseTransformer, _clearly_full_rank
@@ -140,14 +141,20 @@ def test_bandwise_csp_full_rank_shortcut_keeps_the_filters() -> None:
     deficient = X.copy()
     deficient[:, :, 2] = deficient[:, :, 0] + deficient[:, :, 1]  # rank 2 of 3
     assert _clearly_full_rank(X[:, 0]) and not _clearly_full_rank(deficient[:, 0])
+    estimate = mne.rank._estimate_rank_meeg_signals
+    calls = []
+    monkeypatch.setattr(mne.rank, "_estimate_rank_meeg_signals",
+                        lambda *a, **k: calls.append(1) or estimate(*a, **k))
     fast = BandwiseTransformer(CSP(2, log=True)).fit(X, y)
     assert [e.rank for e in fast.estimators_] == ["full", "full"]
+    assert not calls  # MNE's SVD rank estimate is skipped indeed
     for k, est in enumerate(fast.estimators_):  # MNE's own rank estimate, one band at a time
         ref = CSP(2, log=True).fit(X[:, k], y)
         assert np.array_equal(est.filters_, ref.filters_)
         assert np.array_equal(est.transform(X[:, k]), ref.transform(X[:, k]))
     kept = BandwiseTransformer(CSP(2, log=True)).fit(deficient, y)
     assert [e.rank for e in kept.estimators_] == [None, None]
+    assert calls
 
 
 @pytest.mark.parametrize("shape", [(7, 3, 400), (2, 1, 40), (3, 2, 12)])

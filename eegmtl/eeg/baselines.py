@@ -91,7 +91,9 @@ def _fit_band(estimator: Any, X: np.ndarray, y: np.ndarray) -> Any:
 
     est = clone(estimator)
     if type(est) is CSP and est.rank is None and _clearly_full_rank(X):
-        est.set_params(rank="full")
+        # a new instance: MNE's CSP binds ``rank`` into its covariance callable at __init__,
+        # so set_params(rank=...) alone would not reach the fit
+        est = CSP(**{**est.get_params(deep=False), "rank": "full"})
     return est.fit(X, y)
 
 
