@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import csv
 import shlex
 import time
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from eegmtl._io import file_lock
 from eegmtl.config import checkout_root
 
 __all__ = ["T_START", "add_parallel_arguments", "command_line", "display_path",
@@ -99,3 +102,22 @@ def set_torch_threads(n: int | None) -> None:
         return
     torch.set_num_threads(int(n))
 
+
+def log_invocation(results: Path, command: str, shard: str, start: float, n_runs: int) -> None:
+    """Append one line (start, wall, runs, shard, file, command) to ``vision_runs.csv``."""
+    path = results.parent / "vision_runs.csv"
+    with file_lock(path):
+        new = not path.is_file()
+        with open(path, "a", newline="") as fh:
+            w = csv.writer(fh)
+            if new:
+                w.writerow(["start", "wall_s", "n_runs", "shard", "results", "command"])
+            w.writerow([
+                datetime.fromtimestamp(start, timezone.utc).strftime("%Y-%m-%d %H:%M"),
+                f"{time.time() - start:.0f}", n_runs, shard, results.name, command,
+            ])
+
+
+def log_line(msg: str) -> None:
+    """Print ``msg`` with the time of day (the grid's progress log)."""
+    print(f"{datetime.now().strftime('%H:%M:%S')} {msg}", flush=True)

@@ -35,15 +35,18 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import csv
 import time
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from eegmtl._io import file_lock
 from eegmtl.config import RESULTS_DIR_HELP, results_dir
-from eegmtl.experiments._common import add_parallel_arguments, command_line, set_torch_threads
+from eegmtl.experiments._common import (
+    add_parallel_arguments,
+    command_line,
+    log_invocation,
+    log_line,
+    set_torch_threads,
+)
 from eegmtl.experiments.vision_summary import DATASETS, METHODS, write_summary
 
 __all__ = ["add_arguments", "run"]
@@ -103,25 +106,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "same steps timed alone")
 
 
-def _log_invocation(results: Path, command: str, shard: str, start: float, n_runs: int) -> None:
-    path = results.parent / "vision_runs.csv"
-    with file_lock(path):
-        new = not path.is_file()
-        with open(path, "a", newline="") as fh:
-            w = csv.writer(fh)
-            if new:
-                w.writerow(["start", "wall_s", "n_runs", "shard", "results", "command"])
-            w.writerow([
-                datetime.fromtimestamp(start, timezone.utc).strftime("%Y-%m-%d %H:%M"),
-                f"{time.time() - start:.0f}", n_runs, shard, results.name, command,
-            ])
-
-
-def log_line(msg: str) -> None:
-    """Print ``msg`` with the time of day (the grid's progress log)."""
-    print(f"{datetime.now().strftime('%H:%M:%S')} {msg}", flush=True)
-
-
 def _flat_config(preset: str, rho: float | None) -> Any:
     from dataclasses import replace
 
@@ -173,6 +157,6 @@ def run(args: argparse.Namespace) -> int:
         checkpoint_dir=args.checkpoint_dir or cache_dir(None, "vision_runs"),
     )
     n_runs = int((recs["task"] == "avg").sum()) if not recs.empty else 0
-    _log_invocation(results, command, args.shard, start, n_runs)
+    log_invocation(results, command, args.shard, start, n_runs)
     log(f"done: {n_runs} runs in {time.time() - start:.0f} s; summary {write_summary(results)}")
     return 0

@@ -115,8 +115,12 @@ def run_preset_command(args: argparse.Namespace) -> int:
     """``eegmtl vision --preset NAME [--shard k/n] [--only ...] [--estimate] [--tiny]``."""
     from eegmtl.benchmarks._cache import cache_dir
     from eegmtl.config import results_dir
-    from eegmtl.experiments._common import command_line, set_torch_threads
-    from eegmtl.experiments.vision import _log_invocation, log_line
+    from eegmtl.experiments._common import (
+        command_line,
+        log_invocation,
+        log_line,
+        set_torch_threads,
+    )
     from eegmtl.experiments.vision_converged import write_converged_summary
 
     preset = PRESETS[args.preset]
@@ -162,6 +166,6 @@ def run_preset_command(args: argparse.Namespace) -> int:
         checkpoint_dir=args.checkpoint_dir or cache_dir(None, "vision_runs"),
     )
     results = folder / next(iter(preset.stages.values()))["results"]
-    _log_invocation(results, command, args.shard, start, ran)
+    log_invocation(results, command, args.shard, start, ran)
     log(f"done: {ran} runs in {time.time() - start:.0f} s")
     return 0
