@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# SD fold 1 of the modern deep baselines and the MixNet-family candidates, cheapest first, into
+# SD fold 1 of the modern deep baselines and the MixNet-family candidates, MixNet-family candidates first, then baselines cheapest first, into
 # pipelines/results/sd_sota.csv (resumable: rerun this script; finished fits are skipped).
 # Run from the repository root:  OMP_NUM_THREADS=1 nohup nice -n 5 bash pipelines/sd_sota.sh &
 set -u
@@ -9,12 +9,12 @@ PY=${PY:-.venv/bin/python}
 FOLDS=${FOLDS:-1}
 run() { $PY pipelines/subject_dependent.py --methods "$@" --subjects 1..9 --only-folds $FOLDS \
           --results pipelines/results/sd_sota.csv --no-progress; }
-run EEGTCNet
 # MixNet-family candidates (chosen on validation accuracy of fold 1; see eegmtl.evaluation.methods)
 run 'MixNet[val-tuned]+aug' 'MixNet[val-tuned]+mtl[aligned_mtl]' \
     'MixNet[val-tuned]+mtl[aligned_mtl]+aug' 'MixNet+aligned_mtl+aug' \
     'MixNet[val-tuned]+aug[sr,ft]' 'EEGNet+mtl[blending]' 'EEGNet+mtl[aligned_mtl]'
 run 'EEGNet[val]' 'EEGNet+aug'
+run EEGTCNet
 run FBCNet
 run CTNet
 run ATCNet
