@@ -170,3 +170,12 @@ def test_filter_bank_ba_equals_scipy_filtfilt_per_band(shape) -> None:
     for k, (b, a) in enumerate(bank.coefficients):
         ref = scipy.signal.filtfilt(b, a, X, axis=-1, padtype="odd", padlen=pad)
         assert np.array_equal(out[:, k], ref), k
+
+
+def test_validation_pass_ab_reports_identical_results() -> None:
+    from eegmtl.experiments._fit_profile import validation_pass_ab
+
+    torch.set_num_threads(1)
+    ab = validation_pass_ab(n_val=200, latent_dim=4, rounds=2)
+    assert ab["identical"] and ab["a_s"] > 0 and ab["b_s"] > 0
+    assert ab["ratio_q25"] <= ab["ratio_median"] <= ab["ratio_q75"]

@@ -102,6 +102,8 @@ class BandwiseTransformer(TransformerMixin, BaseEstimator):
 
     Used for FBCSP with MNE's CSP per band (as in docs/baselines-2b.md). For MixNet's own CSP
     conventions use :class:`eegmtl.eeg.filterbank.FilterBankCSP` with ``output="logvar"``.
+    A ``CSP(rank=None)`` is fitted with ``rank="full"`` on bands that are clearly full rank
+    (same filters, without MNE's rank estimation; see ``_fit_band``).
     """
 
     def __init__(self, estimator: Any) -> None:

@@ -20,7 +20,7 @@ from collections import defaultdict
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["FitTimer", "RSSSampler"]
+__all__ = ["FitTimer", "RSSSampler", "validation_pass_ab"]
 
 
 def _targets() -> dict[str, list[tuple[Any, str]]]:
@@ -94,6 +94,48 @@ class FitTimer:
             else:
                 setattr(owner, name, original)
         self._saved.clear()
+
+
+def validation_pass_ab(n_val: int = 1200, latent_dim: int = 18, rounds: int = 8,
+                       seed: int = 0) -> dict[str, float]:
+    """Paired A/B, in this process, of MixNet's per-epoch validation pass (SI size by default):
+    the forward of each 1024-trial loss batch at once from gathered copies (``a``) against
+    :class:`~eegmtl.mtl.batches.SlicedLoader` views and a forward in chunks of <= 128 trials
+    (``b``, what :func:`~eegmtl.mixnet.net.fit_network` uses on a CPU). The two orders
+    alternate by round; returns the median seconds of each, the median and quartiles of the
+    per-round ratio ``b / a``, and whether the results were identical."""
+    import numpy as np
+    import torch
+
+    from eegmtl.mixnet import net
+    from eegmtl.mtl.batches import SlicedLoader
+    from eegmtl.mtl.data import MultiTaskLoader
+    from eegmtl.mtl.evaluate import evaluate_tasks
+
+    torch.manual_seed(seed)
+    model = net.build_network(variant="mixnet", n_channels=18, n_times=400, n_classes=2,
+                              latent_dim=latent_dim)
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, 2, n_val)
+    ds = net._dataset(rng.standard_normal((n_val, 18, 400)).astype(np.float32), y)
+    tasks, cpu = net.make_tasks(y, 2, 5.0), torch.device("cpu")
+    size = min(n_val, net._VAL_BATCH)
+    runs = {
+        "a": lambda: evaluate_tasks(model, MultiTaskLoader(ds, size, shuffle=False), tasks, cpu),
+        "b": lambda: evaluate_tasks(model, SlicedLoader(ds, size), tasks, cpu,
+                                    forward_batch_size=net._EVAL_FORWARD_CPU),
+    }
+    identical = runs["a"]() == runs["b"]()
+    times: dict[str, list[float]] = {"a": [], "b": []}
+    for r in range(rounds):
+        for name in ("a", "b") if r % 2 == 0 else ("b", "a"):
+            t0 = time.perf_counter()
+            runs[name]()
+            times[name].append(time.perf_counter() - t0)
+    ratio = np.asarray(times["b"]) / np.asarray(times["a"])
+    return {"a_s": float(np.median(times["a"])), "b_s": float(np.median(times["b"])),
+            "ratio_median": float(np.median(ratio)), "ratio_q25": float(np.quantile(ratio, 0.25)),
+            "ratio_q75": float(np.quantile(ratio, 0.75)), "identical": bool(identical)}
 
 
 class RSSSampler:

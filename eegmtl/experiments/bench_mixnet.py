@@ -71,6 +71,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     p.add_argument("--rss-folds", type=int, default=2, help="folds per subject of that run")
     p.add_argument("--rss-max-epochs", type=int, default=None,
                    help="max_epochs of that run (default --max-epochs)")
+    p.add_argument("--validation-ab", type=int, default=0, metavar="ROUNDS",
+                   help="only the paired A/B of the SI-size validation pass (whole 1024-trial "
+                        "forward vs chunks of 128), ROUNDS rounds, then exit")
 
 
 def _rss_mb() -> float:
@@ -95,6 +98,14 @@ def run(args: argparse.Namespace) -> int:
     from eegmtl.mixnet import MixNetClassifier
 
     torch.set_num_threads(args.threads)
+    if args.validation_ab:
+        from eegmtl.experiments._fit_profile import validation_pass_ab
+
+        ab = validation_pass_ab(rounds=args.validation_ab)
+        print(f"SI validation pass (1200 trials), chunked/whole forward: median "
+              f"{ab['ratio_median']:.2f} [IQR {ab['ratio_q25']:.2f}-{ab['ratio_q75']:.2f}], "
+              f"{ab['b_s']:.2f} s vs {ab['a_s']:.2f} s, identical results: {ab['identical']}")
+        return 0
     load_before = os.getloadavg()
     X, y, meta = load_bci2b(subjects=args.subject, units="uV")
     train = meta["session_index"].to_numpy() <= 3
