@@ -1,0 +1,95 @@
+"""Provenance of a result: canonical config JSON, config hashes, installed library versions.
+
+Records carry :func:`config_hash` of their configuration (the key that makes a rerun skip
+finished work) and :func:`library_versions`; nothing is imported to read a version.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+from collections.abc import Mapping, Sequence
+from importlib import metadata as _metadata
+from typing import Any, Literal
+
+__all__ = ["DEFAULT_VERSION_PACKAGES", "config_hash", "library_versions", "stable_json"]
+
+
+def _jsonable(obj: Any) -> Any:
+    """Convert numpy scalars/arrays, tuples, sets and paths to plain JSON types."""
+    if isinstance(obj, Mapping):
+        return {str(k): _jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_jsonable(v) for v in obj]
+    if isinstance(obj, (set, frozenset)):
+        return sorted(_jsonable(v) for v in obj)
+    if hasattr(obj, "tolist") and hasattr(obj, "dtype"):  # numpy array or scalar
+        return _jsonable(obj.tolist())
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return repr(obj)
+    if isinstance(obj, os.PathLike):
+        return os.fspath(obj)
+    if obj is None or isinstance(obj, (bool, int, float, str)):
+        return obj
+    raise TypeError(
+        f"cannot put a {type(obj).__name__} ({obj!r}) into a result config: configs must hold "
+        "JSON-like values (numbers, strings, lists, dicts). Pass a name instead of an object."
+    )
+
+
+def stable_json(obj: Any) -> str:
+    """Canonical JSON text of ``obj`` (sorted keys, no spaces, tuples as lists)."""
+    return json.dumps(_jsonable(obj), sort_keys=True, separators=(",", ":"), allow_nan=False)
+
+
+def config_hash(
+    obj: Any, length: int = 12, *, style: Literal["canonical", "loose"] = "canonical"
+) -> str:
+    """Short hex hash of a configuration.
+
+    Parameters
+    ----------
+    obj : JSON-like
+        The configuration.
+    length : int
+        Number of hex digits kept.
+    style : {"canonical", "loose"}
+        ``"canonical"`` (EEG records): SHA-1 of :func:`stable_json`; two configs that differ
+        only in key order or list/tuple type hash the same, any value change changes the hash,
+        and objects that are not JSON-like are refused. ``"loose"`` (vision records and the
+        benchmark cache, kept so their stored hashes stay valid): SHA-256 of
+        ``json.dumps(obj, sort_keys=True, default=str)``.
+    """
+    if style == "canonical":
+        return hashlib.sha1(stable_json(obj).encode("utf-8")).hexdigest()[:length]
+    if style == "loose":
+        text = json.dumps(obj, sort_keys=True, default=str)
+        return hashlib.sha256(text.encode()).hexdigest()[:length]
+    raise ValueError(f"style must be 'canonical' or 'loose', got {style!r}")
+
+
+#: Packages whose versions go into every record by default.
+DEFAULT_VERSION_PACKAGES: tuple[str, ...] = (
+    "eegmtl", "torch", "numpy", "scipy", "scikit-learn", "mne", "moabb", "pandas",
+    "braindecode", "pyriemann",
+)
+
+
+def library_versions(names: Sequence[str] | None = None) -> dict[str, str | None]:
+    """Installed versions of ``names`` (default :data:`DEFAULT_VERSION_PACKAGES`), ``None`` for
+    a package that is not installed; read from package metadata, nothing is imported.
+    ``"python"`` gives the interpreter's version."""
+    import platform
+
+    out: dict[str, str | None] = {}
+    for name in DEFAULT_VERSION_PACKAGES if names is None else names:
+        if name == "python":
+            out[name] = platform.python_version()
+            continue
+        try:
+            out[name] = _metadata.version(name)
+        except _metadata.PackageNotFoundError:
+            out[name] = None
+    return out
