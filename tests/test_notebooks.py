@@ -65,6 +65,14 @@ def test_mtl_benchmarks_notebook_runs() -> None:
     text = _outputs(nb)
     assert "aligned_mtl" in text and "pcgrad" in text  # aggregator table
     assert "conflicting gradients at" in text  # landscape re-run
+    # registry listing: every registered weighting, aggregator and architecture is named
+    from eegmtl.models.lenet_mtl import LENET_ARCHITECTURES
+    from eegmtl.mtl.aggregators import AGGREGATORS
+    from eegmtl.mtl.weightings import WEIGHTINGS
+
+    for name in [*WEIGHTINGS, *AGGREGATORS, *LENET_ARCHITECTURES]:
+        assert f"`{name}`" in text, name
+    assert "converged" in text  # converged vision grid cell (records, summary or a note)
     assert _n_images(nb) >= 1
     assert seconds < 120
 
