@@ -1,0 +1,170 @@
+"""Fit one method on one fold and return its record (the unit of work of the fold runner).
+
+:func:`fit_seed` derives the seed of every fit from (seed, subject, fold) with numpy's
+``SeedSequence``; ``_run_task`` seeds the global and torch generators with it, fits the
+estimator (with the fold's validation rows when ``fit`` takes ``X_val`` / ``y_val``), scores the
+test rows with :mod:`eegmtl.evaluation.scoring` and returns one record of the EEG record schema
+(:mod:`eegmtl.evaluation.records`). :func:`eegmtl.evaluation.runner.run_protocol` builds the
+tasks and runs them in joblib workers.
+"""
+
+from __future__ import annotations
+
+import inspect
+import random
+import re
+import sys
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sklearn.base import clone
+
+from eegmtl._io import stable_json
+from eegmtl.evaluation.records import write_records
+from eegmtl.evaluation.scoring import (
+    compute_metrics,
+    fold_predictions,
+    predict_with_scores,
+    score_predictions,
+)
+from eegmtl.evaluation.splitters import Split
+from eegmtl.parallel import pinned_threads
+
+__all__ = ["TEST_SESSION_LABEL", "fit_seed"]
+
+#: MOABB-style name of the test sessions 4–5 (MOABB calls 2b's sessions 0train … 4test)
+TEST_SESSION_LABEL = "3test+4test"
+
+
+def fit_seed(seed: int, subject: int, fold: int) -> int:
+    """The seed of one fit, derived from (seed, subject, fold) with numpy's ``SeedSequence``,
+    so every fit is seeded explicitly and runs give the same result in any order or process."""
+    return int(np.random.SeedSequence([int(seed), int(subject), int(fold)]).generate_state(1)[0])
+
+
+def _set_random_state(est: Any, value: int) -> Any:
+    if hasattr(est, "get_params"):
+        keys = [k for k in est.get_params(deep=True)
+                if k == "random_state" or k.endswith("__random_state")]
+        if keys:
+            est.set_params(**dict.fromkeys(keys, value))
+    return est
+
+
+def _accepts_validation(est: Any) -> bool:
+    try:
+        params = inspect.signature(est.fit).parameters
+    except (TypeError, ValueError):
+        return False
+    return "X_val" in params and "y_val" in params
+
+
+def _n_epochs(est: Any) -> float:
+    for obj in (est, getattr(est, "steps", [[None, None]])[-1][1]):
+        if obj is None:
+            continue
+        for attr in ("n_epochs_trained_", "n_epochs_"):
+            v = getattr(obj, attr, None)
+            if v is not None:
+                return float(v)
+        hist = getattr(obj, "history_", None)
+        if hist is not None and hasattr(hist, "__len__") and not isinstance(hist, pd.DataFrame):
+            return float(len(hist))  # skorch / braindecode History: one entry per epoch
+    return float("nan")
+
+
+def _step_config(est: Any) -> dict[str, Any]:
+    """The training step's resolved arithmetic choices of a fitted estimator
+    (``step_config_``, e.g. MixNet's), or ``{}`` for estimators without one."""
+    for obj in (est, getattr(est, "steps", [[None, None]])[-1][1]):
+        cfg = getattr(obj, "step_config_", None)
+        if isinstance(cfg, Mapping):
+            return dict(cfg)
+    return {}
+
+
+@dataclass(frozen=True)
+class _Task:
+    protocol: str
+    pipeline: str
+    subject: int
+    fold: int
+    seed: int
+    config_hash: str
+    config_json: str
+    split: Split
+    method: Any  # MethodSpec or an unfitted sklearn estimator
+
+
+def _build(method: Any) -> Any:
+    if hasattr(method, "build"):
+        return method.build()
+    return clone(method)
+
+
+def _run_task(
+    task: _Task, X: np.ndarray, y: np.ndarray, common: Mapping[str, Any],
+) -> dict[str, Any]:
+    """Fit one method on one fold and return its record (runs in a joblib worker)."""
+    sp = task.split
+    seed = fit_seed(task.seed, task.subject, task.fold)
+    random.seed(seed)
+    np.random.seed(seed)  # noqa: NPY002  (global state, for estimators that use it)
+    est = _set_random_state(_build(task.method), seed)
+    if "torch" in sys.modules:  # the factory imported a torch-based estimator: seed it too
+        from eegmtl.mtl.runtime import seed_everything
+
+        seed_everything(seed)
+    if common.get("alignment") == "inductive":  # references from this fold's training trials
+        from eegmtl.eeg.alignment import align_fold
+
+        X = align_fold(X, common["recordings"], sp.train, mode="inductive")
+    X_tr, y_tr = X[sp.train], y[sp.train]
+    X_va, y_va = X[sp.val], y[sp.val]
+    t0 = time.perf_counter()
+    with pinned_threads(common.get("torch_threads")):  # torch + BLAS threads, restored after
+        if len(sp.val) and _accepts_validation(est):
+            est.fit(X_tr, y_tr, X_val=X_va, y_val=y_va)
+        else:
+            est.fit(X_tr, y_tr)
+    fit_time = time.perf_counter() - t0
+    step_cfg = _step_config(est)
+    pred, scores = predict_with_scores(est, X[sp.test])
+    classes = getattr(est, "classes_", None)
+    test = score_predictions(y[sp.test], pred, scores, classes)
+    val = compute_metrics(est, X_va, y_va) if len(sp.val) else {}
+    stem = re.sub(r"[^A-Za-z0-9_.+-]", "_", f"{task.protocol}_{task.pipeline}_S{task.subject}"
+                  f"_F{task.fold}_seed{task.seed}_{task.config_hash}")
+    if common.get("history_dir"):  # per-epoch history and per-step task weights (MixNet)
+        for attr, suffix in (("history_", "history"), ("weights_history_", "weights")):
+            hist = getattr(est, attr, None)
+            if isinstance(hist, pd.DataFrame):
+                write_records(hist, Path(common["history_dir"]) / f"{stem}_{suffix}.csv")
+    if common.get("predictions_dir"):
+        write_records(fold_predictions(y, sp.test, pred, scores, classes, task,
+                                       common.get("trial_meta")),
+                      Path(common["predictions_dir"]) / f"{stem}_predictions.csv")
+    return {
+        "dataset": common["dataset"], "protocol": task.protocol, "pipeline": task.pipeline,
+        "subject": task.subject, "fold": task.fold, "seed": task.seed,
+        **test, "score": test["roc_auc"],
+        "samples": len(sp.train), "time": fit_time, "n_epochs_trained": _n_epochs(est),
+        "config_hash": task.config_hash, "config": task.config_json,
+        "versions": common["versions"],
+        "samples_test": len(sp.test),
+        "session": TEST_SESSION_LABEL, "channels": int(X.shape[1]) if X.ndim > 1 else 1,
+        "n_sessions": common["n_sessions"][task.subject],
+        "n_classes": len(np.unique(y[sp.train])),
+        "samples_val": len(sp.val),
+        "val_accuracy": val.get("accuracy", float("nan")),
+        "val_f1_macro": val.get("f1_macro", float("nan")),
+        "fit_seed": seed,
+        "val_subjects": ";".join(str(s) for s in sp.val_subjects),
+        "gradient_mode": step_cfg.get("gradient_mode", ""),
+        "step_config": stable_json(step_cfg) if step_cfg else "",
+    }
