@@ -42,7 +42,6 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 import torch
@@ -54,39 +53,16 @@ from eegmtl.mtl.flat_step import FlatUpdate
 from eegmtl.mtl.gradients import GradientEngine, parameters_requiring_grad, unflatten_to_grads
 from eegmtl.mtl.losses import compute_losses
 from eegmtl.mtl.methods import COMBINED_METHODS, resolve_method
+from eegmtl.mtl.step_result import StepResult, _diagnostics
 from eegmtl.mtl.tasks import Task, check_tasks
 from eegmtl.mtl.weightings import Weighting, get_weighting
 
-# compute_losses, resolve_method and COMBINED_METHODS live in eegmtl.mtl.losses and
-# eegmtl.mtl.methods; re-exported here, where they were first defined
+# compute_losses, resolve_method, COMBINED_METHODS and StepResult live in eegmtl.mtl.losses,
+# eegmtl.mtl.methods and eegmtl.mtl.step_result; re-exported here, where they were first defined
 __all__ = ["COMBINED_METHODS", "MTLStep", "StepResult", "compute_losses", "resolve_method"]
 
 _LEVELS = ("auto", "parameters", "representation")
 _AUTOCAST = {None: None, "bf16": torch.bfloat16, "bfloat16": torch.bfloat16}
-
-
-@dataclass
-class StepResult:
-    """What one training step returns (all tensors detached, on the model's device).
-
-    Attributes
-    ----------
-    losses : Tensor
-        (T,) unweighted task losses of the batch, in task order.
-    weights : Tensor
-        (T,) loss weights of the weighting.
-    aggregator_weights : Tensor or None
-        (T,) weights the aggregator used (on the fast path: the linear aggregator's constant
-        weights ``c``; for flat steps: those of the loss part).
-    diagnostics : dict
-        Optional extras (``"grad_norms"``, ``"min_cosine"`` with ``diagnostics=True``;
-        ``"flat_norm"`` for flat steps; ``"path"`` always).
-    """
-
-    losses: Tensor
-    weights: Tensor
-    aggregator_weights: Tensor | None
-    diagnostics: dict[str, Any] = field(default_factory=dict)
 
 
 class MTLStep:
@@ -406,17 +382,3 @@ class MTLStep:
             self._flat.looksam.load_state_dict(state["looksam"])
         if self._flat is not None and state.get("flat_active") is not None:
             self._flat.active = bool(state["flat_active"])
-
-
-def _diagnostics(matrix: Tensor) -> dict[str, Any]:
-    with torch.no_grad():
-        norms = matrix.norm(dim=1)
-        unit = matrix / norms.clamp_min(1e-12)[:, None]
-        cos = unit @ unit.T
-        t = matrix.shape[0]
-        off = cos[~torch.eye(t, dtype=torch.bool, device=cos.device)]
-        return {
-            "grad_norms": norms.detach(),
-            "min_cosine": float(off.min()) if off.numel() else 1.0,
-        }
-
