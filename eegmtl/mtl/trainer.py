@@ -21,7 +21,6 @@ original), otherwise the full-pass validation losses weighted by the current wei
 
 from __future__ import annotations
 
-import time
 import warnings
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
@@ -31,7 +30,6 @@ import torch
 from torch import Tensor, nn
 
 from eegmtl.mtl.aggregators import Aggregator
-from eegmtl.mtl.batches import split_batch
 from eegmtl.mtl.callbacks import Callback, default_callbacks
 from eegmtl.mtl.checkpoint import (
     load_trainer_state,
@@ -40,7 +38,7 @@ from eegmtl.mtl.checkpoint import (
     trainer_fingerprint,
     trainer_state,
 )
-from eegmtl.mtl.data import to_device
+from eegmtl.mtl.epoch import run_epoch
 from eegmtl.mtl.evaluate import evaluate_tasks, predict_tasks
 from eegmtl.mtl.flat import FlatConfig
 from eegmtl.mtl.optim import make_optimizer, make_scheduler
@@ -363,72 +361,7 @@ class Trainer:
         return self
 
     def _run_epoch(self, epoch: int, train_loader: Any, val_loader: Any) -> None:
-        t0 = time.perf_counter()
-        names = self.task_names
-        if hasattr(train_loader, "set_epoch"):
-            train_loader.set_epoch(epoch)
-        self.step.begin_epoch(epoch, self.max_epochs)  # FlatConfig.start: flat from there on
-        for cb in self.callbacks:
-            cb.on_epoch_begin(self, epoch)
-        self.model.train()
-        train_sum = None
-        weighted_train = 0.0
-        n_steps = 0
-        res: StepResult | None = None
-        for batch_idx, batch in enumerate(train_loader):
-            x, y = split_batch(batch)
-            if y is None:
-                raise ValueError("training batches must be (x, {task name: target}).")
-            x, y = to_device(x, self.device), to_device(y, self.device)
-            self.step_context = {}
-            for cb in self.callbacks:
-                cb.on_batch_begin(self, x, y)
-            res = self.step(x, y)
-            self.last_result = res
-            rec: dict[str, Any] = {"epoch": epoch, "step": self.global_step_, "batch": batch_idx}
-            for i, n in enumerate(names):
-                rec[f"loss_{n}"] = float(res.losses[i])
-            for i, n in enumerate(names):
-                rec[f"weight_{n}"] = float(res.weights[i])
-            for cb in self.callbacks:
-                cb.on_batch_end(self, res, rec)
-            self.step.weighting.after_step(res.losses, self.step_context.get("val_losses"))
-            tl = res.losses.double()
-            train_sum = tl if train_sum is None else train_sum + tl
-            weighted_train += float((res.weights * res.losses).sum())
-            n_steps += 1
-            if self.log_steps:
-                self.history["steps"].append(rec)
-            self.global_step_ += 1
-        if n_steps == 0 or res is None:
-            raise ValueError("the training loader yielded no batch.")
-
-        train_mean = (train_sum / n_steps).float()
-        record: dict[str, Any] = {"epoch": epoch}
-        for i, n in enumerate(names):
-            record[f"train_{n}_loss"] = float(train_mean[i])
-        record["train_loss"] = weighted_train / n_steps
-        val_mean = None
-        if val_loader is not None:
-            ev = self.evaluate(val_loader)
-            for key, v in ev.items():
-                record[f"val_{key}"] = v
-            record["val_loss_unweighted"] = ev["loss"]
-            val_mean = torch.tensor([ev[f"{n}_loss"] for n in names])
-            record["val_loss"] = float((res.weights.cpu().double() * val_mean.double()).sum())
-        for cb in self.callbacks:
-            cb.on_epoch_metrics(self, epoch, record)
-        self.step.weighting.after_epoch(
-            epoch, train_mean.to(self.device),
-            None if val_mean is None else val_mean.to(self.device),
-        )
-        record["lr"] = float(self.optimizer.param_groups[0]["lr"])
-        for i, n in enumerate(names):
-            record[f"weight_{n}"] = float(res.weights[i])
-        for cb in self.callbacks:
-            cb.on_epoch_end(self, epoch, record)
-        record["time"] = time.perf_counter() - t0
-        self.history["epochs"].append(record)
+        run_epoch(self, epoch, train_loader, val_loader)
 
     # ------------------------------------------------------------------ history
     def history_frame(self, level: str = "epoch"):
