@@ -60,7 +60,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     p.add_argument("--methods", nargs="+", default=list(METHODS))
     p.add_argument("--seeds", nargs="+", type=int, default=[0])
     p.add_argument("--epochs", type=int, default=None, help="default: the protocol's (100)")
-    p.add_argument("--model", default=None, help="lenet | resnet18 (default: the protocol's)")
+    p.add_argument("--model", default=None,
+                   help="lenet | resnet18 | mmoe | cgc | ple | cross_stitch (LeNet experts; "
+                        "default: the protocol's)")
     p.add_argument("--protocol", default="lenet", help="lenet | paretomtl-lenet | resnet18")
     p.add_argument("--gpu-protocol", choices=["resnet18"], default=None,
                    help="F-MTL Table 1 settings (ResNet-18, Adam 1e-3, bs 256, 100 epochs)")
