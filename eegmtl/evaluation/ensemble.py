@@ -65,7 +65,8 @@ _SCORE_PREFIX = "score_"
 
 
 def ensemble_name(pipeline: str, n_members: int) -> str:
-    """Pipeline name of an ensemble of ``n_members`` fits of ``pipeline``: ``"<pipeline>+ens<K>"``."""
+    """Pipeline name of an ensemble of ``n_members`` fits of ``pipeline``:
+    ``"<pipeline>+ens<K>"``."""
     return f"{pipeline}+ens{int(n_members)}"
 
 
@@ -232,7 +233,8 @@ def average_members(
             lambda s: tuple(sorted(set(map(int, s)))))
         for pipe, per in sets.groupby(level="pipeline"):
             full = sorted(set().union(*per))
-            short = {k[1:]: sorted(set(full) - set(v)) for k, v in per.items() if set(v) != set(full)}
+            short = {k[1:]: sorted(set(full) - set(v))
+                     for k, v in per.items() if set(v) != set(full)}
             if short:
                 raise ValueError(
                     f"pipeline {pipe!r}: some (subject, seed) miss fold(s) that others have "
@@ -259,9 +261,11 @@ def average_members(
     return pd.concat(out, ignore_index=True)
 
 
-def _unique(values: pd.Series) -> object:
-    """The single distinct value of ``values``, else NaN."""
-    u = values.dropna().unique()
+def _common(rows: pd.DataFrame, column: str) -> object:
+    """The single distinct value of ``rows[column]``, else NaN (also when it is absent)."""
+    if column not in rows.columns:
+        return float("nan")
+    u = rows[column].dropna().unique()
     return u[0] if len(u) == 1 else float("nan")
 
 
@@ -337,8 +341,7 @@ def ensemble_records(
                                     ens[cols].to_numpy(), classes)
         rec = pd.DataFrame() if member_records is None else _member_rows(
             member_records, group, member_folds, hashes, member_acc)
-        col = (lambda c: _unique(rec[c]) if c in rec.columns else nan)  # noqa: E731
-        member_config = col("config")
+        member_config = _common(rec, "config")
         config = {
             "ensemble": "mean of predict_proba over the fold models (soft voting)",
             "member_pipeline": group[1], "member_folds": member_folds,
@@ -346,18 +349,20 @@ def ensemble_records(
             "member_config": json.loads(member_config) if isinstance(member_config, str) else None,
         }
         k = len(member_folds)
+        member_dataset = _common(rec, "dataset")
         out.append({
-            "dataset": col("dataset") if isinstance(col("dataset"), str) else dataset,
+            "dataset": member_dataset if isinstance(member_dataset, str) else dataset,
             "protocol": group[0], "pipeline": ensemble_name(group[1], k),
             "subject": int(group[2]), "fold": ENSEMBLE_FOLD, "seed": int(group[3]),
             **metrics, "score": metrics["roc_auc"],
-            "samples": col("samples"),
+            "samples": _common(rec, "samples"),
             "time": float(rec["time"].sum()) if len(rec) else nan,
             "n_epochs_trained": float(rec["n_epochs_trained"].sum()) if len(rec) else nan,
             "config_hash": config_hash(config), "config": stable_json(config),
-            "versions": col("versions"), "samples_test": len(ens), "session": col("session"),
-            "channels": col("channels"), "n_sessions": col("n_sessions"),
-            "n_classes": col("n_classes") if len(rec) else len(cols),
+            "versions": _common(rec, "versions"), "samples_test": len(ens),
+            "session": _common(rec, "session"),
+            "channels": _common(rec, "channels"), "n_sessions": _common(rec, "n_sessions"),
+            "n_classes": _common(rec, "n_classes") if len(rec) else len(cols),
             "samples_val": nan, "val_accuracy": nan, "val_f1_macro": nan,
             "n_members": k, "member_accuracy_mean": float(np.mean(member_acc)),
         })
