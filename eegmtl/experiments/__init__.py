@@ -15,6 +15,7 @@ bench mtl      :mod:`~eegmtl.experiments.bench_mtl`       MTL step time per aggr
 bench mixnet   :mod:`~eegmtl.experiments.bench_mixnet`    MixNet fit time, memory, latency
 benchmark      :mod:`~eegmtl.experiments.benchmark`       every pipeline, SD + SI, 3 seeds
 bench cuda     :mod:`~eegmtl.experiments.bench_gpu`       step ratios, fit, latency on a device
+ensemble       :mod:`~eegmtl.experiments.ensemble`        soft vote of fold models per subject
 =============  =========================================  ======================================
 
 Importing this package imports no experiment (nor torch); :func:`load` imports one.
@@ -73,6 +74,9 @@ COMMANDS: dict[str, Command] = {
     "bench-cuda": Command("bench_gpu", "device check: MTL step ratios, MixNet fit time, "
                           "inference latency and peak memory on --device (default cuda)",
                           "bench_gpu.py"),
+    "ensemble": Command("ensemble", "fold-model ensembles: average the class probabilities of "
+                        "the K fold models of each subject from stored test predictions "
+                        "(--predictions-dir) and record them", "ensemble.py"),
 }
 
 

@@ -1,0 +1,178 @@
+"""Fold-model ensembles from stored test predictions: one record per subject, and a summary.
+
+Reads the per-fit prediction files that ``eegmtl sd --predictions-dir DIR`` writes, averages the
+class probabilities of the K fold models of every subject × pipeline × seed
+(:mod:`eegmtl.evaluation.ensemble`), merges one record per subject (pipeline
+``"<pipeline>+ens<K>"``, fold 0) into ``--results`` through the record store and writes a
+markdown summary that sets each ensemble against the mean of its own members (single models).
+No model is refitted.
+
+Usage::
+
+    eegmtl ensemble --predictions-dir pipelines/results/predictions \\
+        --pipelines "MixNet[val-tuned]" --results pipelines/results/sd_ensembles.csv
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from eegmtl.config import RESULTS_DIR_HELP, results_dir
+from eegmtl.evaluation.records import load_records
+
+__all__ = ["add_arguments", "comparison", "run"]
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Options of ``eegmtl ensemble``."""
+    parser.description = (__doc__ or "").split("\n")[0]
+    p = parser
+    p.add_argument("--predictions-dir", type=Path, required=True,
+                   help="folder of per-fit prediction files (eegmtl sd --predictions-dir)")
+    p.add_argument("--pipelines", nargs="+", required=True,
+                   help="member pipelines, as named in the records (e.g. 'MixNet[val-tuned]')")
+    p.add_argument("--folds", type=int, nargs="+", default=None,
+                   help="members: these folds, each required (default: every fold found, the "
+                        "same for all subjects)")
+    p.add_argument("--protocol", default="subject_dependent",
+                   help="protocol of the prediction files used (default subject_dependent)")
+    p.add_argument("--member-records", type=Path, default=None,
+                   help="records of the member fits, for fit times, configs and the single-model "
+                        "comparison (default <results folder>/sd.csv; 'none' to skip)")
+    p.add_argument("--results", type=Path, default=None,
+                   help=f"ensemble record CSV (default <results folder>/sd_ensembles.csv; "
+                        f"{RESULTS_DIR_HELP})")
+    p.add_argument("--summary", type=Path, default=None,
+                   help="markdown summary (default: <results stem>_summary.md)")
+
+
+def _mean_sd(values: pd.Series, scale: float = 100.0) -> str:
+    return f"{values.mean() * scale:.2f} ± {values.std(ddof=1) * scale:.2f}"
+
+
+def comparison(ensembles: pd.DataFrame, members: pd.DataFrame) -> str:
+    """Markdown: each ensemble against the mean of its members (single models) per subject.
+
+    ``members`` are the member fits' records (one row per subject × fold × seed); the single
+    model's value for a subject is the mean over its folds (and seeds) matched to the ensemble.
+    Wilcoxon signed-rank over subjects by :func:`eegmtl.evaluation.stats.paired_tests`.
+    """
+    from eegmtl.evaluation.stats import paired_tests
+    from eegmtl.evaluation.tables import markdown_table
+
+    lines = []
+    for name, ens in ensembles.groupby("pipeline", sort=True):
+        member = name.rsplit("+ens", 1)[0]
+        single = members[(members["pipeline"] == member)
+                         & members["subject"].isin(ens["subject"])
+                         & members["seed"].isin(ens["seed"])]
+        folds = {int(f) for cfg in ens["config"] for f in json.loads(cfg)["member_folds"]}
+        single = single[single["fold"].isin(folds)]
+        per_ens = ens.groupby("subject")[["accuracy", "kappa", "roc_auc"]].mean()
+        per_one = single.groupby("subject")[["accuracy", "kappa", "roc_auc"]].mean()
+        lines += [f"## {name} (soft vote of {int(ens['n_members'].iloc[0])} fold models) "
+                  f"vs {member} (single models)", ""]
+        rows = [[name, len(per_ens), _mean_sd(per_ens.accuracy), _mean_sd(per_ens.kappa),
+                 _mean_sd(per_ens.roc_auc), f"{ens['time'].sum() / len(per_ens):.0f}"]]
+        if len(per_one):
+            rows.append([f"{member} (one model; mean of {len(single)} fits)", len(per_one),
+                         _mean_sd(per_one.accuracy), _mean_sd(per_one.kappa),
+                         _mean_sd(per_one.roc_auc),
+                         f"{single['time'].mean():.0f}"])
+        lines += ["Mean ± SD over subjects (ddof = 1; single models first averaged over the "
+                  "folds of each subject), test sessions 4-5, %; training time: the ensemble's "
+                  "K fits together, one fit for the single model:", "",
+                  markdown_table(["pipeline", "subjects", "accuracy", "κ", "ROC-AUC",
+                                  "training s / subject"], rows)]
+        table = per_ens.merge(per_one, left_index=True, right_index=True, how="left",
+                              suffixes=("", "_single"))
+        lines += ["Per subject (accuracy %; Δ = ensemble - single-model mean):", "",
+                  markdown_table(
+                      ["subject", "ensemble", "single (fold mean)", "Δ", "ensemble AUC",
+                       "single AUC"],
+                      [[int(s), f"{r.accuracy * 100:.2f}", f"{r.accuracy_single * 100:.2f}",
+                        f"{(r.accuracy - r.accuracy_single) * 100:+.2f}",
+                        f"{r.roc_auc * 100:.2f}", f"{r.roc_auc_single * 100:.2f}"]
+                       for s, r in table.iterrows()])]
+        if len(per_one):
+            both = pd.concat([ens, single], ignore_index=True)
+            t = paired_tests(both, name, match=("subject", "seed")).iloc[0]
+            lines += [f"Ensemble better on {int(t.wins)}/{int(t.n_subjects)} subjects; mean "
+                      f"difference {t.mean_difference * 100:+.2f} points; Wilcoxon signed-rank "
+                      f"over subjects p = {t.p:.3g}.", ""]
+    return "\n".join(lines)
+
+
+def _caveat(pipelines: list[str]) -> str:
+    shown = " ".join(f"'{p}'" for p in pipelines)
+    base = "EEGNet ShallowFBCSPNet MIN2Net CSP+LDA"
+    return "\n".join([
+        "What this comparison is, and is not: an ensemble of K fold models against the single "
+        "models it is made of. It shows what averaging buys this pipeline; it is not a "
+        "comparison with the other pipelines of `sd.csv`, whose numbers are single models and "
+        "which might gain as much from the same averaging. A fair ranking needs the baselines' "
+        "fold predictions (none are stored yet) and their ensembles, e.g. (a fresh record file, "
+        "so that no committed record is overwritten and every fit runs and writes its "
+        "predictions):", "",
+        "```",
+        f"eegmtl sd --methods {base} --predictions-dir pipelines/results/predictions "
+        "--results pipelines/results/sd_baseline_predictions.csv",
+        "eegmtl ensemble --predictions-dir pipelines/results/predictions --pipelines "
+        f"{base} --member-records pipelines/results/sd_baseline_predictions.csv "
+        "--results pipelines/results/sd_ensembles.csv",
+        "```", "",
+        f"(members here: {shown}). FBCSP+SVM and TS+SVM have no `predict_proba` (their files "
+        "hold decision values), so they cannot be averaged as probabilities. The test "
+        "sessions only score the ensembles; no choice here looks at them.",
+    ])
+
+
+def run(args: argparse.Namespace) -> int:
+    """Build the ensembles as parsed by :func:`add_arguments`; merge records, write summary."""
+    from eegmtl._io import atomic_write
+    from eegmtl.evaluation.ensemble import ensemble_records, load_predictions
+    from eegmtl.evaluation.records import merge_records
+    from eegmtl.experiments._common import T_START, command_line
+    from eegmtl.experiments.summaries import summary_header
+
+    t0 = time.perf_counter()
+    out = args.results or results_dir() / "sd_ensembles.csv"
+    summary = args.summary or out.with_name(f"{out.stem}_summary.md")
+    member_path = args.member_records
+    if member_path is None:
+        member_path = results_dir() / "sd.csv"
+    elif str(member_path).lower() == "none":
+        member_path = None
+    if member_path is not None and not Path(member_path).is_file():
+        raise SystemExit(f"member records {member_path} not found; pass --member-records FILE "
+                         "(the records of the fits whose predictions are used) or 'none'")
+    preds = load_predictions(args.predictions_dir, args.pipelines, protocol=args.protocol)
+    members = load_records(member_path) if member_path is not None else None
+    try:
+        records = ensemble_records(preds, members, folds=args.folds)
+    except ValueError as err:
+        raise SystemExit(f"eegmtl ensemble: {err}") from None
+    merge_records(records, out)
+    wall = time.perf_counter() - t0
+    lines = summary_header(out, command_line(args), wall, "Fold-model ensembles (SD)")
+    stored = load_records(out)
+    stored = stored[stored["pipeline"].isin(records["pipeline"].unique())]
+    if members is not None:
+        lines += [comparison(stored, members), ""]
+    lines += [_caveat(list(args.pipelines)), ""]
+    atomic_write(summary, "\n".join(lines))
+    cols = ["pipeline", "subject", "accuracy", "kappa", "roc_auc", "member_accuracy_mean"]
+    with pd.option_context("display.width", 120):
+        print(records[cols].to_string(index=False, float_format=lambda v: f"{v:.4f}"))
+    for name, g in records.groupby("pipeline"):
+        print(f"{name}: accuracy {_mean_sd(g.accuracy)} % over {len(g)} subjects "
+              f"(members' mean {np.mean(g.member_accuracy_mean) * 100:.2f} %)")
+    print(f"wrote {len(records)} records to {out} and the summary to {summary}")
+    print(f"wall time {time.perf_counter() - T_START:.1f} s (imports, loading, averaging)")
+    return 0

@@ -1,0 +1,164 @@
+"""Fold-model ensembles: averaged probabilities and metrics against hand computations, the
+single-member case, the alignment checks and an end-to-end run on committed predictions."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from eegmtl.evaluation.ensemble import (
+    ENSEMBLE_FOLD,
+    average_members,
+    ensemble_records,
+    load_predictions,
+)
+from eegmtl.evaluation.records import load_records
+from eegmtl.evaluation.scoring import fold_predictions
+
+RESULTS = Path(__file__).resolve().parents[2] / "pipelines" / "results"
+REAL = "subject_dependent_MixNet_val-tuned__S1_F{}_seed0_271583fba2b2_predictions.csv"
+
+#: P(class 1) of three members (folds 1-3) on test trials 10-13, labels y
+Y = np.array([0, 1, 1, 0])
+P1 = {1: [0.2, 0.9, 0.4, 0.6], 2: [0.4, 0.5, 0.7, 0.2], 3: [0.3, 0.4, 0.46, 0.95]}
+
+
+def _write(folder: Path, fold: int, p1, *, subject: int = 1, trials=(10, 11, 12, 13), y=Y,
+           pipeline: str = "Net[a]", cfg: str = "abc123", scores: bool = True) -> None:
+    """One prediction file as the runner writes it (fold_predictions with a task)."""
+    task = SimpleNamespace(protocol="subject_dependent", pipeline=pipeline, subject=subject,
+                           fold=fold, seed=0, config_hash=cfg)
+    p1 = np.asarray(p1, dtype=float)
+    proba = np.column_stack([1 - p1, p1])
+    y_all = np.zeros(max(trials) + 1, dtype=int)
+    y_all[list(trials)] = y
+    df = fold_predictions(y_all, np.array(trials), (p1 > 0.5).astype(int),
+                          proba if scores else p1 - 0.5, np.array([0, 1]), task)
+    name = pipeline.replace("[", "_").replace("]", "_")
+    folder.mkdir(parents=True, exist_ok=True)
+    df.to_csv(folder / f"subject_dependent_{name}_S{subject}_F{fold}_seed0_{cfg}"
+                       "_predictions.csv", index=False)
+
+
+def _synthetic(folder: Path, folds=(1, 2, 3), subjects=(1,)) -> None:
+    for s in subjects:
+        for f in folds:
+            _write(folder, f, P1[f], subject=s)
+
+
+def _member_records(times=(10.0, 20.0, 30.0)) -> pd.DataFrame:
+    acc = [float(((np.asarray(P1[f]) > 0.5).astype(int) == Y).mean()) for f in (1, 2, 3)]
+    return pd.DataFrame({
+        "dataset": "D", "protocol": "subject_dependent", "pipeline": "Net[a]", "subject": 1,
+        "fold": [1, 2, 3], "seed": 0, "accuracy": acc, "config_hash": "abc123",
+        "config": json.dumps({"lr": 0.1}), "time": list(times), "n_epochs_trained": [5, 6, 7],
+        "samples": 8, "versions": "v", "session": "test", "channels": 3, "n_sessions": 5,
+        "n_classes": 2})
+
+
+def test_average_and_metrics_equal_hand_computation(tmp_path: Path) -> None:
+    _synthetic(tmp_path)
+    preds = load_predictions(tmp_path, ["Net[a]"])
+    avg = average_members(preds)
+    # mean P(1) = [0.3, 0.6, 0.52, 0.5833...] -> predictions [0, 1, 1, 1]
+    np.testing.assert_allclose(avg["score_1"], [0.3, 0.6, 0.52, 1.75 / 3])
+    np.testing.assert_allclose(avg["score_0"], 1 - avg["score_1"])
+    assert avg["y_pred"].tolist() == [0, 1, 1, 1]
+    assert avg["trial"].tolist() == [10, 11, 12, 13]
+    rec = ensemble_records(preds, _member_records()).iloc[0]
+    assert rec.pipeline == "Net[a]+ens3" and rec.fold == ENSEMBLE_FOLD and rec.n_members == 3
+    assert rec.accuracy == pytest.approx(3 / 4)
+    assert rec.kappa == pytest.approx((0.75 - 0.5) / (1 - 0.5))  # p_e = .5*.25 + .5*.75
+    assert rec.f1_macro == pytest.approx((2 / 3 + 0.8) / 2)  # F1(0) = 2/3, F1(1) = 0.8
+    assert rec.roc_auc == pytest.approx(3 / 4) and rec.score == rec.roc_auc  # 3 of 4 pairs
+    assert rec.time == pytest.approx(60.0) and rec.n_epochs_trained == 18
+    cfg = json.loads(rec.config)
+    assert cfg["member_config_hashes"] == ["abc123"] * 3 and cfg["member_folds"] == [1, 2, 3]
+    assert cfg["member_config"] == {"lr": 0.1} and rec.dataset == "D"
+    assert rec.member_accuracy_mean == pytest.approx(np.mean([0.5, 0.75, 0.25]))
+
+
+def test_single_member_equals_its_record(tmp_path: Path) -> None:
+    shutil.copy(RESULTS / "predictions" / REAL.format(1), tmp_path)
+    sd = load_records(RESULTS / "sd.csv")
+    member = sd[(sd.pipeline == "MixNet[val-tuned]") & (sd.subject == 1) & (sd.fold == 1)
+                & (sd.seed == 0)].iloc[0]
+    rec = ensemble_records(load_predictions(tmp_path, ["MixNet[val-tuned]"]), sd).iloc[0]
+    assert rec.pipeline == "MixNet[val-tuned]+ens1"
+    for m in ("accuracy", "f1_macro", "kappa", "roc_auc"):
+        assert rec[m] == pytest.approx(member[m], abs=1e-12), m
+    assert rec.time == pytest.approx(member.time)
+
+
+def test_misaligned_trials_and_labels_raise(tmp_path: Path) -> None:
+    _write(tmp_path / "a", 1, P1[1])
+    _write(tmp_path / "a", 2, P1[2], trials=(10, 11, 12, 14))
+    with pytest.raises(ValueError, match="different test trials"):
+        average_members(load_predictions(tmp_path / "a", ["Net[a]"]))
+    _write(tmp_path / "b", 1, P1[1])
+    _write(tmp_path / "b", 2, P1[2], y=np.array([0, 1, 1, 1]))
+    with pytest.raises(ValueError, match=r"y_true differs .* trial\(s\) \[13\]"):
+        average_members(load_predictions(tmp_path / "b", ["Net[a]"]))
+
+
+def test_missing_folds_raise(tmp_path: Path) -> None:
+    _synthetic(tmp_path, folds=(1, 2, 3), subjects=(1,))
+    _synthetic(tmp_path, folds=(1, 3), subjects=(2,))
+    preds = load_predictions(tmp_path, ["Net[a]"])
+    with pytest.raises(ValueError, match=r"miss fold.*\[2\]"):
+        average_members(preds)
+    with pytest.raises(ValueError, match=r"subject=2.*missing fold\(s\) \[2\]"):
+        average_members(preds, folds=[1, 2, 3])
+    assert set(average_members(preds, folds=[1, 3])["n_members"]) == {2}
+
+
+def test_bad_inputs_raise(tmp_path: Path) -> None:
+    _synthetic(tmp_path / "a")
+    with pytest.raises(FileNotFoundError, match="no prediction files of pipeline 'Other'"):
+        load_predictions(tmp_path / "a", ["Other"])
+    _write(tmp_path / "b", 1, P1[1], scores=False)
+    with pytest.raises(ValueError, match="predict_proba"):
+        average_members(load_predictions(tmp_path / "b", ["Net[a]"]))
+    _synthetic(tmp_path / "c", folds=(1, 2))
+    _write(tmp_path / "c", 2, P1[2], cfg="def456")
+    with pytest.raises(ValueError, match="several fits per fold"):
+        average_members(load_predictions(tmp_path / "c", ["Net[a]"]))
+    preds = load_predictions(tmp_path / "a", ["Net[a]"])
+    with pytest.raises(ValueError, match="no record of member"):
+        ensemble_records(preds, _member_records().iloc[:2])
+    wrong = _member_records().assign(accuracy=0.1)
+    with pytest.raises(ValueError, match="different runs"):
+        ensemble_records(preds, wrong)
+    _write(tmp_path / "d", 1, [0.2, 1.3, 0.4, 0.6])
+    with pytest.raises(ValueError, match="not class probabilities"):
+        average_members(load_predictions(tmp_path / "d", ["Net[a]"]))
+
+
+def test_cli_on_two_committed_prediction_files(tmp_path: Path) -> None:
+    from eegmtl.experiments import main
+
+    files = [RESULTS / "predictions" / REAL.format(f) for f in (1, 2)]
+    for f in files:
+        shutil.copy(f, tmp_path)
+    out = tmp_path / "ens.csv"
+    assert main("ensemble", ["--predictions-dir", str(tmp_path), "--pipelines",
+                             "MixNet[val-tuned]", "--results", str(out), "--member-records",
+                             str(RESULTS / "sd.csv")]) == 0
+    rec = load_records(out)
+    assert len(rec) == 1 and rec.pipeline[0] == "MixNet[val-tuned]+ens2"
+    a, b = (pd.read_csv(f) for f in files)
+    cols = ["score_0", "score_1"]
+    pred = ((a[cols].to_numpy() + b[cols].to_numpy()) / 2).argmax(axis=1)
+    assert rec.accuracy[0] == pytest.approx((pred == a["y_true"].to_numpy()).mean())
+    sd = load_records(RESULTS / "sd.csv")
+    members = sd[(sd.pipeline == "MixNet[val-tuned]") & (sd.subject == 1) & sd.fold.isin([1, 2])]
+    assert rec.time[0] == pytest.approx(members.time.sum())
+    summary = (tmp_path / "ens_summary.md").read_text()
+    assert "MixNet[val-tuned]+ens2" in summary and "eegmtl ensemble" in summary
+    assert "Wilcoxon" in summary and "eegmtl sd --methods EEGNet" in summary
