@@ -16,6 +16,8 @@ from typing import Any
 from eegmtl.mixnet.defaults import PROTOCOL_DEFAULTS, TRAINING_DEFAULTS, normalize_protocol
 
 __all__ = [
+    "ALIASES",
+    "BEST_MIXNET",
     "DEEP_BASELINES",
     "DEEP_NAMES",
     "METHODS",
@@ -243,6 +245,14 @@ MIXNET_CANDIDATES: tuple[str, ...] = (
     "MixNet+aligned_mtl+aug", "MixNet[val-tuned]+aug[sr,ft]", "EEGNet+mtl[blending]",
     "EEGNet+mtl[aligned_mtl]",
 )
+
+
+#: ``"MixNet[best]"``: the candidate with the best mean validation accuracy on SD fold 1, as
+#: written by ``eegmtl select-best`` to ``pipelines/results/mixnet_best_selection.md`` (subjects
+#: with a record for every candidate). An alias: its records carry the winner's config.
+BEST_MIXNET: str = "MixNet[val-tuned]+mtl[aligned_mtl]+aug"
+#: registry aliases: name -> the (registered or composed) name it stands for
+ALIASES: dict[str, str] = {"MixNet[best]": BEST_MIXNET}
 
 
 def available_methods() -> list[str]:

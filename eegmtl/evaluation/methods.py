@@ -58,6 +58,7 @@ from typing import Any
 
 from eegmtl._io import stable_json
 from eegmtl.evaluation.catalog import (
+    ALIASES,
     DEEP_BASELINES,
     DEEP_NAMES,
     METHODS,
@@ -132,6 +133,8 @@ def lookup(name: str) -> tuple[Factory, Callable[[str], dict[str, Any]]]:
     """``(factory, protocol -> default config)`` of a registered or composed name."""
     if name in METHODS:
         return METHODS[name]
+    if name in ALIASES:
+        return lookup(ALIASES[name])
     return composed_method(name)
 
 

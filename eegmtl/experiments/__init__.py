@@ -16,6 +16,7 @@ bench mixnet   :mod:`~eegmtl.experiments.bench_mixnet`    MixNet fit time, memor
 benchmark      :mod:`~eegmtl.experiments.benchmark`       every pipeline, SD + SI, 3 seeds
 bench cuda     :mod:`~eegmtl.experiments.bench_gpu`       step ratios, fit, latency on a device
 ensemble       :mod:`~eegmtl.experiments.ensemble`        soft vote of fold models per subject
+select-best    :mod:`~eegmtl.experiments.select_best`     best MixNet-family pipeline on validation
 =============  =========================================  ======================================
 
 Importing this package imports no experiment (nor torch); :func:`load` imports one.
@@ -74,6 +75,9 @@ COMMANDS: dict[str, Command] = {
     "bench-cuda": Command("bench_gpu", "device check: MTL step ratios, MixNet fit time, "
                           "inference latency and peak memory on --device (default cuda)",
                           "bench_gpu.py"),
+    "select-best": Command("select_best", "choose the best MixNet-family pipeline on "
+                           "validation accuracy only (SD fold 1) and write the choice",
+                           "select_best.py"),
     "ensemble": Command("ensemble", "fold-model ensembles: average the class probabilities of "
                         "the K fold models of each subject from stored test predictions "
                         "(--predictions-dir) and record them", "ensemble.py"),

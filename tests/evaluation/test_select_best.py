@@ -1,0 +1,50 @@
+"""Validation-only choice of the best MixNet-family pipeline and the ``MixNet[best]`` alias."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from eegmtl.evaluation.catalog import BEST_MIXNET
+from eegmtl.evaluation.methods import default_config, get_method, lookup
+from eegmtl.experiments.select_best import choose
+
+SELECTION = Path(__file__).resolve().parents[2] / "pipelines/results/mixnet_best_selection.md"
+
+
+def _records(rows: list[tuple[str, int, float, float]]) -> pd.DataFrame:
+    return pd.DataFrame([{"pipeline": p, "subject": s, "fold": 1, "seed": 0,
+                          "val_accuracy": v, "accuracy": a} for p, s, v, a in rows])
+
+
+def test_choice_uses_validation_on_common_subjects_only() -> None:
+    df = _records([
+        ("A", 1, 0.70, 0.99), ("A", 2, 0.70, 0.99),            # best on test, not on validation
+        ("B", 1, 0.80, 0.50), ("B", 2, 0.78, 0.50),
+        ("C", 1, 0.60, 0.50), ("C", 2, 0.60, 0.50), ("C", 3, 1.00, 0.50),  # subject 3: C only
+    ])
+    best, table, subjects = choose(df, ["A", "B", "C"], [1])
+    assert best == "B" and subjects == [1, 2]
+    assert table.loc["C", "n"] == 2  # subject 3 is not used for C either
+
+
+def test_missing_candidate_is_a_clear_error() -> None:
+    df = _records([("A", 1, 0.7, 0.7)])
+    with pytest.raises(ValueError, match="no records on folds"):
+        choose(df, ["A", "B"], [1])
+
+
+def test_alias_resolves_to_the_winner_config() -> None:
+    assert lookup("MixNet[best]")[0] is lookup(BEST_MIXNET)[0]
+    assert default_config("MixNet[best]") == default_config(BEST_MIXNET)
+    assert get_method("MixNet[best]").config == get_method(BEST_MIXNET).config
+
+
+def test_alias_matches_the_committed_selection() -> None:
+    if not SELECTION.is_file():
+        pytest.skip("no committed selection file")
+    winner = re.search(r"Winner: `([^`]+)`", SELECTION.read_text()).group(1)
+    assert winner == BEST_MIXNET
