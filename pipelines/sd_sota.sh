@@ -4,7 +4,7 @@
 # Run from the repository root:  OMP_NUM_THREADS=1 nohup nice -n 5 bash pipelines/sd_sota.sh &
 set -u
 export OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 MNE_LOGGING_LEVEL=WARNING
-export EEGMTL_DATA_DIR=${EEGMTL_DATA_DIR:-/work/shared/data} MOABB_DOWNLOAD_PROVIDER=upstream
+export EEGMTL_DATA_DIR=${EEGMTL_DATA_DIR:-$(cd "$(dirname "$0")/../.." && pwd)/shared/data} MOABB_DOWNLOAD_PROVIDER=upstream
 PY=${PY:-.venv/bin/python}
 FOLDS=${FOLDS:-1}
 run() { $PY pipelines/subject_dependent.py --methods "$@" --subjects 1..9 --only-folds $FOLDS \
