@@ -16,6 +16,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from eegmtl.mtl.architectures.base import TaskHeadsMixin
+
 __all__ = ["CITYSCAPES_TASKS", "NYUV2_TASKS", "SegNetMTAN", "SegNetSplit"]
 
 
@@ -162,7 +164,7 @@ def _finish(task: str, out: Tensor) -> Tensor:
     return out
 
 
-class SegNetMTAN(nn.Module):
+class SegNetMTAN(TaskHeadsMixin, nn.Module):
     """Multi-Task Attention Network on SegNet (Liu, Johns & Davison, CVPR 2019, §3, Fig. 2).
 
     A shared SegNet encoder-decoder; per task, a soft-attention branch: in each of the 5
@@ -252,16 +254,3 @@ class SegNetMTAN(nn.Module):
 
     def decode(self, rep: Tensor) -> dict[str, Tensor]:
         return {t: _finish(t, self.heads[t](rep[:, i])) for i, t in enumerate(self.task_names)}
-
-    def forward(self, x: Tensor) -> dict[str, Tensor]:
-        return self.decode(self.encode(x))
-
-    def shared_parameters(self) -> Iterator[nn.Parameter]:
-        for name, p in self.named_parameters():
-            if not name.startswith("heads."):
-                yield p
-
-    def task_parameters(self, task: str) -> Iterator[nn.Parameter]:
-        if task not in self.heads:
-            raise KeyError(f"unknown task {task!r}; the model has {self.task_names}.")
-        return self.heads[task].parameters()

@@ -29,7 +29,27 @@ def _nonnegative(name: str, value: int) -> int:
     return value
 
 
-class MultiTaskArchitecture(nn.Module):
+class TaskHeadsMixin:
+    """``forward = decode(encode(x))`` and the shared/task parameter split of a module whose
+    task heads are ``self.heads`` (an ``nn.ModuleDict``) named by ``self.task_names``:
+    everything outside ``heads`` is shared (hard sharing, MTAN, MMoE, CGC, PLE, cross-stitch).
+    """
+
+    def forward(self, x: Tensor) -> dict[str, Tensor]:
+        return self.decode(self.encode(x))
+
+    def shared_parameters(self) -> Iterator[nn.Parameter]:
+        for name, p in self.named_parameters():
+            if not name.startswith("heads."):
+                yield p
+
+    def task_parameters(self, task: str) -> Iterator[nn.Parameter]:
+        if task not in self.heads:
+            raise KeyError(f"unknown task {task!r}; the model has {self.task_names}.")
+        return self.heads[task].parameters()
+
+
+class MultiTaskArchitecture(TaskHeadsMixin, nn.Module):
     """Base of the wrappers: task heads on per-task features stacked along dim 1.
 
     Subclasses implement :meth:`task_features` (list of T tensors of equal shape).
@@ -60,18 +80,6 @@ class MultiTaskArchitecture(nn.Module):
             )
         return {t: self.heads[t](rep[:, i]) for i, t in enumerate(self.task_names)}
 
-    def forward(self, x: Tensor) -> dict[str, Tensor]:
-        return self.decode(self.encode(x))
-
-    def shared_parameters(self) -> Iterator[nn.Parameter]:
-        for name, p in self.named_parameters():
-            if not name.startswith("heads."):
-                yield p
-
-    def task_parameters(self, task: str) -> Iterator[nn.Parameter]:
-        if task not in self.heads:
-            raise KeyError(f"unknown task {task!r}; the model has {self.task_names}.")
-        return self.heads[task].parameters()
 
 
 def _gate(in_features: int, n_experts: int) -> nn.Sequential:
