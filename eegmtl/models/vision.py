@@ -36,6 +36,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from .fast_conv import FastConv2d
 from .segnet import CITYSCAPES_TASKS, NYUV2_TASKS, SegNetMTAN, SegNetSplit
 
 __all__ = [
@@ -103,7 +104,9 @@ class LeNetEncoder(nn.Sequential):
     """ParetoMTL's MultiMNIST LeNet trunk (``multiMNIST/model_lenet.py``, Lin et al. 2019).
 
     Conv2d(1,10,9) → ReLU → MaxPool2 → Conv2d(10,20,5) → ReLU → MaxPool2 → Flatten(500) →
-    Linear(500,50) → ReLU, for 1×36×36 inputs. 30,890 parameters.
+    Linear(500,50) → ReLU, for 1×36×36 inputs. 30,890 parameters. The convolutions are
+    :class:`~eegmtl.models.fast_conv.FastConv2d` (``nn.Conv2d`` with a faster weight gradient on
+    the CPU; same parameters and outputs, gradients equal to float rounding).
     """
 
     def __init__(self, in_channels: int = 1, input_size: int = 36, rep_dim: int = 50) -> None:
@@ -111,10 +114,10 @@ class LeNetEncoder(nn.Sequential):
         if side < 1:
             raise ValueError(f"input_size={input_size} is too small for LeNet (needs >= 18).")
         super().__init__(
-            nn.Conv2d(in_channels, 10, kernel_size=9),
+            FastConv2d(in_channels, 10, kernel_size=9),
             nn.ReLU(),
             nn.MaxPool2d(2),
-            nn.Conv2d(10, 20, kernel_size=5),
+            FastConv2d(10, 20, kernel_size=5),
             nn.ReLU(),
             nn.MaxPool2d(2),
             nn.Flatten(),
