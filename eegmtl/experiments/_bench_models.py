@@ -11,23 +11,24 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from eegmtl.models.vision import LeNetEncoder
 from eegmtl.mtl import Task
 
 __all__ = ["EEGNet3", "LeNetMTL", "eeg_setup", "lenet_setup"]
 
 
 class LeNetMTL(nn.Module):
-    """ParetoMTL LeNet (perf-anchors §1a): 30,890 shared parameters, two Linear(50, 10) heads."""
+    """ParetoMTL LeNet (perf-anchors §1a): 30,890 shared parameters, two Linear(50, 10) heads.
+
+    The trunk is the vision benchmark's :class:`~eegmtl.models.vision.LeNetEncoder` (with its
+    CPU weight-gradient convolutions), so the benchmark times the model the grid trains.
+    """
 
     task_names = ("left", "right")
 
     def __init__(self) -> None:
         super().__init__()
-        self.encoder = nn.Sequential(
-            nn.Conv2d(1, 10, 9), nn.ReLU(), nn.MaxPool2d(2),
-            nn.Conv2d(10, 20, 5), nn.ReLU(), nn.MaxPool2d(2),
-            nn.Flatten(), nn.Linear(500, 50), nn.ReLU(),
-        )
+        self.encoder = LeNetEncoder()
         self.heads = nn.ModuleDict({n: nn.Linear(50, 10) for n in self.task_names})
 
     def encode(self, x):

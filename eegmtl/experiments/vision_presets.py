@@ -16,10 +16,12 @@ MultiMNIST / MultiFashion / MultiFashion+MNIST training sets (108 000 pairs, 12 
 for validation, 20 000 test), :data:`CONVERGED_EPOCHS` epochs for every method (chosen from
 the validation curves of the ``curves`` preset, rule in :mod:`eegmtl.experiments.vision_converged`),
 EW, RLW and every pair X / F-X with X in {MGDA, PCGrad, CAGrad, IMTL-G} with 3 seeds, the
-newer methods with one seed. Flat variants use the batched exact update
-(``FlatConfig(mode="batched")``, equal to the per-task loop to float rounding) with the F-MTL
-MultiMNIST setting (ASAM, ρ = 2, joint norm). Order: complete seed triplets of the X / F-X
-pairs on MultiMNIST first, then EW / RLW, then the other data sets, then the newer methods.
+newer methods with one seed. Flat variants use the exact per-task update
+(``FlatConfig(mode="exact")``) with the F-MTL MultiMNIST setting (ASAM, ρ = 2, joint norm):
+with LeNet's CPU convolutions (:class:`~eegmtl.models.fast_conv.FastConv2d`) the per-task loop
+is faster than the vmap-batched update on the CPU (``bench_mtl.md``). Order: complete seed
+triplets of the X / F-X pairs on MultiMNIST first, then EW / RLW, then the other data sets,
+then the newer methods.
 
 ``curves`` (CPU): EW and F-PCGrad on MultiMNIST, seed 0, 12 epochs, with per-epoch
 validation accuracy -- what the converged budget is read from.
@@ -99,10 +101,10 @@ class Preset:
     stages: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
-def _batched_flat() -> Any:
+def _fmtl_flat(mode: str) -> Any:
     from eegmtl.mtl.flat import FMTL_MULTIMNIST
 
-    return replace(FMTL_MULTIMNIST, mode="batched")
+    return replace(FMTL_MULTIMNIST, mode=mode)
 
 
 def _grid_items(stage: str, datasets: Sequence[str], seeds: Sequence[int],
@@ -124,14 +126,14 @@ def _presets() -> dict[str, Preset]:
     converged = Preset(
         "converged", "LeNet, full sets, converged budget, 3 seeds (CPU)",
         tuple(_grid_items("lenet", DATASETS, SEEDS)),
-        {"lenet": {**common, "epochs": CONVERGED_EPOCHS, "flat": "batched",
+        {"lenet": {**common, "epochs": CONVERGED_EPOCHS, "flat": "exact",
                    "results": "vision_converged.csv",
                    "history": "vision_converged_epochs.csv"}},
     )
     curves = Preset(
         "curves", "EW and F-PCGrad on MultiMNIST, 12 epochs, validation curves (CPU)",
         (("lenet", "multimnist", "ew", 0), ("lenet", "multimnist", "f-pcgrad", 0)),
-        {"lenet": {**common, "epochs": 12, "flat": "batched",
+        {"lenet": {**common, "epochs": 12, "flat": "exact",
                    "results": "vision_converged_curves.csv",
                    "history": "vision_converged_curves_epochs.csv"}},
     )
@@ -157,11 +159,11 @@ PRESETS: dict[str, Preset] = _presets()
 
 
 def stage_kwargs(preset: Preset, stage: str) -> dict[str, Any]:
-    """run_benchmark arguments of a stage (``flat="batched"`` resolved to the FlatConfig;
-    ``results``/``history`` left to the caller)."""
+    """run_benchmark arguments of a stage (``flat="exact"|"batched"`` resolved to the F-MTL
+    MultiMNIST FlatConfig in that mode; ``results``/``history`` left to the caller)."""
     kw = {k: v for k, v in preset.stages[stage].items() if k not in ("results", "history")}
-    if kw.get("flat") == "batched":
-        kw["flat"] = _batched_flat()
+    if kw.get("flat") in ("exact", "batched"):
+        kw["flat"] = _fmtl_flat(kw["flat"])
     return kw
 
 

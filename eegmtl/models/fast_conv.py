@@ -106,7 +106,9 @@ class FastConv2d(nn.Conv2d):
 
     Used when the input is a 4-D CPU tensor, the weight needs a gradient and the layer has
     stride 1, dilation 1, one group and zero padding, and not inside
-    :func:`builtin_conv_backward`; otherwise ``nn.Conv2d.forward``. Same
+    :func:`builtin_conv_backward`; otherwise ``nn.Conv2d.forward``. Under ``torch.vmap`` the
+    formula is batched by ``generate_vmap_rule`` (faster than the built-in backward's batching
+    for LeNet: 381 vs 481 ms for a batched flat step). Same
     parameters, same ``state_dict``, same outputs; gradients equal to float rounding.
     """
 
