@@ -172,6 +172,11 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("--level", choices=["fold", "subject"], default="fold",
                      help="SD over all subject x fold rows (fold, default, as the MixNet "
                           "paper) or over subject means (subject)")
+    rep.add_argument("--folds", type=int, nargs="+", default=None, metavar="K",
+                     help="keep only the rows of these folds (e.g. 1)")
+    rep.add_argument("--combine", action="store_true",
+                     help="one table and one set of tests over all record files (aligned "
+                          "runs tagged +EA) instead of one per file")
     _global_options(rep, suppress=True)
 
     data = sub.add_parser("data", allow_abbrev=False, help="data set locations: `eegmtl data "
@@ -240,7 +245,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         from eegmtl.evaluation.report import report
 
         path = report(args.records or None, args.out, metric=args.metric,
-                      reference=args.reference, level=args.level)
+                      reference=args.reference, level=args.level, folds=args.folds,
+                      combine=args.combine)
         print(f"report: {path}")
         return 0
     if args.command == "data":

@@ -230,6 +230,24 @@ def test_report_without_reference_pipeline(tmp_path: Path) -> None:
     assert (tmp_path / "out" / "r_subject_dependent_kappa_per_subject.png").is_file()
 
 
+def test_report_combines_files_tags_alignment_and_filters_folds(tmp_path: Path) -> None:
+    plain = _records()
+    aligned = plain[plain.pipeline == "MixNet"].assign(
+        config='{"alignment": "transductive"}', accuracy=lambda d: d.accuracy + 0.02)
+    a, b = tmp_path / "plain.csv", tmp_path / "aligned.csv"
+    plain.to_csv(a, index=False)
+    aligned.to_csv(b, index=False)
+    out = tmp_path / "out"
+    assert cli.main(["report", str(a), str(b), "--out", str(out), "--combine", "--folds", "1",
+                     "--reference", "MixNet+EA"]) == 0
+    text = (out / "report.md").read_text()
+    assert "## combined" in text and "## plain" not in text and "folds 1 only" in text
+    assert "| subject_dependent | MixNet+EA |" in text
+    tests = [line for line in text.splitlines() if line.startswith("| CSP+LDA |")]
+    assert len(tests) == 1 and "| 6 | 6 |" in tests[0]  # 6 subjects, fold 1 only: 6 runs
+    assert "| MixNet | 6 | 6 |" in text  # the unaligned MixNet is its own pipeline
+
+
 # --------------------------------------------------------------------------- dispatch
 def _capture_runs(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, object]]:
     """Replace every experiment's ``run`` by a recorder of (module, parsed args)."""
