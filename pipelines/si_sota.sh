@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# SI fold 1 of EEGNet, MixNet and MixNet[best] (the validation-chosen MixNet-family pipeline),
-# without alignment into pipelines/results/si_sota.csv and with transductive Euclidean
-# alignment into pipelines/results/si_sota_ea.csv (resumable: rerun; finished fits are skipped).
-# Then the three strongest SD baselines of fold 1 (EEGTCNet, FBCSP+SVM, MIN2Net) the same way.
+# SI fold 1 of MixNet, EEGNet and MixNet[best] (the SD-validation-chosen MixNet-family
+# pipeline), without alignment into pipelines/results/si_sota.csv and with transductive
+# Euclidean alignment into pipelines/results/si_sota_ea.csv (resumable: rerun; finished fits are
+# skipped). Then the three strongest SD baselines of fold 1 (EEGTCNet, FBCSP+SVM, MIN2Net) the
+# same way. MixNet without alignment is in si.csv (all folds).
 # Run from the repository root:  OMP_NUM_THREADS=1 nohup nice -n 5 bash pipelines/si_sota.sh &
 set -u
 export OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 MNE_LOGGING_LEVEL=WARNING
@@ -13,9 +14,9 @@ run() { local out=$1; shift
         $PY pipelines/subject_independent.py --subjects 1..9 --only-folds $FOLDS \
             --results "pipelines/results/$out" --no-progress "$@"; }
 run si_sota_ea.csv --methods MixNet --alignment transductive
-run si_sota.csv --methods 'MixNet[best]'
-run si_sota_ea.csv --methods 'MixNet[best]' --alignment transductive
-run si_sota.csv --methods EEGNet
 run si_sota_ea.csv --methods EEGNet --alignment transductive
+run si_sota.csv --methods EEGNet
+run si_sota_ea.csv --methods 'MixNet[best]' --alignment transductive
+run si_sota.csv --methods 'MixNet[best]'
 run si_sota.csv --methods EEGTCNet MIN2Net
 run si_sota_ea.csv --methods EEGTCNet MIN2Net FBCSP+SVM --alignment transductive
