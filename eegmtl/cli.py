@@ -44,7 +44,8 @@ from eegmtl.experiments import main as run_experiment
 __all__ = ["build_parser", "data_check", "main"]
 
 #: ``eegmtl bench <which>`` -> experiment command
-BENCHES: dict[str, str] = {"mtl": "bench-mtl", "mixnet": "bench-mixnet", "cuda": "bench-cuda"}
+BENCHES: dict[str, str] = {"mtl": "bench-mtl", "mixnet": "bench-mixnet", "si": "bench-si",
+                           "cuda": "bench-cuda"}
 
 #: per-data-set file check: (glob pattern relative to the data set folder, files expected)
 DATA_FILES: dict[str, tuple[str, int]] = {
@@ -147,7 +148,8 @@ def build_parser() -> argparse.ArgumentParser:
         _global_options(sp, suppress=True)
     bench = sub.add_parser("bench", help="benchmarks: `eegmtl bench mtl` ("
                            + COMMANDS["bench-mtl"].help + "), `eegmtl bench mixnet` ("
-                           + COMMANDS["bench-mixnet"].help + "), `eegmtl bench cuda` ("
+                           + COMMANDS["bench-mixnet"].help + "), `eegmtl bench si` ("
+                           + COMMANDS["bench-si"].help + "), `eegmtl bench cuda` ("
                            + COMMANDS["bench-cuda"].help + ")",
                            add_help=False, allow_abbrev=False)
     bench.add_argument("which", nargs="?", choices=sorted(BENCHES),

@@ -301,7 +301,7 @@ def test_pipelines_scripts_parse_like_the_commands(
     scripts = Path(__file__).resolve().parents[1] / "pipelines"
     cases = {"subject_dependent": "sd", "subject_independent": "si", "ablations": "ablations",
              "vision": "vision", "toy": "toy", "train_mixnet": "train", "csp_lda": "csp-lda",
-             "bench_mixnet": "bench mixnet"}
+             "bench_mixnet": "bench mixnet", "bench_si": "bench si"}
     argv = {"ablations": ["--param", "warmup"], "toy": ["--n-iter", "5"]}
     for stem, command in cases.items():
         spec = importlib.util.spec_from_file_location(f"_script_{stem}", scripts / f"{stem}.py")

@@ -13,6 +13,7 @@ vision         :mod:`~eegmtl.experiments.vision`          MultiMNIST-family grid
 toy            :mod:`~eegmtl.experiments.toy`             two-task landscape
 bench mtl      :mod:`~eegmtl.experiments.bench_mtl`       MTL step time per aggregator
 bench mixnet   :mod:`~eegmtl.experiments.bench_mixnet`    MixNet fit time, memory, latency
+bench si       :mod:`~eegmtl.experiments.bench_si`        SI fit times and where they go
 benchmark      :mod:`~eegmtl.experiments.benchmark`       every pipeline, SD + SI, 3 seeds
 bench cuda     :mod:`~eegmtl.experiments.bench_gpu`       step ratios, fit, latency on a device
 ensemble       :mod:`~eegmtl.experiments.ensemble`        soft vote of fold models per subject
@@ -69,6 +70,8 @@ COMMANDS: dict[str, Command] = {
                          "weighting", "bench_mtl.py"),
     "bench-mixnet": Command("bench_mixnet", "MixNet fit time, memory and single-trial latency",
                             "bench_mixnet.py"),
+    "bench-si": Command("bench_si", "subject-independent fit times of MixNet and FBCSP+SVM "
+                        "and where they go", "bench_si.py"),
     "benchmark": Command("benchmark", "the whole benchmark: every registered pipeline, SD and "
                          "SI (with and without alignment), 3 seeds, parallel and resumable "
                          "(--preset full|tiny)", "benchmark.py"),

@@ -46,6 +46,11 @@ def _targets() -> dict[str, list[tuple[Any, str]]]:
 class FitTimer:
     """Sum the wall time of the parts of a fit (see the module docstring).
 
+    Parameters
+    ----------
+    targets : mapping of str to list of (class, method name), optional
+        The parts and the methods timed for each; default the parts of a MixNet fit.
+
     Attributes
     ----------
     seconds : dict of str to float
@@ -53,7 +58,8 @@ class FitTimer:
     calls : dict of str to int
     """
 
-    def __init__(self) -> None:
+    def __init__(self, targets: dict[str, list[tuple[Any, str]]] | None = None) -> None:
+        self.targets = targets
         self.seconds: dict[str, float] = defaultdict(float)
         self.calls: dict[str, int] = defaultdict(int)
         self._depth = 0
@@ -77,7 +83,7 @@ class FitTimer:
         return timed
 
     def __enter__(self) -> FitTimer:
-        for part, targets in _targets().items():
+        for part, targets in (self.targets or _targets()).items():
             self.seconds[part] += 0.0
             for owner, name in targets:
                 fn = owner.__dict__.get(name)
