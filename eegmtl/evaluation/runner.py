@@ -107,6 +107,7 @@ def run_protocol(
     torch_threads: int | None = None,
     predictions_dir: str | os.PathLike[str] | None = None,
     alignment: str = "none",
+    validation: str = "random",
 ) -> pd.DataFrame:
     """Run ``methods`` on every subject × fold × seed of ``protocol`` and record the results.
 
@@ -198,6 +199,8 @@ def run_protocol(
                          f"{alignment!r}.")
     if alignment != "none":
         protocol_cfg["alignment"] = alignment
+    if validation != "random":  # absent for the reference split, so earlier hashes hold
+        protocol_cfg["validation"] = validation
     if alignment == "transductive":  # each recording on its own trials: the same in every fold
         from eegmtl.eeg.alignment import align_recordings
 
@@ -205,7 +208,8 @@ def run_protocol(
 
     tasks: list[_Task] = []
     for subject in subjects:
-        splits = make_splits(protocol, metadata, subject, n_folds, split_seed, y=y)
+        splits = make_splits(protocol, metadata, subject, n_folds, split_seed, y=y,
+                             validation=validation)
         for sp in splits:
             if folds is not None and sp.fold not in set(folds):
                 continue

@@ -142,6 +142,7 @@ def subject_dependent_splits(
     y: Any = None,
     train_sessions: Sequence[int] = (1, 2, 3),
     test_sessions: Sequence[int] = (4, 5),
+    validation: str = "random",
 ) -> Iterator[Split]:
     """Folds of the subject-dependent protocol for one subject.
 
@@ -164,6 +165,13 @@ def subject_dependent_splits(
         Labels for stratification (default: ``metadata['label']``).
     train_sessions, test_sessions : sequence of int
         Default sessions 1–3 (T) and 4–5 (E).
+    validation : {"random", "session"}
+        ``"random"`` (default, the reference protocol): the stratified folds above, so
+        validation trials come from the training sessions. ``"session"``: fold k holds out the
+        k-th training session as validation and trains on the others (one fold per training
+        session; ``n_folds`` and ``seed`` unused). Validation then sees the shift between
+        sessions that the test sessions have, so choices that target it (e.g. alignment) can
+        be made on validation; the model trains on fewer trials.
 
     Yields
     ------
@@ -182,6 +190,18 @@ def subject_dependent_splits(
     if len(pool) < n_folds:
         raise ValueError(f"subject {subject} has {len(pool)} trials in sessions "
                          f"{list(train_sessions)}, fewer than n_folds={n_folds}")
+    if validation == "session":
+        held = [int(v) for v in train_sessions if (own & (sessions == int(v))).any()]
+        if len(held) < 2:
+            raise ValueError(f"validation='session' needs at least 2 training sessions with "
+                             f"trials; subject {subject} has {held}")
+        for k, v in enumerate(held):
+            va = _rows(own & (sessions == v))
+            tr = _rows(own & np.isin(sessions, [h for h in held if h != v]))
+            yield Split("subject_dependent", int(subject), k + 1, tr, va, test)
+        return
+    if validation != "random":
+        raise ValueError(f"validation must be 'random' or 'session', got {validation!r}")
     skf = StratifiedKFold(n_splits=n_folds, shuffle=True, random_state=seed)
     for k, (tr, va) in enumerate(skf.split(np.zeros((len(pool), 1)), labels[pool])):
         yield Split("subject_dependent", int(subject), k + 1, pool[tr], pool[va], test)
@@ -248,13 +268,17 @@ def subject_independent_splits(
 
 def make_splits(
     protocol: str, metadata: pd.DataFrame, subject: int, n_folds: int = 5, seed: int = 42,
-    *, y: Any = None,
+    *, y: Any = None, validation: str = "random",
 ) -> list[Split]:
     """All folds of ``protocol`` (``"sd"``/``"subject_dependent"`` or ``"si"``/...) for
-    ``subject``."""
+    ``subject`` (``validation``: see :func:`subject_dependent_splits`; SD only)."""
     protocol = normalize_protocol(protocol)
     if protocol == "subject_dependent":
-        return list(subject_dependent_splits(metadata, subject, n_folds, seed, y=y))
+        return list(subject_dependent_splits(metadata, subject, n_folds, seed, y=y,
+                                             validation=validation))
+    if validation != "random":
+        raise ValueError("validation='session' applies to the subject-dependent protocol; the "
+                         "subject-independent one validates on held-out subjects already.")
     return list(subject_independent_splits(metadata, subject, n_folds, seed))
 
 

@@ -93,6 +93,10 @@ def add_arguments(parser: argparse.ArgumentParser, protocol: str = "subject_depe
                    help="Euclidean alignment per recording (subject x session): transductive = "
                         "each recording on its own trials (the cross-subject literature's "
                         "setting); inductive = references fitted on training trials only")
+    p.add_argument("--validation", choices=("random", "session"), default="random",
+                   help="SD validation part: random = stratified folds of sessions 1-3 (the "
+                        "reference); session = each training session held out in turn (3 "
+                        "folds; validation sees the shift between sessions)")
     p.add_argument("--predictions-dir", type=Path, default=None,
                    help="save per-fit test predictions (label and probabilities per trial) "
                         "as CSV")
@@ -153,7 +157,7 @@ def run(args: argparse.Namespace) -> int:
         resume=not args.no_resume, progress=not args.no_progress,
         method_params=method_params(args, protocol), history_dir=args.history_dir,
         torch_threads=args.torch_threads, predictions_dir=args.predictions_dir,
-        alignment=args.alignment,
+        alignment=args.alignment, validation=args.validation,
     )
     wall = time.perf_counter() - T_START
     write_summary(results, summary, protocol, command_line(args), wall, title=title)

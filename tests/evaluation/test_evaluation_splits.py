@@ -156,3 +156,24 @@ def test_splitter_without_metadata_says_how_to_pass_it():
         list(SubjectDependentSplitter().split(np.zeros((4, 2)), np.zeros(4)))
     with pytest.raises(TypeError, match="metadata DataFrame"):
         list(SubjectDependentSplitter().split(np.zeros((4, 2)), np.zeros(4), np.arange(4)))
+
+
+def test_sd_session_validation_holds_out_each_training_session(meta_y):
+    meta, y = meta_y
+    subject = 2
+    splits = make_splits("sd", meta, subject, y=y, validation="session")
+    assert [sp.fold for sp in splits] == [1, 2, 3]
+    test = np.flatnonzero((meta.subject == subject) & meta.session.isin([4, 5]))
+    for k, sp in enumerate(splits, start=1):
+        assert _sessions_of(meta, sp.val) == {(subject, k)}
+        assert _sessions_of(meta, sp.train) == {(subject, s) for s in (1, 2, 3) if s != k}
+        assert np.intersect1d(sp.train, sp.val).size == 0
+        assert np.array_equal(sp.test, test)
+    # the random split is unchanged by the new option
+    default = make_splits("sd", meta, subject, y=y)
+    assert all(np.array_equal(a.val, b.val) for a, b in
+               zip(default, make_splits("sd", meta, subject, y=y, validation="random")))
+    with pytest.raises(ValueError, match="subject-dependent"):
+        make_splits("si", meta, subject, validation="session")
+    with pytest.raises(ValueError, match="'random' or 'session'"):
+        make_splits("sd", meta, subject, y=y, validation="sessions")

@@ -173,6 +173,18 @@ def test_alignment_per_recording_and_inductive_leak(mode):
     assert first_unchanged is (mode == "inductive")
 
 
+def test_session_validation_in_the_runner_is_recorded_and_hashed():
+    X, y, meta = synthetic_data(n_times=64, n_subjects=1, n_trials=20)
+    rand = run_protocol("sd", ["CSP+LDA"], subjects=[1], data=(X, y, meta), folds=[1],
+                        progress=False)
+    sess = run_protocol("sd", ["CSP+LDA"], subjects=[1], data=(X, y, meta), progress=False,
+                        validation="session")
+    assert len(sess) == 3 and '"validation":"session"' in sess["config"].iloc[0]
+    assert '"validation"' not in rand["config"].iloc[0]  # the reference split keeps its hash
+    assert sess["config_hash"].iloc[0] != rand["config_hash"].iloc[0]
+    assert (sess["samples_val"] == 20).all()  # one whole session held out
+
+
 def test_multitask_braindecode_save_load_roundtrip(tmp_path):
     X, y = _tiny()
     est = get_method("EEGNet+mtl[aligned_mtl]+aug", max_epochs=1, device="cpu").build()
