@@ -249,6 +249,10 @@ def write_converged_summary(folder: Path) -> Path:
     history = load_history(hist_path) if hist_path.is_file() else None
     curve_path = folder / "vision_converged_curves_epochs.csv"
     curves = load_history(curve_path) if curve_path.is_file() else None
+    done_path = folder / "vision_converged_curves.csv"
+    if curves is not None and done_path.is_file():  # epochs of finished runs only (a run
+        done = set(load_records(done_path)["config_hash"])  # restarted under another
+        curves = curves[curves["config_hash"].isin(done)]  # configuration left its epochs)
     if curves is not None:
         plot_curves(curves, folder / "vision_converged_curves.png")
     return atomic_write(folder / "vision_converged_summary.md",

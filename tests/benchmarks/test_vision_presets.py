@@ -4,6 +4,7 @@ converged / fmtl-gpu presets end to end at a tiny size on the CPU."""
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -162,3 +163,21 @@ def test_fmtl_gpu_preset_runs_tiny_on_cpu(splits, tmp_path):
     avg = rec[rec["task"] == "avg"]
     assert set(avg["model"]) == {"resnet18"} and set(avg["device"]) == {"cpu"}
     assert np.isfinite(avg["avg_accuracy"]).all() and sorted(avg["method"]) == ["ew", "f-pcgrad"]
+
+
+def test_summary_uses_the_epochs_of_finished_curve_runs_only(tmp_path):
+    """A curve run restarted under another configuration leaves epochs of the old hash in the
+    history; the summary reads those of the runs in vision_converged_curves.csv only."""
+    import shutil
+
+    from eegmtl.experiments.vision_converged import write_converged_summary
+
+    src = Path(__file__).resolve().parents[2] / "pipelines" / "results"
+    for name in ("vision_converged_curves.csv", "vision_converged_curves_epochs.csv"):
+        shutil.copy(src / name, tmp_path / name)
+    hist = pd.read_csv(tmp_path / "vision_converged_curves_epochs.csv")
+    done = set(pd.read_csv(tmp_path / "vision_converged_curves.csv")["config_hash"])
+    assert not set(hist["config_hash"]) <= done  # the committed history has a stale hash
+    text = write_converged_summary(tmp_path).read_text()
+    for (method, seed), g in hist[hist["config_hash"].isin(done)].groupby(["method", "seed"]):
+        assert f"| {method} seed {seed} | {len(g)} |" in text
