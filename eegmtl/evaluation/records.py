@@ -14,6 +14,7 @@ an interrupted run never lose finished rows, and a rerun skips them.
 from __future__ import annotations
 
 import io
+import json
 import os
 from collections.abc import Iterable
 from pathlib import Path
@@ -34,6 +35,7 @@ __all__ = [
     "normalize_records",
     "record_key",
     "record_store",
+    "tag_alignment",
     "write_records",
 ]
 
@@ -116,3 +118,17 @@ def merge_records(new: pd.DataFrame, path: str | os.PathLike[str]) -> pd.DataFra
 def done_keys(df: pd.DataFrame) -> set[tuple]:
     """Set of :data:`KEY_COLUMNS` tuples present in ``df`` (types normalised)."""
     return record_store(io.StringIO()).done_keys(df)
+
+
+def tag_alignment(df: pd.DataFrame) -> pd.DataFrame:
+    """Suffix the pipeline names of Euclidean-aligned runs: ``+EA`` (transductive) or
+    ``+EA[inductive]``, read from the ``alignment`` key of each row's ``config`` JSON, so that
+    records with and without alignment can share one table."""
+    if "config" not in df.columns or df.empty:
+        return df
+    suffix = {"transductive": "+EA", "inductive": "+EA[inductive]"}
+    tags = {c: suffix.get(str(json.loads(c).get("alignment", "none")), "")
+            for c in df["config"].dropna().unique() if str(c).startswith("{")}
+    out = df.copy()
+    out["pipeline"] = [p + tags.get(c, "") for p, c in zip(out["pipeline"], out["config"])]
+    return out

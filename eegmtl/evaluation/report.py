@@ -8,7 +8,6 @@ over seeds.
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 from collections.abc import Sequence
@@ -18,7 +17,7 @@ import pandas as pd
 
 from eegmtl._io import atomic_write
 from eegmtl.config import results_dir
-from eegmtl.evaluation.records import load_records
+from eegmtl.evaluation.records import load_records, tag_alignment
 from eegmtl.evaluation.stats import paired_tests
 from eegmtl.evaluation.tables import markdown_table, to_markdown
 
@@ -30,20 +29,6 @@ VISION_COLUMNS = ("dataset", "method", "avg_accuracy")
 
 def _slug(text: str) -> str:
     return "".join(c if c.isalnum() or c in "-_" else "_" for c in str(text)).strip("_")
-
-
-def tag_alignment(df: pd.DataFrame) -> pd.DataFrame:
-    """Suffix the pipeline names of Euclidean-aligned runs: ``+EA`` (transductive) or
-    ``+EA[inductive]``, read from the ``alignment`` key of each row's ``config`` JSON, so that
-    records with and without alignment can share one table."""
-    if "config" not in df.columns or df.empty:
-        return df
-    suffix = {"transductive": "+EA", "inductive": "+EA[inductive]"}
-    tags = {c: suffix.get(str(json.loads(c).get("alignment", "none")), "")
-            for c in df["config"].dropna().unique() if str(c).startswith("{")}
-    out = df.copy()
-    out["pipeline"] = [p + tags.get(c, "") for p, c in zip(out["pipeline"], out["config"])]
-    return out
 
 
 def _eeg_report(df: pd.DataFrame, stem: str, out: Path, metric: str, reference: str | None,

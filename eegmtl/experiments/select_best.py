@@ -5,9 +5,11 @@ Reads the record files given, keeps the candidates
 the chosen folds and the subjects for which *every* candidate has a record (so each candidate is
 judged on the same fits), and picks the highest mean ``val_accuracy``
 (:func:`eegmtl.evaluation.tables.select_on_validation`; test columns are never read for the
-choice). The markdown written lists every candidate's validation mean ± SD and n, the winner,
-and the command. The registry alias ``MixNet[best]`` resolves to the winner named in
-:data:`eegmtl.evaluation.catalog.BEST_MIXNET`, which a test pins to the committed choice.
+choice). Runs with Euclidean alignment are the candidates ``<pipeline>+EA``
+(:func:`eegmtl.evaluation.records.tag_alignment`). The markdown written lists every
+candidate's validation mean ± SD and n, the winner, and the command. The registry alias
+``MixNet[best]`` resolves to the winner named in :data:`eegmtl.evaluation.catalog.BEST_MIXNET`,
+which a test pins to the committed choice.
 
 Usage::
 
@@ -24,7 +26,7 @@ import pandas as pd
 
 from eegmtl._io import atomic_write
 from eegmtl.evaluation.catalog import MIXNET_CANDIDATES
-from eegmtl.evaluation.records import load_records
+from eegmtl.evaluation.records import load_records, tag_alignment
 from eegmtl.evaluation.tables import markdown_table, select_on_validation
 from eegmtl.experiments._common import command_line
 
@@ -64,7 +66,8 @@ def choose(records: pd.DataFrame, candidates: list[str], folds: list[int],
 
 def run(args: argparse.Namespace) -> int:
     """Pick the winner and write the markdown table."""
-    records = pd.concat([load_records(p) for p in args.records], ignore_index=True)
+    records = pd.concat([tag_alignment(load_records(p)) for p in args.records],
+                        ignore_index=True)
     best, table, subjects = choose(records, list(args.candidates), list(args.folds), args.seed)
     rows = [[name, f"{r['mean'] * 100:.2f}", f"{r['std'] * 100:.2f}", int(r["n"]),
              "**chosen**" if name == best else ""] for name, r in table.iterrows()]
@@ -79,7 +82,9 @@ def run(args: argparse.Namespace) -> int:
         "",
         markdown_table(["candidate", "val acc", "SD", "n", ""], rows),
         "",
-        f"Winner: `{best}` (registry alias `MixNet[best]`).",
+        f"Winner: `{best}`"
+        + (" (registry alias `MixNet[best]`)." if list(args.candidates) == list(MIXNET_CANDIDATES)
+           else "."),
         "",
     ])
     atomic_write(args.out, text)

@@ -48,3 +48,23 @@ def test_alias_matches_the_committed_selection() -> None:
         pytest.skip("no committed selection file")
     winner = re.search(r"Winner: `([^`]+)`", SELECTION.read_text()).group(1)
     assert winner == BEST_MIXNET
+
+
+def test_aligned_runs_are_their_own_candidates(tmp_path: Path) -> None:
+    """Records with and without alignment share a pipeline name; the choice sees them as
+    ``NAME`` and ``NAME+EA`` (from the config), and writes which won."""
+    import argparse
+
+    from eegmtl.experiments.select_best import run
+
+    plain = _records([("M", 1, 0.70, 0.9), ("M", 2, 0.72, 0.9)]).assign(config="{}")
+    aligned = _records([("M", 1, 0.75, 0.1), ("M", 2, 0.74, 0.1)]).assign(
+        config='{"alignment": "transductive"}')
+    a, b = tmp_path / "a.csv", tmp_path / "b.csv"
+    plain.to_csv(a, index=False)
+    aligned.to_csv(b, index=False)
+    out = tmp_path / "choice.md"
+    run(argparse.Namespace(records=[a, b], candidates=["M", "M+EA"], folds=[1], seed=0, out=out,
+                           command_prefix=["eegmtl", "select-best"], argv=[]))
+    text = out.read_text()
+    assert "Winner: `M+EA`." in text and "MixNet[best]" not in text
