@@ -35,13 +35,14 @@ Size on one H200, an estimate from arithmetic, not a measurement: ResNet-18 on 3
 ~0.05 GFLOP per sample forward, so an EW step of batch 256 is launch-bound at roughly 5 ms;
 with the relative step costs of :data:`STEP_COST` (flat ≈ 4×, per-task-gradient methods ≈
 1.8×) the ResNet-18 part is ≈ 24 EW-step units × 422 steps × 200 epochs × 3 seeds ×
-5 ms ≈ 9 h, and the LeNet part (≈ 1.5 ms per EW step, 264 units per epoch, 100 epochs) ≈
+5 ms ≈ 9 h, and the LeNet part (≈ 1.5 ms per EW step, ~250 units per epoch, 100 epochs) ≈
 5 h: about 14 h on one H200, uncertain by a factor of 2 either way.
 
-CPU size of ``converged``: 264 EW-epoch units per budget epoch (:func:`estimate_seconds`;
-``eegmtl vision --preset converged --estimate [--ew-step-ms 51]``): with the 51 ms EW step of
-LeNet measured on a quiet machine and 20 % around the steps, 10 epochs ≈ 19 CPU hours, i.e.
-≈ 9.5 h for two one-thread shards on this 2-core machine.
+CPU size of ``converged``: 238 EW-epoch units per budget epoch (:func:`estimate_seconds`;
+``eegmtl vision --preset converged --estimate [--ew-step-ms 72.8]``): with the 72.8 ms EW step
+of LeNet measured by ``bench_mtl.md`` (one thread, one other process on the second core) and
+20 % around the steps, 10 epochs ≈ 24 CPU hours, i.e. ≈ 12 h for two one-thread shards on
+this 2-core machine (8 epochs, where the curves flatten by the rule: ≈ 10 h).
 """
 
 from __future__ import annotations
@@ -77,14 +78,14 @@ NEW_METHODS: tuple[str, ...] = (
 )
 DATASETS: tuple[str, ...] = ("multimnist", "multifashion", "multifashion_mnist")
 SEEDS: tuple[int, ...] = (0, 1, 2)
-#: Step time relative to EW (LeNet, batch 256, T = 2, one thread), from
-#: ``pipelines/results/bench_mtl.md`` (median ratios; flat: the batched exact mode); methods
-#: not listed there: 1.8 (parameter-level aggregators) or 1.1 (loss weightings).
+#: Step time relative to EW (LeNet with FastConv2d, batch 256, T = 2, one thread), from
+#: ``pipelines/results/bench_mtl.md`` (median ratios; flat: the exact update); methods not
+#: listed there: 3.6 (f-IMTL-G), 1.5 (parameter-level aggregators) or 1.1 (loss weightings).
 STEP_COST: dict[str, float] = {
-    "ew": 1.0, "rlw": 1.0, "mgda": 1.71, "pcgrad": 1.78, "cagrad": 1.65, "imtl_g": 1.91,
-    "f-mgda": 3.86, "f-pcgrad": 3.42, "f-cagrad": 4.03, "f-imtl_g": 4.0, "famo": 1.1,
-    "stch": 1.1, "db_mtl": 1.8, "fairgrad": 1.8, "excess_mtl": 1.8, "moco": 1.8,
-    "sdmgrad": 1.8, "modo": 1.8, "config": 1.8,
+    "ew": 1.0, "rlw": 1.0, "mgda": 1.55, "pcgrad": 1.33, "cagrad": 1.55, "imtl_g": 1.49,
+    "f-mgda": 3.60, "f-pcgrad": 3.63, "f-cagrad": 3.53, "f-imtl_g": 3.6, "famo": 1.1,
+    "stch": 1.1, "db_mtl": 1.5, "fairgrad": 1.5, "excess_mtl": 1.5, "moco": 1.5,
+    "sdmgrad": 1.5, "modo": 1.5, "config": 1.5,
 }
 
 Item = tuple[str, str, str, int]  # (stage, data set, method, seed)
