@@ -99,7 +99,7 @@ def run(args: argparse.Namespace) -> int:
     data = load_default_data()
     for method in args.methods:
         fit_s, wall, timer = _time_fit(method, data, args)
-        parts = {k: v for k, v in timer.seconds.items()}
+        parts = dict(timer.seconds)
         timed = sum(parts.values())
         target = TARGETS_S.get(method)
         verdict = ("" if target is None else
