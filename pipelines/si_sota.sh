@@ -2,8 +2,10 @@
 # SI fold 1 of MixNet, EEGNet and MixNet[best] (the SD-validation-chosen MixNet-family
 # pipeline), without alignment into pipelines/results/si_sota.csv and with transductive
 # Euclidean alignment into pipelines/results/si_sota_ea.csv (resumable: rerun; finished fits are
-# skipped). Then the three strongest SD baselines of fold 1 (EEGTCNet, FBCSP+SVM, MIN2Net) the
-# same way. MixNet without alignment is in si.csv (all folds).
+# skipped). Then the strongest SD baselines of fold 1 the same way: EEGTCNet, FBCSP+SVM, MIN2Net,
+# and CTNet last (EEGNet SI fits took ~12x its SD fits; by that ratio one CTNet SI fit takes
+# ~50 min on one CPU thread).
+# MixNet without alignment is in si.csv (all folds).
 # Run from the repository root:  OMP_NUM_THREADS=1 nohup nice -n 5 bash pipelines/si_sota.sh &
 set -u
 export OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 MNE_LOGGING_LEVEL=WARNING
@@ -20,3 +22,5 @@ run si_sota_ea.csv --methods 'MixNet[best]' --alignment transductive
 run si_sota.csv --methods 'MixNet[best]'
 run si_sota.csv --methods EEGTCNet MIN2Net
 run si_sota_ea.csv --methods EEGTCNet MIN2Net FBCSP+SVM --alignment transductive
+run si_sota.csv --methods CTNet
+run si_sota_ea.csv --methods CTNet --alignment transductive
