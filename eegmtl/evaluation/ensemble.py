@@ -348,6 +348,10 @@ def ensemble_records(
             "member_config_hashes": hashes,
             "member_config": json.loads(member_config) if isinstance(member_config, str) else None,
         }
+        alignment = (config["member_config"] or {}).get("alignment", "none")
+        if alignment not in (None, "none"):
+            # top-level key, so that tag_alignment names the ensemble "<pipeline>+ens<K>+EA"
+            config["alignment"] = alignment
         k = len(member_folds)
         member_dataset = _common(rec, "dataset")
         out.append({

@@ -18,7 +18,7 @@ from eegmtl.evaluation.ensemble import (
     ensemble_records,
     load_predictions,
 )
-from eegmtl.evaluation.records import load_records
+from eegmtl.evaluation.records import load_records, tag_alignment
 from eegmtl.evaluation.scoring import fold_predictions
 
 RESULTS = Path(__file__).resolve().parents[2] / "pipelines" / "results"
@@ -82,6 +82,21 @@ def test_average_and_metrics_equal_hand_computation(tmp_path: Path) -> None:
     assert cfg["member_config_hashes"] == ["abc123"] * 3 and cfg["member_folds"] == [1, 2, 3]
     assert cfg["member_config"] == {"lr": 0.1} and rec.dataset == "D"
     assert rec.member_accuracy_mean == pytest.approx(np.mean([0.5, 0.75, 0.25]))
+
+
+def test_aligned_members_name_the_ensemble_ea(tmp_path: Path) -> None:
+    """Members run with Euclidean alignment give an ensemble that tag_alignment calls +EA;
+    members without it keep the plain name (and no alignment key in the config)."""
+    _synthetic(tmp_path)
+    preds = load_predictions(tmp_path, ["Net[a]"])
+    aligned = _member_records()
+    aligned["config"] = json.dumps({"lr": 0.1, "alignment": "transductive"})
+    rec = ensemble_records(preds, aligned)
+    assert json.loads(rec.config.iloc[0])["alignment"] == "transductive"
+    assert tag_alignment(rec).pipeline.tolist() == ["Net[a]+ens3+EA"]
+    plain = ensemble_records(preds, _member_records())
+    assert "alignment" not in json.loads(plain.config.iloc[0])
+    assert tag_alignment(plain).pipeline.tolist() == ["Net[a]+ens3"]
 
 
 def test_single_member_equals_its_record(tmp_path: Path) -> None:
