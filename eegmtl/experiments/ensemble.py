@@ -68,7 +68,10 @@ def comparison(ensembles: pd.DataFrame, members: pd.DataFrame) -> str:
 
     lines = []
     for name, ens in ensembles.groupby("pipeline", sort=True):
-        member = name.rsplit("+ens", 1)[0]
+        # "<member>+ens<K>" or, for aligned members (tag_alignment), "<member>+ens<K>+EA..."
+        head, _, tail = name.rpartition("+ens")
+        _k, plus, alignment = tail.partition("+")
+        member = head + plus + alignment
         single = members[(members["pipeline"] == member)
                          & members["subject"].isin(ens["subject"])
                          & members["seed"].isin(ens["seed"])]
@@ -116,10 +119,10 @@ def _caveat(pipelines: list[str]) -> str:
         "What this comparison is, and is not: an ensemble of K fold models against the single "
         "models it is made of. It shows what averaging buys this pipeline; it is not a "
         "comparison with the other pipelines of `sd.csv`, whose numbers are single models and "
-        "which might gain as much from the same averaging. A fair ranking needs the baselines' "
-        "fold predictions (none are stored yet) and their ensembles, e.g. (a fresh record file, "
-        "so that no committed record is overwritten and every fit runs and writes its "
-        "predictions):", "",
+        "which might gain as much from the same averaging. A fair ranking sets ensembles against "
+        "the baselines' ensembles, built from their stored fold predictions, e.g. (a fresh "
+        "record file, so that no committed record is overwritten and every fit runs and "
+        "writes its predictions):", "",
         "```",
         f"eegmtl sd --methods {base} --predictions-dir pipelines/results/predictions "
         "--results pipelines/results/sd_baseline_predictions.csv",
@@ -137,7 +140,7 @@ def run(args: argparse.Namespace) -> int:
     """Build the ensembles as parsed by :func:`add_arguments`; merge records, write summary."""
     from eegmtl._io import atomic_write
     from eegmtl.evaluation.ensemble import ensemble_records, load_predictions
-    from eegmtl.evaluation.records import merge_records
+    from eegmtl.evaluation.records import merge_records, tag_alignment
     from eegmtl.experiments._common import T_START, command_line
     from eegmtl.experiments.summaries import summary_header
 
@@ -162,9 +165,9 @@ def run(args: argparse.Namespace) -> int:
     wall = time.perf_counter() - t0
     lines = summary_header(out, command_line(args), wall, "Fold-model ensembles (SD)")
     stored = load_records(out)
-    stored = stored[stored["pipeline"].isin(records["pipeline"].unique())]
+    stored = tag_alignment(stored[stored["pipeline"].isin(records["pipeline"].unique())])
     if members is not None:
-        lines += [comparison(stored, members), ""]
+        lines += [comparison(stored, tag_alignment(members)), ""]
     lines += [_caveat(list(args.pipelines)), ""]
     atomic_write(summary, "\n".join(lines))
     cols = ["pipeline", "subject", "accuracy", "kappa", "roc_auc", "member_accuracy_mean"]

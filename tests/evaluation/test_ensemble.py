@@ -94,6 +94,11 @@ def test_aligned_members_name_the_ensemble_ea(tmp_path: Path) -> None:
     rec = ensemble_records(preds, aligned)
     assert json.loads(rec.config.iloc[0])["alignment"] == "transductive"
     assert tag_alignment(rec).pipeline.tolist() == ["Net[a]+ens3+EA"]
+    from eegmtl.experiments.ensemble import comparison
+    aligned = aligned.assign(kappa=0.0, roc_auc=0.5)
+    text = comparison(tag_alignment(rec), tag_alignment(aligned))
+    assert "Net[a]+ens3+EA (soft vote of 3 fold models) vs Net[a]+EA (single models)" in text
+    assert "Net[a]+EA (one model; mean of 3 fits)" in text
     plain = ensemble_records(preds, _member_records())
     assert "alignment" not in json.loads(plain.config.iloc[0])
     assert tag_alignment(plain).pipeline.tolist() == ["Net[a]+ens3"]
