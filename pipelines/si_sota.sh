@@ -23,7 +23,7 @@ run() { local out=$1; shift
 run si_sota_ea.csv --methods MixNet --alignment transductive
 run si_sota_ea.csv --methods EEGNet --alignment transductive
 run si_sota.csv --methods EEGNet
-run si_sota_ea.csv --methods MixNet+aligned_mtl MixNet+aug MixNet+aligned_mtl+aug \
+run si_sota_ea.csv --methods MixNet+aug MixNet+aligned_mtl MixNet+aligned_mtl+aug \
     --alignment transductive
 run si_sota.csv --methods EEGTCNet MIN2Net
 run si_sota_ea.csv --methods EEGTCNet MIN2Net FBCSP+SVM --alignment transductive
