@@ -176,6 +176,18 @@ def test_paired_tests_match_scipy() -> None:
     part = paired_tests(pd.concat([fold1, shifted]), "MixNet").iloc[0]
     ref1 = df[(df.pipeline == "MixNet") & (df.fold == 1)].accuracy.mean()
     assert part["n_runs"] == 6 and part["reference_mean"] == pytest.approx(ref1)
+    # a fold-model ensemble (one row per subject at fold 0) pairs with every fold of the
+    # reference's subject; two ensembles pair with each other as usual
+    ens = (df[df.pipeline == "CSP+LDA"].groupby("subject", as_index=False)
+           .agg(accuracy=("accuracy", "mean")).assign(pipeline="CSP+LDA+ens2", fold=0, seed=0,
+                                                      protocol="subject_dependent"))
+    ens_row = paired_tests(pd.concat([df, ens]), "MixNet").set_index("pipeline").loc[
+        "CSP+LDA+ens2"]
+    assert ens_row["n_runs"] == 6 and ens_row["n_subjects"] == 6
+    assert ens_row["mean_difference"] == pytest.approx(row["mean_difference"])
+    assert ens_row["p"] == pytest.approx(row["p"])
+    both = pd.concat([ens, ens.assign(pipeline="MixNet+ens2")])
+    assert paired_tests(both, "MixNet+ens2").iloc[0]["n_runs"] == 6
     few = paired_tests(_records(n_subjects=3), "MixNet")
     assert np.isnan(few.iloc[0]["p"]) and few.iloc[0]["n_subjects"] == 3
     with pytest.raises(ValueError, match="reference pipeline"):

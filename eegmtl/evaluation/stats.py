@@ -26,10 +26,22 @@ def matched_runs(
     match: Sequence[str] = ("subject", "fold", "seed"),
 ) -> tuple[pd.DataFrame, int]:
     """Rows of ``reference`` and ``other`` restricted to the runs (``match`` values; those
-    columns that exist) both have, and the number of such runs."""
+    columns that exist) both have, and the number of such runs.
+
+    A fold-model ensemble (every row at ``fold`` = :data:`~eegmtl.evaluation.ensemble.
+    ENSEMBLE_FOLD`, one row per subject and seed) set against single-model fits is matched
+    without ``fold``: its subject × seed cell pairs with all of the other pipeline's folds of
+    that subject and seed, which :func:`paired_tests` then averages per subject."""
+    from eegmtl.evaluation.ensemble import ENSEMBLE_FOLD
+
     keys = [c for c in match if c in data.columns]
     ref_rows = data[data["pipeline"] == reference]
     other_rows = data[data["pipeline"] == other]
+    if "fold" in keys:
+        is_ensemble = [len(r) > 0 and bool((r["fold"] == ENSEMBLE_FOLD).all())
+                       for r in (ref_rows, other_rows)]
+        if is_ensemble[0] != is_ensemble[1]:
+            keys.remove("fold")
     common = ref_rows[keys].merge(other_rows[keys]).drop_duplicates()
     return pd.concat([ref_rows, other_rows]).merge(common, on=keys), len(common)
 
