@@ -90,6 +90,15 @@ def test_unknown_option_of_a_library_command_fails(capsys: pytest.CaptureFixture
     assert "--bogus" in capsys.readouterr().err
 
 
+def test_method_without_defaults_for_the_protocol_is_a_clear_error(tmp_path: Path) -> None:
+    """An SD-tuned pipeline asked for under SI stops before any data is loaded, naming the
+    alias and what it stands for."""
+    with pytest.raises(SystemExit, match=r"eegmtl si: 'MixNet\[best\]' stands for"):
+        experiments.main("si", ["--methods", "MixNet[best]", "--subjects", "1",
+                                "--results", str(tmp_path / "si.csv")])
+    assert not (tmp_path / "si.csv").exists()
+
+
 def test_methods_lists_registries(capsys: pytest.CaptureFixture[str]) -> None:
     assert cli.main(["methods"]) == 0
     out = capsys.readouterr().out

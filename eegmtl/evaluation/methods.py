@@ -118,8 +118,22 @@ class MethodSpec:
         return replace(self, config={**self.config, **overrides})
 
 def default_config(name: str, protocol: str = "subject_dependent") -> dict[str, Any]:
-    """Default config of method ``name`` under ``protocol``."""
-    return dict(lookup(name)[1](normalize_protocol(protocol)))
+    """Default config of method ``name`` under ``protocol``.
+
+    Raises
+    ------
+    ValueError
+        When ``name`` has no defaults for ``protocol`` (e.g. settings tuned on another
+        protocol's validation data); for an alias the message names what it stands for.
+    """
+    protocol = normalize_protocol(protocol)
+    try:
+        return dict(lookup(name)[1](protocol))
+    except ValueError as err:
+        if name not in ALIASES:
+            raise
+        raise ValueError(f"{name!r} stands for {ALIASES[name]!r}, which has no {protocol} "
+                         f"defaults: {err}") from None
 
 
 def get_method(name: str, protocol: str = "subject_dependent", **overrides: Any) -> MethodSpec:

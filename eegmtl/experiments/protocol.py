@@ -112,7 +112,10 @@ def method_params(args: argparse.Namespace, protocol: str) -> dict[str, dict[str
         sets[k] = parse_value(v)
     out: dict[str, dict[str, Any]] = {}
     for name in args.methods:
-        cfg = default_config(name, protocol)
+        try:
+            cfg = default_config(name, protocol)
+        except ValueError as err:
+            raise SystemExit(f"eegmtl {protocol_short(protocol)}: {err}") from None
         over = {k: v for k, v in sets.items() if k in cfg}
         if is_deep_method(name) and args.max_epochs is not None:
             over["max_epochs"] = args.max_epochs

@@ -41,6 +41,10 @@ def test_alias_resolves_to_the_winner_config() -> None:
     assert lookup("MixNet[best]")[0] is lookup(BEST_MIXNET)[0]
     assert default_config("MixNet[best]") == default_config(BEST_MIXNET)
     assert get_method("MixNet[best]").config == get_method(BEST_MIXNET).config
+    # the SD choice has no SI defaults: the error names the alias and what it stands for
+    with pytest.raises(ValueError, match=r"'MixNet\[best\]' stands for .*no "
+                                         r"subject_independent defaults"):
+        default_config("MixNet[best]", "si")
 
 
 def test_alias_matches_the_committed_selection() -> None:
