@@ -3,12 +3,13 @@
 # transductive Euclidean alignment into pipelines/results/si_sota_ea.csv (resumable: rerun;
 # finished fits are skipped). Then the MixNet-family candidates for SI, with alignment (it wins
 # on SI validation); the SD choice MixNet[best] has no SI-validated settings, so the SI pipeline
-# is chosen among these on SI validation accuracy (held-out subjects) only:
+# is chosen among these on SI validation accuracy (held-out subjects) only (the winner,
+# MixNet+aug with alignment, also runs without it):
 #   eegmtl select-best --records pipelines/results/si.csv pipelines/results/si_sota_ea.csv \
 #     --candidates MixNet MixNet+EA MixNet+aligned_mtl MixNet+aligned_mtl+EA MixNet+aug+EA \
 #     MixNet+aligned_mtl+aug+EA --out pipelines/results/mixnet_best_si_selection.md
-# Then the strongest SD baselines of fold 1 the same way: EEGTCNet, FBCSP+SVM, MIN2Net, and
-# CTNet last (EEGNet SI fits took ~12x its SD fits; by that ratio one CTNet SI fit takes
+# Then the strongest SD baselines of fold 1 the same way: EEGTCNet, FBCSP+SVM, MIN2Net, ATCNet
+# and CTNet last (EEGNet SI fits took ~12x its SD fits; by that ratio one CTNet SI fit takes
 # ~50 min on one CPU thread).
 # MixNet without alignment is in si.csv (all folds).
 # Run from the repository root:  OMP_NUM_THREADS=1 nohup nice -n 5 bash pipelines/si_sota.sh &
@@ -25,7 +26,10 @@ run si_sota_ea.csv --methods EEGNet --alignment transductive
 run si_sota.csv --methods EEGNet
 run si_sota_ea.csv --methods MixNet+aug MixNet+aligned_mtl MixNet+aligned_mtl+aug \
     --alignment transductive
+run si_sota.csv --methods MixNet+aug
 run si_sota.csv --methods EEGTCNet MIN2Net
 run si_sota_ea.csv --methods EEGTCNet MIN2Net FBCSP+SVM --alignment transductive
+run si_sota.csv --methods ATCNet
+run si_sota_ea.csv --methods ATCNet --alignment transductive
 run si_sota.csv --methods CTNet
 run si_sota_ea.csv --methods CTNet --alignment transductive
