@@ -12,6 +12,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
+from eegmtl.evaluation.ensemble import ENSEMBLE_FOLD
 from eegmtl.evaluation.tables import per_subject
 
 __all__ = ["PAIRED_COLUMNS", "matched_runs", "paired_tests"]
@@ -32,8 +33,6 @@ def matched_runs(
     ENSEMBLE_FOLD`, one row per subject and seed) set against single-model fits is matched
     without ``fold``: its subject × seed cell pairs with all of the other pipeline's folds of
     that subject and seed, which :func:`paired_tests` then averages per subject."""
-    from eegmtl.evaluation.ensemble import ENSEMBLE_FOLD
-
     keys = [c for c in match if c in data.columns]
     ref_rows = data[data["pipeline"] == reference]
     other_rows = data[data["pipeline"] == other]

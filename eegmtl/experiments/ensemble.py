@@ -63,15 +63,15 @@ def comparison(ensembles: pd.DataFrame, members: pd.DataFrame) -> str:
     model's value for a subject is the mean over its folds (and seeds) matched to the ensemble.
     Wilcoxon signed-rank over subjects by :func:`eegmtl.evaluation.stats.paired_tests`.
     """
+    from eegmtl.evaluation.ensemble import ensemble_name
     from eegmtl.evaluation.stats import paired_tests
     from eegmtl.evaluation.tables import markdown_table
 
     lines = []
     for name, ens in ensembles.groupby("pipeline", sort=True):
-        # "<member>+ens<K>" or, for aligned members (tag_alignment), "<member>+ens<K>+EA..."
-        head, _, tail = name.rpartition("+ens")
-        _k, plus, alignment = tail.partition("+")
-        member = head + plus + alignment
+        # the members' name carries the same alignment tag as the ensemble's (tag_alignment)
+        base = json.loads(ens["config"].iloc[0])["member_pipeline"]
+        member = base + name.removeprefix(ensemble_name(base, int(ens["n_members"].iloc[0])))
         single = members[(members["pipeline"] == member)
                          & members["subject"].isin(ens["subject"])
                          & members["seed"].isin(ens["seed"])]
