@@ -5,12 +5,14 @@ validation curves and the epoch-budget rule (``vision_converged_summary.md``,
 Claims tested (per data set): **F-X > X** for X in {MGDA, PCGrad, CAGrad, IMTL-G} (Phan et al.,
 F-MTL, ICCV 2025, Table 1) and **RLW ≥ EW** (Lin et al., RLW, TMLR 2022, Table 1 and §5).
 For a claim "A > B" (or "A ≥ B") the per-seed paired differences d_s = acc_A(s) − acc_B(s) of
-the average test accuracy are taken over the seeds where both runs exist; with their mean d̄
-and standard deviation s_d (ddof 1):
+the average test accuracy are taken over the seeds where both runs exist; with their mean d̄,
+their standard deviation s_d and the seed-to-seed standard deviation of the two methods'
+accuracies over the same seeds, pooled, s_seed = √((s_A² + s_B²) / 2) (all ddof 1), the noise
+level is n = max(s_d, s_seed):
 
-- **within noise** when |d̄| ≤ s_d (the mean paired difference lies within ±1 SD of the
-  differences),
-- **holds** when d̄ > s_d, **does not hold** when d̄ < −s_d;
+- **within noise** when |d̄| ≤ n (the mean difference is no larger than the spread of the
+  paired differences, nor than what one more seed moves either method by),
+- **holds** when d̄ > n, **does not hold** when d̄ < −n;
 - fewer than 2 paired seeds: no verdict (``1 seed``); fewer seeds than the grid's 3: the
   verdict is marked *partial*.
 
@@ -51,20 +53,43 @@ def flattening_epoch(val_acc: Any, min_gain: float = 0.002, window: int = 2) -> 
     return None
 
 
-def paired_verdict(diffs: Any, strict: bool = True) -> tuple[str, float, float]:
-    """Verdict of a claim from per-seed paired differences (points): ``(verdict, mean, sd)``;
-    see the module docstring. ``strict=False`` is for "≥" claims (same rule)."""
+def paired_verdict(diffs: Any, strict: bool = True,
+                   seed_sd: float = 0.0) -> tuple[str, float, float]:
+    """Verdict of a claim from per-seed paired differences (points).
+
+    Parameters
+    ----------
+    diffs : array-like
+        d_s = acc_A(s) − acc_B(s) per paired seed, in points.
+    strict : bool, default True
+        ``False`` for "≥" claims (same rule).
+    seed_sd : float, default 0
+        Pooled seed-to-seed SD s_seed of the two methods' accuracies (points); the noise level
+        is ``max(SD(d), seed_sd)`` (module docstring).
+
+    Returns
+    -------
+    verdict, mean, sd : str, float, float
+        ``sd`` is SD(d) (ddof 1); NaN with fewer than 2 seeds.
+    """
     d = np.asarray(diffs, dtype=float)
     if d.size < 2:
         return ("1 seed" if d.size else "no data"), float(d.mean()) if d.size else np.nan, np.nan
     mean, sd = float(d.mean()), float(d.std(ddof=1))
-    if abs(mean) <= sd:
+    if abs(mean) <= max(sd, float(seed_sd)):
         verdict = "within noise"
     else:
         verdict = "holds" if mean > 0 else "does not hold"
     if d.size < _FULL_SEEDS:
         verdict += f" (partial: {d.size} seeds)"
     return verdict, mean, sd
+
+
+def _pooled_seed_sd(a: pd.Series, b: pd.Series) -> float:
+    """√((s_A² + s_B²) / 2) of two methods' accuracies over the same seeds (0 for one seed)."""
+    if len(a) < 2:
+        return 0.0
+    return float(np.sqrt((np.var(a, ddof=1) + np.var(b, ddof=1)) / 2))
 
 
 def _cell(v: pd.Series) -> str:
@@ -119,10 +144,11 @@ def summarize_converged(records: pd.DataFrame, history: pd.DataFrame | None = No
             _cell(avg[(avg["method"] == m) & (avg["dataset"] == d)]["avg_accuracy"])
             for d in datasets) + " |")
     out += ["", "## Claims: per-seed paired differences of average test accuracy (points)", "",
-            "Rule: within noise when |mean d| ≤ SD(d); holds when mean d > SD(d); does not hold "
-            "when mean d < −SD(d); fewer than 3 paired seeds = partial.", "",
-            "| claim | data set | d per seed | mean d ± SD | positive seeds | verdict |",
-            "|---|---|---|---|---|---|"]
+            "Rule: noise n = max(SD(d), seed SD), seed SD = the two methods' accuracy SDs over "
+            "the paired seeds, pooled; within noise when |mean d| ≤ n; holds when mean d > n; "
+            "does not hold when mean d < −n; fewer than 3 paired seeds = partial.", "",
+            "| claim | data set | d per seed | mean d ± SD | seed SD | positive seeds | verdict |",
+            "|---|---|---|---|---|---|---|"]
     for a, b, strict in _claims():
         for d in datasets:
             sel = avg[avg["dataset"] == d]
@@ -132,12 +158,14 @@ def summarize_converged(records: pd.DataFrame, history: pd.DataFrame | None = No
             if not seeds:
                 continue
             diffs = [(float(pa[s]) - float(pb[s])) * 100 for s in seeds]
-            verdict, mean, sd = paired_verdict(diffs, strict)
+            seed_sd = _pooled_seed_sd(pa[seeds] * 100, pb[seeds] * 100)
+            verdict, mean, sd = paired_verdict(diffs, strict, seed_sd)
             per_seed = ", ".join(f"s{s}: {x:+.2f}" for s, x in zip(seeds, diffs))
             spread = f"{mean:+.2f} ± {sd:.2f}" if np.isfinite(sd) else f"{mean:+.2f}"
+            pooled = f"{seed_sd:.2f}" if len(seeds) > 1 else "–"
             pos = sum(x > 0 for x in diffs) if strict else sum(x >= 0 for x in diffs)
             out.append(f"| {a} {'>' if strict else '≥'} {b} | {_DS[d]} | {per_seed} | {spread} "
-                       f"| {pos} of {len(diffs)} | {verdict} |")
+                       f"| {pooled} | {pos} of {len(diffs)} | {verdict} |")
     out += ["", "## Gradient-conflict rate (fraction of probed mini-batches)", "", head, rule]
     for m in methods:
         cells = []
