@@ -47,7 +47,9 @@ Protocol (stated, the same for every method)
 Resume: a run whose ``config_hash`` is already in the results file is skipped (its rows are
 returned); the file is a :class:`eegmtl._io.RecordStore` (key ``config_hash`` × ``task``),
 rewritten atomically under a lock, so two processes can share it.
-Per-epoch trainer checkpoints (``checkpoint_dir``) allow resuming an interrupted run.
+Per-epoch trainer checkpoints (``checkpoint_dir``) allow resuming an interrupted run; its
+``time`` is the wall time of the whole fit, the epochs run before the interruption included
+(their per-epoch times come back with the checkpointed history).
 """
 
 from __future__ import annotations
@@ -273,7 +275,9 @@ def run_benchmark(
     t0 = time.perf_counter()
     resume_fit = resume and ckpt is not None and (ckpt / "last.pt").is_file()
     trainer.fit(train_loader, val_loader, resume=resume_fit)
-    fit_time = time.perf_counter() - t0
+    # a resumed fit also counts the wall time of the epochs it restored from the checkpoint
+    fit_time = time.perf_counter() - t0 + sum(
+        float(e.get("time", 0.0)) for e in trainer.history["epochs"][: trainer.resumed_epochs_])
     if history_path is not None:
         write_history(history_path, trainer.history_frame(), {
             "dataset": dataset, "model": model_name, "method": method_key, "seed": int(seed),

@@ -340,6 +340,9 @@ class Trainer:
             if not resume:
                 self._reset_state()
             seed_everything(self.seed)
+        #: epochs restored from the checkpoint (0 for a fresh fit); their records, wall times
+        #: included, are the first ``resumed_epochs_`` entries of ``history["epochs"]``
+        self.resumed_epochs_ = int(self.epoch_)
         for cb, state in zip(self.callbacks, self._callback_states):
             cb.load_state_dict(state)
 

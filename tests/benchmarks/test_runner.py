@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+import time
 
 import numpy as np
 import pandas as pd
@@ -16,6 +17,7 @@ from eegmtl.benchmarks.datasets import MultiTaskSplits, MultiTaskTensorDataset
 from eegmtl.benchmarks.records import COLUMNS, fill_delta_p, write_records
 from eegmtl.benchmarks.runner import run_benchmark
 from eegmtl.models.fast_conv import builtin_conv_backward
+from eegmtl.mtl.callbacks import Callback
 from eegmtl.mtl.metrics import delta_p
 
 SCHEMA = ("benchmark", "dataset", "model", "method", "seed", "epochs", "task", "accuracy",
@@ -237,6 +239,37 @@ def test_history_file_has_one_row_per_epoch(splits, tmp_path):
     avg = rec[rec["task"] == "avg"].iloc[0]
     assert hist["val_avg_accuracy"].max() == pytest.approx(avg["val_avg_accuracy"])
     assert {"val_left_accuracy", "val_right_accuracy", "time"} <= set(hist.columns)
+
+
+class _SlowThenCrash(Callback):
+    """Sleeps at the end of each epoch (inside the epoch's wall time); crashes when epoch
+    ``crash_at`` begins, if set."""
+
+    def __init__(self, sleep: float, crash_at: int | None) -> None:
+        self.sleep, self.crash_at = sleep, crash_at
+
+    def on_epoch_begin(self, trainer, epoch):
+        if epoch == self.crash_at:
+            raise KeyboardInterrupt
+
+    def on_epoch_end(self, trainer, epoch, record):
+        time.sleep(self.sleep)
+
+
+def test_resumed_run_records_the_wall_time_of_the_whole_fit(splits, tmp_path):
+    from eegmtl.benchmarks.records import load_history
+
+    kw = dict(epochs=3, n_train=128, checkpoint_dir=tmp_path / "ck",
+              history_path=tmp_path / "hist.csv")
+    with pytest.raises(KeyboardInterrupt):  # two slow epochs, then interrupted
+        _run(splits, tmp_path, "ew", callbacks=[_SlowThenCrash(0.4, crash_at=2)], **kw)
+    assert not (tmp_path / "res.csv").exists()
+    rec = _run(splits, tmp_path, "ew", callbacks=[_SlowThenCrash(0.0, crash_at=None)], **kw)
+    hist = load_history(tmp_path / "hist.csv")
+    assert list(hist["epoch"]) == [0, 1, 2]
+    assert hist["time"].iloc[:2].min() >= 0.4  # the restored epochs keep their wall times
+    fit = float(rec.loc[rec["task"] == "avg", "time"].iloc[0])
+    assert fit >= hist["time"].sum()  # not only the epoch run after the resume
 
 
 def test_bad_arguments_raise_clear_errors(splits, tmp_path):

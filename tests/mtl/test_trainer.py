@@ -123,6 +123,7 @@ def test_resume_after_crash_is_exact(tmp_path, loaders, kw):
     resumed = Trainer(_model(), TASKS, checkpoint_dir=tmp_path, **common)
     resumed.fit(train, val, resume=True)
     assert resumed.epoch_ == 6 and len(resumed.history["epochs"]) == 6
+    assert straight.resumed_epochs_ == 0 and resumed.resumed_epochs_ == 3
     for (k, a), b in zip(straight.model.state_dict().items(), resumed.model.state_dict().values()):
         assert torch.equal(a, b), k
     assert _strip_time(straight.history) == _strip_time(resumed.history)
