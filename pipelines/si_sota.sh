@@ -9,8 +9,8 @@
 #     --candidates MixNet MixNet+EA MixNet+aligned_mtl MixNet+aligned_mtl+EA MixNet+aug+EA \
 #     MixNet+aligned_mtl+aug+EA --out pipelines/results/mixnet_best_si_selection.md
 # Then the strongest SD baselines of fold 1 the same way: EEGTCNet, FBCSP+SVM, MIN2Net, ATCNet,
-# IFNet (second of the modern baselines on SD fold 1, and cheap) and CTNet last (EEGNet SI fits
-# took ~12x its SD fits; by that ratio one CTNet SI fit takes ~50 min on one CPU thread).
+# CTNet and IFNet last (EEGNet SI fits took ~12x its SD fits; by that ratio one CTNet SI fit
+# takes ~50 min on one CPU thread, one IFNet SI fit ~2 h: its SD fits averaged ~10 min).
 # MixNet without alignment is in si.csv (all folds).
 # Run from the repository root:  OMP_NUM_THREADS=1 nohup nice -n 5 bash pipelines/si_sota.sh &
 set -u
@@ -31,7 +31,7 @@ run si_sota.csv --methods EEGTCNet MIN2Net
 run si_sota_ea.csv --methods EEGTCNet MIN2Net FBCSP+SVM --alignment transductive
 run si_sota.csv --methods ATCNet
 run si_sota_ea.csv --methods ATCNet --alignment transductive
-run si_sota.csv --methods IFNet
-run si_sota_ea.csv --methods IFNet --alignment transductive
 run si_sota.csv --methods CTNet
 run si_sota_ea.csv --methods CTNet --alignment transductive
+run si_sota.csv --methods IFNet
+run si_sota_ea.csv --methods IFNet --alignment transductive
