@@ -18,10 +18,16 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import sys
+import warnings
 from pathlib import Path
 from types import ModuleType
 
 __all__ = ["import_braindecode", "torchaudio_fix_command"]
+
+#: warnings that ``import braindecode`` raises about its own code, which a user of eegmtl can do
+#: nothing about: braindecode 1.8's EEGPT module builds MNE's ``standard_1020`` montage at import
+#: time, which MNE 1.13 deprecates (twice per process, in every run's log).
+_IMPORT_NOISE = (r"Montage name 'standard_1020' is deprecated",)
 
 _INSTALL = (
     "pip install 'eegmtl[baselines]' (or: pip install braindecode), then run "
@@ -48,9 +54,17 @@ def import_braindecode() -> ModuleType:
         braindecode is not installed, or torchaudio's compiled libraries need CUDA libraries
         that a CPU-only torch lacks (the message contains the exact ``rm`` command, or use
         ``bash .ci/install_baselines.sh``).
+
+    Notes
+    -----
+    The deprecation warnings braindecode raises about its own import-time code (``_IMPORT_NOISE``)
+    are silenced for the import only; every other warning is left alone.
     """
     try:
-        return importlib.import_module("braindecode")
+        with warnings.catch_warnings():
+            for message in _IMPORT_NOISE:
+                warnings.filterwarnings("ignore", message=message, category=FutureWarning)
+            return importlib.import_module("braindecode")
     except ModuleNotFoundError as err:
         if err.name and err.name.split(".")[0] in {"braindecode", "torchaudio", "skorch"}:
             raise ImportError(f"{err.name} is not installed: {_INSTALL}.") from err
