@@ -11,7 +11,13 @@ evaluation and the experiments can all build on it. One module per job:
 from __future__ import annotations
 
 from .files import atomic_open, atomic_write, file_lock, read_json, write_json
-from .provenance import DEFAULT_VERSION_PACKAGES, config_hash, library_versions, stable_json
+from .provenance import (
+    DEFAULT_VERSION_PACKAGES,
+    config_hash,
+    data_digest,
+    library_versions,
+    stable_json,
+)
 from .records import RecordStore
 
 __all__ = [
@@ -20,6 +26,7 @@ __all__ = [
     "atomic_open",
     "atomic_write",
     "config_hash",
+    "data_digest",
     "file_lock",
     "library_versions",
     "read_json",

@@ -14,7 +14,8 @@ from collections.abc import Mapping, Sequence
 from importlib import metadata as _metadata
 from typing import Any, Literal
 
-__all__ = ["DEFAULT_VERSION_PACKAGES", "config_hash", "library_versions", "stable_json"]
+__all__ = ["DEFAULT_VERSION_PACKAGES", "config_hash", "data_digest", "library_versions",
+           "stable_json"]
 
 
 def _jsonable(obj: Any) -> Any:
@@ -68,6 +69,27 @@ def config_hash(
         text = json.dumps(obj, sort_keys=True, default=str)
         return hashlib.sha256(text.encode()).hexdigest()[:length]
     raise ValueError(f"style must be 'canonical' or 'loose', got {style!r}")
+
+
+def data_digest(X: Any, y: Any, X_val: Any = None, y_val: Any = None) -> dict[str, Any]:
+    """What identifies a fit's data in a checkpoint fingerprint: shape, label counts and a
+    SHA-256 (first 32 hex digits) of the trials as float64 bytes and the labels as text,
+    validation trials included when given.
+
+    ``X`` and ``y`` are numpy arrays (or array-likes numpy converts); numpy is imported here
+    only when this is called.
+    """
+    import numpy as np
+
+    X = np.asarray(X)
+    digest = hashlib.sha256(np.ascontiguousarray(X, dtype=np.float64).tobytes())
+    digest.update(np.asarray(y).astype(str).tobytes())
+    if X_val is not None:
+        digest.update(np.ascontiguousarray(X_val, dtype=np.float64).tobytes())
+        digest.update(np.asarray(y_val).astype(str).tobytes())
+    classes, counts = np.unique(np.asarray(y).astype(str), return_counts=True)
+    return {"shape": list(X.shape), "labels": dict(zip(classes.tolist(), counts.tolist())),
+            "data_sha256": digest.hexdigest()[:32]}
 
 
 #: Packages whose versions go into every record by default.

@@ -185,7 +185,9 @@ def _eeg_classifier(module: Any, *, lr: float, max_epochs: int, batch_size: int,
                     patience: int | None, seed: int, device: str, optimizer: str = "adamw",
                     weight_decay: float = 0.0, optimizer_kwargs: dict[str, Any] | None = None,
                     train_split: Any = "internal", transforms: Sequence[Any] | None = None,
-                    n_augmentation: int = 0, **module_kwargs: Any) -> Any:
+                    n_augmentation: int = 0,
+                    extra_callbacks: Sequence[tuple[str, Any]] = (),
+                    **module_kwargs: Any) -> Any:
     """The one ``braindecode.EEGClassifier`` recipe of every deep baseline.
 
     ``train_split="internal"``: a stratified 20 % validation split of the training trials;
@@ -194,7 +196,8 @@ def _eeg_classifier(module: Any, *, lr: float, max_epochs: int, batch_size: int,
     ``transforms``: braindecode augmentation transforms applied to *training* batches only,
     through ``AugmentedDataLoader`` as ``iterator_train`` (validation and prediction batches
     use the plain loader); ``n_augmentation > 0`` appends that many transformed copies to
-    each training batch instead of transforming it in place.
+    each training batch instead of transforming it in place. ``extra_callbacks``: named
+    skorch callbacks called after early stopping (e.g. an epoch checkpoint).
     """
     from eegmtl._compat import import_braindecode
 
@@ -212,6 +215,7 @@ def _eeg_classifier(module: Any, *, lr: float, max_epochs: int, batch_size: int,
     if patience is not None:
         callbacks.append(("early_stopping", EarlyStopping(monitor="valid_loss",
                                                           patience=patience, load_best=True)))
+    callbacks.extend(extra_callbacks)
     if isinstance(train_split, str) and train_split == "internal":
         train_split = ValidSplit(0.2, stratified=True, random_state=seed)
     iterator: dict[str, Any] = {}

@@ -52,6 +52,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -165,7 +166,16 @@ class BraindecodeClassifier(ClassifierMixin, BaseEstimator):
         the last weights).
     random_state : int, default 0
     device : str, default "cpu"
+    checkpoint_dir : path or None, default None
+        ``last.pt`` goes there after an epoch (at most every ``checkpoint_every_s`` seconds;
+        atomic, with a fingerprint of the data and settings); ``fit(..., resume=True)``
+        continues an interrupted fit exactly (:mod:`eegmtl.eeg.skorch_checkpoint`).
+    checkpoint_every_s : float, default 30
+        Minimum seconds between two checkpoint writes.
     """
+
+    #: parameters that may differ between an interrupted fit and its resumption
+    _RESUMABLE = ("device", "checkpoint_dir", "checkpoint_every_s")
 
     def __init__(self, model: str = "ATCNet", sfreq: float = 250.0, *, lr: float | None = None,
                  max_epochs: int | None = None, batch_size: int | None = None,
@@ -173,7 +183,9 @@ class BraindecodeClassifier(ClassifierMixin, BaseEstimator):
                  betas: tuple[float, float] | None = None, standardize: bool | None = None,
                  augmentation: Any = "recipe",
                  model_kwargs: Mapping[str, Any] | None = None, patience: int | None = 30,
-                 random_state: int = 0, device: str = "cpu") -> None:
+                 random_state: int = 0, device: str = "cpu",
+                 checkpoint_dir: str | Path | None = None,
+                 checkpoint_every_s: float = 30.0) -> None:
         self.model = model
         self.sfreq = sfreq
         self.lr = lr
@@ -188,6 +200,8 @@ class BraindecodeClassifier(ClassifierMixin, BaseEstimator):
         self.patience = patience
         self.random_state = random_state
         self.device = device
+        self.checkpoint_dir = checkpoint_dir
+        self.checkpoint_every_s = checkpoint_every_s
 
     def resolved_config(self) -> dict[str, Any]:
         """Recipe values with this estimator's overrides (what ``fit`` uses)."""
@@ -219,8 +233,25 @@ class BraindecodeClassifier(ClassifierMixin, BaseEstimator):
             X = (X - self.scale_[0]) / self.scale_[1]
         return np.ascontiguousarray(X, dtype=np.float32)
 
-    def fit(self, X: Any, y: Any, X_val: Any = None, y_val: Any = None) -> BraindecodeClassifier:
-        """Fit on ``X (n, C, T)``; early-stop on ``X_val, y_val`` when given."""
+    def _fingerprint(self, X: Any, y: Any, X_val: Any, y_val: Any) -> dict[str, Any]:
+        """What a checkpoint of this fit must agree on: the data digest and the settings."""
+        from eegmtl._io import config_hash, data_digest
+
+        params = {k: v for k, v in self.get_params(deep=False).items()
+                  if k not in self._RESUMABLE}
+        return {**data_digest(X, y, X_val, y_val),
+                "settings_hash": config_hash({k: repr(v) for k, v in params.items()}, 16)}
+
+    def fit(self, X: Any, y: Any, X_val: Any = None, y_val: Any = None, *,
+            resume: bool = False) -> BraindecodeClassifier:
+        """Fit on ``X (n, C, T)``; early-stop on ``X_val, y_val`` when given.
+
+        ``resume=True`` continues from ``checkpoint_dir/last.pt`` when it exists (same data and
+        settings; otherwise :class:`~eegmtl.mtl.checkpoint.CheckpointMismatchError`) and ends
+        with the weights and history of an uninterrupted fit. ``resumed_epochs_`` and
+        ``resumed_seconds_`` say how many epochs, and how many seconds of training, came
+        from the checkpoint (0 for a fresh fit).
+        """
         from eegmtl._compat import import_braindecode
 
         import_braindecode()
@@ -233,6 +264,8 @@ class BraindecodeClassifier(ClassifierMixin, BaseEstimator):
 
         if (X_val is None) != (y_val is None):
             raise ValueError("give both X_val and y_val, or neither.")
+        if resume and self.checkpoint_dir is None:
+            raise ValueError("fit(resume=True) needs checkpoint_dir=<folder>.")
         cfg = self.resolved_config()
         X = check_epochs_array(np.asarray(X), ndim=3)
         y = np.asarray(y)
@@ -255,19 +288,36 @@ class BraindecodeClassifier(ClassifierMixin, BaseEstimator):
             split = predefined_split(Dataset(self._prepare(X_val), yv.astype(np.int64)))
         seed = int(self.random_state)
         opt_kwargs = {"betas": tuple(cfg["betas"])} if cfg["betas"] else {}
+        transforms = make_transforms(cfg["augmentation"], sfreq=self.sfreq_model_,
+                                     random_state=seed)
+        ckpt, state = None, None
+        if self.checkpoint_dir is not None:
+            from eegmtl.eeg.skorch_checkpoint import EpochCheckpoint, load_fit_checkpoint
+
+            fingerprint = self._fingerprint(X, y, X_val, y_val)
+            path = Path(self.checkpoint_dir) / "last.pt"
+            ckpt = EpochCheckpoint(path, fingerprint, transforms,
+                                   every_s=self.checkpoint_every_s)
+            state = load_fit_checkpoint(path, fingerprint) if resume else None
         net = _eeg_classifier(
             getattr(models, cfg["model"]), lr=cfg["lr"], max_epochs=cfg["max_epochs"],
             batch_size=cfg["batch_size"], patience=self.patience, seed=seed, device=self.device,
             optimizer=cfg["optimizer"], weight_decay=cfg["weight_decay"],
-            optimizer_kwargs=opt_kwargs, train_split=split,
-            transforms=make_transforms(cfg["augmentation"], sfreq=self.sfreq_model_,
-                                       random_state=seed),
+            optimizer_kwargs=opt_kwargs, train_split=split, transforms=transforms,
             n_augmentation=augmentation_n_copies(cfg["augmentation"]),
+            extra_callbacks=[("checkpoint", ckpt)] if ckpt is not None else (),
             n_chans=Xt.shape[1], n_outputs=len(self.classes_), n_times=Xt.shape[2],
             sfreq=self.sfreq_model_, **cfg["model_kwargs"],
         )
         net.set_params(verbose=0)
-        net.fit(Xt, y_idx.astype(np.int64))
+        if state is None:
+            net.fit(Xt, y_idx.astype(np.int64))
+        else:
+            from eegmtl.eeg.skorch_checkpoint import resume_fit
+
+            resume_fit(net, state, ckpt, Xt, y_idx.astype(np.int64))
+        self.resumed_epochs_ = 0 if state is None else int(state["epoch"])
+        self.resumed_seconds_ = 0.0 if state is None else float(state.get("elapsed", 0.0))
         self.net_ = net
         self.history_ = net.history
         self.n_epochs_trained_ = len(net.history)

@@ -4,8 +4,10 @@
 ``SeedSequence``; ``_run_task`` seeds the global and torch generators with it, fits the
 estimator (with the fold's validation rows when ``fit`` takes ``X_val`` / ``y_val``), scores the
 test rows with :mod:`eegmtl.evaluation.scoring` and returns one record of the EEG record schema
-(:mod:`eegmtl.evaluation.records`). :func:`eegmtl.evaluation.runner.run_protocol` builds the
-tasks and runs them in joblib workers.
+(:mod:`eegmtl.evaluation.records`). With a ``checkpoint_dir`` in the runner's settings, estimators
+that write epoch checkpoints (the braindecode baselines) get a folder per fit there and resume
+an interrupted fit exactly; the record's ``time`` then counts the training time carried over.
+:func:`eegmtl.evaluation.runner.run_protocol` builds the tasks and runs them in joblib workers.
 """
 
 from __future__ import annotations
@@ -35,7 +37,7 @@ from eegmtl.evaluation.scoring import (
 from eegmtl.evaluation.splitters import Split
 from eegmtl.parallel import pinned_threads
 
-__all__ = ["TEST_SESSION_LABEL", "fit_seed"]
+__all__ = ["TEST_SESSION_LABEL", "fit_seed", "fit_stem"]
 
 #: MOABB-style name of the test sessions 4–5 (MOABB calls 2b's sessions 0train … 4test)
 TEST_SESSION_LABEL = "3test+4test"
@@ -101,6 +103,25 @@ class _Task:
     method: Any  # MethodSpec or an unfitted sklearn estimator
 
 
+def fit_stem(protocol: str, pipeline: str, subject: int, fold: int, seed: int,
+             config_hash: str) -> str:
+    """File-name stem of one fit (its history, predictions and checkpoint folder)."""
+    return re.sub(r"[^A-Za-z0-9_.+-]", "_", f"{protocol}_{pipeline}_S{subject}_F{fold}"
+                  f"_seed{seed}_{config_hash}")
+
+
+def _checkpointable(est: Any) -> bool:
+    """Estimators that write throttled epoch checkpoints (``checkpoint_dir`` and
+    ``checkpoint_every_s`` parameters, ``fit(..., resume=...)``): the braindecode baselines."""
+    params = est.get_params(deep=False) if hasattr(est, "get_params") else {}
+    if "checkpoint_dir" not in params or "checkpoint_every_s" not in params:
+        return False
+    try:
+        return "resume" in inspect.signature(est.fit).parameters
+    except (TypeError, ValueError):
+        return False
+
+
 def _build(method: Any) -> Any:
     if hasattr(method, "build"):
         return method.build()
@@ -126,20 +147,25 @@ def _run_task(
         X = align_fold(X, common["recordings"], sp.train, mode="inductive")
     X_tr, y_tr = X[sp.train], y[sp.train]
     X_va, y_va = X[sp.val], y[sp.val]
+    stem = fit_stem(task.protocol, task.pipeline, task.subject, task.fold, task.seed,
+                    task.config_hash)
+    fit_kwargs: dict[str, Any] = {}
+    if common.get("checkpoint_dir") and _checkpointable(est):  # an interrupted fit resumes
+        est.set_params(checkpoint_dir=str(Path(common["checkpoint_dir"]) / stem))
+        fit_kwargs["resume"] = True
     t0 = time.perf_counter()
     with pinned_threads(common.get("torch_threads")):  # torch + BLAS threads, restored after
         if len(sp.val) and _accepts_validation(est):
-            est.fit(X_tr, y_tr, X_val=X_va, y_val=y_va)
+            est.fit(X_tr, y_tr, X_val=X_va, y_val=y_va, **fit_kwargs)
         else:
-            est.fit(X_tr, y_tr)
-    fit_time = time.perf_counter() - t0
+            est.fit(X_tr, y_tr, **fit_kwargs)
+    # a resumed fit counts the training time its checkpoint carried over
+    fit_time = time.perf_counter() - t0 + float(getattr(est, "resumed_seconds_", 0.0))
     step_cfg = _step_config(est)
     pred, scores = predict_with_scores(est, X[sp.test])
     classes = getattr(est, "classes_", None)
     test = score_predictions(y[sp.test], pred, scores, classes)
     val = compute_metrics(est, X_va, y_va) if len(sp.val) else {}
-    stem = re.sub(r"[^A-Za-z0-9_.+-]", "_", f"{task.protocol}_{task.pipeline}_S{task.subject}"
-                  f"_F{task.fold}_seed{task.seed}_{task.config_hash}")
     if common.get("history_dir"):  # per-epoch history and per-step task weights (MixNet)
         for attr, suffix in (("history_", "history"), ("weights_history_", "weights")):
             hist = getattr(est, attr, None)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -21,7 +22,7 @@ import pandas as pd
 
 from eegmtl._io import config_hash, library_versions, stable_json
 from eegmtl.evaluation.fit_fold import TEST_SESSION_LABEL as TEST_SESSION_LABEL
-from eegmtl.evaluation.fit_fold import _run_task, _Task, fit_seed
+from eegmtl.evaluation.fit_fold import _run_task, _Task, fit_seed, fit_stem
 from eegmtl.evaluation.methods import resolve_methods
 from eegmtl.evaluation.records import (
     KEY_COLUMNS,
@@ -108,6 +109,7 @@ def run_protocol(
     predictions_dir: str | os.PathLike[str] | None = None,
     alignment: str = "none",
     validation: str = "random",
+    checkpoint_dir: str | os.PathLike[str] | None = None,
 ) -> pd.DataFrame:
     """Run ``methods`` on every subject × fold × seed of ``protocol`` and record the results.
 
@@ -170,6 +172,12 @@ def run_protocol(
         recordings included (the cross-subject literature's setting); ``"inductive"`` fits the
         references on the fold's training trials only. Recorded as the config key
         ``alignment`` (absent for ``"none"``, so earlier records keep their hashes).
+    checkpoint_dir : path, optional
+        Epoch checkpoints of the fits in progress, one folder per fit (estimators with
+        throttled epoch checkpoints: the braindecode baselines). A fit interrupted by a crash
+        or a kill continues from its last checkpoint when the run is started again, with the
+        result of an uninterrupted fit; a folder is deleted once its record is written.
+        Not part of the config hash.
 
     Returns
     -------
@@ -247,6 +255,7 @@ def run_protocol(
         "torch_threads": worker_threads(torch_threads, backend, n_jobs),
         "alignment": alignment,
         "recordings": recordings,
+        "checkpoint_dir": os.fspath(checkpoint_dir) if checkpoint_dir is not None else None,
     }
     rows = existing.to_dict("records") if not existing.empty else []
     if todo:
@@ -261,6 +270,10 @@ def run_protocol(
                 rows.append(rec)
                 if results_path is not None:
                     merge_records(pd.DataFrame([rec]), results_path)
+                if checkpoint_dir is not None:  # the record is safe: its checkpoint can go
+                    shutil.rmtree(Path(checkpoint_dir) / fit_stem(
+                        rec["protocol"], rec["pipeline"], rec["subject"], rec["fold"],
+                        rec["seed"], rec["config_hash"]), ignore_errors=True)
                 bar.update(1)
                 bar.set_postfix_str(f"{rec['pipeline']} S{rec['subject']} F{rec['fold']} "
                                     f"acc={rec['accuracy']:.3f}")

@@ -24,6 +24,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from eegmtl.benchmarks._cache import cache_dir
 from eegmtl.config import RESULTS_DIR_HELP, results_dir
 from eegmtl.evaluation.methods import (
     available_methods,
@@ -100,6 +101,12 @@ def add_arguments(parser: argparse.ArgumentParser, protocol: str = "subject_depe
     p.add_argument("--predictions-dir", type=Path, default=None,
                    help="save per-fit test predictions (label and probabilities per trial) "
                         "as CSV")
+    p.add_argument("--checkpoint-dir", type=Path, default=None,
+                   help="epoch checkpoints of the fits in progress (braindecode baselines), so "
+                        "that a rerun continues an interrupted fit exactly; default "
+                        "~/.cache/eegmtl/eeg_fits ($EEGMTL_CACHE_DIR/eeg_fits)")
+    p.add_argument("--no-fit-checkpoints", action="store_true",
+                   help="no epoch checkpoints: an interrupted fit starts over")
 
 
 def method_params(args: argparse.Namespace, protocol: str) -> dict[str, dict[str, Any]]:
@@ -161,6 +168,8 @@ def run(args: argparse.Namespace) -> int:
         method_params=method_params(args, protocol), history_dir=args.history_dir,
         torch_threads=args.torch_threads, predictions_dir=args.predictions_dir,
         alignment=args.alignment, validation=args.validation,
+        checkpoint_dir=None if args.no_fit_checkpoints else (
+            args.checkpoint_dir or cache_dir(None, "eeg_fits")),
     )
     wall = time.perf_counter() - T_START
     write_summary(results, summary, protocol, command_line(args), wall, title=title)

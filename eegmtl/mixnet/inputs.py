@@ -7,7 +7,6 @@ same fit.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import numbers
 import warnings
 from collections.abc import Mapping
@@ -16,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from eegmtl._io import config_hash, read_json, write_json
+from eegmtl._io import config_hash, data_digest, read_json, write_json
 from eegmtl.eeg.checks import (
     UNIT_TO_UV,
     AmplitudeReference,
@@ -143,19 +142,12 @@ def data_fingerprint(
     est: Any, X: np.ndarray, y: np.ndarray, X_val: Any = None, y_val: Any = None
 ) -> dict[str, Any]:
     """What a checkpoint of this fit must agree on: data shape, label set and counts, a
-    SHA-256 of the data (float64 bytes) and labels, and a hash of the settings (MTL method
-    included; ``max_epochs``, ``verbose``, ``device`` and ``checkpoint_dir`` may change)."""
-    digest = hashlib.sha256(np.ascontiguousarray(X, dtype=np.float64).tobytes())
-    digest.update(np.asarray(y).astype(str).tobytes())
-    if X_val is not None:
-        digest.update(np.ascontiguousarray(X_val, dtype=np.float64).tobytes())
-        digest.update(np.asarray(y_val).astype(str).tobytes())
-    classes, counts = np.unique(np.asarray(y).astype(str), return_counts=True)
+    SHA-256 of the data (float64 bytes) and labels (:func:`eegmtl._io.data_digest`), and a hash
+    of the settings (MTL method included; ``max_epochs``, ``verbose``, ``device`` and
+    ``checkpoint_dir`` may change)."""
     params = {k: v for k, v in est.get_params(deep=False).items() if k not in _RESUMABLE}
     return {
-        "shape": list(X.shape),
-        "labels": dict(zip(classes.tolist(), counts.tolist())),
-        "data_sha256": digest.hexdigest()[:32],
+        **data_digest(X, y, X_val, y_val),
         "mtl": repr(est.mtl),
         "settings_hash": config_hash({k: repr(v) for k, v in params.items()}, 16),
     }
