@@ -176,7 +176,7 @@ def resume_fit(net: Any, state: Mapping[str, Any], callback: EpochCheckpoint, X:
     net.history_ = History(copy.deepcopy(state["history"]))
     callback.restore = state
     callback.elapsed_before = float(state.get("elapsed", 0.0))
-    remaining = int(net.max_epochs) - int(state["epoch"])
-    if remaining > 0:
-        net.partial_fit(X, y, epochs=remaining)
+    # also with no epoch left (killed after the last checkpoint): the train-end hooks still run
+    # (early stopping restores the best weights)
+    net.partial_fit(X, y, epochs=max(int(net.max_epochs) - int(state["epoch"]), 0))
     return net

@@ -52,19 +52,22 @@ def _history(clf: db.BraindecodeClassifier) -> list[dict]:
     return [{k: v for k, v in h.items() if k not in ("dur", "batches")} for h in clf.history_]
 
 
-@pytest.mark.parametrize("patience", [None, 3])
+@pytest.mark.parametrize("case", ["all_epochs", "early_stopped", "killed_after_last_epoch"])
 def test_interrupted_fit_resumes_to_the_uninterrupted_result(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, patience: int | None) -> None:
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, case: str) -> None:
     X, y = _data()
-    if patience is None:  # all 7 epochs; the process dies after epoch 3
-        Xv, yv, crash_at, kw = *_data(1, 16), 3, {}
-    else:  # validation noise: the best epoch is the first, early stopping ends the fit at 4;
-        rng = np.random.default_rng(5)  # the process dies after epoch 2, between the two
+    if case == "all_epochs":  # all 7 epochs; the process dies after epoch 3
+        patience, Xv, yv, crash_at, kw = None, *_data(1, 16), 3, {}
+    else:  # validation noise: the best epoch is the first
+        rng = np.random.default_rng(5)
         Xv, yv = rng.standard_normal((16, 3, 500)), np.repeat(["left", "right"], 8)
-        crash_at, kw = 2, {"max_epochs": 12}
+        if case == "early_stopped":  # early stopping ends the fit at 4; dies after epoch 2
+            patience, crash_at, kw = 3, 2, {"max_epochs": 12}
+        else:  # 3 epochs, dies after the last checkpoint: the best weights must still be restored
+            patience, crash_at, kw = 10, 3, {"max_epochs": 3}
     ref = _clf(patience=patience, **kw).fit(X, y, Xv, yv)  # no checkpoints at all
     if patience is not None:
-        assert len(ref.history_) == 4 and ref.history_[0]["valid_loss_best"]
+        assert ref.history_[0]["valid_loss_best"] and not ref.history_[-1]["valid_loss_best"]
     with monkeypatch.context() as m:
         _crash_after(m, crash_at)
         with pytest.raises(_Crash):
