@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # SD fold 1 of the modern deep baselines and the MixNet-family candidates, MixNet-family candidates first, then baselines cheapest first, into
-# pipelines/results/sd_sota.csv (resumable: rerun this script; finished fits are skipped).
+# pipelines/results/sd_sota.csv (resumable: rerun this script; finished fits are skipped, a
+# braindecode fit in progress continues from its epoch checkpoint in ~/.cache/eegmtl/eeg_fits).
 # Run from the repository root:  OMP_NUM_THREADS=1 nohup nice -n 5 bash pipelines/sd_sota.sh &
 set -u
 export OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 MNE_LOGGING_LEVEL=WARNING
