@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # SI fold 1 of MixNet and EEGNet without alignment into pipelines/results/si_sota.csv and with
 # transductive Euclidean alignment into pipelines/results/si_sota_ea.csv (resumable: rerun;
-# finished fits are skipped, a braindecode fit in progress continues from its epoch checkpoint). Then the MixNet-family candidates for SI, with alignment (it wins
-# on SI validation); the SD choice MixNet[best] has no SI-validated settings, so the SI pipeline
+# finished fits are skipped, a braindecode fit in progress continues from its epoch
+# checkpoint). Then the MixNet-family candidates for SI, with alignment (it wins on SI
+# validation); the SD choice MixNet[best] has no SI-validated settings, so the SI pipeline
 # is chosen among these on SI validation accuracy (held-out subjects) only (the winner,
 # MixNet+aug with alignment, also runs without it):
 #   eegmtl select-best --records pipelines/results/si.csv pipelines/results/si_sota_ea.csv \

@@ -15,6 +15,7 @@ from .provenance import (
     DEFAULT_VERSION_PACKAGES,
     config_hash,
     data_digest,
+    fit_fingerprint,
     library_versions,
     stable_json,
 )
@@ -27,6 +28,7 @@ __all__ = [
     "atomic_write",
     "config_hash",
     "data_digest",
+    "fit_fingerprint",
     "file_lock",
     "library_versions",
     "read_json",

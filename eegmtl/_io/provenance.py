@@ -14,8 +14,8 @@ from collections.abc import Mapping, Sequence
 from importlib import metadata as _metadata
 from typing import Any, Literal
 
-__all__ = ["DEFAULT_VERSION_PACKAGES", "config_hash", "data_digest", "library_versions",
-           "stable_json"]
+__all__ = ["DEFAULT_VERSION_PACKAGES", "config_hash", "data_digest", "fit_fingerprint",
+           "library_versions", "stable_json"]
 
 
 def _jsonable(obj: Any) -> Any:
@@ -90,6 +90,15 @@ def data_digest(X: Any, y: Any, X_val: Any = None, y_val: Any = None) -> dict[st
     classes, counts = np.unique(np.asarray(y).astype(str), return_counts=True)
     return {"shape": list(X.shape), "labels": dict(zip(classes.tolist(), counts.tolist())),
             "data_sha256": digest.hexdigest()[:32]}
+
+
+def fit_fingerprint(est: Any, X: Any, y: Any, X_val: Any = None, y_val: Any = None, *,
+                    resumable: Sequence[str] = ()) -> dict[str, Any]:
+    """What a checkpoint of ``est``'s fit must agree on: :func:`data_digest` of the data and a
+    hash of the estimator's parameters (``get_params(deep=False)`` as ``repr``), leaving out
+    the ``resumable`` ones, which may change between an interrupted fit and its resumption."""
+    params = {k: repr(v) for k, v in est.get_params(deep=False).items() if k not in resumable}
+    return {**data_digest(X, y, X_val, y_val), "settings_hash": config_hash(params, 16)}
 
 
 #: Packages whose versions go into every record by default.

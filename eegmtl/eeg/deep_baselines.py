@@ -239,15 +239,6 @@ class BraindecodeClassifier(ClassifierMixin, BaseEstimator):
             X = (X - self.scale_[0]) / self.scale_[1]
         return np.ascontiguousarray(X, dtype=np.float32)
 
-    def _fingerprint(self, X: Any, y: Any, X_val: Any, y_val: Any) -> dict[str, Any]:
-        """What a checkpoint of this fit must agree on: the data digest and the settings."""
-        from eegmtl._io import config_hash, data_digest
-
-        params = {k: v for k, v in self.get_params(deep=False).items()
-                  if k not in self._RESUMABLE}
-        return {**data_digest(X, y, X_val, y_val),
-                "settings_hash": config_hash({k: repr(v) for k, v in params.items()}, 16)}
-
     def fit(self, X: Any, y: Any, X_val: Any = None, y_val: Any = None, *,
             resume: bool = False) -> BraindecodeClassifier:
         """Fit on ``X (n, C, T)``; early-stop on ``X_val, y_val`` when given.
@@ -298,9 +289,14 @@ class BraindecodeClassifier(ClassifierMixin, BaseEstimator):
                                      random_state=seed)
         ckpt, state = None, None
         if self.checkpoint_dir is not None:
-            from eegmtl.eeg.skorch_checkpoint import EpochCheckpoint, load_fit_checkpoint
+            from eegmtl._io import fit_fingerprint
+            from eegmtl.eeg.skorch_checkpoint import (
+                EpochCheckpoint,
+                load_fit_checkpoint,
+                resume_fit,
+            )
 
-            fingerprint = self._fingerprint(X, y, X_val, y_val)
+            fingerprint = fit_fingerprint(self, X, y, X_val, y_val, resumable=self._RESUMABLE)
             path = Path(self.checkpoint_dir) / "last.pt"
             ckpt = EpochCheckpoint(path, fingerprint, transforms,
                                    every_s=self.checkpoint_every_s)
@@ -319,8 +315,6 @@ class BraindecodeClassifier(ClassifierMixin, BaseEstimator):
         if state is None:
             net.fit(Xt, y_idx.astype(np.int64))
         else:
-            from eegmtl.eeg.skorch_checkpoint import resume_fit
-
             resume_fit(net, state, ckpt, Xt, y_idx.astype(np.int64))
         self.resumed_epochs_ = 0 if state is None else int(state["epoch"])
         self.resumed_seconds_ = 0.0 if state is None else float(state.get("elapsed", 0.0))

@@ -48,24 +48,13 @@ def _early_stopping(net: Any) -> Any:
 
 
 def _generators(transforms: Sequence[Any] | None) -> list[Any]:
-    """The numpy random generators (``rng``) of the transforms and their sub-transforms, in a
-    fixed order."""
+    """The numpy ``RandomState`` generators (``rng``, as braindecode's transforms hold them) of
+    the transforms and their sub-transforms, in a fixed order."""
     out = []
     for t in transforms or ():
         mods = t.modules() if hasattr(t, "modules") else [t]
         out.extend(m.rng for m in mods if hasattr(getattr(m, "rng", None), "get_state"))
     return out
-
-
-def _get_state(gen: Any) -> Any:
-    return gen.get_state() if not hasattr(gen, "bit_generator") else gen.bit_generator.state
-
-
-def _set_state(gen: Any, state: Any) -> None:
-    if hasattr(gen, "bit_generator"):
-        gen.bit_generator.state = state
-    else:
-        gen.set_state(state)
 
 
 class EpochCheckpoint(Callback):
@@ -82,9 +71,6 @@ class EpochCheckpoint(Callback):
     every_s : float, default 30
         Minimum seconds between two writes (the first epoch is always written), so that
         short epochs do not spend their time on disk writes.
-    elapsed_before : float, default 0
-        Seconds of the fit spent before this process (a resumed fit), added to the stored
-        elapsed time.
 
     Notes
     -----
@@ -94,14 +80,14 @@ class EpochCheckpoint(Callback):
     """
 
     def __init__(self, path: str | Path, fingerprint: Mapping[str, Any],
-                 transforms: Sequence[Any] | None = None, every_s: float = 30.0,
-                 elapsed_before: float = 0.0) -> None:
+                 transforms: Sequence[Any] | None = None, every_s: float = 30.0) -> None:
         self.path = Path(path)
         self.fingerprint = dict(fingerprint)
         self.transforms = transforms
         self.every_s = float(every_s)
-        self.elapsed_before = float(elapsed_before)
+        #: a checkpoint to restore at the next ``on_train_begin`` (set by :func:`resume_fit`)
         self.restore: Mapping[str, Any] | None = None
+        self._elapsed_before = 0.0  # training seconds of the fit before this process
         self._t0 = time.perf_counter()
         self._last: float | None = None
 
@@ -114,7 +100,8 @@ class EpochCheckpoint(Callback):
             for k, v in self.restore["early_stopping"].items():
                 setattr(es, k, v)
         for gen, st in zip(_generators(self.transforms), self.restore.get("augmentation", [])):
-            _set_state(gen, st)
+            gen.set_state(st)
+        self._elapsed_before = float(self.restore.get("elapsed", 0.0))
         set_rng_state(self.restore["rng"])  # last: nothing may draw after it
         self.restore = None
 
@@ -131,9 +118,9 @@ class EpochCheckpoint(Callback):
             "epoch": len(net.history),
             "early_stopping": None if es is None else {
                 k: copy.deepcopy(getattr(es, k)) for k in _ES_STATE if hasattr(es, k)},
-            "augmentation": [_get_state(g) for g in _generators(self.transforms)],
+            "augmentation": [g.get_state() for g in _generators(self.transforms)],
             "rng": get_rng_state(),
-            "elapsed": self.elapsed_before + now - self._t0,
+            "elapsed": self._elapsed_before + now - self._t0,
             "fingerprint": self.fingerprint,
         }, self.path)
 
@@ -175,7 +162,6 @@ def resume_fit(net: Any, state: Mapping[str, Any], callback: EpochCheckpoint, X:
             f"{str(err).splitlines()[0]}); delete it or fit with resume=False.") from err
     net.history_ = History(copy.deepcopy(state["history"]))
     callback.restore = state
-    callback.elapsed_before = float(state.get("elapsed", 0.0))
     # also with no epoch left (killed after the last checkpoint): the train-end hooks still run
     # (early stopping restores the best weights)
     net.partial_fit(X, y, epochs=max(int(net.max_epochs) - int(state["epoch"]), 0))

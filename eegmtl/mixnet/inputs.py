@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from eegmtl._io import config_hash, data_digest, read_json, write_json
+from eegmtl._io import fit_fingerprint, read_json, write_json
 from eegmtl.eeg.checks import (
     UNIT_TO_UV,
     AmplitudeReference,
@@ -142,15 +142,11 @@ def data_fingerprint(
     est: Any, X: np.ndarray, y: np.ndarray, X_val: Any = None, y_val: Any = None
 ) -> dict[str, Any]:
     """What a checkpoint of this fit must agree on: data shape, label set and counts, a
-    SHA-256 of the data (float64 bytes) and labels (:func:`eegmtl._io.data_digest`), and a hash
-    of the settings (MTL method included; ``max_epochs``, ``verbose``, ``device`` and
-    ``checkpoint_dir`` may change)."""
-    params = {k: v for k, v in est.get_params(deep=False).items() if k not in _RESUMABLE}
-    return {
-        **data_digest(X, y, X_val, y_val),
-        "mtl": repr(est.mtl),
-        "settings_hash": config_hash({k: repr(v) for k, v in params.items()}, 16),
-    }
+    SHA-256 of the data (float64 bytes) and labels, and a hash of the settings
+    (:func:`eegmtl._io.fit_fingerprint`; MTL method included; ``max_epochs``, ``verbose``,
+    ``device`` and ``checkpoint_dir`` may change)."""
+    return {**fit_fingerprint(est, X, y, X_val, y_val, resumable=_RESUMABLE),
+            "mtl": repr(est.mtl)}
 
 
 def checkpoint_seed(
