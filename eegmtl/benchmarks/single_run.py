@@ -50,6 +50,16 @@ rewritten atomically under a lock, so two processes can share it.
 Per-epoch trainer checkpoints (``checkpoint_dir``) allow resuming an interrupted run; its
 ``time`` is the wall time of the whole fit, the epochs run before the interruption included
 (their per-epoch times come back with the checkpointed history).
+
+Longer budgets extend shorter runs (:func:`shorter_budget_checkpoint`): a run of ``epochs=E``
+without a checkpoint of its own starts from the last checkpoint of the same run with the
+largest shorter budget ``e < E`` (same configuration except ``epochs``), copied into its own
+folder, and trains epochs ``e+1..E``. This is exact -- the result equals a fresh ``E``-epoch
+run -- because nothing in a run depends on its budget: the schedules are epoch-indexed
+(constant Adam, or milestones), the shuffling is seeded per epoch, there is no early
+stopping, and the checkpoint holds the end-of-epoch weights (the best-epoch weights are kept
+apart and restored only when the fit ends), optimiser, RNG and best-epoch state. The copied
+epochs' wall time counts in the record's ``time`` as for any resumed run.
 """
 
 from __future__ import annotations
@@ -66,7 +76,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from eegmtl._io import config_hash, library_versions
+from eegmtl._io import atomic_write, config_hash, library_versions
 from eegmtl.benchmarks.protocols import (
     PROTOCOLS,
     _accuracy,
@@ -87,8 +97,9 @@ from eegmtl.mtl.callbacks import Callback, ConflictProbe, MeanMetric
 from eegmtl.mtl.flat import make_flat_config
 from eegmtl.mtl.metrics import brier_score, expected_calibration_error, predictive_entropy
 from eegmtl.mtl.runtime import seed_everything, select_device
+from eegmtl.mtl.trainer import CHECKPOINT_NAME
 
-__all__ = ["flat_for_method", "run_benchmark"]
+__all__ = ["flat_for_method", "run_benchmark", "shorter_budget_checkpoint"]
 
 _BENCHMARK_FAMILY = "multimnist"
 _SELECTION = "best validation avg accuracy (10% of train held out); test evaluated once, after"
@@ -97,6 +108,23 @@ _SELECTION = "best validation avg accuracy (10% of train held out); test evaluat
 def _hash(obj: Any) -> str:
     """Hash of a run or protocol config (the ``"loose"`` style all vision records use)."""
     return config_hash(obj, 16, style="loose")
+
+
+def shorter_budget_checkpoint(config: Mapping[str, Any], checkpoint_dir: str | os.PathLike[str],
+                              ) -> tuple[int, Path] | None:
+    """The checkpoint a run of ``config`` can extend: that of the same configuration with the
+    largest shorter epoch budget, as ``(epochs, path of last.pt)``, or ``None``.
+
+    ``config`` is the full hashed run configuration (its ``config_hash`` names the run's
+    checkpoint folder under ``checkpoint_dir``); see the module docstring for why extending
+    is exact.
+    """
+    root = Path(checkpoint_dir)
+    for e in range(int(config["epochs"]) - 1, 0, -1):
+        path = root / _hash({**config, "epochs": e}) / CHECKPOINT_NAME
+        if path.is_file():
+            return e, path
+    return None
 
 
 def _versions() -> str:
@@ -273,7 +301,12 @@ def run_benchmark(
     train_loader = make_loader(train, batch_size, shuffle=True, seed=int(seed))
     val_loader = make_loader(val, 1024, shuffle=False)
     t0 = time.perf_counter()
-    resume_fit = resume and ckpt is not None and (ckpt / "last.pt").is_file()
+    if resume and ckpt is not None and not (ckpt / CHECKPOINT_NAME).is_file():
+        shorter = shorter_budget_checkpoint(config, checkpoint_dir)  # type: ignore[arg-type]
+        if shorter is not None:  # extend the shorter run (exact; module docstring)
+            ckpt.mkdir(parents=True, exist_ok=True)
+            atomic_write(ckpt / CHECKPOINT_NAME, shorter[1].read_bytes())
+    resume_fit = resume and ckpt is not None and (ckpt / CHECKPOINT_NAME).is_file()
     trainer.fit(train_loader, val_loader, resume=resume_fit)
     # a resumed fit also counts the wall time of the epochs it restored from the checkpoint
     fit_time = time.perf_counter() - t0 + sum(

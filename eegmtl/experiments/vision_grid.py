@@ -21,6 +21,7 @@ from eegmtl.experiments.vision_presets import (
     Item,
     Preset,
     estimate_seconds,
+    item_epochs,
     select_items,
     shard_items,
     stage_kwargs,
@@ -54,7 +55,7 @@ def done_items(preset: Preset, items: Sequence[Item], folder: Path,
         table = tables[path]
         if table is None or table.empty:
             continue
-        epochs = (overrides or {}).get("epochs", preset.stages[stage]["epochs"])
+        epochs = item_epochs(preset, item, overrides)
         hit = table[(table["task"] == "avg") & (table["dataset"] == canonical_benchmark(ds))
                     & (table["method"] == method) & (table["seed"] == seed)
                     & (table["epochs"] == epochs)]
@@ -96,7 +97,8 @@ def run_preset(
                 loaded[name] = load_multimnist(name)
             data = loaded[name]
         results, history = _paths(preset, stage, folder)
-        run_kw = {**stage_kwargs(preset, stage), **(overrides or {}), **kwargs}
+        run_kw = {**stage_kwargs(preset, (stage, ds, method, seed)), **(overrides or {}),
+                  **kwargs}
         rec = run_benchmark(ds, method=method, seed=seed, splits=data, results_path=results,
                             history_path=history, **run_kw)
         n += 1

@@ -337,3 +337,46 @@ def test_rewriting_the_committed_records_changes_no_byte(tmp_path):
     again = table[table["config_hash"] == table["config_hash"].iloc[-1]]
     runner.write_records(path, again)
     assert path.read_bytes() == committed.read_bytes()
+
+
+@pytest.mark.parametrize("method", ["rlw", "f-pcgrad"])
+def test_longer_budget_extends_the_shorter_run_exactly(splits, tmp_path, method):
+    """A 4-epoch run started where the 2-epoch run's checkpoint left off equals a fresh
+    4-epoch run: records, best epoch and the whole per-epoch history (random weights and the
+    flat step's perturbation included)."""
+    from eegmtl.benchmarks.records import load_history
+
+    common = dict(n_train=128, threads=1)
+    short = _run(splits, tmp_path, method, epochs=2, checkpoint_dir=tmp_path / "ck",
+                 history_path=tmp_path / "hist.csv", **common)
+    extended = _run(splits, tmp_path, method, epochs=4, checkpoint_dir=tmp_path / "ck",
+                    history_path=tmp_path / "hist.csv", **common)
+    fresh = _run(splits, tmp_path, method, epochs=4, checkpoint_dir=tmp_path / "ck_fresh",
+                 results_path=tmp_path / "fresh.csv", history_path=tmp_path / "hist_fresh.csv",
+                 **common)
+    assert short["config_hash"].iloc[0] != extended["config_hash"].iloc[0]
+    assert (tmp_path / "ck" / extended["config_hash"].iloc[0] / "last.pt").is_file()
+    for col in ("accuracy", "avg_accuracy", "brier", "best_epoch", "val_avg_accuracy",
+                "conflict_rate", "config_hash"):
+        assert extended[col].tolist() == fresh[col].tolist(), col
+    h_ext = load_history(tmp_path / "hist.csv")
+    h_ext = h_ext[h_ext["config_hash"] == extended["config_hash"].iloc[0]]
+    h_new = load_history(tmp_path / "hist_fresh.csv")
+    assert list(h_ext["epoch"]) == [0, 1, 2, 3]
+    for col in ("val_avg_accuracy", "train_loss", "val_loss"):
+        np.testing.assert_array_equal(h_ext[col].to_numpy(), h_new[col].to_numpy())
+    h_short = load_history(tmp_path / "hist.csv")
+    h_short = h_short[h_short["config_hash"] == short["config_hash"].iloc[0]]
+    # the first two epochs were not re-run: their wall times are the short run's
+    np.testing.assert_array_equal(h_ext["time"].to_numpy()[:2], h_short["time"].to_numpy())
+
+
+def test_no_extension_from_another_configuration(splits, tmp_path):
+    from eegmtl.benchmarks.single_run import shorter_budget_checkpoint
+
+    _run(splits, tmp_path, "ew", epochs=1, n_train=64, checkpoint_dir=tmp_path / "ck")
+    cfg = json.loads(_run(splits, tmp_path, "ew", epochs=2, n_train=64, lr=5e-4,
+                          checkpoint_dir=tmp_path / "ck2")["config"].iloc[0])
+    assert shorter_budget_checkpoint(cfg, tmp_path / "ck") is None  # other lr: not a prefix
+    found = shorter_budget_checkpoint({**cfg, "lr": 1e-3, "epochs": 3}, tmp_path / "ck")
+    assert found is not None and found[0] == 1

@@ -24,8 +24,10 @@ from eegmtl.experiments.vision_presets import (
     FLAT_PAIRS,
     NEW_METHODS,
     PRESETS,
+    item_epochs,
     select_items,
     shard_items,
+    stage_kwargs,
 )
 
 
@@ -102,7 +104,8 @@ def test_summary_verdict_uses_the_pooled_seed_spread():
         for method, acc in (("pcgrad", x), ("f-pcgrad", fx)):
             rows.append({"task": "avg", "dataset": "multi_mnist", "method": method,
                          "seed": seed, "avg_accuracy": acc, "conflict_rate": 0.3, "time": 1.0,
-                         "epochs": 10, "n_train": 10, "n_val": 2, "n_test": 4, "device": "cpu",
+                         "epochs": CONVERGED_EPOCHS["multi_mnist"], "n_train": 10, "n_val": 2,
+                         "n_test": 4, "device": "cpu",
                          "config": json.dumps({"optimizer": "adam", "lr": 1e-3,
                                                "batch_size": 256, "selection": "best val",
                                                "conflict_every": 20})})
@@ -127,9 +130,10 @@ def test_summary_reports_the_budget_rule_on_the_curves():
                            "val_avg_accuracy": curve, "config_hash": "h"})
     text = summarize_converged(pd.DataFrame(), None, curves)
     assert "| ew seed 0 | 8 | 80.00 88.00" in text and "| 6 |" in text
-    if CONVERGED_EPOCHS >= 6:
-        assert (f"Rule gives 6 epochs; the grid uses {CONVERGED_EPOCHS}: the grid's budget "
-                "meets the rule.") in text
+    budget = CONVERGED_EPOCHS["multi_mnist"]
+    assert budget >= 6
+    assert (f"Rule gives 6 epochs; the grid uses {budget} on MultiMNIST: the grid's budget "
+            "meets the rule.") in text
     text = summarize_converged(pd.DataFrame(), None, curves.iloc[:4])
     assert "do not yet show where the rule is met" in text and "Runs finished: **0 of" in text
 
@@ -162,7 +166,8 @@ def test_converged_preset_end_to_end_tiny(splits, tmp_path, monkeypatch):
     monkeypatch.setattr("eegmtl.benchmarks.runner.Trainer.fit", lambda *a, **k: 1 / 0)
     vision_grid.run_preset(preset, items, tmp_path, overrides=over, splits=splits,
                            device="cpu", threads=1)
-    text = summarize_converged(rec, hist)
+    assert "No records at the current budgets yet." in summarize_converged(rec, hist)
+    text = summarize_converged(rec, hist, budgets=dict.fromkeys(CONVERGED_EPOCHS, 1))
     assert "Runs finished: **4 of" in text and "**partial**" in text
     assert "| f-pcgrad > pcgrad | MultiMNIST |" in text and "(partial: 2 seeds)" in text \
         or "within noise (partial: 2 seeds)" in text
@@ -210,3 +215,46 @@ def test_summary_uses_the_epochs_of_finished_curve_runs_only(tmp_path):
     text = write_converged_summary(tmp_path).read_text()
     for (method, seed), g in hist[hist["config_hash"].isin(done)].groupby(["method", "seed"]):
         assert f"| {method} seed {seed} | {len(g)} |" in text
+
+
+def test_epoch_budget_is_one_per_data_set():
+    from eegmtl.benchmarks.protocols import canonical_benchmark
+
+    preset = PRESETS["converged"]
+    for item in preset.items:
+        budget = CONVERGED_EPOCHS[canonical_benchmark(item[1])]
+        assert item_epochs(preset, item) == stage_kwargs(preset, item)["epochs"] == budget
+    assert item_epochs(preset, preset.items[0], {"epochs": 1}) == 1  # --epochs / --tiny
+
+
+def _avg_row(dataset, method, seed, acc, epochs, chash):
+    return {"task": "avg", "dataset": dataset, "method": method, "seed": seed,
+            "avg_accuracy": acc, "conflict_rate": 0.3, "time": 1.0, "epochs": epochs,
+            "n_train": 10, "n_val": 2, "n_test": 4, "device": "cpu", "config_hash": chash,
+            "config": json.dumps({"optimizer": "adam", "lr": 1e-3, "batch_size": 256,
+                                  "selection": "best val", "conflict_every": 20})}
+
+
+def test_summary_keeps_other_budgets_apart_and_checks_the_budget_on_the_grid_curves():
+    mf = CONVERGED_EPOCHS["multi_fashion"]
+    rows, hist = [], []
+    for seed in range(3):
+        for method, acc in (("pcgrad", 0.85), ("f-pcgrad", 0.86)):
+            h = f"{method}{seed}"
+            rows.append(_avg_row("multi_fashion", method, seed, acc + seed / 1000, mf, h))
+            rows.append(_avg_row("multi_fashion", method, seed, 1.7 - acc, 10, h + "old"))
+            # a curve still rising 0.5 points per epoch at the end (never flat) for f-pcgrad
+            for e in range(mf):
+                v = 0.80 + 0.005 * e if method == "f-pcgrad" else min(0.80 + 0.02 * e, 0.85)
+                hist.append({"dataset": "multi_fashion", "method": method, "seed": seed,
+                             "epoch": e, "val_avg_accuracy": v, "config_hash": h})
+    text = summarize_converged(pd.DataFrame(rows), pd.DataFrame(hist))
+    assert "Runs finished: **6 of" in text
+    main, other = text.split("## Records at another epoch budget")
+    line = next(ln for ln in main.splitlines() if ln.startswith("| f-pcgrad > pcgrad"))
+    assert "s0: +1.00" in line and line.endswith("| holds |")  # only the budget's records
+    line = next(ln for ln in other.splitlines() if ln.startswith("| f-pcgrad > pcgrad"))
+    assert "s0: -1.00" in line and line.endswith("| does not hold |")
+    assert "**10 epochs**: MultiFashion 6 runs" in other
+    check = next(ln for ln in main.splitlines() if ln.startswith("| MultiFashion | "))
+    assert "pcgrad 4" in check and f"f-pcgrad >{mf - 2}" in check and "| **no** | 3 |" in check
