@@ -45,11 +45,13 @@ with the relative step costs of :data:`STEP_COST` (flat ≈ 4×, per-task-gradie
 5 ms ≈ 9 h, and the LeNet part (≈ 1.5 ms per EW step, ~250 units per epoch, 100 epochs) ≈
 5 h: about 14 h on one H200, uncertain by a factor of 2 either way.
 
-CPU size of ``converged``: 238 EW-epoch units per budget epoch (:func:`estimate_seconds`;
-``eegmtl vision --preset converged --estimate [--ew-step-ms 72.8]``): with the 72.8 ms EW step
-of LeNet measured by ``bench_mtl.md`` (one thread, one other process on the second core) and
-20 % around the steps, 10 epochs ≈ 24 CPU hours, i.e. ≈ 12 h for two one-thread shards on
-this 2-core machine (8 epochs, where the curves flatten by the rule: ≈ 10 h).
+CPU size of ``converged`` (``eegmtl vision --preset converged --estimate [--ew-step-ms MS]``
+prints the :func:`estimate_seconds` figure): from the measured fit times of the first 43
+runs, one epoch of the 30 X / F-X / EW / RLW runs of a data set costs ≈ 0.7 CPU hours (plain
+runs 40-80 s per epoch, flat runs 110-135 s, one thread), the nine newer methods ≈ 0.13 h, so
+the budgets above make ≈ 44 CPU hours, ≈ 22 h for two one-thread shards on this 2-core
+machine -- well above the 8 h first aimed for, because the 10-epoch budget that would have fit
+had not converged.
 """
 
 from __future__ import annotations
