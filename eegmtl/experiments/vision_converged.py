@@ -304,12 +304,15 @@ def plot_grid_curves(history: pd.DataFrame, avg: pd.DataFrame, path: Path) -> Pa
     import matplotlib.pyplot as plt
 
     datasets = [d for d in _DS if d in set(hist["dataset"])]
+    methods = list(dict.fromkeys(hist["method"].str.removeprefix("f-")))
+    colour = {m: plt.get_cmap("tab20")(i % 20) for i, m in enumerate(methods)}
     fig, axes = plt.subplots(1, len(datasets), figsize=(5 * len(datasets), 3.8), squeeze=False)
     for ax, d in zip(axes[0], datasets):
         h = hist[hist["dataset"] == d]
         for m, g in h.groupby("method", sort=False):
             c = g.groupby("epoch")["val_avg_accuracy"].mean().sort_index()
             ax.plot(c.index + 1, 100 * c.to_numpy(), ls="--" if m.startswith("f-") else "-",
+                    color=colour[m.removeprefix("f-")],
                     label=f"{m} (n={g['config_hash'].nunique()})")
         ax.set_title(f"{_DS[d]}: validation, seed mean")
         ax.set_xlabel("epoch")
@@ -317,7 +320,8 @@ def plot_grid_curves(history: pd.DataFrame, avg: pd.DataFrame, path: Path) -> Pa
         lo = 100 * h.groupby(["method", "epoch"])["val_avg_accuracy"].mean().quantile(0.3)
         ax.set_ylim(bottom=lo)
     axes[0][0].set_ylabel("validation avg accuracy (%)")
-    axes[0][-1].legend(fontsize=7, ncol=2)
+    for ax in axes[0]:
+        ax.legend(fontsize=6, ncol=2, loc="lower right")
     fig.tight_layout()
     tmp = path.with_suffix(".tmp.png")
     fig.savefig(tmp, dpi=110)
