@@ -27,7 +27,7 @@ from eegmtl.experiments.vision_presets import (
     stage_kwargs,
 )
 
-__all__ = ["TINY", "done_items", "run_preset", "run_preset_command"]
+__all__ = ["TINY", "done_items", "run_preset", "run_preset_command", "shorter_budget_epochs"]
 
 #: ``--tiny``: a smoke-test size of any preset (1 epoch, a few batches).
 TINY: dict[str, Any] = {"epochs": 1, "n_train": 256, "n_val": 128, "n_test": 128}
@@ -62,6 +62,31 @@ def done_items(preset: Preset, items: Sequence[Item], folder: Path,
         if not hit.empty:
             done.append(item)
     return done
+
+
+def shorter_budget_epochs(preset: Preset, items: Sequence[Item], folder: Path,
+                          overrides: dict[str, Any] | None = None) -> dict[Item, int]:
+    """Per item, the largest shorter epoch budget at which the same run (data set, method,
+    seed) has a record: the epochs an extended run will not repeat (its checkpoint kept)."""
+    from eegmtl.benchmarks.protocols import canonical_benchmark
+    from eegmtl.benchmarks.records import load_records
+
+    out: dict[Item, int] = {}
+    tables: dict[Path, Any] = {}
+    for item in items:
+        path, _ = _paths(preset, item[0], folder)
+        if path not in tables:
+            tables[path] = load_records(path) if path.is_file() else None
+        table = tables[path]
+        if table is None or table.empty:
+            continue
+        budget = item_epochs(preset, item, overrides)
+        hit = table[(table["task"] == "avg") & (table["dataset"] == canonical_benchmark(item[1]))
+                    & (table["method"] == item[2]) & (table["seed"] == item[3])
+                    & (table["epochs"] < budget)]
+        if not hit.empty:
+            out[item] = int(hit["epochs"].max())
+    return out
 
 
 def run_preset(
@@ -149,15 +174,18 @@ def run_preset_command(args: argparse.Namespace) -> int:
         given = getattr(args, "ew_step_ms", None)
         step = given / 1000 if given else ew_step_seconds(device=args.device)
         todo = [it for it in items if it not in done]
+        shorter = shorter_budget_epochs(preset, todo, folder, overrides)
         total = estimate_seconds(preset, items, step)
-        left = estimate_seconds(preset, todo, step)
+        left = estimate_seconds(preset, todo, step, epochs_done=shorter)
         print(f"preset {preset.name}, shard {k}/{n}: {len(items)} runs, {len(done)} done, "
-              f"{len(todo)} to run; EW step {1000 * step:.1f} ms ("
+              f"{len(todo)} to run ({len(shorter)} of them extended from a shorter budget's "
+              f"run); EW step {1000 * step:.1f} ms ("
               f"{'given' if given else 'thread CPU time, measured now'}); estimated CPU "
               f"time {total / 3600:.1f} h in all, {left / 3600:.1f} h left "
               "(one thread per process)")
         for it in todo:
-            print("  todo", ":".join(map(str, it[1:])), f"[{it[0]}]")
+            ext = (f" (extends {shorter[it]} epochs)" if it in shorter else "")
+            print("  todo", ":".join(map(str, it[1:])), f"[{it[0]}]{ext}")
         return 0
     set_torch_threads(args.threads)
     start, command, log = time.time(), command_line(args), log_line

@@ -56,7 +56,7 @@ had not converged.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -245,7 +245,13 @@ def select_items(preset: Preset, only: Iterable[str] = ()) -> list[Item]:
 
 
 def estimate_seconds(preset: Preset, items: Sequence[Item], ew_step_s: float,
-                     steps_per_epoch: int = 422, overhead: float = 1.2) -> float:
+                     steps_per_epoch: int = 422, overhead: float = 1.2,
+                     epochs_done: Mapping[Item, int] | None = None) -> float:
     """CPU seconds of ``items`` from a measured EW step time: Σ epochs × steps × relative
-    step cost × ``ew_step_s`` × ``overhead`` (evaluation, probes, I/O; ≤ 1.2 measured)."""
-    return sum(item_cost(preset, it) for it in items) * steps_per_epoch * ew_step_s * overhead
+    step cost × ``ew_step_s`` × ``overhead`` (evaluation, probes, I/O; ≤ 1.2 measured).
+    ``epochs_done``: epochs a run already has at a shorter budget (it is extended, so only
+    the remaining epochs count)."""
+    done = epochs_done or {}
+    units = sum(item_cost(preset, it) * (1 - min(done.get(it, 0), item_epochs(preset, it))
+                                         / item_epochs(preset, it)) for it in items)
+    return units * steps_per_epoch * ew_step_s * overhead

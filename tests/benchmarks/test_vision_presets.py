@@ -258,3 +258,20 @@ def test_summary_keeps_other_budgets_apart_and_checks_the_budget_on_the_grid_cur
     assert "**10 epochs**: MultiFashion 6 runs" in other
     check = next(ln for ln in main.splitlines() if ln.startswith("| MultiFashion | "))
     assert "pcgrad 4" in check and f"f-pcgrad >{mf - 2}" in check and "| **no** | 3 |" in check
+
+
+def test_estimate_counts_only_the_epochs_an_extended_run_adds(splits, tmp_path):
+    from eegmtl.experiments.vision_presets import estimate_seconds
+
+    preset = PRESETS["converged"]
+    item = select_items(preset, ["multimnist:pcgrad:0"])[0]
+    over = {**vision_grid.TINY, "n_train": 64, "n_val": 32, "n_test": 32, "epochs": 2}
+    vision_grid.run_preset(preset, [item], tmp_path, overrides=over,
+                           splits=splits, device="cpu", threads=1)
+    shorter = vision_grid.shorter_budget_epochs(preset, [item], tmp_path)
+    assert shorter == {item: 2}
+    assert vision_grid.shorter_budget_epochs(preset, [item], tmp_path, {"epochs": 2}) == {}
+    full = estimate_seconds(preset, [item], 0.1)
+    budget = CONVERGED_EPOCHS["multi_mnist"]
+    assert estimate_seconds(preset, [item], 0.1, epochs_done=shorter) == pytest.approx(
+        full * (budget - 2) / budget)
