@@ -17,6 +17,7 @@ from eegmtl.experiments import vision_grid
 from eegmtl.experiments.vision_converged import (
     WINDOW,
     flattening_epoch,
+    gain_fraction_epoch,
     paired_verdict,
     summarize_converged,
 )
@@ -130,6 +131,17 @@ def test_flattening_epoch_rule():
     assert flattening_epoch(noisy) == 8
 
 
+def test_gain_fraction_epoch_reads_the_plateau_off_the_whole_curve():
+    # a 4-epoch pause at 0.90, then one more point of gain: the window rule stops at the pause
+    curve = [0.80, 0.85, 0.88, 0.90, 0.9005, 0.900, 0.9008, 0.901, 0.91, 0.915, 0.91, 0.91]
+    assert flattening_epoch(curve) == 4
+    # whole gain 0.115 -> 95 %: best-so-far >= 0.90925, first reached after 9 epochs
+    assert gain_fraction_epoch(curve) == 9
+    assert gain_fraction_epoch(curve, fraction=0.5) == 3  # >= 0.8575
+    assert gain_fraction_epoch([0.9]) is None
+    assert gain_fraction_epoch([0.9, 0.8, 0.85]) == 1  # never above the first epoch
+
+
 def test_summary_reports_the_budget_rule_on_the_curves():
     curve = [0.80, 0.88, 0.91, 0.925, 0.93, 0.931, 0.932, 0.9325, 0.9326, 0.9327]
     curves = pd.DataFrame({"dataset": "multi_mnist", "method": "ew", "seed": 0,
@@ -217,13 +229,18 @@ def test_summary_uses_the_epochs_of_finished_curve_runs_only(tmp_path):
     for name in ("vision_converged_curves.csv", "vision_converged_curves_epochs.csv"):
         shutil.copy(src / name, tmp_path / name)
     hist = pd.read_csv(tmp_path / "vision_converged_curves_epochs.csv")
-    done = set(pd.read_csv(tmp_path / "vision_converged_curves.csv")["config_hash"])
+    rec = pd.read_csv(tmp_path / "vision_converged_curves.csv")
+    rec = rec[rec["task"] == "avg"].sort_values("epochs")
+    done = set(rec.groupby(["dataset", "method", "seed"]).tail(1)["config_hash"])  # longest
     stale = hist[hist["config_hash"].isin(done)].iloc[[0]].assign(config_hash="0" * 16)
     pd.concat([hist, stale]).to_csv(tmp_path / "vision_converged_curves_epochs.csv",
                                     index=False)  # an epoch of a run restarted elsewhere
     text = write_converged_summary(tmp_path).read_text()
-    for (method, seed), g in hist[hist["config_hash"].isin(done)].groupby(["method", "seed"]):
-        assert f"| MultiMNIST | {method} seed {seed} | {len(g)} |" in text
+    names = {"multi_mnist": "MultiMNIST", "multi_fashion": "MultiFashion",
+             "multi_fashion_mnist": "MultiFashion+MNIST"}
+    for (d, method, seed), g in hist[hist["config_hash"].isin(done)].groupby(
+            ["dataset", "method", "seed"]):
+        assert f"| {names[d]} | {method} seed {seed} | {len(g)} |" in text
 
 
 def test_epoch_budget_is_one_per_data_set():
