@@ -327,6 +327,18 @@ def _budget_check(history: pd.DataFrame, avg: pd.DataFrame,
     return lines
 
 
+def _save(fig: Any, path: Path, dpi: int) -> Path:
+    """Write a figure as PNG through a temporary file (a reader never sees half a file)."""
+    import matplotlib.pyplot as plt
+
+    fig.tight_layout()
+    tmp = path.with_suffix(".tmp.png")
+    fig.savefig(tmp, dpi=dpi)
+    plt.close(fig)
+    tmp.replace(path)
+    return path
+
+
 def plot_grid_curves(history: pd.DataFrame, avg: pd.DataFrame, path: Path) -> Path | None:
     """Seed-averaged validation curve of every method, one panel per data set (PNG)."""
     hist = history[history["config_hash"].isin(set(avg["config_hash"]))]
@@ -356,12 +368,7 @@ def plot_grid_curves(history: pd.DataFrame, avg: pd.DataFrame, path: Path) -> Pa
     axes[0][0].set_ylabel("validation avg accuracy (%)")
     for ax in axes[0]:
         ax.legend(fontsize=6, ncol=2, loc="lower right")
-    fig.tight_layout()
-    tmp = path.with_suffix(".tmp.png")
-    fig.savefig(tmp, dpi=110)
-    plt.close(fig)
-    tmp.replace(path)
-    return path
+    return _save(fig, path, dpi=110)
 
 
 def plot_curves(curves: pd.DataFrame, path: Path) -> Path | None:
@@ -395,12 +402,7 @@ def plot_curves(curves: pd.DataFrame, path: Path) -> Path | None:
         top = 100 * curves[curves["dataset"] == d]["val_avg_accuracy"].max()
         ax.set_ylim(top - 6, top + 0.5)
     axes[0][0].set_ylabel("validation avg accuracy (%)")
-    fig.tight_layout()
-    tmp = path.with_suffix(".tmp.png")
-    fig.savefig(tmp, dpi=120)
-    plt.close(fig)
-    tmp.replace(path)
-    return path
+    return _save(fig, path, dpi=120)
 
 
 def write_converged_summary(folder: Path) -> Path:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import argparse
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -39,14 +39,14 @@ def _paths(preset: Preset, stage: str, folder: Path) -> tuple[Path, Path | None]
     return folder / spec["results"], (folder / history if history else None)
 
 
-def done_items(preset: Preset, items: Sequence[Item], folder: Path,
-               overrides: dict[str, Any] | None = None) -> list[Item]:
-    """Items whose records are in the stage's record file (same data set, method, seed and
-    epoch budget)."""
+def _run_records(preset: Preset, items: Sequence[Item], folder: Path
+                 ) -> Iterator[tuple[Item, Any]]:
+    """Each item with the ``task="avg"`` records of the same run (data set, method, seed) in
+    its stage's record file, at any epoch budget (items without any are skipped)."""
     from eegmtl.benchmarks.protocols import canonical_benchmark
     from eegmtl.benchmarks.records import load_records
 
-    done, tables = [], {}
+    tables: dict[Path, Any] = {}
     for item in items:
         stage, ds, method, seed = item
         path, _ = _paths(preset, stage, folder)
@@ -55,37 +55,29 @@ def done_items(preset: Preset, items: Sequence[Item], folder: Path,
         table = tables[path]
         if table is None or table.empty:
             continue
-        epochs = item_epochs(preset, item, overrides)
         hit = table[(table["task"] == "avg") & (table["dataset"] == canonical_benchmark(ds))
-                    & (table["method"] == method) & (table["seed"] == seed)
-                    & (table["epochs"] == epochs)]
+                    & (table["method"] == method) & (table["seed"] == seed)]
         if not hit.empty:
-            done.append(item)
-    return done
+            yield item, hit
+
+
+def done_items(preset: Preset, items: Sequence[Item], folder: Path,
+               overrides: dict[str, Any] | None = None) -> list[Item]:
+    """Items whose records are in the stage's record file (same data set, method, seed and
+    epoch budget)."""
+    return [item for item, hit in _run_records(preset, items, folder)
+            if (hit["epochs"] == item_epochs(preset, item, overrides)).any()]
 
 
 def shorter_budget_epochs(preset: Preset, items: Sequence[Item], folder: Path,
                           overrides: dict[str, Any] | None = None) -> dict[Item, int]:
     """Per item, the largest shorter epoch budget at which the same run (data set, method,
     seed) has a record: the epochs an extended run will not repeat (its checkpoint kept)."""
-    from eegmtl.benchmarks.protocols import canonical_benchmark
-    from eegmtl.benchmarks.records import load_records
-
     out: dict[Item, int] = {}
-    tables: dict[Path, Any] = {}
-    for item in items:
-        path, _ = _paths(preset, item[0], folder)
-        if path not in tables:
-            tables[path] = load_records(path) if path.is_file() else None
-        table = tables[path]
-        if table is None or table.empty:
-            continue
-        budget = item_epochs(preset, item, overrides)
-        hit = table[(table["task"] == "avg") & (table["dataset"] == canonical_benchmark(item[1]))
-                    & (table["method"] == item[2]) & (table["seed"] == item[3])
-                    & (table["epochs"] < budget)]
-        if not hit.empty:
-            out[item] = int(hit["epochs"].max())
+    for item, hit in _run_records(preset, items, folder):
+        shorter = hit[hit["epochs"] < item_epochs(preset, item, overrides)]
+        if not shorter.empty:
+            out[item] = int(shorter["epochs"].max())
     return out
 
 
