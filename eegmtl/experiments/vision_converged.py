@@ -164,6 +164,16 @@ def _claim_table(avg: pd.DataFrame, datasets: list[str]) -> list[str]:
     return out
 
 
+def _split_budgets(records: pd.DataFrame, budgets: dict[str, int],
+                   ) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The ``task="avg"`` rows of ``records`` at their data set's budget, and the others."""
+    if records.empty:
+        return records, records
+    avg = records[records["task"] == "avg"]
+    on_budget = avg["epochs"] == avg["dataset"].map(budgets)
+    return avg[on_budget], avg[~on_budget]
+
+
 def _other_budgets(other: pd.DataFrame, history: pd.DataFrame | None) -> list[str]:
     """Claim tables (and budget checks) of the records at budgets other than the current
     ones, per budget."""
@@ -178,8 +188,9 @@ def _other_budgets(other: pd.DataFrame, history: pd.DataFrame | None) -> list[st
             f"{_DS.get(d, d)} {len(x)} runs" for d, x in g.groupby("dataset")), ""]
         out += _claim_table(g, [d for d in _DS if d in set(g["dataset"])])
         if history is not None and not history.empty:
-            out += [ln.replace("## Epoch budget check", f"### {int(e)} epochs: budget check")
-                    for ln in _budget_check(history, g, dict.fromkeys(_DS, int(e)))]
+            out += _budget_check(history, g, dict.fromkeys(_DS, int(e)),
+                                 heading=f"### {int(e)} epochs: budget check on the grid's "
+                                 "own validation curves")
         out += [""]
     return out
 
@@ -202,11 +213,7 @@ def summarize_converged(records: pd.DataFrame, history: pd.DataFrame | None = No
            "edit by hand); verdicts use only the records present.", ""]
     preset = PRESETS["converged"]
     expected = len(preset.items)
-    avg = records[records["task"] == "avg"].copy() if not records.empty else records
-    other = avg.iloc[0:0]
-    if not avg.empty:  # one budget per data set; other budgets are reported apart
-        on_budget = avg["epochs"] == avg["dataset"].map(budgets)
-        avg, other = avg[on_budget], avg[~on_budget]
+    avg, other = _split_budgets(records, budgets)
     n_done = len(avg)
     out += [f"Runs finished: **{n_done} of {expected}**"
             + (" — the grid is **partial**; verdicts below cover the runs present."
@@ -258,7 +265,6 @@ def summarize_converged(records: pd.DataFrame, history: pd.DataFrame | None = No
 def _curve_lines(curves: pd.DataFrame) -> list[str]:
     from eegmtl.experiments.vision_presets import CONVERGED_EPOCHS
 
-    curves = curves.assign(dataset=curves["dataset"] if "dataset" in curves else "multi_mnist")
     lines = ["## Epoch budget per data set from the pilot curves", "",
              "Two readings of each pilot's best-so-far validation average accuracy: *flat "
              f"after* = the first epoch e after which it gains < 0.2 points over the next "
@@ -290,15 +296,16 @@ def _curve_lines(curves: pd.DataFrame) -> list[str]:
     return lines + [""] + [f"- {v}" for v in verdicts] + [""]
 
 
-def _budget_check(history: pd.DataFrame, avg: pd.DataFrame,
-                  budgets: dict[str, int]) -> list[str]:
+def _budget_check(history: pd.DataFrame, avg: pd.DataFrame, budgets: dict[str, int],
+                  heading: str = "## Epoch budget check on the grid's own validation curves",
+                  ) -> list[str]:
     """Per data set: the budget rule on each method's seed-averaged validation curve (the
     runs in ``avg`` only), and the runs whose own best-so-far curve still gained ≥ 0.2 points
     over their last 2 epochs."""
     hist = history[history["config_hash"].isin(set(avg["config_hash"]))]
     if hist.empty:
         return []
-    lines = ["", "## Epoch budget check on the grid's own validation curves", "",
+    lines = ["", heading, "",
              "Per data set and method: the rule (first epoch after which the best-so-far "
              f"validation accuracy gains < 0.2 points over the next {_GRID_WINDOW} epochs; the "
              "seed mean averages out much of the noise the pilots' 4-epoch window guards "
@@ -318,7 +325,8 @@ def _budget_check(history: pd.DataFrame, avg: pd.DataFrame,
             found[m] = flattening_epoch(mean_curve.to_numpy(), window=_GRID_WINDOW)
         for _, g in h.groupby("config_hash"):
             v = np.maximum.accumulate(g.sort_values("epoch")["val_avg_accuracy"].to_numpy(float))
-            late += int(len(v) >= 3 and 100 * (v[-1] - v[-3]) >= 0.2)
+            late += int(len(v) > _GRID_WINDOW
+                        and 100 * (v[-1] - v[-1 - _GRID_WINDOW]) >= 0.2)
         met = all(e is not None and e <= budget for e in found.values())
         rules = ", ".join(f"{m} {e if e is not None else f'>{budget - _GRID_WINDOW}'}"
                           for m, e in found.items())
@@ -382,7 +390,6 @@ def plot_curves(curves: pd.DataFrame, path: Path) -> Path | None:
     import matplotlib.pyplot as plt
     from matplotlib.ticker import MaxNLocator
 
-    curves = curves.assign(dataset=curves["dataset"] if "dataset" in curves else "multi_mnist")
     datasets = [d for d in _DS if d in set(curves["dataset"])]
     fig, axes = plt.subplots(1, len(datasets), figsize=(4.6 * len(datasets), 3.6),
                              squeeze=False)
@@ -426,7 +433,10 @@ def write_converged_summary(folder: Path) -> Path:
     if curves is not None:
         plot_curves(curves, folder / "vision_converged_curves.png")
     if history is not None and not records.empty:
-        plot_grid_curves(history, records[records["task"] == "avg"],
+        from eegmtl.experiments.vision_presets import CONVERGED_EPOCHS
+
+        # runs at the current budgets only: an extended run repeats its shorter run's epochs
+        plot_grid_curves(history, _split_budgets(records, CONVERGED_EPOCHS)[0],
                          folder / "vision_converged_grid_curves.png")
     return atomic_write(folder / "vision_converged_summary.md",
                         summarize_converged(records, history, curves))

@@ -104,7 +104,8 @@ def run_preset(
 
     loaded: dict[str, Any] = {}
     n = 0
-    for i, (stage, ds, method, seed) in enumerate(items):
+    for i, item in enumerate(items):
+        stage, ds, method, seed = item
         t0 = time.perf_counter()
         name = canonical_benchmark(ds)
         data = splits
@@ -114,8 +115,7 @@ def run_preset(
                 loaded[name] = load_multimnist(name)
             data = loaded[name]
         results, history = _paths(preset, stage, folder)
-        run_kw = {**stage_kwargs(preset, (stage, ds, method, seed)), **(overrides or {}),
-                  **kwargs}
+        run_kw = {**stage_kwargs(preset, item), **(overrides or {}), **kwargs}
         rec = run_benchmark(ds, method=method, seed=seed, splits=data, results_path=results,
                             history_path=history, **run_kw)
         n += 1

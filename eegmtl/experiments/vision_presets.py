@@ -205,10 +205,12 @@ def stage_kwargs(preset: Preset, item: Item) -> dict[str, Any]:
     return kw
 
 
-def item_cost(preset: Preset, item: Item) -> float:
-    """Estimated work of a run in EW-epoch units (epochs × relative step cost; ResNet-18
-    counted like LeNet -- only the ratio between runs matters for sharding)."""
-    return float(item_epochs(preset, item)) * STEP_COST.get(item[2], 1.8)
+def item_cost(preset: Preset, item: Item, epochs_done: int = 0) -> float:
+    """Estimated work of a run in EW-epoch units (epochs left after ``epochs_done`` × relative
+    step cost; ResNet-18 counted like LeNet -- only the ratio between runs matters for
+    sharding)."""
+    epochs = item_epochs(preset, item)
+    return float(epochs - min(epochs_done, epochs)) * STEP_COST.get(item[2], 1.8)
 
 
 def shard_items(preset: Preset, items: Sequence[Item], k: int, n: int) -> list[Item]:
@@ -262,6 +264,5 @@ def estimate_seconds(preset: Preset, items: Sequence[Item], ew_step_s: float,
     ``epochs_done``: epochs a run already has at a shorter budget (it is extended, so only
     the remaining epochs count)."""
     done = epochs_done or {}
-    units = sum(item_cost(preset, it) * (1 - min(done.get(it, 0), item_epochs(preset, it))
-                                         / item_epochs(preset, it)) for it in items)
+    units = sum(item_cost(preset, it, done.get(it, 0)) for it in items)
     return units * steps_per_epoch * ew_step_s * overhead
