@@ -70,12 +70,19 @@ def done_items(preset: Preset, items: Sequence[Item], folder: Path,
 
 
 def shorter_budget_epochs(preset: Preset, items: Sequence[Item], folder: Path,
+                          checkpoint_dir: Path,
                           overrides: dict[str, Any] | None = None) -> dict[Item, int]:
     """Per item, the largest shorter epoch budget at which the same run (data set, method,
-    seed) has a record: the epochs an extended run will not repeat (its checkpoint kept)."""
+    seed) has a record and its checkpoint is still in ``checkpoint_dir``: the epochs an
+    extended run will not repeat (a record whose checkpoint is gone, e.g. on another machine,
+    does not count: that run starts from scratch)."""
+    from eegmtl.mtl.trainer import CHECKPOINT_NAME
+
     out: dict[Item, int] = {}
     for item, hit in _run_records(preset, items, folder):
-        shorter = hit[hit["epochs"] < item_epochs(preset, item, overrides)]
+        kept = hit["config_hash"].map(
+            lambda h: (Path(checkpoint_dir) / str(h) / CHECKPOINT_NAME).is_file())
+        shorter = hit[kept & (hit["epochs"] < item_epochs(preset, item, overrides))]
         if not shorter.empty:
             out[item] = int(shorter["epochs"].max())
     return out
@@ -160,13 +167,14 @@ def run_preset_command(args: argparse.Namespace) -> int:
         print(summary(folder / "vision_converged.csv"))
         return 0
     done = done_items(preset, items, folder, overrides)
+    checkpoints = args.checkpoint_dir or cache_dir(None, "vision_runs")
     if args.estimate:
         from eegmtl.experiments.vision_bench import ew_step_seconds
 
         given = getattr(args, "ew_step_ms", None)
         step = given / 1000 if given else ew_step_seconds(device=args.device)
         todo = [it for it in items if it not in done]
-        shorter = shorter_budget_epochs(preset, todo, folder, overrides)
+        shorter = shorter_budget_epochs(preset, todo, folder, checkpoints, overrides)
         total = estimate_seconds(preset, items, step)
         left = estimate_seconds(preset, todo, step, epochs_done=shorter)
         print(f"preset {preset.name}, shard {k}/{n}: {len(items)} runs, {len(done)} done, "
@@ -185,7 +193,7 @@ def run_preset_command(args: argparse.Namespace) -> int:
     ran = run_preset(
         preset, items, folder, overrides=overrides, log=log, after_run=summary,
         device=args.device, progress=args.progress, resume=not args.no_resume,
-        checkpoint_dir=args.checkpoint_dir or cache_dir(None, "vision_runs"),
+        checkpoint_dir=checkpoints,
     )
     results = folder / next(iter(preset.stages.values()))["results"]
     log_invocation(results, command, args.shard, start, ran)

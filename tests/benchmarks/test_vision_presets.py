@@ -291,11 +291,15 @@ def test_estimate_counts_only_the_epochs_an_extended_run_adds(splits, tmp_path):
     preset = PRESETS["converged"]
     item = select_items(preset, ["multimnist:pcgrad:0"])[0]
     over = {**vision_grid.TINY, "n_train": 64, "n_val": 32, "n_test": 32, "epochs": 2}
+    ckpt = tmp_path / "checkpoints"
     vision_grid.run_preset(preset, [item], tmp_path, overrides=over,
-                           splits=splits, device="cpu", threads=1)
-    shorter = vision_grid.shorter_budget_epochs(preset, [item], tmp_path)
+                           splits=splits, device="cpu", threads=1, checkpoint_dir=ckpt)
+    shorter = vision_grid.shorter_budget_epochs(preset, [item], tmp_path, ckpt)
     assert shorter == {item: 2}
-    assert vision_grid.shorter_budget_epochs(preset, [item], tmp_path, {"epochs": 2}) == {}
+    assert vision_grid.shorter_budget_epochs(preset, [item], tmp_path, ckpt,
+                                             {"epochs": 2}) == {}
+    # a record whose checkpoint is gone (another machine) is a run from scratch
+    assert vision_grid.shorter_budget_epochs(preset, [item], tmp_path, tmp_path / "none") == {}
     full = estimate_seconds(preset, [item], 0.1)
     budget = CONVERGED_EPOCHS["multi_mnist"]
     assert estimate_seconds(preset, [item], 0.1, epochs_done=shorter) == pytest.approx(
