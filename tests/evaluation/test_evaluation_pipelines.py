@@ -96,6 +96,12 @@ def test_subject_dependent_script_writes_records_and_summary(fake_mixnet, tmp_pa
     command = text.split("```")[1].strip().split("\t")[-1]  # the exact command, in the header
     assert command.startswith("python pipelines/subject_dependent.py --methods MixNet")
     assert "| MixNet |" in text and "do not edit by hand" in text
+    log = tmp_path / "sd.csv.commands.log"
+    assert len(log.read_text().splitlines()) == 1
+    # a rerun that only finds finished fits leaves the command log as it was
+    sd.main(["--methods", "MixNet", "--subjects", "1", "2", "--only-folds", "1",
+             "--results", str(res), "--no-progress", "--max-epochs", "7"])
+    assert len(log.read_text().splitlines()) == 1 and len(load_records(res)) == 2
 
 
 def test_ablation_chain_selects_on_validation(fake_mixnet, tmp_path):
