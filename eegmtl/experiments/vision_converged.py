@@ -28,7 +28,8 @@ summary applies the rule to the pilot curves and, per data set, to each method's
 curve averaged over its seeds in the grid's own per-epoch history (a single seed's curve
 carries ~0.1 points of validation noise, which the best-so-far maximum turns into gains). Records of
 a data set at another epoch budget (e.g. runs finished before a budget was raised; the runs
-themselves are extended, not repeated) are kept and reported apart, never mixed in.
+themselves are extended where their checkpoints remain) are kept and reported apart, never
+mixed in.
 """
 
 from __future__ import annotations
@@ -181,8 +182,8 @@ def _other_budgets(other: pd.DataFrame, history: pd.DataFrame | None) -> list[st
         return []
     out = ["", "## Records at another epoch budget (not in the tables above)", "",
            "Runs of a data set at a budget other than its current one (finished before the "
-           "budget was raised; each is extended from its checkpoint to the current budget, not "
-           "repeated). Their claims, for comparison:", ""]
+           "budget was raised; each is extended to the current budget from its checkpoint where "
+           "that is still on the machine, else rerun). Their claims, for comparison:", ""]
     for e, g in other.groupby("epochs"):
         out += [f"**{int(e)} epochs**: " + ", ".join(
             f"{_DS.get(d, d)} {len(x)} runs" for d, x in g.groupby("dataset")), ""]

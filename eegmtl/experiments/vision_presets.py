@@ -34,8 +34,8 @@ curves still gained 0.2-0.3 points over epochs 9-10 (they run about one epoch be
 plain versions); a 2-epoch window had let validation noise pass for a plateau. The 30-epoch
 pilots give 14 (MultiMNIST), 18 (MultiFashion) and 16 (MultiFashion+MNIST) epochs; the
 budgets, :data:`CONVERGED_EPOCHS`, add 2 for the methods not piloted. Runs finished at a
-shorter budget are extended from their checkpoints, not repeated
-(:func:`~eegmtl.benchmarks.single_run.shorter_budget_checkpoint`).
+shorter budget are extended from their checkpoints, not repeated, while those checkpoints
+are in the machine's cache (:func:`~eegmtl.benchmarks.single_run.shorter_budget_checkpoint`).
 
 ``fmtl-gpu`` (meant for a GPU): the F-MTL MultiMNIST protocol (Phan et al., ICCV 2025,
 Table 1 and the official ``run.sh``: ResNet-18, Adam 1e-3, batch 256, **200 epochs**, 3 seeds;
