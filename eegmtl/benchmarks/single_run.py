@@ -99,7 +99,7 @@ from eegmtl.mtl.metrics import brier_score, expected_calibration_error, predicti
 from eegmtl.mtl.runtime import seed_everything, select_device
 from eegmtl.mtl.trainer import CHECKPOINT_NAME
 
-__all__ = ["flat_for_method", "run_benchmark", "shorter_budget_checkpoint"]
+__all__ = ["flat_for_method", "run_benchmark", "run_checkpoint", "shorter_budget_checkpoint"]
 
 _BENCHMARK_FAMILY = "multimnist"
 _SELECTION = "best validation avg accuracy (10% of train held out); test evaluated once, after"
@@ -108,6 +108,12 @@ _SELECTION = "best validation avg accuracy (10% of train held out); test evaluat
 def _hash(obj: Any) -> str:
     """Hash of a run or protocol config (the ``"loose"`` style all vision records use)."""
     return config_hash(obj, 16, style="loose")
+
+
+def run_checkpoint(checkpoint_dir: str | os.PathLike[str], run_hash: str) -> Path:
+    """The trainer checkpoint of the run whose record has ``config_hash == run_hash``:
+    ``<checkpoint_dir>/<run_hash>/last.pt`` (it may not exist)."""
+    return Path(checkpoint_dir) / run_hash / CHECKPOINT_NAME
 
 
 def shorter_budget_checkpoint(config: Mapping[str, Any], checkpoint_dir: str | os.PathLike[str],
@@ -119,9 +125,8 @@ def shorter_budget_checkpoint(config: Mapping[str, Any], checkpoint_dir: str | o
     checkpoint folder under ``checkpoint_dir``); see the module docstring for why extending
     is exact.
     """
-    root = Path(checkpoint_dir)
     for e in range(int(config["epochs"]) - 1, 0, -1):
-        path = root / _hash({**config, "epochs": e}) / CHECKPOINT_NAME
+        path = run_checkpoint(checkpoint_dir, _hash({**config, "epochs": e}))
         if path.is_file():
             return e, path
     return None

@@ -182,7 +182,9 @@ def run_protocol(
     Returns
     -------
     DataFrame
-        The records of all requested fits (finished now or earlier), sorted by key.
+        The records of all requested fits (finished now or earlier), sorted by key;
+        ``attrs["n_fitted"]`` is the number of fits this call ran (0 when every fit had a
+        record).
     """
     from joblib import Parallel, delayed
 
@@ -284,7 +286,9 @@ def run_protocol(
         df = normalize_records(_sorted(pd.DataFrame(rows, columns=None if rows
                                                     else list(RECORD_COLUMNS))))
     mask = [record_key(k) in wanted for k in df[list(KEY_COLUMNS)].itertuples(index=False)]
-    return df[mask].reset_index(drop=True)
+    out = df[mask].reset_index(drop=True)
+    out.attrs["n_fitted"] = len(todo)
+    return out
 
 
 def _sorted(df: pd.DataFrame) -> pd.DataFrame:

@@ -135,7 +135,6 @@ def method_params(args: argparse.Namespace, protocol: str) -> dict[str, dict[str
 
 def run(args: argparse.Namespace) -> int:
     """Run the evaluation (or regenerate its summary) as parsed by :func:`add_arguments`."""
-    from eegmtl.evaluation.records import load_records
     from eegmtl.evaluation.runner import run_protocol
     from eegmtl.evaluation.tables import to_markdown
     from eegmtl.experiments.summaries import write_summary
@@ -162,7 +161,6 @@ def run(args: argparse.Namespace) -> int:
         write_summary(results, summary, protocol, None, 0.0, title=title)
         print(f"summary {summary} regenerated from {results}")
         return 0
-    n_before = len(load_records(results)) if results.is_file() else 0
     df = run_protocol(
         protocol, args.methods, subjects, n_folds=args.folds, folds=folds, seeds=args.seeds,
         n_jobs=args.n_jobs, backend=args.backend, address=args.address, results_path=results,
@@ -174,7 +172,7 @@ def run(args: argparse.Namespace) -> int:
             args.checkpoint_dir or cache_dir(None, "eeg_fits")),
     )
     wall = time.perf_counter() - T_START
-    n_new = len(load_records(results)) - n_before if results.is_file() else 0
+    n_new = df.attrs["n_fitted"]
     # a call that only found finished fits adds nothing to the record of what made the file
     write_summary(results, summary, protocol, command_line(args) if n_new else None, wall,
                   title=title)

@@ -76,12 +76,11 @@ def shorter_budget_epochs(preset: Preset, items: Sequence[Item], folder: Path,
     seed) has a record and its checkpoint is still in ``checkpoint_dir``: the epochs an
     extended run will not repeat (a record whose checkpoint is gone, e.g. on another machine,
     does not count: that run starts from scratch)."""
-    from eegmtl.mtl.trainer import CHECKPOINT_NAME
+    from eegmtl.benchmarks.single_run import run_checkpoint
 
     out: dict[Item, int] = {}
     for item, hit in _run_records(preset, items, folder):
-        kept = hit["config_hash"].map(
-            lambda h: (Path(checkpoint_dir) / str(h) / CHECKPOINT_NAME).is_file())
+        kept = hit["config_hash"].map(lambda h: run_checkpoint(checkpoint_dir, h).is_file())
         shorter = hit[kept & (hit["epochs"] < item_epochs(preset, item, overrides))]
         if not shorter.empty:
             out[item] = int(shorter["epochs"].max())
