@@ -18,6 +18,7 @@ from eegmtl._io import (
     config_hash,
     file_lock,
     library_versions,
+    machine_info,
     read_json,
     stable_json,
     write_json,
@@ -111,6 +112,18 @@ def test_library_versions() -> None:
     assert v["python"].count(".") == 2
     assert v["surely-not-a-package-xyz"] is None
     assert "numpy" in library_versions()
+
+
+def test_machine_info_names_the_hardware() -> None:
+    import os
+
+    import torch
+
+    info = machine_info()
+    assert info["cpu_count"] == os.cpu_count() and info["arch"]
+    assert info["cpu_capability"] == torch.backends.cpu.get_cpu_capability()
+    assert info["gpu"] == (torch.cuda.get_device_name() if torch.cuda.is_available() else None)
+    json.dumps(info)  # stored as a JSON column
 
 
 def _store(path: Path) -> RecordStore:

@@ -1,10 +1,11 @@
 """File I/O and provenance shared by every layer: atomic writes, a file lock, config hashes,
-library versions and the tidy record store.
+library versions, the machine and the tidy record store.
 
 Nothing here imports torch or the rest of :mod:`eegmtl`, so the MTL core, the benchmarks, the
 evaluation and the experiments can all build on it. One module per job:
 :mod:`~eegmtl._io.files` (atomic writes, JSON files, the file lock),
-:mod:`~eegmtl._io.provenance` (canonical JSON, config hashes, library versions) and
+:mod:`~eegmtl._io.provenance` (canonical JSON, config hashes, library versions, the
+machine) and
 :mod:`~eegmtl._io.records` (:class:`RecordStore`); every public name is re-exported here.
 """
 
@@ -17,6 +18,7 @@ from .provenance import (
     data_digest,
     fit_fingerprint,
     library_versions,
+    machine_info,
     stable_json,
 )
 from .records import RecordStore
@@ -31,6 +33,7 @@ __all__ = [
     "fit_fingerprint",
     "file_lock",
     "library_versions",
+    "machine_info",
     "read_json",
     "stable_json",
     "write_json",

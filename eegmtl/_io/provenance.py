@@ -124,3 +124,34 @@ def library_versions(names: Sequence[str] | None = None) -> dict[str, str | None
         except _metadata.PackageNotFoundError:
             out[name] = None
     return out
+
+
+def machine_info() -> dict[str, Any]:
+    """The hardware a result was computed on, for records' provenance (never hashed).
+
+    ``cpu`` (the model name of ``/proc/cpuinfo``, else :func:`platform.processor`), ``arch``
+    and ``cpu_count``; when torch is already imported (nothing is imported here) also
+    ``cpu_capability`` (the SIMD kernels torch dispatches to, e.g. ``"AVX512"``) and ``gpu``
+    (the CUDA device name, ``None`` without one). Two machines that differ in these may
+    round sums and convolutions differently, so a rerun of the same config can differ by a
+    trial or two per fit.
+    """
+    import platform
+    import sys
+
+    cpu = None
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as fh:
+            for line in fh:
+                if line.lower().startswith("model name"):
+                    cpu = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    info: dict[str, Any] = {"cpu": cpu or platform.processor() or None,
+                            "arch": platform.machine(), "cpu_count": os.cpu_count()}
+    torch = sys.modules.get("torch")
+    if torch is not None:
+        info["cpu_capability"] = torch.backends.cpu.get_cpu_capability()
+        info["gpu"] = torch.cuda.get_device_name() if torch.cuda.is_available() else None
+    return info

@@ -33,7 +33,7 @@ COLUMNS: tuple[str, ...] = (
     "avg_accuracy", "delta_p", "brier", "ece", "entropy", "conflict_rate", "time",
     "config_hash", "config", "weighting", "aggregator", "flat_rho", "n_train", "n_val",
     "n_test", "best_epoch", "val_avg_accuracy", "n_conflict_probes", "protocol_hash",
-    "device", "versions", "gradient_mode", "step_config",
+    "device", "machine", "versions", "gradient_mode", "step_config",
 )
 
 #: Leading columns of the per-epoch history file (then the trainer's epoch keys:

@@ -8,7 +8,8 @@ to a CSV results file (the vision result-record schema, :mod:`eegmtl.benchmarks.
 ``benchmark, dataset, model, method, seed, epochs, task, accuracy, avg_accuracy, delta_p,
 brier, ece, entropy, conflict_rate, time, config_hash, config`` (+ ``weighting``,
 ``aggregator``, ``flat_rho``, ``n_train``, ``n_val``, ``n_test``, ``best_epoch``,
-``val_avg_accuracy``, ``n_conflict_probes``, ``protocol_hash``, ``device``, ``versions``,
+``val_avg_accuracy``, ``n_conflict_probes``, ``protocol_hash``, ``device``, ``machine``
+(CPU model and SIMD level, GPU: :func:`eegmtl._io.machine_info`), ``versions``,
 and, not hashed, ``gradient_mode`` and ``step_config``: the step's resolved arithmetic
 choices, :meth:`~eegmtl.mtl.step.MTLStep.config`).
 
@@ -76,7 +77,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from eegmtl._io import atomic_write, config_hash, library_versions
+from eegmtl._io import atomic_write, config_hash, library_versions, machine_info
 from eegmtl.benchmarks.protocols import (
     PROTOCOLS,
     _accuracy,
@@ -354,7 +355,8 @@ def run_benchmark(
         "flat_rho": kw["flat"].rho if kw["flat"] is not None else 0.0,
         "n_train": len(train), "n_val": len(val), "n_test": len(test), "best_epoch": best,
         "val_avg_accuracy": val_avg, "n_conflict_probes": probe.counter.n_batches,
-        "protocol_hash": protocol_hash, "device": str(dev), "versions": _versions(),
+        "protocol_hash": protocol_hash, "device": str(dev),
+        "machine": json.dumps(machine_info(), sort_keys=True), "versions": _versions(),
         "gradient_mode": step_config["gradient_mode"],
         "step_config": json.dumps(step_config, sort_keys=True, default=str),
     }

@@ -193,4 +193,5 @@ def _run_task(
         "val_subjects": ";".join(str(s) for s in sp.val_subjects),
         "gradient_mode": step_cfg.get("gradient_mode", ""),
         "step_config": stable_json(step_cfg) if step_cfg else "",
+        "machine": common.get("machine"),
     }

@@ -58,8 +58,9 @@ RECORD_COLUMNS: tuple[str, ...] = (
     "samples_test", "session", "channels", "n_sessions", "n_classes",
     # validation part of the fold (model selection uses these, never the test set)
     "samples_val", "val_accuracy", "val_f1_macro",
-    # provenance (not hashed): the training step's resolved gradient mode and settings
-    "fit_seed", "val_subjects", "gradient_mode", "step_config",
+    # provenance (not hashed): the training step's resolved gradient mode and settings, and
+    # the machine the fit ran on (CPU model and SIMD level, GPU; ``eegmtl._io.machine_info``)
+    "fit_seed", "val_subjects", "gradient_mode", "step_config", "machine",
 )
 
 _NUMERIC = (

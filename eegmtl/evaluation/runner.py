@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from eegmtl._io import config_hash, library_versions, stable_json
+from eegmtl._io import config_hash, library_versions, machine_info, stable_json
 from eegmtl.evaluation.fit_fold import TEST_SESSION_LABEL as TEST_SESSION_LABEL
 from eegmtl.evaluation.fit_fold import _run_task, _Task, fit_seed, fit_stem
 from eegmtl.evaluation.methods import resolve_methods
@@ -247,6 +247,7 @@ def run_protocol(
     common = {
         "dataset": dataset,
         "versions": json.dumps(library_versions(), sort_keys=True),
+        "machine": json.dumps(machine_info(), sort_keys=True),
         "n_sessions": {int(s): int(len(np.unique(sessions[all_subjects == s])))
                        for s in np.unique(all_subjects)},
         "history_dir": os.fspath(history_dir) if history_dir is not None else None,

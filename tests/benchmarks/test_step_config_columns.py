@@ -32,3 +32,6 @@ def test_records_hold_the_resolved_gradient_mode(tmp_path):
     assert step["gradient_mode"] in ("vmap", "loop")  # resolved, never "auto"
     assert step["aggregator"] == "PCGrad" and step["flat"] is None
     assert "gradient_mode" not in json.loads(rec["config"].iloc[0])  # not hashed
+    machine = json.loads(table["machine"].iloc[0])  # provenance, not hashed either
+    assert machine["cpu_capability"] == torch.backends.cpu.get_cpu_capability()
+    assert "machine" not in json.loads(rec["config"].iloc[0])
