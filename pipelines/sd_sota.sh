@@ -3,13 +3,17 @@
 # pipelines/results/sd_sota.csv (resumable: rerun this script; finished fits are skipped, a
 # braindecode fit in progress continues from its epoch checkpoint in ~/.cache/eegmtl/eeg_fits).
 # Run from the repository root:  OMP_NUM_THREADS=1 nohup nice -n 5 bash pipelines/sd_sota.sh &
+# ARGS are added to every call; to print what is left and its CPU time without fitting:
+#   FOLDS="1 2 3 4 5" ARGS="--estimate --estimate-from pipelines/results/sd.csv" bash pipelines/sd_sota.sh
 set -u
 export OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 MNE_LOGGING_LEVEL=WARNING
 export EEGMTL_DATA_DIR=${EEGMTL_DATA_DIR:-$(cd "$(dirname "$0")/../.." && pwd)/shared/data} MOABB_DOWNLOAD_PROVIDER=upstream
 PY=${PY:-.venv/bin/python}
 FOLDS=${FOLDS:-1}
+ARGS=${ARGS:-}
+# shellcheck disable=SC2086  # FOLDS and ARGS are word lists
 run() { $PY pipelines/subject_dependent.py --methods "$@" --subjects 1..9 --only-folds $FOLDS \
-          --results pipelines/results/sd_sota.csv --no-progress; }
+          --results pipelines/results/sd_sota.csv --no-progress $ARGS; }
 # MixNet-family candidates (chosen on validation accuracy of fold 1; see eegmtl.evaluation.methods)
 run 'MixNet[val-tuned]+aug' 'MixNet[val-tuned]+mtl[aligned_mtl]' \
     'MixNet[val-tuned]+mtl[aligned_mtl]+aug' 'MixNet+aligned_mtl+aug' \

@@ -14,14 +14,18 @@
 # takes ~50 min on one CPU thread, one IFNet SI fit ~2 h: its SD fits averaged ~10 min).
 # MixNet without alignment is in si.csv (all folds).
 # Run from the repository root:  OMP_NUM_THREADS=1 nohup nice -n 5 bash pipelines/si_sota.sh &
+# ARGS are added to every call; to print what is left and its CPU time without fitting:
+#   ARGS="--estimate --estimate-from pipelines/results/si.csv" bash pipelines/si_sota.sh
 set -u
 export OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 MNE_LOGGING_LEVEL=WARNING
 export EEGMTL_DATA_DIR=${EEGMTL_DATA_DIR:-$(cd "$(dirname "$0")/../.." && pwd)/shared/data} MOABB_DOWNLOAD_PROVIDER=upstream
 PY=${PY:-.venv/bin/python}
 FOLDS=${FOLDS:-1}
+ARGS=${ARGS:-}
+# shellcheck disable=SC2086  # FOLDS and ARGS are word lists
 run() { local out=$1; shift
         $PY pipelines/subject_independent.py --subjects 1..9 --only-folds $FOLDS \
-            --results "pipelines/results/$out" --no-progress "$@"; }
+            --results "pipelines/results/$out" --no-progress "$@" $ARGS; }
 run si_sota_ea.csv --methods MixNet --alignment transductive
 run si_sota_ea.csv --methods EEGNet --alignment transductive
 run si_sota.csv --methods EEGNet

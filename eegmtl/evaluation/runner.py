@@ -110,6 +110,7 @@ def run_protocol(
     alignment: str = "none",
     validation: str = "random",
     checkpoint_dir: str | os.PathLike[str] | None = None,
+    plan_only: bool = False,
 ) -> pd.DataFrame:
     """Run ``methods`` on every subject × fold × seed of ``protocol`` and record the results.
 
@@ -178,13 +179,19 @@ def run_protocol(
         or a kill continues from its last checkpoint when the run is started again, with the
         result of an uninterrupted fit; a folder is deleted once its record is written.
         Not part of the config hash.
+    plan_only : bool, default False
+        Fit nothing; return the fits still to run instead (see Returns), for
+        :func:`eegmtl.evaluation.estimate.estimate_remaining`.
 
     Returns
     -------
     DataFrame
         The records of all requested fits (finished now or earlier), sorted by key;
         ``attrs["n_fitted"]`` is the number of fits this call ran (0 when every fit had a
-        record).
+        record). With ``plan_only``: one row per fit still to run (``protocol``,
+        ``pipeline``, ``subject``, ``fold``, ``seed``, ``config_hash`` and ``checkpoint``,
+        whether an interrupted fit's epoch checkpoint is in ``checkpoint_dir``), with
+        ``attrs["n_done"]``, the requested fits that already have a record.
     """
     from joblib import Parallel, delayed
 
@@ -243,6 +250,8 @@ def run_protocol(
     done = done_keys(existing) if resume else set()
     todo = [t for t in tasks
             if (t.protocol, t.pipeline, t.subject, t.fold, t.seed, t.config_hash) not in done]
+    if plan_only:
+        return _plan(todo, len(tasks) - len(todo), checkpoint_dir)
 
     common = {
         "dataset": dataset,
@@ -290,6 +299,24 @@ def run_protocol(
     out = df[mask].reset_index(drop=True)
     out.attrs["n_fitted"] = len(todo)
     return out
+
+
+def _plan(todo: list[_Task], n_done: int,
+          checkpoint_dir: str | os.PathLike[str] | None) -> pd.DataFrame:
+    """The fits of ``todo`` as a frame (``plan_only`` of :func:`run_protocol`)."""
+    def has_checkpoint(t: _Task) -> bool:
+        if checkpoint_dir is None:
+            return False
+        folder = Path(checkpoint_dir) / fit_stem(t.protocol, t.pipeline, t.subject, t.fold,
+                                                 t.seed, t.config_hash)
+        return folder.is_dir() and any(folder.iterdir())
+
+    plan = pd.DataFrame(
+        [(t.protocol, t.pipeline, t.subject, t.fold, t.seed, t.config_hash, has_checkpoint(t))
+         for t in todo],
+        columns=[*KEY_COLUMNS, "checkpoint"])
+    plan.attrs["n_done"] = n_done
+    return plan
 
 
 def _sorted(df: pd.DataFrame) -> pd.DataFrame:

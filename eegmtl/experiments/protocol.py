@@ -107,6 +107,12 @@ def add_arguments(parser: argparse.ArgumentParser, protocol: str = "subject_depe
                         "~/.cache/eegmtl/eeg_fits ($EEGMTL_CACHE_DIR/eeg_fits)")
     p.add_argument("--no-fit-checkpoints", action="store_true",
                    help="no epoch checkpoints: an interrupted fit starts over")
+    p.add_argument("--estimate", action="store_true",
+                   help="fit nothing: print the fits still to run per pipeline and their CPU "
+                        "time, estimated from the fit times of the records (--results and "
+                        "--estimate-from)")
+    p.add_argument("--estimate-from", type=Path, nargs="+", default=[], metavar="CSV",
+                   help="more record files whose fit times --estimate may use")
 
 
 def method_params(args: argparse.Namespace, protocol: str) -> dict[str, dict[str, Any]]:
@@ -131,6 +137,40 @@ def method_params(args: argparse.Namespace, protocol: str) -> dict[str, dict[str
         if over:
             out[name] = over
     return out
+
+
+def _print_estimate(plan: Any, record_files: list[Path]) -> int:
+    """Print :func:`~eegmtl.evaluation.estimate.estimate_remaining` for ``plan``."""
+    import pandas as pd
+
+    from eegmtl.evaluation.estimate import estimate_remaining
+    from eegmtl.evaluation.records import load_records
+
+    found = [f for f in record_files if Path(f).is_file()]
+    records = (pd.concat([load_records(f) for f in found], ignore_index=True) if found
+               else pd.DataFrame(columns=["pipeline", "config_hash", "time"]))
+    table = estimate_remaining(plan, records)
+    if table.empty:
+        print(f"nothing to run: all {plan.attrs.get('n_done', 0)} requested fits have a record")
+        return 0
+    show = table.copy()
+    for c in ("fit_s_mean", "fit_s_min", "fit_s_max"):
+        show[c] = show[c].map(lambda v: "–" if pd.isna(v) else f"{v:.0f}")
+    show["cpu_h"] = show["cpu_h"].map(lambda v: "?" if pd.isna(v) else f"{v:.2f}")
+    print(show.to_markdown(index=False))
+    unknown = table.attrs["unknown"]
+    sources = ", ".join(str(f) for f in found) or "none found"
+    head = (f"{int(table['todo'].sum())} fits to run ({plan.attrs.get('n_done', 0)} of those "
+            f"requested are done)")
+    if len(unknown) == len(table):
+        print(f"{head}: CPU time unknown, no reference fit time for {unknown} in the records "
+              f"({sources}); add record files with --estimate-from")
+    else:
+        print(f"{head}: ≈ {table.attrs['total_cpu_h']:.1f} CPU-h at the fit times of the "
+              f"records ({sources}), one fit per thread"
+              + (f", plus the fits of {unknown}, which have no reference fit time"
+                 if unknown else ""))
+    return 0
 
 
 def run(args: argparse.Namespace) -> int:
@@ -170,7 +210,10 @@ def run(args: argparse.Namespace) -> int:
         alignment=args.alignment, validation=args.validation,
         checkpoint_dir=None if args.no_fit_checkpoints else (
             args.checkpoint_dir or cache_dir(None, "eeg_fits")),
+        plan_only=args.estimate,
     )
+    if args.estimate:
+        return _print_estimate(df, [results, *args.estimate_from])
     wall = time.perf_counter() - T_START
     n_new = df.attrs["n_fitted"]
     # a call that only found finished fits adds nothing to the record of what made the file

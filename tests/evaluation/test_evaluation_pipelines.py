@@ -104,6 +104,28 @@ def test_subject_dependent_script_writes_records_and_summary(fake_mixnet, tmp_pa
     assert len(log.read_text().splitlines()) == 1 and len(load_records(res)) == 2
 
 
+def test_estimate_plans_without_fitting(fake_mixnet, tmp_path, capsys):
+    sd = _load("subject_dependent.py")
+    res = tmp_path / "sd.csv"
+    args = ["--methods", "MixNet", "--subjects", "1", "2", "3", "--only-folds", "1",
+            "--results", str(res), "--no-progress", "--max-epochs", "7"]
+    sd.main([*args, "--estimate"])
+    out = capsys.readouterr().out
+    assert not res.exists()  # nothing was fitted
+    assert "| MixNet" in out and "3 fits to run (0 of those requested are done)" in out
+    assert "CPU time unknown, no reference fit time for ['MixNet']" in out
+    sd.main(args[:4] + args[6:])  # subject 1 only
+    done = load_records(res)
+    sd.main([*args, "--estimate"])
+    out = capsys.readouterr().out
+    assert len(load_records(res)) == 1  # still only the fit of subject 1
+    assert "2 fits to run (1 of those requested are done)" in out
+    assert "same config (1)" in out
+    assert f"{2 * done['time'].iloc[0] / 3600:.1f} CPU-h" in out
+    sd.main(args[:4] + args[6:] + ["--estimate"])
+    assert "nothing to run: all 1 requested fits have a record" in capsys.readouterr().out
+
+
 def test_ablation_chain_selects_on_validation(fake_mixnet, tmp_path):
     ab = _load("ablations.py")
     res = tmp_path / "ab.csv"

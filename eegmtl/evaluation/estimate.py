@@ -1,0 +1,76 @@
+"""How long the fits still to run will take, from the fit times of the records already made.
+
+Long protocols (45 fits per pipeline, some fits taking an hour on one CPU thread) are run in
+resumable pieces; before starting one, :func:`estimate_remaining` turns the plan of
+:func:`eegmtl.evaluation.runner.run_protocol` (``plan_only=True``: the fits without a
+record) into a per-pipeline estimate of the CPU time they need, from the ``time`` column of
+existing records: those with the same pipeline and config hash when there are any (the same
+network, recipe and protocol on other subjects or folds), else those with the same pipeline
+name (another config, e.g. without alignment), else none.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+__all__ = ["estimate_remaining"]
+
+#: Columns of :func:`estimate_remaining`'s table.
+ESTIMATE_COLUMNS = ("pipeline", "todo", "checkpointed", "fit_s_mean", "fit_s_min",
+                    "fit_s_max", "basis", "cpu_h")
+
+
+def estimate_remaining(plan: pd.DataFrame, records: pd.DataFrame) -> pd.DataFrame:
+    """CPU time of the fits in ``plan``, per pipeline, from the fit times in ``records``.
+
+    Parameters
+    ----------
+    plan : DataFrame
+        The fits still to run: ``run_protocol(..., plan_only=True)`` (columns ``pipeline``,
+        ``config_hash``, ``checkpoint``; ``attrs["n_done"]`` optional).
+    records : DataFrame
+        Finished fits (any record files, concatenated) with ``pipeline``, ``config_hash`` and
+        ``time`` (seconds of one fit, as measured on the machine that ran it).
+
+    Returns
+    -------
+    DataFrame
+        One row per pipeline of ``plan`` (columns :data:`ESTIMATE_COLUMNS`): fits to run,
+        how many of them have an epoch checkpoint to continue from (counted as whole fits,
+        so the estimate is an upper bound for those), mean / min / max seconds of the
+        reference fits, the reference (``"same config (n)"``, ``"same name (n)"`` or
+        ``"none"``) and ``cpu_h`` = fits × mean / 3600 (NaN without a
+        reference). ``attrs["total_cpu_h"]`` sums the known rows, ``attrs["unknown"]`` lists
+        the pipelines without a reference.
+    """
+    missing = {"pipeline", "config_hash"} - set(plan.columns)
+    if missing:
+        raise ValueError(f"plan lacks columns {sorted(missing)}; make it with "
+                         "run_protocol(..., plan_only=True)")
+    if not plan.empty and {"pipeline", "config_hash", "time"} - set(records.columns):
+        raise ValueError("records need the columns 'pipeline', 'config_hash' and 'time'")
+    rows = []
+    for pipeline, part in plan.groupby("pipeline", sort=True):
+        hashes = set(part["config_hash"].astype(str))
+        same_name = records[records["pipeline"] == pipeline] if len(records) else records
+        same_cfg = (records[records["config_hash"].astype(str).isin(hashes)] if len(records)
+                    else records)
+        ref, basis = ((same_cfg, "same config") if len(same_cfg)
+                      else (same_name, "same name") if len(same_name) else (None, "none"))
+        times = (pd.to_numeric(ref["time"], errors="coerce").dropna().to_numpy()
+                 if ref is not None else np.array([]))
+        mean = float(times.mean()) if len(times) else float("nan")
+        rows.append({
+            "pipeline": pipeline, "todo": len(part),
+            "checkpointed": int(part["checkpoint"].sum()) if "checkpoint" in part else 0,
+            "fit_s_mean": mean,
+            "fit_s_min": float(times.min()) if len(times) else float("nan"),
+            "fit_s_max": float(times.max()) if len(times) else float("nan"),
+            "basis": f"{basis} ({len(times)})" if len(times) else "none",
+            "cpu_h": len(part) * mean / 3600.0,
+        })
+    out = pd.DataFrame(rows, columns=list(ESTIMATE_COLUMNS))
+    out.attrs["total_cpu_h"] = float(out["cpu_h"].sum(skipna=True)) if len(out) else 0.0
+    out.attrs["unknown"] = out.loc[out["cpu_h"].isna(), "pipeline"].tolist()
+    return out

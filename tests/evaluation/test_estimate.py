@@ -1,0 +1,49 @@
+"""The remaining-time estimate of a protocol run, from the fit times of existing records."""
+
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+import pytest
+
+from eegmtl.evaluation.estimate import estimate_remaining
+
+
+def _plan(rows):
+    return pd.DataFrame(rows, columns=["pipeline", "config_hash", "checkpoint"])
+
+
+RECORDS = pd.DataFrame({
+    "pipeline": ["A", "A", "A", "B", "C"],
+    "config_hash": ["h1", "h1", "other", "h2", "h3"],
+    "time": [100.0, 300.0, 9999.0, 50.0, 10.0],
+})
+
+
+def test_reference_is_same_config_then_same_name_then_none():
+    plan = _plan([("A", "h1", False), ("A", "h1", True), ("A", "h1", False),
+                  ("B", "new", False), ("Alias", "h3", False), ("D", "hx", False)])
+    t = estimate_remaining(plan, RECORDS).set_index("pipeline")
+    assert t.loc["A", "basis"] == "same config (2)" and t.loc["A", "fit_s_mean"] == 200.0
+    assert t.loc["A", "todo"] == 3 and t.loc["A", "checkpointed"] == 1
+    assert t.loc["A", "cpu_h"] == pytest.approx(3 * 200 / 3600)  # the other config's fit unused
+    assert t.loc["B", "basis"] == "same name (1)" and t.loc["B", "cpu_h"] == pytest.approx(
+        50 / 3600)
+    assert t.loc["Alias", "basis"] == "same config (1)"  # an alias of C shares its hash
+    assert t.loc["D", "basis"] == "none" and math.isnan(t.loc["D", "cpu_h"])
+    out = estimate_remaining(plan, RECORDS)
+    assert out.attrs["unknown"] == ["D"]
+    assert out.attrs["total_cpu_h"] == pytest.approx((600 + 50 + 10) / 3600)
+    known = t.dropna(subset=["fit_s_mean"])
+    assert (known["fit_s_min"] <= known["fit_s_mean"]).all()
+    assert (known["fit_s_mean"] <= known["fit_s_max"]).all()
+
+
+def test_empty_plan_and_bad_input():
+    empty = estimate_remaining(_plan([]), RECORDS)
+    assert empty.empty and empty.attrs["total_cpu_h"] == 0.0
+    with pytest.raises(ValueError, match="plan_only=True"):
+        estimate_remaining(pd.DataFrame({"pipeline": ["A"]}), RECORDS)
+    with pytest.raises(ValueError, match="'time'"):
+        estimate_remaining(_plan([("A", "h1", False)]), RECORDS.drop(columns="time"))
