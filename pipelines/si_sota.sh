@@ -10,8 +10,10 @@
 #     --candidates MixNet MixNet+EA MixNet+aligned_mtl MixNet+aligned_mtl+EA MixNet+aug+EA \
 #     MixNet+aligned_mtl+aug+EA --out pipelines/results/mixnet_best_si_selection.md
 # Then the strongest SD baselines of fold 1 the same way: EEGTCNet, FBCSP+SVM, MIN2Net, ATCNet,
-# CTNet and IFNet last (EEGNet SI fits took ~12x its SD fits; by that ratio one CTNet SI fit
-# takes ~50 min on one CPU thread, one IFNet SI fit ~2 h: its SD fits averaged ~10 min).
+# CTNet, TCFormer (the strongest unaligned SD baseline of fold 1 with its repository's recipe)
+# and IFNet last. EEGNet SI fits took ~12x its SD fits; by that ratio, at the SD fit times of
+# sd_sota.csv (one CPU thread), one CTNet SI fit takes ~50 min, one TCFormer SI fit ~4.5 h and
+# one IFNet SI fit ~5 h: those two are meant for a GPU (`eegmtl benchmark --preset full`).
 # MixNet without alignment is in si.csv (all folds).
 # Run from the repository root:  OMP_NUM_THREADS=1 nohup nice -n 5 bash pipelines/si_sota.sh &
 # ARGS are added to every call; to print what is left and its CPU time without fitting:
@@ -38,5 +40,7 @@ run si_sota.csv --methods ATCNet
 run si_sota_ea.csv --methods ATCNet --alignment transductive
 run si_sota.csv --methods CTNet
 run si_sota_ea.csv --methods CTNet --alignment transductive
+run si_sota.csv --methods TCFormer
+run si_sota_ea.csv --methods TCFormer --alignment transductive
 run si_sota.csv --methods IFNet
 run si_sota_ea.csv --methods IFNet --alignment transductive

@@ -11,14 +11,42 @@ name (another config, e.g. without alignment), else none.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import numpy as np
 import pandas as pd
 
-__all__ = ["estimate_remaining"]
+__all__ = ["ESTIMATE_COLUMNS", "estimate_remaining", "reference_records"]
 
 #: Columns of :func:`estimate_remaining`'s table.
 ESTIMATE_COLUMNS = ("pipeline", "todo", "checkpointed", "fit_s_mean", "fit_s_min",
                     "fit_s_max", "basis", "cpu_h")
+
+
+def reference_records(records: pd.DataFrame, pipeline: str, *, protocol: str | None = None,
+                      config_hashes: Iterable[str] = ()) -> tuple[pd.DataFrame, str]:
+    """The records that stand for a fit of ``pipeline``, and which ones they are.
+
+    Records with one of ``config_hashes`` (the same network, recipe and protocol, under this
+    name or an alias) when there are any, else records with the same pipeline name and
+    ``protocol`` (another config, e.g. without alignment); returns them with ``"same
+    config"``, ``"same name"`` or ``"none"`` (an empty frame).
+    """
+    hashes = {str(h) for h in config_hashes}
+    if hashes and "config_hash" in records.columns:
+        same_cfg = records[records["config_hash"].astype(str).isin(hashes)]
+        if len(same_cfg):
+            return same_cfg, "same config"
+    if "pipeline" not in records.columns:
+        return records[:0], "none"
+    same = records["pipeline"] == pipeline
+    if protocol is not None and "protocol" in records.columns:
+        same &= records["protocol"] == protocol
+    return (records[same], "same name") if same.any() else (records[:0], "none")
+
+
+def _times(rows: pd.DataFrame) -> np.ndarray:
+    return pd.to_numeric(rows["time"], errors="coerce").dropna().to_numpy(dtype=float)
 
 
 def estimate_remaining(plan: pd.DataFrame, records: pd.DataFrame) -> pd.DataFrame:
@@ -28,10 +56,10 @@ def estimate_remaining(plan: pd.DataFrame, records: pd.DataFrame) -> pd.DataFram
     ----------
     plan : DataFrame
         The fits still to run: ``run_protocol(..., plan_only=True)`` (columns ``pipeline``,
-        ``config_hash``, ``checkpoint``; ``attrs["n_done"]`` optional).
+        ``config_hash``, ``checkpoint``, ``protocol``; ``attrs["n_done"]`` optional).
     records : DataFrame
-        Finished fits (any record files, concatenated) with ``pipeline``, ``config_hash`` and
-        ``time`` (seconds of one fit, as measured on the machine that ran it).
+        Finished fits (any record files, concatenated) with ``pipeline``, ``config_hash``,
+        ``protocol`` and ``time`` (seconds of one fit, as measured on the machine that ran it).
 
     Returns
     -------
@@ -39,8 +67,8 @@ def estimate_remaining(plan: pd.DataFrame, records: pd.DataFrame) -> pd.DataFram
         One row per pipeline of ``plan`` (columns :data:`ESTIMATE_COLUMNS`): fits to run,
         how many of them have an epoch checkpoint to continue from (counted as whole fits,
         so the estimate is an upper bound for those), mean / min / max seconds of the
-        reference fits, the reference (``"same config (n)"``, ``"same name (n)"`` or
-        ``"none"``) and ``cpu_h`` = fits × mean / 3600 (NaN without a
+        reference fits (:func:`reference_records`), the reference (``"same config (n)"``,
+        ``"same name (n)"`` or ``"none"``) and ``cpu_h`` = fits × mean / 3600 (NaN without a
         reference). ``attrs["total_cpu_h"]`` sums the known rows, ``attrs["unknown"]`` lists
         the pipelines without a reference.
     """
@@ -48,18 +76,15 @@ def estimate_remaining(plan: pd.DataFrame, records: pd.DataFrame) -> pd.DataFram
     if missing:
         raise ValueError(f"plan lacks columns {sorted(missing)}; make it with "
                          "run_protocol(..., plan_only=True)")
-    if not plan.empty and {"pipeline", "config_hash", "time"} - set(records.columns):
+    if not plan.empty and len(records) and {"pipeline", "time"} - set(records.columns):
         raise ValueError("records need the columns 'pipeline', 'config_hash' and 'time'")
     rows = []
-    for pipeline, part in plan.groupby("pipeline", sort=True):
-        hashes = set(part["config_hash"].astype(str))
-        same_name = records[records["pipeline"] == pipeline] if len(records) else records
-        same_cfg = (records[records["config_hash"].astype(str).isin(hashes)] if len(records)
-                    else records)
-        ref, basis = ((same_cfg, "same config") if len(same_cfg)
-                      else (same_name, "same name") if len(same_name) else (None, "none"))
-        times = (pd.to_numeric(ref["time"], errors="coerce").dropna().to_numpy()
-                 if ref is not None else np.array([]))
+    by = ["protocol", "pipeline"] if "protocol" in plan.columns else ["pipeline"]
+    for key, part in plan.groupby(by, sort=True):
+        protocol, pipeline = key if len(by) == 2 else (None, key[0])
+        ref, basis = reference_records(records, pipeline, protocol=protocol,
+                                       config_hashes=part["config_hash"])
+        times = _times(ref) if "time" in ref.columns else np.array([])
         mean = float(times.mean()) if len(times) else float("nan")
         rows.append({
             "pipeline": pipeline, "todo": len(part),

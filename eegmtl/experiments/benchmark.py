@@ -246,6 +246,8 @@ def estimate(plan: list[Stage], methods: dict[str, list[str]], n_subjects: int, 
     import numpy as np
     import pandas as pd
 
+    from eegmtl.evaluation.estimate import reference_records
+
     frames = [pd.read_csv(p) for p in reference if Path(p).is_file()]
     ref = pd.concat(frames) if frames else pd.DataFrame(
         columns=["protocol", "pipeline", "time", "n_epochs_trained"])
@@ -256,7 +258,7 @@ def estimate(plan: list[Stage], methods: dict[str, list[str]], n_subjects: int, 
         for m in methods[st.protocol]:
             fits[(st.protocol, m)] = fits.get((st.protocol, m), 0) + n_subjects * len(st.folds)
     for (protocol, m), n in fits.items():
-        r = ref[(ref["protocol"] == protocol) & (ref["pipeline"] == m)]
+        r = reference_records(ref, m, protocol=protocol)[0]
         deep = not m.startswith(classical)
         if r.empty:
             pool = ref[ref["protocol"] == protocol]

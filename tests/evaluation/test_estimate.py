@@ -47,3 +47,16 @@ def test_empty_plan_and_bad_input():
         estimate_remaining(pd.DataFrame({"pipeline": ["A"]}), RECORDS)
     with pytest.raises(ValueError, match="'time'"):
         estimate_remaining(_plan([("A", "h1", False)]), RECORDS.drop(columns="time"))
+
+
+def test_same_name_reference_stays_within_the_protocol():
+    records = pd.DataFrame({"protocol": ["subject_dependent"] * 2 + ["subject_independent"],
+                            "pipeline": ["A", "A", "A"], "config_hash": ["sd1", "sd1", "si1"],
+                            "time": [100.0, 100.0, 1200.0]})
+    plan = pd.DataFrame({"protocol": ["subject_independent"] * 2 + ["subject_dependent"],
+                         "pipeline": ["A"] * 3, "config_hash": ["si-ea"] * 2 + ["sd-ea"],
+                         "checkpoint": [False] * 3})
+    t = estimate_remaining(plan, records)
+    assert t["todo"].tolist() == [1, 2]  # sorted by protocol: SD first
+    assert t["fit_s_mean"].tolist() == [100.0, 1200.0]  # never the other protocol's fits
+    assert t.attrs["total_cpu_h"] == pytest.approx((100 + 2 * 1200) / 3600)
