@@ -4,9 +4,11 @@ Long protocols (45 fits per pipeline, some fits taking an hour on one CPU thread
 resumable pieces; before starting one, :func:`estimate_remaining` turns the plan of
 :func:`eegmtl.evaluation.runner.run_protocol` (``plan_only=True``: the fits without a
 record) into a per-pipeline estimate of the CPU time they need, from the ``time`` column of
-existing records: those with the same pipeline and config hash when there are any (the same
-network, recipe and protocol on other subjects or folds), else those with the same pipeline
-name (another config, e.g. without alignment), else none.
+existing records: those with the same config hash when there are any (the same network,
+recipe and protocol on other subjects or folds, under this pipeline name or an alias such as
+``MixNet[best]``), else those with the same pipeline name and protocol (another config, e.g.
+without alignment), else none (:func:`reference_records`, which the whole-benchmark estimate
+of :mod:`eegmtl.experiments.benchmark` uses too).
 """
 
 from __future__ import annotations
