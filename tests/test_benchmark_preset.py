@@ -65,6 +65,21 @@ def test_stages_are_seed_major_and_estimate_counts_fits(tmp_path):
     assert half == pytest.approx(wall / 2)
 
 
+def test_default_reference_reads_every_protocol_record_file(tmp_path):
+    for name in ("sd.csv", "sd_sota.csv", "si_sota_ea.csv", "vision_x.csv", "sd_summary.md"):
+        (tmp_path / name).write_text("protocol,pipeline,time\n")
+    assert [p.name for p in benchmark.default_reference(tmp_path)] == [
+        "sd.csv", "sd_sota.csv", "si_sota_ea.csv"]
+    # a modern baseline recorded only in sd_sota.csv gets its own fit time, not the pool's
+    pd.DataFrame({"protocol": ["subject_dependent"] * 2, "pipeline": ["EEGNet", "IFNet"],
+                  "time": [30.0, 1500.0], "n_epochs_trained": [50.0, 200.0]}).to_csv(
+        tmp_path / "sd_sota.csv", index=False)
+    plan = benchmark.stages(benchmark.PRESETS["full"], ["sd"], [0], tmp_path, "full", None)
+    _, rows = benchmark.estimate(plan, {"subject_dependent": ["IFNet"]}, 9, 1,
+                                 benchmark.default_reference(tmp_path))
+    assert rows[0][3] == 1500.0
+
+
 def test_unknown_method_is_a_clear_error():
     with pytest.raises(SystemExit, match="unknown method"):
         benchmark.select_methods(["NoSuchNet"], [])

@@ -40,7 +40,8 @@ from typing import Any
 from eegmtl.config import RESULTS_DIR_HELP, results_dir
 from eegmtl.experiments._common import T_START, command_line, parse_subjects
 
-__all__ = ["PRESETS", "Preset", "add_arguments", "estimate", "run", "stages", "synthetic_2b"]
+__all__ = ["PRESETS", "Preset", "add_arguments", "default_reference", "estimate", "run",
+           "stages", "synthetic_2b"]
 
 
 @dataclass(frozen=True)
@@ -93,8 +94,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     p.add_argument("--estimate", action="store_true",
                    help="print the planned fits and the predicted wall time, then exit")
     p.add_argument("--reference", type=Path, nargs="+", default=None,
-                   help="records whose fit times feed --estimate (default sd.csv, si.csv of "
-                        "the results folder)")
+                   help="records whose fit times feed --estimate (default every sd*.csv and "
+                        "si*.csv record file of the results folder)")
     p.add_argument("--gpu-speedup", type=float, default=1.0,
                    help="--estimate: assumed speed-up of a deep fit over its recorded time")
     p.add_argument("--budget", type=float, default=540.0,
@@ -229,6 +230,13 @@ def synthetic_2b(n_trials: int = 12, n_times: int = 1000, seed: int = 0) -> tupl
 
 
 # --------------------------------------------------------------------------- estimate
+def default_reference(folder: Path) -> list[Path]:
+    """The SD and SI record files of ``folder`` (``sd*.csv``, ``si*.csv``): every protocol
+    run's fit times, the modern baselines' (``sd_sota.csv``, ...) included."""
+    folder = Path(folder)
+    return sorted(folder.glob("sd*.csv")) + sorted(folder.glob("si*.csv"))
+
+
 def estimate(plan: list[Stage], methods: dict[str, list[str]], n_subjects: int, workers: int,
              reference: list[Path], *, max_epochs: int | None = None,
              gpu_speedup: float = 1.0) -> tuple[float, list[tuple[str, str, int, float, bool]]]:
@@ -306,7 +314,7 @@ def run(args: argparse.Namespace) -> int:
     overrides = {p: {m: method_overrides(m, p, wanted) for m in methods}
                  for p in {st.protocol for st in plan}}
     runnable = {p: [m for m in methods if o[m] is not None] for p, o in overrides.items()}
-    reference = args.reference or [results_dir() / "sd.csv", results_dir() / "si.csv"]
+    reference = args.reference or default_reference(results_dir())
     workers = n_jobs * max(gpus, 1)
     wall_est, rows = estimate(plan, runnable, len(subjects), workers, reference,
                               max_epochs=max_epochs, gpu_speedup=args.gpu_speedup)
@@ -315,8 +323,10 @@ def run(args: argparse.Namespace) -> int:
           f"seeds {seeds}, {len(plan)} stages, {n_fits} fits; device {device}, {n_jobs} "
           f"workers x {threads} threads{f' per GPU x {gpus} GPUs' if gpus > 1 else ''}; "
           f"max_epochs {max_epochs or 'registry default'}")
+    sources = (", ".join(str(p) for p in reference) if len(reference) <= 3 else
+               f"{len(reference)} record files in {Path(reference[0]).parent}")
     print(f"estimate: {wall_est / 60:.1f} min on {workers} workers (median fit "
-          f"times of {', '.join(str(p) for p in reference)}; deep fits / {args.gpu_speedup})")
+          f"times of {sources}; deep fits / {args.gpu_speedup})")
     if args.estimate:
         for protocol, m, n, cost, deep in rows:
             print(f"  {protocol:20s} {m:28s} {n:4d} fits x {cost:8.1f} s"
