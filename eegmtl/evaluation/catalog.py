@@ -198,7 +198,8 @@ DEEP_BASELINES: tuple[str, ...] = ("ATCNet", "EEGConformer", "EEGTCNet", "TCForm
 #: the older deep rows on the recipe path, early-stopped on the validation fold
 VALIDATION_FOLD_ROWS: dict[str, str] = {"EEGNet[val]": "EEGNet",
                                         "ShallowFBCSPNet[val]": "ShallowFBCSPNet"}
-#: early-stopping patience (epochs, on the validation loss) of every recipe-path network
+#: early-stopping patience (epochs, on the validation loss) of every recipe-path network whose
+#: recipe sets none (``Recipe.patience``)
 DEEP_PATIENCE = 30
 
 
@@ -219,7 +220,8 @@ def _deep_defaults(model: str) -> Callable[[str], dict[str, Any]]:
                 "betas": list(r.betas) if r.betas else None, "weight_decay": r.weight_decay,
                 "max_epochs": r.max_epochs, "batch_size": r.batch_size,
                 "standardize": r.standardize, "augmentation": r.augmentation,
-                "model_kwargs": dict(r.model_kwargs), "patience": DEEP_PATIENCE,
+                "model_kwargs": dict(r.model_kwargs),
+                "patience": DEEP_PATIENCE if r.patience is None else r.patience,
                 "source": r.source}
 
     return defaults

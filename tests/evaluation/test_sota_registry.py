@@ -44,6 +44,15 @@ def test_deep_baseline_entries_record_recipe_and_train_one_epoch(name):
     assert est.predict_proba(X[:5]).shape == (5, 2)
 
 
+def test_patience_is_common_unless_the_recipe_sets_one():
+    from eegmtl.eeg.deep_baselines import RECIPES
+    from eegmtl.evaluation.catalog import DEEP_PATIENCE
+
+    assert default_config("EEGConformer")["patience"] == RECIPES["EEGConformer"].patience == 120
+    for name in ("ATCNet", "TCFormer", "IFNet", "CTNet", "EEGTCNet", "FBCNet", "EEGNet[val]"):
+        assert default_config(name)["patience"] == DEEP_PATIENCE == 30
+
+
 def test_committed_configs_unchanged():
     assert default_config("EEGNet") == {"factory": "make_eegnet"}
     assert "augmentation" not in default_config("MixNet")
