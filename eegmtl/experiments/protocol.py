@@ -145,6 +145,7 @@ def _print_estimate(plan: Any, record_files: list[Path]) -> int:
 
     from eegmtl.evaluation.estimate import estimate_remaining
     from eegmtl.evaluation.records import load_records
+    from eegmtl.evaluation.tables import markdown_table
 
     found = [f for f in record_files if Path(f).is_file()]
     records = (pd.concat([load_records(f) for f in found], ignore_index=True) if found
@@ -157,7 +158,7 @@ def _print_estimate(plan: Any, record_files: list[Path]) -> int:
     for c in ("fit_s_mean", "fit_s_min", "fit_s_max"):
         show[c] = show[c].map(lambda v: "–" if pd.isna(v) else f"{v:.0f}")
     show["cpu_h"] = show["cpu_h"].map(lambda v: "?" if pd.isna(v) else f"{v:.2f}")
-    print(show.to_markdown(index=False))
+    print(markdown_table(list(show.columns), show.itertuples(index=False)), end="")
     unknown = table.attrs["unknown"]
     sources = ", ".join(str(f) for f in found) or "none found"
     head = (f"{int(table['todo'].sum())} fits to run ({plan.attrs.get('n_done', 0)} of those "
