@@ -323,7 +323,8 @@ def run(args: argparse.Namespace) -> int:
           f"seeds {seeds}, {len(plan)} stages, {n_fits} fits; device {device}, {n_jobs} "
           f"workers x {threads} threads{f' per GPU x {gpus} GPUs' if gpus > 1 else ''}; "
           f"max_epochs {max_epochs or 'registry default'}")
-    sources = (", ".join(str(p) for p in reference) if len(reference) <= 3 else
+    sources = (", ".join(str(p) for p in reference) or "no record files"
+               if len(reference) <= 3 else
                f"{len(reference)} record files in {Path(reference[0]).parent}")
     print(f"estimate: {wall_est / 60:.1f} min on {workers} workers (median fit "
           f"times of {sources}; deep fits / {args.gpu_speedup})")
