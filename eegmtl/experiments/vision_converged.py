@@ -41,7 +41,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from eegmtl._io import atomic_write
+from eegmtl._io import atomic_open, atomic_write
 
 __all__ = ["GAIN_FRACTION", "WINDOW", "flattening_epoch", "gain_fraction_epoch",
            "paired_verdict", "plot_grid_curves",
@@ -341,10 +341,11 @@ def _save(fig: Any, path: Path, dpi: int) -> Path:
     import matplotlib.pyplot as plt
 
     fig.tight_layout()
-    tmp = path.with_suffix(".tmp.png")
-    fig.savefig(tmp, dpi=dpi)
-    plt.close(fig)
-    tmp.replace(path)
+    try:  # per-process temporary name: shards may redraw the same figure at once
+        with atomic_open(path, "wb") as fh:
+            fig.savefig(fh, format="png", dpi=dpi)
+    finally:
+        plt.close(fig)
     return path
 
 

@@ -304,3 +304,31 @@ def test_estimate_counts_only_the_epochs_an_extended_run_adds(splits, tmp_path):
     budget = CONVERGED_EPOCHS["multi_mnist"]
     assert estimate_seconds(preset, [item], 0.1, epochs_done=shorter) == pytest.approx(
         full * (budget - 2) / budget)
+
+
+
+def test_shards_can_redraw_the_same_figure_at_once(tmp_path, monkeypatch):
+    """Another shard process saving the same figure mid-write must not break this save."""
+    import os
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from eegmtl.experiments.vision_converged import _save
+
+    path = tmp_path / "curves.png"
+    mine, theirs = plt.figure(figsize=(2, 2)), plt.figure(figsize=(2, 2))
+    write = mine.savefig
+
+    def write_while_another_shard_saves(*args, **kwargs):
+        write(*args, **kwargs)
+        with monkeypatch.context() as m:  # the other shard: a live process with its own pid
+            m.setattr(os, "getpid", os.getppid)
+            _save(theirs, path, dpi=40)
+
+    monkeypatch.setattr(mine, "savefig", write_while_another_shard_saves)
+    _save(mine, path, dpi=40)
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert [f.name for f in tmp_path.iterdir()] == ["curves.png"]
