@@ -18,19 +18,37 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
+from eegmtl._io import atomic_open
+
 __all__ = [
     "confusion_matrix_plot",
     "paired_comparison_plot",
+    "save_figure",
     "subject_scores_plot",
     "task_weights_plot",
 ]
 
 
+def save_figure(fig: Figure, path: str | os.PathLike[str], *, dpi: int = 120,
+                bbox_inches: str | None = "tight") -> Path:
+    """Write ``fig`` to ``path`` atomically, in the format its suffix names (``.png``, ``.pdf``...).
+
+    The figure goes to a per-process temporary file that then replaces ``path``
+    (:func:`eegmtl._io.atomic_open`), so a reader, or another process redrawing the same figure,
+    never sees half a file, and an interrupted save leaves the old figure in place.
+    """
+    path = Path(path)
+    fmt = path.suffix.lstrip(".").lower()
+    if not fmt:
+        raise ValueError(f"{path} has no suffix; name the format, e.g. {path.name}.png")
+    with atomic_open(path, "wb") as fh:
+        fig.savefig(fh, format=fmt, dpi=dpi, bbox_inches=bbox_inches)
+    return path
+
+
 def _save(fig: Figure, path: str | os.PathLike[str] | None) -> Figure:
     if path is not None:
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fig.savefig(path, bbox_inches="tight", dpi=120)
+        save_figure(fig, path)
     return fig
 
 

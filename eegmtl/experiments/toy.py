@@ -54,6 +54,7 @@ def _plot(results: dict, methods: list[str], scales: list[float], path: Path) ->
     import matplotlib.pyplot as plt
 
     from eegmtl.benchmarks.toy import global_optimum, pareto_set, toy_losses_np
+    from eegmtl.evaluation.plots import save_figure
 
     grid = np.linspace(-10, 10, 241)
     xx, yy = np.meshgrid(grid, grid)
@@ -81,8 +82,10 @@ def _plot(results: dict, methods: list[str], scales: list[float], path: Path) ->
             ax.set_yticks([-10, 0, 10])
             ax.set_title(f"{m}, s={s:g}", fontsize=9)
     fig.tight_layout()
-    fig.savefig(path, dpi=80)
-    plt.close(fig)
+    try:
+        save_figure(fig, path, dpi=80, bbox_inches=None)
+    finally:
+        plt.close(fig)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

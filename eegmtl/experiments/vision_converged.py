@@ -41,7 +41,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from eegmtl._io import atomic_open, atomic_write
+from eegmtl._io import atomic_write
 
 __all__ = ["GAIN_FRACTION", "WINDOW", "flattening_epoch", "gain_fraction_epoch",
            "paired_verdict", "plot_grid_curves",
@@ -337,16 +337,16 @@ def _budget_check(history: pd.DataFrame, avg: pd.DataFrame, budgets: dict[str, i
 
 
 def _save(fig: Any, path: Path, dpi: int) -> Path:
-    """Write a figure as PNG through a temporary file (a reader never sees half a file)."""
+    """Lay out, write atomically as PNG (:func:`~eegmtl.evaluation.plots.save_figure`) and close."""
     import matplotlib.pyplot as plt
 
+    from eegmtl.evaluation.plots import save_figure
+
     fig.tight_layout()
-    try:  # per-process temporary name: shards may redraw the same figure at once
-        with atomic_open(path, "wb") as fh:
-            fig.savefig(fh, format="png", dpi=dpi)
+    try:  # atomic, per-process temporary name: shards may redraw the same figure at once
+        return save_figure(fig, path, dpi=dpi, bbox_inches=None)
     finally:
         plt.close(fig)
-    return path
 
 
 def plot_grid_curves(history: pd.DataFrame, avg: pd.DataFrame, path: Path) -> Path | None:

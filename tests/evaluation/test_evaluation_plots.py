@@ -10,6 +10,7 @@ from matplotlib.figure import Figure
 from eegmtl.evaluation.plots import (
     confusion_matrix_plot,
     paired_comparison_plot,
+    save_figure,
     subject_scores_plot,
     task_weights_plot,
 )
@@ -65,3 +66,25 @@ def test_confusion_matrix_plot(tmp_path):
     assert np.allclose(img, [[2 / 3, 1 / 3], [1 / 5, 4 / 5]])
     counts = confusion_matrix_plot(y, p, normalize=None).axes[0].get_images()[0].get_array()
     assert np.array_equal(counts, [[2, 1], [1, 4]])
+
+
+@pytest.mark.parametrize(
+    "suffix, magic", [(".png", b"\x89PNG"), (".pdf", b"%PDF"), (".svg", b"<?xml")])
+def test_save_figure_writes_the_suffix_format_atomically(tmp_path, suffix, magic):
+    fig = Figure(figsize=(2, 2))
+    fig.add_subplot().plot([0, 1], [1, 0])
+    path = tmp_path / "sub" / f"fig{suffix}"
+    assert save_figure(fig, path) == path
+    assert path.read_bytes().startswith(magic)
+    assert [f.name for f in path.parent.iterdir()] == [path.name]  # no temporary file left
+
+
+def test_save_figure_keeps_the_old_file_when_drawing_fails(tmp_path):
+    path = tmp_path / "fig.png"
+    path.write_bytes(b"old")
+    with pytest.raises(ValueError, match="no suffix"):
+        save_figure(Figure(), tmp_path / "fig")
+    with pytest.raises(ValueError):  # matplotlib rejects an unknown format mid-save
+        save_figure(Figure(), tmp_path / "fig.notaformat")
+    assert path.read_bytes() == b"old"
+    assert sorted(f.name for f in tmp_path.iterdir()) == ["fig.png"]
