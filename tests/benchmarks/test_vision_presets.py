@@ -332,3 +332,48 @@ def test_shards_can_redraw_the_same_figure_at_once(tmp_path, monkeypatch):
     _save(mine, path, dpi=40)
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert [f.name for f in tmp_path.iterdir()] == ["curves.png"]
+
+
+def _readme_column_script():
+    import importlib.util
+
+    path = Path(__file__).resolve().parents[2] / "pipelines" / "readme_converged_column.py"
+    spec = importlib.util.spec_from_file_location("_readme_converged_column", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_readme_converged_column_formats_seeds_and_gaps():
+    mod = _readme_column_script()
+    avg = pd.DataFrame({
+        "method": ["ew"] * 3 + ["ew", "famo", "pcgrad"],
+        "dataset": ["multi_mnist"] * 3 + ["multi_fashion", "multi_mnist", "multi_mnist"],
+        "avg_accuracy": [0.97, 0.98, 0.99, 0.85, 0.9712, 0.95],
+    })
+    assert mod.cell(avg, "ew") == "98.00 ± 1.00 · 85.00 (1 seed) · …"
+    assert mod.cell(avg, "famo") == "97.12 · … · …"  # newer methods run one seed
+    text = ("## MTL methods in `eegmtl.mtl`\n\n| name | method | paper | LibMTL | TorchJD |\n"
+            "|---|---|---|---|---|\n| `ew` | sum | — | yes | yes |\n"
+            "| `uw` | uncertainty | K | yes | yes |\n\n| flat variant | x |\n|---|---|\n"
+            "| `f-pcgrad` | |\n\n## Next\n\n| `ew` | untouched |\n")
+    once = mod.refresh(text, avg)
+    assert mod.refresh(once, avg) == once  # idempotent
+    lines = once.split("\n")
+    assert lines[2].endswith(f"| {mod.HEAD} |") and lines[3] == "|---|---|---|---|---|---|"
+    assert lines[4] == "| `ew` | sum | — | yes | yes | 98.00 ± 1.00 · 85.00 (1 seed) · … |"
+    assert lines[5].endswith("| yes | — |")
+    assert "| `f-pcgrad` | … · … · … |" in lines
+    assert lines[-2] == "| `ew` | untouched |"
+
+
+def test_readme_converged_column_matches_the_committed_records():
+    """The README's method tables show what ``vision_converged.csv`` holds; after committing
+    grid records run ``python pipelines/readme_converged_column.py``."""
+    mod = _readme_column_script()
+    records = pd.read_csv(mod.ROOT / "pipelines/results/vision_converged.csv")
+    avg = records[records.task == "avg"]
+    avg = avg[[mod._budget(d) == e for d, e in zip(avg.dataset, avg.epochs)]]
+    readme = (mod.ROOT / "README.md").read_text(encoding="utf-8")
+    assert mod.refresh(readme, avg) == readme, (
+        "README's converged column is stale: run python pipelines/readme_converged_column.py")

@@ -1,0 +1,95 @@
+"""Refresh the converged-grid column of README.md's MTL method tables from the grid's records.
+
+Reads ``pipelines/results/vision_converged.csv`` (``eegmtl vision --preset converged``) and
+rewrites, in the README section "MTL methods in `eegmtl.mtl`", the last cell of every row of the
+weighting / aggregator / method tables and the rows of the flat-variant table: average test
+accuracy (%) per data set at the grid's epoch budget, mean ± SD over seeds; ``…`` where a grid
+method has no run yet, ``—`` for methods outside the grid. Idempotent; run from the checkout
+root after committing new grid records::
+
+    python pipelines/readme_converged_column.py
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pandas as pd
+
+from eegmtl.experiments.vision_presets import CONVERGED_EPOCHS, NEW_METHODS
+
+ROOT = Path(__file__).resolve().parent.parent
+HEAD = "converged LeNet, avg test acc. % (MultiMNIST · MultiFashion · MF+MNIST)"
+DATASETS = ("multi_mnist", "multi_fashion", "multi_fashion_mnist")
+#: first cell of a README table row -> grid method name
+ROWS = {"`ew`": "ew", "`rlw`": "rlw", "`famo`": "famo", "`stch`": "stch",
+        "`mgda`, `mgda_ub`": "mgda", "`pcgrad`": "pcgrad", "`imtl_g`": "imtl_g",
+        "`cagrad`": "cagrad", "`moco`": "moco", "`sdmgrad`": "sdmgrad", "`modo`": "modo",
+        "`fairgrad`": "fairgrad", "`excess_mtl`": "excess_mtl", "`config`": "config"}
+N_CONTENT = 5  # columns of a method table before the converged one
+
+
+def _budget(dataset: str) -> int:
+    key = dataset.replace("_", "")
+    return int(next(v for k, v in CONVERGED_EPOCHS.items() if k.replace("_", "") == key))
+
+
+def cell(avg: pd.DataFrame, method: str) -> str:
+    """``MultiMNIST · MultiFashion · MF+MNIST`` accuracies of ``method`` (% mean ± SD)."""
+    parts = []
+    for d in DATASETS:
+        v = avg[(avg.method == method) & (avg.dataset == d)].avg_accuracy * 100
+        if v.empty:
+            parts.append("…")
+        elif len(v) == 1:
+            parts.append(f"{v.iloc[0]:.2f}" + ("" if method in NEW_METHODS else " (1 seed)"))
+        else:
+            parts.append(f"{v.mean():.2f} ± {v.std():.2f}"
+                         + ("" if len(v) == 3 else f" ({len(v)} seeds)"))
+    return " · ".join(parts)
+
+
+def refresh(readme: str, avg: pd.DataFrame) -> str:
+    """Return ``readme`` with the converged column of the MTL method tables refreshed."""
+    out: list[str] = []
+    section = in_table = False
+    for ln in readme.split("\n"):
+        if ln.startswith("## "):
+            section = ln.startswith("## MTL methods")
+        if not ln.strip():
+            in_table = False
+        if section and ln.startswith("| name |"):
+            in_table = True
+            if HEAD not in ln:
+                ln += f" {HEAD} |"
+        elif in_table and re.fullmatch(r"\|(---\|)+", ln):
+            ln = "|" + "---|" * (out[-1].count("|") - 1)
+        elif section and ln.startswith("| `f-"):
+            m = ln.split("`")[1]
+            ln = f"| `{m}` | {cell(avg, m)} |"
+        elif in_table and ln.startswith("| `"):
+            cells = ln.split("|")[: N_CONTENT + 1]
+            first = cells[1].strip()
+            if first in ROWS:
+                val = cell(avg, ROWS[first])
+            elif first == "`db_mtl`" and "`log` weighting" in ln:  # the method, not the aggregator
+                val = cell(avg, "db_mtl")
+            else:
+                val = "—"
+            ln = "|".join(cells) + f"| {val} |"
+        out.append(ln)
+    return "\n".join(out)
+
+
+def main() -> None:
+    records = pd.read_csv(ROOT / "pipelines/results/vision_converged.csv")
+    avg = records[records.task == "avg"]
+    avg = avg[[_budget(d) == e for d, e in zip(avg.dataset, avg.epochs)]]
+    path = ROOT / "README.md"
+    path.write_text(refresh(path.read_text(encoding="utf-8"), avg), encoding="utf-8")
+    print(f"refreshed the converged column of {path} from {len(avg)} runs")
+
+
+if __name__ == "__main__":
+    main()
