@@ -17,11 +17,13 @@ from pathlib import Path
 
 import pandas as pd
 
+from eegmtl.benchmarks.records import load_records
+from eegmtl.experiments.vision_converged import split_budgets
 from eegmtl.experiments.vision_presets import CONVERGED_EPOCHS, NEW_METHODS
 
 ROOT = Path(__file__).resolve().parent.parent
 HEAD = "converged LeNet, avg test acc. % (MultiMNIST · MultiFashion · MF+MNIST)"
-DATASETS = ("multi_mnist", "multi_fashion", "multi_fashion_mnist")
+DATASETS = tuple(CONVERGED_EPOCHS)  # MultiMNIST, MultiFashion, MultiFashion+MNIST
 #: first cell of a README table row -> grid method name
 ROWS = {"`ew`": "ew", "`rlw`": "rlw", "`famo`": "famo", "`stch`": "stch",
         "`mgda`, `mgda_ub`": "mgda", "`pcgrad`": "pcgrad", "`imtl_g`": "imtl_g",
@@ -30,9 +32,9 @@ ROWS = {"`ew`": "ew", "`rlw`": "rlw", "`famo`": "famo", "`stch`": "stch",
 N_CONTENT = 5  # columns of a method table before the converged one
 
 
-def _budget(dataset: str) -> int:
-    key = dataset.replace("_", "")
-    return int(next(v for k, v in CONVERGED_EPOCHS.items() if k.replace("_", "") == key))
+def grid_results(path: Path = ROOT / "pipelines/results/vision_converged.csv") -> pd.DataFrame:
+    """The ``task="avg"`` rows of the grid's records at each data set's epoch budget."""
+    return split_budgets(load_records(path), CONVERGED_EPOCHS)[0]
 
 
 def cell(avg: pd.DataFrame, method: str) -> str:
@@ -83,9 +85,7 @@ def refresh(readme: str, avg: pd.DataFrame) -> str:
 
 
 def main() -> None:
-    records = pd.read_csv(ROOT / "pipelines/results/vision_converged.csv")
-    avg = records[records.task == "avg"]
-    avg = avg[[_budget(d) == e for d, e in zip(avg.dataset, avg.epochs)]]
+    avg = grid_results()
     path = ROOT / "README.md"
     path.write_text(refresh(path.read_text(encoding="utf-8"), avg), encoding="utf-8")
     print(f"refreshed the converged column of {path} from {len(avg)} runs")

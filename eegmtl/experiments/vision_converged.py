@@ -44,7 +44,7 @@ import pandas as pd
 from eegmtl._io import atomic_write
 
 __all__ = ["GAIN_FRACTION", "WINDOW", "flattening_epoch", "gain_fraction_epoch",
-           "paired_verdict", "plot_grid_curves",
+           "paired_verdict", "plot_grid_curves", "split_budgets",
            "summarize_converged", "write_converged_summary"]
 
 _DS = {"multi_mnist": "MultiMNIST", "multi_fashion": "MultiFashion",
@@ -165,7 +165,7 @@ def _claim_table(avg: pd.DataFrame, datasets: list[str]) -> list[str]:
     return out
 
 
-def _split_budgets(records: pd.DataFrame, budgets: dict[str, int],
+def split_budgets(records: pd.DataFrame, budgets: dict[str, int],
                    ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The ``task="avg"`` rows of ``records`` at their data set's budget, and the others."""
     if records.empty:
@@ -214,7 +214,7 @@ def summarize_converged(records: pd.DataFrame, history: pd.DataFrame | None = No
            "edit by hand); verdicts use only the records present.", ""]
     preset = PRESETS["converged"]
     expected = len(preset.items)
-    avg, other = _split_budgets(records, budgets)
+    avg, other = split_budgets(records, budgets)
     n_done = len(avg)
     out += [f"Runs finished: **{n_done} of {expected}**"
             + (" — the grid is **partial**; verdicts below cover the runs present."
@@ -438,7 +438,7 @@ def write_converged_summary(folder: Path) -> Path:
         from eegmtl.experiments.vision_presets import CONVERGED_EPOCHS
 
         # runs at the current budgets only: an extended run repeats its shorter run's epochs
-        plot_grid_curves(history, _split_budgets(records, CONVERGED_EPOCHS)[0],
+        plot_grid_curves(history, split_budgets(records, CONVERGED_EPOCHS)[0],
                          folder / "vision_converged_grid_curves.png")
     return atomic_write(folder / "vision_converged_summary.md",
                         summarize_converged(records, history, curves))

@@ -306,7 +306,6 @@ def test_estimate_counts_only_the_epochs_an_extended_run_adds(splits, tmp_path):
         full * (budget - 2) / budget)
 
 
-
 def test_shards_can_redraw_the_same_figure_at_once(tmp_path, monkeypatch):
     """Another shard process saving the same figure mid-write must not break this save."""
     import os
@@ -371,9 +370,7 @@ def test_readme_converged_column_matches_the_committed_records():
     """The README's method tables show what ``vision_converged.csv`` holds; after committing
     grid records run ``python pipelines/readme_converged_column.py``."""
     mod = _readme_column_script()
-    records = pd.read_csv(mod.ROOT / "pipelines/results/vision_converged.csv")
-    avg = records[records.task == "avg"]
-    avg = avg[[mod._budget(d) == e for d, e in zip(avg.dataset, avg.epochs)]]
+    avg = mod.grid_results()
     readme = (mod.ROOT / "README.md").read_text(encoding="utf-8")
     assert mod.refresh(readme, avg) == readme, (
         "README's converged column is stale: run python pipelines/readme_converged_column.py")
