@@ -3,8 +3,9 @@
 Reads ``pipelines/results/vision_converged.csv`` (``eegmtl vision --preset converged``) and
 rewrites, in the README section "MTL methods in `eegmtl.mtl`", the last cell of every row of the
 weighting / aggregator / method tables and the rows of the flat-variant table: average test
-accuracy (%) per data set at the grid's epoch budget, mean ± SD over seeds; ``…`` where a grid
-method has no run yet, ``—`` for methods outside the grid. Idempotent; run from the checkout
+accuracy (%) per data set at the grid's epoch budget, mean ± SD over seeds (at the former
+budget, marked ``(E ep)``, where a raised budget has no run yet); ``…`` where a grid method has
+no run yet, ``—`` for methods outside the grid. Idempotent; run from the checkout
 root after committing new grid records::
 
     python pipelines/readme_converged_column.py
@@ -19,7 +20,7 @@ import pandas as pd
 
 from eegmtl.benchmarks.records import load_records
 from eegmtl.experiments.vision_converged import split_budgets
-from eegmtl.experiments.vision_presets import CONVERGED_EPOCHS, NEW_METHODS
+from eegmtl.experiments.vision_presets import CONVERGED_EPOCHS, NEW_METHODS, RAISED_BUDGETS
 
 ROOT = Path(__file__).resolve().parent.parent
 HEAD = "converged LeNet, avg test acc. % (MultiMNIST · MultiFashion · MF+MNIST)"
@@ -33,22 +34,35 @@ N_CONTENT = 5  # columns of a method table before the converged one
 
 
 def grid_results(path: Path = ROOT / "pipelines/results/vision_converged.csv") -> pd.DataFrame:
-    """The ``task="avg"`` rows of the grid's records at each data set's epoch budget."""
-    return split_budgets(load_records(path), CONVERGED_EPOCHS)[0]
+    """The ``task="avg"`` rows of the grid's records at each data set's epoch budget, plus those
+    at the former budget of a data set whose budget was raised (``RAISED_BUDGETS``)."""
+    on_budget, other = split_budgets(load_records(path), CONVERGED_EPOCHS)
+    former = other["dataset"].map(lambda d: RAISED_BUDGETS.get(d, (None,))[0])
+    return pd.concat([on_budget, other[other["epochs"] == former]])
 
 
 def cell(avg: pd.DataFrame, method: str) -> str:
-    """``MultiMNIST · MultiFashion · MF+MNIST`` accuracies of ``method`` (% mean ± SD)."""
+    """``MultiMNIST · MultiFashion · MF+MNIST`` accuracies of ``method`` (% mean ± SD); where
+    a raised budget has no run yet, the former budget's, marked ``(E ep)``."""
     parts = []
     for d in DATASETS:
-        v = avg[(avg.method == method) & (avg.dataset == d)].avg_accuracy * 100
+        rows = avg[(avg.method == method) & (avg.dataset == d)]
+        note = ""
+        if "epochs" in rows:
+            current = rows[rows.epochs == CONVERGED_EPOCHS[d]]
+            if current.empty and d in RAISED_BUDGETS:
+                note = f" ({RAISED_BUDGETS[d][0]} ep)"
+                current = rows[rows.epochs == RAISED_BUDGETS[d][0]]
+            rows = current
+        v = rows.avg_accuracy * 100
         if v.empty:
             parts.append("…")
         elif len(v) == 1:
-            parts.append(f"{v.iloc[0]:.2f}" + ("" if method in NEW_METHODS else " (1 seed)"))
+            parts.append(f"{v.iloc[0]:.2f}" + ("" if method in NEW_METHODS else " (1 seed)")
+                         + note)
         else:
             parts.append(f"{v.mean():.2f} ± {v.std():.2f}"
-                         + ("" if len(v) == 3 else f" ({len(v)} seeds)"))
+                         + ("" if len(v) == 3 else f" ({len(v)} seeds)") + note)
     return " · ".join(parts)
 
 

@@ -264,7 +264,7 @@ def summarize_converged(records: pd.DataFrame, history: pd.DataFrame | None = No
 
 
 def _curve_lines(curves: pd.DataFrame) -> list[str]:
-    from eegmtl.experiments.vision_presets import CONVERGED_EPOCHS
+    from eegmtl.experiments.vision_presets import CONVERGED_EPOCHS, RAISED_BUDGETS
 
     lines = ["## Epoch budget per data set from the pilot curves", "",
              "Two readings of each pilot's best-so-far validation average accuracy: *flat "
@@ -289,11 +289,15 @@ def _curve_lines(curves: pd.DataFrame) -> list[str]:
         budget = CONVERGED_EPOCHS[d]
         if all(e is not None for e in found):
             rule = max(found)  # type: ignore[type-var]
-            verdicts.append(f"{_DS[d]}: rule {rule}, grid budget {budget} — " + (
-                "meets the rule" if budget >= rule else "**shorter than the rule asks**"))
+            verdict = f"{_DS[d]}: rule {rule}, grid budget {budget} — " + (
+                "meets the rule" if budget >= rule else "**shorter than the rule asks**")
         else:
-            verdicts.append(f"{_DS[d]}: grid budget {budget} — the curves have not flattened "
-                            "yet (some curve is still gaining)")
+            verdict = (f"{_DS[d]}: grid budget {budget} — the curves have not flattened "
+                       "yet (some curve is still gaining)")
+        if d in RAISED_BUDGETS:
+            former, why = RAISED_BUDGETS[d]
+            verdict += f"; raised from {former} epochs: {why}"
+        verdicts.append(verdict)
     return lines + [""] + [f"- {v}" for v in verdicts] + [""]
 
 

@@ -23,8 +23,10 @@ from eegmtl.experiments.vision_converged import (
 from eegmtl.experiments.vision_presets import (
     CONVERGED_EPOCHS,
     FLAT_PAIRS,
+    LAST_DATASETS,
     NEW_METHODS,
     PRESETS,
+    RAISED_BUDGETS,
     item_epochs,
     select_items,
     shard_items,
@@ -54,6 +56,13 @@ def test_converged_grid_content_and_order():
     assert [(it[2], it[3]) for it in first[:6]] == [
         ("mgda", 0), ("f-mgda", 0), ("mgda", 1), ("f-mgda", 1), ("mgda", 2), ("f-mgda", 2)]
     assert {it[3] for it in items if it[2] in NEW_METHODS} == {0}
+    # the data sets of LAST_DATASETS (budget raised: their runs extend finished ones) come
+    # after every other run, each block in the same order (pairs, EW / RLW, newer methods)
+    n_last = sum(it[1] in LAST_DATASETS for it in items)
+    assert n_last and all(it[1] in LAST_DATASETS for it in items[-n_last:])
+    rest = [it[1] for it in items[:-n_last] if it[2] not in NEW_METHODS]
+    assert rest == sorted(rest, key=["multimnist", "multifashion_mnist"].index)
+    assert items[-n_last][2:] == ("mgda", 0) and items[-1][2:] == (NEW_METHODS[-1], 0)
 
 
 @pytest.mark.parametrize("n", [1, 2, 3])
@@ -155,6 +164,9 @@ def test_summary_reports_the_budget_rule_on_the_curves():
     assert f"- MultiMNIST: rule 6, grid budget {budget} — meets the rule" in text
     assert (f"- MultiFashion: grid budget {CONVERGED_EPOCHS['multi_fashion']} — the curves have "
             "not flattened yet") in text
+    former, why = RAISED_BUDGETS["multi_fashion"]
+    assert f"; raised from {former} epochs: {why}" in text  # the raise is named
+    assert f"MultiMNIST: rule 6, grid budget {budget} — meets the rule\n" in text  # not raised
     assert "Runs finished: **0 of" in text
 
 
@@ -364,6 +376,23 @@ def test_readme_converged_column_formats_seeds_and_gaps():
     assert lines[5].endswith("| yes | — |")
     assert "| `f-pcgrad` | … · … · … |" in lines
     assert lines[-2] == "| `ew` | untouched |"
+
+
+def test_readme_converged_column_falls_back_to_a_raised_budgets_former_runs():
+    mod = _readme_column_script()
+    (d, (former, _)), = RAISED_BUDGETS.items()
+    mm = CONVERGED_EPOCHS["multi_mnist"]
+    avg = pd.DataFrame({
+        "method": ["ew"] * 4 + ["pcgrad"] * 2,
+        "dataset": ["multi_mnist", d, d, d, d, d],
+        "epochs": [mm, former, former, former, former, CONVERGED_EPOCHS[d]],
+        "avg_accuracy": [0.97, 0.84, 0.85, 0.86, 0.5, 0.9],
+    })
+    cells = mod.cell(avg, "ew").split(" · ")
+    assert cells[0] == "97.00 (1 seed)"
+    assert cells[mod.DATASETS.index(d)] == f"85.00 ± 1.00 ({former} ep)"  # no run at the new one
+    # a run at the raised budget replaces the former ones (never mixed)
+    assert mod.cell(avg, "pcgrad").split(" · ")[mod.DATASETS.index(d)] == "90.00 (1 seed)"
 
 
 def test_readme_converged_column_matches_the_committed_records():
