@@ -27,7 +27,8 @@ from eegmtl.experiments.vision_presets import (
     stage_kwargs,
 )
 
-__all__ = ["TINY", "done_items", "run_preset", "run_preset_command", "shorter_budget_epochs"]
+__all__ = ["TINY", "done_items", "recorded_ew_step", "run_preset", "run_preset_command",
+           "shorter_budget_epochs"]
 
 #: ``--tiny``: a smoke-test size of any preset (1 epoch, a few batches).
 TINY: dict[str, Any] = {"epochs": 1, "n_train": 256, "n_val": 128, "n_test": 128}
@@ -67,6 +68,23 @@ def done_items(preset: Preset, items: Sequence[Item], folder: Path,
     epoch budget)."""
     return [item for item, hit in _run_records(preset, items, folder)
             if (hit["epochs"] == item_epochs(preset, item, overrides)).any()]
+
+
+def recorded_ew_step(preset: Preset, items: Sequence[Item], folder: Path,
+                     overrides: dict[str, Any] | None = None) -> float | None:
+    """The EW step time (s) the finished runs of ``items`` imply: per run at its budget, its
+    recorded fit time over :func:`estimate_seconds` with a 1-second step, the median over the
+    runs; ``None`` when none has finished. It calibrates the estimate to the machine as the
+    runs saw it (loaded cores included), where a step timed now sees it as it is now."""
+    from statistics import median
+
+    ratios = []
+    for item, hit in _run_records(preset, items, folder):
+        at_budget = hit[hit["epochs"] == item_epochs(preset, item, overrides)]["time"].dropna()
+        units = estimate_seconds(preset, [item], 1.0)
+        if len(at_budget) and units > 0:
+            ratios.append(float(at_budget.iloc[-1]) / units)
+    return float(median(ratios)) if ratios else None
 
 
 def shorter_budget_epochs(preset: Preset, items: Sequence[Item], folder: Path,
@@ -182,6 +200,11 @@ def run_preset_command(args: argparse.Namespace) -> int:
               f"{'given' if given else 'thread CPU time, measured now'}); estimated CPU "
               f"time {total / 3600:.1f} h in all, {left / 3600:.1f} h left "
               "(one thread per process)")
+        recorded = recorded_ew_step(preset, done, folder, overrides)
+        if recorded is not None:
+            left_rec = estimate_seconds(preset, todo, recorded, epochs_done=shorter)
+            print(f"from the {len(done)} finished runs' fit times: EW step {1000 * recorded:.1f}"
+                  f" ms (median), {left_rec / 3600:.1f} h left")
         for it in todo:
             ext = (f" (extends {shorter[it]} epochs)" if it in shorter else "")
             print("  todo", ":".join(map(str, it[1:])), f"[{it[0]}]{ext}")

@@ -214,6 +214,26 @@ def test_estimate_lists_todo_runs(tmp_path, capsys, monkeypatch):
     assert hours > 0 and "todo" in out and "0 done" in out
 
 
+def test_estimate_is_calibrated_on_the_finished_runs_fit_times(tmp_path, capsys, monkeypatch):
+    preset = PRESETS["converged"]
+    (a, b) = preset.items[:2]  # mgda / f-mgda seed 0 on MultiMNIST
+    unit = {it: vision_grid.estimate_seconds(preset, [it], 1.0) for it in (a, b)}
+    rows = [{"task": "avg", "dataset": "multi_mnist", "method": it[2], "seed": it[3],
+             "epochs": item_epochs(preset, it), "time": unit[it] * step, "config_hash": it[2]}
+            for it, step in ((a, 0.03), (b, 0.05))]
+    rows.append({**rows[0], "epochs": 3, "time": 1e9})  # another budget: not counted
+    pd.DataFrame(rows).to_csv(tmp_path / "vision_converged.csv", index=False)
+    assert vision_grid.recorded_ew_step(preset, [a], tmp_path) == pytest.approx(0.03)
+    assert vision_grid.recorded_ew_step(preset, [a, b], tmp_path) == pytest.approx(0.04)
+    assert vision_grid.recorded_ew_step(preset, preset.items[2:4], tmp_path) is None
+    monkeypatch.setattr("eegmtl.experiments.vision_bench.ew_step_seconds", lambda **k: 1.0)
+    assert vision_grid.run_preset_command(_args(tmp_path, tiny=False, estimate=True)) == 0
+    out = capsys.readouterr().out
+    left = vision_grid.estimate_seconds(preset, preset.items[2:], 0.04) / 3600
+    assert (f"from the 2 finished runs' fit times: EW step 40.0 ms (median), {left:.1f} h left"
+            in out)
+
+
 def test_fmtl_gpu_preset_runs_tiny_on_cpu(splits, tmp_path):
     """ResNet-18 (F-MTL protocol) and its flat variant, a few batches, device-agnostic."""
     preset = PRESETS["fmtl-gpu"]
