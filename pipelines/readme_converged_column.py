@@ -19,8 +19,8 @@ from pathlib import Path
 import pandas as pd
 
 from eegmtl.benchmarks.records import load_records
-from eegmtl.experiments.vision_converged import split_budgets
-from eegmtl.experiments.vision_presets import CONVERGED_EPOCHS, NEW_METHODS, RAISED_BUDGETS
+from eegmtl.experiments.vision_converged import split_budgets, with_former_budgets
+from eegmtl.experiments.vision_presets import CONVERGED_EPOCHS, NEW_METHODS
 
 ROOT = Path(__file__).resolve().parent.parent
 HEAD = "converged LeNet, avg test acc. % (MultiMNIST · MultiFashion · MF+MNIST)"
@@ -34,26 +34,19 @@ N_CONTENT = 5  # columns of a method table before the converged one
 
 
 def grid_results(path: Path = ROOT / "pipelines/results/vision_converged.csv") -> pd.DataFrame:
-    """The ``task="avg"`` rows of the grid's records at each data set's epoch budget, plus those
-    at the former budget of a data set whose budget was raised (``RAISED_BUDGETS``)."""
-    on_budget, other = split_budgets(load_records(path), CONVERGED_EPOCHS)
-    former = other["dataset"].map(lambda d: RAISED_BUDGETS.get(d, (None,))[0])
-    return pd.concat([on_budget, other[other["epochs"] == former]])
+    """The ``task="avg"`` rows of the grid's records at each data set's epoch budget, plus, per
+    data set × method of a raised budget with no run at it yet, those at the former budget."""
+    return with_former_budgets(*split_budgets(load_records(path), CONVERGED_EPOCHS))
 
 
 def cell(avg: pd.DataFrame, method: str) -> str:
-    """``MultiMNIST · MultiFashion · MF+MNIST`` accuracies of ``method`` (% mean ± SD); where
-    a raised budget has no run yet, the former budget's, marked ``(E ep)``."""
+    """``MultiMNIST · MultiFashion · MF+MNIST`` accuracies of ``method`` (% mean ± SD); runs at
+    a budget other than the data set's current one are marked ``(E ep)``."""
     parts = []
     for d in DATASETS:
         rows = avg[(avg.method == method) & (avg.dataset == d)]
-        note = ""
-        if "epochs" in rows:
-            current = rows[rows.epochs == CONVERGED_EPOCHS[d]]
-            if current.empty and d in RAISED_BUDGETS:
-                note = f" ({RAISED_BUDGETS[d][0]} ep)"
-                current = rows[rows.epochs == RAISED_BUDGETS[d][0]]
-            rows = current
+        note = "".join(f" ({int(e)} ep)" for e in sorted(set(rows.get("epochs", [])))
+                       if e != CONVERGED_EPOCHS[d])
         v = rows.avg_accuracy * 100
         if v.empty:
             parts.append("…")

@@ -45,7 +45,7 @@ from eegmtl._io import atomic_write
 
 __all__ = ["GAIN_FRACTION", "WINDOW", "flattening_epoch", "gain_fraction_epoch",
            "paired_verdict", "plot_grid_curves", "split_budgets",
-           "summarize_converged", "write_converged_summary"]
+           "summarize_converged", "with_former_budgets", "write_converged_summary"]
 
 _DS = {"multi_mnist": "MultiMNIST", "multi_fashion": "MultiFashion",
        "multi_fashion_mnist": "MultiFashion+MNIST"}
@@ -353,8 +353,28 @@ def _save(fig: Any, path: Path, dpi: int) -> Path:
         plt.close(fig)
 
 
+def with_former_budgets(avg: pd.DataFrame, other: pd.DataFrame) -> pd.DataFrame:
+    """``avg`` (runs at the current budgets) plus, for each data set × method of a raised
+    budget (:data:`~eegmtl.experiments.vision_presets.RAISED_BUDGETS`) with no run at the
+    current budget yet, its runs at the former budget -- never the two budgets mixed."""
+    from eegmtl.experiments.vision_presets import RAISED_BUDGETS
+
+    if other.empty:
+        return avg
+    have = set(zip(avg["dataset"], avg["method"], strict=True))
+    former = other["dataset"].map(lambda d: RAISED_BUDGETS.get(d, (None,))[0])
+    new = pd.Series([(d, m) not in have for d, m in
+                     zip(other["dataset"], other["method"], strict=True)], index=other.index)
+    keep = (other["epochs"] == former) & new
+    return pd.concat([avg, other[keep]])
+
+
 def plot_grid_curves(history: pd.DataFrame, avg: pd.DataFrame, path: Path) -> Path | None:
-    """Seed-averaged validation curve of every method, one panel per data set (PNG)."""
+    """Seed-averaged validation curve of every method, one panel per data set (PNG); a
+    method whose runs are not at the data set's current budget is labelled with their
+    epochs."""
+    from eegmtl.experiments.vision_presets import CONVERGED_EPOCHS
+
     hist = history[history["config_hash"].isin(set(avg["config_hash"]))]
     if hist.empty:
         return None
@@ -371,9 +391,12 @@ def plot_grid_curves(history: pd.DataFrame, avg: pd.DataFrame, path: Path) -> Pa
         h = hist[hist["dataset"] == d]
         for m, g in h.groupby("method", sort=False):
             c = g.groupby("epoch")["val_avg_accuracy"].mean().sort_index()
+            epochs = set(avg[(avg["dataset"] == d) & (avg["method"] == m)].get("epochs", []))
+            note = "".join(f", {int(e)} ep" for e in sorted(epochs)
+                           if e != CONVERGED_EPOCHS.get(d, e))
             ax.plot(c.index + 1, 100 * c.to_numpy(), ls="--" if m.startswith("f-") else "-",
                     color=colour[m.removeprefix("f-")],
-                    label=f"{m} (n={g['config_hash'].nunique()})")
+                    label=f"{m} (n={g['config_hash'].nunique()}{note})")
         ax.set_title(f"{_DS[d]}: validation, seed mean")
         ax.set_xlabel("epoch")
         ax.grid(alpha=0.3)
@@ -441,8 +464,9 @@ def write_converged_summary(folder: Path) -> Path:
     if history is not None and not records.empty:
         from eegmtl.experiments.vision_presets import CONVERGED_EPOCHS
 
-        # runs at the current budgets only: an extended run repeats its shorter run's epochs
-        plot_grid_curves(history, split_budgets(records, CONVERGED_EPOCHS)[0],
+        # per data set × method the runs of one budget: an extended run repeats its shorter
+        # run's epochs; a raised budget's former runs are drawn until the extended ones exist
+        plot_grid_curves(history, with_former_budgets(*split_budgets(records, CONVERGED_EPOCHS)),
                          folder / "vision_converged_grid_curves.png")
     return atomic_write(folder / "vision_converged_summary.md",
                         summarize_converged(records, history, curves))

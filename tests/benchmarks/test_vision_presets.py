@@ -399,20 +399,25 @@ def test_readme_converged_column_formats_seeds_and_gaps():
 
 
 def test_readme_converged_column_falls_back_to_a_raised_budgets_former_runs():
+    from eegmtl.experiments.vision_converged import split_budgets, with_former_budgets
+
     mod = _readme_column_script()
     (d, (former, _)), = RAISED_BUDGETS.items()
     mm = CONVERGED_EPOCHS["multi_mnist"]
-    avg = pd.DataFrame({
-        "method": ["ew"] * 4 + ["pcgrad"] * 2,
-        "dataset": ["multi_mnist", d, d, d, d, d],
-        "epochs": [mm, former, former, former, former, CONVERGED_EPOCHS[d]],
-        "avg_accuracy": [0.97, 0.84, 0.85, 0.86, 0.5, 0.9],
+    records = pd.DataFrame({
+        "task": "avg",
+        "method": ["ew"] * 4 + ["pcgrad"] * 2 + ["rlw"],
+        "dataset": ["multi_mnist", d, d, d, d, d, "multi_mnist"],
+        "epochs": [mm, former, former, former, former, CONVERGED_EPOCHS[d], mm - 1],
+        "avg_accuracy": [0.97, 0.84, 0.85, 0.86, 0.5, 0.9, 0.1],
     })
+    avg = with_former_budgets(*split_budgets(records, CONVERGED_EPOCHS))
     cells = mod.cell(avg, "ew").split(" · ")
     assert cells[0] == "97.00 (1 seed)"
     assert cells[mod.DATASETS.index(d)] == f"85.00 ± 1.00 ({former} ep)"  # no run at the new one
     # a run at the raised budget replaces the former ones (never mixed)
     assert mod.cell(avg, "pcgrad").split(" · ")[mod.DATASETS.index(d)] == "90.00 (1 seed)"
+    assert mod.cell(avg, "rlw") == "… · … · …"  # other budgets of a data set not raised: out
 
 
 def test_readme_converged_column_matches_the_committed_records():
@@ -423,3 +428,26 @@ def test_readme_converged_column_matches_the_committed_records():
     readme = (mod.ROOT / "README.md").read_text(encoding="utf-8")
     assert mod.refresh(readme, avg) == readme, (
         "README's converged column is stale: run python pipelines/readme_converged_column.py")
+
+
+def test_grid_curves_draw_a_raised_budgets_former_runs_labelled(tmp_path, monkeypatch):
+    from eegmtl.experiments import vision_converged as vc
+
+    (d, (former, _)), = RAISED_BUDGETS.items()
+    new = CONVERGED_EPOCHS[d]
+    runs = [("ew", 0, former, "a"), ("ew", 1, former, "b"), ("pcgrad", 0, former, "c"),
+            ("pcgrad", 0, new, "d")]  # pcgrad extended: only its run at the new budget counts
+    records = pd.DataFrame([{"task": "avg", "dataset": d, "method": m, "seed": s,
+                             "epochs": e, "avg_accuracy": 0.8, "config_hash": h}
+                            for m, s, e, h in runs])
+    hist = pd.DataFrame([{"dataset": d, "method": m, "seed": s, "epoch": k,
+                          "val_avg_accuracy": 0.5 + k / 100, "config_hash": h}
+                         for m, s, e, h in runs for k in range(e)])
+    avg = vc.with_former_budgets(*vc.split_budgets(records, CONVERGED_EPOCHS))
+    assert sorted(avg["config_hash"]) == ["a", "b", "d"]
+    seen = {}
+    monkeypatch.setattr(vc, "_save", lambda fig, path, dpi: seen.setdefault("fig", fig))
+    vc.plot_grid_curves(hist, avg, tmp_path / "c.png")
+    (ax,) = seen["fig"].axes
+    lines = {ln.get_label(): len(ln.get_xdata()) for ln in ax.get_lines()}
+    assert lines == {f"ew (n=2, {former} ep)": former, "pcgrad (n=1)": new}
