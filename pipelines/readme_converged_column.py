@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from eegmtl._io import atomic_write
 from eegmtl.benchmarks.records import load_records
 from eegmtl.experiments.vision_converged import split_budgets, with_former_budgets
 from eegmtl.experiments.vision_presets import CONVERGED_EPOCHS, NEW_METHODS
@@ -94,7 +95,7 @@ def refresh(readme: str, avg: pd.DataFrame) -> str:
 def main() -> None:
     avg = grid_results()
     path = ROOT / "README.md"
-    path.write_text(refresh(path.read_text(encoding="utf-8"), avg), encoding="utf-8")
+    atomic_write(path, refresh(path.read_text(encoding="utf-8"), avg))
     print(f"refreshed the converged column of {path} from {len(avg)} runs")
 
 

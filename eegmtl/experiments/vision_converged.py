@@ -361,12 +361,10 @@ def with_former_budgets(avg: pd.DataFrame, other: pd.DataFrame) -> pd.DataFrame:
 
     if other.empty:
         return avg
-    have = set(zip(avg["dataset"], avg["method"], strict=True))
+    key = ["dataset", "method"]
+    unmatched = ~pd.MultiIndex.from_frame(other[key]).isin(pd.MultiIndex.from_frame(avg[key]))
     former = other["dataset"].map(lambda d: RAISED_BUDGETS.get(d, (None,))[0])
-    new = pd.Series([(d, m) not in have for d, m in
-                     zip(other["dataset"], other["method"], strict=True)], index=other.index)
-    keep = (other["epochs"] == former) & new
-    return pd.concat([avg, other[keep]])
+    return pd.concat([avg, other[(other["epochs"] == former).to_numpy() & unmatched]])
 
 
 def plot_grid_curves(history: pd.DataFrame, avg: pd.DataFrame, path: Path) -> Path | None:
