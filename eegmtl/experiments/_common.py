@@ -54,7 +54,8 @@ def command_line(args: argparse.Namespace) -> str:
     """The command that ran: ``args.command_prefix`` (e.g. ``["eegmtl", "sd"]`` or
     ``["python", "pipelines/subject_dependent.py"]``) followed by ``args.argv``."""
     prefix = list(getattr(args, "command_prefix", None) or ["eegmtl"])
-    command = shlex.join([*prefix, *(getattr(args, "argv", None) or [])])
+    argv = [_checkout_relative(a) for a in getattr(args, "argv", None) or []]
+    command = shlex.join([*prefix, *argv])
     backend = getattr(args, "backend", None)
     if backend in ("dask", "ray"):  # where it ran (not part of any config hash)
         from eegmtl.parallel import describe_backend
@@ -79,6 +80,24 @@ def add_parallel_arguments(parser: argparse.ArgumentParser, *, threads: bool = T
     if threads:
         p.add_argument("--threads-per-worker", "--torch-threads", dest="torch_threads", type=int,
                        default=1, help="torch and BLAS threads per fit (default 1)")
+
+
+def _checkout_relative(token: str) -> str:
+    """An absolute path inside an eegmtl checkout (``--opt=PATH`` too), relative to that
+    checkout's root, so that logged commands re-run from the root of any clone; other tokens
+    unchanged. The checkout is the one this package runs from, else the nearest folder above
+    the path that holds ``pyproject.toml`` and ``pipelines/``."""
+    head, eq, value = token.partition("=") if token.startswith("--") else ("", "", token)
+    if not value or not Path(value).is_absolute():
+        return token
+    path = Path(value).resolve()
+    own = checkout_root()
+    if own is not None and path.is_relative_to(own):
+        return head + eq + path.relative_to(own).as_posix()
+    for root in path.parents:
+        if (root / "pyproject.toml").is_file() and (root / "pipelines").is_dir():
+            return head + eq + path.relative_to(root).as_posix()
+    return token
 
 
 def display_path(path: Path) -> str:

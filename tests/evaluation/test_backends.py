@@ -198,3 +198,20 @@ def test_cli_options_and_command_log():
     args.argv, args.command_prefix = argv, ["eegmtl", "sd"]
     assert command_line(args).endswith("  # dask @ tcp://h:8786")
     assert describe_backend("ray", 2) == "ray (local, 2 workers)"
+
+
+def test_command_log_writes_checkout_paths_relative(tmp_path):
+    """Absolute paths inside an eegmtl checkout are logged relative to its root (the logged
+    command re-runs from the root of any clone); paths elsewhere stay as typed."""
+    from eegmtl.experiments._common import command_line
+
+    clone = tmp_path / "other_clone"
+    (clone / "pipelines" / "results").mkdir(parents=True)
+    (clone / "pyproject.toml").write_text("")
+    records = clone / "pipelines" / "results" / "vision_converged.csv"
+    outside = tmp_path / "elsewhere" / "r.csv"
+    args = argparse.Namespace(command_prefix=["eegmtl", "vision"], argv=[
+        "--results", str(records), f"--checkpoint-dir={outside}", "--epochs", "3"])
+    assert command_line(args) == (
+        "eegmtl vision --results pipelines/results/vision_converged.csv "
+        f"--checkpoint-dir={outside} --epochs 3")
