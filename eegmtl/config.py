@@ -21,6 +21,7 @@ __all__ = [
     "RESULTS_DIR_HELP",
     "DataNotFoundError",
     "checkout_root",
+    "is_checkout",
     "resolve_data_dir",
     "results_dir",
 ]
@@ -90,13 +91,17 @@ RESULTS_DIR_HELP = (
 )
 
 
+def is_checkout(folder: Path) -> bool:
+    """Whether ``folder`` is the root of an eegmtl source checkout (holds ``pyproject.toml``
+    and ``pipelines/``)."""
+    return (folder / "pyproject.toml").is_file() and (folder / "pipelines").is_dir()
+
+
 def checkout_root() -> Path | None:
     """Root of the eegmtl source checkout this package runs from (``None`` for an installed
-    wheel): the folder above the package when it holds ``pyproject.toml`` and ``pipelines/``."""
+    wheel): the folder above the package when it :func:`is_checkout`."""
     root = Path(__file__).resolve().parents[1]
-    if (root / "pyproject.toml").is_file() and (root / "pipelines").is_dir():
-        return root
-    return None
+    return root if is_checkout(root) else None
 
 
 def results_dir(

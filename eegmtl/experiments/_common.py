@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from eegmtl._io import file_lock
-from eegmtl.config import checkout_root
+from eegmtl.config import checkout_root, is_checkout
 
 __all__ = ["T_START", "add_parallel_arguments", "command_line", "display_path",
            "parse_subjects", "parse_value", "set_torch_threads"]
@@ -83,32 +83,23 @@ def add_parallel_arguments(parser: argparse.ArgumentParser, *, threads: bool = T
 
 
 def _checkout_relative(token: str) -> str:
-    """An absolute path inside an eegmtl checkout (``--opt=PATH`` too), relative to that
-    checkout's root, so that logged commands re-run from the root of any clone; other tokens
-    unchanged. The checkout is the one this package runs from, else the nearest folder above
-    the path that holds ``pyproject.toml`` and ``pipelines/``."""
+    """``token`` with an absolute path (``--opt=PATH`` too) written by :func:`display_path`,
+    so that logged commands re-run from the root of any clone; other tokens unchanged."""
     head, eq, value = token.partition("=") if token.startswith("--") else ("", "", token)
     if not value or not Path(value).is_absolute():
         return token
-    path = Path(value).resolve()
-    own = checkout_root()
-    if own is not None and path.is_relative_to(own):
-        return head + eq + path.relative_to(own).as_posix()
-    for root in path.parents:
-        if (root / "pyproject.toml").is_file() and (root / "pipelines").is_dir():
-            return head + eq + path.relative_to(root).as_posix()
-    return token
+    return head + eq + display_path(Path(value))
 
 
 def display_path(path: Path) -> str:
-    """``path`` relative to the checkout root when inside it (no machine paths in files)."""
-    root = checkout_root()
-    if root is not None:
-        try:
-            return Path(path).resolve().relative_to(root).as_posix()
-        except ValueError:
-            pass
-    return Path(path).as_posix()
+    """``path`` relative to the root of the eegmtl checkout holding it (no machine paths in
+    files): the checkout this package runs from, else the nearest one above ``path``."""
+    resolved = Path(path).resolve()
+    own = checkout_root()
+    if own is not None and resolved.is_relative_to(own):
+        return resolved.relative_to(own).as_posix()
+    root = next((r for r in resolved.parents if is_checkout(r)), None)
+    return resolved.relative_to(root).as_posix() if root else Path(path).as_posix()
 
 
 def set_torch_threads(n: int | None) -> None:
