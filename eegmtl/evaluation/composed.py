@@ -1,4 +1,5 @@
-"""Composed method names: a registered deep method plus ``+mtl[...]`` / ``+aug[...]`` / ``+noaug``.
+"""Composed method names: a registered deep method plus ``+mtl[...]`` / ``+arch[...]`` /
+``+aug[...]`` / ``+noaug``.
 
 :func:`parse_name` splits a name such as ``"ATCNet+mtl[aligned_mtl]+aug[sr,ft]"`` into its base
 and options; :func:`composed_method` turns it into a registry entry ``(factory, protocol ->
@@ -7,13 +8,18 @@ config)``, so a composed name works wherever a registered one does and its whole
 
 Grammar (suffixes in any order, each at most once)::
 
-    name   := base ("+mtl[" METHOD "]")? ("+aug" ("[" AUG ("," AUG)* "]")? | "+noaug")?
+    name   := base ("+mtl[" METHOD "]")? ("+arch[" ARCH "]")?
+              ("+aug" ("[" AUG ("," AUG)* "]")? | "+noaug")?
     base   := a registered deep method (MixNet rows, MIN2Net, the deep baselines, EEGNet[val], ...)
               or, with +mtl, any braindecode model class name
 
 - ``+mtl[m]`` on a MixNet row sets its MTL method ``m``; on a braindecode network (registered
   or not) it builds the MixNet estimator with that network's trunk and MixNet's heads
   (:data:`BACKBONE_OPTIONS`), trained by ``m``.
+- ``+arch[a]`` (``mmoe``, ``cgc``, ``ple``, ``cross_stitch``) on a MixNet-family pipeline (a
+  MixNet row, MIN2Net, or a braindecode network with ``+mtl``) replaces hard parameter sharing
+  by that architecture of encoder copies (default sizes:
+  :data:`eegmtl.models.eeg_architectures.EEG_ARCHITECTURES`).
 - ``+aug`` = :data:`DEFAULT_AUGMENTATION` (S&R, one augmented copy appended per batch);
   ``+aug[a,b]`` composes the transforms of :data:`AUG_ALIASES` (one appended copy);
   ``+noaug`` removes a recipe's augmentation.
@@ -58,7 +64,7 @@ DEFAULT_AUGMENTATION: dict[str, Any] = {"transforms": ["segment_recombine"], "n_
 BACKBONE_OPTIONS: dict[str, Any] = {"input": "time", "bands": [[4.0, 40.0]],
                                     "sfreq_model": 250.0, "latent_dim": 16}
 
-_SUFFIX = r"\+(?:aug|noaug|mtl)(?:\[[^\]]*\])?"
+_SUFFIX = r"\+(?:aug|noaug|mtl|arch)(?:\[[^\]]*\])?"
 _NAME = re.compile(rf"^(?P<base>.+?)(?P<suffixes>(?:{_SUFFIX})+)$")
 _LEGACY = {"EEGNet": "EEGNet[val]", "ShallowFBCSPNet": "ShallowFBCSPNet[val]"}
 
@@ -74,15 +80,18 @@ def parse_name(name: str) -> tuple[str, dict[str, str | None]]:
     match = _NAME.match(name)
     if not match:
         raise KeyError(f"unknown method {name!r}; available: {m.available_methods()}, or a "
-                       "deep one with +mtl[<method>], +aug, +aug[sr,ft,...] or +noaug")
+                       "deep one with +mtl[<method>], +arch[mmoe|cgc|ple|cross_stitch], +aug, "
+                       "+aug[sr,ft,...] or +noaug")
     opts: dict[str, str | None] = {}
-    for kind, arg in re.findall(r"\+(aug|noaug|mtl)(?:\[([^\]]*)\])?", match["suffixes"]):
+    for kind, arg in re.findall(r"\+(aug|noaug|mtl|arch)(?:\[([^\]]*)\])?", match["suffixes"]):
         key = "aug" if kind == "noaug" else kind
         if key in opts:
             raise KeyError(f"{name!r}: give at most one +{kind} / +aug / +noaug part.")
         opts[key] = None if kind == "noaug" else arg
         if kind == "mtl" and not arg:
             raise KeyError(f"{name!r}: +mtl needs a method, e.g. +mtl[blending].")
+        if kind == "arch" and not arg:
+            raise KeyError(f"{name!r}: +arch needs an architecture, e.g. +arch[mmoe].")
     return match["base"], opts
 
 
@@ -102,6 +111,24 @@ def _backbone_defaults(model: str, mtl: str) -> Callable[[str], dict[str, Any]]:
         kwargs = dict(m._recipe(model).model_kwargs) if _has_recipe(model) else {}
         return {**m.MIXNET_DEFAULTS[protocol], **m.MIXNET_COMMON, "mtl": mtl,
                 **BACKBONE_OPTIONS, "backbone": model, "backbone_kwargs": kwargs}
+
+    return defaults
+
+
+def _with_architecture(name: str, factory: Any, inner: Callable[[str], dict[str, Any]],
+                       arch: str) -> Callable[[str], dict[str, Any]]:
+    from eegmtl.models.eeg_architectures import EEG_ARCHITECTURES
+
+    if factory not in (m._mixnet_factory, m._min2net_factory):
+        raise ValueError(f"{name!r}: +arch applies to MixNet-family pipelines (MixNet rows, "
+                         "MIN2Net, or a braindecode network with +mtl[<method>]).")
+    key = arch.strip().lower()
+    if key not in EEG_ARCHITECTURES:
+        raise ValueError(f"{name!r}: unknown architecture {arch!r}; use one of "
+                         f"{sorted(EEG_ARCHITECTURES)}.")
+
+    def defaults(protocol: str) -> dict[str, Any]:
+        return {**inner(protocol), "architecture": key}
 
     return defaults
 
@@ -138,6 +165,8 @@ def composed_method(name: str) -> tuple[Any, Callable[[str], dict[str, Any]]]:
     else:
         raise KeyError(f"unknown method {base!r} in {name!r}; available: "
                        f"{m.available_methods()} (a braindecode model needs +mtl[<method>]).")
+    if "arch" in opts:
+        base_defaults = _with_architecture(name, factory, base_defaults, str(opts["arch"]))
     if "aug" not in opts:
         return factory, base_defaults
     text = opts["aug"]

@@ -48,6 +48,9 @@ Composed names (:func:`parse_name`), for any deep base:
   (``blending``, ``aligned_mtl``, ...), on the band-passed trials (4-40 Hz, 250 Hz, no CSP),
   latent size 16, the recipe's network arguments; e.g. ``ATCNet+mtl[blending]``.
   ``<MixNet variant>+mtl[<method>]`` changes the MTL method of a MixNet row.
+- ``<MixNet-family name>+arch[mmoe|cgc|ple|cross_stitch]``: the encoder inside that multi-task
+  architecture instead of hard sharing (:class:`eegmtl.models.eeg_architectures.
+  MultiTaskEEGArchitecture`), e.g. ``MixNet[val-tuned]+arch[mmoe]``.
 """
 from __future__ import annotations
 

@@ -1,10 +1,12 @@
 """The network of a MixNet-family estimator: MixNet, its MIN2Net variant, or any braindecode trunk
-with MixNet's heads (:class:`eegmtl.models.multitask.MultiTaskBraindecode`).
+with MixNet's heads (:class:`eegmtl.models.multitask.MultiTaskBraindecode`), with hard parameter
+sharing or inside an MMoE / CGC / PLE / Cross-stitch architecture
+(:class:`eegmtl.models.eeg_architectures.MultiTaskEEGArchitecture`).
 
 :func:`build_network` is what :func:`eegmtl.mixnet.net.fit_network` and the loader of saved
 estimators (:mod:`eegmtl.mixnet.io`) call, with the keyword arguments recorded in
 ``model_kwargs_`` (``variant`` plus constructor arguments; ``backbone`` and ``backbone_kwargs``
-for a braindecode trunk).
+for a braindecode trunk; ``architecture`` and ``architecture_kwargs`` for an MTL architecture).
 """
 
 from __future__ import annotations
@@ -18,12 +20,27 @@ __all__ = ["build_network"]
 
 
 def build_network(variant: str = "mixnet", backbone: str | None = None,
-                  backbone_kwargs: Mapping[str, Any] | None = None, **net_kwargs: Any) -> nn.Module:
+                  backbone_kwargs: Mapping[str, Any] | None = None,
+                  architecture: str | None = None,
+                  architecture_kwargs: Mapping[str, Any] | None = None,
+                  **net_kwargs: Any) -> nn.Module:
     """MixNet (``variant="mixnet"``), MIN2Net (``"min2net"``) or, with ``backbone`` (a braindecode
-    model name), :class:`~eegmtl.models.multitask.MultiTaskBraindecode` on that trunk.
+    model name), :class:`~eegmtl.models.multitask.MultiTaskBraindecode` on that trunk; with
+    ``architecture`` (``"mmoe"``, ``"cgc"``, ``"ple"``, ``"cross_stitch"``; ``None`` or ``"hps"``
+    = hard parameter sharing) that encoder inside the architecture
+    (:class:`~eegmtl.models.eeg_architectures.MultiTaskEEGArchitecture`).
 
     ``net_kwargs``: ``n_channels``, ``n_times``, ``n_classes``, ``latent_dim``, ``sfreq``.
     """
+    if architecture is not None and str(architecture).strip().lower() != "hps":
+        from eegmtl.models.eeg_architectures import MultiTaskEEGArchitecture
+
+        return MultiTaskEEGArchitecture(architecture, variant=variant, backbone=backbone,
+                                        backbone_kwargs=backbone_kwargs,
+                                        **dict(architecture_kwargs or {}), **net_kwargs)
+    if architecture_kwargs:
+        raise ValueError(f"architecture_kwargs {dict(architecture_kwargs)!r} given without an "
+                         "architecture; set architecture='mmoe', 'cgc', 'ple' or 'cross_stitch'.")
     if backbone is not None:
         from eegmtl.models.multitask import MultiTaskBraindecode
 

@@ -117,6 +117,12 @@ class MixNetClassifier(ClassifierMixin, BaseEstimator):
     backbone, backbone_kwargs : str and dict or None, default None
         A braindecode model name: its trunk with MixNet's heads replaces MixNet's encoder
         (:class:`eegmtl.models.multitask.MultiTaskBraindecode`; use ``input="time"``).
+    architecture, architecture_kwargs : str and dict or None, default None
+        ``None`` / ``"hps"``: hard parameter sharing (MixNet). ``"mmoe"`` (``n_experts``),
+        ``"cgc"``, ``"ple"`` (``n_shared``, ``n_specific``) or ``"cross_stitch"``
+        (``self_weight``): the encoder (MixNet's, or the ``backbone``'s) copied as experts or
+        task columns (:class:`eegmtl.models.eeg_architectures.MultiTaskEEGArchitecture`); the
+        class prediction reads the classification task's z.
 
     Attributes
     ----------
@@ -209,6 +215,8 @@ class MixNetClassifier(ClassifierMixin, BaseEstimator):
         augmentation: Any = None,
         backbone: str | None = None,
         backbone_kwargs: Mapping[str, Any] | None = None,
+        architecture: str | None = None,
+        architecture_kwargs: Mapping[str, Any] | None = None,
     ) -> None:
         self.protocol = protocol
         self.mtl = mtl
@@ -244,6 +252,8 @@ class MixNetClassifier(ClassifierMixin, BaseEstimator):
         self.augmentation = augmentation
         self.backbone = backbone
         self.backbone_kwargs = backbone_kwargs
+        self.architecture = architecture
+        self.architecture_kwargs = architecture_kwargs
 
     def _resolved_config(self) -> dict[str, Any]:
         return resolve_config(self.get_params(deep=False))
@@ -293,11 +303,11 @@ class MixNetClassifier(ClassifierMixin, BaseEstimator):
 
     def predict_proba(self, X: Any) -> np.ndarray:
         """Class probabilities (softmax of the classifier on z), shape ``(n, n_classes)``."""
-        return self._batched(X, lambda m, xb: torch.softmax(m.classifier(m.encode(xb)), dim=1))
+        return self._batched(X, lambda m, xb: torch.softmax(m.logits(xb), dim=1))
 
     def decision_function(self, X: Any) -> np.ndarray:
         """Logits; for two classes the log-odds of ``classes_[1]``, shape ``(n,)``."""
-        logits = self._batched(X, lambda m, xb: m.classifier(m.encode(xb)))
+        logits = self._batched(X, lambda m, xb: m.logits(xb))
         return logits[:, 1] - logits[:, 0] if logits.shape[1] == 2 else logits
 
     def predict(self, X: Any) -> np.ndarray:
@@ -307,7 +317,7 @@ class MixNetClassifier(ClassifierMixin, BaseEstimator):
 
     def transform(self, X: Any) -> np.ndarray:
         """Latent representation z, shape ``(n, latent_dim)``."""
-        return self._batched(X, lambda m, xb: m.encode(xb))
+        return self._batched(X, lambda m, xb: m.embed(xb))
 
     def preprocess(self, X: Any) -> np.ndarray:
         """The network input (CSP spectral-spatial signals), shape ``(n, U·N_f, 400)``."""

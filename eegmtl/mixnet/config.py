@@ -133,9 +133,30 @@ def resolve_config(params: Mapping[str, Any]) -> dict[str, Any]:
         raise ValueError(
             f"validation_size must be in (0, 1) or None; got {params['validation_size']!r}."
         )
+    _check_architecture(params["architecture"], params["architecture_kwargs"])
     if int(params["max_epochs"]) != params["max_epochs"] or params["max_epochs"] < 1:
         raise ValueError(f"max_epochs must be a positive integer; got {params['max_epochs']!r}.")
     return cfg
+
+
+def _check_architecture(architecture: Any, kwargs: Mapping[str, Any] | None) -> None:
+    """``architecture`` is None, ``"hps"`` or a name of
+    :data:`eegmtl.models.eeg_architectures.EEG_ARCHITECTURES`, and ``kwargs`` its keywords."""
+    from eegmtl.models.eeg_architectures import EEG_ARCHITECTURES
+
+    names = ["hps", *EEG_ARCHITECTURES]
+    key = None if architecture is None else str(architecture).strip().lower()
+    if key is not None and key not in names:
+        raise ValueError(f"architecture must be None or one of {names}; got {architecture!r}.")
+    if kwargs is None:
+        return
+    if not isinstance(kwargs, Mapping):
+        raise TypeError(f"architecture_kwargs must be a dict or None; got {type(kwargs).__name__}.")
+    allowed = EEG_ARCHITECTURES.get(key or "hps", {})
+    unknown = set(kwargs) - set(allowed)
+    if unknown:
+        raise ValueError(f"architecture_kwargs {sorted(unknown)} are not accepted by architecture "
+                         f"{key or 'hps'!r}; it takes {sorted(allowed) or 'none'}.")
 
 
 def json_config(cfg: Mapping[str, Any]) -> dict[str, Any]:

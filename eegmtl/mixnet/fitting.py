@@ -74,6 +74,8 @@ def train_network(
         checkpoint_dir=est.checkpoint_dir, resume=resume, progress=bool(est.verbose),
         seed=est.seed_, device=est.device, augmentation=est.augmentation,
         backbone=est.backbone, backbone_kwargs=est.backbone_kwargs,
+        architecture=est.architecture,
+        architecture_kwargs=est.architecture_kwargs,
     )
     est.model_ = model
     est.device_ = str(trainer.device)

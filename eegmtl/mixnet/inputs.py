@@ -34,6 +34,9 @@ _UNITS = {"auto": "auto", "uv": "uV", "µv": "uV", "μv": "uV", "mv": "mV", "v":
 #: Parameters that may change between an interrupted fit and its resumption (``random_state``
 #: is checked through the recorded seed).
 _RESUMABLE = ("max_epochs", "verbose", "device", "checkpoint_dir", "random_state")
+#: parameters left out of the settings hash while at their default ``None``, so that the
+#: checkpoints of fits made before these parameters existed still resume
+_HASHED_IF_SET = ("architecture", "architecture_kwargs")
 
 
 def _window(est: Any) -> dict[str, Any]:
@@ -145,7 +148,8 @@ def data_fingerprint(
     SHA-256 of the data (float64 bytes) and labels, and a hash of the settings
     (:func:`eegmtl._io.fit_fingerprint`; MTL method included; ``max_epochs``, ``verbose``,
     ``device`` and ``checkpoint_dir`` may change)."""
-    return {**fit_fingerprint(est, X, y, X_val, y_val, resumable=_RESUMABLE),
+    unset = tuple(k for k in _HASHED_IF_SET if getattr(est, k) is None)
+    return {**fit_fingerprint(est, X, y, X_val, y_val, resumable=_RESUMABLE + unset),
             "mtl": repr(est.mtl)}
 
 

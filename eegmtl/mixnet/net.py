@@ -98,13 +98,16 @@ def fit_network(
     checkpoint_dir: str | Path | None = None, resume: bool = False, progress: bool = False,
     seed: int = 0, device: str = "auto", augmentation: Any = None,
     backbone: str | None = None, backbone_kwargs: Mapping[str, Any] | None = None,
+    architecture: str | None = None, architecture_kwargs: Mapping[str, Any] | None = None,
 ) -> tuple[MixNet, Trainer, dict[str, Any]]:
     """Build MixNet and train it on network inputs ``x_*`` ``(n, C, T)`` and labels ``0..K-1``.
 
     ``augmentation`` (a spec of :func:`eegmtl.eeg.augmentation.make_transforms`) augments the
     training batches only (:func:`eegmtl.mixnet.augment.augment_training_loader`);
     ``backbone`` (a braindecode model name, with ``backbone_kwargs``) replaces MixNet's encoder
-    by that trunk (:func:`eegmtl.mixnet.backbone.build_network`).
+    by that trunk; ``architecture`` (``"mmoe"``, ``"cgc"``, ``"ple"``, ``"cross_stitch"``, with
+    ``architecture_kwargs``) replaces hard parameter sharing by that MTL architecture of encoder
+    copies (:func:`eegmtl.mixnet.backbone.build_network`).
 
     Returns
     -------
@@ -120,6 +123,9 @@ def fit_network(
                       latent_dim=latent_dim, sfreq=sfreq)
     arch = {"variant": variant} if backbone is None else {
         "variant": variant, "backbone": backbone, "backbone_kwargs": dict(backbone_kwargs or {})}
+    if architecture is not None and str(architecture).strip().lower() != "hps":
+        arch.update(architecture=str(architecture).strip().lower(),
+                    architecture_kwargs=dict(architecture_kwargs or {}))
     model = build_network(**arch, **net_kwargs)
     tasks = make_tasks(y_tr, n_classes, margin)
     train_loader = MultiTaskLoader(_dataset(x_tr, y_tr), batch_size, shuffle=True, seed=seed)

@@ -352,6 +352,14 @@ class MixNet(nn.Module):
             return self.classifier.parameters()
         raise KeyError(f"unknown task {task!r}; MixNet's tasks are {self.task_names}.")
 
+    def embed(self, x: Tensor) -> Tensor:
+        """The representation the class prediction reads: z, shape ``(n, latent_dim)``."""
+        return self.encode(x)
+
+    def logits(self, x: Tensor) -> Tensor:
+        """Class logits ``classifier(z)``, shape ``(n, n_classes)``."""
+        return self.classifier(self.encode(x))
+
     # ------------------------------------------------------------------ utilities
     @torch.no_grad()
     def predict_proba(self, x: Tensor) -> Tensor:

@@ -181,11 +181,13 @@ class MultiTaskBraindecode(nn.Module):
         """Trunk and latent-layer parameters (used by all three tasks)."""
         return [*self.trunk.parameters(), *self.latent.parameters()]
 
-    #: class probabilities in eval mode; MixNet's Keras max-norm on the heads after every
-    #: optimiser step (the trunk keeps braindecode's own parametrised constraints). Both read
-    #: only ``classifier``, ``encode`` and ``_constraints``, so MixNet's code is reused, as is
-    #: its ``task_parameters`` (decoder / none / classifier for the three tasks).
+    #: z and the class logits, class probabilities in eval mode; MixNet's Keras max-norm on the
+    #: heads after every optimiser step (the trunk keeps braindecode's own parametrised
+    #: constraints). They read only ``classifier``, ``encode`` and ``_constraints``, so MixNet's
+    #: code is reused, as is its ``task_parameters`` (decoder / none / classifier).
     task_parameters = MixNet.task_parameters
+    embed = MixNet.embed
+    logits = MixNet.logits
     predict_proba = MixNet.predict_proba
     apply_constraints = MixNet.apply_constraints
 
