@@ -204,6 +204,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _methods_listing() -> str:
     from eegmtl.evaluation import available_methods
+    from eegmtl.models.eeg_architectures import EEG_ARCHITECTURES
     from eegmtl.mtl.aggregators import AGGREGATORS
     from eegmtl.mtl.weightings import WEIGHTINGS
 
@@ -212,6 +213,10 @@ def _methods_listing() -> str:
         "aggregators (MixNetClassifier(mtl=...), 'f-<name>' for flat minima): "
         + ", ".join(sorted(AGGREGATORS)),
         "weightings (MixNetClassifier(mtl=...)): " + ", ".join(sorted(WEIGHTINGS)),
+        "composed pipeline names: <deep pipeline>+aug | +aug[sr,ft,mask,chdrop,noise] | +noaug; "
+        "<MixNet row or braindecode model>+mtl[<aggregator or weighting>]; "
+        "<MixNet-family name>+arch[" + "|".join(EEG_ARCHITECTURES) + "] "
+        "(e.g. EEGNet+mtl[blending]+arch[mmoe]+aug)",
     ])
 
 
