@@ -145,9 +145,8 @@ class MultiTaskEEGArchitecture(nn.Module):
             probe = stages()[0].eval()
             with torch.no_grad():
                 n_mid = probe(torch.zeros(2, self.n_channels, self.n_times)).flatten(1).shape[1]
-            first: Callable[[], nn.Module] = lambda: stages()[0]  # noqa: E731
-            second: Callable[[], nn.Module] = lambda: stages()[1]  # noqa: E731
-            self.arch = PLE([first, second], opts["n_shared"], opts["n_specific"], heads,
+            levels: list[Callable[[], nn.Module]] = [lambda k=k: stages()[k] for k in (0, 1)]
+            self.arch = PLE(levels, opts["n_shared"], opts["n_specific"], heads,
                             [n_in, int(n_mid)])
         else:
             self.arch = CrossStitch(stages, heads, self_weight=float(opts["self_weight"]))
