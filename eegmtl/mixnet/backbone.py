@@ -32,15 +32,14 @@ def build_network(variant: str = "mixnet", backbone: str | None = None,
 
     ``net_kwargs``: ``n_channels``, ``n_times``, ``n_classes``, ``latent_dim``, ``sfreq``.
     """
-    if architecture is not None and str(architecture).strip().lower() != "hps":
-        from eegmtl.models.eeg_architectures import MultiTaskEEGArchitecture
+    if architecture is not None or architecture_kwargs:
+        from eegmtl.models.eeg_architectures import MultiTaskEEGArchitecture, architecture_options
 
-        return MultiTaskEEGArchitecture(architecture, variant=variant, backbone=backbone,
-                                        backbone_kwargs=backbone_kwargs,
-                                        **dict(architecture_kwargs or {}), **net_kwargs)
-    if architecture_kwargs:
-        raise ValueError(f"architecture_kwargs {dict(architecture_kwargs)!r} given without an "
-                         "architecture; set architecture='mmoe', 'cgc', 'ple' or 'cross_stitch'.")
+        if architecture is not None and str(architecture).strip().lower() != "hps":
+            return MultiTaskEEGArchitecture(architecture, variant=variant, backbone=backbone,
+                                            backbone_kwargs=backbone_kwargs,
+                                            **dict(architecture_kwargs or {}), **net_kwargs)
+        architecture_options("hps", architecture_kwargs)  # raises: hard sharing takes none
     if backbone is not None:
         from eegmtl.models.multitask import MultiTaskBraindecode
 

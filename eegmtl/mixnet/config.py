@@ -142,21 +142,15 @@ def resolve_config(params: Mapping[str, Any]) -> dict[str, Any]:
 def _check_architecture(architecture: Any, kwargs: Mapping[str, Any] | None) -> None:
     """``architecture`` is None, ``"hps"`` or a name of
     :data:`eegmtl.models.eeg_architectures.EEG_ARCHITECTURES`, and ``kwargs`` its keywords."""
-    from eegmtl.models.eeg_architectures import EEG_ARCHITECTURES
+    from eegmtl.models.eeg_architectures import EEG_ARCHITECTURES, architecture_options
 
     names = ["hps", *EEG_ARCHITECTURES]
-    key = None if architecture is None else str(architecture).strip().lower()
-    if key is not None and key not in names:
+    key = "hps" if architecture is None else str(architecture).strip().lower()
+    if key not in names:
         raise ValueError(f"architecture must be None or one of {names}; got {architecture!r}.")
-    if kwargs is None:
-        return
-    if not isinstance(kwargs, Mapping):
+    if kwargs is not None and not isinstance(kwargs, Mapping):
         raise TypeError(f"architecture_kwargs must be a dict or None; got {type(kwargs).__name__}.")
-    allowed = EEG_ARCHITECTURES.get(key or "hps", {})
-    unknown = set(kwargs) - set(allowed)
-    if unknown:
-        raise ValueError(f"architecture_kwargs {sorted(unknown)} are not accepted by architecture "
-                         f"{key or 'hps'!r}; it takes {sorted(allowed) or 'none'}.")
+    architecture_options(key, kwargs)
 
 
 def json_config(cfg: Mapping[str, Any]) -> dict[str, Any]:

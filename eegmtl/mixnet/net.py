@@ -123,9 +123,8 @@ def fit_network(
                       latent_dim=latent_dim, sfreq=sfreq)
     arch = {"variant": variant} if backbone is None else {
         "variant": variant, "backbone": backbone, "backbone_kwargs": dict(backbone_kwargs or {})}
-    if architecture is not None and str(architecture).strip().lower() != "hps":
-        arch.update(architecture=str(architecture).strip().lower(),
-                    architecture_kwargs=dict(architecture_kwargs or {}))
+    if architecture is not None:  # build_network reads "hps" as hard sharing
+        arch.update(architecture=architecture, architecture_kwargs=dict(architecture_kwargs or {}))
     model = build_network(**arch, **net_kwargs)
     tasks = make_tasks(y_tr, n_classes, margin)
     train_loader = MultiTaskLoader(_dataset(x_tr, y_tr), batch_size, shuffle=True, seed=seed)

@@ -37,11 +37,10 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from eegmtl.models.keras_layers import max_norm_
 from eegmtl.models.mixnet import MixNet
 from eegmtl.mtl.architectures import CGC, PLE, CrossStitch, MMoE, MultiTaskArchitecture
 
-__all__ = ["EEG_ARCHITECTURES", "MultiTaskEEGArchitecture"]
+__all__ = ["EEG_ARCHITECTURES", "MultiTaskEEGArchitecture", "architecture_options"]
 
 #: accepted ``architecture`` names -> their keyword arguments and defaults
 EEG_ARCHITECTURES: dict[str, dict[str, Any]] = {
@@ -52,6 +51,25 @@ EEG_ARCHITECTURES: dict[str, dict[str, Any]] = {
 }
 
 _Constraint = tuple[nn.Module, tuple[int, ...], float]
+
+
+def architecture_options(architecture: str, kwargs: Mapping[str, Any] | None = None
+                         ) -> dict[str, Any]:
+    """The defaults of :data:`EEG_ARCHITECTURES` ``[architecture]`` updated by ``kwargs``
+    (``"hps"``, hard sharing, takes none).
+
+    Raises
+    ------
+    ValueError
+        A keyword the architecture does not take.
+    """
+    allowed = EEG_ARCHITECTURES.get(architecture, {})
+    unknown = set(kwargs or {}) - set(allowed)
+    if unknown:
+        raise ValueError(f"architecture_kwargs {sorted(unknown)} are not accepted by architecture "
+                         f"{architecture!r} (unknown keyword(s); it takes "
+                         f"{sorted(allowed) or 'none'}).")
+    return {**allowed, **dict(kwargs or {})}
 
 
 class MultiTaskEEGArchitecture(nn.Module):
@@ -95,13 +113,9 @@ class MultiTaskEEGArchitecture(nn.Module):
         if key not in EEG_ARCHITECTURES:
             raise ValueError(f"architecture must be one of {sorted(EEG_ARCHITECTURES)} (or "
                              f"'hps' / None for MixNet's hard sharing), got {architecture!r}.")
-        unknown = set(architecture_kwargs) - set(EEG_ARCHITECTURES[key])
-        if unknown:
-            raise ValueError(f"architecture {key!r} takes {sorted(EEG_ARCHITECTURES[key])}, got "
-                             f"unknown keyword(s) {sorted(unknown)}.")
         if variant not in ("mixnet", "min2net"):
             raise ValueError(f"variant must be 'mixnet' or 'min2net', got {variant!r}.")
-        opts = {**EEG_ARCHITECTURES[key], **architecture_kwargs}
+        opts = architecture_options(key, architecture_kwargs)
         self.architecture = key
         self.n_channels, self.n_times, self.n_classes = int(n_channels), int(n_times), n_classes
         self.latent_dim = int(latent_dim)
@@ -197,22 +211,10 @@ class MultiTaskEEGArchitecture(nn.Module):
         """Class logits from the classification task's z, shape ``(n, n_classes)``."""
         return self.arch.heads["classification"](self.embed(x))
 
-    @torch.no_grad()
-    def predict_proba(self, x: Tensor) -> Tensor:
-        """``softmax(logits)`` in eval mode (the training mode is restored afterwards)."""
-        was = self.training
-        self.eval()
-        try:
-            return torch.softmax(self.logits(x), dim=1)
-        finally:
-            self.train(was)
-
-    @torch.no_grad()
-    def apply_constraints(self) -> None:
-        """MixNet's Keras max-norm constraints on every expert copy and head
-        (:meth:`eegmtl.models.mixnet.MixNet.apply_constraints`)."""
-        for module, dims, limit in self._constraints:
-            max_norm_(module.weight, dims, limit)
+    #: ``softmax(logits)`` in eval mode, and MixNet's Keras max-norm on every expert copy and
+    #: head: MixNet's code, which reads only ``logits`` and ``_constraints``
+    predict_proba = MixNet.predict_proba
+    apply_constraints = MixNet.apply_constraints
 
     def extra_repr(self) -> str:
         return (f"architecture={self.architecture}, encoder={self.backbone_name}, "

@@ -335,7 +335,7 @@ class MixNet(nn.Module):
     def forward(self, x: Tensor) -> dict[str, Tensor] | Tensor:
         """``decode(encode(x))``; with ``output="logits"`` only the class logits."""
         if self.output == "logits":
-            return self.classifier(self.encode(x))
+            return self.logits(x)
         return self.decode(self.encode(x))
 
     def shared_parameters(self) -> Iterable[nn.Parameter]:
@@ -370,7 +370,7 @@ class MixNet(nn.Module):
         was_training = self.training
         self.eval()
         try:
-            return torch.softmax(self.classifier(self.encode(x)), dim=1)
+            return torch.softmax(self.logits(x), dim=1)
         finally:
             self.train(was_training)
 
