@@ -82,23 +82,24 @@ def run(args: argparse.Namespace) -> int:
     import pandas as pd
     import torch
 
-    from eegmtl._io import config_hash, library_versions
+    from eegmtl._io import config_hash, library_versions, machine_info
     from eegmtl.eeg.datasets import load_bci2b, parse_subjects
     from eegmtl.evaluation.records import write_records
     from eegmtl.evaluation.runner import DEFAULT_DATASET
     from eegmtl.evaluation.scoring import compute_metrics
     from eegmtl.mixnet import MixNetClassifier
+    from eegmtl.mixnet.config import recorded_settings
 
     torch.set_num_threads(args.threads)
     subjects = parse_subjects(args.subjects)
     pipeline = "MixNet" if args.mtl == "blending" else f"MixNet+{args.mtl}"
     params = dict(protocol="sd", mtl=args.mtl, max_epochs=args.max_epochs, device=args.device,
                   random_state=args.seed, verbose=args.verbose)
-    config = {k: v for k, v in MixNetClassifier(**params).get_params().items()
-              if k not in ("random_state", "verbose", "device", "checkpoint_dir")}
+    config = recorded_settings(MixNetClassifier(**params).get_params())
     config_json = json.dumps(config, sort_keys=True, default=str)
     chash = config_hash(json.loads(config_json))
     versions = json.dumps(library_versions(), sort_keys=True)
+    machine = json.dumps(machine_info(), sort_keys=True)
     print(f"MixNet subject-dependent, competition split (train sessions 1-3, test 4-5); "
           f"mtl={args.mtl}, max_epochs={args.max_epochs}, seed={args.seed}, "
           f"threads={args.threads}, device={args.device}")
@@ -118,7 +119,7 @@ def run(args: argparse.Namespace) -> int:
             "n_epochs_trained": est.n_epochs_trained_, "config_hash": chash,
             "config": config_json, "versions": versions, "samples_test": int((~train).sum()),
             "split": "competition: train sessions 1-3 (20% stratified validation), test 4-5",
-            "best_epoch": est.best_epoch_, "device": est.device_,
+            "best_epoch": est.best_epoch_, "device": est.device_, "machine": machine,
         })
         print(f"  subject {s}: accuracy {m['accuracy']:.4f}  kappa {m['kappa']:.3f}  "
               f"epochs {est.n_epochs_trained_:3d} (best {est.best_epoch_})  fit {fit_time:6.1f} s",

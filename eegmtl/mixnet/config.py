@@ -14,8 +14,19 @@ import numpy as np
 from eegmtl.mixnet.defaults import PROTOCOL_DEFAULTS, protocol_short
 
 __all__ = [
-    "check_labels", "json_config", "resolve_config", "resolve_mtl", "seed_from", "uses_blending",
+    "LATER_PARAMS", "check_labels", "json_config", "recorded_settings", "resolve_config",
+    "resolve_mtl", "seed_from", "uses_blending",
 ]
+
+#: Estimator parameters added after the first recorded runs. :func:`recorded_settings` leaves
+#: them out while they are ``None``, so a run with the default settings keeps the settings
+#: hash of the records made before they existed.
+LATER_PARAMS: tuple[str, ...] = (
+    "augmentation", "backbone", "backbone_kwargs", "epoch_tmax", "architecture",
+    "architecture_kwargs",
+)
+#: Parameters that say how a fit runs, not what it learns; never part of recorded settings.
+RUN_PARAMS: tuple[str, ...] = ("random_state", "verbose", "device", "checkpoint_dir")
 
 def resolve_mtl(mtl: str | Mapping[str, Any] | None) -> dict[str, Any]:
     """Resolve an MTL method to ``{"weighting", "aggregator", "flat", ...params}``.
@@ -162,6 +173,24 @@ def json_config(cfg: Mapping[str, Any]) -> dict[str, Any]:
         for k, v in cfg["method"].items()
     }
     return out
+
+
+def recorded_settings(params: Mapping[str, Any]) -> dict[str, Any]:
+    """The settings a record stores and hashes: the estimator's ``get_params()`` without
+    :data:`RUN_PARAMS`, and without :data:`LATER_PARAMS` while they are ``None``.
+
+    Parameters
+    ----------
+    params : mapping
+        ``MixNetClassifier.get_params()``.
+
+    Returns
+    -------
+    dict
+        The settings, in ``params``' order.
+    """
+    return {k: v for k, v in params.items()
+            if k not in RUN_PARAMS and not (k in LATER_PARAMS and v is None)}
 
 
 def seed_from(random_state: Any) -> int:

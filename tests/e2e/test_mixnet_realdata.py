@@ -42,3 +42,28 @@ def test_same_seed_same_predictions_on_real_data(split):
     a = MixNetClassifier(max_epochs=2, random_state=7).fit(X_tr, y_tr)
     b = MixNetClassifier(max_epochs=2, random_state=7).fit(X_tr, y_tr)
     np.testing.assert_array_equal(a.predict_proba(X_te), b.predict_proba(X_te))
+
+
+def test_main_job_writes_its_record_on_real_data(bci2b_dir, tmp_path, monkeypatch):
+    """``eegmtl train`` (the README's main job) on one subject for two epochs: one record row
+    with the recorded settings' hash, the library versions and the machine it ran on."""
+    import json
+
+    import pandas as pd
+
+    from eegmtl._io import config_hash
+    from eegmtl.experiments import main as run_experiment
+    from eegmtl.mixnet.config import recorded_settings
+
+    monkeypatch.setenv("EEGMTL_DATA_DIR", str(bci2b_dir.parent))
+    out = tmp_path / "main.csv"
+    assert run_experiment("train", ["--subjects", str(SUBJECT), "--max-epochs", "2",
+                                    "--out", str(out)]) == 0
+    df = pd.read_csv(out, dtype={"config_hash": str})
+    assert len(df) == 1 and df.loc[0, "subject"] == SUBJECT
+    assert df.loc[0, "n_epochs_trained"] == 2 and 0.0 <= df.loc[0, "accuracy"] <= 1.0
+    settings = recorded_settings(MixNetClassifier(protocol="sd", mtl="blending",
+                                                  max_epochs=2).get_params())
+    assert json.loads(df.loc[0, "config"]) == json.loads(json.dumps(settings, default=str))
+    assert df.loc[0, "config_hash"] == config_hash(json.loads(df.loc[0, "config"]))
+    assert json.loads(df.loc[0, "machine"])["cpu"]

@@ -167,3 +167,23 @@ def test_truncated_last_pt_names_the_file(tmp_path, data):
     with pytest.raises(CorruptCheckpointError) as err:
         quick(checkpoint_dir=tmp_path, max_epochs=2).fit(X, y, resume=True)
     assert str(last) in str(err.value)
+
+
+def test_recorded_settings_keep_the_hash_of_the_committed_main_job_records():
+    """Parameters added after the main job's records leave its settings hash unchanged while
+    they are None, and change it once they are set."""
+    from eegmtl._io import config_hash
+    from eegmtl.mixnet import MixNetClassifier
+    from eegmtl.mixnet.config import LATER_PARAMS, RUN_PARAMS, recorded_settings
+
+    params = MixNetClassifier(protocol="sd", mtl="blending", max_epochs=200).get_params()
+    settings = recorded_settings(params)
+    assert not set(RUN_PARAMS) & set(settings)
+    assert not set(LATER_PARAMS) & set(settings)
+    # the hash of pipelines/results/mixnet_sd_main.csv (the settings as recorded in JSON)
+    assert config_hash(json.loads(json.dumps(settings, sort_keys=True, default=str))) \
+        == "25af53bd7c3c"
+    changed = recorded_settings({**params, "augmentation": "segrec"})
+    assert changed["augmentation"] == "segrec"
+    assert config_hash(json.loads(json.dumps(changed, sort_keys=True, default=str))) \
+        != "25af53bd7c3c"
