@@ -86,15 +86,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     p.add_argument("--no-resume", action="store_true")
     p.add_argument("--progress", action="store_true")
     p.add_argument("--summary-only", action="store_true", help="only regenerate the summary")
-    p.add_argument("--preset", choices=["converged", "curves", "fmtl-gpu"], default=None,
+    p.add_argument("--preset", choices=["converged", "curves", "fmtl-gpu", "architectures"],
+                   default=None,
                    help="a named grid (eegmtl.experiments.vision_presets): converged = LeNet, "
                         "full sets, converged epoch budget, 3 seeds (CPU); curves = the "
                         "validation curves the budget is chosen from; fmtl-gpu = F-MTL "
                         "MultiMNIST protocol (ResNet-18, 200 epochs, 3 seeds) + LeNet grid at "
-                        "100 epochs (GPU). Resumable; --shard k/n or --only pick runs; all "
-                        "shards write to one record file")
+                        "100 epochs (GPU); architectures = MMoE / CGC / PLE / Cross-stitch "
+                        "of LeNet on MultiMNIST at the converged budget (CPU). Resumable; "
+                        "--shard k/n or --only pick runs; all shards write to one record file")
     p.add_argument("--only", action="append", default=[], metavar="DATASET:METHOD:SEED",
-                   help="with --preset: run only these (repeatable; '*' matches anything)")
+                   help="with --preset: run only these (repeatable; '*' matches anything; "
+                        "STAGE/DATASET:METHOD:SEED picks one stage, e.g. mmoe/multimnist:ew:0)")
     p.add_argument("--estimate", action="store_true",
                    help="with --preset: print the estimated CPU time of the selected runs "
                         "(from a measured EW step) and which are done, then exit")

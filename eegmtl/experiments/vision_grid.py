@@ -4,8 +4,9 @@ See :mod:`eegmtl.experiments.vision_presets` for the presets and the sharding ru
 goes through :func:`eegmtl.benchmarks.runner.run_benchmark` (finished runs skipped by
 ``config_hash``; interrupted runs continue from their per-epoch checkpoint); every shard
 merges its records into the stage's one record file under a lock and appends its invocation
-to ``vision_runs.csv``; the summary (:mod:`eegmtl.experiments.vision_converged`) is rewritten
-from whatever records are present after every run.
+to ``vision_runs.csv``; the summary (:mod:`eegmtl.experiments.vision_converged`, or
+:mod:`eegmtl.experiments.vision_architectures` for that preset) is rewritten from whatever
+records are present after every run.
 """
 
 from __future__ import annotations
@@ -164,6 +165,7 @@ def run_preset_command(args: argparse.Namespace) -> int:
         log_line,
         set_torch_threads,
     )
+    from eegmtl.experiments.vision_architectures import write_architectures_summary
     from eegmtl.experiments.vision_converged import write_converged_summary
 
     preset = PRESETS[args.preset]
@@ -176,8 +178,12 @@ def run_preset_command(args: argparse.Namespace) -> int:
     items = shard_items(preset, select_items(preset, args.only), k, n)
 
     def summary(results: Path) -> Any:
-        if preset.name in ("converged", "curves") and not args.tiny:
+        if args.tiny:
+            return None
+        if preset.name in ("converged", "curves"):
             return write_converged_summary(folder)
+        if preset.name == "architectures":
+            return write_architectures_summary(folder)
         return None
 
     if args.summary_only:

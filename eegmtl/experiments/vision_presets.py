@@ -42,6 +42,12 @@ Runs finished at a shorter budget are extended from their checkpoints, not repea
 those checkpoints are in the machine's cache
 (:func:`~eegmtl.benchmarks.single_run.shorter_budget_checkpoint`).
 
+``architectures`` (CPU): MMoE, CGC, PLE and Cross-stitch of LeNet
+(:mod:`eegmtl.models.lenet_mtl`) on MultiMNIST at the ``converged`` protocol and budget (full
+sets, 16 epochs, Adam 1e-3, batch 256), EW, seed 0, one run each, beside the grid's LeNet hard
+sharing (EW, 3 seeds). Records ``vision_architectures.csv``; summary
+:mod:`eegmtl.experiments.vision_architectures`. A step costs 2-3x LeNet's (:data:`MODEL_COST`).
+
 ``fmtl-gpu`` (meant for a GPU): the F-MTL MultiMNIST protocol (Phan et al., ICCV 2025,
 Table 1 and the official ``run.sh``: ResNet-18, Adam 1e-3, batch 256, **200 epochs**, 3 seeds;
 EW, RLW and the four X / F-X pairs), then the LeNet grid of ``converged`` at 100 epochs
@@ -70,10 +76,12 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 __all__ = [
+    "ARCHITECTURES",
     "CONVERGED_EPOCHS",
     "CURVE_EPOCHS",
     "FLAT_PAIRS",
     "LAST_DATASETS",
+    "MODEL_COST",
     "NEW_METHODS",
     "PRESETS",
     "RAISED_BUDGETS",
@@ -126,6 +134,15 @@ STEP_COST: dict[str, float] = {
     "f-mgda": 3.60, "f-pcgrad": 3.63, "f-cagrad": 3.53, "f-imtl_g": 3.6, "famo": 1.1,
     "stch": 1.1, "db_mtl": 1.5, "fairgrad": 1.5, "excess_mtl": 1.5, "moco": 1.5,
     "sdmgrad": 1.5, "modo": 1.5, "config": 1.5,
+}
+
+#: Multi-task architectures of the ``architectures`` preset (LeNet experts / columns).
+ARCHITECTURES: tuple[str, ...] = ("cross_stitch", "mmoe", "cgc", "ple")
+#: Step time of a runner model relative to LeNet hard sharing (EW, batch 256, T = 2, one
+#: thread; forward + backward of 15 steps per model in one process, 2026-12-04): MMoE and CGC
+#: hold 3 LeNet experts, PLE 3 per level, Cross-stitch 2 columns.
+MODEL_COST: dict[str, float] = {
+    "lenet": 1.0, "mmoe": 2.93, "cgc": 2.95, "ple": 3.13, "cross_stitch": 2.08,
 }
 
 Item = tuple[str, str, str, int]  # (stage, data set, method, seed)
@@ -201,7 +218,15 @@ def _presets() -> dict[str, Preset]:
                       "results": "vision_fmtl_gpu_lenet.csv",
                       "history": "vision_fmtl_gpu_lenet_epochs.csv"}},
     )
-    return {p.name: p for p in (converged, curves, gpu)}
+    architectures = Preset(
+        "architectures", "MMoE, CGC, PLE, Cross-stitch of LeNet on MultiMNIST, converged "
+        "budget, EW, seed 0 (CPU)",
+        tuple((a, "multimnist", "ew", 0) for a in ARCHITECTURES),
+        {a: {**common, "model": a, "epochs": CONVERGED_EPOCHS,
+             "results": "vision_architectures.csv",
+             "history": "vision_architectures_epochs.csv"} for a in ARCHITECTURES},
+    )
+    return {p.name: p for p in (converged, curves, gpu, architectures)}
 
 
 PRESETS: dict[str, Preset] = _presets()
@@ -231,10 +256,11 @@ def stage_kwargs(preset: Preset, item: Item) -> dict[str, Any]:
 
 def item_cost(preset: Preset, item: Item, epochs_done: int = 0) -> float:
     """Estimated work of a run in EW-epoch units (epochs left after ``epochs_done`` × relative
-    step cost; ResNet-18 counted like LeNet -- only the ratio between runs matters for
-    sharding)."""
+    step cost of the method × that of the stage's model, :data:`MODEL_COST`; ResNet-18
+    counted like LeNet -- only the ratio between runs matters for sharding)."""
     epochs = item_epochs(preset, item)
-    return float(epochs - min(epochs_done, epochs)) * STEP_COST.get(item[2], 1.8)
+    model = MODEL_COST.get(preset.stages[item[0]].get("model", "lenet"), 1.0)
+    return float(epochs - min(epochs_done, epochs)) * STEP_COST.get(item[2], 1.8) * model
 
 
 def shard_items(preset: Preset, items: Sequence[Item], k: int, n: int) -> list[Item]:

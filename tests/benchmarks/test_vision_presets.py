@@ -451,3 +451,53 @@ def test_grid_curves_draw_a_raised_budgets_former_runs_labelled(tmp_path, monkey
     (ax,) = seen["fig"].axes
     lines = {ln.get_label(): len(ln.get_xdata()) for ln in ax.get_lines()}
     assert lines == {f"ew (n=2, {former} ep)": former, "pcgrad (n=1)": new}
+
+
+def test_architectures_preset_content_and_cost():
+    from eegmtl.experiments.vision_presets import ARCHITECTURES, MODEL_COST, item_cost
+
+    preset = PRESETS["architectures"]
+    assert [it[0] for it in preset.items] == list(ARCHITECTURES)
+    assert {it[1:] for it in preset.items} == {("multimnist", "ew", 0)}
+    for it in preset.items:
+        kw = stage_kwargs(preset, it)
+        assert kw["model"] == it[0] and kw["epochs"] == CONVERGED_EPOCHS["multi_mnist"]
+        assert kw["protocol"] == "lenet" and kw["batch_size"] == 256
+        assert item_cost(preset, it) == pytest.approx(16 * MODEL_COST[it[0]])
+    # the same run of LeNet costs one EW epoch per epoch
+    lenet = ("lenet", "multimnist", "ew", 0)
+    assert item_cost(PRESETS["converged"], lenet) == 16.0
+    assert select_items(preset, ["mmoe/multimnist:ew:0"]) == [("mmoe", "multimnist", "ew", 0)]
+
+
+def test_architectures_preset_end_to_end_tiny_with_summary(splits, tmp_path):
+    """Every architecture trains through the preset; the summary sets them beside LeNet
+    hard sharing of the converged grid's records on the same budget."""
+    from eegmtl.experiments.vision_architectures import (
+        summarize_architectures,
+        write_architectures_summary,
+    )
+
+    over = {**vision_grid.TINY, "n_train": 64, "n_val": 32, "n_test": 32}
+    preset = PRESETS["architectures"]
+    assert vision_grid.run_preset(preset, list(preset.items), tmp_path, overrides=over,
+                                  splits=splits, device="cpu", threads=1,
+                                  checkpoint_dir=tmp_path / "ck") == 4
+    rec = pd.read_csv(tmp_path / "vision_architectures.csv")
+    avg = rec[rec["task"] == "avg"]
+    assert sorted(avg["model"]) == sorted(PRESETS["architectures"].stages)
+    assert np.isfinite(avg["avg_accuracy"]).all()
+    conv = PRESETS["converged"]
+    vision_grid.run_preset(conv, select_items(conv, ["multimnist:ew:*"]), tmp_path,
+                           overrides=over, splits=splits, device="cpu", threads=1,
+                           checkpoint_dir=tmp_path / "ck")
+    ref = pd.read_csv(tmp_path / "vision_converged.csv")
+    text = summarize_architectures(rec, ref, "multi_mnist", epochs=1)
+    lenet = ref[(ref["task"] == "avg")].set_index("seed")["avg_accuracy"] * 100
+    for model in ("mmoe", "cgc", "ple", "cross_stitch"):
+        a = 100 * float(avg[avg["model"] == model]["avg_accuracy"].iloc[0])
+        assert f"- {model} seed 0: {a - lenet[0]:+.2f} — " in text
+    assert f"Hard sharing over 3 seeds: {lenet.mean():.2f} ± {lenet.std(ddof=1):.2f} %" in text
+    # at the real budget (16 epochs) none of these 1-epoch records counts
+    assert "No architecture run has finished yet." in summarize_architectures(rec, ref)
+    assert write_architectures_summary(tmp_path).read_text().startswith("# Multi-task")
