@@ -47,6 +47,7 @@ from eegmtl.experiments._common import (
     log_line,
     set_torch_threads,
 )
+from eegmtl.experiments.vision_presets import PRESETS
 from eegmtl.experiments.vision_summary import DATASETS, METHODS, write_summary
 
 __all__ = ["add_arguments", "run"]
@@ -86,8 +87,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     p.add_argument("--no-resume", action="store_true")
     p.add_argument("--progress", action="store_true")
     p.add_argument("--summary-only", action="store_true", help="only regenerate the summary")
-    p.add_argument("--preset", choices=["converged", "curves", "fmtl-gpu", "architectures"],
-                   default=None,
+    p.add_argument("--preset", choices=list(PRESETS), default=None,
                    help="a named grid (eegmtl.experiments.vision_presets): converged = LeNet, "
                         "full sets, converged epoch budget, 3 seeds (CPU); curves = the "
                         "validation curves the budget is chosen from; fmtl-gpu = F-MTL "

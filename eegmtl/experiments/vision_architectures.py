@@ -87,11 +87,11 @@ def summarize_architectures(records: pd.DataFrame, reference: pd.DataFrame,
                 f"{_task_acc(rows, model, s, 'left'):.2f} | "
                 f"{_task_acc(rows, model, s, 'right'):.2f} | {int(r['best_epoch'])} | "
                 f"{r['time']:.0f} | {r['conflict_rate']:.2f} |")
-    if len(ref_avg) > 1:
-        out += ["", f"Hard sharing over {len(ref_avg)} seeds: {ref_avg.mean():.2f} ± "
-                f"{ref_avg.std(ddof=1):.2f} %."]
-    out += ["", "## Difference to hard sharing on the same seed (points)", ""]
     noise = float(ref_avg.std(ddof=1)) if len(ref_avg) > 1 else float("nan")
+    if np.isfinite(noise):
+        out += ["", f"Hard sharing over {len(ref_avg)} seeds: {ref_avg.mean():.2f} ± "
+                f"{noise:.2f} %."]
+    out += ["", "## Difference to hard sharing on the same seed (points)", ""]
     for model in [m for m in _PAPERS if m != "lenet"]:
         sel = avg[avg["model"] == model]
         for _, r in sel.iterrows():
