@@ -66,6 +66,13 @@ def _sync(device: Any) -> None:
         torch.cuda.synchronize(device)
 
 
+def _moved(setup: tuple[Any, Any, list], device: Any) -> tuple[Any, Any, list]:
+    """``setup`` (model class, tasks, batches) with its batches on ``device``."""
+    model_cls, tasks, batches = setup
+    return model_cls, tasks, [(x.to(device), {k: v.to(device) for k, v in y.items()})
+                              for x, y in batches]
+
+
 @contextmanager
 def _on_device(bench_mtl: Any, device: Any):
     """While active, :func:`bench_mtl.bench_model` builds its runners on ``device`` and every
@@ -82,8 +89,7 @@ def _on_device(bench_mtl: Any, device: Any):
 
     def build_on_device(label: str, setup: Any, methods: list[str], args: Any) -> dict:
         model_cls, tasks, batches = setup
-        moved = [(x.to(device), {k: v.to(device) for k, v in y.items()}) for x, y in batches]
-        runners = build(label, (lambda: model_cls().to(device), tasks, moved), methods, args)
+        runners = build(label, (lambda: model_cls().to(device), tasks, batches), methods, args)
         for pair in runners.values():
             for r in pair:
                 r.__class__ = synced(type(r))
@@ -107,11 +113,11 @@ def step_ratios(args: argparse.Namespace, device: Any) -> tuple[list[dict], str]
     rows: list[dict] = []
     with _on_device(bench_mtl, device):
         if args.model in ("lenet", "both"):
-            rows += bench_mtl.bench_model("LeNet MultiMNIST b256 (T=2)", lenet_setup(args.seed),
-                                          methods, ns)
+            rows += bench_mtl.bench_model("LeNet MultiMNIST b256 (T=2)",
+                                          _moved(lenet_setup(args.seed), device), methods, ns)
         if args.model in ("eeg", "both"):
-            rows += bench_mtl.bench_model("EEG net b32 (T=3)", eeg_setup(args.seed, 32),
-                                          methods, ns)
+            rows += bench_mtl.bench_model("EEG net b32 (T=3)",
+                                          _moved(eeg_setup(args.seed, 32), device), methods, ns)
     return rows, bench_mtl.format_table(rows)
 
 

@@ -20,6 +20,18 @@ pytestmark = [
     pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU"),
 ]
 
+
+
+@pytest.fixture(autouse=True)
+def _no_tf32():
+    """CPU-vs-CUDA comparisons in full float32: TF32 convolutions (cuDNN's default on Ampere
+    and later) round inputs to 10 mantissa bits, far above the tolerances below."""
+    old = torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32
+    torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = False
+    yield
+    torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = old
+
+
 TASKS = [
     Task("cls", F.cross_entropy),
     Task("rec", F.mse_loss),

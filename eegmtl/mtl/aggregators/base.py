@@ -55,7 +55,8 @@ def check_matrix(matrix: Tensor, n_tasks: int | None = None) -> Tensor:
         If ``matrix`` is not a tensor.
     ValueError
         If it is not 2-D, has no rows or columns, has a row count different from ``n_tasks``,
-        or contains NaN/Inf.
+        or (a CPU tensor only: on an accelerator the scan would sync with the host at every
+        step) contains NaN/Inf.
     """
     if not isinstance(matrix, Tensor):
         raise TypeError(f"expected a torch.Tensor of shape (T, P), got {type(matrix).__name__}.")
@@ -73,8 +74,10 @@ def check_matrix(matrix: Tensor, n_tasks: int | None = None) -> Tensor:
             f"the aggregator was configured for {n_tasks} tasks but got a matrix with "
             f"{matrix.shape[0]} rows."
         )
-    # a finite sum proves every entry finite (cheap); only scan when it might not be
-    if not torch.isfinite(matrix.sum()) and not torch.isfinite(matrix).all():
+    # a finite sum proves every entry finite (cheap); only scan when it might not be. CPU
+    # tensors only: on an accelerator the scan would read back to the host at every step
+    if (matrix.device.type == "cpu" and not torch.isfinite(matrix.sum())
+            and not torch.isfinite(matrix).all()):
         bad = (~torch.isfinite(matrix)).any(dim=1).nonzero().flatten().tolist()
         raise ValueError(
             f"the gradient matrix contains NaN or Inf in the rows of tasks {bad}; a task loss "

@@ -39,7 +39,12 @@ __all__ = ["Weighting", "check_losses"]
 
 
 def check_losses(losses: Tensor, n_tasks: int) -> Tensor:
-    """Validate a (T,) loss vector for a weighting configured for ``n_tasks`` tasks."""
+    """Validate a (T,) loss vector for a weighting configured for ``n_tasks`` tasks.
+
+    Shape errors raise everywhere; the NaN/Inf scan runs on CPU tensors only, since on an
+    accelerator it would read the losses back to the host at every step (the caller checks
+    them there: :class:`eegmtl.mtl.step.StepResult` holds them).
+    """
     if not isinstance(losses, Tensor):
         losses = torch.as_tensor(losses, dtype=torch.float32)
     if losses.ndim != 1:
@@ -50,7 +55,7 @@ def check_losses(losses: Tensor, n_tasks: int) -> Tensor:
         raise ValueError(
             f"the weighting was built for {n_tasks} tasks but got {losses.shape[0]} losses."
         )
-    if not torch.isfinite(losses).all():
+    if losses.device.type == "cpu" and not torch.isfinite(losses).all():
         raise ValueError(f"non-finite task losses {losses.tolist()}: a task has diverged.")
     return losses
 
