@@ -179,6 +179,9 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("--combine", action="store_true",
                      help="one table and one set of tests over all record files (aligned "
                           "runs tagged +EA) instead of one per file")
+    rep.add_argument("--exclude", nargs="+", default=None, metavar="NAME",
+                     help="leave out these pipelines (names as in the tables, +EA included; "
+                          "'*' matches any text, e.g. 'MixNet*+aug*')")
     _global_options(rep, suppress=True)
 
     data = sub.add_parser("data", allow_abbrev=False, help="data set locations: `eegmtl data "
@@ -253,7 +256,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         path = report(args.records or None, args.out, metric=args.metric,
                       reference=args.reference, level=args.level, folds=args.folds,
-                      combine=args.combine)
+                      combine=args.combine, exclude=args.exclude)
         print(f"report: {path}")
         return 0
     if args.command == "data":

@@ -269,6 +269,21 @@ def test_report_combines_files_tags_alignment_and_filters_folds(tmp_path: Path) 
     assert "| MixNet | 6 | 6 |" in text  # the unaligned MixNet is its own pipeline
 
 
+def test_report_exclude_leaves_pipelines_out_and_rejects_unknown_names(tmp_path: Path) -> None:
+    rec = _records()
+    rec = pd.concat([rec, rec[rec.pipeline == "MixNet"].assign(pipeline="MixNet[val-tuned]+aug")])
+    path = tmp_path / "r.csv"
+    rec.to_csv(path, index=False)
+    out = tmp_path / "out"
+    assert cli.main(["report", str(path), "--out", str(out), "--combine",
+                     "--exclude", "MixNet[val-tuned]*"]) == 0
+    text = (out / "report.md").read_text()
+    assert "MixNet[val-tuned]" not in text and "| subject_dependent | MixNet |" in text
+    assert not list(out.glob("*val-tuned*.png"))
+    with pytest.raises(ValueError, match="no pipeline of the records matches"):
+        report([path], out, exclude=["MixNet[val]"])  # brackets are literal, not a glob class
+
+
 # --------------------------------------------------------------------------- dispatch
 def _capture_runs(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, object]]:
     """Replace every experiment's ``run`` by a recorder of (module, parsed args)."""

@@ -9,6 +9,7 @@ over seeds.
 from __future__ import annotations
 
 import os
+import re
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -100,6 +101,7 @@ def report(
     level: str = "fold",
     folds: Sequence[int] | None = None,
     combine: bool = False,
+    exclude: Sequence[str] | None = None,
 ) -> Path:
     """Write ``report.md`` (tables) and PNG figures from result-record CSV files.
 
@@ -132,6 +134,10 @@ def report(
         instead of one per file. Either way the pipelines of Euclidean-aligned runs carry
         ``+EA`` (:func:`tag_alignment`); rows repeated across files (same pipeline, subject,
         fold, seed and ``config_hash``) are kept once.
+    exclude : sequence of str, optional
+        Pipelines left out of every table, test and figure: names as in the tables (``+EA``
+        included), where ``*`` matches any text and every other character itself (so
+        ``MixNet[val-tuned]`` needs no escaping). A pattern matching nothing raises.
 
     Returns
     -------
@@ -155,10 +161,17 @@ def report(
              + (f", folds {', '.join(map(str, folds))} only" if folds else "")
              + "; do not edit by hand.", ""]
     combined: list[pd.DataFrame] = []
+    drop = (re.compile("|".join(re.escape(p).replace(r"\*", ".*") for p in exclude))
+            if exclude else None)
+    matched: set[str] = set()
     for path in paths:
         head = pd.read_csv(path, nrows=0).columns
         if all(c in head for c in EEG_COLUMNS):
             df = tag_alignment(load_records(path))
+            if drop is not None:
+                hit = df["pipeline"].astype(str).map(lambda n: bool(drop.fullmatch(n)))
+                matched.update(df.loc[hit, "pipeline"].astype(str))
+                df = df[~hit]
             if folds and "fold" in df.columns:
                 df = df[df["fold"].isin(list(folds))]
             if metric not in df.columns:
@@ -173,6 +186,11 @@ def report(
         else:
             print(f"note: {path.name} is not a record file of a known schema; skipped",
                   file=sys.stderr)
+    unmatched = [p for p in exclude or [] if not any(
+        re.fullmatch(re.escape(p).replace(r"\*", ".*"), m) for m in matched)]
+    if unmatched:
+        raise ValueError(f"--exclude {unmatched}: no pipeline of the records matches; names "
+                         "are those of the tables (e.g. 'EEGNet+EA')")
     if combined:
         df = pd.concat(combined, ignore_index=True)
         key = [c for c in ("pipeline", "subject", "fold", "seed", "config_hash") if c in df]
