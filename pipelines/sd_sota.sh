@@ -20,9 +20,13 @@ run 'MixNet[val-tuned]+aug' 'MixNet[val-tuned]+mtl[aligned_mtl]' \
     'MixNet[val-tuned]+aug[sr,ft]' 'EEGNet+mtl[blending]' 'EEGNet+mtl[aligned_mtl]'
 run 'EEGNet[val]' 'EEGNet+aug'
 run EEGTCNet
-run FBCNet
-run CTNet
 run ATCNet
-run IFNet
-run TCFormer
-run EEGConformer
+# all 5 folds of these five are in sd_sota_gpu.csv (one H200, `bash .ci/gpu sd-start`, 442 s);
+# on one CPU thread they cost ~85 h, so they run here only with CPU_BASELINES=1
+if [ "${CPU_BASELINES:-0}" = 1 ]; then
+  run FBCNet
+  run CTNet
+  run IFNet
+  run TCFormer
+  run EEGConformer
+fi
