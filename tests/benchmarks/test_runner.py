@@ -209,24 +209,34 @@ BEFORE_CALLBACKS = {
 }
 
 
+#: SIMD level (``torch.backends.cpu.get_cpu_capability()``) of the machine that made
+#: BEFORE_CALLBACKS. Elsewhere the kernels round differently (an AVX512 machine: test accuracies
+#: one or two of 128 samples apart after 3 epochs), so the records are compared with a
+#: tolerance that still catches a changed training loop.
+GOLDEN_CPU = "AVX2"
+
+
 @pytest.mark.parametrize("method", sorted(BEFORE_CALLBACKS))
 def test_records_equal_those_before_the_callback_runner(splits, method):
     """Same records (to float rounding) as the pre-callback runner, whatever ran before in
     the process: the run seeds the model initialisation itself."""
+    same_cpu = torch.backends.cpu.get_cpu_capability() == GOLDEN_CPU
+    acc_tol, brier_rel, ece_tol = (1e-9, 1e-6, None) if same_cpu else (0.02, 2e-3, 0.006)
     torch.manual_seed(12345)  # a different global state must not matter
     with builtin_conv_backward():  # the records were made with nn.Conv2d's own backward
         rec = run_benchmark("multimnist", method=method, epochs=3, batch_size=32,
                             splits=splits, device="cpu", conflict_every=3, threads=1, seed=1)
     by_task = rec.set_index("task")
     left, right, brier, ece, conflict, best, val = BEFORE_CALLBACKS[method]
-    assert by_task.loc["left", "accuracy"] == pytest.approx(left, abs=1e-9)
-    assert by_task.loc["right", "accuracy"] == pytest.approx(right, abs=1e-9)
-    assert by_task.loc["avg", "brier"] == pytest.approx(brier, rel=1e-6)
-    assert by_task.loc["avg", "ece"] == pytest.approx(ece, rel=1e-5)
+    assert by_task.loc["left", "accuracy"] == pytest.approx(left, abs=acc_tol)
+    assert by_task.loc["right", "accuracy"] == pytest.approx(right, abs=acc_tol)
+    assert by_task.loc["avg", "brier"] == pytest.approx(brier, rel=brier_rel)
+    assert by_task.loc["avg", "ece"] == (pytest.approx(ece, rel=1e-5) if same_cpu
+                                         else pytest.approx(ece, abs=ece_tol))
     assert by_task.loc["avg", "conflict_rate"] == pytest.approx(conflict)
     assert by_task.loc["avg", "n_conflict_probes"] == 16  # 48 steps, every 3rd
     assert by_task.loc["avg", "best_epoch"] == best
-    assert by_task.loc["avg", "val_avg_accuracy"] == pytest.approx(val, abs=1e-9)
+    assert by_task.loc["avg", "val_avg_accuracy"] == pytest.approx(val, abs=acc_tol)
 
 
 def test_history_file_has_one_row_per_epoch(splits, tmp_path):
