@@ -278,7 +278,9 @@ def test_report_exclude_leaves_pipelines_out_and_rejects_unknown_names(tmp_path:
     assert cli.main(["report", str(path), "--out", str(out), "--combine",
                      "--exclude", "MixNet[val-tuned]*"]) == 0
     text = (out / "report.md").read_text()
-    assert "MixNet[val-tuned]" not in text and "| subject_dependent | MixNet |" in text
+    assert "pipelines `MixNet[val-tuned]*` excluded" in text
+    assert "| subject_dependent | MixNet[val-tuned]" not in text
+    assert "| subject_dependent | MixNet |" in text
     assert not list(out.glob("*val-tuned*.png"))
     with pytest.raises(ValueError, match="no pipeline of the records matches"):
         report([path], out, exclude=["MixNet[val]"])  # brackets are literal, not a glob class
