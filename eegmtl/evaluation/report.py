@@ -163,8 +163,8 @@ def report(
                 else "")
              + "; do not edit by hand.", ""]
     combined: list[pd.DataFrame] = []
-    drop = (re.compile("|".join(re.escape(p).replace(r"\*", ".*") for p in exclude))
-            if exclude else None)
+    patterns = [re.escape(p).replace(r"\*", ".*") for p in exclude or []]  # '*' only
+    drop = re.compile("|".join(patterns)) if patterns else None
     matched: set[str] = set()
     for path in paths:
         head = pd.read_csv(path, nrows=0).columns
@@ -188,8 +188,8 @@ def report(
         else:
             print(f"note: {path.name} is not a record file of a known schema; skipped",
                   file=sys.stderr)
-    unmatched = [p for p in exclude or [] if not any(
-        re.fullmatch(re.escape(p).replace(r"\*", ".*"), m) for m in matched)]
+    unmatched = [p for p, g in zip(exclude or [], patterns)
+                 if not any(re.fullmatch(g, m) for m in matched)]
     if unmatched:
         raise ValueError(f"--exclude {unmatched}: no pipeline of the records matches; names "
                          "are those of the tables (e.g. 'EEGNet+EA')")
