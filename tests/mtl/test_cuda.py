@@ -21,7 +21,6 @@ pytestmark = [
 ]
 
 
-
 @pytest.fixture(autouse=True)
 def _no_tf32():
     """CPU-vs-CUDA comparisons in full float32: TF32 convolutions (cuDNN's default on Ampere
