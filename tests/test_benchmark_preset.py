@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pandas as pd
 import pytest
 
@@ -78,6 +80,29 @@ def test_default_reference_reads_every_protocol_record_file(tmp_path):
     _, rows = benchmark.estimate(plan, {"subject_dependent": ["IFNet"]}, 9, 1,
                                  benchmark.default_reference(tmp_path))
     assert rows[0][3] == 1500.0
+
+
+def test_estimate_keeps_gpu_recorded_fit_times_apart(tmp_path):
+    # TCFormer: 1500 s per fit on one CPU thread, 20 s when recorded on a GPU; EEGNet only CPU
+    cfg = {dev: json.dumps({"method_config": {"device": dev}}) for dev in ("cpu", "cuda")}
+    pd.DataFrame({"protocol": ["subject_dependent"] * 5,
+                  "pipeline": ["TCFormer"] * 3 + ["EEGNet"] * 2,
+                  "time": [1500.0, 20.0, 20.0, 300.0, 300.0],
+                  "n_epochs_trained": [50.0] * 5,
+                  "config": [cfg["cpu"], cfg["cuda"], cfg["cuda"], cfg["cpu"], None]}).to_csv(
+        tmp_path / "sd.csv", index=False)
+    assert benchmark.timed_on_gpu(pd.read_csv(tmp_path / "sd.csv")).tolist() == [
+        False, True, True, False, False]
+    plan = benchmark.stages(benchmark.PRESETS["full"], ["sd"], [0], tmp_path, "full", None)
+    methods = {"subject_dependent": ["TCFormer", "EEGNet"]}
+    # a CPU estimate ignores the GPU times
+    _, rows = benchmark.estimate(plan, methods, 9, 1, [tmp_path / "sd.csv"])
+    assert {r[1]: (r[3], r[5]) for r in rows} == {"TCFormer": (1500.0, "cpu"),
+                                                   "EEGNet": (300.0, "cpu")}
+    # a GPU estimate takes the GPU-recorded time as is and divides the CPU-recorded ones
+    _, rows = benchmark.estimate(plan, methods, 9, 1, [tmp_path / "sd.csv"], gpu_speedup=10)
+    assert {r[1]: (r[3], r[5]) for r in rows} == {"TCFormer": (20.0, "gpu"),
+                                                   "EEGNet": (30.0, "cpu")}
 
 
 def test_unknown_method_is_a_clear_error():

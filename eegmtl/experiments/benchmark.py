@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import inspect
+import json
 import math
 import os
 import subprocess
@@ -237,19 +238,44 @@ def default_reference(folder: Path) -> list[Path]:
     return sorted(folder.glob("sd*.csv")) + sorted(folder.glob("si*.csv"))
 
 
+#: (protocol, pipeline, fits, cost per fit in s, deep, source of the cost)
+EstimateRow = tuple[str, str, int, float, bool, str]
+
+
+def timed_on_gpu(records: Any) -> Any:
+    """Boolean Series: which ``records`` were fitted on an accelerator (their ``config``'s
+    ``method_config.device`` is not ``cpu``); records without a config count as CPU fits."""
+    import pandas as pd
+
+    def on_gpu(config: Any) -> bool:
+        try:
+            device = json.loads(config).get("method_config", {}).get("device") or "cpu"
+        except (TypeError, ValueError, AttributeError):
+            return False
+        return str(device) not in ("cpu", "auto")
+
+    if "config" not in records.columns:
+        return pd.Series(False, index=records.index)
+    return records["config"].map(on_gpu).astype(bool)
+
+
 def estimate(plan: list[Stage], methods: dict[str, list[str]], n_subjects: int, workers: int,
              reference: list[Path], *, max_epochs: int | None = None,
-             gpu_speedup: float = 1.0) -> tuple[float, list[tuple[str, str, int, float, bool]]]:
+             gpu_speedup: float = 1.0) -> tuple[float, list[EstimateRow]]:
     """Predicted wall time (s) of ``plan`` on ``workers`` parallel workers.
 
     Each fit costs the median ``time`` of the same pipeline and protocol in ``reference``
     records (fits measured earlier, one thread per fit); a pipeline without records costs
     the median of the recorded deep pipelines (those with ``n_epochs_trained``) when its name
     does not name a classical one. With ``max_epochs`` a deep fit costs at most that share of
-    its recorded epochs, and ``gpu_speedup`` divides the cost of deep fits. The wall time is
-    the total over workers, but never below the longest single fit (greedy list scheduling
-    bound). ``methods`` maps each protocol to its pipelines. Returns (wall seconds, rows of
-    (protocol, pipeline, fits, cost per fit, deep)).
+    its recorded epochs. Records fitted on a GPU (:func:`timed_on_gpu`) are GPU times: with
+    ``gpu_speedup`` > 1 (a GPU run) a deep pipeline that has them costs their median as is,
+    and ``gpu_speedup`` divides the CPU-recorded cost of the others; with ``gpu_speedup`` = 1
+    (a CPU run) they are not used. The wall time is the total over workers, but never below
+    the longest single fit (greedy list scheduling bound). ``methods`` maps each protocol to
+    its pipelines. Returns (wall seconds, rows of (protocol, pipeline, fits, cost per fit,
+    deep, source)), source being ``"cpu"``, ``"gpu"`` (GPU-recorded) or ``"pool"`` (no record
+    of the pipeline).
     """
     import numpy as np
     import pandas as pd
@@ -257,8 +283,10 @@ def estimate(plan: list[Stage], methods: dict[str, list[str]], n_subjects: int, 
     from eegmtl.evaluation.estimate import reference_records
 
     frames = [pd.read_csv(p) for p in reference if Path(p).is_file()]
-    ref = pd.concat(frames) if frames else pd.DataFrame(
+    ref = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(
         columns=["protocol", "pipeline", "time", "n_epochs_trained"])
+    gpu_rows = timed_on_gpu(ref)
+    ref_gpu, ref = ref[gpu_rows], ref[~gpu_rows]
     classical = ("CSP", "FBCSP", "TS+")
     rows, total, longest = [], 0.0, 0.0
     fits: dict[tuple[str, str], int] = {}
@@ -266,19 +294,22 @@ def estimate(plan: list[Stage], methods: dict[str, list[str]], n_subjects: int, 
         for m in methods[st.protocol]:
             fits[(st.protocol, m)] = fits.get((st.protocol, m), 0) + n_subjects * len(st.folds)
     for (protocol, m), n in fits.items():
-        r = reference_records(ref, m, protocol=protocol)[0]
         deep = not m.startswith(classical)
+        r, source = reference_records(ref, m, protocol=protocol)[0], "cpu"
+        if deep and gpu_speedup > 1:
+            rg = reference_records(ref_gpu, m, protocol=protocol)[0]
+            if not rg.empty:
+                r, source = rg, "gpu"
         if r.empty:
             pool = ref[ref["protocol"] == protocol]
-            pool = pool[pool["n_epochs_trained"].notna() == deep]
-            r = pool
+            r, source = pool[pool["n_epochs_trained"].notna() == deep], "pool"
         cost = float(np.nanmedian(r["time"])) if len(r) else float("nan")
         epochs = float(np.nanmedian(r["n_epochs_trained"])) if len(r) and deep else float("nan")
         if deep and max_epochs is not None and epochs > 0:
             cost *= min(1.0, max_epochs / epochs)
-        if deep:
+        if deep and source != "gpu":
             cost /= gpu_speedup
-        rows.append((protocol, m, n, cost, deep))
+        rows.append((protocol, m, n, cost, deep, source))
         if math.isfinite(cost):
             total += n * cost
             longest = max(longest, cost)
@@ -329,16 +360,17 @@ def run(args: argparse.Namespace) -> int:
     print(f"estimate: {wall_est / 60:.1f} min on {workers} workers (median fit "
           f"times of {sources}; deep fits / {args.gpu_speedup})")
     if args.estimate:
-        for protocol, m, n, cost, deep in rows:
+        notes = {"gpu": "  (GPU-recorded)", "pool": "  (no record: median of the others)"}
+        for protocol, m, n, cost, deep, source in rows:
             print(f"  {protocol:20s} {m:28s} {n:4d} fits x {cost:8.1f} s"
-                  f"{'' if deep else '  (CPU only)'}")
-        cpu = sum(n * c for _, _, n, c, deep in rows if not deep and math.isfinite(c))
-        dl = sum(n * c for _, _, n, c, deep in rows if deep and math.isfinite(c))
+                  f"{'' if deep else '  (CPU only)'}{notes.get(source, '')}")
+        cpu = sum(n * c for _, _, n, c, deep, _ in rows if not deep and math.isfinite(c))
+        dl = sum(n * c for _, _, n, c, deep, _ in rows if deep and math.isfinite(c))
         spare = args.budget * workers - cpu
-        need = dl * args.gpu_speedup / spare if spare > 0 else math.inf
+        need = dl / spare if spare > 0 else math.inf
         print(f"CPU-only pipelines: {cpu / workers / 60:.1f} min of the {workers} workers; "
               f"deep pipelines: {dl / workers / 60:.1f} min; to finish in {args.budget:.0f} s "
-              f"the deep fits must run {need:.1f}x faster than recorded"
+              f"the deep fits must run {need:.1f}x faster than estimated here"
               + ("" if spare > 0 else " (impossible: the CPU-only fits alone exceed it)"))
         return 0
 
