@@ -168,7 +168,23 @@ def _members(rows: pd.DataFrame, group: tuple, folds: Sequence[int] | None) -> l
                 "_predictions.csv for them. Rerun those folds with --predictions-dir, or pass "
                 "the folds you have (--folds).")
         present = sorted(set(map(int, folds)))
-    return [rows[rows["fold"] == f].sort_values("trial", kind="stable") for f in present]
+    return [_with_trial_id(rows[rows["fold"] == f].sort_values("trial", kind="stable"))
+            for f in present]
+
+
+def _with_trial_id(member: pd.DataFrame) -> pd.DataFrame:
+    """``member`` with ``trial_id``: the trial's (subject, session, position in the session)
+    when the files carry ``trial_subject`` / ``trial_session``, else its ``trial`` row.
+
+    ``trial`` is the trial's row in the data the run loaded, so it shifts with the subjects a
+    run loaded (``--subjects 3..9`` numbers subject 3's trials from 0); the position within
+    the recording does not, and a test session is scored whole by every fold model."""
+    meta = ["trial_subject", "trial_session"]
+    if not set(meta) <= set(member.columns):
+        return member.assign(trial_id=member["trial"].astype(str))
+    pos = member.groupby(meta, sort=False).cumcount()
+    return member.assign(trial_id=member["trial_subject"].astype(str) + "/"
+                         + member["trial_session"].astype(str) + "/" + pos.astype(str))
 
 
 def _check_aligned(members: list[pd.DataFrame], cols: list[str], group: tuple) -> None:
@@ -179,8 +195,8 @@ def _check_aligned(members: list[pd.DataFrame], cols: list[str], group: tuple) -
         if m["trial"].duplicated().any():
             raise ValueError(f"{_describe(group)}, fold {fold}: trial ids repeat in "
                              f"{m['source'].iloc[0]}; one row per test trial is expected")
-        if not np.array_equal(m["trial"].to_numpy(), ref["trial"].to_numpy()):
-            a, b = set(ref["trial"]), set(m["trial"])
+        if not np.array_equal(m["trial_id"].to_numpy(), ref["trial_id"].to_numpy()):
+            a, b = set(ref["trial_id"]), set(m["trial_id"])
             raise ValueError(
                 f"{_describe(group)}: the members score different test trials (fold "
                 f"{int(ref['fold'].iloc[0])}: {len(a)} trials, fold {fold}: {len(b)}; "

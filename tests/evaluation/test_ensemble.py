@@ -127,6 +127,34 @@ def test_misaligned_trials_and_labels_raise(tmp_path: Path) -> None:
         average_members(load_predictions(tmp_path / "b", ["Net[a]"]))
 
 
+def test_members_from_runs_that_loaded_other_subjects_align(tmp_path: Path) -> None:
+    """``trial`` is a row of the loaded data: a fold run with ``--subjects 3..9`` numbers
+    subject 3's trials from 0, a run with 1..9 from 480. With the trials' subject and session
+    the members still pair trial by trial; a member scored on another session does not."""
+    def write(folder: Path, fold: int, first_row: int, session: str = "3test") -> None:
+        task = SimpleNamespace(protocol="subject_dependent", pipeline="Net[a]", subject=3,
+                               fold=fold, seed=0, config_hash="abc123")
+        rows = np.arange(first_row, first_row + 4)
+        y_all = np.zeros(first_row + 4, dtype=int)
+        y_all[rows] = Y
+        meta = pd.DataFrame({"subject": 3, "session": session}, index=range(first_row + 4))
+        p1 = np.asarray(P1[fold])
+        df = fold_predictions(y_all, rows, (p1 > 0.5).astype(int), np.column_stack([1 - p1, p1]),
+                              np.array([0, 1]), task, trial_meta=meta)
+        folder.mkdir(parents=True, exist_ok=True)
+        df.to_csv(folder / f"subject_dependent_Net_a__S3_F{fold}_seed0_abc123_predictions.csv",
+                  index=False)
+
+    write(tmp_path / "ok", 1, 0)
+    write(tmp_path / "ok", 2, 480)
+    avg = average_members(load_predictions(tmp_path / "ok", ["Net[a]"]))
+    np.testing.assert_allclose(avg["score_1"], (np.asarray(P1[1]) + P1[2]) / 2)
+    write(tmp_path / "bad", 1, 0)
+    write(tmp_path / "bad", 2, 480, session="3train")
+    with pytest.raises(ValueError, match="different test trials"):
+        average_members(load_predictions(tmp_path / "bad", ["Net[a]"]))
+
+
 def test_missing_folds_raise(tmp_path: Path) -> None:
     _synthetic(tmp_path, folds=(1, 2, 3), subjects=(1,))
     _synthetic(tmp_path, folds=(1, 3), subjects=(2,))
