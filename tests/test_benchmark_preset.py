@@ -8,6 +8,7 @@ import pandas as pd
 import pytest
 
 from eegmtl import cli
+from eegmtl.evaluation.estimate import timed_on_gpu
 from eegmtl.experiments import benchmark
 
 METHODS = ["CSP+LDA", "MixNet+ew"]
@@ -91,7 +92,7 @@ def test_estimate_keeps_gpu_recorded_fit_times_apart(tmp_path):
                   "n_epochs_trained": [50.0] * 5,
                   "config": [cfg["cpu"], cfg["cuda"], cfg["cuda"], cfg["cpu"], None]}).to_csv(
         tmp_path / "sd.csv", index=False)
-    assert benchmark.timed_on_gpu(pd.read_csv(tmp_path / "sd.csv")).tolist() == [
+    assert timed_on_gpu(pd.read_csv(tmp_path / "sd.csv")).tolist() == [
         False, True, True, False, False]
     plan = benchmark.stages(benchmark.PRESETS["full"], ["sd"], [0], tmp_path, "full", None)
     methods = {"subject_dependent": ["TCFormer", "EEGNet"]}

@@ -8,17 +8,19 @@ existing records: those with the same config hash when there are any (the same n
 recipe and protocol on other subjects or folds, under this pipeline name or an alias such as
 ``MixNet[best]``), else those with the same pipeline name and protocol (another config, e.g.
 without alignment), else none (:func:`reference_records`, which the whole-benchmark estimate
-of :mod:`eegmtl.experiments.benchmark` uses too).
+of :mod:`eegmtl.experiments.benchmark` uses too). Fits recorded on a GPU
+(:func:`timed_on_gpu`) are left out: their times are not CPU times.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
 
 import numpy as np
 import pandas as pd
 
-__all__ = ["ESTIMATE_COLUMNS", "estimate_remaining", "reference_records"]
+__all__ = ["ESTIMATE_COLUMNS", "estimate_remaining", "reference_records", "timed_on_gpu"]
 
 #: Columns of :func:`estimate_remaining`'s table.
 ESTIMATE_COLUMNS = ("pipeline", "todo", "checkpointed", "fit_s_mean", "fit_s_min",
@@ -51,6 +53,24 @@ def _times(rows: pd.DataFrame) -> np.ndarray:
     return pd.to_numeric(rows["time"], errors="coerce").dropna().to_numpy(dtype=float)
 
 
+def timed_on_gpu(records: pd.DataFrame) -> pd.Series:
+    """Boolean Series: which ``records`` were fitted on an accelerator (their ``config``'s
+    ``method_config.device`` is neither ``cpu`` nor ``auto``); records without a config count
+    as CPU fits."""
+    if "config" not in records.columns:
+        return pd.Series(False, index=records.index)
+
+    def on_gpu(config: object) -> bool:
+        try:
+            device = json.loads(config).get("method_config", {}).get("device") or "cpu"
+        except (TypeError, ValueError, AttributeError):
+            return False
+        return str(device) not in ("cpu", "auto")
+
+    flags = {c: on_gpu(c) for c in records["config"].dropna().unique()}
+    return records["config"].map(flags).fillna(False).astype(bool)
+
+
 def estimate_remaining(plan: pd.DataFrame, records: pd.DataFrame) -> pd.DataFrame:
     """CPU time of the fits in ``plan``, per pipeline, from the fit times in ``records``.
 
@@ -61,7 +81,8 @@ def estimate_remaining(plan: pd.DataFrame, records: pd.DataFrame) -> pd.DataFram
         ``config_hash``, ``checkpoint``, ``protocol``; ``attrs["n_done"]`` optional).
     records : DataFrame
         Finished fits (any record files, concatenated) with ``pipeline``, ``config_hash``,
-        ``protocol`` and ``time`` (seconds of one fit, as measured on the machine that ran it).
+        ``protocol`` and ``time`` (seconds of one fit, as measured on the machine that ran it);
+        those fitted on a GPU (:func:`timed_on_gpu`) are not used.
 
     Returns
     -------
@@ -80,6 +101,7 @@ def estimate_remaining(plan: pd.DataFrame, records: pd.DataFrame) -> pd.DataFram
                          "run_protocol(..., plan_only=True)")
     if not plan.empty and len(records) and {"pipeline", "time"} - set(records.columns):
         raise ValueError("records need the columns 'pipeline', 'config_hash' and 'time'")
+    records = records[~timed_on_gpu(records)]
     rows = []
     by = ["protocol", "pipeline"] if "protocol" in plan.columns else ["pipeline"]
     for key, part in plan.groupby(by, sort=True):

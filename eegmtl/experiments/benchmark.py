@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import argparse
 import inspect
-import json
 import math
 import os
 import subprocess
@@ -242,23 +241,6 @@ def default_reference(folder: Path) -> list[Path]:
 EstimateRow = tuple[str, str, int, float, bool, str]
 
 
-def timed_on_gpu(records: Any) -> Any:
-    """Boolean Series: which ``records`` were fitted on an accelerator (their ``config``'s
-    ``method_config.device`` is not ``cpu``); records without a config count as CPU fits."""
-    import pandas as pd
-
-    def on_gpu(config: Any) -> bool:
-        try:
-            device = json.loads(config).get("method_config", {}).get("device") or "cpu"
-        except (TypeError, ValueError, AttributeError):
-            return False
-        return str(device) not in ("cpu", "auto")
-
-    if "config" not in records.columns:
-        return pd.Series(False, index=records.index)
-    return records["config"].map(on_gpu).astype(bool)
-
-
 def estimate(plan: list[Stage], methods: dict[str, list[str]], n_subjects: int, workers: int,
              reference: list[Path], *, max_epochs: int | None = None,
              gpu_speedup: float = 1.0) -> tuple[float, list[EstimateRow]]:
@@ -268,7 +250,8 @@ def estimate(plan: list[Stage], methods: dict[str, list[str]], n_subjects: int, 
     records (fits measured earlier, one thread per fit); a pipeline without records costs
     the median of the recorded deep pipelines (those with ``n_epochs_trained``) when its name
     does not name a classical one. With ``max_epochs`` a deep fit costs at most that share of
-    its recorded epochs. Records fitted on a GPU (:func:`timed_on_gpu`) are GPU times: with
+    its recorded epochs. Records fitted on a GPU
+    (:func:`eegmtl.evaluation.estimate.timed_on_gpu`) are GPU times: with
     ``gpu_speedup`` > 1 (a GPU run) a deep pipeline that has them costs their median as is,
     and ``gpu_speedup`` divides the CPU-recorded cost of the others; with ``gpu_speedup`` = 1
     (a CPU run) they are not used. The wall time is the total over workers, but never below
@@ -280,7 +263,7 @@ def estimate(plan: list[Stage], methods: dict[str, list[str]], n_subjects: int, 
     import numpy as np
     import pandas as pd
 
-    from eegmtl.evaluation.estimate import reference_records
+    from eegmtl.evaluation.estimate import reference_records, timed_on_gpu
 
     frames = [pd.read_csv(p) for p in reference if Path(p).is_file()]
     ref = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(

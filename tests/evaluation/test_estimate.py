@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import math
 
 import pandas as pd
 import pytest
 
-from eegmtl.evaluation.estimate import estimate_remaining
+from eegmtl.evaluation.estimate import estimate_remaining, timed_on_gpu
 
 
 def _plan(rows):
@@ -60,3 +61,13 @@ def test_same_name_reference_stays_within_the_protocol():
     assert t["todo"].tolist() == [1, 2]  # sorted by protocol: SD first
     assert t["fit_s_mean"].tolist() == [100.0, 1200.0]  # never the other protocol's fits
     assert t.attrs["total_cpu_h"] == pytest.approx((100 + 2 * 1200) / 3600)
+
+
+def test_gpu_recorded_fits_are_not_cpu_reference_times():
+    cfg = {dev: json.dumps({"method_config": {"device": dev}}) for dev in ("cpu", "cuda")}
+    records = RECORDS.assign(config=[cfg["cpu"], cfg["cuda"], None, cfg["cuda"], cfg["cpu"]])
+    assert timed_on_gpu(records).tolist() == [False, True, False, True, False]
+    t = estimate_remaining(_plan([("A", "h1", False), ("B", "h2", False)]), records)
+    t = t.set_index("pipeline")
+    assert t.loc["A", "basis"] == "same config (1)" and t.loc["A", "fit_s_mean"] == 100.0
+    assert t.loc["B", "basis"] == "none"  # its only fit ran on a GPU
