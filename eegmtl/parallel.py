@@ -32,6 +32,7 @@ __all__ = [
     "DISTRIBUTED",
     "describe_backend",
     "imap_unordered",
+    "keep_worker_alive",
     "parallel_backend",
     "pinned_threads",
     "worker_threads",
@@ -43,6 +44,10 @@ BACKENDS = ("loky", "dask", "ray")
 DISTRIBUTED = ("dask", "ray")
 #: environment variables that size the BLAS / OpenMP thread pools of a new worker process
 THREAD_ENV = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
+
+#: memory growth (bytes) a loky worker may show before loky replaces it by a fresh process
+#: (loky's own threshold is 300 MB, see :func:`keep_worker_alive`)
+WORKER_MEMORY_GROWTH = 4 * 2**30
 
 _INSTALL_HINT = "install the distributed extra: pip install 'eegmtl[distributed]'"
 
@@ -88,6 +93,25 @@ def pinned_threads(n: int | None) -> Iterator[None]:
         finally:
             if torch is not None:
                 torch.set_num_threads(previous)
+
+
+def keep_worker_alive(limit: int = WORKER_MEMORY_GROWTH) -> None:
+    """Let this loky worker grow by ``limit`` bytes before loky replaces it.
+
+    After each task loky compares the worker's resident memory with its size after the
+    first task and, above 300 MB of growth (``_MAX_MEMORY_LEAK_SIZE`` of
+    ``joblib.externals.loky.process_executor``), stops the worker and starts a new one, which
+    must import torch again and, on a GPU, create a new CUDA context. One deep fit after another
+    grows a worker past 300 MB without leaking (CUDA kernels and libraries loaded on first use,
+    the allocator's cached blocks, the touched pages of the memory-mapped trials), so a run of
+    many fits on a GPU replaced its workers after about one fit in three. Called at the start
+    of every fit; it only raises the threshold (never lowers one set higher), and does
+    nothing outside a loky worker or when loky lacks the setting.
+    """
+    mod = sys.modules.get("joblib.externals.loky.process_executor")
+    current = getattr(mod, "_MAX_MEMORY_LEAK_SIZE", None)
+    if isinstance(current, int) and current < int(limit):
+        mod._MAX_MEMORY_LEAK_SIZE = int(limit)  # type: ignore[union-attr]
 
 
 def describe_backend(backend: str, n_jobs: int, address: str | None = None) -> str:

@@ -109,3 +109,12 @@ def test_estimate_keeps_gpu_recorded_fit_times_apart(tmp_path):
 def test_unknown_method_is_a_clear_error():
     with pytest.raises(SystemExit, match="unknown method"):
         benchmark.select_methods(["NoSuchNet"], [])
+
+
+def test_estimate_without_records_says_so(tmp_path, capsys):
+    """No recorded fit time: the printed estimate says it has none (not "0.0 min")."""
+    argv = ["benchmark", "--preset", "tiny", "--synthetic", "--estimate", "--n-jobs", "1",
+            "--methods", *METHODS, "--reference", str(tmp_path / "none.csv")]
+    assert cli.main(argv) == 0
+    out = capsys.readouterr().out
+    assert "estimate: none (no recorded fit time" in out and "0.0 min" not in out

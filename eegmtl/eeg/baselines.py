@@ -181,12 +181,16 @@ def make_ts_svm(C: float = 1.0) -> Pipeline:
     )
 
 
+def _silent(*_: Any, **__: Any) -> None:
+    """A skorch ``sink`` that prints nothing."""
+
+
 def _eeg_classifier(module: Any, *, lr: float, max_epochs: int, batch_size: int,
                     patience: int | None, seed: int, device: str, optimizer: str = "adamw",
                     weight_decay: float = 0.0, optimizer_kwargs: dict[str, Any] | None = None,
                     train_split: Any = "internal", transforms: Sequence[Any] | None = None,
                     n_augmentation: int = 0,
-                    extra_callbacks: Sequence[tuple[str, Any]] = (),
+                    extra_callbacks: Sequence[tuple[str, Any]] = (), verbose: int = 0,
                     **module_kwargs: Any) -> Any:
     """The one ``braindecode.EEGClassifier`` recipe of every deep baseline.
 
@@ -197,7 +201,9 @@ def _eeg_classifier(module: Any, *, lr: float, max_epochs: int, batch_size: int,
     through ``AugmentedDataLoader`` as ``iterator_train`` (validation and prediction batches
     use the plain loader); ``n_augmentation > 0`` appends that many transformed copies to
     each training batch instead of transforming it in place. ``extra_callbacks``: named
-    skorch callbacks called after early stopping (e.g. an epoch checkpoint).
+    skorch callbacks called after early stopping (e.g. an epoch checkpoint). ``verbose=0``
+    (default) prints nothing: no per-epoch table, no early-stopping messages (a run of many
+    fits in parallel would interleave them); ``verbose=1`` prints skorch's.
     """
     from eegmtl._compat import import_braindecode
 
@@ -213,8 +219,9 @@ def _eeg_classifier(module: Any, *, lr: float, max_epochs: int, batch_size: int,
     torch.manual_seed(seed)
     callbacks = []
     if patience is not None:
-        callbacks.append(("early_stopping", EarlyStopping(monitor="valid_loss",
-                                                          patience=patience, load_best=True)))
+        callbacks.append(("early_stopping", EarlyStopping(
+            monitor="valid_loss", patience=patience, load_best=True,
+            sink=print if verbose else _silent)))
     callbacks.extend(extra_callbacks)
     if isinstance(train_split, str) and train_split == "internal":
         train_split = ValidSplit(0.2, stratified=True, random_state=seed)
@@ -240,6 +247,7 @@ def _eeg_classifier(module: Any, *, lr: float, max_epochs: int, batch_size: int,
         iterator_train__drop_last=True,
         **iterator,
         device=device,
+        verbose=int(verbose),
         **{f"module__{k}": v for k, v in module_kwargs.items()},
     )
 

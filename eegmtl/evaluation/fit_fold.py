@@ -35,7 +35,7 @@ from eegmtl.evaluation.scoring import (
     score_predictions,
 )
 from eegmtl.evaluation.splitters import Split
-from eegmtl.parallel import pinned_threads
+from eegmtl.parallel import keep_worker_alive, pinned_threads
 
 __all__ = ["TEST_SESSION_LABEL", "fit_seed", "fit_stem"]
 
@@ -132,6 +132,7 @@ def _run_task(
     task: _Task, X: np.ndarray, y: np.ndarray, common: Mapping[str, Any],
 ) -> dict[str, Any]:
     """Fit one method on one fold and return its record (runs in a joblib worker)."""
+    keep_worker_alive()  # one worker runs many fits: no new process (and CUDA context) per fit
     sp = task.split
     seed = fit_seed(task.seed, task.subject, task.fold)
     random.seed(seed)

@@ -340,13 +340,20 @@ def run(args: argparse.Namespace) -> int:
     sources = (", ".join(str(p) for p in reference) or "no record files"
                if len(reference) <= 3 else
                f"{len(reference)} record files in {Path(reference[0]).parent}")
-    print(f"estimate: {wall_est / 60:.1f} min on {workers} workers (median fit "
-          f"times of {sources}; deep fits / {args.gpu_speedup})")
+    known = any(math.isfinite(r[3]) for r in rows)
+    if known:
+        print(f"estimate: {wall_est / 60:.1f} min on {workers} workers (median fit "
+              f"times of {sources}; deep fits / {args.gpu_speedup})")
+    else:
+        print(f"estimate: none (no recorded fit time of these pipelines in {sources}; "
+              "--reference names record files to estimate from)")
     if args.estimate:
         notes = {"gpu": "  (GPU-recorded)", "pool": "  (no record: median of the others)"}
         for protocol, m, n, cost, deep, source in rows:
             print(f"  {protocol:20s} {m:28s} {n:4d} fits x {cost:8.1f} s"
                   f"{'' if deep else '  (CPU only)'}{notes.get(source, '')}")
+        if not known:
+            return 0
         cpu = sum(n * c for _, _, n, c, deep, _ in rows if not deep and math.isfinite(c))
         dl = sum(n * c for _, _, n, c, deep, _ in rows if deep and math.isfinite(c))
         spare = args.budget * workers - cpu

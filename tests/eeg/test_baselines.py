@@ -97,7 +97,7 @@ def test_import_braindecode_explains_torchaudio_fix(monkeypatch: pytest.MonkeyPa
         _compat.import_braindecode()
 
 
-def test_eegnet_builds_and_runs_forward() -> None:
+def test_eegnet_builds_and_runs_forward(capsys: pytest.CaptureFixture[str]) -> None:
     from eegmtl._compat import import_braindecode
 
     try:
@@ -106,11 +106,15 @@ def test_eegnet_builds_and_runs_forward() -> None:
         pytest.skip(str(err))
     import torch
 
-    clf = baselines.make_eegnet(n_times=500, max_epochs=1, batch_size=8)
+    clf = baselines.make_eegnet(n_times=500, max_epochs=2, batch_size=8, patience=1)
     rng = np.random.default_rng(0)
     X = rng.standard_normal((24, 3, 500)).astype(np.float32)
     y = np.repeat([0, 1], 12)
     clf.fit(X, y)
+    # quiet by default: no skorch epoch table nor early-stopping lines (parallel fits would
+    # interleave them in the run's log)
+    out = capsys.readouterr().out
+    assert not any(w in out for w in ("train_loss", "valid_loss", "Stopping", "Restoring")), out
     assert clf.predict_proba(X).shape == (24, 2)
     net = clf.module_
     with torch.no_grad():

@@ -215,3 +215,36 @@ def test_command_log_writes_checkout_paths_relative(tmp_path):
     assert command_line(args) == (
         "eegmtl vision --results pipelines/results/vision_converged.csv "
         f"--checkpoint-dir={outside} --epochs 3")
+
+
+def _grow_and_report(keep_alive: bool, mb: int) -> int:
+    """Hold ``mb`` more MB in this process (a loky worker) and return its pid."""
+    import os as _os
+    import sys as _sys
+    import time as _time
+
+    import numpy as _np
+
+    from eegmtl.parallel import keep_worker_alive
+
+    if keep_alive:
+        keep_worker_alive()
+    store = _sys.__dict__.setdefault("_eegmtl_test_held", [])  # lives as long as the worker
+    store.append(_np.ones(mb * 2**20 // 8))  # touched pages: resident memory
+    _time.sleep(1.1)  # loky checks a worker's memory at most once a second
+    return _os.getpid()
+
+
+@pytest.mark.parametrize("keep_alive", [False, True])
+def test_keep_worker_alive_stops_loky_replacing_a_growing_worker(keep_alive):
+    """A worker whose memory grows past 300 MB is replaced by loky unless the fit raised the
+    threshold (``_run_task`` does, through keep_worker_alive)."""
+    pytest.importorskip("psutil")  # loky measures the memory of its workers with psutil
+    from joblib.externals.loky import get_reusable_executor
+
+    ex = get_reusable_executor(max_workers=1, reuse=False, kill_workers=True)
+    try:
+        pids = [ex.submit(_grow_and_report, keep_alive, 200).result() for _ in range(4)]
+    finally:
+        ex.shutdown(wait=True, kill_workers=True)
+    assert (len(set(pids)) == 1) is keep_alive, pids
