@@ -69,10 +69,12 @@ def test_stages_are_seed_major_and_estimate_counts_fits(tmp_path):
 
 
 def test_default_reference_reads_every_protocol_record_file(tmp_path):
-    for name in ("sd.csv", "sd_sota.csv", "si_sota_ea.csv", "vision_x.csv", "sd_summary.md"):
+    for name in ("sd.csv", "sd_sota.csv", "si_sota_ea.csv", "vision_x.csv", "sd_summary.md",
+                 "benchmark_full_sd.csv", "benchmark_full_synthetic_sd.csv",
+                 "benchmark_tiny_sd.csv"):
         (tmp_path / name).write_text("protocol,pipeline,time\n")
     assert [p.name for p in benchmark.default_reference(tmp_path)] == [
-        "sd.csv", "sd_sota.csv", "si_sota_ea.csv"]
+        "sd.csv", "sd_sota.csv", "si_sota_ea.csv", "benchmark_full_sd.csv"]
     # a modern baseline recorded only in sd_sota.csv gets its own fit time, not the pool's
     pd.DataFrame({"protocol": ["subject_dependent"] * 2, "pipeline": ["EEGNet", "IFNet"],
                   "time": [30.0, 1500.0], "n_epochs_trained": [50.0, 200.0]}).to_csv(
@@ -118,3 +120,26 @@ def test_estimate_without_records_says_so(tmp_path, capsys):
     assert cli.main(argv) == 0
     out = capsys.readouterr().out
     assert "estimate: none (no recorded fit time" in out and "0.0 min" not in out
+
+
+def test_estimate_of_a_rerun_counts_only_fits_without_a_record(tmp_path):
+    plan = benchmark.stages(benchmark.PRESETS["full"], ["sd"], [0, 1], tmp_path, "full", None)
+    assert plan[0].records == plan[1].records  # one SD file, seeds told apart by the rows
+    ref = tmp_path / "ref.csv"
+    pd.DataFrame({"protocol": ["subject_dependent"] * 2, "pipeline": ["A", "B"],
+                  "time": [10.0, 20.0], "n_epochs_trained": [5.0, 5.0]}).to_csv(ref, index=False)
+    # A: seed 0 of subjects 1-2 done (fold 1 twice: counted once), a subject and a seed
+    # outside the run, another protocol; B: nothing done
+    rows = [("subject_dependent", "A", s, f, 0) for s in (1, 2) for f in range(1, 6)]
+    rows += [("subject_dependent", "A", 1, 1, 0), ("subject_dependent", "A", 7, 1, 0),
+             ("subject_dependent", "A", 1, 1, 5), ("subject_independent", "A", 3, 1, 0)]
+    pd.DataFrame(rows, columns=["protocol", "pipeline", "subject", "fold", "seed"]).to_csv(
+        plan[0].records, index=False)
+    methods = {"subject_dependent": ["A", "B"]}
+    assert benchmark.done_fits(plan[0], ["A", "B"], [1, 2, 3]) == {"A": 10}
+    assert benchmark.done_fits(plan[1], ["A", "B"], [1, 2, 3]) == {}
+    _, total = benchmark.estimate(plan, methods, 3, 1, [ref])
+    wall, todo = benchmark.estimate(plan, methods, 3, 1, [ref], remaining_of=[1, 2, 3])
+    assert {r[1]: r[2] for r in total} == {"A": 30, "B": 30}
+    assert {r[1]: r[2] for r in todo} == {"A": 20, "B": 30}
+    assert wall == pytest.approx(20 * 10.0 + 30 * 20.0)

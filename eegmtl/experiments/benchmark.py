@@ -40,8 +40,8 @@ from typing import Any
 from eegmtl.config import RESULTS_DIR_HELP, results_dir
 from eegmtl.experiments._common import T_START, command_line, parse_subjects
 
-__all__ = ["PRESETS", "Preset", "add_arguments", "default_reference", "estimate", "run",
-           "stages", "synthetic_2b"]
+__all__ = ["PRESETS", "Preset", "add_arguments", "default_reference", "done_fits", "estimate",
+           "run", "stages", "synthetic_2b"]
 
 
 @dataclass(frozen=True)
@@ -232,9 +232,29 @@ def synthetic_2b(n_trials: int = 12, n_times: int = 1000, seed: int = 0) -> tupl
 # --------------------------------------------------------------------------- estimate
 def default_reference(folder: Path) -> list[Path]:
     """The SD and SI record files of ``folder`` (``sd*.csv``, ``si*.csv``): every protocol
-    run's fit times, the modern baselines' (``sd_sota.csv``, ...) included."""
+    run's fit times, the modern baselines' (``sd_sota.csv``, ...) included, and those of
+    earlier runs of the full preset on the real data (``benchmark_full_*.csv``)."""
     folder = Path(folder)
-    return sorted(folder.glob("sd*.csv")) + sorted(folder.glob("si*.csv"))
+    full = [p for p in sorted(folder.glob("benchmark_full_*.csv")) if "synthetic" not in p.name]
+    return sorted(folder.glob("sd*.csv")) + sorted(folder.glob("si*.csv")) + full
+
+
+def done_fits(st: Stage, methods: list[str], subjects: list[int]) -> dict[str, int]:
+    """Fits of stage ``st`` that already have a record in its file, per pipeline: rows with
+    the pipeline's name, one of ``subjects``, one of the stage's folds and its seed (the
+    stage's file holds one protocol and one alignment; a rerun skips these fits)."""
+    import pandas as pd
+
+    if not Path(st.records).is_file():
+        return {}
+    cols = ["protocol", "pipeline", "subject", "fold", "seed"]
+    df = pd.read_csv(st.records, usecols=lambda c: c in cols)
+    if not set(cols) <= set(df.columns):
+        return {}
+    df = df[(df["protocol"] == st.protocol) & (df["seed"] == st.seed)
+            & df["fold"].isin(st.folds) & df["subject"].isin(subjects)
+            & df["pipeline"].isin(methods)]
+    return df.drop_duplicates(cols).groupby("pipeline").size().astype(int).to_dict()
 
 
 #: (protocol, pipeline, fits, cost per fit in s, deep, source of the cost)
@@ -243,8 +263,12 @@ EstimateRow = tuple[str, str, int, float, bool, str]
 
 def estimate(plan: list[Stage], methods: dict[str, list[str]], n_subjects: int, workers: int,
              reference: list[Path], *, max_epochs: int | None = None,
-             gpu_speedup: float = 1.0) -> tuple[float, list[EstimateRow]]:
+             gpu_speedup: float = 1.0,
+             remaining_of: list[int] | None = None) -> tuple[float, list[EstimateRow]]:
     """Predicted wall time (s) of ``plan`` on ``workers`` parallel workers.
+
+    With ``remaining_of`` (the subjects of the run) only the fits without a record in their
+    stage's file count (:func:`done_fits`): the time a rerun still needs.
 
     Each fit costs the median ``time`` of the same pipeline and protocol in ``reference``
     records (fits measured earlier, one thread per fit); a pipeline without records costs
@@ -274,8 +298,11 @@ def estimate(plan: list[Stage], methods: dict[str, list[str]], n_subjects: int, 
     rows, total, longest = [], 0.0, 0.0
     fits: dict[tuple[str, str], int] = {}
     for st in plan:
+        done = (done_fits(st, methods[st.protocol], remaining_of)
+                if remaining_of is not None else {})
         for m in methods[st.protocol]:
-            fits[(st.protocol, m)] = fits.get((st.protocol, m), 0) + n_subjects * len(st.folds)
+            fits[(st.protocol, m)] = (fits.get((st.protocol, m), 0)
+                                      + n_subjects * len(st.folds) - done.get(m, 0))
     for (protocol, m), n in fits.items():
         deep = not m.startswith(classical)
         r, source = reference_records(ref, m, protocol=protocol)[0], "cpu"
@@ -330,11 +357,14 @@ def run(args: argparse.Namespace) -> int:
     runnable = {p: [m for m in methods if o[m] is not None] for p, o in overrides.items()}
     reference = args.reference or default_reference(results_dir())
     workers = n_jobs * max(gpus, 1)
+    n_fits = sum(r[2] for r in estimate(plan, runnable, len(subjects), 1, [])[1])
     wall_est, rows = estimate(plan, runnable, len(subjects), workers, reference,
-                              max_epochs=max_epochs, gpu_speedup=args.gpu_speedup)
-    n_fits = sum(r[2] for r in rows)
+                              max_epochs=max_epochs, gpu_speedup=args.gpu_speedup,
+                              remaining_of=subjects)
+    n_todo = sum(r[2] for r in rows)
     print(f"benchmark --preset {args.preset}: {len(methods)} pipelines, subjects {subjects}, "
-          f"seeds {seeds}, {len(plan)} stages, {n_fits} fits; device {device}, {n_jobs} "
+          f"seeds {seeds}, {len(plan)} stages, {n_fits} fits ({n_fits - n_todo} with a record, "
+          f"{n_todo} to run); device {device}, {n_jobs} "
           f"workers x {threads} threads{f' per GPU x {gpus} GPUs' if gpus > 1 else ''}; "
           f"max_epochs {max_epochs or 'registry default'}")
     sources = (", ".join(str(p) for p in reference) or "no record files"
@@ -342,7 +372,8 @@ def run(args: argparse.Namespace) -> int:
                f"{len(reference)} record files in {Path(reference[0]).parent}")
     known = any(math.isfinite(r[3]) for r in rows)
     if known:
-        print(f"estimate: {wall_est / 60:.1f} min on {workers} workers (median fit "
+        print(f"estimate: {wall_est / 60:.1f} min on {workers} workers for the {n_todo} fits "
+              f"to run (median fit "
               f"times of {sources}; deep fits / {args.gpu_speedup})")
     else:
         print(f"estimate: none (no recorded fit time of these pipelines in {sources}; "
