@@ -111,6 +111,7 @@ def run_protocol(
     validation: str = "random",
     checkpoint_dir: str | os.PathLike[str] | None = None,
     plan_only: bool = False,
+    expected_fit_s: Mapping[str, float] | None = None,
 ) -> pd.DataFrame:
     """Run ``methods`` on every subject × fold × seed of ``protocol`` and record the results.
 
@@ -182,6 +183,12 @@ def run_protocol(
     plan_only : bool, default False
         Fit nothing; return the fits still to run instead (see Returns), for
         :func:`eegmtl.evaluation.estimate.estimate_remaining`.
+    expected_fit_s : mapping, optional
+        ``{pipeline name: expected seconds per fit}``. When given, fits start longest first
+        (pipelines without an entry last; otherwise in the usual subject, fold, pipeline
+        order), so that parallel workers do not wait on one long fit started last (longest
+        processing time first scheduling). Only the order changes: every fit is seeded from
+        its own key, so the records are the same.
 
     Returns
     -------
@@ -250,6 +257,8 @@ def run_protocol(
     done = done_keys(existing) if resume else set()
     todo = [t for t in tasks
             if (t.protocol, t.pipeline, t.subject, t.fold, t.seed, t.config_hash) not in done]
+    if expected_fit_s:  # longest first (stable: the usual order within a pipeline)
+        todo.sort(key=lambda t: -float(expected_fit_s.get(t.pipeline, 0.0) or 0.0))
     if plan_only:
         return _plan(todo, len(tasks) - len(todo), checkpoint_dir)
 

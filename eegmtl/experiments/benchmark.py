@@ -403,9 +403,14 @@ def run(args: argparse.Namespace) -> int:
     data = synthetic_2b() if args.synthetic else None
     if data is None and any(st.protocol == "subject_independent" for st in plan):
         data = load_default_data()  # once, shared by every SI and SD stage
+    expected = {(protocol, m): cost for protocol, m, _, cost, _, _ in rows
+                if math.isfinite(cost)}
     for st in plan:
         params = overrides[st.protocol]
         extra = {"alignment": st.alignment} if st.alignment else {}
+        # the estimate's costs order each stage's fits longest first (no long fit last)
+        extra["expected_fit_s"] = {m: expected[(st.protocol, m)] for m in runnable[st.protocol]
+                                   if (st.protocol, m) in expected}
         t0 = time.perf_counter()
         df = run_protocol(
             st.protocol, runnable[st.protocol], subjects, data, folds=list(st.folds),

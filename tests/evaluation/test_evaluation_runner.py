@@ -115,6 +115,22 @@ def test_parallel_and_serial_give_identical_records(tmp_path, data):
     pd.testing.assert_frame_equal(serial.drop(columns=drop), threads.drop(columns=drop))
 
 
+def test_expected_fit_times_start_the_longest_fits_first(tmp_path, data):
+    kw = dict(subjects=[1, 3], data=data, folds=[1], progress=False)
+    methods = {"Count": CountingClassifier(), "LogVarLR": logvar_lr()}
+    usual = run_protocol("sd", methods, plan_only=True, **kw)
+    assert usual["pipeline"].tolist() == ["Count", "LogVarLR"] * 2  # subject-major
+    plan = run_protocol("sd", methods, plan_only=True, expected_fit_s={"LogVarLR": 9.0}, **kw)
+    assert plan["pipeline"].tolist() == ["LogVarLR", "LogVarLR", "Count", "Count"]
+    assert plan["subject"].tolist() == [1, 3, 1, 3]  # stable within a pipeline
+    # only the order changes: the records are those of the usual order
+    a = run_protocol("sd", methods, results_path=tmp_path / "a.csv", **kw)
+    b = run_protocol("sd", methods, results_path=tmp_path / "b.csv",
+                     expected_fit_s={"LogVarLR": 9.0}, **kw)
+    drop = ["time", "versions"]
+    pd.testing.assert_frame_equal(a.drop(columns=drop), b.drop(columns=drop))
+
+
 def test_bad_inputs_fail_loudly(data):
     X, y, meta = data
     with pytest.raises(ValueError, match="one row per trial"):
