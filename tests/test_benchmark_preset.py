@@ -143,3 +143,32 @@ def test_estimate_of_a_rerun_counts_only_fits_without_a_record(tmp_path):
     assert {r[1]: r[2] for r in total} == {"A": 30, "B": 30}
     assert {r[1]: r[2] for r in todo} == {"A": 20, "B": 30}
     assert wall == pytest.approx(20 * 10.0 + 30 * 20.0)
+
+
+def test_seed_free_pipelines_run_for_the_first_seed_only(tmp_path):
+    plan = benchmark.stages(benchmark.PRESETS["full"], ["sd"], [0, 1, 2], tmp_path, "full", None)
+    assert [benchmark.stage_methods(st, ["CSP+LDA", "EEGNet"], 0) for st in plan] == [
+        ["CSP+LDA", "EEGNet"], ["EEGNet"], ["EEGNet"]]
+    ref = tmp_path / "ref.csv"
+    pd.DataFrame({"protocol": ["subject_dependent"] * 2, "pipeline": ["CSP+LDA", "EEGNet"],
+                  "time": [1.0, 10.0], "n_epochs_trained": [None, 5.0]}).to_csv(ref, index=False)
+    _, rows = benchmark.estimate(plan, {"subject_dependent": ["CSP+LDA", "EEGNet"]}, 9, 1, [ref])
+    assert {r[1]: r[2] for r in rows} == {"CSP+LDA": 45, "EEGNet": 135}
+
+
+@pytest.mark.realdata
+def test_seed_free_pipelines_give_the_same_records_for_every_seed(tmp_path, bci2b_dir):
+    """What lets the benchmark fit SEED_FREE pipelines once: two seeds, same fits."""
+    from eegmtl.evaluation.runner import run_protocol
+
+    df = run_protocol("sd", list(benchmark.SEED_FREE), subjects=[1], folds=[1], seeds=(0, 1),
+                      progress=False, predictions_dir=tmp_path)
+    assert df["fit_seed"].nunique() == 2  # the seeds differ...
+    metrics = ["accuracy", "f1_macro", "kappa", "roc_auc", "val_accuracy"]
+    a, b = (df[df["seed"] == s].set_index("pipeline")[metrics].sort_index() for s in (0, 1))
+    pd.testing.assert_frame_equal(a, b)  # ...the records do not
+    for m in benchmark.SEED_FREE:
+        preds = [pd.read_csv(p).drop(columns=["seed", "fit_seed"], errors="ignore")
+                 for p in sorted(tmp_path.glob(f"*_{m}_S1_F1_seed*"))]
+        assert len(preds) == 2 and len(preds[0]) == 240  # the two test sessions' trials
+        pd.testing.assert_frame_equal(preds[0], preds[1])

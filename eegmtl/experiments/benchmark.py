@@ -9,14 +9,17 @@ read at run time; ``--methods`` filters it) under both protocols of
   runner takes ``alignment=``, with Euclidean alignment (``--alignment``, default the
   transductive per-recording setting of :mod:`eegmtl.eeg.alignment`);
 
-each for 3 seeds. Stages run seed-major (seed 0 of SD, SI, SI-aligned first), so a run stopped
-by a time limit has complete seeds. Fits run in parallel through the runner's joblib
-``n_jobs`` (loky worker processes), each worker with a fixed number of torch/OpenMP threads
-(``--threads``, default cores // workers); on a CUDA machine every worker trains on the GPU
-(several workers share one GPU), and with several GPUs the subjects are sharded over one child
-process per GPU, each seeing its GPU alone through ``CUDA_VISIBLE_DEVICES``. Records go to
-``<results>/benchmark_<preset>_{sd,si,si_<alignment>}.csv`` through the runner's record store,
-merged after every fit, so a rerun (or a second run after a time-out) skips finished fits.
+each for 3 seeds (the pipelines of :data:`SEED_FREE`, whose fits draw no random number, for
+the first seed only: the others would repeat its records). Stages run seed-major (seed 0 of
+SD, SI, SI-aligned first), so a run stopped by a time limit has complete seeds. Fits run in
+parallel through the runner's joblib ``n_jobs`` (loky worker processes), each worker with a
+fixed number of torch/OpenMP threads (``--threads``, default cores // workers); on a CUDA
+machine every worker trains on the GPU (several workers share one GPU), and with several GPUs
+the subjects are sharded over one child process per GPU, each seeing its GPU alone through
+``CUDA_VISIBLE_DEVICES``. Within a stage the fits start longest first (the estimate's costs).
+Records go to ``<results>/benchmark_<preset>_{sd,si,si_<alignment>}.csv`` through the runner's
+record store, merged after every fit, so a rerun (or a second run after a time-out) skips
+finished fits.
 
 ``--preset tiny`` runs the same code path on 1 subject, 1 fold, 1 seed and 1 epoch on the CPU;
 ``--synthetic`` replaces the data by random BCIC-IV-2b-shaped trials (a smoke test without
@@ -40,8 +43,8 @@ from typing import Any
 from eegmtl.config import RESULTS_DIR_HELP, results_dir
 from eegmtl.experiments._common import T_START, command_line, parse_subjects
 
-__all__ = ["PRESETS", "Preset", "add_arguments", "default_reference", "done_fits", "estimate",
-           "run", "stages", "synthetic_2b"]
+__all__ = ["PRESETS", "SEED_FREE", "Preset", "add_arguments", "default_reference", "done_fits",
+           "estimate", "run", "stage_methods", "stages", "synthetic_2b"]
 
 
 @dataclass(frozen=True)
@@ -137,6 +140,17 @@ def stages(preset: Preset, protocols: list[str], seeds: list[int], folder: Path,
                 out.append(Stage("subject_independent", preset.si_folds, seed, alignment,
                                  folder / f"benchmark_{name}_si_{alignment}.csv"))
     return out
+
+
+#: pipelines whose fit draws no random number: every seed gives the same records (pinned by a
+#: test), so the benchmark fits them for its first seed only
+SEED_FREE = ("CSP+LDA", "FBCSP+SVM", "TS+SVM")
+
+
+def stage_methods(st: Stage, methods: list[str], first_seed: int) -> list[str]:
+    """The pipelines stage ``st`` runs: ``methods`` without the :data:`SEED_FREE` ones after
+    the first seed."""
+    return [m for m in methods if st.seed == first_seed or m not in SEED_FREE]
 
 
 def select_methods(methods: list[str] | None, exclude: list[str]) -> list[str]:
@@ -297,10 +311,11 @@ def estimate(plan: list[Stage], methods: dict[str, list[str]], n_subjects: int, 
     classical = ("CSP", "FBCSP", "TS+")
     rows, total, longest = [], 0.0, 0.0
     fits: dict[tuple[str, str], int] = {}
+    first_seed = plan[0].seed if plan else 0
     for st in plan:
-        done = (done_fits(st, methods[st.protocol], remaining_of)
-                if remaining_of is not None else {})
-        for m in methods[st.protocol]:
+        chosen = stage_methods(st, methods[st.protocol], first_seed)
+        done = done_fits(st, chosen, remaining_of) if remaining_of is not None else {}
+        for m in chosen:
             fits[(st.protocol, m)] = (fits.get((st.protocol, m), 0)
                                       + n_subjects * len(st.folds) - done.get(m, 0))
     for (protocol, m), n in fits.items():
@@ -407,15 +422,18 @@ def run(args: argparse.Namespace) -> int:
                 if math.isfinite(cost)}
     for st in plan:
         params = overrides[st.protocol]
+        chosen = stage_methods(st, runnable[st.protocol], plan[0].seed)
+        if not chosen:
+            continue
         extra = {"alignment": st.alignment} if st.alignment else {}
         # the estimate's costs order each stage's fits longest first (no long fit last)
-        extra["expected_fit_s"] = {m: expected[(st.protocol, m)] for m in runnable[st.protocol]
+        extra["expected_fit_s"] = {m: expected[(st.protocol, m)] for m in chosen
                                    if (st.protocol, m) in expected}
         t0 = time.perf_counter()
         df = run_protocol(
-            st.protocol, runnable[st.protocol], subjects, data, folds=list(st.folds),
+            st.protocol, chosen, subjects, data, folds=list(st.folds),
             seeds=[st.seed], n_jobs=n_jobs, results_path=st.records, progress=not args.no_progress,
-            method_params={m: params[m] for m in runnable[st.protocol] if params[m]},
+            method_params={m: params[m] for m in chosen if params[m]},
             torch_threads=threads,
             dataset="synthetic" if args.synthetic else "BNCI2014_004-export", **extra)
         print(f"[{time.perf_counter() - T_START:7.1f} s] {st.protocol} seed {st.seed}"
