@@ -64,6 +64,12 @@ PRESETS: dict[str, Preset] = {
     "tiny": Preset((1,), (1,), (1,), (0,), 1, "cpu"),
 }
 
+#: speed-up of a deep fit on one H200 worker (16 sharing the GPU) over the same fit on one CPU
+#: thread, measured over 225 SD fits of five baselines (median per pipeline 14x-122x, ≈ 38x in
+#: all); estimates of a GPU run divide CPU-recorded deep fit times by it unless told otherwise
+GPU_SPEEDUP = 38.0
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of ``eegmtl benchmark``."""
     parser.description = (__doc__ or "").split("\n\n")[0] + f" {RESULTS_DIR_HELP}."
@@ -99,8 +105,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     p.add_argument("--reference", type=Path, nargs="+", default=None,
                    help="records whose fit times feed --estimate (default every sd*.csv and "
                         "si*.csv record file of the results folder)")
-    p.add_argument("--gpu-speedup", type=float, default=1.0,
-                   help="--estimate: assumed speed-up of a deep fit over its recorded time")
+    p.add_argument("--gpu-speedup", type=float, default=None,
+                   help="assumed speed-up of a deep fit over its CPU-recorded time (default "
+                        f"{GPU_SPEEDUP:g} when the run is on a GPU, else 1)")
     p.add_argument("--budget", type=float, default=540.0,
                    help="--estimate: wall-time budget in s (default 540)")
     p.add_argument("--no-progress", action="store_true")
@@ -373,8 +380,9 @@ def run(args: argparse.Namespace) -> int:
     reference = args.reference or default_reference(results_dir())
     workers = n_jobs * max(gpus, 1)
     n_fits = sum(r[2] for r in estimate(plan, runnable, len(subjects), 1, [])[1])
+    speedup = args.gpu_speedup or (GPU_SPEEDUP if device == "cuda" else 1.0)
     wall_est, rows = estimate(plan, runnable, len(subjects), workers, reference,
-                              max_epochs=max_epochs, gpu_speedup=args.gpu_speedup,
+                              max_epochs=max_epochs, gpu_speedup=speedup,
                               remaining_of=subjects)
     n_todo = sum(r[2] for r in rows)
     print(f"benchmark --preset {args.preset}: {len(methods)} pipelines, subjects {subjects}, "
@@ -389,7 +397,7 @@ def run(args: argparse.Namespace) -> int:
     if known:
         print(f"estimate: {wall_est / 60:.1f} min on {workers} workers for the {n_todo} fits "
               f"to run (median fit "
-              f"times of {sources}; deep fits / {args.gpu_speedup})")
+              f"times of {sources}; CPU-recorded deep fits / {speedup:g})")
     else:
         print(f"estimate: none (no recorded fit time of these pipelines in {sources}; "
               "--reference names record files to estimate from)")
