@@ -43,8 +43,8 @@ from typing import Any
 from eegmtl.config import RESULTS_DIR_HELP, results_dir
 from eegmtl.experiments._common import T_START, command_line, parse_subjects
 
-__all__ = ["PRESETS", "SEED_FREE", "Preset", "add_arguments", "default_reference", "done_fits",
-           "estimate", "run", "stage_methods", "stages", "synthetic_2b"]
+__all__ = ["GPU_SPEEDUP", "PRESETS", "SEED_FREE", "Preset", "add_arguments", "default_reference",
+           "done_fits", "estimate", "run", "stage_methods", "stages", "synthetic_2b"]
 
 
 @dataclass(frozen=True)
