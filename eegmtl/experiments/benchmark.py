@@ -260,17 +260,17 @@ def default_reference(folder: Path) -> list[Path]:
     return sorted(folder.glob("sd*.csv")) + sorted(folder.glob("si*.csv")) + full
 
 
-def done_fits(st: Stage, methods: list[str], subjects: list[int]) -> dict[str, int]:
+def done_fits(st: Stage, methods: list[str], subjects: list[int],
+              records: Any = None) -> dict[str, int]:
     """Fits of stage ``st`` that already have a record in its file, per pipeline: rows with
     the pipeline's name, one of ``subjects``, one of the stage's folds and its seed (the
-    stage's file holds one protocol and one alignment; a rerun skips these fits)."""
-    import pandas as pd
+    stage's file holds one protocol and one alignment; a rerun skips these fits).
+    ``records``: the file's records when already loaded (:func:`load_records`)."""
+    from eegmtl.evaluation.records import load_records
 
-    if not Path(st.records).is_file():
-        return {}
+    df = load_records(st.records) if records is None else records
     cols = ["protocol", "pipeline", "subject", "fold", "seed"]
-    df = pd.read_csv(st.records, usecols=lambda c: c in cols)
-    if not set(cols) <= set(df.columns):
+    if df.empty or not set(cols) <= set(df.columns):
         return {}
     df = df[(df["protocol"] == st.protocol) & (df["seed"] == st.seed)
             & df["fold"].isin(st.folds) & df["subject"].isin(subjects)
@@ -318,10 +318,17 @@ def estimate(plan: list[Stage], methods: dict[str, list[str]], n_subjects: int, 
     classical = ("CSP", "FBCSP", "TS+")
     rows, total, longest = [], 0.0, 0.0
     fits: dict[tuple[str, str], int] = {}
+    from eegmtl.evaluation.records import load_records
+
+    loaded: dict[Path, pd.DataFrame] = {}  # stages of several seeds share one record file
     first_seed = plan[0].seed if plan else 0
     for st in plan:
         chosen = stage_methods(st, methods[st.protocol], first_seed)
-        done = done_fits(st, chosen, remaining_of) if remaining_of is not None else {}
+        done = {}
+        if remaining_of is not None:
+            if st.records not in loaded:
+                loaded[st.records] = load_records(st.records)
+            done = done_fits(st, chosen, remaining_of, loaded[st.records])
         for m in chosen:
             fits[(st.protocol, m)] = (fits.get((st.protocol, m), 0)
                                       + n_subjects * len(st.folds) - done.get(m, 0))
@@ -379,7 +386,8 @@ def run(args: argparse.Namespace) -> int:
     runnable = {p: [m for m in methods if o[m] is not None] for p, o in overrides.items()}
     reference = args.reference or default_reference(results_dir())
     workers = n_jobs * max(gpus, 1)
-    n_fits = sum(r[2] for r in estimate(plan, runnable, len(subjects), 1, [])[1])
+    n_fits = sum(len(subjects) * len(st.folds)
+                 for st in plan for _ in stage_methods(st, runnable[st.protocol], plan[0].seed))
     speedup = args.gpu_speedup or (GPU_SPEEDUP if device == "cuda" else 1.0)
     wall_est, rows = estimate(plan, runnable, len(subjects), workers, reference,
                               max_epochs=max_epochs, gpu_speedup=speedup,
