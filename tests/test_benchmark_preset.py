@@ -172,3 +172,22 @@ def test_seed_free_pipelines_give_the_same_records_for_every_seed(tmp_path, bci2
                  for p in sorted(tmp_path.glob(f"*_{m}_S1_F1_seed*"))]
         assert len(preds) == 2 and len(preds[0]) == 240  # the two test sessions' trials
         pd.testing.assert_frame_equal(preds[0], preds[1])
+
+
+def test_estimate_scales_a_pipeline_missing_in_one_protocol_by_the_cross_protocol_ratio(
+        tmp_path):
+    # A and B recorded in both protocols (SI fits 4x and 6x their SD fits), C only SD, D nowhere
+    ref = tmp_path / "ref.csv"
+    pd.DataFrame({"protocol": ["subject_dependent"] * 3 + ["subject_independent"] * 2,
+                  "pipeline": ["A", "B", "C", "A", "B"],
+                  "time": [10.0, 20.0, 30.0, 40.0, 120.0],
+                  "n_epochs_trained": [5.0] * 5}).to_csv(ref, index=False)
+    plan = benchmark.stages(benchmark.PRESETS["full"], ["sd", "si"], [0], tmp_path, "full", None)
+    methods = {"subject_dependent": ["C", "D"], "subject_independent": ["C", "D"]}
+    _, rows = benchmark.estimate(plan, methods, 9, 1, [ref])
+    cost = {(r[0], r[1]): (r[3], r[5]) for r in rows}
+    assert cost[("subject_independent", "C")] == (pytest.approx(30.0 * 5.0), "scaled")
+    assert cost[("subject_dependent", "C")] == (30.0, "cpu")
+    # no record in any protocol: the median of the protocol's deep pipelines
+    assert cost[("subject_independent", "D")] == (pytest.approx(80.0), "pool")
+    assert cost[("subject_dependent", "D")] == (pytest.approx(20.0), "pool")

@@ -293,8 +293,7 @@ def estimate(plan: list[Stage], methods: dict[str, list[str]], n_subjects: int, 
 
     Each fit costs the median ``time`` of the same pipeline and protocol in ``reference``
     records (fits measured earlier, one thread per fit); a pipeline without records costs
-    the median of the recorded deep pipelines (those with ``n_epochs_trained``) when its name
-    does not name a classical one. With ``max_epochs`` a deep fit costs at most that share of
+    as described below. With ``max_epochs`` a deep fit costs at most that share of
     its recorded epochs. Records fitted on a GPU
     (:func:`eegmtl.evaluation.estimate.timed_on_gpu`) are GPU times: with
     ``gpu_speedup`` > 1 (a GPU run) a deep pipeline that has them costs their median as is,
@@ -302,8 +301,13 @@ def estimate(plan: list[Stage], methods: dict[str, list[str]], n_subjects: int, 
     (a CPU run) they are not used. The wall time is the total over workers, but never below
     the longest single fit (greedy list scheduling bound). ``methods`` maps each protocol to
     its pipelines. Returns (wall seconds, rows of (protocol, pipeline, fits, cost per fit,
-    deep, source)), source being ``"cpu"``, ``"gpu"`` (GPU-recorded) or ``"pool"`` (no record
-    of the pipeline).
+    deep, source)), source being ``"cpu"``, ``"gpu"`` (GPU-recorded), ``"scaled"`` or ``"pool"``.
+
+    A deep pipeline without records in a protocol but with records in another costs its
+    median there times the median ratio between the two protocols over the deep pipelines
+    recorded in both (``"scaled"``: an SI fit trains on eight subjects, an SD fit on one);
+    without records in any protocol it costs the median of the protocol's recorded deep
+    pipelines (``"pool"``); a classical one the median of the classical ones.
     """
     import numpy as np
     import pandas as pd
@@ -332,22 +336,55 @@ def estimate(plan: list[Stage], methods: dict[str, list[str]], n_subjects: int, 
         for m in chosen:
             fits[(st.protocol, m)] = (fits.get((st.protocol, m), 0)
                                       + n_subjects * len(st.folds) - done.get(m, 0))
-    for (protocol, m), n in fits.items():
-        deep = not m.startswith(classical)
+    def recorded(protocol: str, m: str) -> tuple[pd.DataFrame, str]:
+        """The records standing for one fit of ``m`` in ``protocol`` and their kind."""
         r, source = reference_records(ref, m, protocol=protocol)[0], "cpu"
-        if deep and gpu_speedup > 1:
+        if not m.startswith(classical) and gpu_speedup > 1:
             rg = reference_records(ref_gpu, m, protocol=protocol)[0]
             if not rg.empty:
                 r, source = rg, "gpu"
-        if r.empty:
+        return r, source
+
+    def unit_cost(r: pd.DataFrame, source: str, deep: bool) -> float:
+        cost = float(np.nanmedian(r["time"])) if len(r) else float("nan")
+        return cost / gpu_speedup if deep and source == "cpu" else cost
+
+    # how much longer a deep fit takes in one protocol than in another: the median ratio over
+    # the deep pipelines recorded in both (an SI fit trains on 8 subjects, an SD fit on one)
+    known: dict[tuple[str, str], float] = {}
+    names = set(ref["pipeline"].dropna()) | set(ref_gpu["pipeline"].dropna())
+    for protocol in {p for p, _ in fits}:
+        for m in names:
+            if not str(m).startswith(classical):
+                c = unit_cost(*recorded(protocol, m), True)
+                if math.isfinite(c) and c > 0:
+                    known[(protocol, m)] = c
+
+    def scaled(protocol: str, m: str) -> float:
+        estimates = []
+        for (other, k), c in known.items():
+            if k != m or other == protocol:
+                continue
+            ratios = [known[(protocol, j)] / known[(other, j)] for (p, j) in known
+                      if p == other and (protocol, j) in known]
+            if ratios:
+                estimates.append(c * float(np.median(ratios)))
+        return float(np.median(estimates)) if estimates else float("nan")
+
+    for (protocol, m), n in fits.items():
+        deep = not m.startswith(classical)
+        r, source = recorded(protocol, m)
+        cost = unit_cost(r, source, deep)
+        if r.empty and deep:
+            cost, source = scaled(protocol, m), "scaled"
+            r = pd.concat([ref[ref["pipeline"] == m], ref_gpu[ref_gpu["pipeline"] == m]])
+        if not math.isfinite(cost):
             pool = ref[ref["protocol"] == protocol]
             r, source = pool[pool["n_epochs_trained"].notna() == deep], "pool"
-        cost = float(np.nanmedian(r["time"])) if len(r) else float("nan")
+            cost = unit_cost(r, "cpu", deep)
         epochs = float(np.nanmedian(r["n_epochs_trained"])) if len(r) and deep else float("nan")
         if deep and max_epochs is not None and epochs > 0:
             cost *= min(1.0, max_epochs / epochs)
-        if deep and source != "gpu":
-            cost /= gpu_speedup
         rows.append((protocol, m, n, cost, deep, source))
         if math.isfinite(cost):
             total += n * cost
@@ -410,7 +447,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"estimate: none (no recorded fit time of these pipelines in {sources}; "
               "--reference names record files to estimate from)")
     if args.estimate:
-        notes = {"gpu": "  (GPU-recorded)", "pool": "  (no record: median of the others)"}
+        notes = {"gpu": "  (GPU-recorded)", "pool": "  (no record: median of the others)",
+                 "scaled": "  (no record here: other protocol x cross-protocol ratio)"}
         for protocol, m, n, cost, deep, source in rows:
             print(f"  {protocol:20s} {m:28s} {n:4d} fits x {cost:8.1f} s"
                   f"{'' if deep else '  (CPU only)'}{notes.get(source, '')}")
