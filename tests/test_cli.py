@@ -267,6 +267,13 @@ def test_report_combines_files_tags_alignment_and_filters_folds(tmp_path: Path) 
     tests = [line for line in text.splitlines() if line.startswith("| CSP+LDA |")]
     assert len(tests) == 1 and "| 6 | 6 |" in tests[0]  # 6 subjects, fold 1 only: 6 runs
     assert "| MixNet | 6 | 6 |" in text  # the unaligned MixNet is its own pipeline
+    # the header names the options; the overview figure of the paired differences is linked
+    assert "(`--reference MixNet+EA --metric accuracy --level fold --combine`)" in text
+    assert "](combined_subject_dependent_MixNet_EA_differences.png)" in text
+    assert (out / "combined_subject_dependent_MixNet_EA_differences.png").is_file()
+    cli.main(["report", str(a), "--out", str(out), "--reference", "MixNet[x]"])
+    assert "(`--reference 'MixNet[x]' --metric accuracy --level fold`)" in (
+        out / "report.md").read_text()
 
 
 def test_report_exclude_leaves_pipelines_out_and_rejects_unknown_names(tmp_path: Path) -> None:

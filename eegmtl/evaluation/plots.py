@@ -23,6 +23,7 @@ from eegmtl._io import atomic_open
 __all__ = [
     "confusion_matrix_plot",
     "paired_comparison_plot",
+    "paired_differences_plot",
     "save_figure",
     "subject_scores_plot",
     "task_weights_plot",
@@ -130,6 +131,62 @@ def paired_comparison_plot(
     ax.set_xlabel(f"{pipeline_a} {metric}")
     ax.set_ylabel(f"{pipeline_b} {metric}")
     ax.set_title(f"{pipeline_b} better on {wins}/{len(tab)} subjects")
+    return _save(fig, path)
+
+
+def paired_differences_plot(
+    df: pd.DataFrame,
+    reference: str,
+    metric: str = "accuracy",
+    *,
+    protocol: str | None = None,
+    margin: float | None = 0.02,
+    alpha: float = 0.05,
+    path: str | os.PathLike[str] | None = None,
+) -> Figure:
+    """``reference`` against every other pipeline at a glance: one row per pipeline, its
+    per-subject differences ``reference - pipeline`` (points, in percentage points of
+    ``metric``) and their mean (diamond), with the Wilcoxon p-value and the subjects where
+    ``reference`` is better written at the right (:func:`eegmtl.evaluation.stats.paired_tests`,
+    the same matched runs and per-subject means).
+
+    Rows are sorted by mean difference, the closest competitor on top. The mean is drawn
+    filled when it is at least ``margin`` (default 2 points; dashed line) with p < ``alpha``
+    (a win by the margin, significant), hollow otherwise.
+    """
+    from eegmtl.evaluation.stats import paired_differences, paired_tests
+
+    _need(df, ["pipeline", "subject", metric])
+    diffs = paired_differences(df, reference, metric, protocol=protocol)
+    tests = paired_tests(df, reference, metric, protocol=protocol)
+    tests = tests[tests["n_subjects"] > 0].sort_values("mean_difference", kind="stable")
+    if tests.empty:
+        raise ValueError(f"no pipeline shares a subject, fold and seed with {reference!r}")
+    order = list(tests["pipeline"])
+    fig = Figure(figsize=(8.0, 1.2 + 0.32 * len(order)))
+    ax = fig.add_subplot(111)
+    rng = np.random.default_rng(0)  # vertical jitter of the subject points only
+    for y, row in enumerate(tests.itertuples()):
+        d = 100.0 * diffs.loc[diffs["pipeline"] == row.pipeline, "difference"].to_numpy()
+        ax.scatter(d, y + rng.uniform(-0.18, 0.18, len(d)), s=9, color="0.6", zorder=2)
+        win = (margin is not None and row.mean_difference >= margin and row.p == row.p
+               and row.p < alpha)
+        ax.scatter([100.0 * row.mean_difference], [y], marker="D", s=36, zorder=3,
+                   color="C2" if win else "white", edgecolors="C2" if win else "k")
+        p = "p –" if row.p != row.p else f"p {row.p:.3f}"
+        ax.annotate(f"{100.0 * row.mean_difference:+.2f}  {p}  {row.wins}/{row.n_subjects}",
+                    (1.0, y), xycoords=("axes fraction", "data"), xytext=(4, 0),
+                    textcoords="offset points", va="center", fontsize="x-small")
+    ax.annotate(f"mean  p  {reference} better", (1.0, 1.0), xycoords="axes fraction",
+                xytext=(4, 4), textcoords="offset points", fontsize="x-small", va="bottom")
+    ax.axvline(0.0, color="k", lw=0.8)
+    if margin is not None:
+        ax.axvline(100.0 * margin, color="C2", lw=0.8, ls="--")
+    ax.set_yticks(range(len(order)), order, fontsize="small")
+    ax.set_ylim(len(order) - 0.5, -0.5)
+    ax.set_xlabel(f"{reference} minus pipeline, {metric} (percentage points; points: subjects)")
+    ax.set_title(f"{reference} against every other pipeline", fontsize="medium")
+    fig.subplots_adjust(left=0.32, right=0.80)
     return _save(fig, path)
 
 

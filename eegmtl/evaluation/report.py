@@ -32,9 +32,21 @@ def _slug(text: str) -> str:
     return "".join(c if c.isalnum() or c in "-_" else "_" for c in str(text)).strip("_")
 
 
+def _options(metric: str, reference: str | None, level: str, combine: bool) -> str:
+    """The options of a report as ``eegmtl report`` takes them (defaults included)."""
+    ref = "" if reference is None else (
+        f"--reference '{reference}' " if re.search(r"[^\w+.-]", reference)
+        else f"--reference {reference} ")
+    return f"{ref}--metric {metric} --level {level}" + (" --combine" if combine else "")
+
+
 def _eeg_report(df: pd.DataFrame, stem: str, out: Path, metric: str, reference: str | None,
                 level: str) -> list[str]:
-    from eegmtl.evaluation.plots import paired_comparison_plot, subject_scores_plot
+    from eegmtl.evaluation.plots import (
+        paired_comparison_plot,
+        paired_differences_plot,
+        subject_scores_plot,
+    )
 
     lines = [f"## {stem}", ""]
     by = ("protocol", "pipeline") if "protocol" in df.columns else ("pipeline",)
@@ -64,6 +76,10 @@ def _eeg_report(df: pd.DataFrame, stem: str, out: Path, metric: str, reference: 
                   "signed-rank; – = fewer than 5 paired subjects):", "",
                   markdown_table(["pipeline", "subjects", "runs", f"{ref} (%)", "pipeline (%)",
                                   "difference (pp)", f"{ref} better", "p"], rows)]
+        if (tests["n_subjects"] > 0).any():
+            fig = out / f"{tag}_{_slug(ref)}_differences.png"
+            paired_differences_plot(sub, ref, metric, path=fig)
+            lines += ["", f"![{ref} against every other pipeline]({fig.name})", ""]
         for other in tests["pipeline"]:
             fig = out / f"{tag}_{_slug(ref)}_vs_{_slug(other)}.png"
             paired_comparison_plot(sub, other, ref, metric, path=fig)
@@ -161,7 +177,7 @@ def report(
              + (f", folds {', '.join(map(str, folds))} only" if folds else "")
              + (f", pipelines {', '.join(f'`{p}`' for p in exclude)} excluded" if exclude
                 else "")
-             + "; do not edit by hand.", ""]
+             + f" (`{_options(metric, reference, level, combine)}`); do not edit by hand.", ""]
     combined: list[pd.DataFrame] = []
     patterns = [re.escape(p).replace(r"\*", ".*") for p in exclude or []]  # '*' only
     drop = re.compile("|".join(patterns)) if patterns else None

@@ -15,7 +15,7 @@ import pandas as pd
 from eegmtl.evaluation.ensemble import ENSEMBLE_FOLD
 from eegmtl.evaluation.tables import per_subject
 
-__all__ = ["PAIRED_COLUMNS", "matched_runs", "paired_tests"]
+__all__ = ["PAIRED_COLUMNS", "matched_runs", "paired_differences", "paired_tests"]
 
 #: Columns of :func:`paired_tests`.
 PAIRED_COLUMNS = ("pipeline", "n_subjects", "n_runs", "reference_mean", "pipeline_mean",
@@ -73,24 +73,51 @@ def paired_tests(
         ``mean_difference`` (reference - pipeline), ``wins`` (subjects where the reference is
         better), ``p``.
     """
-    data = df if protocol is None else df[df["protocol"] == protocol]
-    pipes = list(dict.fromkeys(data["pipeline"]))
-    if reference not in pipes:
-        raise ValueError(f"reference pipeline {reference!r} not in the records ({pipes})")
     rows = []
-    for other in pipes:
-        if other == reference:
-            continue
-        matched, n_runs = matched_runs(data, reference, other, match)
-        tab = per_subject(matched, metric, by=("pipeline",)).reindex([reference, other])
-        pair = tab.T.dropna()
+    nan = float("nan")
+    for other, pair, n_runs in _subject_pairs(df, reference, metric, protocol, match):
         a, b = pair[reference].to_numpy(), pair[other].to_numpy()
         diff = a - b
-        p = _two_sided_p(a, b) if len(diff) >= 5 and np.any(diff != 0) else float("nan")
-        nan = float("nan")
+        p = _two_sided_p(a, b) if len(diff) >= 5 and np.any(diff != 0) else nan
         rows.append({"pipeline": other, "n_subjects": len(diff), "n_runs": n_runs,
                      "reference_mean": float(a.mean()) if len(a) else nan,
                      "pipeline_mean": float(b.mean()) if len(b) else nan,
                      "mean_difference": float(diff.mean()) if len(diff) else nan,
                      "wins": int((diff > 0).sum()), "p": p})
     return pd.DataFrame(rows, columns=list(PAIRED_COLUMNS))
+
+
+def paired_differences(
+    df: pd.DataFrame, reference: str, metric: str = "accuracy", *, protocol: str | None = None,
+    match: tuple[str, ...] = ("subject", "fold", "seed"),
+) -> pd.DataFrame:
+    """Per-subject differences ``reference - pipeline`` behind :func:`paired_tests`.
+
+    The same matching and per-subject means as :func:`paired_tests` (the units of its
+    Wilcoxon test), one row per other pipeline and subject: ``pipeline``, ``subject``,
+    ``reference_score``, ``pipeline_score``, ``difference``.
+    """
+    frames = [pd.DataFrame({"pipeline": other, "subject": pair.index.to_numpy(),
+                            "reference_score": pair[reference].to_numpy(),
+                            "pipeline_score": pair[other].to_numpy()})
+              for other, pair, _ in _subject_pairs(df, reference, metric, protocol, match)]
+    cols = ["pipeline", "subject", "reference_score", "pipeline_score"]
+    out = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=cols)
+    out["difference"] = out["reference_score"] - out["pipeline_score"]
+    return out
+
+
+def _subject_pairs(df: pd.DataFrame, reference: str, metric: str, protocol: str | None,
+                   match: tuple[str, ...]):
+    """(other pipeline, per-subject means of both on their matched runs, matched runs) for
+    every pipeline of ``df`` other than ``reference``."""
+    data = df if protocol is None else df[df["protocol"] == protocol]
+    pipes = list(dict.fromkeys(data["pipeline"]))
+    if reference not in pipes:
+        raise ValueError(f"reference pipeline {reference!r} not in the records ({pipes})")
+    for other in pipes:
+        if other == reference:
+            continue
+        matched, n_runs = matched_runs(data, reference, other, match)
+        tab = per_subject(matched, metric, by=("pipeline",)).reindex([reference, other])
+        yield other, tab.T.dropna(), n_runs

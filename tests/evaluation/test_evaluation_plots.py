@@ -10,6 +10,7 @@ from matplotlib.figure import Figure
 from eegmtl.evaluation.plots import (
     confusion_matrix_plot,
     paired_comparison_plot,
+    paired_differences_plot,
     save_figure,
     subject_scores_plot,
     task_weights_plot,
@@ -88,3 +89,30 @@ def test_save_figure_keeps_the_old_file_when_drawing_fails(tmp_path):
         save_figure(Figure(), tmp_path / "fig.notaformat")
     assert path.read_bytes() == b"old"
     assert sorted(f.name for f in tmp_path.iterdir()) == ["fig.png"]
+
+
+def test_paired_differences_plot(records, tmp_path):
+    from eegmtl.evaluation.stats import paired_differences, paired_tests
+
+    mixnet = records[records["pipeline"] == "MixNet"]
+    df = pd.concat([records, mixnet.assign(pipeline="EEGNet", accuracy=mixnet["accuracy"] + 0.01)])
+    fig = paired_differences_plot(df, "MixNet", path=tmp_path / "diff.png")
+    assert (tmp_path / "diff.png").stat().st_size > 0
+    ax = fig.axes[0]
+    tests = paired_tests(df, "MixNet")
+    # closest competitor on top: EEGNet (MixNet 1 point below it), then CSP+LDA
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["EEGNet", "CSP+LDA"]
+    diffs = paired_differences(df, "MixNet")
+    assert len(diffs) == 18 and np.allclose(
+        diffs.groupby("pipeline")["difference"].mean().reindex(tests["pipeline"]),
+        tests["mean_difference"])
+    # the means are the diamonds; a significant win by >= 2 points is filled
+    means = [c for c in ax.collections if c.get_offsets().shape[0] == 1]
+    x = [float(c.get_offsets()[0, 0]) for c in means]
+    assert np.allclose(x, 100 * tests.sort_values("mean_difference")["mean_difference"])
+    filled = [tuple(c.get_facecolor()[0]) != (1.0, 1.0, 1.0, 1.0) for c in means]
+    assert filled == [False, True]
+    texts = [t.get_text() for t in ax.texts]
+    assert any(t.startswith("-1.00") and t.endswith("0/9") for t in texts)
+    with pytest.raises(ValueError, match="reference pipeline"):
+        paired_differences_plot(df, "ATCNet")
