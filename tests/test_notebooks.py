@@ -83,4 +83,6 @@ def test_bci2b_analysis_notebook_runs(bci2b_dir: Path) -> None:
     text = _outputs(nb)
     assert "fits:" in text  # the small models were fitted (data present)
     assert _n_images(nb) >= 4  # per-subject, confusion x2, weights, latent
+    # section 6 from the committed records: the chosen pipelines of SD and SI, two figures
+    assert text.count("← chosen on validation") == 2 and _n_images(nb) >= 6
     assert seconds < 150

@@ -29,7 +29,9 @@ __all__ = [
     "METRICS",
     "RECORD_COLUMNS",
     "TEST_METRICS",
+    "combine_records",
     "done_keys",
+    "drop_repeated_runs",
     "load_records",
     "merge_records",
     "normalize_records",
@@ -133,3 +135,35 @@ def tag_alignment(df: pd.DataFrame) -> pd.DataFrame:
     out = df.copy()
     out["pipeline"] = [p + tags.get(c, "") for p, c in zip(out["pipeline"], out["config"])]
     return out
+
+
+def drop_repeated_runs(df: pd.DataFrame) -> pd.DataFrame:
+    """``df`` with each run once: rows repeated across record files (same ``pipeline``,
+    ``subject``, ``fold``, ``seed`` and ``config_hash``, e.g. a fold refitted into a second
+    file) keep their first occurrence."""
+    key = [c for c in ("pipeline", "subject", "fold", "seed", "config_hash") if c in df]
+    return df.drop_duplicates(key)
+
+
+def combine_records(paths: Iterable[str | os.PathLike[str]], *,
+                    folds: Iterable[int] | None = None) -> pd.DataFrame:
+    """Several EEG record files as one frame, as ``eegmtl report --combine`` reads them.
+
+    Each file is read with :func:`load_records`, its aligned runs tagged ``+EA``
+    (:func:`tag_alignment`) and, with ``folds``, cut to those folds; the files are then
+    concatenated in the order given and repeated runs dropped (:func:`drop_repeated_runs`:
+    the first file wins). A missing file raises :class:`FileNotFoundError`.
+    """
+    paths = [Path(p) for p in paths]
+    missing = [str(p) for p in paths if not p.is_file()]
+    if missing:
+        raise FileNotFoundError(f"record file(s) not found: {missing}")
+    frames = []
+    for path in paths:
+        df = tag_alignment(load_records(path))
+        if folds is not None and "fold" in df.columns:
+            df = df[df["fold"].isin(list(folds))]
+        frames.append(df)
+    if not frames:
+        return pd.DataFrame(columns=list(RECORD_COLUMNS))
+    return drop_repeated_runs(pd.concat(frames, ignore_index=True))

@@ -18,7 +18,7 @@ import pandas as pd
 
 from eegmtl._io import atomic_write
 from eegmtl.config import results_dir
-from eegmtl.evaluation.records import load_records, tag_alignment
+from eegmtl.evaluation.records import drop_repeated_runs, load_records, tag_alignment
 from eegmtl.evaluation.stats import paired_tests
 from eegmtl.evaluation.tables import markdown_table, to_markdown
 
@@ -210,8 +210,6 @@ def report(
         raise ValueError(f"--exclude {unmatched}: no pipeline of the records matches; names "
                          "are those of the tables (e.g. 'EEGNet+EA')")
     if combined:
-        df = pd.concat(combined, ignore_index=True)
-        key = [c for c in ("pipeline", "subject", "fold", "seed", "config_hash") if c in df]
-        lines += _eeg_report(df.drop_duplicates(key), "combined", out_dir, metric, reference,
-                             level)
+        df = drop_repeated_runs(pd.concat(combined, ignore_index=True))
+        lines += _eeg_report(df, "combined", out_dir, metric, reference, level)
     return atomic_write(out_dir / "report.md", "\n".join(lines) + "\n")

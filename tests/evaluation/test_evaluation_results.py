@@ -10,7 +10,12 @@ import pandas as pd
 import pytest
 
 from eegmtl._io import config_hash
-from eegmtl.evaluation.records import load_records, merge_records, write_records
+from eegmtl.evaluation.records import (
+    combine_records,
+    load_records,
+    merge_records,
+    write_records,
+)
 from eegmtl.evaluation.tables import (
     per_subject,
     select_on_validation,
@@ -184,3 +189,22 @@ def test_merging_into_committed_records_changes_no_byte(tmp_path, name):
     merge_records(df.iloc[[3, 0]], path)
     assert path.read_bytes() == committed.read_bytes()
     assert len(done_keys(df)) == len(df)
+
+
+def test_combine_records_tags_alignment_filters_folds_and_keeps_each_run_once(tmp_path):
+    def rows(pipeline, acc, config="{}", folds=(1, 2)):
+        return pd.DataFrame({"protocol": "subject_dependent", "pipeline": pipeline,
+                             "subject": 1, "fold": list(folds), "seed": 0, "accuracy": acc,
+                             "config_hash": "h" + pipeline, "config": config})
+
+    aligned = json.dumps({"alignment": "transductive"})
+    a, b = tmp_path / "a.csv", tmp_path / "b.csv"
+    pd.concat([rows("MixNet", 0.7), rows("MixNet", 0.8, aligned)]).to_csv(a, index=False)
+    # b repeats MixNet's fold 1 (another value: the first file wins) and adds EEGNet
+    pd.concat([rows("MixNet", 0.1, folds=(1,)), rows("EEGNet", 0.6)]).to_csv(b, index=False)
+    df = combine_records([a, b])
+    assert sorted(df["pipeline"].unique()) == ["EEGNet", "MixNet", "MixNet+EA"]
+    assert len(df) == 6 and (df.loc[df["pipeline"] == "MixNet", "accuracy"] == 0.7).all()
+    assert set(combine_records([a, b], folds=[2])["fold"]) == {2}
+    with pytest.raises(FileNotFoundError, match="missing.csv"):
+        combine_records([a, tmp_path / "missing.csv"])
