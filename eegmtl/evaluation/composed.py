@@ -140,6 +140,13 @@ def _has_recipe(model: str) -> bool:
 def composed_method(name: str) -> tuple[Any, Callable[[str], dict[str, Any]]]:
     """Registry entry ``(factory, protocol -> config)`` of a composed name (module docstring)."""
     base, opts = parse_name(name)
+    if base in m.ALIASES:  # e.g. MixNet[best]+arch[mmoe]: the alias's own name, then the rest
+        full = m.ALIASES[base] + name[len(base):]
+        try:
+            return composed_method(full)
+        except (KeyError, ValueError) as err:
+            text = str(err.args[0] if err.args else err).removeprefix(f"{full!r}: ")
+            raise type(err)(f"{name!r} ({base} stands for {m.ALIASES[base]!r}): {text}") from None
     base = _LEGACY.get(base, base)
     mixnet_like = base in m.METHODS and m.METHODS[base][0] in (m._mixnet_factory,
                                                               m._min2net_factory)
@@ -148,6 +155,12 @@ def composed_method(name: str) -> tuple[Any, Callable[[str], dict[str, Any]]]:
         raise ValueError(f"{name!r}: {base!r} is not a deep pipeline; +mtl / +aug apply to the "
                          "MixNet rows and the braindecode networks only.")
     if "mtl" in opts:
+        from eegmtl.mtl.methods import resolve_method
+
+        try:
+            resolve_method(str(opts["mtl"]))
+        except (KeyError, ValueError) as err:
+            raise ValueError(f"{name!r}: {err.args[0] if err.args else err}") from None
         if mixnet_like:
             factory, inner = m.METHODS[base]
             mtl = opts["mtl"]

@@ -51,6 +51,10 @@ Composed names (:func:`parse_name`), for any deep base:
 - ``<MixNet-family name>+arch[mmoe|cgc|ple|cross_stitch]``: the encoder inside that multi-task
   architecture instead of hard sharing (:class:`eegmtl.models.eeg_architectures.
   MultiTaskEEGArchitecture`), e.g. ``MixNet[val-tuned]+arch[mmoe]``.
+
+An alias composes as the name it stands for (``MixNet[best]+arch[mmoe]``). The MTL method of
+``+mtl[...]``, the transforms of ``+aug[...]`` and the architecture of ``+arch[...]`` are checked
+when the name is looked up; :func:`method_error` says which part of a name is wrong.
 """
 from __future__ import annotations
 
@@ -86,6 +90,7 @@ __all__ = [
     "get_method",
     "is_deep_method",
     "is_method",
+    "method_error",
     "lookup",
     "make_estimator",
     "register_method",
@@ -155,13 +160,30 @@ def lookup(name: str) -> tuple[Factory, Callable[[str], dict[str, Any]]]:
     return composed_method(name)
 
 
-def is_method(name: str) -> bool:
-    """Whether ``name`` is registered or a valid composed name."""
+def method_error(name: str) -> str | None:
+    """Why ``name`` is not a method (registered, alias or valid composed name), or ``None``.
+
+    The message names the part that is wrong (an unknown base network, MTL method,
+    augmentation or architecture) and, for a misspelt name, the closest registered ones.
+    """
+    import difflib
+
     try:
         lookup(name)
-    except (KeyError, ValueError):
-        return False
-    return True
+    except (KeyError, ValueError) as err:
+        text = str(err.args[0]) if err.args else str(err)
+        text = text.removeprefix(f"{name!r}: ").rstrip(".") + "."
+        base = re.split(r"\+(?:aug|noaug|mtl|arch)\b", name, maxsplit=1)[0]
+        known = [*available_methods(), *ALIASES]
+        close = [] if base in known else difflib.get_close_matches(base, known, n=3,
+                                                                   cutoff=0.6)
+        return (f"did you mean {' or '.join(map(repr, close))}? " if close else "") + text
+    return None
+
+
+def is_method(name: str) -> bool:
+    """Whether ``name`` is registered or a valid composed name."""
+    return method_error(name) is None
 
 
 def is_deep_method(name: str) -> bool:

@@ -31,6 +31,7 @@ from eegmtl.evaluation.methods import (
     default_config,
     is_deep_method,
     is_method,
+    method_error,
 )
 from eegmtl.experiments._common import (
     T_START,
@@ -186,9 +187,11 @@ def run(args: argparse.Namespace) -> int:
         suffix = "+aug" if args.augment == "sr" else f"+aug[{args.augment}]"
         args.methods = [m + suffix if is_method(m) and is_deep_method(m) and "+aug" not in m else m
                         for m in args.methods]
-    unknown = sorted(m for m in set(args.methods) if not is_method(m))
-    if unknown:
-        raise SystemExit(f"unknown method(s) {unknown}; available: {available_methods()}")
+    errors = {m: method_error(m) for m in dict.fromkeys(args.methods)}
+    errors = {m: e for m, e in errors.items() if e is not None}
+    if errors:
+        raise SystemExit("\n".join(["invalid method name(s):",
+                                     *(f"  {m}: {e}" for m, e in errors.items())]))
     subjects, folds, results = parse_subjects(args.subjects), args.only_folds, args.results
     if args.quick:
         subjects, folds = subjects[:1], [1]

@@ -136,3 +136,31 @@ def test_real_data_csp_lda_one_subject_one_fold(bci2b_dir, tmp_path):
     # CSP+LDA on S1 trained on all 360 trials scores 0.642 (pipelines/results/csp_lda_sd.csv)
     assert 0.55 < r.accuracy < 0.75 and np.isfinite(r.roc_auc)
     assert len(df) == 1 and df.pipeline.item() == "CSP+LDA"
+
+
+def test_method_error_names_the_wrong_part_and_suggests_close_names():
+    from eegmtl.evaluation.methods import lookup, method_error
+
+    for ok in ("MixNet", "MixNet[best]", "EEGNet+mtl[aligned_mtl]+aug",
+               "MixNet[best]+arch[mmoe]"):
+        assert method_error(ok) is None, ok
+    assert method_error("ATCnet").startswith("did you mean 'ATCNet'?")
+    assert "unknown MTL method 'foo'" in method_error("EEGNet+mtl[foo]")
+    assert "unknown augmentation(s) ['bar']" in method_error("EEGNet+aug[bar]")
+    assert "unknown architecture 'xyz'" in method_error("MixNet[best]+arch[xyz]")
+    # an alias composes as the name it stands for
+    best = "MixNet[val-tuned]+mtl[aligned_mtl]+aug"
+    assert lookup("MixNet[best]+arch[mmoe]")[1]("subject_dependent") == lookup(
+        best + "+arch[mmoe]")[1]("subject_dependent")
+    assert f"stands for '{best}'" in method_error("MixNet[best]+aug")
+
+
+def test_protocol_cli_lists_every_invalid_method_before_loading_data(monkeypatch):
+    from eegmtl import cli
+
+    monkeypatch.setenv("EEGMTL_DATA_DIR", "/nonexistent")
+    with pytest.raises(SystemExit) as exc:
+        cli.main(["sd", "--methods", "EEGNet", "ATCnet", "EEGNet+mtl[foo]", "--subjects", "1"])
+    text = str(exc.value.code)
+    assert "ATCnet: did you mean 'ATCNet'?" in text and "EEGNet+mtl[foo]: unknown MTL" in text
+    assert "EEGNet:" not in text
