@@ -191,3 +191,11 @@ def test_estimate_scales_a_pipeline_missing_in_one_protocol_by_the_cross_protoco
     # no record in any protocol: the median of the protocol's deep pipelines
     assert cost[("subject_independent", "D")] == (pytest.approx(80.0), "pool")
     assert cost[("subject_dependent", "D")] == (pytest.approx(20.0), "pool")
+
+
+def test_durations_are_printed_in_units_people_read():
+    from eegmtl.experiments._common import minutes
+
+    assert minutes(750) == "12.5 min"
+    assert minutes(9000) == "150 min (2.5 h)"
+    assert minutes(47204 * 60) == "47204 min (787 h, 32.8 days)"

@@ -102,6 +102,16 @@ def display_path(path: Path) -> str:
     return resolved.relative_to(root).as_posix() if root else Path(path).as_posix()
 
 
+def minutes(seconds: float) -> str:
+    """A duration for people: ``"12.5 min"``, above two hours ``"150 min (2.5 h)"``, above two
+    days ``"47204 min (787 h, 32.8 days)"``."""
+    m = seconds / 60.0
+    if m < 120:
+        return f"{m:.1f} min"
+    h = m / 60.0
+    return f"{m:.0f} min ({h:.1f} h)" if h < 48 else f"{m:.0f} min ({h:.0f} h, {h / 24:.1f} days)"
+
+
 def set_torch_threads(n: int | None) -> None:
     """``torch.set_num_threads(n)`` when torch is installed and ``n`` is given."""
     if n is None:

@@ -41,7 +41,7 @@ from pathlib import Path
 from typing import Any
 
 from eegmtl.config import RESULTS_DIR_HELP, results_dir
-from eegmtl.experiments._common import T_START, command_line, parse_subjects
+from eegmtl.experiments._common import T_START, command_line, minutes, parse_subjects
 
 __all__ = ["GPU_SPEEDUP", "PRESETS", "SEED_FREE", "Preset", "add_arguments", "default_reference",
            "done_fits", "estimate", "run", "stage_methods", "stages", "synthetic_2b"]
@@ -445,7 +445,7 @@ def run(args: argparse.Namespace) -> int:
                f"{len(reference)} record files in {Path(reference[0]).parent}")
     known = any(math.isfinite(r[3]) for r in rows)
     if known:
-        print(f"estimate: {wall_est / 60:.1f} min on {workers} workers for the {n_todo} fits "
+        print(f"estimate: {minutes(wall_est)} on {workers} workers for the {n_todo} fits "
               f"to run (median fit "
               f"times of {sources}; CPU-recorded deep fits / {speedup:g})")
     else:
@@ -463,8 +463,8 @@ def run(args: argparse.Namespace) -> int:
         dl = sum(n * c for _, _, n, c, deep, _ in rows if deep and math.isfinite(c))
         spare = args.budget * workers - cpu
         need = dl / spare if spare > 0 else math.inf
-        print(f"CPU-only pipelines: {cpu / workers / 60:.1f} min of the {workers} workers; "
-              f"deep pipelines: {dl / workers / 60:.1f} min; to finish in {args.budget:.0f} s "
+        print(f"CPU-only pipelines: {minutes(cpu / workers)} of the {workers} workers; "
+              f"deep pipelines: {minutes(dl / workers)}; to finish in {args.budget:.0f} s "
               f"the deep fits must run {need:.1f}x faster than estimated here"
               + ("" if spare > 0 else " (impossible: the CPU-only fits alone exceed it)"))
         return 0
