@@ -90,9 +90,9 @@ __all__ = [
     "get_method",
     "is_deep_method",
     "is_method",
-    "method_error",
     "lookup",
     "make_estimator",
+    "method_error",
     "register_method",
     "resolve_methods",
 ]

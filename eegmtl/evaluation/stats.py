@@ -7,7 +7,7 @@ only is compared with the reference's fold-1 fits, not with its 5-fold mean.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 import numpy as np
 import pandas as pd
@@ -108,7 +108,7 @@ def paired_differences(
 
 
 def _subject_pairs(df: pd.DataFrame, reference: str, metric: str, protocol: str | None,
-                   match: tuple[str, ...]):
+                   match: tuple[str, ...]) -> Iterator[tuple[str, pd.DataFrame, int]]:
     """(other pipeline, per-subject means of both on their matched runs, matched runs) for
     every pipeline of ``df`` other than ``reference``."""
     data = df if protocol is None else df[df["protocol"] == protocol]
