@@ -25,8 +25,12 @@ NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
 
 def _execute(name: str, timeout: int) -> tuple[nbformat.NotebookNode, float]:
     nb = nbformat.read(NOTEBOOKS / name, as_version=4)
-    env_backup = os.environ.get("MPLBACKEND")
-    os.environ["MPLBACKEND"] = "Agg"  # the kernel inherits this process's environment
+    # the kernel inherits this process's environment: a headless backend, and the committed
+    # records (another test's ``eegmtl --results-dir`` may have pointed the variable elsewhere)
+    wanted = {"MPLBACKEND": "Agg",
+              "EEGMTL_RESULTS_DIR": str(NOTEBOOKS.parent / "pipelines" / "results")}
+    backup = {k: os.environ.get(k) for k in wanted}
+    os.environ.update(wanted)
     try:
         client = nbclient.NotebookClient(
             nb, kernel_name="python3", timeout=timeout, allow_errors=False,
@@ -36,10 +40,11 @@ def _execute(name: str, timeout: int) -> tuple[nbformat.NotebookNode, float]:
         client.execute()  # raises CellExecutionError on the first failing cell
         seconds = time.perf_counter() - t0
     finally:
-        if env_backup is None:
-            os.environ.pop("MPLBACKEND", None)
-        else:
-            os.environ["MPLBACKEND"] = env_backup
+        for k, v in backup.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
     return nb, seconds
 
 
