@@ -86,6 +86,7 @@ __all__ = [
     "MIXNET_CANDIDATES",
     "MethodSpec",
     "available_methods",
+    "close_names",
     "default_config",
     "get_method",
     "is_deep_method",
@@ -166,19 +167,24 @@ def method_error(name: str) -> str | None:
     The message names the part that is wrong (an unknown base network, MTL method,
     augmentation or architecture) and, for a misspelt name, the closest registered ones.
     """
-    import difflib
-
     try:
         lookup(name)
     except (KeyError, ValueError) as err:
         text = str(err.args[0]) if err.args else str(err)
         text = text.removeprefix(f"{name!r}: ").rstrip(".") + "."
         base = re.split(r"\+(?:aug|noaug|mtl|arch)\b", name, maxsplit=1)[0]
-        known = [*available_methods(), *ALIASES]
-        close = [] if base in known else difflib.get_close_matches(base, known, n=3,
-                                                                   cutoff=0.6)
+        close = close_names(base, [*available_methods(), *ALIASES])
         return (f"did you mean {' or '.join(map(repr, close))}? " if close else "") + text
     return None
+
+
+def close_names(name: str, known: Sequence[str], n: int = 3) -> list[str]:
+    """Up to ``n`` names of ``known`` that ``name`` may be a misspelling of (none when it is
+    one of them)."""
+    import difflib
+
+    return [] if name in known else difflib.get_close_matches(name, list(known), n=n,
+                                                              cutoff=0.6)
 
 
 def is_method(name: str) -> bool:

@@ -162,16 +162,14 @@ def stage_methods(st: Stage, methods: list[str], first_seed: int) -> list[str]:
 
 def select_methods(methods: list[str] | None, exclude: list[str]) -> list[str]:
     """Registry names to run: ``methods`` (default all registered) minus ``exclude``."""
-    import difflib
-
-    from eegmtl.evaluation.methods import available_methods
+    from eegmtl.evaluation.methods import available_methods, close_names
 
     known = available_methods()
     chosen = list(methods) if methods else known
     unknown = sorted(set(chosen) - set(known)) + sorted(set(exclude) - set(known))
     if unknown:
-        named = [repr(u) + (f" (did you mean {c[0]!r}?)" if (c := difflib.get_close_matches(
-            u, known, n=1, cutoff=0.6)) else "") for u in unknown]
+        named = [repr(u) + (f" (did you mean {c[0]!r}?)" if (c := close_names(u, known, 1))
+                            else "") for u in unknown]
         raise SystemExit(f"unknown method(s) {', '.join(named)}; the preset runs registered "
                          f"names only: {', '.join(known)}")
     return [m for m in chosen if m not in set(exclude)]
