@@ -49,7 +49,7 @@ def test_top_level_help_lists_every_command(capsys: pytest.CaptureFixture[str]) 
 
 @pytest.mark.parametrize("command", [
     ["train"], ["sd"], ["si"], ["ablations"], ["csp-lda"], ["vision"], ["toy"], ["bench", "mtl"],
-    ["bench", "mixnet"], ["report"], ["data", "check"], ["methods"],
+    ["bench", "mixnet"], ["report"], ["data", "check"], ["methods"], ["moabb-si"],
 ])
 def test_help_of_every_command(command: list[str], capsys: pytest.CaptureFixture[str]) -> None:
     out = _help(command, capsys)

@@ -14,6 +14,8 @@ Modules (imported on first use, so ``import eegmtl.eeg`` does not pull in MOABB)
   FBCNet with their papers' recipes (:class:`BraindecodeClassifier`).
 - :mod:`eegmtl.eeg.augmentation` -- training-only augmentation (braindecode transforms).
 - :mod:`eegmtl.eeg.alignment` -- Euclidean alignment by recording (MOABB).
+- :mod:`eegmtl.eeg.aligned_classifier` -- :class:`AlignedClassifier`, any classifier behind
+  Euclidean alignment, reading the target data of MOABB's cross-subject modes.
 - :mod:`eegmtl.eeg.checks` -- every input check (dtypes, units, amplitude at predict, outlier
   trials, sampling rate vs trial length, labels, subjects).
 - :mod:`eegmtl.eeg.datafiles` -- validated reading of data files (:class:`CorruptFileError`).
@@ -40,9 +42,10 @@ _EXPORTS = {
     "BraindecodeClassifier": "deep_baselines",
     "RecordingAlignment": "alignment",
     "align_recordings": "alignment",
+    "AlignedClassifier": "aligned_classifier",
 }
 _MODULES = {"datasets", "preprocessing", "filterbank", "baselines", "deep_baselines",
-            "augmentation", "alignment", "checks", "datafiles"}
+            "augmentation", "alignment", "aligned_classifier", "checks", "datafiles"}
 
 __all__ = sorted(_EXPORTS)
 

@@ -18,6 +18,8 @@ benchmark      :mod:`~eegmtl.experiments.benchmark`       every pipeline, SD + S
 bench cuda     :mod:`~eegmtl.experiments.bench_gpu`       step ratios, fit, latency on a device
 ensemble       :mod:`~eegmtl.experiments.ensemble`        soft vote of fold models per subject
 select-best    :mod:`~eegmtl.experiments.select_best`     best MixNet-family pipeline on validation
+moabb-si       :mod:`~eegmtl.experiments.moabb_cross_    MOABB cross-subject evaluation with its
+               subject`                                   target-access modes, plain and +EA
 =============  =========================================  ======================================
 
 Importing this package imports no experiment (nor torch); :func:`load` imports one.
@@ -84,6 +86,10 @@ COMMANDS: dict[str, Command] = {
     "ensemble": Command("ensemble", "fold-model ensembles: average the class probabilities of "
                         "the K fold models of each subject from stored test predictions "
                         "(--predictions-dir) and record them", "ensemble.py"),
+    "moabb-si": Command("moabb_cross_subject", "cross-subject evaluation by MOABB "
+                        "(CrossSubjectEvaluation, cs_mode: train, unlabelled or labelled target "
+                        "slices) of any registered methods, plain and Euclidean-aligned",
+                        "moabb_cross_subject.py"),
 }
 
 

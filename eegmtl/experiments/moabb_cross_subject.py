@@ -1,0 +1,180 @@
+"""Cross-subject evaluation of registry pipelines by MOABB, with its target-access modes.
+
+Every method of the registry (``CSP+LDA``, ``TS+SVM``, ``MixNet``, ``EEGNet``, ``ATCNet+mtl[...]``,
+...) is run by MOABB's own :class:`moabb.evaluations.CrossSubjectEvaluation` (leave one subject
+out, every session of the other subjects for training, each session of the held-out subject
+scored on its own) on the local 2b export (:class:`eegmtl.eeg.datasets.BCI2bExport`, paradigm
+``LeftRightImagery`` without further filtering), once per ``cs_mode`` (MOABB ≥ 1.7):
+
+``train``
+    no target data; ``+EA`` aligns each scored session on its own trials (transductive).
+``train_and_target_unlabeled_20p`` / ``_50p`` / ``_full``
+    an unlabelled slice of each target session is routed to ``fit``; ``+EA`` fits the target
+    reference on it.
+``train_and_target_labeled_20p`` / ``_50p``
+    a labelled slice is routed; ``+EA`` fits the reference on it and trains on it too.
+
+Each method runs plain and behind :class:`eegmtl.eeg.aligned_classifier.AlignedClassifier`
+(``+EA``; source subjects aligned on their own trials). A plain pipeline ignores the routed
+target data, so within one mode both are scored on the same trials. The score is MOABB's
+(ROC-AUC for two classes). Results are cached by MOABB (HDF5 under ``<results>.hdf5/``), so
+an interrupted run resumes at the last finished subject.
+
+Usage::
+
+    eegmtl moabb-si --methods CSP+LDA TS+SVM --subjects 1..9
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from eegmtl.config import RESULTS_DIR_HELP, results_dir
+from eegmtl.experiments._common import T_START, command_line, display_path, parse_subjects
+from eegmtl.experiments.summaries import summary_header
+
+__all__ = ["CS_MODES", "add_arguments", "evaluate", "run", "summarise"]
+
+#: MOABB's cross-subject target-access modes (``moabb.evaluations.protocols.CrossSubjectMode``)
+CS_MODES = ("train", "train_and_target_unlabeled_20p", "train_and_target_unlabeled_50p",
+            "train_and_target_unlabeled_full", "train_and_target_labeled_20p",
+            "train_and_target_labeled_50p")
+
+
+def evaluate(methods: list[str], cs_modes: list[str], subjects: list[int], *,
+             alignment: tuple[str, ...] = ("none", "ea"), data_dir: str | None = None,
+             cache_dir: Path, seed: int = 0, n_jobs: int = 1) -> pd.DataFrame:
+    """MOABB results (one row per pipeline × target subject × session × mode)."""
+    from moabb.evaluations import CrossSubjectEvaluation
+    from moabb.paradigms import LeftRightImagery
+
+    from eegmtl.eeg.aligned_classifier import AlignedClassifier
+    from eegmtl.eeg.datasets import BCI2bExport
+    from eegmtl.evaluation.methods import make_estimator
+
+    dataset = BCI2bExport(path=data_dir, subjects=subjects)
+    frames = []
+    for mode in cs_modes:
+        pipelines = {}
+        for m in methods:
+            est = make_estimator(m, {"random_state": seed} if _seeded(m) else None,
+                                 protocol="subject_independent")
+            if "none" in alignment:
+                pipelines[m] = est
+            if "ea" in alignment:
+                pipelines[f"{m}+EA"] = AlignedClassifier(est)
+        ev = CrossSubjectEvaluation(
+            paradigm=LeftRightImagery(fmin=None, fmax=None), datasets=[dataset],
+            random_state=seed, n_jobs=n_jobs, overwrite=False,
+            hdf5_path=str(cache_dir / mode), cs_mode=mode)
+        res = ev.process(pipelines)
+        frames.append(res.assign(cs_mode=mode))
+    return pd.concat(frames, ignore_index=True)
+
+
+def _seeded(method: str) -> bool:
+    from eegmtl.evaluation.methods import default_config
+
+    return "random_state" in default_config(method, "subject_independent")
+
+
+def summarise(df: pd.DataFrame) -> str:
+    """Mean ± SD over subjects (sessions averaged per subject) per pipeline and mode, and the
+    effect of alignment per method and mode (mean difference, wins, Wilcoxon p)."""
+    from scipy.stats import wilcoxon
+
+    per_subject = df.groupby(["cs_mode", "pipeline", "subject"])["score"].mean().sort_index()
+    table = per_subject.groupby(["pipeline", "cs_mode"], sort=False).agg(["mean", "std", "count"])
+    modes = list(dict.fromkeys(df["cs_mode"]))
+    lines = ["Score: MOABB's (ROC-AUC), in %, mean ± SD over target subjects (sessions "
+             "averaged per subject).", "",
+             "| pipeline | " + " | ".join(modes) + " |", "|---|" + "---|" * len(modes)]
+    for name in dict.fromkeys(df["pipeline"]):
+        cells = []
+        for mode in modes:
+            r = table.loc[(name, mode)] if (name, mode) in table.index else None
+            cells.append("–" if r is None else
+                         f"{100 * r['mean']:.2f} ± {100 * r['std']:.2f} (n={int(r['count'])})")
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    rows = []
+    for mode in modes:
+        for name in dict.fromkeys(df["pipeline"]):
+            if name.endswith("+EA") or (mode, f"{name}+EA") not in per_subject.index.droplevel(2):
+                continue
+            a = per_subject.loc[(mode, f"{name}+EA")]
+            b = per_subject.loc[(mode, name)].reindex(a.index)
+            d = (a - b).dropna()
+            p = wilcoxon(d).pvalue if len(d) > 1 and np.any(d != 0) else float("nan")
+            rows.append(f"| {name} | {mode} | {100 * d.mean():+.2f} | {(d > 0).sum()}/{len(d)} "
+                        f"| {p:.3g} |")
+    if rows:
+        lines += ["", "Alignment (+EA minus plain, subjects as units):", "",
+                  "| method | mode | Δ (points) | EA better | Wilcoxon p |",
+                  "|---|---|---|---|---|", *rows]
+    return "\n".join(lines)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Options of ``eegmtl moabb-si``."""
+    parser.description = (__doc__ or "").split("\n")[0]
+    p = parser
+    p.add_argument("--methods", nargs="+", default=["CSP+LDA", "TS+SVM"],
+                   help="registry names (see `eegmtl si --help`); default CSP+LDA TS+SVM")
+    p.add_argument("--cs-modes", nargs="+", default=["train", "train_and_target_unlabeled_20p",
+                                                     "train_and_target_labeled_20p"],
+                   choices=CS_MODES, help="MOABB CrossSubjectMode values")
+    p.add_argument("--alignment", nargs="+", default=["none", "ea"], choices=["none", "ea"],
+                   help="plain pipelines, +EA (AlignedClassifier), or both (default)")
+    p.add_argument("--subjects", nargs="+", default=["1..9"], help="e.g. 1..9, 1-3 7")
+    p.add_argument("--bci2b-dir", default=None,
+                   help="folder with epochs_mat/ (default: $EEGMTL_BCI2B_DIR or "
+                        "$EEGMTL_DATA_DIR/bcic_iv_2b)")
+    p.add_argument("--results", default=None,
+                   help=f"CSV (default: <results folder>/moabb_si.csv; {RESULTS_DIR_HELP})")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--n-jobs", type=int, default=1, help="MOABB's parallel folds")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run the evaluation parsed by :func:`add_arguments`; write records and summary."""
+    import mne
+
+    from eegmtl._io import atomic_write, file_lock
+    from eegmtl.evaluation.methods import method_error
+
+    bad = [e for e in (method_error(m) for m in args.methods) if e]
+    if bad:
+        raise SystemExit("\n".join(bad))
+    subjects = parse_subjects(args.subjects)
+    if len(subjects) < 2:
+        raise SystemExit("cross-subject evaluation needs at least two subjects.")
+    mne.set_log_level("WARNING")
+    out = Path(args.results) if args.results else results_dir() / "moabb_si.csv"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    t0 = time.perf_counter()
+    df = evaluate(args.methods, args.cs_modes, subjects, alignment=tuple(args.alignment),
+                  data_dir=args.bci2b_dir, cache_dir=out.with_suffix(".hdf5"), seed=args.seed,
+                  n_jobs=args.n_jobs)
+    df = df.drop(columns=[c for c in df.columns if c.startswith("carbon")], errors="ignore")
+    with file_lock(out):  # keep the rows of other pipelines / modes already in the file
+        if out.is_file():
+            old = pd.read_csv(out)
+            ran = set(zip(df["pipeline"], df["cs_mode"]))
+            keep = [(p, m) not in ran for p, m in zip(old["pipeline"], old["cs_mode"])]
+            df = pd.concat([old[keep], df], ignore_index=True)
+        atomic_write(out, df.to_csv(index=False))
+    wall = time.perf_counter() - t0
+    text = "\n".join([*summary_header(out, command_line(args), wall,
+                                      "MOABB cross-subject evaluation (BCIC IV 2b export)"),
+                      summarise(df), ""])
+    summary = out.with_name(out.stem + "_summary.md")
+    atomic_write(summary, text)
+    print(summarise(df))
+    print(f"\n{len(df)} rows in {display_path(out)}; summary {display_path(summary)}; "
+          f"wall {time.perf_counter() - T_START:.1f} s")
+    return 0
