@@ -17,8 +17,9 @@ scored on its own) on the local 2b export (:class:`eegmtl.eeg.datasets.BCI2bExpo
 Each method runs plain and behind :class:`eegmtl.eeg.aligned_classifier.AlignedClassifier`
 (``+EA``; source subjects aligned on their own trials). A plain pipeline ignores the routed
 target data, so within one mode both are scored on the same trials. The score is MOABB's
-(ROC-AUC for two classes). Results are cached by MOABB (HDF5 under ``<results>.hdf5/``), so
-an interrupted run resumes at the last finished subject.
+(ROC-AUC for two classes). Results are cached by MOABB (HDF5 under ``<results>.hdf5/``) once
+all target subjects of a pipeline and mode are done, so an interrupted run resumes at the
+last finished pipeline × mode.
 
 Usage::
 
@@ -29,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import time
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -48,10 +50,12 @@ CS_MODES = ("train", "train_and_target_unlabeled_20p", "train_and_target_unlabel
 
 def evaluate(methods: list[str], cs_modes: list[str], subjects: list[int], *,
              alignment: tuple[str, ...] = ("none", "ea"), data_dir: str | None = None,
-             cache_dir: Path, seed: int = 0, n_jobs: int = 1) -> pd.DataFrame:
+             cache_dir: Path, seed: int = 0, n_jobs: int = 1, progress: bool = True
+             ) -> pd.DataFrame:
     """MOABB results (one row per pipeline × target subject × session × mode)."""
     from moabb.evaluations import CrossSubjectEvaluation
     from moabb.paradigms import LeftRightImagery
+    from tqdm.auto import tqdm
 
     from eegmtl.eeg.aligned_classifier import AlignedClassifier
     from eegmtl.eeg.datasets import BCI2bExport
@@ -72,8 +76,11 @@ def evaluate(methods: list[str], cs_modes: list[str], subjects: list[int], *,
             paradigm=LeftRightImagery(fmin=None, fmax=None), datasets=[dataset],
             random_state=seed, n_jobs=n_jobs, overwrite=False,
             hdf5_path=str(cache_dir / mode), cs_mode=mode)
-        res = ev.process(pipelines)
-        frames.append(res.assign(cs_mode=mode))
+        for name, pipe in tqdm(pipelines.items(), desc=mode, disable=not progress):
+            # one pipeline at a time: MOABB stores a pipeline's results when all its folds end
+            with warnings.catch_warnings():  # MOABB's HDF5 writer, on every result
+                warnings.filterwarnings("ignore", message="Creating a dataset without passing")
+                frames.append(ev.process({name: pipe}).assign(cs_mode=mode))
     return pd.concat(frames, ignore_index=True)
 
 
@@ -138,6 +145,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                    help=f"CSV (default: <results folder>/moabb_si.csv; {RESULTS_DIR_HELP})")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--n-jobs", type=int, default=1, help="MOABB's parallel folds")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -159,7 +167,7 @@ def run(args: argparse.Namespace) -> int:
     t0 = time.perf_counter()
     df = evaluate(args.methods, args.cs_modes, subjects, alignment=tuple(args.alignment),
                   data_dir=args.bci2b_dir, cache_dir=out.with_suffix(".hdf5"), seed=args.seed,
-                  n_jobs=args.n_jobs)
+                  n_jobs=args.n_jobs, progress=not args.no_progress)
     df = df.drop(columns=[c for c in df.columns if c.startswith("carbon")], errors="ignore")
     with file_lock(out):  # keep the rows of other pipelines / modes already in the file
         if out.is_file():
