@@ -16,10 +16,13 @@ scored on its own) on the local 2b export (:class:`eegmtl.eeg.datasets.BCI2bExpo
 
 Each method runs plain and behind :class:`eegmtl.eeg.aligned_classifier.AlignedClassifier`
 (``+EA``; source subjects aligned on their own trials). A plain pipeline ignores the routed
-target data, so within one mode both are scored on the same trials. The score is MOABB's
-(ROC-AUC for two classes). Results are cached by MOABB (HDF5 under ``<results>.hdf5/``) once
-all target subjects of a pipeline and mode are done, so an interrupted run resumes at the
-last finished pipeline × mode.
+target data, so within one mode both are scored on the same trials. Scores: accuracy and
+ROC-AUC (MOABB's default for two classes, which a shifted decision threshold does not
+change), per target session. MOABB passes no validation fold: a deep pipeline early-stops on
+its own stratified 20 % of the training trials (not on held-out subjects as in ``eegmtl
+si``). Results are cached by MOABB (HDF5 under ``<results>.hdf5/``) once all target subjects
+of a pipeline and mode are done, so an interrupted run resumes at the last finished
+pipeline × mode.
 
 Usage::
 
@@ -40,7 +43,7 @@ from eegmtl.config import RESULTS_DIR_HELP, results_dir
 from eegmtl.experiments._common import T_START, command_line, display_path, parse_subjects
 from eegmtl.experiments.summaries import summary_header
 
-__all__ = ["CS_MODES", "add_arguments", "evaluate", "run", "summarise"]
+__all__ = ["CS_MODES", "SCORERS", "add_arguments", "evaluate", "run", "summarise"]
 
 #: MOABB's cross-subject target-access modes (``moabb.evaluations.protocols.CrossSubjectMode``)
 CS_MODES = ("train", "train_and_target_unlabeled_20p", "train_and_target_unlabeled_50p",
@@ -73,7 +76,7 @@ def evaluate(methods: list[str], cs_modes: list[str], subjects: list[int], *,
             if "ea" in alignment:
                 pipelines[f"{m}+EA"] = AlignedClassifier(est)
         ev = CrossSubjectEvaluation(
-            paradigm=LeftRightImagery(fmin=None, fmax=None), datasets=[dataset],
+            paradigm=LeftRightImagery(fmin=None, fmax=None, scorer=SCORERS), datasets=[dataset],
             random_state=seed, n_jobs=n_jobs, overwrite=False,
             hdf5_path=str(cache_dir / mode), cs_mode=mode)
         for name, pipe in tqdm(pipelines.items(), desc=mode, disable=not progress):
@@ -90,16 +93,32 @@ def _seeded(method: str) -> bool:
     return "random_state" in default_config(method, "subject_independent")
 
 
+#: MOABB scorers (first = MOABB's ``score``); results get ``score_<name>`` columns
+SCORERS = {"accuracy": "accuracy", "roc_auc": "roc_auc"}
+_LABELS = {"accuracy": "accuracy", "roc_auc": "ROC-AUC"}
+
+
 def summarise(df: pd.DataFrame) -> str:
-    """Mean ± SD over subjects (sessions averaged per subject) per pipeline and mode, and the
-    effect of alignment per method and mode (mean difference, wins, Wilcoxon p)."""
+    """Per metric (accuracy, ROC-AUC): mean ± SD over subjects (sessions averaged per subject)
+    per pipeline and mode, and the effect of alignment per method and mode (mean difference,
+    wins, Wilcoxon p)."""
+    metrics = [m for m in SCORERS if f"score_{m}" in df] or ["score"]
+    parts = []
+    for metric in metrics:
+        column = metric if metric == "score" else f"score_{metric}"
+        parts.append(_metric_tables(df, column, _LABELS.get(metric, "MOABB's score")))
+    return "\n\n".join(parts)
+
+
+def _metric_tables(df: pd.DataFrame, column: str, label: str) -> str:
     from scipy.stats import wilcoxon
 
-    per_subject = df.groupby(["cs_mode", "pipeline", "subject"])["score"].mean().sort_index()
+    df = df.dropna(subset=[column])
+    per_subject = df.groupby(["cs_mode", "pipeline", "subject"])[column].mean().sort_index()
     table = per_subject.groupby(["pipeline", "cs_mode"], sort=False).agg(["mean", "std", "count"])
     modes = list(dict.fromkeys(df["cs_mode"]))
-    lines = ["Score: MOABB's (ROC-AUC), in %, mean ± SD over target subjects (sessions "
-             "averaged per subject).", "",
+    lines = [f"**{label}** in %, mean ± SD over target subjects (sessions averaged per "
+             "subject).", "",
              "| pipeline | " + " | ".join(modes) + " |", "|---|" + "---|" * len(modes)]
     for name in dict.fromkeys(df["pipeline"]):
         cells = []
@@ -120,7 +139,7 @@ def summarise(df: pd.DataFrame) -> str:
             rows.append(f"| {name} | {mode} | {100 * d.mean():+.2f} | {(d > 0).sum()}/{len(d)} "
                         f"| {p:.3g} |")
     if rows:
-        lines += ["", "Alignment (+EA minus plain, subjects as units):", "",
+        lines += ["", f"Alignment, {label} (+EA minus plain, subjects as units):", "",
                   "| method | mode | Δ (points) | EA better | Wilcoxon p |",
                   "|---|---|---|---|---|", *rows]
     return "\n".join(lines)

@@ -27,8 +27,10 @@ def test_moabb_si_runs_resumes_and_merges(bci2b_dir: Path, tmp_path: Path) -> No
     calib = df[df["cs_mode"] == "train_and_target_unlabeled_20p"]
     assert (calib["samples_test"] == 96).all()  # 20 % of each 120-trial session went to fit
     assert (df["score"] > 0.3).all() and df["score"].mean() > 0.5
+    assert (df["score"] == df["score_accuracy"]).all() and df["score_roc_auc"].between(0, 1).all()
     summary = (tmp_path / "moabb_si_summary.md").read_text()
     assert "| CSP+LDA+EA |" in summary and "Wilcoxon p" in summary
+    assert "**accuracy** in %" in summary and "**ROC-AUC** in %" in summary
     assert "eegmtl moabb-si" in summary  # the command that made it
     # a second run (cached by MOABB) with an EA-only pipeline keeps the first run's rows
     assert main("moabb-si", [*base, "--methods", "CSP+LDA", "--alignment", "ea",
