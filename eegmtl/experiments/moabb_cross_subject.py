@@ -134,7 +134,7 @@ def _metric_tables(df: pd.DataFrame, column: str, label: str) -> str:
                 continue
             a = per_subject.loc[(mode, f"{name}+EA")]
             b = per_subject.loc[(mode, name)].reindex(a.index)
-            d = (a - b).dropna()
+            d = (a - b).dropna().round(6)  # MOABB stores float32 scores: equal is equal
             p = wilcoxon(d).pvalue if len(d) > 1 and np.any(d != 0) else float("nan")
             rows.append(f"| {name} | {mode} | {100 * d.mean():+.2f} | {(d > 0).sum()}/{len(d)} "
                         f"| {p:.3g} |")
