@@ -36,7 +36,6 @@ import time
 import warnings
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 from eegmtl.config import RESULTS_DIR_HELP, results_dir
@@ -65,16 +64,16 @@ def evaluate(methods: list[str], cs_modes: list[str], subjects: list[int], *,
     from eegmtl.evaluation.methods import make_estimator
 
     dataset = BCI2bExport(path=data_dir, subjects=subjects)
+    pipelines = {}
+    for m in methods:
+        est = make_estimator(m, {"random_state": seed} if _seeded(m) else None,
+                             protocol="subject_independent")
+        if "none" in alignment:
+            pipelines[m] = est
+        if "ea" in alignment:
+            pipelines[f"{m}+EA"] = AlignedClassifier(est)
     frames = []
     for mode in cs_modes:
-        pipelines = {}
-        for m in methods:
-            est = make_estimator(m, {"random_state": seed} if _seeded(m) else None,
-                                 protocol="subject_independent")
-            if "none" in alignment:
-                pipelines[m] = est
-            if "ea" in alignment:
-                pipelines[f"{m}+EA"] = AlignedClassifier(est)
         ev = CrossSubjectEvaluation(
             paradigm=LeftRightImagery(fmin=None, fmax=None, scorer=SCORERS), datasets=[dataset],
             random_state=seed, n_jobs=n_jobs, overwrite=False,
@@ -111,38 +110,37 @@ def summarise(df: pd.DataFrame) -> str:
 
 
 def _metric_tables(df: pd.DataFrame, column: str, label: str) -> str:
-    from scipy.stats import wilcoxon
+    from eegmtl.evaluation.stats import paired_tests
+    from eegmtl.evaluation.tables import markdown_table
 
     df = df.dropna(subset=[column])
-    per_subject = df.groupby(["cs_mode", "pipeline", "subject"])[column].mean().sort_index()
-    table = per_subject.groupby(["pipeline", "cs_mode"], sort=False).agg(["mean", "std", "count"])
+    per_subject = df.groupby(["cs_mode", "pipeline", "subject"])[column].mean()
+    table = per_subject.groupby(["pipeline", "cs_mode"]).agg(["mean", "std", "count"])
     modes = list(dict.fromkeys(df["cs_mode"]))
-    lines = [f"**{label}** in %, mean ± SD over target subjects (sessions averaged per "
-             "subject).", "",
-             "| pipeline | " + " | ".join(modes) + " |", "|---|" + "---|" * len(modes)]
-    for name in dict.fromkeys(df["pipeline"]):
-        cells = []
-        for mode in modes:
-            r = table.loc[(name, mode)] if (name, mode) in table.index else None
-            cells.append("–" if r is None else
-                         f"{100 * r['mean']:.2f} ± {100 * r['std']:.2f} (n={int(r['count'])})")
-        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    names = list(dict.fromkeys(df["pipeline"]))
+    cells = [[name, *("–" if (name, mode) not in table.index else
+                      "{:.2f} ± {:.2f} (n={})".format(100 * table.loc[(name, mode), "mean"],
+                                                     100 * table.loc[(name, mode), "std"],
+                                                     int(table.loc[(name, mode), "count"]))
+                      for mode in modes)] for name in names]
+    out = [f"**{label}** in %, mean ± SD over target subjects (sessions averaged per "
+           "subject).", "", markdown_table(["pipeline", *modes], cells).rstrip()]
     rows = []
     for mode in modes:
-        for name in dict.fromkeys(df["pipeline"]):
-            if name.endswith("+EA") or (mode, f"{name}+EA") not in per_subject.index.droplevel(2):
+        for name in names:
+            if name.endswith("+EA") or f"{name}+EA" not in names:
                 continue
-            a = per_subject.loc[(mode, f"{name}+EA")]
-            b = per_subject.loc[(mode, name)].reindex(a.index)
-            d = (a - b).dropna().round(6)  # MOABB stores float32 scores: equal is equal
-            p = wilcoxon(d).pvalue if len(d) > 1 and np.any(d != 0) else float("nan")
-            rows.append(f"| {name} | {mode} | {100 * d.mean():+.2f} | {(d > 0).sum()}/{len(d)} "
-                        f"| {p:.3g} |")
+            pair = df[(df["cs_mode"] == mode) & df["pipeline"].isin([name, f"{name}+EA"])]
+            if pair["pipeline"].nunique() < 2:
+                continue
+            t = paired_tests(pair, f"{name}+EA", column, match=("subject", "session")).iloc[0]
+            rows.append([name, mode, f"{100 * t['mean_difference']:+.2f}",
+                         f"{t['wins']}/{t['n_subjects']}", f"{t['p']:.3g}"])
     if rows:
-        lines += ["", f"Alignment, {label} (+EA minus plain, subjects as units):", "",
-                  "| method | mode | Δ (points) | EA better | Wilcoxon p |",
-                  "|---|---|---|---|---|", *rows]
-    return "\n".join(lines)
+        out += ["", f"Alignment, {label} (+EA minus plain, subjects as units):", "",
+                markdown_table(["method", "mode", "Δ (points)", "EA better", "Wilcoxon p"],
+                               rows).rstrip()]
+    return "\n".join(out)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -194,14 +192,17 @@ def run(args: argparse.Namespace) -> int:
             ran = set(zip(df["pipeline"], df["cs_mode"]))
             keep = [(p, m) not in ran for p, m in zip(old["pipeline"], old["cs_mode"])]
             df = pd.concat([old[keep], df], ignore_index=True)
+        scores = [c for c in df.columns if c.startswith("score")]
+        df[scores] = df[scores].astype(float).round(6)  # MOABB keeps float32: equal is equal
         atomic_write(out, df.to_csv(index=False))
     wall = time.perf_counter() - t0
+    tables = summarise(df)
     text = "\n".join([*summary_header(out, command_line(args), wall,
                                       "MOABB cross-subject evaluation (BCIC IV 2b export)"),
-                      summarise(df), ""])
+                      tables, ""])
     summary = out.with_name(out.stem + "_summary.md")
     atomic_write(summary, text)
-    print(summarise(df))
+    print(tables)
     print(f"\n{len(df)} rows in {display_path(out)}; summary {display_path(summary)}; "
           f"wall {time.perf_counter() - T_START:.1f} s")
     return 0
