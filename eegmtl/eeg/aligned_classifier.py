@@ -146,12 +146,13 @@ class AlignedClassifier(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
         self.source_ = RecordingAlignment(mode="inductive", estimator=self.covariance).fit(
             X, groups)
         Xa = self.source_.transform(X, groups)
-        target = self._target_trials(X, X_target_unlabeled, X_target_labeled, y_target_labeled)
-        self.target_ = None if target is None else _ea(self.covariance).fit(target)
+        unlabeled, labeled = self._target_trials(X, X_target_unlabeled, X_target_labeled,
+                                                 y_target_labeled)
+        target = [t for t in (unlabeled, labeled) if t is not None]
+        self.target_ = _ea(self.covariance).fit(np.concatenate(target)) if target else None
         self.n_calibration_ = 0
-        if X_target_labeled is not None:
-            Xl = self.target_.transform(check_epochs_array(X_target_labeled, ndim=3,
-                                                           name="X_target_labeled"))
+        if labeled is not None:
+            Xl = self.target_.transform(labeled)
             Xa = np.concatenate([Xa, Xl])
             y = np.concatenate([y, np.asarray(y_target_labeled)])
             self.n_calibration_ = len(Xl)
@@ -161,16 +162,17 @@ class AlignedClassifier(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
         return self
 
     @staticmethod
-    def _target_trials(X: np.ndarray, unlabeled: Any, labeled: Any,
-                       y_labeled: Any) -> np.ndarray | None:
+    def _target_trials(X: np.ndarray, unlabeled: Any, labeled: Any, y_labeled: Any
+                       ) -> tuple[np.ndarray | None, np.ndarray | None]:
+        """The checked unlabelled and labelled target trials (``None`` where not given)."""
         parts = []
         for name, part in (("X_target_unlabeled", unlabeled), ("X_target_labeled", labeled)):
-            if part is None:
-                continue
-            part = check_epochs_array(part, ndim=3, name=name)
-            if part.shape[1:] != X.shape[1:]:
-                raise ValueError(f"{name} has trials of shape {part.shape[1:]}, the training "
-                                 f"trials {X.shape[1:]}: same channels and length needed.")
+            if part is not None:
+                part = check_epochs_array(part, ndim=3, name=name)
+                if part.shape[1:] != X.shape[1:]:
+                    raise ValueError(f"{name} has trials of shape {part.shape[1:]}, the "
+                                     f"training trials {X.shape[1:]}: same channels and length "
+                                     "needed.")
             parts.append(part)
         if labeled is not None:
             yl = None if y_labeled is None else np.asarray(y_labeled)
@@ -180,7 +182,7 @@ class AlignedClassifier(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
                                  f"{None if yl is None else yl.shape}.")
         elif y_labeled is not None:
             raise ValueError("y_target_labeled given without X_target_labeled.")
-        return np.concatenate(parts) if parts else None
+        return parts[0], parts[1]
 
     def align(self, X: Any) -> np.ndarray:
         """The trials as the fitted estimator sees them (target reference, else ``unseen``)."""
