@@ -25,6 +25,7 @@ __all__ = [
     "paired_comparison_plot",
     "paired_differences_plot",
     "save_figure",
+    "variant_pairs_plot",
     "subject_scores_plot",
     "task_weights_plot",
 ]
@@ -253,4 +254,66 @@ def confusion_matrix_plot(
     ax.set_ylabel("true")
     if title:
         ax.set_title(title)
+    return _save(fig, path)
+
+
+def variant_pairs_plot(
+    df: pd.DataFrame,
+    metric: str = "accuracy",
+    *,
+    suffix: str = "+EA",
+    panel: str | None = None,
+    chance: float | None = 0.5,
+    label: str | None = None,
+    path: str | os.PathLike[str] | None = None,
+) -> Figure:
+    """Each method beside its ``suffix`` variant (e.g. ``CSP+LDA`` and ``CSP+LDA+EA``): one line
+    per subject from the method's score to the variant's (mean over the subject's other rows:
+    sessions, folds, seeds), the means as black bars, one panel per value of ``panel`` (e.g.
+    MOABB's ``cs_mode``). A method without its variant in a panel is drawn alone.
+
+    Parameters
+    ----------
+    df : DataFrame
+        Records with ``pipeline``, ``subject``, ``metric`` (and ``panel`` when given).
+    metric : str
+        Score column, in [0, 1]; drawn in %.
+    suffix : str
+        What the variant's name adds to the method's.
+    panel : str, optional
+        Column whose values get one panel each, in order of appearance.
+    label : str, optional
+        The score's name on the axis (default ``metric``).
+    """
+    _need(df, ["pipeline", "subject", metric, *([panel] if panel else [])])
+    data = df.dropna(subset=[metric])
+    if data.empty:
+        raise ValueError(f"no records with a {metric!r} score to plot")
+    groups = list(dict.fromkeys(data[panel])) if panel else [None]
+    names = list(dict.fromkeys(data["pipeline"]))
+    methods = [n for n in names if not (n.endswith(suffix) and n[: -len(suffix)] in names)]
+    fig = Figure(figsize=(0.9 + 1.2 * len(methods) * len(groups), 4.0))
+    axes = fig.subplots(1, len(groups), sharey=True, squeeze=False)[0]
+    for ax, group in zip(axes, groups):
+        part = data if group is None else data[data[panel] == group]
+        scores = 100.0 * part.groupby(["pipeline", "subject"])[metric].mean()
+        ticks, labels = [], []
+        for i, method in enumerate(methods):
+            pair = [n for n in (method, method + suffix) if n in scores.index.get_level_values(0)]
+            if not pair:
+                continue
+            x = [2.5 * i + k for k in range(len(pair))]
+            table = pd.concat([scores.loc[n] for n in pair], axis=1).dropna()
+            for row in table.to_numpy():
+                ax.plot(x, row, color="0.65", lw=0.8, marker="o", ms=3, zorder=2)
+            ax.hlines(table.mean().to_numpy(), [v - 0.3 for v in x], [v + 0.3 for v in x],
+                      color="k", lw=2.0, zorder=3)
+            ticks += x
+            labels += [method] + ([suffix] if len(pair) > 1 else [])
+        if chance is not None:
+            ax.axhline(100.0 * chance, color="grey", lw=0.8, ls="--")
+        ax.set_xticks(ticks, labels, rotation=45, ha="right", fontsize="small")
+        if group is not None:
+            ax.set_title(str(group), fontsize="small")
+    axes[0].set_ylabel(f"{label or metric} (%); lines: subjects, bars: means")
     return _save(fig, path)

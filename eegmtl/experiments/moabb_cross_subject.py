@@ -171,6 +171,7 @@ def run(args: argparse.Namespace) -> int:
 
     from eegmtl._io import atomic_write, file_lock
     from eegmtl.evaluation.methods import method_error
+    from eegmtl.evaluation.plots import variant_pairs_plot
 
     bad = [e for e in (method_error(m) for m in args.methods) if e]
     if bad:
@@ -197,12 +198,16 @@ def run(args: argparse.Namespace) -> int:
         atomic_write(out, df.to_csv(index=False))
     wall = time.perf_counter() - t0
     tables = summarise(df)
+    figure = out.with_name(out.stem + "_accuracy.png")
+    variant_pairs_plot(df, "score_accuracy" if "score_accuracy" in df else "score",
+                       panel="cs_mode", label="accuracy", path=figure)
     text = "\n".join([*summary_header(out, command_line(args), wall,
                                       "MOABB cross-subject evaluation (BCIC IV 2b export)"),
-                      tables, ""])
+                      tables, "", f"Figure: `{figure.name}` (accuracy per target subject, "
+                      "each method beside its +EA variant, one panel per mode).", ""])
     summary = out.with_name(out.stem + "_summary.md")
     atomic_write(summary, text)
     print(tables)
     print(f"\n{len(df)} rows in {display_path(out)}; summary {display_path(summary)}; "
-          f"wall {time.perf_counter() - T_START:.1f} s")
+          f"figure {display_path(figure)}; wall {time.perf_counter() - T_START:.1f} s")
     return 0

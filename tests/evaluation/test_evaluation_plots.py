@@ -14,6 +14,7 @@ from eegmtl.evaluation.plots import (
     save_figure,
     subject_scores_plot,
     task_weights_plot,
+    variant_pairs_plot,
 )
 
 
@@ -116,3 +117,31 @@ def test_paired_differences_plot(records, tmp_path):
     assert any(t.startswith("-1.00") and t.endswith("0/9") for t in texts)
     with pytest.raises(ValueError, match="reference pipeline"):
         paired_differences_plot(df, "ATCNet")
+
+
+def test_variant_pairs_plot_joins_each_subject_and_draws_the_means(tmp_path):
+    rows = [{"pipeline": p, "subject": s, "session": k, "cs_mode": m,
+             "score": 0.6 + 0.01 * s + (0.05 if p.endswith("+EA") else 0.0) + 0.01 * k}
+            for m in ("train", "train_and_target_labeled_20p")
+            for p in ("CSP+LDA", "CSP+LDA+EA", "MixNet") for s in range(1, 6) for k in (0, 1)]
+    df = pd.DataFrame(rows)
+    df = df[~((df["cs_mode"] != "train") & (df["pipeline"] == "MixNet"))]
+    fig = variant_pairs_plot(df, "score", panel="cs_mode", path=tmp_path / "pairs.png")
+    assert (tmp_path / "pairs.png").stat().st_size > 0
+    first, second = fig.axes
+    assert [t.get_text() for t in first.get_xticklabels()] == ["CSP+LDA", "+EA", "MixNet"]
+    assert [t.get_text() for t in second.get_xticklabels()] == ["CSP+LDA", "+EA"]
+    assert second.get_title() == "train_and_target_labeled_20p"
+    # one line per subject from the plain score (sessions averaged) to the aligned one
+    points = [line.get_ydata() for line in first.lines if line.get_marker() == "o"]
+    pairs = [p for p in points if len(p) == 2]
+    assert len(points) == 10  # and MixNet (no variant): one point per subject
+    assert len(pairs) == 5
+    assert np.allclose(sorted(p[0] for p in pairs), [100 * (0.605 + 0.01 * s) for s in range(1, 6)])
+    assert np.allclose([p[1] - p[0] for p in pairs], 5.0)
+    means = first.collections[0].get_segments()
+    assert np.allclose([seg[0][1] for seg in means], [63.5, 68.5])
+    with pytest.raises(ValueError, match="lack column"):
+        variant_pairs_plot(df.drop(columns="cs_mode"), "score", panel="cs_mode")
+    with pytest.raises(ValueError, match="no records"):
+        variant_pairs_plot(df.assign(score=np.nan), "score")

@@ -32,6 +32,8 @@ def test_moabb_si_runs_resumes_and_merges(bci2b_dir: Path, tmp_path: Path) -> No
     assert "| CSP+LDA+EA |" in summary and "Wilcoxon p" in summary
     assert "**accuracy** in %" in summary and "**ROC-AUC** in %" in summary
     assert "eegmtl moabb-si" in summary  # the command that made it
+    assert (tmp_path / "moabb_si_accuracy.png").stat().st_size > 0
+    assert "`moabb_si_accuracy.png`" in summary
     # a second run (cached by MOABB) with an EA-only pipeline keeps the first run's rows
     assert main("moabb-si", [*base, "--methods", "CSP+LDA", "--alignment", "ea",
                              "--cs-modes", "train"]) == 0
