@@ -90,4 +90,6 @@ def test_bci2b_analysis_notebook_runs(bci2b_dir: Path) -> None:
     assert _n_images(nb) >= 4  # per-subject, confusion x2, weights, latent
     # section 6 from the committed records: the chosen pipelines of SD and SI, two figures
     assert text.count("← chosen on validation") == 2 and _n_images(nb) >= 6
+    # section 7 from the committed MOABB cross-subject records: figure and alignment table
+    assert "Alignment, accuracy (+EA minus plain" in text and _n_images(nb) >= 7
     assert seconds < 150
