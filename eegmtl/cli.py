@@ -38,7 +38,7 @@ from pathlib import Path
 from typing import Any
 
 from eegmtl.config import RESULTS_DIR_HELP
-from eegmtl.experiments import COMMANDS
+from eegmtl.experiments import COMMANDS, guarded
 from eegmtl.experiments import main as run_experiment
 
 __all__ = ["build_parser", "data_check", "main"]
@@ -254,9 +254,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "report":
         from eegmtl.evaluation.report import report
 
-        path = report(args.records or None, args.out, metric=args.metric,
-                      reference=args.reference, level=args.level, folds=args.folds,
-                      combine=args.combine, exclude=args.exclude)
+        path = guarded("eegmtl report", lambda: report(
+            args.records or None, args.out, metric=args.metric, reference=args.reference,
+            level=args.level, folds=args.folds, combine=args.combine, exclude=args.exclude))
+        if isinstance(path, int):
+            return path
         print(f"report: {path}")
         return 0
     if args.command == "data":

@@ -412,3 +412,48 @@ def test_sd_tiny_run_on_real_data(
     for metric in ("accuracy", "f1_macro", "kappa", "roc_auc", "val_accuracy"):
         assert df.loc[0, metric] == pytest.approx(lib.loc[0, metric])
     assert (tmp_path / "sd_summary.md").is_file()
+
+
+# --------------------------------------------------------------------------- user errors
+def test_wrong_input_ends_with_one_line_error_and_status_2(
+    tmp_path: Path, clean_env: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+) -> None:
+    clean_env.delenv("EEGMTL_DEBUG", raising=False)
+    assert cli.main(["report", str(tmp_path / "missing.csv")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("eegmtl report: error: record file(s) not found")
+    assert "Traceback" not in err and "EEGMTL_DEBUG=1" in err
+    # data missing: the experiment says where it looked and what to set
+    assert cli.main(["--data-dir", str(tmp_path), "si", "--methods", "CSP+LDA",
+                     "--subjects", "1", "2", "--results", str(tmp_path / "si.csv")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("eegmtl si: error: data directory for 'bcic_iv_2b' not found")
+    assert "EEGMTL_BCI2B_DIR" in err
+    # the pipelines/ scripts name themselves
+    from eegmtl.experiments import main as run
+
+    assert run("ensemble", ["--predictions-dir", str(tmp_path / "none"), "--pipelines",
+                            "MixNet"], via_script=True) == 2
+    assert capsys.readouterr().err.startswith("pipelines/ensemble.py: error: predictions folder")
+
+
+def test_debug_variable_keeps_the_traceback_and_ctrl_c_ends_with_130(
+    tmp_path: Path, clean_env: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+) -> None:
+    clean_env.setenv("EEGMTL_DEBUG", "1")
+    with pytest.raises(FileNotFoundError, match="not found"):
+        cli.main(["report", str(tmp_path / "missing.csv")])
+    clean_env.delenv("EEGMTL_DEBUG")
+
+    def interrupted() -> int:
+        raise KeyboardInterrupt
+
+    def broken() -> int:
+        raise ValueError("X holds NaN")
+
+    assert experiments.guarded("eegmtl sd", interrupted) == 130
+    assert capsys.readouterr().err.strip() == "eegmtl sd: interrupted"
+    assert experiments.guarded("eegmtl sd", broken) == 2
+    assert "eegmtl sd: error: ValueError: X holds NaN" in capsys.readouterr().err
+    with pytest.raises(RuntimeError):  # not an input error: the traceback stays
+        experiments.guarded("eegmtl sd", lambda: (_ for _ in ()).throw(RuntimeError("bug")))

@@ -29,13 +29,14 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from types import ModuleType
 from typing import Any
 
-__all__ = ["COMMANDS", "Command", "build_parser", "load", "main"]
+__all__ = ["COMMANDS", "Command", "build_parser", "guarded", "load", "main"]
 
 
 @dataclass(frozen=True)
@@ -128,5 +129,30 @@ def main(name: str, argv: Sequence[str] | None = None, *, via_script: bool = Fal
     args = build_parser(name, prog=" ".join(prefix[1:] if via_script else prefix)
                         ).parse_args(argv)
     args.argv, args.command_prefix = argv, prefix
-    status = load(name).run(args)
+    module = load(name)
+    status = guarded(" ".join(prefix[1:] if via_script else prefix), lambda: module.run(args))
     return status if isinstance(status, int) else 0
+
+
+def guarded(prog: str, run: Callable[[], Any]) -> Any:
+    """``run()``, with a wrong input reported as a command-line tool reports it.
+
+    A missing file or folder (:class:`FileNotFoundError`, e.g.
+    :class:`~eegmtl.config.DataNotFoundError`) or an invalid value (:class:`ValueError`: bad
+    shapes, NaNs, labels, a checkpoint of another run...) ends with ``<prog>: error:
+    <message>`` on stderr and exit status 2, without a traceback; Ctrl-C ends with
+    ``<prog>: interrupted`` and status 130 (records of finished fits are already written).
+    With ``EEGMTL_DEBUG=1`` in the environment the exception propagates unchanged.
+    """
+    if os.environ.get("EEGMTL_DEBUG", "").strip() not in ("", "0"):
+        return run()
+    try:
+        return run()
+    except KeyboardInterrupt:
+        print(f"\n{prog}: interrupted", file=sys.stderr)
+        return 130
+    except (FileNotFoundError, ValueError) as exc:
+        kind = "" if isinstance(exc, FileNotFoundError) else f"{type(exc).__name__}: "
+        print(f"{prog}: error: {kind}{exc}\n(EEGMTL_DEBUG=1 shows the traceback)",
+              file=sys.stderr)
+        return 2
