@@ -223,6 +223,15 @@ def _methods_listing() -> str:
     ])
 
 
+def _report(args: argparse.Namespace) -> int:
+    from eegmtl.evaluation.report import report
+
+    path = report(args.records or None, args.out, metric=args.metric, reference=args.reference,
+                  level=args.level, folds=args.folds, combine=args.combine, exclude=args.exclude)
+    print(f"report: {path}")
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``eegmtl`` command; returns the exit status."""
     argv = list(sys.argv[1:] if argv is None else argv)
@@ -252,15 +261,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if rest:
         parser.error(f"unrecognized arguments: {' '.join(rest)}")
     if args.command == "report":
-        from eegmtl.evaluation.report import report
-
-        path = guarded("eegmtl report", lambda: report(
-            args.records or None, args.out, metric=args.metric, reference=args.reference,
-            level=args.level, folds=args.folds, combine=args.combine, exclude=args.exclude))
-        if isinstance(path, int):
-            return path
-        print(f"report: {path}")
-        return 0
+        return guarded("eegmtl report", lambda: _report(args))
     if args.command == "data":
         if args.data_command != "check":
             parser.parse_args(["data", "--help"])

@@ -25,9 +25,9 @@ __all__ = [
     "paired_comparison_plot",
     "paired_differences_plot",
     "save_figure",
-    "variant_pairs_plot",
     "subject_scores_plot",
     "task_weights_plot",
+    "variant_pairs_plot",
 ]
 
 
@@ -297,9 +297,10 @@ def variant_pairs_plot(
     for ax, group in zip(axes, groups):
         part = data if group is None else data[data[panel] == group]
         scores = 100.0 * part.groupby(["pipeline", "subject"])[metric].mean()
+        present = set(part["pipeline"])
         ticks, labels = [], []
         for i, method in enumerate(methods):
-            pair = [n for n in (method, method + suffix) if n in scores.index.get_level_values(0)]
+            pair = [n for n in (method, method + suffix) if n in present]
             if not pair:
                 continue
             x = [2.5 * i + k for k in range(len(pair))]

@@ -126,11 +126,11 @@ def main(name: str, argv: Sequence[str] | None = None, *, via_script: bool = Fal
     command = COMMANDS[name]
     words = name.split("-", 1) if name.startswith("bench-") else [name]  # eegmtl bench mtl
     prefix = ["python", f"pipelines/{command.script}"] if via_script else ["eegmtl", *words]
-    args = build_parser(name, prog=" ".join(prefix[1:] if via_script else prefix)
-                        ).parse_args(argv)
+    prog = " ".join(prefix[1:] if via_script else prefix)
+    args = build_parser(name, prog=prog).parse_args(argv)
     args.argv, args.command_prefix = argv, prefix
     module = load(name)
-    status = guarded(" ".join(prefix[1:] if via_script else prefix), lambda: module.run(args))
+    status = guarded(prog, lambda: module.run(args))
     return status if isinstance(status, int) else 0
 
 
