@@ -182,6 +182,10 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("--exclude", nargs="+", default=None, metavar="NAME",
                      help="leave out these pipelines (names as in the tables, +EA included; "
                           "'*' matches any text, e.g. 'MixNet*+aug*')")
+    rep.add_argument("--pipelines", nargs="+", default=None, metavar="NAME",
+                     help="keep only these pipelines (names and '*' as for --exclude)")
+    rep.add_argument("--seeds", type=int, nargs="+", default=None, metavar="S",
+                     help="keep only the rows of these seeds (e.g. 0)")
     _global_options(rep, suppress=True)
 
     data = sub.add_parser("data", allow_abbrev=False, help="data set locations: `eegmtl data "
@@ -227,7 +231,8 @@ def _report(args: argparse.Namespace) -> int:
     from eegmtl.evaluation.report import report
 
     path = report(args.records or None, args.out, metric=args.metric, reference=args.reference,
-                  level=args.level, folds=args.folds, combine=args.combine, exclude=args.exclude)
+                  level=args.level, folds=args.folds, combine=args.combine, exclude=args.exclude,
+                  pipelines=args.pipelines, seeds=args.seeds)
     print(f"report: {path}")
     return 0
 

@@ -293,6 +293,34 @@ def test_report_exclude_leaves_pipelines_out_and_rejects_unknown_names(tmp_path:
         report([path], out, exclude=["MixNet[val]"])  # brackets are literal, not a glob class
 
 
+
+def test_report_pipelines_and_seeds_keep_only_the_named_rows(tmp_path: Path) -> None:
+    rec = _records()
+    more = rec.assign(seed=1, accuracy=rec["accuracy"] - 0.2)  # a second seed, much worse
+    extra = rec[rec.pipeline == "MixNet"].assign(pipeline="EEGNet")
+    path = tmp_path / "r.csv"
+    pd.concat([rec, more, extra]).to_csv(path, index=False)
+    out = tmp_path / "out"
+    assert cli.main(["report", str(path), "--out", str(out), "--combine",
+                     "--pipelines", "MixNet", "CSP*", "--seeds", "0"]) == 0
+    text = (out / "report.md").read_text()
+    assert "seeds 0 only, pipelines `MixNet`, `CSP*` only" in text
+    assert "| subject_dependent | EEGNet |" not in text
+    mixnet = next(line for line in text.splitlines()
+                  if line.startswith("| subject_dependent | MixNet |"))
+    expected = rec.loc[rec.pipeline == "MixNet", "accuracy"].mean() * 100
+    assert f"{expected:.2f}" in mixnet and mixnet.rstrip(" |").endswith("12")  # seed 0 only
+    # both seeds: 24 rows and a lower mean
+    cli.main(["report", str(path), "--out", str(out), "--combine", "--pipelines", "MixNet"])
+    text = (out / "report.md").read_text()
+    assert "| subject_dependent | CSP+LDA |" not in text
+    assert "| 24 |" in next(line for line in text.splitlines()
+                             if line.startswith("| subject_dependent | MixNet |"))
+    with pytest.raises(ValueError, match="--pipelines \\['EEGNet\\[x\\]'\\]: no pipeline"):
+        report([path], out, pipelines=["EEGNet[x]"])
+    with pytest.raises(ValueError, match="no rows of \\['r.csv'\\] are left after the filters"):
+        report([path], out, pipelines=["MixNet"], seeds=[7])
+
 # --------------------------------------------------------------------------- dispatch
 def _capture_runs(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, object]]:
     """Replace every experiment's ``run`` by a recorder of (module, parsed args)."""
