@@ -42,9 +42,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "same for all subjects)")
     p.add_argument("--protocol", default="subject_dependent",
                    help="protocol of the prediction files used (default subject_dependent)")
-    p.add_argument("--member-records", type=Path, default=None,
+    p.add_argument("--member-records", type=Path, nargs="+", default=None, metavar="FILE",
                    help="records of the member fits, for fit times, configs and the single-model "
-                        "comparison (default <results folder>/sd.csv; 'none' to skip)")
+                        "comparison: one or more files, e.g. seed 0 in one and seeds 1-2 in "
+                        "another (default <results folder>/sd.csv; 'none' to skip)")
     p.add_argument("--results", type=Path, default=None,
                    help=f"ensemble record CSV (default <results folder>/sd_ensembles.csv; "
                         f"{RESULTS_DIR_HELP})")
@@ -140,23 +141,24 @@ def run(args: argparse.Namespace) -> int:
     """Build the ensembles as parsed by :func:`add_arguments`; merge records, write summary."""
     from eegmtl._io import atomic_write
     from eegmtl.evaluation.ensemble import ensemble_records, load_predictions
-    from eegmtl.evaluation.records import merge_records, tag_alignment
+    from eegmtl.evaluation.records import drop_repeated_runs, merge_records, tag_alignment
     from eegmtl.experiments._common import T_START, command_line
     from eegmtl.experiments.summaries import summary_header
 
     t0 = time.perf_counter()
     out = args.results or results_dir() / "sd_ensembles.csv"
     summary = args.summary or out.with_name(f"{out.stem}_summary.md")
-    member_path = args.member_records
-    if member_path is None:
-        member_path = results_dir() / "sd.csv"
-    elif str(member_path).lower() == "none":
-        member_path = None
-    if member_path is not None and not Path(member_path).is_file():
-        raise SystemExit(f"member records {member_path} not found; pass --member-records FILE "
-                         "(the records of the fits whose predictions are used) or 'none'")
+    member_paths = list(args.member_records or [results_dir() / "sd.csv"])
+    if [str(p).lower() for p in member_paths] == ["none"]:
+        member_paths = []
+    missing = [str(p) for p in member_paths if not Path(p).is_file()]
+    if missing:
+        raise SystemExit(f"member records {missing} not found; pass --member-records FILE "
+                         "[FILE ...] (the records of the fits whose predictions are used) or "
+                         "'none'")
     preds = load_predictions(args.predictions_dir, args.pipelines, protocol=args.protocol)
-    members = load_records(member_path) if member_path is not None else None
+    members = (drop_repeated_runs(pd.concat([load_records(p) for p in member_paths],
+                                            ignore_index=True)) if member_paths else None)
     try:
         records = ensemble_records(preds, members, folds=args.folds)
     except ValueError as err:

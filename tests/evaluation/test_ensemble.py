@@ -210,3 +210,24 @@ def test_cli_on_two_committed_prediction_files(tmp_path: Path) -> None:
     summary = (tmp_path / "ens_summary.md").read_text()
     assert "MixNet[val-tuned]+ens2" in summary and "eegmtl ensemble" in summary
     assert "Wilcoxon" in summary and "eegmtl sd --methods EEGNet" in summary
+
+
+def test_cli_reads_member_records_from_several_files(tmp_path: Path) -> None:
+    from eegmtl.experiments import main
+
+    for f in (1, 2):
+        shutil.copy(RESULTS / "predictions" / REAL.format(f), tmp_path)
+    sd = load_records(RESULTS / "sd.csv")
+    fold2 = sd.fold == 2
+    sd[~fold2].to_csv(tmp_path / "a.csv", index=False)  # fold 1 in one file ...
+    sd[fold2].to_csv(tmp_path / "b.csv", index=False)  # ... fold 2 in another
+    args = ["--predictions-dir", str(tmp_path), "--pipelines", "MixNet[val-tuned]",
+            "--results", str(tmp_path / "ens.csv"), "--member-records"]
+    with pytest.raises(SystemExit, match="no record of member"):
+        main("ensemble", args + [str(tmp_path / "a.csv")])
+    with pytest.raises(SystemExit, match=r"\['.*missing.csv'\] not found"):
+        main("ensemble", args + [str(tmp_path / "a.csv"), str(tmp_path / "missing.csv")])
+    assert main("ensemble", args + [str(tmp_path / "a.csv"), str(tmp_path / "b.csv")]) == 0
+    rec = load_records(tmp_path / "ens.csv")
+    members = sd[(sd.pipeline == "MixNet[val-tuned]") & (sd.subject == 1) & sd.fold.isin([1, 2])]
+    assert rec.time[0] == pytest.approx(members.time.sum())
