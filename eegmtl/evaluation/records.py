@@ -146,11 +146,12 @@ def drop_repeated_runs(df: pd.DataFrame) -> pd.DataFrame:
 
 
 def combine_records(paths: Iterable[str | os.PathLike[str]], *,
-                    folds: Iterable[int] | None = None) -> pd.DataFrame:
+                    folds: Iterable[int] | None = None, tag: bool = True) -> pd.DataFrame:
     """Several EEG record files as one frame, as ``eegmtl report --combine`` reads them.
 
     Each file is read with :func:`load_records`, its aligned runs tagged ``+EA``
-    (:func:`tag_alignment`) and, with ``folds``, cut to those folds; the files are then
+    (:func:`tag_alignment`; ``tag=False`` keeps the pipeline names as run, e.g. to match
+    prediction files) and, with ``folds``, cut to those folds; the files are then
     concatenated in the order given and repeated runs dropped (:func:`drop_repeated_runs`:
     the first file wins). A missing file raises :class:`FileNotFoundError`.
     """
@@ -160,7 +161,8 @@ def combine_records(paths: Iterable[str | os.PathLike[str]], *,
         raise FileNotFoundError(f"record file(s) not found: {missing}")
     frames = []
     for path in paths:
-        df = tag_alignment(load_records(path))
+        df = load_records(path)
+        df = tag_alignment(df) if tag else df
         if folds is not None and "fold" in df.columns:
             df = df[df["fold"].isin(list(folds))]
         frames.append(df)

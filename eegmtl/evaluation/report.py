@@ -118,8 +118,9 @@ class _NameFilter:
 
     def hits(self, names: pd.Series) -> pd.Series:
         """Boolean mask of ``names`` matched by a pattern; remembers the names it matched."""
-        hit = names.astype(str).map(lambda n: any(g.fullmatch(n) for g in self._regexes))
-        self.matched.update(names[hit].astype(str))
+        names = names.astype(str)
+        hit = names.map(lambda n: any(g.fullmatch(n) for g in self._regexes))
+        self.matched.update(names[hit])
         return hit
 
     def check(self, option: str) -> None:

@@ -141,7 +141,7 @@ def run(args: argparse.Namespace) -> int:
     """Build the ensembles as parsed by :func:`add_arguments`; merge records, write summary."""
     from eegmtl._io import atomic_write
     from eegmtl.evaluation.ensemble import ensemble_records, load_predictions
-    from eegmtl.evaluation.records import drop_repeated_runs, merge_records, tag_alignment
+    from eegmtl.evaluation.records import combine_records, merge_records, tag_alignment
     from eegmtl.experiments._common import T_START, command_line
     from eegmtl.experiments.summaries import summary_header
 
@@ -157,8 +157,7 @@ def run(args: argparse.Namespace) -> int:
                          "[FILE ...] (the records of the fits whose predictions are used) or "
                          "'none'")
     preds = load_predictions(args.predictions_dir, args.pipelines, protocol=args.protocol)
-    members = (drop_repeated_runs(pd.concat([load_records(p) for p in member_paths],
-                                            ignore_index=True)) if member_paths else None)
+    members = combine_records(member_paths, tag=False) if member_paths else None
     try:
         records = ensemble_records(preds, members, folds=args.folds)
     except ValueError as err:
