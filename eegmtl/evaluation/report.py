@@ -72,7 +72,8 @@ def _eeg_report(df: pd.DataFrame, stem: str, out: Path, metric: str, reference: 
                  "–" if r.p != r.p else f"{r.p:.4f}"] for r in tests.itertuples()]
         lines += [f"Paired comparison with {ref} ({metric}; only the subject × fold × seed "
                   "runs both pipelines have, averaged per subject — a fold-model ensemble "
-                  "(`+ens<K>`) pairs with all folds of its subject; two-sided Wilcoxon "
+                  "(`+ens<K>`) pairs with all folds of its subject, a seed ensemble "
+                  "(`+seeds<S>`) with all seeds of its fold; two-sided Wilcoxon "
                   "signed-rank; – = fewer than 5 paired subjects):", "",
                   markdown_table(["pipeline", "subjects", "runs", f"{ref} (%)", "pipeline (%)",
                                   "difference (pp)", f"{ref} better", "p"], rows)]

@@ -12,7 +12,7 @@ from collections.abc import Iterator, Sequence
 import numpy as np
 import pandas as pd
 
-from eegmtl.evaluation.ensemble import ENSEMBLE_FOLD
+from eegmtl.evaluation.ensemble import ENSEMBLE_FOLD, ENSEMBLE_SEED
 from eegmtl.evaluation.tables import per_subject
 
 __all__ = ["PAIRED_COLUMNS", "matched_runs", "paired_differences", "paired_tests"]
@@ -32,15 +32,18 @@ def matched_runs(
     A fold-model ensemble (every row at ``fold`` = :data:`~eegmtl.evaluation.ensemble.
     ENSEMBLE_FOLD`, one row per subject and seed) set against single-model fits is matched
     without ``fold``: its subject × seed cell pairs with all of the other pipeline's folds of
-    that subject and seed, which :func:`paired_tests` then averages per subject."""
+    that subject and seed, which :func:`paired_tests` then averages per subject. Likewise a
+    seed ensemble (every row at ``seed`` = :data:`~eegmtl.evaluation.ensemble.ENSEMBLE_SEED`)
+    is matched without ``seed``."""
     keys = [c for c in match if c in data.columns]
     ref_rows = data[data["pipeline"] == reference]
     other_rows = data[data["pipeline"] == other]
-    if "fold" in keys:
-        is_ensemble = [len(r) > 0 and bool((r["fold"] == ENSEMBLE_FOLD).all())
-                       for r in (ref_rows, other_rows)]
-        if is_ensemble[0] != is_ensemble[1]:
-            keys.remove("fold")
+    for column, sentinel in (("fold", ENSEMBLE_FOLD), ("seed", ENSEMBLE_SEED)):
+        if column in keys:
+            pooled = [len(r) > 0 and bool((r[column] == sentinel).all())
+                      for r in (ref_rows, other_rows)]
+            if pooled[0] != pooled[1]:
+                keys.remove(column)
     common = ref_rows[keys].merge(other_rows[keys]).drop_duplicates()
     return pd.concat([ref_rows, other_rows]).merge(common, on=keys), len(common)
 

@@ -1,9 +1,11 @@
-"""Fold-model ensembles from stored test predictions: one record per subject, and a summary.
+"""Ensembles of fold models or seeds from stored test predictions: records and a summary.
 
 Reads the per-fit prediction files that ``eegmtl sd --predictions-dir DIR`` writes, averages the
 class probabilities of the K fold models of every subject × pipeline × seed
-(:mod:`eegmtl.evaluation.ensemble`), merges one record per subject (pipeline
-``"<pipeline>+ens<K>"``, fold 0) into ``--results`` through the record store and writes a
+(:mod:`eegmtl.evaluation.ensemble`; ``--over seed``: the seeds of every subject × pipeline ×
+fold, ``--over fold+seed``: all of a subject's fits), merges one record per ensemble (pipeline
+``"<pipeline>+ens<K>"`` with fold 0, ``"<pipeline>+seeds<S>"`` with seed -1, or
+``"<pipeline>+ens<K>+seeds<S>"``) into ``--results`` through the record store and writes a
 markdown summary that sets each ensemble against the mean of its own members (single models).
 No model is refitted.
 
@@ -11,12 +13,15 @@ Usage::
 
     eegmtl ensemble --predictions-dir pipelines/results/predictions \\
         --pipelines "MixNet[val-tuned]" --results pipelines/results/sd_ensembles.csv
+    eegmtl ensemble --over seed --predictions-dir pipelines/results/predictions_ea \\
+        --pipelines "MixNet[best]" --member-records sd_sota_ea.csv sd_seeds_ea.csv ...
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import re
 import time
 from pathlib import Path
 
@@ -40,6 +45,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     p.add_argument("--folds", type=int, nargs="+", default=None,
                    help="members: these folds, each required (default: every fold found, the "
                         "same for all subjects)")
+    p.add_argument("--seeds", type=int, nargs="+", default=None,
+                   help="members (--over seed / fold+seed): these seeds, each required (default: "
+                        "every seed found, the same for all subjects)")
+    p.add_argument("--over", choices=("fold", "seed", "fold+seed"), default="fold",
+                   help="what the members differ in: the fold models of one seed (default), the "
+                        "seeds of one fold (the average of several runs), or both")
     p.add_argument("--protocol", default="subject_dependent",
                    help="protocol of the prediction files used (default subject_dependent)")
     p.add_argument("--member-records", type=Path, nargs="+", default=None, metavar="FILE",
@@ -64,41 +75,50 @@ def comparison(ensembles: pd.DataFrame, members: pd.DataFrame) -> str:
     model's value for a subject is the mean over its folds (and seeds) matched to the ensemble.
     Wilcoxon signed-rank over subjects by :func:`eegmtl.evaluation.stats.paired_tests`.
     """
-    from eegmtl.evaluation.ensemble import ensemble_name
+    from eegmtl.evaluation.ensemble import ENSEMBLE_FOLD, ENSEMBLE_SEED
     from eegmtl.evaluation.stats import paired_tests
     from eegmtl.evaluation.tables import markdown_table
 
     lines = []
     for name, ens in ensembles.groupby("pipeline", sort=True):
         # the members' name carries the same alignment tag as the ensemble's (tag_alignment)
-        base = json.loads(ens["config"].iloc[0])["member_pipeline"]
-        member = base + name.removeprefix(ensemble_name(base, int(ens["n_members"].iloc[0])))
+        config = json.loads(ens["config"].iloc[0])
+        base = config["member_pipeline"]
+        member = base + re.sub(r"^(\+ens\d+)?(\+seeds\d+)?", "", name.removeprefix(base))
+        over_folds = bool((ens["fold"] == ENSEMBLE_FOLD).all())
+        over_seeds = bool((ens["seed"] == ENSEMBLE_SEED).all())
+        configs = [json.loads(cfg) for cfg in ens["config"]]
+        folds = ({int(f) for c in configs for f in c["member_folds"]} if over_folds
+                 else set(map(int, ens["fold"])))
+        seeds = ({int(s) for c in configs for s in c["member_seeds"]} if over_seeds
+                 else set(map(int, ens["seed"])))
         single = members[(members["pipeline"] == member)
                          & members["subject"].isin(ens["subject"])
-                         & members["seed"].isin(ens["seed"])]
-        folds = {int(f) for cfg in ens["config"] for f in json.loads(cfg)["member_folds"]}
-        single = single[single["fold"].isin(folds)]
+                         & members["seed"].isin(seeds) & members["fold"].isin(folds)]
+        what = " × ".join(part for part, on in (
+            (f"{len(folds)} fold models", over_folds), (f"{len(seeds)} seeds", over_seeds)) if on)
         per_ens = ens.groupby("subject")[["accuracy", "kappa", "roc_auc"]].mean()
         per_one = single.groupby("subject")[["accuracy", "kappa", "roc_auc"]].mean()
-        lines += [f"## {name} (soft vote of {int(ens['n_members'].iloc[0])} fold models) "
-                  f"vs {member} (single models)", ""]
+        lines += [f"## {name} (soft vote of {what}) vs {member} (single models)", ""]
         rows = [[name, len(per_ens), _mean_sd(per_ens.accuracy), _mean_sd(per_ens.kappa),
-                 _mean_sd(per_ens.roc_auc), f"{ens['time'].sum() / len(per_ens):.0f}"]]
+                 _mean_sd(per_ens.roc_auc), f"{ens['time'].mean():.0f}"]]
         if len(per_one):
             rows.append([f"{member} (one model; mean of {len(single)} fits)", len(per_one),
                          _mean_sd(per_one.accuracy), _mean_sd(per_one.kappa),
                          _mean_sd(per_one.roc_auc),
                          f"{single['time'].mean():.0f}"])
-        lines += ["Mean ± SD over subjects (ddof = 1; single models first averaged over the "
-                  "folds of each subject), test sessions 4-5, %; training time: the ensemble's "
-                  "K fits together, one fit for the single model:", "",
+        lines += ["Mean ± SD over subjects (ddof = 1; ensembles and single models first "
+                  "averaged over the folds and seeds of each subject), test sessions 4-5, %; "
+                  "training time: mean of the ensembles (each with all its fits) and of the single "
+                  "fits:",
+                  "",
                   markdown_table(["pipeline", "subjects", "accuracy", "κ", "ROC-AUC",
-                                  "training s / subject"], rows)]
+                                  "training s"], rows)]
         table = per_ens.merge(per_one, left_index=True, right_index=True, how="left",
                               suffixes=("", "_single"))
         lines += ["Per subject (accuracy %; Δ = ensemble - single-model mean):", "",
                   markdown_table(
-                      ["subject", "ensemble", "single (fold mean)", "Δ", "ensemble AUC",
+                      ["subject", "ensemble", "single (mean of fits)", "Δ", "ensemble AUC",
                        "single AUC"],
                       [[int(s), f"{r.accuracy * 100:.2f}", f"{r.accuracy_single * 100:.2f}",
                         f"{(r.accuracy - r.accuracy_single) * 100:+.2f}",
@@ -106,7 +126,7 @@ def comparison(ensembles: pd.DataFrame, members: pd.DataFrame) -> str:
                        for s, r in table.iterrows()])]
         if len(per_one):
             both = pd.concat([ens, single], ignore_index=True)
-            t = paired_tests(both, name, match=("subject", "seed")).iloc[0]
+            t = paired_tests(both, name).iloc[0]
             lines += [f"Ensemble better on {int(t.wins)}/{int(t.n_subjects)} subjects; mean "
                       f"difference {t.mean_difference * 100:+.2f} points; Wilcoxon signed-rank "
                       f"over subjects p = {t.p:.3g}.", ""]
@@ -159,12 +179,15 @@ def run(args: argparse.Namespace) -> int:
     preds = load_predictions(args.predictions_dir, args.pipelines, protocol=args.protocol)
     members = combine_records(member_paths, tag=False) if member_paths else None
     try:
-        records = ensemble_records(preds, members, folds=args.folds)
+        records = ensemble_records(preds, members, folds=args.folds, seeds=args.seeds,
+                                   over=args.over)
     except ValueError as err:
         raise SystemExit(f"eegmtl ensemble: {err}") from None
     merge_records(records, out)
     wall = time.perf_counter() - t0
-    lines = summary_header(out, command_line(args), wall, "Fold-model ensembles (SD)")
+    title = {"fold": "Fold-model ensembles", "seed": "Seed ensembles",
+             "fold+seed": "Fold-model and seed ensembles"}[args.over]
+    lines = summary_header(out, command_line(args), wall, f"{title} (SD)")
     stored = load_records(out)
     stored = tag_alignment(stored[stored["pipeline"].isin(records["pipeline"].unique())])
     if members is not None:

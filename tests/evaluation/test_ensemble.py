@@ -14,6 +14,7 @@ import pytest
 
 from eegmtl.evaluation.ensemble import (
     ENSEMBLE_FOLD,
+    ENSEMBLE_SEED,
     average_members,
     ensemble_records,
     load_predictions,
@@ -30,10 +31,11 @@ P1 = {1: [0.2, 0.9, 0.4, 0.6], 2: [0.4, 0.5, 0.7, 0.2], 3: [0.3, 0.4, 0.46, 0.95
 
 
 def _write(folder: Path, fold: int, p1, *, subject: int = 1, trials=(10, 11, 12, 13), y=Y,
-           pipeline: str = "Net[a]", cfg: str = "abc123", scores: bool = True) -> None:
+           pipeline: str = "Net[a]", cfg: str = "abc123", scores: bool = True,
+           seed: int = 0) -> None:
     """One prediction file as the runner writes it (fold_predictions with a task)."""
     task = SimpleNamespace(protocol="subject_dependent", pipeline=pipeline, subject=subject,
-                           fold=fold, seed=0, config_hash=cfg)
+                           fold=fold, seed=seed, config_hash=cfg)
     p1 = np.asarray(p1, dtype=float)
     proba = np.column_stack([1 - p1, p1])
     y_all = np.zeros(max(trials) + 1, dtype=int)
@@ -42,7 +44,7 @@ def _write(folder: Path, fold: int, p1, *, subject: int = 1, trials=(10, 11, 12,
                           proba if scores else p1 - 0.5, np.array([0, 1]), task)
     name = pipeline.replace("[", "_").replace("]", "_")
     folder.mkdir(parents=True, exist_ok=True)
-    df.to_csv(folder / f"subject_dependent_{name}_S{subject}_F{fold}_seed0_{cfg}"
+    df.to_csv(folder / f"subject_dependent_{name}_S{subject}_F{fold}_seed{seed}_{cfg}"
                        "_predictions.csv", index=False)
 
 
@@ -82,6 +84,61 @@ def test_average_and_metrics_equal_hand_computation(tmp_path: Path) -> None:
     assert cfg["member_config_hashes"] == ["abc123"] * 3 and cfg["member_folds"] == [1, 2, 3]
     assert cfg["member_config"] == {"lr": 0.1} and rec.dataset == "D"
     assert rec.member_accuracy_mean == pytest.approx(np.mean([0.5, 0.75, 0.25]))
+
+
+def test_seed_ensembles_average_the_seeds_of_each_fold(tmp_path: Path) -> None:
+    """``over="seed"``: the three seeds of one fold are averaged (here the P1 rows play
+    seeds 0-2 of fold 1 and, shifted, of fold 2); the record keeps its fold, seed -1."""
+    for seed, f in enumerate((1, 2, 3)):
+        _write(tmp_path, 1, P1[f], seed=seed)
+        _write(tmp_path, 2, P1[4 - f], seed=seed)
+    preds = load_predictions(tmp_path, ["Net[a]"])
+    avg = average_members(preds, over="seed")
+    assert sorted(set(avg["fold"])) == [1, 2] and "seed" not in avg.columns
+    for fold in (1, 2):  # the same three rows in another order: the same mean
+        np.testing.assert_allclose(avg[avg.fold == fold]["score_1"], [0.3, 0.6, 0.52, 1.75 / 3])
+    assert avg["seeds"].iloc[0] == "0;1;2" and avg["folds"].iloc[0] == "1;1;1"
+    records = []
+    for fold, order in ((1, (1, 2, 3)), (2, (3, 2, 1))):
+        r = _member_records().assign(fold=fold, seed=[0, 1, 2])
+        acc = [float(((np.asarray(P1[f]) > 0.5).astype(int) == Y).mean()) for f in order]
+        records.append(r.assign(accuracy=acc))
+    members = pd.concat(records, ignore_index=True)
+    rec = ensemble_records(preds, members, over="seed")
+    assert rec.pipeline.tolist() == ["Net[a]+seeds3"] * 2 and rec.fold.tolist() == [1, 2]
+    assert set(rec.seed) == {ENSEMBLE_SEED} and set(rec.n_members) == {3}
+    assert rec.accuracy.tolist() == pytest.approx([0.75, 0.75])
+    assert json.loads(rec.config.iloc[0])["member_seeds"] == [0, 1, 2]
+    assert rec.time.tolist() == pytest.approx([60.0, 60.0])
+    with pytest.raises(ValueError, match=r"missing seed\(s\) \[3\]"):
+        average_members(preds, over="seed", seeds=[0, 3])
+    assert set(average_members(preds, over="seed", seeds=[0, 2])["n_members"]) == {2}
+    with pytest.raises(ValueError, match="over must be one of"):
+        average_members(preds, over="subject")
+
+    both = ensemble_records(preds, members, over="fold+seed")
+    assert both.pipeline.tolist() == ["Net[a]+ens2+seeds3"] and both.n_members[0] == 6
+    assert both.fold[0] == ENSEMBLE_FOLD and both.seed[0] == ENSEMBLE_SEED
+    (tmp_path / "subject_dependent_Net_a__S1_F2_seed1_abc123_predictions.csv").unlink()
+    with pytest.raises(ValueError, match=r"no predictions for fold/seed \[\(2, 1\)\]"):
+        average_members(load_predictions(tmp_path, ["Net[a]"]), over="fold+seed")
+
+
+def test_seed_ensembles_pair_with_the_single_fits_of_their_fold() -> None:
+    """A seed ensemble (seed -1) is matched to the other pipeline's fits without the seed, by
+    subject and fold; a fold ensemble (fold 0) without the fold."""
+    from eegmtl.evaluation.stats import matched_runs
+
+    single = pd.DataFrame({"pipeline": "B", "subject": [1, 1, 1, 1], "fold": [1, 1, 2, 2],
+                           "seed": [0, 1, 0, 1], "accuracy": 0.5})
+    seeds = pd.DataFrame({"pipeline": "A", "subject": [1, 1], "fold": [1, 2],
+                          "seed": ENSEMBLE_SEED, "accuracy": 0.7})
+    rows, n = matched_runs(pd.concat([seeds, single]), "A", "B")
+    assert n == 2 and len(rows) == 6
+    folds = pd.DataFrame({"pipeline": "A", "subject": [1], "fold": [ENSEMBLE_FOLD],
+                          "seed": [1], "accuracy": 0.7})
+    rows, n = matched_runs(pd.concat([folds, single]), "A", "B")
+    assert n == 1 and sorted(rows[rows.pipeline == "B"].fold) == [1, 2]
 
 
 def test_aligned_members_name_the_ensemble_ea(tmp_path: Path) -> None:
@@ -231,3 +288,33 @@ def test_cli_reads_member_records_from_several_files(tmp_path: Path) -> None:
     rec = load_records(tmp_path / "ens.csv")
     members = sd[(sd.pipeline == "MixNet[val-tuned]") & (sd.subject == 1) & sd.fold.isin([1, 2])]
     assert rec.time[0] == pytest.approx(members.time.sum())
+
+
+def test_cli_seed_ensembles_of_committed_predictions(tmp_path: Path) -> None:
+    """``eegmtl ensemble --over seed`` on the committed aligned EEGTCNet fits of subject 1,
+    folds 1-2, seeds 0-2: one record per fold, equal to the hand-averaged probabilities."""
+    from eegmtl.experiments import main
+
+    files = {(f, s): RESULTS / "predictions_ea" / (
+        f"subject_dependent_EEGTCNet_S1_F{f}_seed{s}_7ea4ac552075_predictions.csv")
+        for f in (1, 2) for s in (0, 1, 2)}
+    for path in files.values():
+        shutil.copy(path, tmp_path)
+    out = tmp_path / "seeds.csv"
+    assert main("ensemble", ["--over", "seed", "--predictions-dir", str(tmp_path),
+                             "--pipelines", "EEGTCNet", "--results", str(out),
+                             "--member-records", str(RESULTS / "sd_sota_ea.csv"),
+                             str(RESULTS / "sd_seeds_ea.csv")]) == 0
+    rec = load_records(out).sort_values("fold")
+    assert rec.pipeline.tolist() == ["EEGTCNet+seeds3"] * 2 and rec.fold.tolist() == [1, 2]
+    assert (rec.seed == ENSEMBLE_SEED).all()
+    for fold, acc in zip((1, 2), rec.accuracy):
+        frames = [pd.read_csv(files[(fold, s)]) for s in (0, 1, 2)]
+        mean = np.mean([f[["score_0", "score_1"]].to_numpy() for f in frames], axis=0)
+        classes = np.array([0, 1])
+        truth = frames[0]["y_true"].to_numpy()
+        assert acc == pytest.approx((classes[mean.argmax(axis=1)] == truth).mean())
+    summary = (tmp_path / "seeds_summary.md").read_text()
+    assert "# Seed ensembles (SD)" in summary
+    assert "EEGTCNet+seeds3+EA (soft vote of 3 seeds) vs EEGTCNet+EA" in summary
+    assert "mean of 6 fits" in summary
