@@ -67,9 +67,8 @@ ENSEMBLE_SEED = -1
 #: What the members of an ensemble differ in (``over``): the record columns that vary.
 MEMBER_AXES: dict[str, tuple[str, ...]] = {
     "fold": ("fold",), "seed": ("seed",), "fold+seed": ("fold", "seed")}
-#: Columns that identify one ensemble over folds: its members differ only in ``fold`` (and the
-#: hash); over seeds ``seed`` takes ``fold``'s place, over both only the first three remain.
-GROUP_COLUMNS: tuple[str, ...] = ("protocol", "pipeline", "subject", "seed")
+#: Columns that identify one fit; an ensemble is identified by those of them that are not in
+#: its ``MEMBER_AXES`` (over folds: protocol, pipeline, subject, seed).
 _RUN_COLUMNS: tuple[str, ...] = ("protocol", "pipeline", "subject", "fold", "seed")
 
 #: Largest |Σ_c p_ic - 1| accepted as a probability row (float32 scores are stored).
