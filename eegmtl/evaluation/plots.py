@@ -178,7 +178,8 @@ def paired_differences_plot(
         ax.annotate(f"{100.0 * row.mean_difference:+.2f}  {p}  {row.wins}/{row.n_subjects}",
                     (1.0, y), xycoords=("axes fraction", "data"), xytext=(4, 0),
                     textcoords="offset points", va="center", fontsize="x-small")
-    ax.annotate(f"mean  p  {reference} better", (1.0, 1.0), xycoords="axes fraction",
+    # short column header: the reference's name is in the title, which a long header overlapped
+    ax.annotate("mean  p  better on", (1.0, 1.0), xycoords="axes fraction",
                 xytext=(4, 4), textcoords="offset points", fontsize="x-small", va="bottom")
     ax.axvline(0.0, color="k", lw=0.8)
     if margin is not None:
@@ -186,8 +187,10 @@ def paired_differences_plot(
     ax.set_yticks(range(len(order)), order, fontsize="small")
     ax.set_ylim(len(order) - 0.5, -0.5)
     ax.set_xlabel(f"{reference} minus pipeline, {metric} (percentage points; points: subjects)")
-    ax.set_title(f"{reference} against every other pipeline", fontsize="medium")
-    fig.subplots_adjust(left=0.32, right=0.80)
+    height = fig.get_figheight()
+    fig.suptitle(f"{reference} against every other pipeline (better on: subjects where it is "
+                 "better)", fontsize="medium", y=1.0 - 0.08 / height)
+    fig.subplots_adjust(left=0.32, right=0.80, top=1.0 - 0.55 / height)
     return _save(fig, path)
 
 

@@ -145,3 +145,23 @@ def test_variant_pairs_plot_joins_each_subject_and_draws_the_means(tmp_path):
         variant_pairs_plot(df.drop(columns="cs_mode"), "score", panel="cs_mode")
     with pytest.raises(ValueError, match="no records"):
         variant_pairs_plot(df.assign(score=np.nan), "score")
+
+
+def test_paired_differences_plot_title_clears_the_column_header(records):
+    """A long reference name: the title and the header of the right-hand column do not
+    overlap once drawn."""
+    long = "MixNet[val-tuned]+mtl[aligned_mtl]+aug[sr,mask]+EA"
+    mixnet = records[records["pipeline"] == "MixNet"]
+    df = pd.concat([records[records["pipeline"] != "MixNet"], mixnet.assign(pipeline=long)])
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    fig = paired_differences_plot(df, long)
+    renderer = FigureCanvasAgg(fig).get_renderer()
+    header = [t for t in fig.axes[0].texts if t.get_text().startswith("mean  p")]
+    assert len(header) == 1
+    title = [t for t in [fig._suptitle, fig.axes[0].title]
+             if t is not None and long in t.get_text()]
+    assert len(title) == 1
+    box_h = header[0].get_window_extent(renderer)
+    box_t = title[0].get_window_extent(renderer)
+    assert not box_h.overlaps(box_t)
