@@ -14,7 +14,8 @@ Usage::
     eegmtl ensemble --predictions-dir pipelines/results/predictions \\
         --pipelines "MixNet[val-tuned]" --results pipelines/results/sd_ensembles.csv
     eegmtl ensemble --over seed --predictions-dir pipelines/results/predictions_ea \\
-        --pipelines "MixNet[best]" --member-records sd_sota_ea.csv sd_seeds_ea.csv ...
+        --pipelines "MixNet[best]" --results pipelines/results/sd_seed_ensembles_ea.csv \\
+        --member-records pipelines/results/sd_sota_ea.csv pipelines/results/sd_seeds_ea.csv
 """
 
 from __future__ import annotations
