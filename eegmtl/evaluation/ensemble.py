@@ -197,13 +197,17 @@ def _wanted(name: str, present: set[int], wanted: Sequence[int] | None, group: d
     return sorted(set(map(int, wanted)))
 
 
+def _member_key(key: object) -> tuple[int, ...]:
+    """A groupby key over the member axes as a tuple of ints (``(2,)``, ``(2, 1)``)."""
+    return tuple(int(v) for v in (key if isinstance(key, tuple) else (key,)))
+
+
 def _members(rows: pd.DataFrame, group: dict[str, object], axes: Sequence[str],
              folds: Sequence[int] | None, seeds: Sequence[int] | None) -> list[pd.DataFrame]:
     """The member tables of one group sorted by ``axes`` (one per fold, seed, or fold × seed),
     after the checks: one fit per member, every requested fold / seed present."""
     hashes = rows.groupby(list(axes))["config_hash"].unique()
-    twice = {(k[0] if isinstance(k, tuple) and len(k) == 1 else k): list(h)
-             for k, h in hashes.items() if len(h) > 1}
+    twice = {_member_key(k): list(h) for k, h in hashes.items() if len(h) > 1}
     if twice:
         raise ValueError(f"{_describe(group)}: several fits per {'/'.join(axes)} "
                          f"({'/'.join(axes)}: config hashes {twice}); keep one configuration's "
@@ -214,8 +218,7 @@ def _members(rows: pd.DataFrame, group: dict[str, object], axes: Sequence[str],
     sel = rows
     for a, vals in keep.items():
         sel = sel[sel[a].isin(vals)]
-    parts = {tuple(int(v) for v in (k if isinstance(k, tuple) else (k,))): g
-             for k, g in sel.groupby(list(axes), sort=True)}
+    parts = {_member_key(k): g for k, g in sel.groupby(list(axes), sort=True)}
     n_full = int(np.prod([len(v) for v in keep.values()]))
     if len(parts) != n_full:
         lack = sorted(set(itertools.product(*keep.values())) - set(parts))
@@ -308,8 +311,8 @@ def average_members(
     for axis, wanted in (("fold", folds), ("seed", seeds)):
         if axis not in axes or wanted is not None:
             continue
-        sets = predictions.groupby(["pipeline", *[c for c in group_cols if c != "protocol"
-                                                  and c != "pipeline"]])[axis].agg(
+        # per pipeline (and subject, and the axis not averaged over), protocol left out
+        sets = predictions.groupby(group_cols[1:])[axis].agg(
             lambda s: tuple(sorted(set(map(int, s)))))
         for pipe, per in sets.groupby(level="pipeline"):
             full = sorted(set().union(*per))

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 import time
 from pathlib import Path
 
@@ -76,16 +75,12 @@ def comparison(ensembles: pd.DataFrame, members: pd.DataFrame) -> str:
     model's value for a subject is the mean over its folds (and seeds) matched to the ensemble.
     Wilcoxon signed-rank over subjects by :func:`eegmtl.evaluation.stats.paired_tests`.
     """
-    from eegmtl.evaluation.ensemble import ENSEMBLE_FOLD, ENSEMBLE_SEED
+    from eegmtl.evaluation.ensemble import ENSEMBLE_FOLD, ENSEMBLE_SEED, ensemble_name
     from eegmtl.evaluation.stats import paired_tests
     from eegmtl.evaluation.tables import markdown_table
 
     lines = []
     for name, ens in ensembles.groupby("pipeline", sort=True):
-        # the members' name carries the same alignment tag as the ensemble's (tag_alignment)
-        config = json.loads(ens["config"].iloc[0])
-        base = config["member_pipeline"]
-        member = base + re.sub(r"^(\+ens\d+)?(\+seeds\d+)?", "", name.removeprefix(base))
         over_folds = bool((ens["fold"] == ENSEMBLE_FOLD).all())
         over_seeds = bool((ens["seed"] == ENSEMBLE_SEED).all())
         configs = [json.loads(cfg) for cfg in ens["config"]]
@@ -93,6 +88,10 @@ def comparison(ensembles: pd.DataFrame, members: pd.DataFrame) -> str:
                  else set(map(int, ens["fold"])))
         seeds = ({int(s) for c in configs for s in c["member_seeds"]} if over_seeds
                  else set(map(int, ens["seed"])))
+        # the members' name carries the same alignment tag as the ensemble's (tag_alignment)
+        base = configs[0]["member_pipeline"]
+        member = base + name.removeprefix(ensemble_name(
+            base, len(folds) if over_folds else None, len(seeds) if over_seeds else None))
         single = members[(members["pipeline"] == member)
                          & members["subject"].isin(ens["subject"])
                          & members["seed"].isin(seeds) & members["fold"].isin(folds)]
