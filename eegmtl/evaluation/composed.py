@@ -1,5 +1,5 @@
 """Composed method names: a registered deep method plus ``+mtl[...]`` / ``+arch[...]`` /
-``+aug[...]`` / ``+noaug``.
+``+aug[...]`` / ``+noaug`` / ``+set[...]``.
 
 :func:`parse_name` splits a name such as ``"ATCNet+mtl[aligned_mtl]+aug[sr,ft]"`` into its base
 and options; :func:`composed_method` turns it into a registry entry ``(factory, protocol ->
@@ -10,6 +10,7 @@ Grammar (suffixes in any order, each at most once)::
 
     name   := base ("+mtl[" METHOD "]")? ("+arch[" ARCH "]")?
               ("+aug" ("[" AUG ("," AUG)* "]")? | "+noaug")?
+              ("+set[" KEY "=" VALUE ("," KEY "=" VALUE)* "]")?
     base   := a registered deep method (MixNet rows, MIN2Net, the deep baselines, EEGNet[val], ...)
               or, with +mtl, any braindecode model class name
 
@@ -23,6 +24,12 @@ Grammar (suffixes in any order, each at most once)::
 - ``+aug`` = :data:`DEFAULT_AUGMENTATION` (S&R, one augmented copy appended per batch);
   ``+aug[a,b]`` composes the transforms of :data:`AUG_ALIASES` (one appended copy);
   ``+noaug`` removes a recipe's augmentation.
+- ``+set[key=value,...]`` overrides configuration entries, applied after the other parts: a
+  key of the pipeline's default config or, on a MixNet-family pipeline, any
+  :class:`~eegmtl.mixnet.MixNetClassifier` parameter (e.g. ``MixNet[best]+set[n_components=3]``,
+  all three CSP filters per band). Values are scalars read by :func:`parse_value` (numbers,
+  ``true`` / ``false``, ``none``, else text); the overrides are recorded and hashed with the
+  config, so the name tells the variant apart in every record and report.
 - ``EEGNet`` / ``ShallowFBCSPNet`` with a suffix are built on ``EEGNet[val]`` /
   ``ShallowFBCSPNet[val]`` (the recipe path with validation-fold early stopping): the older
   rows' own path takes no augmentation.
@@ -30,6 +37,7 @@ Grammar (suffixes in any order, each at most once)::
 
 from __future__ import annotations
 
+import inspect
 import re
 from collections.abc import Callable
 from typing import Any
@@ -42,7 +50,9 @@ __all__ = [
     "DEFAULT_AUGMENTATION",
     "augmentation_spec",
     "composed_method",
+    "config_overrides",
     "parse_name",
+    "parse_value",
 ]
 
 #: short names of the transforms of :data:`eegmtl.eeg.augmentation.AUGMENTATIONS`
@@ -64,13 +74,51 @@ DEFAULT_AUGMENTATION: dict[str, Any] = {"transforms": ["segment_recombine"], "n_
 BACKBONE_OPTIONS: dict[str, Any] = {"input": "time", "bands": [[4.0, 40.0]],
                                     "sfreq_model": 250.0, "latent_dim": 16}
 
-_SUFFIX = r"\+(?:aug|noaug|mtl|arch)(?:\[[^\]]*\])?"
+_KINDS = "aug|noaug|mtl|arch|set"
+_SUFFIX = rf"\+(?:{_KINDS})(?:\[[^\]]*\])?"
 _NAME = re.compile(rf"^(?P<base>.+?)(?P<suffixes>(?:{_SUFFIX})+)$")
 _LEGACY = {"EEGNet": "EEGNet[val]", "ShallowFBCSPNet": "ShallowFBCSPNet[val]"}
 
 
+def parse_value(text: str) -> Any:
+    """``"3"`` -> 3, ``"0.5"`` -> 0.5, ``"true"`` -> True, ``"none"`` -> None, else the text."""
+    low = text.lower()
+    if low in {"true", "false"}:
+        return low == "true"
+    if low in {"none", "null"}:
+        return None
+    for cast in (int, float):
+        try:
+            return cast(text)
+        except ValueError:
+            pass
+    return text
+
+
+def config_overrides(text: str) -> dict[str, Any]:
+    """The ``key=value`` pairs of ``+set[text]`` (values by :func:`parse_value`).
+
+    Raises
+    ------
+    ValueError
+        An empty list, an item without ``=`` or a key given twice.
+    """
+    out: dict[str, Any] = {}
+    for item in (t.strip() for t in text.split(",")):
+        key, sep, value = item.partition("=")
+        key = key.strip()
+        if not sep or not key.isidentifier():
+            raise ValueError(f"+set[...] takes key=value items separated by commas (e.g. "
+                             f"+set[n_components=3]); got {item!r}.")
+        if key in out:
+            raise ValueError(f"+set[...] gives {key!r} twice.")
+        out[key] = parse_value(value.strip())
+    return out
+
+
 def parse_name(name: str) -> tuple[str, dict[str, str | None]]:
-    """``(base, {"mtl": method | None, "aug": spec text | None, "noaug": ""?})``.
+    """``(base, {"mtl": method, "arch": ..., "aug": spec text | None, "set": overrides text})``
+    (``"aug": None`` for ``+noaug``).
 
     Raises
     ------
@@ -81,9 +129,9 @@ def parse_name(name: str) -> tuple[str, dict[str, str | None]]:
     if not match:
         raise KeyError(f"unknown method {name!r}; available: {m.available_methods()}, or a "
                        "deep one with +mtl[<method>], +arch[mmoe|cgc|ple|cross_stitch], +aug, "
-                       "+aug[sr,ft,...] or +noaug")
+                       "+aug[sr,ft,...], +noaug or +set[key=value,...]")
     opts: dict[str, str | None] = {}
-    for kind, arg in re.findall(r"\+(aug|noaug|mtl|arch)(?:\[([^\]]*)\])?", match["suffixes"]):
+    for kind, arg in re.findall(rf"\+({_KINDS})(?:\[([^\]]*)\])?", match["suffixes"]):
         key = "aug" if kind == "noaug" else kind
         if key in opts:
             raise KeyError(f"{name!r}: give at most one +{kind} / +aug / +noaug part.")
@@ -92,6 +140,8 @@ def parse_name(name: str) -> tuple[str, dict[str, str | None]]:
             raise KeyError(f"{name!r}: +mtl needs a method, e.g. +mtl[blending].")
         if kind == "arch" and not arg:
             raise KeyError(f"{name!r}: +arch needs an architecture, e.g. +arch[mmoe].")
+        if kind == "set" and not arg:
+            raise KeyError(f"{name!r}: +set needs key=value items, e.g. +set[n_components=3].")
     return match["base"], opts
 
 
@@ -180,9 +230,16 @@ def composed_method(name: str) -> tuple[Any, Callable[[str], dict[str, Any]]]:
                        f"{m.available_methods()} (a braindecode model needs +mtl[<method>]).")
     if "arch" in opts:
         base_defaults = _with_architecture(name, factory, base_defaults, str(opts["arch"]))
-    if "aug" not in opts:
-        return factory, base_defaults
-    text = opts["aug"]
+    if "aug" in opts:
+        base_defaults = _with_augmentation(name, base, factory, base_defaults, opts["aug"])
+    if "set" in opts:
+        base_defaults = _with_overrides(name, factory, base_defaults, str(opts["set"]))
+    return factory, base_defaults
+
+
+def _with_augmentation(name: str, base: str, factory: Any,
+                       base_defaults: Callable[[str], dict[str, Any]],
+                       text: str | None) -> Callable[[str], dict[str, Any]]:
     if text is None:
         aug = None
     else:
@@ -195,4 +252,29 @@ def composed_method(name: str) -> tuple[Any, Callable[[str], dict[str, Any]]]:
     def defaults(protocol: str) -> dict[str, Any]:
         return {**base_defaults(protocol), "augmentation": aug}
 
-    return factory, defaults
+    return defaults
+
+
+def _with_overrides(name: str, factory: Any, base_defaults: Callable[[str], dict[str, Any]],
+                    text: str) -> Callable[[str], dict[str, Any]]:
+    try:
+        overrides = config_overrides(text)
+    except ValueError as err:
+        raise ValueError(f"{name!r}: {err.args[0]}") from None
+    known: set[str] = set()
+    for protocol in ("subject_dependent", "subject_independent"):
+        try:
+            known |= set(base_defaults(protocol))
+        except ValueError:  # e.g. settings tuned for one protocol only
+            continue
+    if factory in (m._mixnet_factory, m._min2net_factory):
+        known |= set(inspect.signature(m._mixnet_class(name)).parameters)
+    unknown = sorted(set(overrides) - known)
+    if unknown:
+        raise ValueError(f"{name!r}: +set[...] cannot set {unknown}; settable here: "
+                         f"{sorted(known)}.")
+
+    def defaults(protocol: str) -> dict[str, Any]:
+        return {**base_defaults(protocol), **overrides}
+
+    return defaults

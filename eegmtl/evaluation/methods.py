@@ -48,6 +48,9 @@ Composed names (:func:`parse_name`), for any deep base:
   (``blending``, ``aligned_mtl``, ...), on the band-passed trials (4-40 Hz, 250 Hz, no CSP),
   latent size 16, the recipe's network arguments; e.g. ``ATCNet+mtl[blending]``.
   ``<MixNet variant>+mtl[<method>]`` changes the MTL method of a MixNet row.
+- ``<name>+set[key=value,...]``: configuration overrides carried by the name (recorded and
+  hashed), e.g. ``MixNet[best]+set[n_components=3]`` (:func:`eegmtl.evaluation.composed.
+  config_overrides`).
 - ``<MixNet-family name>+arch[mmoe|cgc|ple|cross_stitch]``: the encoder inside that multi-task
   architecture instead of hard sharing (:class:`eegmtl.models.eeg_architectures.
   MultiTaskEEGArchitecture`), e.g. ``MixNet[val-tuned]+arch[mmoe]``.
@@ -172,7 +175,7 @@ def method_error(name: str) -> str | None:
     except (KeyError, ValueError) as err:
         text = str(err.args[0]) if err.args else str(err)
         text = text.removeprefix(f"{name!r}: ").rstrip(".") + "."
-        base = re.split(r"\+(?:aug|noaug|mtl|arch)\b", name, maxsplit=1)[0]
+        base = re.split(r"\+(?:aug|noaug|mtl|arch|set)\b", name, maxsplit=1)[0]
         close = close_names(base, [*available_methods(), *ALIASES])
         return (f"did you mean {' or '.join(map(repr, close))}? " if close else "") + text
     return None

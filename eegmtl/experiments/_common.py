@@ -8,10 +8,10 @@ import shlex
 import time
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
 
 from eegmtl._io import file_lock
 from eegmtl.config import checkout_root, is_checkout
+from eegmtl.evaluation.composed import parse_value
 
 __all__ = ["T_START", "add_parallel_arguments", "command_line", "display_path",
            "parse_subjects", "parse_value", "set_torch_threads"]
@@ -33,21 +33,6 @@ def parse_subjects(values: list[str]) -> list[int]:
             else:
                 out.add(int(part))
     return sorted(out)
-
-
-def parse_value(text: str) -> Any:
-    """``"3"`` -> 3, ``"0.5"`` -> 0.5, ``"true"`` -> True, ``"none"`` -> None, else the text."""
-    low = text.lower()
-    if low in {"true", "false"}:
-        return low == "true"
-    if low in {"none", "null"}:
-        return None
-    for cast in (int, float):
-        try:
-            return cast(text)
-        except ValueError:
-            pass
-    return text
 
 
 def command_line(args: argparse.Namespace) -> str:

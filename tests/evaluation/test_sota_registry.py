@@ -3,6 +3,7 @@ and Euclidean alignment in the runner (tiny synthetic data, one or two epochs)."
 
 from __future__ import annotations
 
+import re
 import sys
 from pathlib import Path
 
@@ -75,6 +76,31 @@ def test_composed_names():
     with pytest.raises(KeyError, match="unknown method"):
         default_config("NoSuchNet")
 
+
+
+def test_set_overrides_in_the_name_are_recorded_and_checked():
+    from eegmtl._io import config_hash
+    from eegmtl.evaluation.composed import config_overrides
+    from eegmtl.evaluation.methods import make_estimator, method_error
+
+    assert config_overrides("n_components=3, input=time,lr=5e-4,flat=none") == {
+        "n_components": 3, "input": "time", "lr": 5e-4, "flat": None}
+    base = default_config("MixNet[best]")
+    cfg = default_config("MixNet[best]+set[n_components=3]")
+    assert cfg == {**base, "n_components": 3}  # the alias composes; everything else kept
+    assert config_hash(cfg) != config_hash(base)
+    est = make_estimator("MixNet[val-tuned]+mtl[aligned_mtl]+aug[sr,mask]+set[n_components=3]")
+    assert est.n_components == 3 and est.mtl == "aligned_mtl"
+    # applied after the other parts, in whatever order they are written
+    assert default_config("MixNet+set[mtl=pcgrad]+aug")["mtl"] == "pcgrad"
+    assert default_config("ATCNet+set[max_epochs=5]")["max_epochs"] == 5
+    assert default_config("MixNet[val-tuned]+set[warmup=3]", "sd")["warmup"] == 3
+    for bad, why in [("MixNet+set[n_comp=3]", "cannot set \\['n_comp'\\]"),
+                     ("ATCNet+set[n_components=3]", "cannot set"),  # not a MixNet option
+                     ("MixNet+set[n_components]", "key=value"),
+                     ("MixNet+set[lr=1,lr=2]", "twice"),
+                     ("MixNet+set[]", "needs key=value")]:
+        assert re.search(why, method_error(bad)), (bad, method_error(bad))
 
 @pytest.mark.parametrize("name", ["EEGNet+mtl[blending]", "ATCNet+mtl[aligned_mtl]",
                                   "EEGTCNet+mtl[blending]", "ShallowFBCSPNet+mtl[aligned_mtl]"])
