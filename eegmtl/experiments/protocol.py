@@ -81,7 +81,8 @@ def add_arguments(parser: argparse.ArgumentParser, protocol: str = "subject_depe
     p.add_argument("--device", default=None, help="deep methods only: cpu, cuda, auto")
     p.add_argument("--set", nargs="+", default=[], metavar="KEY=VALUE",
                    help="config override for every method whose config has KEY "
-                        "(e.g. lr=5e-4 patience=30)")
+                        "(e.g. lr=5e-4 patience=30); the pipeline names do not carry it: "
+                        "for a named variant use NAME+set[KEY=VALUE,...]")
     p.add_argument("--quick", action="store_true",
                    help="smoke test: subject 1, fold 1, 2 epochs, results to *_quick.csv")
     p.add_argument("--no-resume", action="store_true", help="refit finished fits")
