@@ -9,7 +9,7 @@ config)``, so a composed name works wherever a registered one does and its whole
 Grammar (suffixes in any order, each at most once)::
 
     name   := base ("+mtl[" METHOD "]")? ("+arch[" ARCH "]")?
-              ("+aug" ("[" AUG ("," AUG)* "]")? | "+noaug")?
+              ("+aug" ("[" AUG ("," AUG)* ("," "x" K)? "]")? | "+noaug")?
               ("+set[" KEY "=" VALUE ("," KEY "=" VALUE)* "]")?
     base   := a registered deep method (MixNet rows, MIN2Net, the deep baselines, EEGNet[val], ...)
               or, with +mtl, any braindecode model class name
@@ -22,7 +22,8 @@ Grammar (suffixes in any order, each at most once)::
   by that architecture of encoder copies (default sizes:
   :data:`eegmtl.models.eeg_architectures.EEG_ARCHITECTURES`).
 - ``+aug`` = :data:`DEFAULT_AUGMENTATION` (S&R, one augmented copy appended per batch);
-  ``+aug[a,b]`` composes the transforms of :data:`AUG_ALIASES` (one appended copy);
+  ``+aug[a,b]`` composes the transforms of :data:`AUG_ALIASES` (one appended copy;
+  ``+aug[a,b,x2]``: two independently augmented copies, ``x0``: in place);
   ``+noaug`` removes a recipe's augmentation.
 - ``+set[key=value,...]`` overrides configuration entries, applied after the other parts: a
   key of the pipeline's default config or, on a MixNet-family pipeline, any
@@ -146,14 +147,27 @@ def parse_name(name: str) -> tuple[str, dict[str, str | None]]:
 
 
 def augmentation_spec(text: str) -> dict[str, Any]:
-    """The augmentation spec of ``+aug[text]`` (``""``: :data:`DEFAULT_AUGMENTATION`)."""
+    """The augmentation spec of ``+aug[text]`` (``""``: :data:`DEFAULT_AUGMENTATION`).
+
+    ``text`` lists transforms of :data:`AUG_ALIASES`, composed in order, and optionally one
+    ``xK`` item: ``K`` independently augmented copies appended to each training batch
+    (default 1; ``x0`` transforms the batch in place), e.g. ``sr,mask,x2``.
+    """
     if not text:
         return dict(DEFAULT_AUGMENTATION)
     names = [t.strip().lower() for t in text.split(",") if t.strip()]
+    copies = [t for t in names if re.fullmatch(r"x\d+", t)]
+    names = [t for t in names if t not in copies]
+    if len(copies) > 1:
+        raise ValueError(f"give the number of augmented copies once; got {copies}.")
     bad = [t for t in names if t not in AUG_ALIASES]
     if bad:
-        raise ValueError(f"unknown augmentation(s) {bad}; use {sorted(set(AUG_ALIASES))}.")
-    return {"transforms": [AUG_ALIASES[t] for t in names], "n_augmentation": 1}
+        raise ValueError(f"unknown augmentation(s) {bad}; use {sorted(set(AUG_ALIASES))} and "
+                         "optionally xK (K augmented copies per batch, e.g. x2).")
+    if not names:
+        raise ValueError(f"+aug[{text}] names no transform; e.g. +aug[sr,x2].")
+    n_copies = int(copies[0][1:]) if copies else DEFAULT_AUGMENTATION["n_augmentation"]
+    return {"transforms": [AUG_ALIASES[t] for t in names], "n_augmentation": n_copies}
 
 
 def _backbone_defaults(model: str, mtl: str) -> Callable[[str], dict[str, Any]]:

@@ -39,8 +39,9 @@ Composed names (:func:`parse_name`), for any deep base:
 
 - ``<base>+aug``: segmentation-and-recombination (S&R, 8 segments; one augmented copy appended
   to every training batch); ``<base>+aug[sr,ft,mask,chdrop,noise]``: those transforms composed
-  (:data:`AUG_ALIASES`); ``<base>+noaug``: a recipe's own augmentation removed. Training batches
-  only (:mod:`eegmtl.eeg.augmentation`). ``EEGNet+aug`` / ``ShallowFBCSPNet+aug`` are built on
+  (:data:`AUG_ALIASES`), ``+aug[sr,mask,x2]`` with two augmented copies per batch;
+  ``<base>+noaug``: a recipe's own augmentation removed. Training batches only
+  (:mod:`eegmtl.eeg.augmentation`). ``EEGNet+aug`` / ``ShallowFBCSPNet+aug`` are built on
   the ``[val]`` rows (compare them with ``EEGNet[val]``).
 - ``<braindecode model>+mtl[<method>]``: the braindecode network's trunk with MixNet's
   reconstruction / triplet / classification heads (:class:`eegmtl.models.multitask.

@@ -72,6 +72,10 @@ def test_composed_names():
     assert (bb["backbone"], bb["mtl"], bb["protocol"]) == ("Deep4Net", "ew", "si")
     assert not is_method("CSP+LDA+aug") and not is_method("MixNet+aug[nope]")
     assert not is_method("CTNet+aug")  # already augments (recipe): ambiguous
+    assert default_config("MixNet+aug[sr,mask,x2]")["augmentation"] == {
+        "transforms": ["segment_recombine", "smooth_time_mask"], "n_augmentation": 2}
+    assert default_config("EEGNet+aug[ft,x0]")["augmentation"]["n_augmentation"] == 0
+    assert not is_method("MixNet+aug[x2]") and not is_method("MixNet+aug[sr,x2,x3]")
     assert is_deep_method("EEGNet") and not is_deep_method("TS+SVM")
     with pytest.raises(KeyError, match="unknown method"):
         default_config("NoSuchNet")
