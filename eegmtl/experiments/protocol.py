@@ -180,7 +180,7 @@ def run(args: argparse.Namespace) -> int:
     """Run the evaluation (or regenerate its summary) as parsed by :func:`add_arguments`."""
     from eegmtl.evaluation.runner import run_protocol
     from eegmtl.evaluation.tables import to_markdown
-    from eegmtl.experiments.summaries import write_summary
+    from eegmtl.experiments.summaries import selection_rows, write_summary
 
     os.environ.setdefault("MNE_LOGGING_LEVEL", "WARNING")  # quiet CSP logs (workers inherit)
     protocol = normalize_protocol(args.protocol)
@@ -224,7 +224,12 @@ def run(args: argparse.Namespace) -> int:
     # a call that only found finished fits adds nothing to the record of what made the file
     write_summary(results, summary, protocol, command_line(args) if n_new else None, wall,
                   title=title)
-    print(to_markdown(df, by=("pipeline",), metrics=("accuracy", "f1_macro")))
+    selection = selection_rows(df)
+    if (~selection).any():
+        print(to_markdown(df[~selection], by=("pipeline",), metrics=("accuracy", "f1_macro")))
+    if selection.any():
+        print("validation accuracy of the model-selection run (test scores recorded, not shown):")
+        print(to_markdown(df[selection], by=("pipeline",), metrics=("val_accuracy",)))
     print(f"{len(df)} records in {results} ({n_new} new); summary {summary}; "
           f"wall {wall:.1f} s")
     return 0

@@ -2,7 +2,8 @@
 
 Each summary starts with every command that wrote into the record file (kept in
 ``<records>.commands.log``: date, wall time, command), then mean ± SD tables, the validation
-scores, fit times and the settings that tell the pipelines apart.
+scores, fit times and the settings that tell the pipelines apart. Rows of model-selection runs
+(validation on held-out training sessions) are summarised by their validation scores only.
 """
 
 from __future__ import annotations
@@ -18,13 +19,22 @@ from eegmtl.evaluation.records import load_records
 from eegmtl.evaluation.tables import markdown_table, to_markdown
 from eegmtl.experiments._common import display_path
 
-__all__ = ["CONTEXT", "SETTING_KEYS", "summary_header", "write_summary"]
+__all__ = ["CONTEXT", "SELECTION_NOTE", "SETTING_KEYS", "selection_rows", "summary_header",
+           "write_summary"]
 
 CONTEXT = (
     "Data: the local BCIC IV 2b epoched export (C3/Cz/C4, 250 Hz, 0-4 s after the cue, "
     "band-limited to about 6.7-25 Hz, 120 trials per session). The MixNet paper's 77.07 % (SD) "
     "/ 75.66 % (SI) were obtained on differently pre-processed data with hyper-parameters "
     "chosen on the test sessions; they are a reference, not the same experiment."
+)
+
+#: what a summary says about the rows of model-selection runs (:func:`selection_rows`)
+SELECTION_NOTE = (
+    "Model-selection runs (validation on each held-out training session, `--validation "
+    "session`): validation accuracy only, mean ± SD over subject × fold rows. Their test "
+    "scores are in the records but not shown, so that a choice made from this summary cannot "
+    "read them; score the chosen pipeline in its own run."
 )
 
 #: method-config keys shown in the summary's settings table, in this order
@@ -63,31 +73,54 @@ def write_summary(
     df = load_records(records_path)
     df = df[df["protocol"] == protocol]
     lines = summary_header(records_path, command, wall, title)
+    selection = selection_rows(df)
+    scored, chosen_from = df[~selection], df[selection]
     if df.empty:
         lines.append("No records yet.")
-    else:
-        lines += ["Mean ± SD over all subject × fold (× seed) rows (ddof = 1), test sessions; "
-                  "`n` = rows.", "",
-                  to_markdown(df, by=("pipeline",), per_subject_metric="accuracy"),
-                  "Validation accuracy (the only score used for any choice):", "",
-                  to_markdown(df, by=("pipeline",), metrics=("val_accuracy",)),
+    if not scored.empty:
+        lines += _scored_tables(scored)
+    if not chosen_from.empty:
+        lines += [*([""] if not scored.empty else []), SELECTION_NOTE, "",
+                  to_markdown(chosen_from, by=("pipeline",), metrics=("val_accuracy",)),
                   "Fit time per fold (s) and epochs trained: mean over rows.", "",
-                  _times(df),
+                  _times(chosen_from),
                   "Settings that tell the pipelines apart (from the records' `config`):", "",
-                  _settings(df)]
-        folds_per_pipe = df.groupby("pipeline")["fold"].apply(lambda f: frozenset(f.unique()))
-        common = frozenset.intersection(*folds_per_pipe)
-        if len(set(folds_per_pipe)) > 1 and common:
-            same = df[df["fold"].isin(common)]
-            shown = sorted(int(f) for f in common)
-            lines += ["", f"Same folds for every pipeline (fold(s) {shown} only; some "
-                      "pipelines were run on fewer folds than others, so compare them here):",
-                      "", to_markdown(same, by=("pipeline",), per_subject_metric=None)]
+                  _settings(chosen_from)]
     if extra:
         lines += ["", extra]
     text = "\n".join(lines) + "\n"
     atomic_write(summary_path, text)
     return text
+
+
+def selection_rows(df: pd.DataFrame) -> pd.Series:
+    """Rows of model-selection runs: validation on held-out training sessions
+    (``--validation session``), whose test scores a summary does not show."""
+    if df.empty or "config" not in df:
+        return pd.Series(False, index=df.index)
+    by_config = {c: json.loads(c).get("validation") == "session" for c in df["config"].unique()}
+    return df["config"].map(by_config).astype(bool)
+
+
+def _scored_tables(df: pd.DataFrame) -> list[str]:
+    lines = ["Mean ± SD over all subject × fold (× seed) rows (ddof = 1), test sessions; "
+             "`n` = rows.", "",
+             to_markdown(df, by=("pipeline",), per_subject_metric="accuracy"),
+             "Validation accuracy (the only score used for any choice):", "",
+             to_markdown(df, by=("pipeline",), metrics=("val_accuracy",)),
+             "Fit time per fold (s) and epochs trained: mean over rows.", "",
+             _times(df),
+             "Settings that tell the pipelines apart (from the records' `config`):", "",
+             _settings(df)]
+    folds_per_pipe = df.groupby("pipeline")["fold"].apply(lambda f: frozenset(f.unique()))
+    common = frozenset.intersection(*folds_per_pipe)
+    if len(set(folds_per_pipe)) > 1 and common:
+        same = df[df["fold"].isin(common)]
+        shown = sorted(int(f) for f in common)
+        lines += ["", f"Same folds for every pipeline (fold(s) {shown} only; some "
+                  "pipelines were run on fewer folds than others, so compare them here):",
+                  "", to_markdown(same, by=("pipeline",), per_subject_metric=None)]
+    return lines
 
 
 def _times(df: pd.DataFrame) -> str:

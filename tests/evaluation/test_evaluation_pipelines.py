@@ -104,6 +104,30 @@ def test_subject_dependent_script_writes_records_and_summary(fake_mixnet, tmp_pa
     assert len(log.read_text().splitlines()) == 1 and len(load_records(res)) == 2
 
 
+
+def test_selection_run_summary_shows_validation_only(fake_mixnet, tmp_path, capsys):
+    from eegmtl.experiments.summaries import SELECTION_NOTE
+
+    sd = _load("subject_dependent.py")
+    res = tmp_path / "sel.csv"
+    sd.main(["--methods", "MixNet", "--subjects", "1", "--validation", "session",
+             "--results", str(res), "--no-progress"])
+    df = load_records(res)
+    assert len(df) == 3 and df["accuracy"].notna().all()  # recorded ...
+    out = capsys.readouterr().out
+    text = (tmp_path / "sel_summary.md").read_text()
+    for shown in (out, text):  # ... but neither printed nor summarised
+        assert "acc (%)" not in shown.replace("val acc (%)", "")
+        assert "F1" not in shown and "val acc" in shown
+    assert SELECTION_NOTE in text and "(ddof = 1), test sessions" not in text
+    # a scored run in the same file gets its test table; the selection rows stay out of it
+    sd.main(["--methods", "MixNet", "--subjects", "1", "--only-folds", "1",
+             "--results", str(res), "--no-progress"])
+    text = (tmp_path / "sel_summary.md").read_text()
+    scored = text.split(SELECTION_NOTE)[0]
+    assert "(ddof = 1), test sessions" in scored and "| MixNet | " in scored
+    assert "| 1 |" in scored.split("(ddof = 1), test sessions")[1].split("Validation accuracy")[0]
+
 def test_estimate_plans_without_fitting(fake_mixnet, tmp_path, capsys):
     sd = _load("subject_dependent.py")
     res = tmp_path / "sd.csv"
