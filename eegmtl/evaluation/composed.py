@@ -135,7 +135,8 @@ def parse_name(name: str) -> tuple[str, dict[str, str | None]]:
     for kind, arg in re.findall(rf"\+({_KINDS})(?:\[([^\]]*)\])?", match["suffixes"]):
         key = "aug" if kind == "noaug" else kind
         if key in opts:
-            raise KeyError(f"{name!r}: give at most one +{kind} / +aug / +noaug part.")
+            parts = "+aug / +noaug" if key == "aug" else f"+{kind}"
+            raise KeyError(f"{name!r}: give at most one {parts} part.")
         opts[key] = None if kind == "noaug" else arg
         if kind == "mtl" and not arg:
             raise KeyError(f"{name!r}: +mtl needs a method, e.g. +mtl[blending].")

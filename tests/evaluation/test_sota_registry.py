@@ -103,7 +103,8 @@ def test_set_overrides_in_the_name_are_recorded_and_checked():
                      ("ATCNet+set[n_components=3]", "cannot set"),  # not a MixNet option
                      ("MixNet+set[n_components]", "key=value"),
                      ("MixNet+set[lr=1,lr=2]", "twice"),
-                     ("MixNet+set[]", "needs key=value")]:
+                     ("MixNet+set[]", "needs key=value"),
+                     ("MixNet+set[lr=1]+set[lr=2]", "at most one \\+set part")]:
         assert re.search(why, method_error(bad)), (bad, method_error(bad))
 
 @pytest.mark.parametrize("name", ["EEGNet+mtl[blending]", "ATCNet+mtl[aligned_mtl]",
