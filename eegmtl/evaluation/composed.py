@@ -49,6 +49,7 @@ __all__ = [
     "AUG_ALIASES",
     "BACKBONE_OPTIONS",
     "DEFAULT_AUGMENTATION",
+    "SUFFIX_KINDS",
     "augmentation_spec",
     "composed_method",
     "config_overrides",
@@ -75,8 +76,9 @@ DEFAULT_AUGMENTATION: dict[str, Any] = {"transforms": ["segment_recombine"], "n_
 BACKBONE_OPTIONS: dict[str, Any] = {"input": "time", "bands": [[4.0, 40.0]],
                                     "sfreq_model": 250.0, "latent_dim": 16}
 
-_KINDS = "aug|noaug|mtl|arch|set"
-_SUFFIX = rf"\+(?:{_KINDS})(?:\[[^\]]*\])?"
+#: the parts a composed name may carry after its base, as a regex alternation
+SUFFIX_KINDS = "aug|noaug|mtl|arch|set"
+_SUFFIX = rf"\+(?:{SUFFIX_KINDS})(?:\[[^\]]*\])?"
 _NAME = re.compile(rf"^(?P<base>.+?)(?P<suffixes>(?:{_SUFFIX})+)$")
 _LEGACY = {"EEGNet": "EEGNet[val]", "ShallowFBCSPNet": "ShallowFBCSPNet[val]"}
 
@@ -132,7 +134,7 @@ def parse_name(name: str) -> tuple[str, dict[str, str | None]]:
                        "deep one with +mtl[<method>], +arch[mmoe|cgc|ple|cross_stitch], +aug, "
                        "+aug[sr,ft,...], +noaug or +set[key=value,...]")
     opts: dict[str, str | None] = {}
-    for kind, arg in re.findall(rf"\+({_KINDS})(?:\[([^\]]*)\])?", match["suffixes"]):
+    for kind, arg in re.findall(rf"\+({SUFFIX_KINDS})(?:\[([^\]]*)\])?", match["suffixes"]):
         key = "aug" if kind == "noaug" else kind
         if key in opts:
             parts = "+aug / +noaug" if key == "aug" else f"+{kind}"

@@ -81,7 +81,7 @@ from eegmtl.evaluation.catalog import (
     available_methods,
     register_method,
 )
-from eegmtl.evaluation.composed import composed_method
+from eegmtl.evaluation.composed import SUFFIX_KINDS, composed_method
 from eegmtl.mixnet.defaults import normalize_protocol
 
 __all__ = [
@@ -176,7 +176,7 @@ def method_error(name: str) -> str | None:
     except (KeyError, ValueError) as err:
         text = str(err.args[0]) if err.args else str(err)
         text = text.removeprefix(f"{name!r}: ").rstrip(".") + "."
-        base = re.split(r"\+(?:aug|noaug|mtl|arch|set)\b", name, maxsplit=1)[0]
+        base = re.split(rf"\+(?:{SUFFIX_KINDS})\b", name, maxsplit=1)[0]
         close = close_names(base, [*available_methods(), *ALIASES])
         return (f"did you mean {' or '.join(map(repr, close))}? " if close else "") + text
     return None

@@ -82,10 +82,7 @@ def write_summary(
     if not chosen_from.empty:
         lines += [*([""] if not scored.empty else []), SELECTION_NOTE, "",
                   to_markdown(chosen_from, by=("pipeline",), metrics=("val_accuracy",)),
-                  "Fit time per fold (s) and epochs trained: mean over rows.", "",
-                  _times(chosen_from),
-                  "Settings that tell the pipelines apart (from the records' `config`):", "",
-                  _settings(chosen_from)]
+                  *_fit_tables(chosen_from)]
     if extra:
         lines += ["", extra]
     text = "\n".join(lines) + "\n"
@@ -108,10 +105,7 @@ def _scored_tables(df: pd.DataFrame) -> list[str]:
              to_markdown(df, by=("pipeline",), per_subject_metric="accuracy"),
              "Validation accuracy (the only score used for any choice):", "",
              to_markdown(df, by=("pipeline",), metrics=("val_accuracy",)),
-             "Fit time per fold (s) and epochs trained: mean over rows.", "",
-             _times(df),
-             "Settings that tell the pipelines apart (from the records' `config`):", "",
-             _settings(df)]
+             *_fit_tables(df)]
     folds_per_pipe = df.groupby("pipeline")["fold"].apply(lambda f: frozenset(f.unique()))
     common = frozenset.intersection(*folds_per_pipe)
     if len(set(folds_per_pipe)) > 1 and common:
@@ -121,6 +115,13 @@ def _scored_tables(df: pd.DataFrame) -> list[str]:
                   "pipelines were run on fewer folds than others, so compare them here):",
                   "", to_markdown(same, by=("pipeline",), per_subject_metric=None)]
     return lines
+
+
+def _fit_tables(df: pd.DataFrame) -> list[str]:
+    """Fit times and the settings that tell the pipelines apart."""
+    return ["Fit time per fold (s) and epochs trained: mean over rows.", "", _times(df),
+            "Settings that tell the pipelines apart (from the records' `config`):", "",
+            _settings(df)]
 
 
 def _times(df: pd.DataFrame) -> str:
