@@ -36,6 +36,7 @@ _EXPORTS = {
     "TimeWindow": "preprocessing",
     "MIXNET_BANDS": "preprocessing",
     "filter_bank": "preprocessing",
+    "parse_bands": "filters",
     "resample": "preprocessing",
     "select_window": "preprocessing",
     "mixnet_preprocess": "preprocessing",

@@ -11,6 +11,7 @@ and equals MNE's zero-phase IIR (:func:`mne.filter.filter_data`, ``output="ba"``
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
@@ -19,21 +20,68 @@ import numpy as np
 
 from eegmtl.eeg.checks import _check_sfreq, check_epochs_array
 
-__all__ = ["MIXNET_BANDS", "ButterworthBank", "design_filter_bank", "filter_bank"]
+__all__ = [
+    "MIXNET_BANDS", "ButterworthBank", "design_filter_bank", "filter_bank", "parse_bands",
+]
 
 #: MixNet's 9 filter-bank bands in Hz: 4-8, 8-12, ..., 36-40.
 MIXNET_BANDS: tuple[tuple[float, float], ...] = tuple((f, f + 4.0) for f in range(4, 40, 4))
 
 
-def _validate_bands(bands: Sequence[Sequence[float]], sfreq: float) -> list[tuple[float, float]]:
+_BAND_SPEC = re.compile(
+    r"^\s*(?P<lo>\d+(?:\.\d+)?)\s*-\s*(?P<hi>\d+(?:\.\d+)?)\s*(?:/\s*(?P<width>\d+(?:\.\d+)?))?\s*$"
+)
+
+
+def parse_bands(bands: str | Sequence[Sequence[float]]) -> tuple[tuple[float, float], ...]:
+    """Filter-bank bands as ``(low, high)`` pairs in Hz, from pairs or a compact text form.
+
+    The text form ``"LO-HI/WIDTH"`` is the contiguous bands of ``WIDTH`` Hz from ``LO`` to
+    ``HI`` (``"4-40/4"`` is :data:`MIXNET_BANDS`, ``"4-28/4"`` its first six bands);
+    ``"LO-HI"`` is one band. It lets a band set be given where only a scalar fits (a
+    command-line ``--set`` or a ``+set[bands=4-28/4]`` pipeline name).
+
+    Raises
+    ------
+    ValueError
+        Text not of that form, ``HI - LO`` not a multiple of ``WIDTH``, or not a sequence of
+        pairs; an empty set. (The rate-dependent checks are :func:`design_filter_bank`'s.)
+
+    Examples
+    --------
+    >>> parse_bands("8-20/4")
+    ((8.0, 12.0), (12.0, 16.0), (16.0, 20.0))
+    >>> parse_bands("4-40/4") == MIXNET_BANDS
+    True
+    """
+    if isinstance(bands, str):
+        m = _BAND_SPEC.match(bands)
+        if m is None:
+            raise ValueError(f"bands as text must read 'LO-HI/WIDTH' (contiguous bands of WIDTH "
+                             f"Hz, e.g. '4-28/4') or 'LO-HI' (one band); got {bands!r}.")
+        lo, hi = float(m["lo"]), float(m["hi"])
+        width = float(m["width"]) if m["width"] is not None else hi - lo
+        n = (hi - lo) / width if width > 0 else 0.0
+        if lo >= hi or n < 1 or abs(n - round(n)) > 1e-9:
+            raise ValueError(f"bands {bands!r}: need LO < HI and HI - LO a whole multiple of "
+                             f"WIDTH (e.g. '4-28/4').")
+        return tuple((lo + k * width, lo + (k + 1) * width) for k in range(round(n)))
     try:
-        parsed = [(float(lo), float(hi)) for lo, hi in bands]
+        parsed = tuple((float(lo), float(hi)) for lo, hi in bands)
     except (TypeError, ValueError):
         raise ValueError(
-            f"bands must be a sequence of (low, high) pairs in Hz; got {bands!r}."
+            f"bands must be a sequence of (low, high) pairs in Hz or text 'LO-HI/WIDTH'; "
+            f"got {bands!r}."
         ) from None
     if not parsed:
         raise ValueError("bands is empty; give at least one (low, high) pair.")
+    return parsed
+
+
+def _validate_bands(
+    bands: str | Sequence[Sequence[float]], sfreq: float
+) -> list[tuple[float, float]]:
+    parsed = list(parse_bands(bands))
     nyq = sfreq / 2.0
     for lo, hi in parsed:
         if not 0 < lo < hi < nyq:
@@ -128,7 +176,7 @@ def _filtfilt_ba(coefficients: tuple, flat: np.ndarray, padlen: int, out: np.nda
 
 
 def design_filter_bank(
-    bands: Sequence[Sequence[float]] = MIXNET_BANDS,
+    bands: str | Sequence[Sequence[float]] = MIXNET_BANDS,
     sfreq: float = 100.0,
     *,
     order: int = 5,
@@ -182,7 +230,7 @@ def design_filter_bank(
 def filter_bank(
     X: np.ndarray,
     sfreq: float,
-    bands: Sequence[Sequence[float]] = MIXNET_BANDS,
+    bands: str | Sequence[Sequence[float]] = MIXNET_BANDS,
     *,
     order: int = 5,
     output: Literal["ba", "sos"] = "ba",
@@ -199,8 +247,9 @@ def filter_bank(
         Any floating dtype; filtered in float64.
     sfreq : float
         Sampling rate in Hz (100 after MixNet's resampling).
-    bands : sequence of (low, high)
-        Pass bands in Hz; default :data:`MIXNET_BANDS` (9 bands 4-8 ... 36-40 Hz).
+    bands : sequence of (low, high) or str
+        Pass bands in Hz, or their text form (:func:`parse_bands`, e.g. ``"4-28/4"``); default
+        :data:`MIXNET_BANDS` (9 bands 4-8 ... 36-40 Hz).
     order : int
         Butterworth order per band edge design (``scipy.signal.butter(order, ..., "band")``);
         default 5 (MixNet).

@@ -275,8 +275,9 @@ class FilterBank(TransformerMixin, BaseEstimator):
 
     Parameters
     ----------
-    bands : sequence of (low, high) or None
-        Pass bands in Hz; None (default) = :data:`MIXNET_BANDS`.
+    bands : sequence of (low, high), str or None
+        Pass bands in Hz or their text form (e.g. ``"4-28/4"``, see
+        :func:`~eegmtl.eeg.filters.parse_bands`); None (default) = :data:`MIXNET_BANDS`.
     sfreq : float
         Rate of the input in Hz; default 100 (after MixNet's resampling).
     order : int

@@ -29,8 +29,10 @@ Grammar (suffixes in any order, each at most once)::
   key of the pipeline's default config or, on a MixNet-family pipeline, any
   :class:`~eegmtl.mixnet.MixNetClassifier` parameter (e.g. ``MixNet[best]+set[n_components=3]``,
   all three CSP filters per band). Values are scalars read by :func:`parse_value` (numbers,
-  ``true`` / ``false``, ``none``, else text); the overrides are recorded and hashed with the
-  config, so the name tells the variant apart in every record and report.
+  ``true`` / ``false``, ``none``, else text; a band set is given as text,
+  ``+set[bands=4-28/4]``, see :func:`eegmtl.eeg.filters.parse_bands`); the overrides are
+  recorded and hashed with the config, so the name tells the variant apart in every record
+  and report.
 - ``EEGNet`` / ``ShallowFBCSPNet`` with a suffix are built on ``EEGNet[val]`` /
   ``ShallowFBCSPNet[val]`` (the recipe path with validation-fold early stopping): the older
   rows' own path takes no augmentation.

@@ -75,7 +75,8 @@ class MixNetClassifier(ClassifierMixin, BaseEstimator):
         ``LeftRightImagery(tmax=4)`` on 2b). The trial length must fit ``sfreq`` and this
         interval (give or take one sample), which catches a wrong ``sfreq``.
     sfreq_model, bands, filter_order, n_components : default 100, None, 5, 2
-        Resampling rate (Hz), filter-bank bands (``None``: MixNet's 9 bands 4-8, ..., 36-40
+        Resampling rate (Hz), filter-bank bands (``(low, high)`` pairs or the text form
+        ``"LO-HI/WIDTH"``, e.g. ``"4-28/4"``; ``None``: MixNet's 9 bands 4-8, ..., 36-40
         Hz), Butterworth order and CSP filters per band ``U`` (MixNet's values).
     input : {"fbcsp", "time"}, default "fbcsp"
         ``"fbcsp"``: MixNet's spectral-spatial input (two classes: the CSP is binary).
@@ -193,7 +194,7 @@ class MixNetClassifier(ClassifierMixin, BaseEstimator):
         epoch_tmin: float = 0.0,
         epoch_tmax: float | None = None,
         sfreq_model: float = 100.0,
-        bands: Sequence[Sequence[float]] | None = None,
+        bands: str | Sequence[Sequence[float]] | None = None,
         filter_order: int = 5,
         n_components: int = 2,
         input: str = "fbcsp",  # noqa: A002 - the name used by the method registry

@@ -30,6 +30,7 @@ from sklearn.preprocessing import FunctionTransformer
 from sklearn.utils.validation import check_is_fitted
 
 from eegmtl.eeg.filterbank import FilterBankCSP
+from eegmtl.eeg.filters import parse_bands
 from eegmtl.eeg.preprocessing import MIXNET_BANDS, FilterBank, Resampler, TimeWindow
 
 __all__ = ["TIME_DOMAIN_BAND", "MixNetFeatures"]
@@ -56,9 +57,10 @@ class MixNetFeatures(TransformerMixin, BaseEstimator):
         Time of the first input sample relative to the cue.
     sfreq_model : float, default 100
         Rate the window is resampled to.
-    bands : sequence of (low, high) or None
-        Filter-bank bands in Hz; ``None``: MixNet's 9 bands (``input="fbcsp"``) or 8-30 Hz
-        (``input="time"``).
+    bands : sequence of (low, high), str or None
+        Filter-bank bands in Hz, or their text form ``"LO-HI/WIDTH"``
+        (:func:`eegmtl.eeg.filters.parse_bands`, e.g. ``"4-28/4"``); ``None``: MixNet's 9 bands
+        (``input="fbcsp"``) or 8-30 Hz (``input="time"``).
     filter_order : int, default 5
         Butterworth order.
     n_components : int, default 2
@@ -92,7 +94,7 @@ class MixNetFeatures(TransformerMixin, BaseEstimator):
         tmax: float = 4.0,
         epoch_tmin: float = 0.0,
         sfreq_model: float = 100.0,
-        bands: Sequence[Sequence[float]] | None = None,
+        bands: str | Sequence[Sequence[float]] | None = None,
         filter_order: int = 5,
         n_components: int = 2,
         input: str = "fbcsp",  # noqa: A002 - the classifier's parameter name
@@ -112,7 +114,7 @@ class MixNetFeatures(TransformerMixin, BaseEstimator):
     def resolved_bands(self) -> tuple[tuple[float, float], ...]:
         """The bands in use (``bands`` or the default of ``input``)."""
         if self.bands is not None:
-            return tuple((float(lo), float(hi)) for lo, hi in self.bands)
+            return parse_bands(self.bands)
         return MIXNET_BANDS if self.input == "fbcsp" else TIME_DOMAIN_BAND
 
     def _pipeline(self) -> Pipeline:

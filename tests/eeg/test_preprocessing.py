@@ -32,6 +32,30 @@ def test_mixnet_bands() -> None:
     assert len(MIXNET_BANDS) == 9
 
 
+def test_band_sets_as_text() -> None:
+    from eegmtl.eeg.filters import parse_bands
+
+    assert parse_bands("4-40/4") == MIXNET_BANDS
+    assert parse_bands(" 8 - 20 / 4 ") == ((8.0, 12.0), (12.0, 16.0), (16.0, 20.0))
+    assert parse_bands("7.5-30") == ((7.5, 30.0),)
+    assert parse_bands([[4, 8], (8, 12)]) == ((4.0, 8.0), (8.0, 12.0))
+    for bad, why in [("4-30/4", "whole multiple"), ("8-4/2", "LO < HI"), ("4..8", "LO-HI/WIDTH"),
+                     ("4-8/0", "whole multiple"), ([], "empty"), ([4, 8], "pairs")]:
+        with pytest.raises(ValueError, match=why):
+            parse_bands(bad)
+    X = _noise(t=400)
+    assert np.array_equal(filter_bank(X, 100.0, "4-28/4"), filter_bank(X, 100.0, MIXNET_BANDS[:6]))
+    assert FilterBank("4-28/4", 100.0).fit(X).transform(X).shape == (6, 6, 3, 400)
+    with pytest.raises(ValueError, match="Nyquist"):  # the rate-dependent check still applies
+        filter_bank(X, 100.0, "40-56/8")
+    # a text band set reaches MixNet's features (9 -> 6 bands x 2 CSP filters)
+    from eegmtl.mixnet.features import MixNetFeatures
+
+    y = np.repeat([0, 1], 10)
+    X = np.random.default_rng(1).standard_normal((20, 3, 1000))
+    assert MixNetFeatures(bands="4-28/4").fit_transform(X, y).shape == (20, 12, 400)
+
+
 @pytest.mark.realdata
 def test_shapes_after_every_step_on_real_data(real_2b: Path) -> None:
     from eegmtl.eeg.datasets import load_bci2b

@@ -99,6 +99,8 @@ def test_set_overrides_in_the_name_are_recorded_and_checked():
     assert default_config("MixNet+set[mtl=pcgrad]+aug")["mtl"] == "pcgrad"
     assert default_config("ATCNet+set[max_epochs=5]")["max_epochs"] == 5
     assert default_config("MixNet[val-tuned]+set[warmup=3]", "sd")["warmup"] == 3
+    est = make_estimator("MixNet[best]+set[bands=4-28/4]")  # a band set as text
+    assert est.bands == "4-28/4"
     for bad, why in [("MixNet+set[n_comp=3]", "cannot set \\['n_comp'\\]"),
                      ("ATCNet+set[n_components=3]", "cannot set"),  # not a MixNet option
                      ("MixNet+set[n_components]", "key=value"),
