@@ -45,6 +45,7 @@ import re
 from collections.abc import Callable
 from typing import Any
 
+from eegmtl.eeg.filters import parse_bands
 from eegmtl.evaluation import catalog as m
 
 __all__ = [
@@ -292,6 +293,11 @@ def _with_overrides(name: str, factory: Any, base_defaults: Callable[[str], dict
     if unknown:
         raise ValueError(f"{name!r}: +set[...] cannot set {unknown}; settable here: "
                          f"{sorted(known)}.")
+    if isinstance(overrides.get("bands"), str):  # checked now, not at the first fit
+        try:
+            parse_bands(overrides["bands"])
+        except ValueError as err:
+            raise ValueError(f"{name!r}: {err.args[0]}") from None
 
     def defaults(protocol: str) -> dict[str, Any]:
         return {**base_defaults(protocol), **overrides}

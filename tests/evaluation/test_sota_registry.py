@@ -106,7 +106,8 @@ def test_set_overrides_in_the_name_are_recorded_and_checked():
                      ("MixNet+set[n_components]", "key=value"),
                      ("MixNet+set[lr=1,lr=2]", "twice"),
                      ("MixNet+set[]", "needs key=value"),
-                     ("MixNet+set[lr=1]+set[lr=2]", "at most one \\+set part")]:
+                     ("MixNet+set[lr=1]+set[lr=2]", "at most one \\+set part"),
+                     ("MixNet+set[bands=4-30/4]", "whole multiple of WIDTH")]:
         assert re.search(why, method_error(bad)), (bad, method_error(bad))
 
 @pytest.mark.parametrize("name", ["EEGNet+mtl[blending]", "ATCNet+mtl[aligned_mtl]",
