@@ -45,8 +45,8 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from eegmtl.eeg.filters import parse_bands
 from eegmtl.evaluation import catalog as m
+from eegmtl.mixnet.config import resolve_config
 
 __all__ = [
     "AUG_ALIASES",
@@ -293,13 +293,25 @@ def _with_overrides(name: str, factory: Any, base_defaults: Callable[[str], dict
     if unknown:
         raise ValueError(f"{name!r}: +set[...] cannot set {unknown}; settable here: "
                          f"{sorted(known)}.")
-    if isinstance(overrides.get("bands"), str):  # checked now, not at the first fit
-        try:
-            parse_bands(overrides["bands"])
-        except ValueError as err:
-            raise ValueError(f"{name!r}: {err.args[0]}") from None
 
     def defaults(protocol: str) -> dict[str, Any]:
         return {**base_defaults(protocol), **overrides}
 
+    if factory in (m._mixnet_factory, m._min2net_factory):
+        _check_mixnet_values(name, factory, defaults)
     return defaults
+
+
+def _check_mixnet_values(name: str, factory: Any,
+                         defaults: Callable[[str], dict[str, Any]]) -> None:
+    """The overridden values, checked now by the estimator's own validation
+    (:func:`eegmtl.mixnet.config.resolve_config`) rather than at the first fit."""
+    for protocol in ("subject_dependent", "subject_independent"):
+        try:
+            config = defaults(protocol)
+        except ValueError:  # e.g. settings tuned for one protocol only
+            continue
+        try:
+            resolve_config(factory(config).get_params(deep=False))
+        except (TypeError, ValueError) as err:
+            raise ValueError(f"{name!r}: {err.args[0]}") from None

@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 
+from eegmtl.eeg.filters import parse_bands
 from eegmtl.mixnet.defaults import PROTOCOL_DEFAULTS, protocol_short
 
 __all__ = [
@@ -140,6 +141,8 @@ def resolve_config(params: Mapping[str, Any]) -> dict[str, Any]:
     cfg["method"] = method
     if params["input"] not in ("fbcsp", "time"):
         raise ValueError(f"input must be 'fbcsp' or 'time'; got {params['input']!r}.")
+    if params["bands"] is not None:
+        parse_bands(params["bands"])
     if params["validation_size"] is not None and not 0.0 < float(params["validation_size"]) < 1.0:
         raise ValueError(
             f"validation_size must be in (0, 1) or None; got {params['validation_size']!r}."
