@@ -45,7 +45,7 @@ __all__ = ["build_parser", "data_check", "main"]
 
 #: ``eegmtl bench <which>`` -> experiment command
 BENCHES: dict[str, str] = {"mtl": "bench-mtl", "mixnet": "bench-mixnet", "si": "bench-si",
-                           "cuda": "bench-cuda"}
+                           "cuda": "bench-cuda", "fits": "bench-fits"}
 
 #: per-data-set file check: (glob pattern relative to the data set folder, files expected)
 DATA_FILES: dict[str, tuple[str, int]] = {
@@ -150,7 +150,8 @@ def build_parser() -> argparse.ArgumentParser:
                            + COMMANDS["bench-mtl"].help + "), `eegmtl bench mixnet` ("
                            + COMMANDS["bench-mixnet"].help + "), `eegmtl bench si` ("
                            + COMMANDS["bench-si"].help + "), `eegmtl bench cuda` ("
-                           + COMMANDS["bench-cuda"].help + ")",
+                           + COMMANDS["bench-cuda"].help + "), `eegmtl bench fits` ("
+                           + COMMANDS["bench-fits"].help + ")",
                            add_help=False, allow_abbrev=False)
     bench.add_argument("which", nargs="?", choices=sorted(BENCHES),
                        help="which benchmark (then --help for its options)")
@@ -256,7 +257,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return run_experiment(args.command, rest)
     if args.command == "bench":
         if args.which is None:
-            print("usage: eegmtl bench {mtl,mixnet,cuda} [options]\n\n" + "\n".join(
+            print("usage: eegmtl bench {mtl,mixnet,si,cuda,fits} [options]\n\n" + "\n".join(
                 f"  {k:7s} {COMMANDS[v].help}" for k, v in BENCHES.items())
                 + "\n\n`eegmtl bench <which> --help` lists the options.")
             return 0 if ("--help" in rest or "-h" in rest or not rest) else 2

@@ -16,6 +16,7 @@ bench mixnet   :mod:`~eegmtl.experiments.bench_mixnet`    MixNet fit time, memor
 bench si       :mod:`~eegmtl.experiments.bench_si`        SI fit times and where they go
 benchmark      :mod:`~eegmtl.experiments.benchmark`       every pipeline, SD + SI, 3 seeds
 bench cuda     :mod:`~eegmtl.experiments.bench_gpu`       step ratios, fit, latency on a device
+bench fits     :mod:`~eegmtl.experiments.bench_fits`      fits at once: eager, batched, compiled
 ensemble       :mod:`~eegmtl.experiments.ensemble`        soft vote of fold models per subject
 select-best    :mod:`~eegmtl.experiments.select_best`     best MixNet-family pipeline on validation
 moabb-si       :mod:`~eegmtl.experiments.moabb_cross_    MOABB cross-subject evaluation with its
@@ -81,6 +82,9 @@ COMMANDS: dict[str, Command] = {
     "bench-cuda": Command("bench_gpu", "device check: MTL step ratios, MixNet fit time, "
                           "inference latency and peak memory on --device (default cuda)",
                           "bench_gpu.py"),
+    "bench-fits": Command("bench_fits", "fits at once on one device: training-step time per "
+                          "fit of the deep baselines, eager against K fits batched into one "
+                          "vmapped model and against torch.compile", "bench_fits.py"),
     "select-best": Command("select_best", "choose the best MixNet-family pipeline on "
                            "validation accuracy only (SD fold 1) and write the choice",
                            "select_best.py"),

@@ -6,18 +6,48 @@ import argparse
 import csv
 import shlex
 import time
+from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any
 
 from eegmtl._io import file_lock
 from eegmtl.config import checkout_root, is_checkout
 from eegmtl.evaluation.composed import parse_value
 
-__all__ = ["T_START", "add_parallel_arguments", "command_line", "display_path",
-           "parse_subjects", "parse_value", "set_torch_threads"]
+__all__ = ["T_START", "add_parallel_arguments", "command_line", "device_sync", "display_path",
+           "parse_subjects", "parse_value", "set_torch_threads", "timed_ms"]
 
 #: start of the process's experiment code (wall times reported include the imports after it)
 T_START = time.perf_counter()
+
+
+def device_sync(device: Any) -> None:
+    """Wait for the work queued on ``device`` (a ``torch.device``) when it is a GPU."""
+    import torch
+
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def timed_ms(fn: Callable[[], Any], rounds: int, device: Any, *, warmup: int = 0,
+             barrier: Any = None) -> list[float]:
+    """Milliseconds of each of ``rounds`` calls of ``fn`` after ``warmup`` untimed ones, every
+    call closed by :func:`device_sync` (device time, not launch time). ``barrier`` (a
+    ``multiprocessing.Barrier``) is waited on before the timed calls, so that processes
+    measuring together start together."""
+    for _ in range(warmup):
+        fn()
+    device_sync(device)
+    if barrier is not None:
+        barrier.wait()
+    times = []
+    for _ in range(rounds):
+        t = time.perf_counter()
+        fn()
+        device_sync(device)
+        times.append((time.perf_counter() - t) * 1e3)
+    return times
 
 
 def parse_subjects(values: list[str]) -> list[int]:

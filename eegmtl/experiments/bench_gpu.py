@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from eegmtl._io import atomic_write
-from eegmtl.experiments._common import T_START
+from eegmtl.experiments._common import T_START, device_sync, timed_ms
 
 __all__ = ["DEFAULT_METHODS", "add_arguments", "run"]
 
@@ -59,13 +59,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                    "and the step table as <out>.md")
 
 
-def _sync(device: Any) -> None:
-    import torch
-
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
-
 def _moved(setup: tuple[Any, Any, list], device: Any) -> tuple[Any, Any, list]:
     """``setup`` (model class, tasks, batches) with its batches on ``device``."""
     model_cls, tasks, batches = setup
@@ -83,7 +76,7 @@ def _on_device(bench_mtl: Any, device: Any):
     def synced(cls: type) -> type:
         def call(self: Any, x: Any, y: Any) -> None:
             cls.__call__(self, x, y)
-            _sync(device)
+            device_sync(device)
 
         return type(cls.__name__, (cls,), {"__call__": call})
 
@@ -148,16 +141,7 @@ def _data(args: argparse.Namespace) -> tuple[Any, Any, Any, Any, str]:
 def _latency(fn: Any, n: int, device: Any) -> tuple[float, float]:
     import numpy as np
 
-    for _ in range(5):
-        fn()
-    _sync(device)
-    times = []
-    for _ in range(n):
-        t = time.perf_counter()
-        fn()
-        _sync(device)
-        times.append(time.perf_counter() - t)
-    ms = np.asarray(times) * 1e3
+    ms = np.asarray(timed_ms(fn, n, device, warmup=5))
     return round(float(np.median(ms)), 3), round(float(np.percentile(ms, 95)), 3)
 
 
