@@ -85,3 +85,15 @@ def test_bench_fits_bad_input(monkeypatch):
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     with pytest.raises(SystemExit, match="sees no CUDA GPU"):
         cli.main(["bench", "fits", "--device", "cuda", "--tiny"])
+
+
+@pytest.mark.slow
+def test_compiled_step_on_cpu():
+    """The compiled row: compile time and step time of one compiled EEGNet (tens of s)."""
+    from eegmtl.experiments.bench_fits import add_compiled
+
+    row = add_compiled({"model": "EEGNet", "processes": 1, "eager_ms_per_fit_step": 10.0},
+                       {"device": "cpu", "seed": 0, "batch_size": 4, "rounds": 2, "warmup": 1})
+    assert "compiled_error" not in row, row.get("compiled_error")
+    assert row["compile_mode"] == "default" and row["compile_s"] > 0
+    assert row["compiled_ms_per_fit_step"] > 0 and row["compiled_speedup"] > 0
