@@ -11,7 +11,9 @@ Modules (imported on first use, so ``import eegmtl.eeg`` does not pull in MOABB)
 - :mod:`eegmtl.eeg.filterbank` -- :class:`FilterBankCSP` (MixNet's CSP conventions).
 - :mod:`eegmtl.eeg.baselines` -- CSP+LDA, FBCSP+SVM, TS+SVM, EEGNet, ShallowFBCSPNet factories.
 - :mod:`eegmtl.eeg.deep_baselines` -- ATCNet, EEGConformer, EEGTCNet, TCFormer, CTNet, IFNet,
-  FBCNet with their papers' recipes (:class:`BraindecodeClassifier`).
+  FBCNet with their papers' recipes (:class:`BraindecodeClassifier`); several fits of one
+  recipe trained at once as one stacked network in :mod:`eegmtl.eeg.batched_fit`
+  (:func:`fit_batched`).
 - :mod:`eegmtl.eeg.augmentation` -- training-only augmentation (braindecode transforms).
 - :mod:`eegmtl.eeg.alignment` -- Euclidean alignment by recording (MOABB).
 - :mod:`eegmtl.eeg.aligned_classifier` -- :class:`AlignedClassifier`, any classifier behind
@@ -41,11 +43,12 @@ _EXPORTS = {
     "select_window": "preprocessing",
     "mixnet_preprocess": "preprocessing",
     "BraindecodeClassifier": "deep_baselines",
+    "fit_batched": "batched_fit",
     "RecordingAlignment": "alignment",
     "align_recordings": "alignment",
     "AlignedClassifier": "aligned_classifier",
 }
-_MODULES = {"datasets", "preprocessing", "filterbank", "baselines", "deep_baselines",
+_MODULES = {"datasets", "preprocessing", "filterbank", "baselines", "deep_baselines", "batched_fit",
             "augmentation", "alignment", "aligned_classifier", "checks", "datafiles"}
 
 __all__ = sorted(_EXPORTS)

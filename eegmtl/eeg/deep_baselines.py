@@ -247,6 +247,31 @@ class BraindecodeClassifier(ClassifierMixin, BaseEstimator):
             X = (X - self.scale_[0]) / self.scale_[1]
         return np.ascontiguousarray(X, dtype=np.float32)
 
+    def _fit_inputs(self, cfg: Mapping[str, Any], X: np.ndarray, y: np.ndarray, X_val: Any,
+                    y_val: Any) -> tuple[np.ndarray, np.ndarray, tuple | None]:
+        """Checked network inputs of a fit: training trials at the recipe's rate (standardised
+        with the training trials' mean and SD where the recipe says so), class indices, and
+        the validation pair prepared the same way (or ``None``). Sets ``classes_``,
+        ``sfreq_model_`` and ``scale_``."""
+        if len(X) != len(y):
+            raise ValueError(f"X has {len(X)} trials but y has {len(y)} labels.")
+        self.classes_, y_idx = np.unique(y, return_inverse=True)
+        if len(self.classes_) < 2:
+            raise ValueError("y holds a single class; a classifier needs at least two.")
+        self.sfreq_model_ = float(cfg["sfreq"])
+        self.scale_: tuple[float, float] | None = None
+        Xt = self._prepare(X)
+        if cfg["standardize"]:
+            self.scale_ = (float(Xt.mean()), float(Xt.std()) or 1.0)
+            Xt = ((Xt - self.scale_[0]) / self.scale_[1]).astype(np.float32)
+        val = None
+        if X_val is not None:
+            if not np.isin(np.asarray(y_val), self.classes_).all():
+                raise ValueError("y_val holds labels that are not in y.")
+            yv = np.searchsorted(self.classes_, np.asarray(y_val))
+            val = (self._prepare(X_val), yv.astype(np.int64))
+        return Xt, y_idx.astype(np.int64), val
+
     def fit(self, X: Any, y: Any, X_val: Any = None, y_val: Any = None, *,
             resume: bool = False) -> BraindecodeClassifier:
         """Fit on ``X (n, C, T)``; early-stop on ``X_val, y_val`` when given.
@@ -274,23 +299,10 @@ class BraindecodeClassifier(ClassifierMixin, BaseEstimator):
         cfg = self.resolved_config()
         X = check_epochs_array(np.asarray(X), ndim=3)
         y = np.asarray(y)
-        if len(X) != len(y):
-            raise ValueError(f"X has {len(X)} trials but y has {len(y)} labels.")
-        self.classes_, y_idx = np.unique(y, return_inverse=True)
-        if len(self.classes_) < 2:
-            raise ValueError("y holds a single class; a classifier needs at least two.")
-        self.sfreq_model_ = float(cfg["sfreq"])
-        self.scale_: tuple[float, float] | None = None
-        Xt = self._prepare(X)
-        if cfg["standardize"]:
-            self.scale_ = (float(Xt.mean()), float(Xt.std()) or 1.0)
-            Xt = ((Xt - self.scale_[0]) / self.scale_[1]).astype(np.float32)
+        Xt, y_idx, val = self._fit_inputs(cfg, X, y, X_val, y_val)
         split: Any = "internal"
-        if X_val is not None:
-            yv = np.searchsorted(self.classes_, np.asarray(y_val))
-            if not np.isin(np.asarray(y_val), self.classes_).all():
-                raise ValueError("y_val holds labels that are not in y.")
-            split = predefined_split(Dataset(self._prepare(X_val), yv.astype(np.int64)))
+        if val is not None:
+            split = predefined_split(Dataset(*val))
         seed = int(self.random_state)
         opt_kwargs = {"betas": tuple(cfg["betas"])} if cfg["betas"] else {}
         transforms = make_transforms(cfg["augmentation"], sfreq=self.sfreq_model_,
@@ -334,8 +346,20 @@ class BraindecodeClassifier(ClassifierMixin, BaseEstimator):
     # ------------------------------------------------------------------ inference
     def predict_proba(self, X: Any) -> np.ndarray:
         """Class probabilities (softmax of the network's output), ``(n, n_classes)``."""
-        check_is_fitted(self, "net_")
-        return np.asarray(self.net_.predict_proba(self._prepare(X)), dtype=np.float64)
+        check_is_fitted(self, "classes_")
+        if getattr(self, "net_", None) is not None:
+            return np.asarray(self.net_.predict_proba(self._prepare(X)), dtype=np.float64)
+        # fitted by eegmtl.eeg.batched_fit: a plain network, no skorch wrapper
+        import torch
+
+        Xt = torch.from_numpy(self._prepare(X))
+        module = self.module_.eval()
+        device = next(module.parameters()).device
+        size = int(self.resolved_config()["batch_size"])
+        with torch.no_grad():
+            out = [torch.softmax(module(Xt[i:i + size].to(device)), dim=1).cpu()
+                   for i in range(0, len(Xt), size)]
+        return torch.cat(out).double().numpy()
 
     def predict(self, X: Any) -> np.ndarray:
         """Predicted labels (in the labels' original type)."""

@@ -135,44 +135,24 @@ class EagerFits:
 
 
 class BatchedFits:
-    """The K models of ``models`` stacked into one and trained by one vmapped step.
-
-    Parameters and buffers (e.g. batch-norm running statistics) are stacked along a new
-    leading dimension; :meth:`step` takes one batch per fit and updates every fit with the
-    gradient of its own loss.
-    """
+    """The K models of ``models`` stacked into one
+    (:class:`~eegmtl.models.stacked.StackedModels`) with the recipe's optimiser over the
+    stacked tensors: one vmapped step trains every fit."""
 
     def __init__(self, name: str, models: list[Any]) -> None:
-        from torch.func import grad_and_value, stack_module_state, vmap
+        from eegmtl.models.stacked import StackedModels
 
-        self.params, self.buffers = stack_module_state(models)
-        self.base = copy.deepcopy(models[0]).to("meta")
+        self.stacked = StackedModels(models)
+        self.params, self.buffers = self.stacked.params, self.stacked.buffers
         self.optimizer = _optimizer(name, list(self.params.values()))
-        self._grad = vmap(grad_and_value(self._loss), in_dims=(0, 0, 0, 0),
-                          randomness="different")
-
-    def _loss(self, params: dict, buffers: dict, x: Any, y: Any) -> Any:
-        import torch.nn.functional as F
-        from torch.func import functional_call
-
-        return F.cross_entropy(functional_call(self.base, (params, buffers), (x,)), y)
 
     def forward(self, x: Any, *, train: bool) -> Any:
         """Outputs ``(K, B, n_outputs)`` of the K models on their batches ``x (K, B, C, T)``."""
-        from torch.func import functional_call, vmap
-
-        self.base.train(train)
-        try:
-            return vmap(lambda p, b, xi: functional_call(self.base, (p, b), (xi,)),
-                        randomness="different")(self.params, self.buffers, x)
-        finally:
-            self.base.train(True)
+        return self.stacked.forward(x, train=train)
 
     def step(self, x: Any, y: Any) -> Any:
         """One training step of every fit; returns the K losses."""
-        grads, losses = self._grad(self.params, self.buffers, x, y)
-        for key, p in self.params.items():
-            p.grad = grads[key]
+        losses = self.stacked.gradients(x, y)
         self.optimizer.step()
         return losses
 
