@@ -199,3 +199,15 @@ def test_durations_are_printed_in_units_people_read():
     assert minutes(750) == "12.5 min"
     assert minutes(9000) == "150 min (2.5 h)"
     assert minutes(47204 * 60) == "47204 min (787 h, 32.8 days)"
+
+
+def test_tiny_preset_with_batched_fits(tmp_path):
+    """``--batch-fits``: the braindecode pipeline's fits go through fit_batched (recorded in
+    step_config), MixNet's are fitted as before."""
+    argv = ["benchmark", "--preset", "tiny", "--synthetic", "--protocols", "sd", "--n-jobs",
+            "1", "--no-progress", "--results", str(tmp_path), "--methods", "EEGNet[val]",
+            "MixNet+ew", "--batch-fits", "4"]
+    assert cli.main(argv) == 0
+    sd = _records(tmp_path, "tiny_synthetic_sd").set_index("pipeline")
+    assert json.loads(sd.loc["EEGNet[val]", "step_config"]) == {"batched_fits": 1}
+    assert "batched_fits" not in str(sd.loc["MixNet+ew", "step_config"])

@@ -91,7 +91,8 @@ def fit_batched(estimators: Sequence[BraindecodeClassifier], data: Sequence[tupl
     list of BraindecodeClassifier
         The same estimators, fitted: ``predict_proba`` / ``predict`` / ``score`` work as after
         ``fit``; ``history_`` (a DataFrame: epoch, train_loss, valid_loss), ``best_epoch_``,
-        ``n_epochs_trained_`` (epochs until its early stop) and ``batched_fits_`` (K) are set.
+        ``n_epochs_trained_`` (epochs until its early stop), ``batched_fits_`` (K) and
+        ``step_config_`` (``{"batched_fits": K}``) are set.
     """
     _check(estimators, data)
     from eegmtl._compat import import_braindecode
@@ -122,7 +123,13 @@ def fit_batched(estimators: Sequence[BraindecodeClassifier], data: Sequence[tupl
         raise ValueError(f"the fits of one batch need trials of one shape and one number of "
                          f"classes; got shapes {sorted(shapes)}, classes {sorted(n_out)}.")
     n_batches = {len(Xt) // size for Xt, _, _ in inputs}
-    if len(n_batches) > 1 or 0 in n_batches:
+    if n_batches == {0}:
+        import warnings
+
+        warnings.warn(f"fewer training trials than batch_size {size}: with drop_last (the "
+                      "single-fit recipe's too) no training step is taken; lower batch_size.",
+                      UserWarning, stacklevel=2)
+    if len(n_batches) > 1:
         raise ValueError(f"the fits of one batch need the same number of training batches "
                          f"per epoch (trials // batch_size {size}); got {sorted(n_batches)} "
                          f"(training trials {[len(Xt) for Xt, _, _ in inputs]}).")
@@ -222,5 +229,6 @@ def fit_batched(estimators: Sequence[BraindecodeClassifier], data: Sequence[tupl
         est.best_epoch_ = best_epoch[i] if patience is not None else len(rows[i])
         est.n_epochs_trained_ = len(rows[i])
         est.batched_fits_ = k
+        est.step_config_ = {"batched_fits": k}  # recorded with the fit (step_config column)
         est.resumed_epochs_, est.resumed_seconds_ = 0, 0.0
     return list(estimators)

@@ -128,12 +128,9 @@ def _build(method: Any) -> Any:
     return clone(method)
 
 
-def _run_task(
-    task: _Task, X: np.ndarray, y: np.ndarray, common: Mapping[str, Any],
-) -> dict[str, Any]:
-    """Fit one method on one fold and return its record (runs in a joblib worker)."""
-    keep_worker_alive()  # one worker runs many fits: no new process (and CUDA context) per fit
-    sp = task.split
+def _start(task: _Task, X: np.ndarray, common: Mapping[str, Any]) -> tuple[Any, int, np.ndarray]:
+    """Seeded, unfitted estimator of ``task``, its fit seed and the trials it sees (aligned on
+    the fold's training trials for inductive alignment)."""
     seed = fit_seed(task.seed, task.subject, task.fold)
     random.seed(seed)
     np.random.seed(seed)  # noqa: NPY002  (global state, for estimators that use it)
@@ -145,7 +142,17 @@ def _run_task(
     if common.get("alignment") == "inductive":  # references from this fold's training trials
         from eegmtl.eeg.alignment import align_fold
 
-        X = align_fold(X, common["recordings"], sp.train, mode="inductive")
+        X = align_fold(X, common["recordings"], task.split.train, mode="inductive")
+    return est, seed, X
+
+
+def _run_task(
+    task: _Task, X: np.ndarray, y: np.ndarray, common: Mapping[str, Any],
+) -> dict[str, Any]:
+    """Fit one method on one fold and return its record (runs in a joblib worker)."""
+    keep_worker_alive()  # one worker runs many fits: no new process (and CUDA context) per fit
+    sp = task.split
+    est, seed, X = _start(task, X, common)
     X_tr, y_tr = X[sp.train], y[sp.train]
     X_va, y_va = X[sp.val], y[sp.val]
     stem = fit_stem(task.protocol, task.pipeline, task.subject, task.fold, task.seed,
@@ -162,6 +169,37 @@ def _run_task(
             est.fit(X_tr, y_tr, **fit_kwargs)
     # a resumed fit counts the training time its checkpoint carried over
     fit_time = time.perf_counter() - t0 + float(getattr(est, "resumed_seconds_", 0.0))
+    return _record(task, est, seed, X, y, common, fit_time)
+
+
+def _run_batch(
+    tasks: list[_Task], X: np.ndarray, y: np.ndarray, common: Mapping[str, Any],
+) -> list[dict[str, Any]]:
+    """Fit the tasks of one batch (one braindecode recipe, fits of equal training size) at
+    once with :func:`eegmtl.eeg.batched_fit.fit_batched` and return their records; each
+    record's ``time`` is the batch's wall time divided by the number of fits."""
+    from eegmtl.eeg.batched_fit import fit_batched
+
+    keep_worker_alive()
+    started = [_start(t, X, common) for t in tasks]
+    data = [(Xi[t.split.train], y[t.split.train], Xi[t.split.val], y[t.split.val])
+            for t, (_, _, Xi) in zip(tasks, started, strict=True)]
+    t0 = time.perf_counter()
+    with pinned_threads(common.get("torch_threads")):
+        fitted = fit_batched([est for est, _, _ in started], data)
+    fit_time = (time.perf_counter() - t0) / len(tasks)
+    return [_record(t, est, seed, Xi, y, common, fit_time)
+            for t, est, (_, seed, Xi) in zip(tasks, fitted, started, strict=True)]
+
+
+def _record(task: _Task, est: Any, seed: int, X: np.ndarray, y: np.ndarray,
+            common: Mapping[str, Any], fit_time: float) -> dict[str, Any]:
+    """Score a fitted estimator on the task's test (and validation) trials, write its history
+    and predictions when asked, and return its record."""
+    sp = task.split
+    X_va, y_va = X[sp.val], y[sp.val]
+    stem = fit_stem(task.protocol, task.pipeline, task.subject, task.fold, task.seed,
+                    task.config_hash)
     step_cfg = _step_config(est)
     pred, scores = predict_with_scores(est, X[sp.test])
     classes = getattr(est, "classes_", None)

@@ -22,7 +22,7 @@ import pandas as pd
 
 from eegmtl._io import config_hash, library_versions, machine_info, stable_json
 from eegmtl.evaluation.fit_fold import TEST_SESSION_LABEL as TEST_SESSION_LABEL
-from eegmtl.evaluation.fit_fold import _run_task, _Task, fit_seed, fit_stem
+from eegmtl.evaluation.fit_fold import _build, _run_batch, _run_task, _Task, fit_seed, fit_stem
 from eegmtl.evaluation.methods import resolve_methods
 from eegmtl.evaluation.records import (
     KEY_COLUMNS,
@@ -112,6 +112,7 @@ def run_protocol(
     checkpoint_dir: str | os.PathLike[str] | None = None,
     plan_only: bool = False,
     expected_fit_s: Mapping[str, float] | None = None,
+    batch_fits: int = 1,
 ) -> pd.DataFrame:
     """Run ``methods`` on every subject × fold × seed of ``protocol`` and record the results.
 
@@ -189,6 +190,14 @@ def run_protocol(
         order), so that parallel workers do not wait on one long fit started last (longest
         processing time first scheduling). Only the order changes: every fit is seeded from
         its own key, so the records are the same.
+    batch_fits : int, default 1
+        With ``K > 1``, the fits of a braindecode pipeline
+        (:class:`~eegmtl.eeg.deep_baselines.BraindecodeClassifier`) that have a validation part
+        are trained up to K at a time as one stacked network
+        (:func:`eegmtl.eeg.batched_fit.fit_batched`; fits of one pipeline with equal training
+        sizes), each with its own seed, data and early stopping; their records say so
+        (``step_config`` ``{"batched_fits": k}``) and their ``time`` is the batch's wall time
+        over k. Other pipelines are fitted one by one. No epoch checkpoints inside a batch.
 
     Returns
     -------
@@ -279,6 +288,9 @@ def run_protocol(
         "checkpoint_dir": os.fspath(checkpoint_dir) if checkpoint_dir is not None else None,
     }
     rows = existing.to_dict("records") if not existing.empty else []
+    if batch_fits < 1:
+        raise ValueError(f"batch_fits must be >= 1, got {batch_fits}.")
+    units = _batched(todo, batch_fits) if batch_fits > 1 else list(todo)
     if todo:
         from tqdm.auto import tqdm
 
@@ -286,8 +298,9 @@ def run_protocol(
         with parallel_backend(backend, n_jobs, address=address,
                               threads_per_worker=torch_threads or 1):
             gen = Parallel(return_as="generator_unordered")(
-                delayed(_run_task)(t, X, y, common) for t in todo)
-            for rec in gen:
+                delayed(_run_batch if isinstance(u, list) else _run_task)(u, X, y, common)
+                for u in units)
+            for rec in (r for out in gen for r in (out if isinstance(out, list) else [out])):
                 rows.append(rec)
                 if results_path is not None:
                     merge_records(pd.DataFrame([rec]), results_path)
@@ -308,6 +321,31 @@ def run_protocol(
     out = df[mask].reset_index(drop=True)
     out.attrs["n_fitted"] = len(todo)
     return out
+
+
+def _batched(todo: list[_Task], k: int) -> list[_Task | list[_Task]]:
+    """``todo`` with the fits that :func:`eegmtl.eeg.batched_fit.fit_batched` can train
+    together (a braindecode pipeline's fits with a validation part, grouped by pipeline,
+    config and training size) gathered into lists of at most ``k``, each placed where its first
+    fit was (so a longest-first order holds); other fits stay single."""
+    from eegmtl.eeg.deep_baselines import BraindecodeClassifier
+
+    batchable: dict[str, bool] = {}
+    groups: dict[tuple, list[_Task]] = {}
+    units: list[_Task | list[_Task]] = []
+    for t in todo:
+        if t.pipeline not in batchable:
+            batchable[t.pipeline] = isinstance(_build(t.method), BraindecodeClassifier)
+        if not (batchable[t.pipeline] and len(t.split.val)):
+            units.append(t)
+            continue
+        key = (t.pipeline, t.config_hash, len(t.split.train))
+        group = groups.get(key)
+        if group is None or len(group) == k:
+            group = groups[key] = []
+            units.append(group)
+        group.append(t)
+    return units
 
 
 def _plan(todo: list[_Task], n_done: int,

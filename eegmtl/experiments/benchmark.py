@@ -95,6 +95,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     p.add_argument("--threads", type=int, default=None,
                    help="torch/OpenMP threads per worker (default cores // workers, >= 1)")
     p.add_argument("--gpu-mem-per-worker", type=float, default=2.0, help="GiB (default 2)")
+    p.add_argument("--batch-fits", type=int, default=1, metavar="K",
+                   help="train up to K fits of a braindecode pipeline at once as one stacked "
+                        "network (eegmtl.eeg.batched_fit; for launch-bound GPUs; default 1: "
+                        "one by one)")
     p.add_argument("--shard", default=None, help=argparse.SUPPRESS)  # "i/n", set per GPU
     p.add_argument("--results", type=Path, default=None,
                    help="record folder (default: the results folder)")
@@ -491,7 +495,7 @@ def run(args: argparse.Namespace) -> int:
             st.protocol, chosen, subjects, data, folds=list(st.folds),
             seeds=[st.seed], n_jobs=n_jobs, results_path=st.records, progress=not args.no_progress,
             method_params={m: params[m] for m in chosen if params[m]},
-            torch_threads=threads,
+            torch_threads=threads, batch_fits=args.batch_fits,
             dataset="synthetic" if args.synthetic else "BNCI2014_004-export", **extra)
         print(f"[{time.perf_counter() - T_START:7.1f} s] {st.protocol} seed {st.seed}"
               f"{' aligned ' + st.alignment if st.alignment else ''}: {len(df)} records in "

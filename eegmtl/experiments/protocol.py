@@ -109,6 +109,10 @@ def add_arguments(parser: argparse.ArgumentParser, protocol: str = "subject_depe
                         "~/.cache/eegmtl/eeg_fits ($EEGMTL_CACHE_DIR/eeg_fits)")
     p.add_argument("--no-fit-checkpoints", action="store_true",
                    help="no epoch checkpoints: an interrupted fit starts over")
+    p.add_argument("--batch-fits", type=int, default=1, metavar="K",
+                   help="train up to K fits of a braindecode pipeline at once as one stacked "
+                        "network (eegmtl.eeg.batched_fit; for launch-bound GPUs; default 1: "
+                        "one by one)")
     p.add_argument("--estimate", action="store_true",
                    help="fit nothing: print the fits still to run per pipeline and their CPU "
                         "time, estimated from the fit times of the records (--results and "
@@ -215,7 +219,7 @@ def run(args: argparse.Namespace) -> int:
         alignment=args.alignment, validation=args.validation,
         checkpoint_dir=None if args.no_fit_checkpoints else (
             args.checkpoint_dir or cache_dir(None, "eeg_fits")),
-        plan_only=args.estimate,
+        plan_only=args.estimate, batch_fits=args.batch_fits,
     )
     if args.estimate:
         return _print_estimate(df, [results, *args.estimate_from])

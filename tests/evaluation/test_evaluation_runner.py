@@ -158,3 +158,28 @@ def test_predictions_dir_writes_one_row_per_test_trial(tmp_path, data):
     assert accuracy_score(pred.y_true, pred.y_pred) == pytest.approx(df.iloc[0].accuracy)
     proba = pred.filter(like="score_").to_numpy()
     assert proba.shape[1] == 2 and np.allclose(proba.sum(axis=1), 1)
+
+
+def test_batch_fits_trains_braindecode_fits_together(tmp_path):
+    """``batch_fits=3``: the four fits of a braindecode pipeline run as a batch of three and a
+    batch of one (recorded in ``step_config``), the other pipeline one by one, unchanged."""
+    pytest.importorskip("braindecode")
+    from eegmtl.eeg.deep_baselines import make_deep_baseline
+
+    data = synthetic_data(n_times=250)
+    methods = {"Shallow": make_deep_baseline("ShallowFBCSPNet", max_epochs=3, batch_size=32,
+                                             augmentation=None),
+               "LogVarLR": logvar_lr()}
+    kw = {"subjects": [1], "data": data, "folds": [1, 2], "seeds": [0, 1], "progress": False}
+    df = run_protocol("sd", methods, results_path=tmp_path / "b.csv", batch_fits=3, **kw)
+    plain = run_protocol("sd", {"LogVarLR": logvar_lr()}, results_path=tmp_path / "p.csv", **kw)
+    shallow = df[df.pipeline == "Shallow"]
+    assert len(shallow) == 4 and shallow.accuracy.between(0, 1).all()
+    sizes = sorted(json.loads(s)["batched_fits"] for s in shallow.step_config)
+    assert sizes == [1, 3, 3, 3]
+    assert (shallow.n_epochs_trained <= 3).all() and shallow.val_accuracy.notna().all()
+    lr = df[df.pipeline == "LogVarLR"].reset_index(drop=True)
+    assert lr.step_config.fillna("").eq("").all()
+    pd.testing.assert_series_equal(lr.accuracy, plain.accuracy)
+    with pytest.raises(ValueError, match="batch_fits"):
+        run_protocol("sd", methods, batch_fits=0, **kw)
