@@ -212,6 +212,8 @@ def run_protocol(
     from joblib import Parallel, delayed
 
     protocol = normalize_protocol(protocol)
+    if batch_fits < 1:
+        raise ValueError(f"batch_fits must be >= 1, got {batch_fits}.")
     if data is None:
         # SD needs only the target subjects' trials; SI needs every subject (the training pool)
         needed = (subjects if protocol == "subject_dependent" and subjects is not None
@@ -288,8 +290,6 @@ def run_protocol(
         "checkpoint_dir": os.fspath(checkpoint_dir) if checkpoint_dir is not None else None,
     }
     rows = existing.to_dict("records") if not existing.empty else []
-    if batch_fits < 1:
-        raise ValueError(f"batch_fits must be >= 1, got {batch_fits}.")
     units = _batched(todo, batch_fits) if batch_fits > 1 else list(todo)
     if todo:
         from tqdm.auto import tqdm
