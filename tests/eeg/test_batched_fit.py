@@ -103,3 +103,29 @@ def test_batch_errors():
     with pytest.raises(TypeError, match="BraindecodeClassifier"):
         fit_batched([object()], [_data(0)])
     assert batch_key(_est(0)) == batch_key(_est(5)) != batch_key(_est(0, lr=0.5))
+
+
+def test_without_early_stopping_the_last_weights_are_kept():
+    est = fit_batched([_est(0, max_epochs=3, patience=None)], [_data(0)])[0]
+    assert est.n_epochs_trained_ == 3 and est.best_epoch_ == 3
+    X, y, Xv, yv = _data(0)
+    p = est.predict_proba(Xv)[np.arange(len(yv)), np.searchsorted(est.classes_, yv)]
+    assert np.isclose(-np.log(p).mean(), est.history_["valid_loss"].iloc[-1], atol=1e-4)
+
+
+@pytest.mark.cuda
+@pytest.mark.skipif(not __import__("torch").cuda.is_available(), reason="needs a CUDA GPU")
+def test_batched_fits_on_cuda_match_the_cpu(monkeypatch):
+    """The same batch on a GPU: same epochs and predictions as on the CPU up to rounding
+    (TF32 off: its 10-bit mantissa is not the CPU's arithmetic)."""
+    import torch
+
+    monkeypatch.setattr(torch.backends.cudnn, "allow_tf32", False)
+    monkeypatch.setattr(torch.backends.cuda.matmul, "allow_tf32", False)
+    ests = [_est(s, device="cuda", max_epochs=3) for s in (0, 1)]
+    data = [_data(0), _data(1)]
+    gpu = fit_batched(ests, data)
+    cpu = fit_batched([_est(s, max_epochs=3) for s in (0, 1)], data)
+    for g, c, (_, _, Xv, _) in zip(gpu, cpu, data, strict=True):
+        assert next(g.module_.parameters()).is_cuda
+        assert np.allclose(g.predict_proba(Xv), c.predict_proba(Xv), atol=1e-3)
