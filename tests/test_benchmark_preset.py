@@ -211,3 +211,18 @@ def test_tiny_preset_with_batched_fits(tmp_path):
     sd = _records(tmp_path, "tiny_synthetic_sd").set_index("pipeline")
     assert json.loads(sd.loc["EEGNet[val]", "step_config"]) == {"batched_fits": 1}
     assert "batched_fits" not in str(sd.loc["MixNet+ew", "step_config"])
+
+
+@pytest.mark.realdata
+def test_config_hash_does_not_depend_on_the_protocols_run(tmp_path, bci2b_dir):
+    """An SD-only run records its SD fits under the same config hash as a run of both
+    protocols (it once let run_protocol load the data and name them differently)."""
+    hashes = []
+    for i, protocols in enumerate((["sd"], ["sd", "si"])):
+        out = tmp_path / str(i)
+        argv = ["benchmark", "--preset", "tiny", "--protocols", *protocols, "--n-jobs", "1",
+                "--no-progress", "--results", str(out), "--methods", "CSP+LDA",
+                "--alignment", "none"]
+        assert cli.main(argv) == 0
+        hashes.append(set(_records(out, "tiny_sd")["config_hash"]))
+    assert hashes[0] == hashes[1] and len(hashes[0]) == 1

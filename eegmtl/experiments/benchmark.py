@@ -476,9 +476,10 @@ def run(args: argparse.Namespace) -> int:
 
     for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
         os.environ[var] = str(threads)  # loky workers inherit these
-    data = synthetic_2b() if args.synthetic else None
-    if data is None and any(st.protocol == "subject_independent" for st in plan):
-        data = load_default_data()  # once, shared by every SI and SD stage
+    # loaded once here and shared by every stage, whichever protocols run: the records'
+    # config hash names the data by the dataset label when the data are given, so an SD-only
+    # run must not let run_protocol load (and name) them itself
+    data = synthetic_2b() if args.synthetic else load_default_data()
     expected = {(protocol, m): cost for protocol, m, _, cost, _, _ in rows
                 if math.isfinite(cost)}
     for st in plan:
