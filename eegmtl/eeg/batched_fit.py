@@ -36,7 +36,7 @@ import numpy as np
 
 from eegmtl.eeg.deep_baselines import BraindecodeClassifier
 
-__all__ = ["batch_key", "fit_batched"]
+__all__ = ["batch_key", "fit_batched", "recipe_network", "recipe_optimizer"]
 
 #: parameters that may differ between the fits of one batch
 _PER_FIT = ("random_state", "checkpoint_dir", "checkpoint_every_s")
@@ -51,6 +51,27 @@ def batch_key(est: BraindecodeClassifier) -> str:
 
     params = {k: v for k, v in est.get_params(deep=False).items() if k not in _PER_FIT}
     return stable_json({"resolved": est.resolved_config(), **params})
+
+
+def recipe_network(cfg: dict[str, Any], *, n_chans: int, n_outputs: int, n_times: int,
+                   sfreq: float) -> Any:
+    """The braindecode network of a resolved recipe (``BraindecodeClassifier.resolved_config``)
+    with its ``model_kwargs``, as the single-fit path builds it."""
+    from braindecode import models
+
+    return getattr(models, cfg["model"])(n_chans=n_chans, n_outputs=n_outputs, n_times=n_times,
+                                         sfreq=sfreq, **cfg["model_kwargs"])
+
+
+def recipe_optimizer(cfg: dict[str, Any], params: Any) -> Any:
+    """The recipe's optimiser (Adam / AdamW, lr, weight decay, betas) over ``params``."""
+    import torch
+
+    kwargs: dict[str, Any] = {"lr": cfg["lr"], "weight_decay": cfg["weight_decay"]}
+    if cfg["betas"]:
+        kwargs["betas"] = tuple(cfg["betas"])
+    cls = torch.optim.AdamW if cfg["optimizer"] == "adamw" else torch.optim.Adam
+    return cls(params, **kwargs)
 
 
 def _check(estimators: Sequence[Any], data: Sequence[tuple]) -> None:
@@ -101,7 +122,6 @@ def fit_batched(estimators: Sequence[BraindecodeClassifier], data: Sequence[tupl
     import pandas as pd
     import torch
     import torch.nn.functional as F
-    from braindecode import models
     from braindecode.augmentation import AugmentedDataLoader
     from torch.utils.data import DataLoader, TensorDataset
 
@@ -139,9 +159,8 @@ def fit_batched(estimators: Sequence[BraindecodeClassifier], data: Sequence[tupl
     for est, (Xt, y_idx, _) in zip(estimators, inputs, strict=True):
         seed = int(est.random_state)
         torch.manual_seed(seed)
-        nets.append(getattr(models, cfg["model"])(
-            n_chans=n_chans, n_outputs=n_outputs, n_times=n_times, sfreq=est.sfreq_model_,
-            **cfg["model_kwargs"]).to(dev))
+        nets.append(recipe_network(cfg, n_chans=n_chans, n_outputs=n_outputs, n_times=n_times,
+                                   sfreq=est.sfreq_model_).to(dev))
         ds = TensorDataset(torch.from_numpy(Xt), torch.from_numpy(y_idx))
         g = torch.Generator().manual_seed(seed)
         transforms = make_transforms(cfg["augmentation"], sfreq=est.sfreq_model_,
@@ -155,11 +174,7 @@ def fit_batched(estimators: Sequence[BraindecodeClassifier], data: Sequence[tupl
             loaders.append(DataLoader(ds, batch_size=size, shuffle=True, drop_last=True,
                                       generator=g))
     stacked = StackedModels(nets)
-    opt_cls = torch.optim.AdamW if cfg["optimizer"] == "adamw" else torch.optim.Adam
-    opt_kwargs: dict[str, Any] = {"lr": cfg["lr"], "weight_decay": cfg["weight_decay"]}
-    if cfg["betas"]:
-        opt_kwargs["betas"] = tuple(cfg["betas"])
-    optimizer = opt_cls(list(stacked.params.values()), **opt_kwargs)
+    optimizer = recipe_optimizer(cfg, list(stacked.params.values()))
 
     # validation trials stacked (K, n_val_max, C, T), padded; a mask keeps each fit's own
     n_val = [len(v[0]) for _, _, v in inputs]
@@ -219,9 +234,7 @@ def fit_batched(estimators: Sequence[BraindecodeClassifier], data: Sequence[tupl
     for i, est in enumerate(estimators):
         state = best_state[i] if patience is not None and best_state[i] is not None \
             else stacked.state_dict(i)
-        module = getattr(models, cfg["model"])(
-            n_chans=n_chans, n_outputs=n_outputs, n_times=n_times, sfreq=est.sfreq_model_,
-            **cfg["model_kwargs"]).to(dev)
+        module = nets[i]  # its own architecture; the weights come from the stacked slice
         module.load_state_dict(state)
         est.module_ = module.eval()
         est.net_ = None

@@ -78,31 +78,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                    help="also write the rows as JSON and the table as <out>.md")
 
 
-def build_model(name: str, *, n_chans: int = 3, n_outputs: int = 2) -> Any:
-    """The braindecode network of recipe ``name`` as the harness builds it (recipe rate and
-    window, its ``model_kwargs``)."""
-    from braindecode import models
+def _cfg(name: str) -> dict[str, Any]:
+    from eegmtl.eeg.deep_baselines import make_deep_baseline
 
-    from eegmtl.eeg.deep_baselines import _recipe
-
-    r = _recipe(name)
-    return getattr(models, name)(n_chans=n_chans, n_outputs=n_outputs,
-                                 n_times=int(round(r.sfreq * r.window_s)), sfreq=r.sfreq,
-                                 **r.model_kwargs)
-
-
-def _optimizer(name: str, params: Any) -> Any:
-    """The recipe's optimiser over ``params``."""
-    import torch
-
-    from eegmtl.eeg.deep_baselines import _recipe
-
-    r = _recipe(name)
-    kwargs: dict[str, Any] = {"lr": r.lr, "weight_decay": r.weight_decay}
-    if r.betas:
-        kwargs["betas"] = tuple(r.betas)
-    cls = torch.optim.AdamW if r.optimizer == "adamw" else torch.optim.Adam
-    return cls(params, **kwargs)
+    return make_deep_baseline(name).resolved_config()
 
 
 def _n_times(name: str) -> int:
@@ -110,6 +89,23 @@ def _n_times(name: str) -> int:
 
     r = _recipe(name)
     return int(round(r.sfreq * r.window_s))
+
+
+def build_model(name: str, *, n_chans: int = 3, n_outputs: int = 2) -> Any:
+    """The braindecode network of recipe ``name`` as the harness builds it (recipe rate and
+    window, its ``model_kwargs``)."""
+    from eegmtl.eeg.batched_fit import recipe_network
+
+    cfg = _cfg(name)
+    return recipe_network(cfg, n_chans=n_chans, n_outputs=n_outputs, n_times=_n_times(name),
+                          sfreq=cfg["sfreq"])
+
+
+def _optimizer(name: str, params: Any) -> Any:
+    """The recipe's optimiser over ``params``."""
+    from eegmtl.eeg.batched_fit import recipe_optimizer
+
+    return recipe_optimizer(_cfg(name), params)
 
 
 class EagerFits:
