@@ -108,6 +108,39 @@ def test_estimate_keeps_gpu_recorded_fit_times_apart(tmp_path):
                                                    "EEGNet": (30.0, "cpu")}
 
 
+def test_gpu_estimate_divides_cpu_times_by_each_pipelines_own_measured_speedup(tmp_path):
+    """A pipeline recorded on both devices in SD (TCFormer 75x, ATCNet 3x) has its SI
+    CPU-recorded fit time divided by its own speed-up; EEGNet, never on a GPU, by the
+    default; a GPU-recorded SI time is used as is."""
+    cfg = {dev: json.dumps({"method_config": {"device": dev}}) for dev in ("cpu", "cuda")}
+    rows = [("subject_dependent", "TCFormer", 1500.0, "cpu"),
+            ("subject_dependent", "TCFormer", 20.0, "cuda"),
+            ("subject_dependent", "ATCNet", 60.0, "cpu"),
+            ("subject_dependent", "ATCNet", 20.0, "cuda"),
+            ("subject_dependent", "ATCNet", 20.0, "cuda"),
+            ("subject_independent", "TCFormer", 3000.0, "cpu"),
+            ("subject_independent", "ATCNet", 900.0, "cpu"),
+            ("subject_independent", "EEGNet", 500.0, "cpu"),
+            ("subject_independent", "IFNet", 2000.0, "cpu"),
+            ("subject_independent", "IFNet", 70.0, "cuda")]
+    pd.DataFrame([{"protocol": p, "pipeline": m, "time": t, "n_epochs_trained": 50.0,
+                   "config": cfg[d]} for p, m, t, d in rows]).to_csv(tmp_path / "r.csv",
+                                                                     index=False)
+    ref = pd.read_csv(tmp_path / "r.csv")
+    on_gpu = timed_on_gpu(ref)
+    assert benchmark.measured_speedups(ref[~on_gpu], ref[on_gpu]) == pytest.approx(
+        {"TCFormer": 75.0, "ATCNet": 3.0, "IFNet": 2000 / 70})
+    plan = benchmark.stages(benchmark.PRESETS["full"], ["si"], [0], tmp_path, "full", None)
+    methods = {"subject_independent": ["TCFormer", "ATCNet", "EEGNet", "IFNet"]}
+    _, rows = benchmark.estimate(plan, methods, 9, 1, [tmp_path / "r.csv"], gpu_speedup=10)
+    assert {r[1]: (r[3], r[5]) for r in rows} == {
+        "TCFormer": (pytest.approx(40.0), "own"), "ATCNet": (pytest.approx(300.0), "own"),
+        "EEGNet": (pytest.approx(50.0), "cpu"), "IFNet": (70.0, "gpu")}
+    # a CPU estimate ignores every GPU record and speed-up
+    _, rows = benchmark.estimate(plan, methods, 9, 1, [tmp_path / "r.csv"])
+    assert {r[1]: (r[3], r[5]) for r in rows}["ATCNet"] == (900.0, "cpu")
+
+
 def test_unknown_method_is_a_clear_error():
     with pytest.raises(SystemExit, match="unknown method"):
         benchmark.select_methods(["NoSuchNet"], [])

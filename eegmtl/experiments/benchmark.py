@@ -44,7 +44,8 @@ from eegmtl.config import RESULTS_DIR_HELP, results_dir
 from eegmtl.experiments._common import T_START, command_line, minutes, parse_subjects
 
 __all__ = ["GPU_SPEEDUP", "PRESETS", "SEED_FREE", "Preset", "add_arguments", "default_reference",
-           "done_fits", "estimate", "run", "stage_methods", "stages", "synthetic_2b"]
+           "done_fits", "estimate", "measured_speedups", "run", "stage_methods", "stages",
+           "synthetic_2b"]
 
 
 @dataclass(frozen=True)
@@ -66,7 +67,8 @@ PRESETS: dict[str, Preset] = {
 
 #: speed-up of a deep fit on one H200 worker (16 sharing the GPU) over the same fit on one CPU
 #: thread, measured over 225 SD fits of five baselines (median per pipeline 14x-122x, ≈ 38x in
-#: all); estimates of a GPU run divide CPU-recorded deep fit times by it unless told otherwise
+#: all); estimates of a GPU run divide by it the CPU-recorded fit times of deep pipelines that
+#: have no GPU-measured speed-up of their own (:func:`measured_speedups`), unless told otherwise
 GPU_SPEEDUP = 38.0
 
 
@@ -110,7 +112,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                    help="records whose fit times feed --estimate (default every sd*.csv and "
                         "si*.csv record file of the results folder)")
     p.add_argument("--gpu-speedup", type=float, default=None,
-                   help="assumed speed-up of a deep fit over its CPU-recorded time (default "
+                   help="assumed speed-up of a deep fit over its CPU-recorded time, for "
+                        "pipelines without a measured speed-up of their own (default "
                         f"{GPU_SPEEDUP:g} when the run is on a GPU, else 1)")
     p.add_argument("--budget", type=float, default=540.0,
                    help="--estimate: wall-time budget in s (default 540)")
@@ -289,6 +292,27 @@ def done_fits(st: Stage, methods: list[str], subjects: list[int],
 EstimateRow = tuple[str, str, int, float, bool, str]
 
 
+def measured_speedups(cpu: Any, gpu: Any) -> dict[str, float]:
+    """Per pipeline, how many times faster its fits ran on a GPU than on one CPU thread.
+
+    ``cpu`` and ``gpu`` are record frames (``protocol``, ``pipeline``, ``time``) of CPU- and
+    GPU-recorded fits; for every pipeline with both in a protocol, the ratio of the two
+    median fit times, and the median of these ratios over protocols.
+    """
+    import numpy as np
+
+    ratios: dict[str, list[float]] = {}
+    cols = {"protocol", "pipeline", "time"}
+    if not (cols <= set(cpu.columns) and cols <= set(gpu.columns)):
+        return {}
+    med = [df.dropna(subset=["time"]).groupby(["protocol", "pipeline"])["time"].median()
+           for df in (cpu, gpu)]
+    for key in med[0].index.intersection(med[1].index):
+        if med[1][key] > 0 and med[0][key] > 0:
+            ratios.setdefault(key[1], []).append(float(med[0][key] / med[1][key]))
+    return {m: float(np.median(r)) for m, r in ratios.items()}
+
+
 def estimate(plan: list[Stage], methods: dict[str, list[str]], n_subjects: int, workers: int,
              reference: list[Path], *, max_epochs: int | None = None,
              gpu_speedup: float = 1.0,
@@ -303,12 +327,18 @@ def estimate(plan: list[Stage], methods: dict[str, list[str]], n_subjects: int, 
     as described below. With ``max_epochs`` a deep fit costs at most that share of
     its recorded epochs. Records fitted on a GPU
     (:func:`eegmtl.evaluation.estimate.timed_on_gpu`) are GPU times: with
-    ``gpu_speedup`` > 1 (a GPU run) a deep pipeline that has them costs their median as is,
-    and ``gpu_speedup`` divides the CPU-recorded cost of the others; with ``gpu_speedup`` = 1
-    (a CPU run) they are not used. The wall time is the total over workers, but never below
+    ``gpu_speedup`` > 1 (a GPU run) a deep pipeline that has them costs their median as is;
+    the CPU-recorded cost of the others is divided by the pipeline's own speed-up where it
+    was measured (:func:`measured_speedups`: its CPU-recorded over its GPU-recorded median
+    fit time in a protocol that has both, ``"own"``), else by ``gpu_speedup`` (``"cpu"``).
+    The speed-up is far from uniform (a small network whose GPU steps are bound by kernel
+    launches gains a few times, a transformer tens of times), so one factor for all would
+    misprice most of them. With ``gpu_speedup`` = 1 (a CPU run) GPU records are not used.
+    The wall time is the total over workers, but never below
     the longest single fit (greedy list scheduling bound). ``methods`` maps each protocol to
     its pipelines. Returns (wall seconds, rows of (protocol, pipeline, fits, cost per fit,
-    deep, source)), source being ``"cpu"``, ``"gpu"`` (GPU-recorded), ``"scaled"`` or ``"pool"``.
+    deep, source)), source being ``"cpu"``, ``"own"``, ``"gpu"`` (GPU-recorded), ``"scaled"``
+    or ``"pool"``.
 
     A deep pipeline without records in a protocol but with records in another costs its
     median there times the median ratio between the two protocols over the deep pipelines
@@ -326,6 +356,7 @@ def estimate(plan: list[Stage], methods: dict[str, list[str]], n_subjects: int, 
         columns=["protocol", "pipeline", "time", "n_epochs_trained"])
     gpu_rows = timed_on_gpu(ref)
     ref_gpu, ref = ref[gpu_rows], ref[~gpu_rows]
+    own = measured_speedups(ref, ref_gpu) if gpu_speedup > 1 else {}
     classical = ("CSP", "FBCSP", "TS+")
     rows, total, longest = [], 0.0, 0.0
     fits: dict[tuple[str, str], int] = {}
@@ -350,10 +381,14 @@ def estimate(plan: list[Stage], methods: dict[str, list[str]], n_subjects: int, 
             rg = reference_records(ref_gpu, m, protocol=protocol)[0]
             if not rg.empty:
                 r, source = rg, "gpu"
+            elif m in own:
+                source = "own"
         return r, source
 
-    def unit_cost(r: pd.DataFrame, source: str, deep: bool) -> float:
+    def unit_cost(r: pd.DataFrame, source: str, deep: bool, m: str = "") -> float:
         cost = float(np.nanmedian(r["time"])) if len(r) else float("nan")
+        if deep and source == "own":
+            return cost / own[m]
         return cost / gpu_speedup if deep and source == "cpu" else cost
 
     # how much longer a deep fit takes in one protocol than in another: the median ratio over
@@ -363,7 +398,7 @@ def estimate(plan: list[Stage], methods: dict[str, list[str]], n_subjects: int, 
     for protocol in {p for p, _ in fits}:
         for m in names:
             if not str(m).startswith(classical):
-                c = unit_cost(*recorded(protocol, m), True)
+                c = unit_cost(*recorded(protocol, m), True, m)
                 if math.isfinite(c) and c > 0:
                     known[(protocol, m)] = c
 
@@ -381,7 +416,7 @@ def estimate(plan: list[Stage], methods: dict[str, list[str]], n_subjects: int, 
     for (protocol, m), n in fits.items():
         deep = not m.startswith(classical)
         r, source = recorded(protocol, m)
-        cost = unit_cost(r, source, deep)
+        cost = unit_cost(r, source, deep, m)
         if r.empty and deep:
             cost, source = scaled(protocol, m), "scaled"
             r = pd.concat([ref[ref["pipeline"] == m], ref_gpu[ref_gpu["pipeline"] == m]])
@@ -449,12 +484,15 @@ def run(args: argparse.Namespace) -> int:
     if known:
         print(f"estimate: {minutes(wall_est)} on {workers} workers for the {n_todo} fits "
               f"to run (median fit "
-              f"times of {sources}; CPU-recorded deep fits / {speedup:g})")
+              f"times of {sources}; CPU-recorded deep fits / their own measured GPU "
+              f"speed-up, else / {speedup:g})" if speedup > 1 else
+              f"times of {sources})")
     else:
         print(f"estimate: none (no recorded fit time of these pipelines in {sources}; "
               "--reference names record files to estimate from)")
     if args.estimate:
         notes = {"gpu": "  (GPU-recorded)", "pool": "  (no record: median of the others)",
+                 "own": "  (CPU-recorded / its own GPU speed-up)",
                  "scaled": "  (no record here: other protocol x cross-protocol ratio)"}
         for protocol, m, n, cost, deep, source in rows:
             print(f"  {protocol:20s} {m:28s} {n:4d} fits x {cost:8.1f} s"
