@@ -141,6 +141,39 @@ def test_gpu_estimate_divides_cpu_times_by_each_pipelines_own_measured_speedup(t
     assert {r[1]: (r[3], r[5]) for r in rows}["ATCNet"] == (900.0, "cpu")
 
 
+def test_time_limit_leaves_the_fits_that_would_not_end_in_time_for_the_next_run(
+        tmp_path, capsys):
+    """``--time-limit``: no fit starts that would end after the limit (here every one: the
+    limit is shorter than the summaries' margin); the stages say how many fits are left and
+    the same command without the limit resumes them."""
+    argv = ["benchmark", "--preset", "tiny", "--synthetic", "--n-jobs", "1", "--no-progress",
+            "--results", str(tmp_path), "--methods", "CSP+LDA", "--protocols", "sd"]
+    assert cli.main([*argv, "--time-limit", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "1 fits left for the next run (time limit)" in out
+    assert "time limit: 1 fits not started; run the same command again" in out
+    assert not (tmp_path / "benchmark_tiny_synthetic_sd.csv").exists()
+    assert (tmp_path / "benchmark_tiny_synthetic_sd_summary.md").exists()
+    assert cli.main(argv) == 0
+    assert len(_records(tmp_path, "tiny_synthetic_sd")) == 1
+    with pytest.raises(SystemExit, match="--time-limit must be > 0"):
+        cli.main([*argv, "--time-limit", "0"])
+
+
+def test_shards_of_a_time_limited_run_share_one_deadline():
+    import argparse
+    import time
+
+    from eegmtl.experiments._common import T_START
+
+    # counted from the start of the process (the command), less the summaries' margin
+    started = time.time() - (time.perf_counter() - T_START)
+    end = benchmark.run_deadline(argparse.Namespace(time_limit=600.0, deadline=None))
+    assert end == pytest.approx(started + 600 - benchmark.SUMMARY_MARGIN_S, abs=0.5)
+    assert benchmark.run_deadline(argparse.Namespace(time_limit=600.0, deadline=123.0)) == 123.0
+    assert benchmark.run_deadline(argparse.Namespace(time_limit=None, deadline=None)) is None
+
+
 def test_unknown_method_is_a_clear_error():
     with pytest.raises(SystemExit, match="unknown method"):
         benchmark.select_methods(["NoSuchNet"], [])

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -113,6 +114,7 @@ def run_protocol(
     plan_only: bool = False,
     expected_fit_s: Mapping[str, float] | None = None,
     batch_fits: int = 1,
+    deadline: float | None = None,
 ) -> pd.DataFrame:
     """Run ``methods`` on every subject × fold × seed of ``protocol`` and record the results.
 
@@ -198,13 +200,20 @@ def run_protocol(
         sizes), each with its own seed, data and early stopping; their records say so
         (``step_config`` ``{"batched_fits": k}``) and their ``time`` is the batch's wall time
         over k. Other pipelines are fitted one by one. No epoch checkpoints inside a batch.
+    deadline : float, optional
+        Wall-clock time (``time.time()``) by which the run should end: a fit (a batch of k)
+        starts only if ``now + expected_fit_s[pipeline]`` (x k) is before it, a fit without an
+        expected time only while the deadline has not passed; the others are left for a later
+        run (the same call resumes them). Fits are handed to the workers one at a time when a
+        deadline is set, so the check is made as each fit starts.
 
     Returns
     -------
     DataFrame
         The records of all requested fits (finished now or earlier), sorted by key;
         ``attrs["n_fitted"]`` is the number of fits this call ran (0 when every fit had a
-        record). With ``plan_only``: one row per fit still to run (``protocol``,
+        record) and ``attrs["n_deferred"]`` the number it left for a later run because of
+        ``deadline``. With ``plan_only``: one row per fit still to run (``protocol``,
         ``pipeline``, ``subject``, ``fold``, ``seed``, ``config_hash`` and ``checkpoint``,
         whether an interrupted fit's epoch checkpoint is in ``checkpoint_dir``), with
         ``attrs["n_done"]``, the requested fits that already have a record.
@@ -291,15 +300,29 @@ def run_protocol(
     }
     rows = existing.to_dict("records") if not existing.empty else []
     units = _batched(todo, batch_fits) if batch_fits > 1 else list(todo)
+    deferred: list[int] = []  # fits left for a later run by the deadline
+
+    def starts(unit: _Task | list[_Task]) -> bool:
+        """Whether ``unit`` may start now (``deadline``)."""
+        if deadline is None:
+            return True
+        fits = unit if isinstance(unit, list) else [unit]
+        need = float((expected_fit_s or {}).get(fits[0].pipeline, 0.0) or 0.0) * len(fits)
+        if time.time() + need <= deadline:
+            return True
+        deferred.append(len(fits))
+        return False
+
     if todo:
         from tqdm.auto import tqdm
 
         bar = tqdm(total=len(todo), desc=f"{protocol}", disable=not progress, unit="fit")
+        one_by_one = {"pre_dispatch": "n_jobs", "batch_size": 1} if deadline is not None else {}
         with parallel_backend(backend, n_jobs, address=address,
                               threads_per_worker=torch_threads or 1):
-            gen = Parallel(return_as="generator_unordered")(
+            gen = Parallel(return_as="generator_unordered", **one_by_one)(
                 delayed(_run_batch if isinstance(u, list) else _run_task)(u, X, y, common)
-                for u in units)
+                for u in units if starts(u))
             for rec in (r for out in gen for r in (out if isinstance(out, list) else [out])):
                 rows.append(rec)
                 if results_path is not None:
@@ -319,7 +342,8 @@ def run_protocol(
                                                     else list(RECORD_COLUMNS))))
     mask = [record_key(k) in wanted for k in df[list(KEY_COLUMNS)].itertuples(index=False)]
     out = df[mask].reset_index(drop=True)
-    out.attrs["n_fitted"] = len(todo)
+    out.attrs["n_fitted"] = len(todo) - sum(deferred)
+    out.attrs["n_deferred"] = sum(deferred)
     return out
 
 

@@ -101,7 +101,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                    help="train up to K fits of a braindecode pipeline at once as one stacked "
                         "network (eegmtl.eeg.batched_fit; for launch-bound GPUs; default 1: "
                         "one by one)")
+    p.add_argument("--time-limit", type=float, default=None, metavar="S",
+                   help="end within S seconds of the start: a fit starts only if its "
+                        "estimated time ends before then (fits without an estimate only "
+                        "while time is left); the rest is left for the next run of the same "
+                        "command, which resumes it. Summaries are written as usual")
     p.add_argument("--shard", default=None, help=argparse.SUPPRESS)  # "i/n", set per GPU
+    p.add_argument("--deadline", type=float, default=None,
+                   help=argparse.SUPPRESS)  # time.time() by which to end, set per GPU
     p.add_argument("--results", type=Path, default=None,
                    help="record folder (default: the results folder)")
     p.add_argument("--synthetic", action="store_true",
@@ -233,11 +240,31 @@ def worker_layout(device: str, n_jobs: int | None, threads: int | None,
 def _run_shards(args: argparse.Namespace, gpus: int) -> int:
     """One child process per GPU, each on its own subjects and GPU."""
     procs = []
+    end = run_deadline(args)  # one deadline for every shard, counted from this start
     for i in range(gpus):
         env = {**os.environ, "CUDA_VISIBLE_DEVICES": str(i)}
-        cmd = [sys.executable, "-m", "eegmtl", "benchmark", *args.argv, "--shard", f"{i}/{gpus}"]
+        cmd = [sys.executable, "-m", "eegmtl", "benchmark", *args.argv, "--shard", f"{i}/{gpus}",
+               *(["--deadline", repr(end)] if end is not None else [])]
         procs.append(subprocess.Popen(cmd, env=env))
     return max(p.wait() for p in procs)
+
+
+#: seconds a time-limited run keeps for writing its summaries after the last fit
+SUMMARY_MARGIN_S = 10.0
+
+
+def run_deadline(args: argparse.Namespace) -> float | None:
+    """``time.time()`` by which the run's last fit should end: ``--deadline`` when given (a
+    shard of a multi-GPU run), else ``--time-limit`` seconds after the process started, less
+    :data:`SUMMARY_MARGIN_S`; None without a limit."""
+    if getattr(args, "deadline", None) is not None:
+        return float(args.deadline)
+    limit = getattr(args, "time_limit", None)
+    if limit is None:
+        return None
+    if limit <= 0:
+        raise SystemExit(f"--time-limit must be > 0 seconds, got {limit:g}.")
+    return time.time() - (time.perf_counter() - T_START) + limit - SUMMARY_MARGIN_S
 
 
 # --------------------------------------------------------------------------- data
@@ -482,11 +509,10 @@ def run(args: argparse.Namespace) -> int:
                f"{len(reference)} record files in {Path(reference[0]).parent}")
     known = any(math.isfinite(r[3]) for r in rows)
     if known:
+        scaling = (f"; CPU-recorded deep fits / their own measured GPU speed-up, else / "
+                   f"{speedup:g}" if speedup > 1 else "")
         print(f"estimate: {minutes(wall_est)} on {workers} workers for the {n_todo} fits "
-              f"to run (median fit "
-              f"times of {sources}; CPU-recorded deep fits / their own measured GPU "
-              f"speed-up, else / {speedup:g})" if speedup > 1 else
-              f"times of {sources})")
+              f"to run (median fit times of {sources}{scaling})")
     else:
         print(f"estimate: none (no recorded fit time of these pipelines in {sources}; "
               "--reference names record files to estimate from)")
@@ -520,6 +546,7 @@ def run(args: argparse.Namespace) -> int:
     data = synthetic_2b() if args.synthetic else load_default_data()
     expected = {(protocol, m): cost for protocol, m, _, cost, _, _ in rows
                 if math.isfinite(cost)}
+    deadline, deferred = run_deadline(args), 0
     for st in plan:
         params = overrides[st.protocol]
         chosen = stage_methods(st, runnable[st.protocol], plan[0].seed)
@@ -534,16 +561,21 @@ def run(args: argparse.Namespace) -> int:
             st.protocol, chosen, subjects, data, folds=list(st.folds),
             seeds=[st.seed], n_jobs=n_jobs, results_path=st.records, progress=not args.no_progress,
             method_params={m: params[m] for m in chosen if params[m]},
-            torch_threads=threads, batch_fits=args.batch_fits,
+            torch_threads=threads, batch_fits=args.batch_fits, deadline=deadline,
             dataset="synthetic" if args.synthetic else "BNCI2014_004-export", **extra)
+        left = int(df.attrs.get("n_deferred", 0))
+        deferred += left
         print(f"[{time.perf_counter() - T_START:7.1f} s] {st.protocol} seed {st.seed}"
               f"{' aligned ' + st.alignment if st.alignment else ''}: {len(df)} records in "
-              f"{st.records} ({time.perf_counter() - t0:.1f} s)")
+              f"{st.records} ({time.perf_counter() - t0:.1f} s)"
+              f"{f'; {left} fits left for the next run (time limit)' if left else ''}")
     if not args.shard:
         for path in sorted({st.records for st in plan}):
             protocol = "subject_dependent" if path.stem.endswith("_sd") else "subject_independent"
             write_summary(path, path.with_name(f"{path.stem}_summary.md"), protocol,
                           command_line(args), time.perf_counter() - T_START,
                           title=f"BCIC IV 2b benchmark ({args.preset}), {path.stem}")
+    if deferred:
+        print(f"time limit: {deferred} fits not started; run the same command again to resume")
     print(f"benchmark done in {time.perf_counter() - T_START:.1f} s")
     return 0

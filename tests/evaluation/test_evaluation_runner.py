@@ -131,6 +131,42 @@ def test_expected_fit_times_start_the_longest_fits_first(tmp_path, data):
     pd.testing.assert_frame_equal(a.drop(columns=drop), b.drop(columns=drop))
 
 
+class _SlowCounting(CountingClassifier):
+    """A fit that takes 1 s."""
+
+    def fit(self, X, y, X_val=None, y_val=None):
+        import time
+
+        time.sleep(1.0)
+        return super().fit(X, y, X_val, y_val)
+
+
+def test_deadline_starts_only_the_fits_that_end_before_it(tmp_path, data):
+    import time
+
+    kw = dict(subjects=[1, 3], data=data, folds=[1], progress=False,
+              results_path=tmp_path / "r.csv")
+    methods = {"Count": CountingClassifier(), "LogVarLR": logvar_lr()}
+    # LogVarLR is expected to take longer than the time left; Count has no estimate and
+    # starts while time is left
+    df = run_protocol("sd", methods, expected_fit_s={"LogVarLR": 1e6},
+                      deadline=time.time() + 60, **kw)
+    assert df["pipeline"].tolist() == ["Count", "Count"]
+    assert (df.attrs["n_fitted"], df.attrs["n_deferred"]) == (2, 2)
+    # past the deadline nothing starts; without one, the same call resumes the deferred fits
+    late = run_protocol("sd", methods, deadline=time.time() - 1, **kw)
+    assert (late.attrs["n_fitted"], late.attrs["n_deferred"]) == (0, 2) and len(late) == 2
+    rest = run_protocol("sd", methods, **kw)
+    assert sorted(rest["pipeline"]) == ["Count", "Count", "LogVarLR", "LogVarLR"]
+    assert rest.attrs["n_fitted"] == 2 and rest.attrs["n_deferred"] == 0
+    # the check is made as each fit starts: after a 1 s fit, a second 1 s fit would end
+    # past a deadline 1.9 s away, so it waits for the next run
+    slow = run_protocol("sd", {"Slow": _SlowCounting()}, subjects=[1, 3], data=data,
+                        folds=[1, 2], progress=False, expected_fit_s={"Slow": 1.0},
+                        deadline=time.time() + 1.9)
+    assert (slow.attrs["n_fitted"], slow.attrs["n_deferred"]) == (1, 3)
+
+
 def test_bad_inputs_fail_loudly(data):
     X, y, meta = data
     with pytest.raises(ValueError, match="one row per trial"):
