@@ -160,6 +160,25 @@ def test_time_limit_leaves_the_fits_that_would_not_end_in_time_for_the_next_run(
         cli.main([*argv, "--time-limit", "0"])
 
 
+def test_fits_within_a_time_limit_follow_the_runners_rule(tmp_path):
+    """Two workers, 10 s: stage 1's three 6-s fits — two run, the third would end at 12 s;
+    stage 2 starts when stage 1's last fit ends (6 s): its 5-s fit would end at 11 s, its
+    3-s fits run on both workers (one of them also after the other), its fit without a cost
+    starts while time is left."""
+    plan = benchmark.stages(benchmark.PRESETS["full"], ["sd"], [0, 1], tmp_path, "full", None)
+    todo = [(plan[0], {"A": 3}), (plan[1], {"B": 1, "C": 3, "D": 1})]
+    cost = {("subject_dependent", "A"): 6.0, ("subject_dependent", "B"): 5.0,
+            ("subject_dependent", "C"): 3.0}
+    got = benchmark.fits_within(todo, cost, 2, 10.0)
+    assert got == {("subject_dependent", "A"): 2, ("subject_dependent", "C"): 2,
+                   ("subject_dependent", "D"): 1}
+    assert benchmark.fits_within(todo, cost, 2, 1e9) == {
+        ("subject_dependent", m): n for m, n in {"A": 3, "B": 1, "C": 3, "D": 1}.items()}
+    # stage_fits counts each stage's fits (both seeds of A, B; no record folder given)
+    counts = benchmark.stage_fits(plan, {"subject_dependent": ["A", "B"]}, 9)
+    assert [c for _, c in counts] == [{"A": 45, "B": 45}, {"A": 45, "B": 45}]
+
+
 def test_shards_of_a_time_limited_run_share_one_deadline():
     import argparse
     import time

@@ -319,6 +319,58 @@ def done_fits(st: Stage, methods: list[str], subjects: list[int],
 EstimateRow = tuple[str, str, int, float, bool, str]
 
 
+def stage_fits(plan: list[Stage], methods: dict[str, list[str]], n_subjects: int,
+               remaining_of: list[int] | None = None) -> list[tuple[Stage, dict[str, int]]]:
+    """Per stage of ``plan``, the number of fits of each of its pipelines; with
+    ``remaining_of`` (the run's subjects) only those without a record (:func:`done_fits`)."""
+    from eegmtl.evaluation.records import load_records
+
+    out = []
+    loaded: dict[Path, Any] = {}  # stages of several seeds share one record file
+    first_seed = plan[0].seed if plan else 0
+    for st in plan:
+        chosen = stage_methods(st, methods[st.protocol], first_seed)
+        done: dict[str, int] = {}
+        if remaining_of is not None:
+            if st.records not in loaded:
+                loaded[st.records] = load_records(st.records)
+            done = done_fits(st, chosen, remaining_of, loaded[st.records])
+        out.append((st, {m: n_subjects * len(st.folds) - done.get(m, 0) for m in chosen}))
+    return out
+
+
+def fits_within(stages_todo: list[tuple[Stage, dict[str, int]]],
+                cost: dict[tuple[str, str], float], workers: int,
+                limit: float) -> dict[tuple[str, str], int]:
+    """How many fits of each (protocol, pipeline) a run with ``--time-limit limit`` gets
+    through, by the rule of :func:`eegmtl.evaluation.runner.run_protocol`'s ``deadline``.
+
+    Simulates the run: stages one after another (each waits for its last fit), within a stage
+    the fits longest first, each started on the first free worker if it ends by ``limit``
+    (a fit without a cost only while time is left), else left. Costs are ``cost[(protocol,
+    pipeline)]`` seconds per fit.
+    """
+    import heapq
+
+    got: dict[tuple[str, str], int] = {}
+    now = 0.0
+    for st, todo in stages_todo:
+        jobs = sorted(((cost.get((st.protocol, m), math.nan), m)
+                       for m, n in todo.items() for _ in range(n)),
+                      key=lambda j: -(j[0] if math.isfinite(j[0]) else 0.0))
+        free = [now] * max(workers, 1)
+        for c, m in jobs:
+            start = heapq.heappop(free)
+            need = c if math.isfinite(c) else 0.0
+            if start + need <= limit and start < limit:
+                got[(st.protocol, m)] = got.get((st.protocol, m), 0) + 1
+                heapq.heappush(free, start + need)
+            else:
+                heapq.heappush(free, start)
+        now = max(free)
+    return got
+
+
 def measured_speedups(cpu: Any, gpu: Any) -> dict[str, float]:
     """Per pipeline, how many times faster its fits ran on a GPU than on one CPU thread.
 
@@ -387,20 +439,9 @@ def estimate(plan: list[Stage], methods: dict[str, list[str]], n_subjects: int, 
     classical = ("CSP", "FBCSP", "TS+")
     rows, total, longest = [], 0.0, 0.0
     fits: dict[tuple[str, str], int] = {}
-    from eegmtl.evaluation.records import load_records
-
-    loaded: dict[Path, pd.DataFrame] = {}  # stages of several seeds share one record file
-    first_seed = plan[0].seed if plan else 0
-    for st in plan:
-        chosen = stage_methods(st, methods[st.protocol], first_seed)
-        done = {}
-        if remaining_of is not None:
-            if st.records not in loaded:
-                loaded[st.records] = load_records(st.records)
-            done = done_fits(st, chosen, remaining_of, loaded[st.records])
-        for m in chosen:
-            fits[(st.protocol, m)] = (fits.get((st.protocol, m), 0)
-                                      + n_subjects * len(st.folds) - done.get(m, 0))
+    for st, todo in stage_fits(plan, methods, n_subjects, remaining_of):
+        for m, n in todo.items():
+            fits[(st.protocol, m)] = fits.get((st.protocol, m), 0) + n
     def recorded(protocol: str, m: str) -> tuple[pd.DataFrame, str]:
         """The records standing for one fit of ``m`` in ``protocol`` and their kind."""
         r, source = reference_records(ref, m, protocol=protocol)[0], "cpu"
@@ -533,6 +574,14 @@ def run(args: argparse.Namespace) -> int:
               f"deep pipelines: {minutes(dl / workers)}; to finish in {args.budget:.0f} s "
               f"the deep fits must run {need:.1f}x faster than estimated here"
               + ("" if spare > 0 else " (impossible: the CPU-only fits alone exceed it)"))
+        if args.time_limit:
+            todo = stage_fits(plan, runnable, len(subjects), subjects)
+            costs = {(p, m): c for p, m, _, c, _, _ in rows}
+            got = fits_within(todo, costs, workers, args.time_limit - SUMMARY_MARGIN_S)
+            print(f"with --time-limit {args.time_limit:g}: {sum(got.values())} of the {n_todo} "
+                  f"fits would run: " + (", ".join(
+                      f"{'SD' if p == 'subject_dependent' else 'SI'} {m} {k}"
+                      for (p, m), k in got.items()) or "none"))
         return 0
 
     from eegmtl.evaluation.runner import load_default_data, run_protocol
