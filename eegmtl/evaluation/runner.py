@@ -115,6 +115,7 @@ def run_protocol(
     expected_fit_s: Mapping[str, float] | None = None,
     batch_fits: int = 1,
     deadline: float | None = None,
+    batch_speedup: float = 1.0,
 ) -> pd.DataFrame:
     """Run ``methods`` on every subject × fold × seed of ``protocol`` and record the results.
 
@@ -201,11 +202,16 @@ def run_protocol(
         (``step_config`` ``{"batched_fits": k}``) and their ``time`` is the batch's wall time
         over k. Other pipelines are fitted one by one. No epoch checkpoints inside a batch.
     deadline : float, optional
-        Wall-clock time (``time.time()``) by which the run should end: a fit (a batch of k)
-        starts only if ``now + expected_fit_s[pipeline]`` (x k) is before it, a fit without an
-        expected time only while the deadline has not passed; the others are left for a later
-        run (the same call resumes them). Fits are handed to the workers one at a time when a
-        deadline is set, so the check is made as each fit starts.
+        Wall-clock time (``time.time()``) by which the run should end: a fit starts only if
+        ``now + expected_fit_s[pipeline]`` is before it (a batch of k fits: ``k /
+        batch_speedup`` times that), a fit without an expected time only while the deadline
+        has not passed; the others are left for a later run (the same call resumes them).
+        Fits are handed to the workers one at a time when a deadline is set, so the check is
+        made as each fit starts.
+    batch_speedup : float, default 1.0
+        How many times faster a fit runs inside a batch of ``batch_fits`` than alone (e.g. the
+        ``batched_speedup`` that ``eegmtl bench fits`` measured on the device), for the
+        ``deadline`` rule only; 1.0 assumes no gain.
 
     Returns
     -------
@@ -223,6 +229,8 @@ def run_protocol(
     protocol = normalize_protocol(protocol)
     if batch_fits < 1:
         raise ValueError(f"batch_fits must be >= 1, got {batch_fits}.")
+    if not batch_speedup > 0:
+        raise ValueError(f"batch_speedup must be > 0, got {batch_speedup}.")
     if data is None:
         # SD needs only the target subjects' trials; SI needs every subject (the training pool)
         needed = (subjects if protocol == "subject_dependent" and subjects is not None
@@ -307,7 +315,8 @@ def run_protocol(
         if deadline is None:
             return True
         fits = unit if isinstance(unit, list) else [unit]
-        need = float((expected_fit_s or {}).get(fits[0].pipeline, 0.0) or 0.0) * len(fits)
+        need = float((expected_fit_s or {}).get(fits[0].pipeline, 0.0) or 0.0) * (
+            len(fits) / batch_speedup if len(fits) > 1 else 1.0)
         if time.time() + need <= deadline:
             return True
         deferred.append(len(fits))

@@ -101,6 +101,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                    help="train up to K fits of a braindecode pipeline at once as one stacked "
                         "network (eegmtl.eeg.batched_fit; for launch-bound GPUs; default 1: "
                         "one by one)")
+    p.add_argument("--batch-speedup", type=float, default=1.0, metavar="X",
+                   help="with --batch-fits and --time-limit: how many times faster a fit runs "
+                        "in a batch than alone (as `eegmtl bench fits` measured it on the "
+                        "device), so that a batch of K is expected to take K/X fits' time "
+                        "(default 1: no gain)")
     p.add_argument("--time-limit", type=float, default=None, metavar="S",
                    help="end within S seconds of the start: a fit starts only if its "
                         "estimated time ends before then (fits without an estimate only "
@@ -611,6 +616,7 @@ def run(args: argparse.Namespace) -> int:
             seeds=[st.seed], n_jobs=n_jobs, results_path=st.records, progress=not args.no_progress,
             method_params={m: params[m] for m in chosen if params[m]},
             torch_threads=threads, batch_fits=args.batch_fits, deadline=deadline,
+            batch_speedup=args.batch_speedup,
             dataset="synthetic" if args.synthetic else "BNCI2014_004-export", **extra)
         left = int(df.attrs.get("n_deferred", 0))
         deferred += left
