@@ -204,8 +204,10 @@ def run_protocol(
     deadline : float, optional
         Wall-clock time (``time.time()``) by which the run should end: a fit starts only if
         ``now + expected_fit_s[pipeline]`` is before it (a batch of k fits: ``k /
-        batch_speedup`` times that), a fit without an expected time only while the deadline
-        has not passed; the others are left for a later run (the same call resumes them).
+        batch_speedup`` times that) — once fits of the pipeline have finished in this call, the
+        median of their times (x k) instead —, a fit without an expected time only while the
+        deadline has not passed; the others are left for a later run (the same call resumes
+        them).
         Fits are handed to the workers one at a time when a deadline is set, so the check is
         made as each fit starts.
     batch_speedup : float, default 1.0
@@ -309,14 +311,20 @@ def run_protocol(
     rows = existing.to_dict("records") if not existing.empty else []
     units = _batched(todo, batch_fits) if batch_fits > 1 else list(todo)
     deferred: list[int] = []  # fits left for a later run by the deadline
+    observed: dict[str, list[float]] = {}  # this run's fit times per pipeline (batch wall / k)
 
     def starts(unit: _Task | list[_Task]) -> bool:
-        """Whether ``unit`` may start now (``deadline``)."""
+        """Whether ``unit`` may start now (``deadline``): by the fit times this run has
+        observed for its pipeline, else by ``expected_fit_s``."""
         if deadline is None:
             return True
         fits = unit if isinstance(unit, list) else [unit]
-        need = float((expected_fit_s or {}).get(fits[0].pipeline, 0.0) or 0.0) * (
-            len(fits) / batch_speedup if len(fits) > 1 else 1.0)
+        seen = observed.get(fits[0].pipeline)
+        if seen:
+            need = float(np.median(seen)) * len(fits)
+        else:
+            need = float((expected_fit_s or {}).get(fits[0].pipeline, 0.0) or 0.0) * (
+                len(fits) / batch_speedup if len(fits) > 1 else 1.0)
         if time.time() + need <= deadline:
             return True
         deferred.append(len(fits))
@@ -334,6 +342,8 @@ def run_protocol(
                 for u in units if starts(u))
             for rec in (r for out in gen for r in (out if isinstance(out, list) else [out])):
                 rows.append(rec)
+                if np.isfinite(float(rec.get("time") or np.nan)):
+                    observed.setdefault(rec["pipeline"], []).append(float(rec["time"]))
                 if results_path is not None:
                     merge_records(pd.DataFrame([rec]), results_path)
                 if checkpoint_dir is not None:  # the record is safe: its checkpoint can go

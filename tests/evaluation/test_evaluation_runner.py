@@ -165,6 +165,12 @@ def test_deadline_starts_only_the_fits_that_end_before_it(tmp_path, data):
                         folds=[1, 2], progress=False, expected_fit_s={"Slow": 1.0},
                         deadline=time.time() + 1.9)
     assert (slow.attrs["n_fitted"], slow.attrs["n_deferred"]) == (1, 3)
+    # an estimate far too low is corrected by the fit times observed in the run: expected
+    # 0.1 s, the first fit takes 1 s, so a second would end past the deadline
+    slow = run_protocol("sd", {"Slow": _SlowCounting()}, subjects=[1, 3], data=data,
+                        folds=[1, 2], progress=False, expected_fit_s={"Slow": 0.1},
+                        deadline=time.time() + 1.9)
+    assert (slow.attrs["n_fitted"], slow.attrs["n_deferred"]) == (1, 3)
 
 
 def test_bad_inputs_fail_loudly(data):
