@@ -353,6 +353,8 @@ def run_protocol(
                 bar.update(1)
                 bar.set_postfix_str(f"{rec['pipeline']} S{rec['subject']} F{rec['fold']} "
                                     f"acc={rec['accuracy']:.3f}")
+        if deferred:
+            bar.set_postfix_str(f"{sum(deferred)} fits left for a later run (deadline)")
         bar.close()
     if results_path is not None and Path(results_path).exists():
         df = load_records(results_path)

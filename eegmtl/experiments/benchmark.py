@@ -43,9 +43,9 @@ from typing import Any
 from eegmtl.config import RESULTS_DIR_HELP, results_dir
 from eegmtl.experiments._common import T_START, command_line, minutes, parse_subjects
 
-__all__ = ["GPU_SPEEDUP", "PRESETS", "SEED_FREE", "Preset", "add_arguments", "default_reference",
-           "done_fits", "estimate", "measured_speedups", "run", "stage_methods", "stages",
-           "synthetic_2b"]
+__all__ = ["GPU_SPEEDUP", "PRESETS", "SEED_FREE", "SUMMARY_MARGIN_S", "Preset", "add_arguments",
+           "default_reference", "done_fits", "estimate", "fits_within", "measured_speedups",
+           "run", "run_deadline", "stage_fits", "stage_methods", "stages", "synthetic_2b"]
 
 
 @dataclass(frozen=True)
