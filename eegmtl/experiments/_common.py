@@ -15,11 +15,24 @@ from eegmtl._io import file_lock
 from eegmtl.config import checkout_root, is_checkout
 from eegmtl.evaluation.composed import parse_value
 
-__all__ = ["T_START", "add_parallel_arguments", "command_line", "device_sync", "display_path",
-           "parse_subjects", "parse_value", "set_torch_threads", "timed_ms"]
+__all__ = ["SUMMARY_MARGIN_S", "T_START", "add_parallel_arguments", "command_line",
+           "deadline_after", "device_sync", "display_path", "parse_subjects", "parse_value",
+           "set_torch_threads", "timed_ms"]
 
 #: start of the process's experiment code (wall times reported include the imports after it)
 T_START = time.perf_counter()
+
+#: seconds a time-limited run (``--time-limit``) keeps for its summaries after the last fit
+SUMMARY_MARGIN_S = 10.0
+
+
+def deadline_after(limit: float) -> float:
+    """``time.time()`` by which the last fit of a run given ``limit`` seconds from the start
+    of this process (:data:`T_START`) should end: the start + ``limit`` - :data:`SUMMARY_MARGIN_S`.
+    Raises SystemExit for ``limit`` <= 0."""
+    if not limit > 0:
+        raise SystemExit(f"--time-limit must be > 0 seconds, got {limit:g}.")
+    return time.time() - (time.perf_counter() - T_START) + limit - SUMMARY_MARGIN_S
 
 
 def device_sync(device: Any) -> None:

@@ -41,7 +41,14 @@ from pathlib import Path
 from typing import Any
 
 from eegmtl.config import RESULTS_DIR_HELP, results_dir
-from eegmtl.experiments._common import T_START, command_line, minutes, parse_subjects
+from eegmtl.experiments._common import (
+    SUMMARY_MARGIN_S,
+    T_START,
+    command_line,
+    deadline_after,
+    minutes,
+    parse_subjects,
+)
 
 __all__ = ["GPU_SPEEDUP", "PRESETS", "SEED_FREE", "SUMMARY_MARGIN_S", "Preset", "add_arguments",
            "default_reference", "done_fits", "estimate", "fits_within", "measured_speedups",
@@ -254,10 +261,6 @@ def _run_shards(args: argparse.Namespace, gpus: int) -> int:
     return max(p.wait() for p in procs)
 
 
-#: seconds a time-limited run keeps for writing its summaries after the last fit
-SUMMARY_MARGIN_S = 10.0
-
-
 def run_deadline(args: argparse.Namespace) -> float | None:
     """``time.time()`` by which the run's last fit should end: ``--deadline`` when given (a
     shard of a multi-GPU run), else ``--time-limit`` seconds after the process started, less
@@ -265,11 +268,7 @@ def run_deadline(args: argparse.Namespace) -> float | None:
     if getattr(args, "deadline", None) is not None:
         return float(args.deadline)
     limit = getattr(args, "time_limit", None)
-    if limit is None:
-        return None
-    if limit <= 0:
-        raise SystemExit(f"--time-limit must be > 0 seconds, got {limit:g}.")
-    return time.time() - (time.perf_counter() - T_START) + limit - SUMMARY_MARGIN_S
+    return None if limit is None else deadline_after(limit)
 
 
 # --------------------------------------------------------------------------- data

@@ -37,13 +37,14 @@ from eegmtl.experiments._common import (
     T_START,
     add_parallel_arguments,
     command_line,
+    deadline_after,
     parse_subjects,
     parse_value,
     set_torch_threads,
 )
 from eegmtl.mixnet.defaults import normalize_protocol, protocol_short
 
-__all__ = ["DEFAULT_METHODS", "add_arguments", "method_params", "run"]
+__all__ = ["DEFAULT_METHODS", "add_arguments", "expected_fit_times", "method_params", "run"]
 
 DEFAULT_METHODS = ["MixNet", "CSP+LDA", "FBCSP+SVM", "TS+SVM", "EEGNet", "ShallowFBCSPNet"]
 #: methods whose configs take the deep-learning options (--max-epochs, --device)
@@ -113,6 +114,12 @@ def add_arguments(parser: argparse.ArgumentParser, protocol: str = "subject_depe
                    help="train up to K fits of a braindecode pipeline at once as one stacked "
                         "network (eegmtl.eeg.batched_fit; for launch-bound GPUs; default 1: "
                         "one by one)")
+    p.add_argument("--time-limit", type=float, default=None, metavar="S",
+                   help="end within S seconds of the start: a fit starts only if it is "
+                        "expected to end before then (by the recorded fit times of its "
+                        "pipeline on this kind of device in --results / --estimate-from, then "
+                        "by those of this run); the rest is left for the next run of the same "
+                        "command. The summary is written as usual")
     p.add_argument("--estimate", action="store_true",
                    help="fit nothing: print the fits still to run per pipeline and their CPU "
                         "time, estimated from the fit times of the records (--results and "
@@ -142,6 +149,34 @@ def method_params(args: argparse.Namespace, protocol: str) -> dict[str, dict[str
             over["device"] = args.device
         if over:
             out[name] = over
+    return out
+
+
+def expected_fit_times(record_files: list[Path], protocol: str, methods: list[str],
+                       gpu: bool) -> dict[str, float]:
+    """Median recorded time of one fit per pipeline of ``methods`` in ``protocol``, from the
+    records of ``record_files`` made on the same kind of device (GPU records when ``gpu``,
+    CPU records otherwise; :func:`~eegmtl.evaluation.estimate.timed_on_gpu`); pipelines
+    without such records are left out."""
+    import numpy as np
+    import pandas as pd
+
+    from eegmtl.evaluation.estimate import reference_records, timed_on_gpu
+    from eegmtl.evaluation.records import load_records
+
+    found = [f for f in record_files if Path(f).is_file()]
+    if not found:
+        return {}
+    records = pd.concat([load_records(f) for f in found], ignore_index=True)
+    if not {"pipeline", "protocol", "time"} <= set(records.columns):
+        return {}
+    records = records[timed_on_gpu(records) == gpu]
+    out = {}
+    for m in methods:
+        ref = reference_records(records, m, protocol=protocol)[0]
+        times = pd.to_numeric(ref["time"], errors="coerce").dropna() if len(ref) else []
+        if len(times):
+            out[m] = float(np.median(times))
     return out
 
 
@@ -210,6 +245,14 @@ def run(args: argparse.Namespace) -> int:
         write_summary(results, summary, protocol, None, 0.0, title=title)
         print(f"summary {summary} regenerated from {results}")
         return 0
+    limited = {}
+    if args.time_limit is not None and not args.estimate:
+        from eegmtl.mtl.runtime import select_device
+
+        gpu = select_device(args.device or "auto").type != "cpu"
+        limited = {"deadline": deadline_after(args.time_limit),
+                   "expected_fit_s": expected_fit_times([results, *args.estimate_from],
+                                                        protocol, list(args.methods), gpu)}
     df = run_protocol(
         protocol, args.methods, subjects, n_folds=args.folds, folds=folds, seeds=args.seeds,
         n_jobs=args.n_jobs, backend=args.backend, address=args.address, results_path=results,
@@ -219,7 +262,7 @@ def run(args: argparse.Namespace) -> int:
         alignment=args.alignment, validation=args.validation,
         checkpoint_dir=None if args.no_fit_checkpoints else (
             args.checkpoint_dir or cache_dir(None, "eeg_fits")),
-        plan_only=args.estimate, batch_fits=args.batch_fits,
+        plan_only=args.estimate, batch_fits=args.batch_fits, **limited,
     )
     if args.estimate:
         return _print_estimate(df, [results, *args.estimate_from])
@@ -236,4 +279,7 @@ def run(args: argparse.Namespace) -> int:
         print(to_markdown(df[selection], by=("pipeline",), metrics=("val_accuracy",)))
     print(f"{len(df)} records in {results} ({n_new} new); summary {summary}; "
           f"wall {wall:.1f} s")
+    if df.attrs.get("n_deferred"):
+        print(f"time limit: {df.attrs['n_deferred']} fits not started; run the same command "
+              "again to resume")
     return 0

@@ -150,6 +150,38 @@ def test_estimate_plans_without_fitting(fake_mixnet, tmp_path, capsys):
     assert "nothing to run: all 1 requested fits have a record" in capsys.readouterr().out
 
 
+def test_time_limit_defers_fits_by_the_recorded_fit_times(fake_mixnet, tmp_path, capsys):
+    """``--time-limit``: a fit starts only if its pipeline's recorded fit time ends before
+    the limit; the rest waits for the same command, which resumes it."""
+    import pandas as pd
+
+    sd = _load("subject_dependent.py")
+    res = tmp_path / "sd.csv"
+    args = ["--methods", "MixNet", "--subjects", "1", "2", "3", "--only-folds", "1",
+            "--results", str(res), "--no-progress", "--max-epochs", "7"]
+    sd.main(args[:4] + args[6:])  # subject 1 only
+    done = load_records(res)
+    assert len(done) == 1
+    # the recorded fit says 1 h: none of the other two fits fits into 60 s
+    rec = pd.read_csv(res)
+    rec["time"] = 3600.0
+    rec.to_csv(res, index=False)
+    from eegmtl.experiments.protocol import expected_fit_times
+
+    assert expected_fit_times([res], "subject_dependent", ["MixNet"], gpu=False) == {
+        "MixNet": 3600.0}
+    assert expected_fit_times([res], "subject_dependent", ["MixNet"], gpu=True) == {}
+    capsys.readouterr()
+    sd.main([*args, "--time-limit", "60"])
+    out = capsys.readouterr().out
+    assert len(load_records(res)) == 1
+    assert "time limit: 2 fits not started; run the same command again" in out
+    sd.main([*args, "--time-limit", "1e6"])
+    assert len(load_records(res)) == 3
+    with pytest.raises(SystemExit, match="--time-limit must be > 0"):
+        sd.main([*args, "--time-limit", "-1"])
+
+
 def test_ablation_chain_selects_on_validation(fake_mixnet, tmp_path):
     ab = _load("ablations.py")
     res = tmp_path / "ab.csv"
