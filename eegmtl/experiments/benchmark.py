@@ -563,11 +563,22 @@ def run(args: argparse.Namespace) -> int:
               "--reference names record files to estimate from)")
     if args.estimate:
         notes = {"gpu": "  (GPU-recorded)", "pool": "  (no record: median of the others)",
-                 "own": "  (CPU-recorded / its own GPU speed-up)",
+                 "own": "  (CPU-recorded / its own GPU speed-up {:.1f}x)",
                  "scaled": "  (no record here: other protocol x cross-protocol ratio)"}
+        own = {}
+        if any(r[5] == "own" for r in rows):
+            import pandas as pd
+
+            from eegmtl.evaluation.estimate import timed_on_gpu
+
+            ref = pd.concat([pd.read_csv(p) for p in reference if Path(p).is_file()],
+                            ignore_index=True)
+            on_gpu = timed_on_gpu(ref)
+            own = measured_speedups(ref[~on_gpu], ref[on_gpu])
         for protocol, m, n, cost, deep, source in rows:
             print(f"  {protocol:20s} {m:28s} {n:4d} fits x {cost:8.1f} s"
-                  f"{'' if deep else '  (CPU only)'}{notes.get(source, '')}")
+                  f"{'' if deep else '  (CPU only)'}"
+                  f"{notes.get(source, '').format(own.get(m, math.nan))}")
         if not known:
             return 0
         cpu = sum(n * c for _, _, n, c, deep, _ in rows if not deep and math.isfinite(c))
