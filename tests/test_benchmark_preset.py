@@ -160,6 +160,32 @@ def test_time_limit_leaves_the_fits_that_would_not_end_in_time_for_the_next_run(
         cli.main([*argv, "--time-limit", "0"])
 
 
+def test_interrupted_benchmark_writes_the_summaries_of_what_it_recorded(tmp_path, monkeypatch,
+                                                                        capsys):
+    """Ctrl-C (or SIGTERM) in the second stage: status 130, every stage's summary written, the
+    command logged (as interrupted) only in the record file it added to."""
+    import eegmtl.evaluation.runner as runner
+
+    real, calls = runner.run_protocol, []
+
+    def stopping(*args, **kwargs):
+        calls.append(args[0])
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(runner, "run_protocol", stopping)
+    argv = ["benchmark", "--preset", "tiny", "--synthetic", "--n-jobs", "1", "--no-progress",
+            "--results", str(tmp_path), "--methods", "CSP+LDA", "--alignment", "none"]
+    assert cli.main(argv) == 130
+    assert "interrupted" in capsys.readouterr().err
+    sd_log = (tmp_path / "benchmark_tiny_synthetic_sd.csv.commands.log").read_text()
+    assert sd_log.strip().endswith("# interrupted after 1 new records")
+    assert (tmp_path / "benchmark_tiny_synthetic_si.csv.commands.log").read_text() == ""
+    assert (tmp_path / "benchmark_tiny_synthetic_si_summary.md").exists()
+    assert len(_records(tmp_path, "tiny_synthetic_sd")) == 1
+
+
 def test_fits_within_a_time_limit_follow_the_runners_rule(tmp_path):
     """Two workers, 10 s: stage 1's three 6-s fits — two run, the third would end at 12 s;
     stage 2 starts when stage 1's last fit ends (6 s): its 5-s fit would end at 11 s, its

@@ -37,7 +37,7 @@ from dataclasses import dataclass, field
 from types import ModuleType
 from typing import Any
 
-__all__ = ["COMMANDS", "Command", "build_parser", "guarded", "load", "main"]
+__all__ = ["COMMANDS", "Command", "Terminated", "build_parser", "guarded", "load", "main"]
 
 
 @dataclass(frozen=True)
@@ -138,6 +138,16 @@ def main(name: str, argv: Sequence[str] | None = None, *, via_script: bool = Fal
     return status if isinstance(status, int) else 0
 
 
+class Terminated(KeyboardInterrupt):
+    """Raised in the main thread when the process receives SIGTERM during a command (a
+    scheduler's time limit, ``kill``): handled like Ctrl-C, so that the command stops the
+    same orderly way (records of finished fits kept, summaries written)."""
+
+
+def _raise_terminated(signum: int, frame: Any) -> None:
+    raise Terminated(f"signal {signum}")
+
+
 def guarded(prog: str, run: Callable[[], Any]) -> Any:
     """``run()``, with a wrong input reported as a command-line tool reports it.
 
@@ -145,13 +155,32 @@ def guarded(prog: str, run: Callable[[], Any]) -> Any:
     :class:`~eegmtl.config.DataNotFoundError`) or an invalid value (:class:`ValueError`: bad
     shapes, NaNs, labels, a checkpoint of another run...) ends with ``<prog>: error:
     <message>`` on stderr and exit status 2, without a traceback; Ctrl-C ends with
-    ``<prog>: interrupted`` and status 130 (records of finished fits are already written).
+    ``<prog>: interrupted`` and status 130, SIGTERM (while ``run`` runs in the main thread)
+    with ``<prog>: terminated`` and status 143 — records of finished fits are already written,
+    and the evaluation commands write their summaries on the way out.
     With ``EEGMTL_DEBUG=1`` in the environment the exception propagates unchanged.
     """
-    if os.environ.get("EEGMTL_DEBUG", "").strip() not in ("", "0"):
-        return run()
+    import signal
+    import threading
+
+    previous = None
+    if threading.current_thread() is threading.main_thread():
+        previous = signal.signal(signal.SIGTERM, _raise_terminated)
+    try:
+        if os.environ.get("EEGMTL_DEBUG", "").strip() not in ("", "0"):
+            return run()
+        return _guarded(prog, run)
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _guarded(prog: str, run: Callable[[], Any]) -> Any:
     try:
         return run()
+    except Terminated:
+        print(f"\n{prog}: terminated", file=sys.stderr)
+        return 143
     except KeyboardInterrupt:
         print(f"\n{prog}: interrupted", file=sys.stderr)
         return 130

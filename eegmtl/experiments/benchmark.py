@@ -261,6 +261,31 @@ def _run_shards(args: argparse.Namespace, gpus: int) -> int:
     return max(p.wait() for p in procs)
 
 
+def record_counts(plan: list[Stage]) -> dict[Path, int]:
+    """Records in each record file of ``plan`` now (before a run)."""
+    from eegmtl.experiments.summaries import record_count
+
+    return {path: record_count(path) for path in sorted({st.records for st in plan})}
+
+
+def write_summaries(plan: list[Stage], args: argparse.Namespace,
+                    before: dict[Path, int] | None) -> None:
+    """The summary of every record file of ``plan``, the command logged in each; ``before``
+    (the counts of :func:`record_counts` at the start) marks an interrupted run, whose command
+    is logged only where it added records."""
+    from eegmtl.experiments.summaries import write_interrupted_summary, write_summary
+
+    for path in sorted({st.records for st in plan}):
+        protocol = "subject_dependent" if path.stem.endswith("_sd") else "subject_independent"
+        kw = {"title": f"BCIC IV 2b benchmark ({args.preset}), {path.stem}"}
+        out, wall = path.with_name(f"{path.stem}_summary.md"), time.perf_counter() - T_START
+        if before is not None:
+            write_interrupted_summary(path, out, protocol, command_line(args), wall,
+                                      n_before=before.get(path, 0), **kw)
+        else:
+            write_summary(path, out, protocol, command_line(args), wall, **kw)
+
+
 def run_deadline(args: argparse.Namespace) -> float | None:
     """``time.time()`` by which the run's last fit should end: ``--deadline`` when given (a
     shard of a multi-GPU run), else ``--time-limit`` seconds after the process started, less
@@ -530,7 +555,14 @@ def run(args: argparse.Namespace) -> int:
                                                   args.threads, args.gpu_mem_per_worker)
     if gpus > 1 and not args.shard and not args.estimate:
         print(f"{gpus} GPUs: one process per GPU, subjects sharded")
-        return _run_shards(args, gpus)
+        before = record_counts(plan)
+        try:
+            status = _run_shards(args, gpus)
+        except KeyboardInterrupt:
+            write_summaries(plan, args, before)
+            raise
+        write_summaries(plan, args, None)
+        return status
     wanted = {"max_epochs": max_epochs, "device": device}
     overrides = {p: {m: method_overrides(m, p, wanted) for m in methods}
                  for p in {st.protocol for st in plan}}
@@ -600,7 +632,6 @@ def run(args: argparse.Namespace) -> int:
         return 0
 
     from eegmtl.evaluation.runner import load_default_data, run_protocol
-    from eegmtl.experiments.summaries import write_summary
 
     for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
         os.environ[var] = str(threads)  # loky workers inherit these
@@ -611,35 +642,41 @@ def run(args: argparse.Namespace) -> int:
     expected = {(protocol, m): cost for protocol, m, _, cost, _, _ in rows
                 if math.isfinite(cost)}
     deadline, deferred = run_deadline(args), 0
-    for st in plan:
-        params = overrides[st.protocol]
-        chosen = stage_methods(st, runnable[st.protocol], plan[0].seed)
-        if not chosen:
-            continue
-        extra = {"alignment": st.alignment} if st.alignment else {}
-        # the estimate's costs order each stage's fits longest first (no long fit last)
-        extra["expected_fit_s"] = {m: expected[(st.protocol, m)] for m in chosen
-                                   if (st.protocol, m) in expected}
-        t0 = time.perf_counter()
-        df = run_protocol(
-            st.protocol, chosen, subjects, data, folds=list(st.folds),
-            seeds=[st.seed], n_jobs=n_jobs, results_path=st.records, progress=not args.no_progress,
-            method_params={m: params[m] for m in chosen if params[m]},
-            torch_threads=threads, batch_fits=args.batch_fits, deadline=deadline,
-            batch_speedup=args.batch_speedup,
-            dataset="synthetic" if args.synthetic else "BNCI2014_004-export", **extra)
-        left = int(df.attrs.get("n_deferred", 0))
-        deferred += left
-        print(f"[{time.perf_counter() - T_START:7.1f} s] {st.protocol} seed {st.seed}"
-              f"{' aligned ' + st.alignment if st.alignment else ''}: {len(df)} records in "
-              f"{st.records} ({time.perf_counter() - t0:.1f} s)"
-              f"{f'; {left} fits left for the next run (time limit)' if left else ''}")
-    if not args.shard:
-        for path in sorted({st.records for st in plan}):
-            protocol = "subject_dependent" if path.stem.endswith("_sd") else "subject_independent"
-            write_summary(path, path.with_name(f"{path.stem}_summary.md"), protocol,
-                          command_line(args), time.perf_counter() - T_START,
-                          title=f"BCIC IV 2b benchmark ({args.preset}), {path.stem}")
+    before = record_counts(plan)
+
+    def summaries(interrupted: bool) -> None:
+        if not args.shard:  # a shard's parent process writes them
+            write_summaries(plan, args, before if interrupted else None)
+
+    try:
+        for st in plan:
+            params = overrides[st.protocol]
+            chosen = stage_methods(st, runnable[st.protocol], plan[0].seed)
+            if not chosen:
+                continue
+            extra = {"alignment": st.alignment} if st.alignment else {}
+            # the estimate's costs order each stage's fits longest first (no long fit last)
+            extra["expected_fit_s"] = {m: expected[(st.protocol, m)] for m in chosen
+                                       if (st.protocol, m) in expected}
+            t0 = time.perf_counter()
+            df = run_protocol(
+                st.protocol, chosen, subjects, data, folds=list(st.folds),
+                seeds=[st.seed], n_jobs=n_jobs, results_path=st.records,
+                progress=not args.no_progress,
+                method_params={m: params[m] for m in chosen if params[m]},
+                torch_threads=threads, batch_fits=args.batch_fits, deadline=deadline,
+                batch_speedup=args.batch_speedup,
+                dataset="synthetic" if args.synthetic else "BNCI2014_004-export", **extra)
+            left = int(df.attrs.get("n_deferred", 0))
+            deferred += left
+            print(f"[{time.perf_counter() - T_START:7.1f} s] {st.protocol} seed {st.seed}"
+                  f"{' aligned ' + st.alignment if st.alignment else ''}: {len(df)} records in "
+                  f"{st.records} ({time.perf_counter() - t0:.1f} s)"
+                  f"{f'; {left} fits left for the next run (time limit)' if left else ''}")
+    except KeyboardInterrupt:  # Ctrl-C or SIGTERM: the summaries of what is recorded so far
+        summaries(interrupted=True)
+        raise
+    summaries(interrupted=False)
     if deferred:
         print(f"time limit: {deferred} fits not started; run the same command again to resume")
     print(f"benchmark done in {time.perf_counter() - T_START:.1f} s")

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -219,7 +220,12 @@ def run(args: argparse.Namespace) -> int:
     """Run the evaluation (or regenerate its summary) as parsed by :func:`add_arguments`."""
     from eegmtl.evaluation.runner import run_protocol
     from eegmtl.evaluation.tables import to_markdown
-    from eegmtl.experiments.summaries import selection_rows, write_summary
+    from eegmtl.experiments.summaries import (
+        record_count,
+        selection_rows,
+        write_interrupted_summary,
+        write_summary,
+    )
 
     os.environ.setdefault("MNE_LOGGING_LEVEL", "WARNING")  # quiet CSP logs (workers inherit)
     protocol = normalize_protocol(args.protocol)
@@ -253,17 +259,26 @@ def run(args: argparse.Namespace) -> int:
         limited = {"deadline": deadline_after(args.time_limit),
                    "expected_fit_s": expected_fit_times([results, *args.estimate_from],
                                                         protocol, list(args.methods), gpu)}
-    df = run_protocol(
-        protocol, args.methods, subjects, n_folds=args.folds, folds=folds, seeds=args.seeds,
-        n_jobs=args.n_jobs, backend=args.backend, address=args.address, results_path=results,
-        resume=not args.no_resume, progress=not args.no_progress,
-        method_params=method_params(args, protocol), history_dir=args.history_dir,
-        torch_threads=args.torch_threads, predictions_dir=args.predictions_dir,
-        alignment=args.alignment, validation=args.validation,
-        checkpoint_dir=None if args.no_fit_checkpoints else (
-            args.checkpoint_dir or cache_dir(None, "eeg_fits")),
-        plan_only=args.estimate, batch_fits=args.batch_fits, **limited,
-    )
+    n_before = record_count(results) if not args.estimate else 0
+    try:
+        df = run_protocol(
+            protocol, args.methods, subjects, n_folds=args.folds, folds=folds, seeds=args.seeds,
+            n_jobs=args.n_jobs, backend=args.backend, address=args.address,
+            results_path=results, resume=not args.no_resume, progress=not args.no_progress,
+            method_params=method_params(args, protocol), history_dir=args.history_dir,
+            torch_threads=args.torch_threads, predictions_dir=args.predictions_dir,
+            alignment=args.alignment, validation=args.validation,
+            checkpoint_dir=None if args.no_fit_checkpoints else (
+                args.checkpoint_dir or cache_dir(None, "eeg_fits")),
+            plan_only=args.estimate, batch_fits=args.batch_fits, **limited,
+        )
+    except KeyboardInterrupt:  # Ctrl-C or SIGTERM: the summary of what is recorded so far
+        if not args.estimate:
+            write_interrupted_summary(results, summary, protocol, command_line(args),
+                                      time.perf_counter() - T_START, title=title,
+                                      n_before=n_before)
+            print(f"summary {summary} written from the records so far", file=sys.stderr)
+        raise
     if args.estimate:
         return _print_estimate(df, [results, *args.estimate_from])
     wall = time.perf_counter() - T_START

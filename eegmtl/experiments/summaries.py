@@ -19,8 +19,8 @@ from eegmtl.evaluation.records import load_records
 from eegmtl.evaluation.tables import markdown_table, to_markdown
 from eegmtl.experiments._common import display_path
 
-__all__ = ["CONTEXT", "SELECTION_NOTE", "SETTING_KEYS", "selection_rows", "summary_header",
-           "write_summary"]
+__all__ = ["CONTEXT", "SELECTION_NOTE", "SETTING_KEYS", "record_count", "selection_rows",
+           "summary_header", "write_interrupted_summary", "write_summary"]
 
 CONTEXT = (
     "Data: the local BCIC IV 2b epoched export (C3/Cz/C4, 250 Hz, 0-4 s after the cue, "
@@ -88,6 +88,24 @@ def write_summary(
     text = "\n".join(lines) + "\n"
     atomic_write(summary_path, text)
     return text
+
+
+def record_count(records_path: Path) -> int:
+    """Number of records in ``records_path`` (0 when there is no such file)."""
+    return len(load_records(records_path)) if Path(records_path).is_file() else 0
+
+
+def write_interrupted_summary(
+    records_path: Path, summary_path: Path, protocol: str, command: str, wall: float,
+    *, title: str, n_before: int,
+) -> None:
+    """The summary of a run stopped by Ctrl-C or SIGTERM: every record written so far, and
+    ``command`` logged (marked ``# interrupted``) when the run added records to the
+    ``n_before`` the file had when it started."""
+    added = record_count(records_path) - n_before
+    write_summary(records_path, summary_path, protocol,
+                  f"{command}  # interrupted after {added} new records" if added > 0 else None,
+                  wall, title=title)
 
 
 def selection_rows(df: pd.DataFrame) -> pd.Series:

@@ -182,6 +182,47 @@ def test_time_limit_defers_fits_by_the_recorded_fit_times(fake_mixnet, tmp_path,
         sd.main([*args, "--time-limit", "-1"])
 
 
+class _TerminatedMixNet(FakeMixNet):
+    """The fake MixNet whose second fit gets SIGTERM (as from a scheduler's time limit)."""
+
+    fits = 0
+
+    def fit(self, X, y, X_val=None, y_val=None):
+        import os
+        import signal
+        import time
+
+        type(self).fits += 1
+        if type(self).fits == 2:
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(5)  # the handler interrupts this
+        return super().fit(X, y, X_val, y_val)
+
+
+def test_sigterm_stops_like_ctrl_c_and_writes_the_summary(fake_mixnet, tmp_path, capsys):
+    """SIGTERM during ``sd``: exit status 143, the finished fit recorded, the summary written
+    from it and the command logged as interrupted; the same command then finishes the run."""
+    import signal
+
+    old = METHODS["MixNet"]
+    _TerminatedMixNet.fits = 0
+    register_method("MixNet", lambda c: _TerminatedMixNet(
+        **{k: v for k, v in c.items() if k != "method"}), old[1], overwrite=True)
+    sd = _load("subject_dependent.py")
+    res = tmp_path / "sd.csv"
+    args = ["--methods", "MixNet", "--subjects", "1", "2", "3", "--only-folds", "1",
+            "--results", str(res), "--no-progress"]
+    handler = signal.getsignal(signal.SIGTERM)
+    assert sd.main(args) == 143
+    assert signal.getsignal(signal.SIGTERM) is handler  # the command's handler is gone
+    assert "terminated" in capsys.readouterr().err
+    assert len(load_records(res)) == 1
+    log = (tmp_path / "sd.csv.commands.log").read_text().splitlines()
+    assert len(log) == 1 and log[0].endswith("# interrupted after 1 new records")
+    assert "| MixNet |" in (tmp_path / "sd_summary.md").read_text()
+    assert sd.main(args) == 0 and len(load_records(res)) == 3
+
+
 def test_ablation_chain_selects_on_validation(fake_mixnet, tmp_path):
     ab = _load("ablations.py")
     res = tmp_path / "ab.csv"
