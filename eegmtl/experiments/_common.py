@@ -15,7 +15,8 @@ from eegmtl._io import file_lock
 from eegmtl.config import checkout_root, is_checkout
 from eegmtl.evaluation.composed import parse_value
 
-__all__ = ["SUMMARY_MARGIN_S", "T_START", "add_parallel_arguments", "command_line",
+__all__ = ["SUMMARY_MARGIN_S", "T_START", "add_parallel_arguments", "add_scheduling_arguments",
+           "command_line",
            "deadline_after", "device_sync", "display_path", "parse_subjects", "parse_value",
            "set_torch_threads", "timed_ms"]
 
@@ -33,6 +34,28 @@ def deadline_after(limit: float) -> float:
     if not limit > 0:
         raise SystemExit(f"--time-limit must be > 0 seconds, got {limit:g}.")
     return time.time() - (time.perf_counter() - T_START) + limit - SUMMARY_MARGIN_S
+
+
+def add_scheduling_arguments(parser: argparse.ArgumentParser, *, expected: str) -> None:
+    """``--batch-fits``, ``--batch-speedup`` and ``--time-limit`` (``run_protocol``'s
+    ``batch_fits``, ``batch_speedup`` and, through :func:`deadline_after`, ``deadline``);
+    ``expected`` says where a fit's expected time comes from."""
+    p = parser
+    p.add_argument("--batch-fits", type=int, default=1, metavar="K",
+                   help="train up to K fits of a braindecode pipeline at once as one stacked "
+                        "network (eegmtl.eeg.batched_fit; for launch-bound GPUs; default 1: "
+                        "one by one)")
+    p.add_argument("--batch-speedup", type=float, default=1.0, metavar="X",
+                   help="with --batch-fits and --time-limit: how many times faster a fit runs "
+                        "in a batch than alone (as `eegmtl bench fits` measured it on the "
+                        "device), so that a batch of K is expected to take K/X fits' time "
+                        "(default 1: no gain)")
+    p.add_argument("--time-limit", type=float, default=None, metavar="S",
+                   help="end within S seconds of the start: a fit starts only if it is "
+                        f"expected to end before then ({expected}, then by the times of this "
+                        "run's fits of its pipeline; fits without an expected time only while "
+                        "time is left); the rest is left for the next run of the same command, "
+                        "which resumes it. Summaries are written as usual")
 
 
 def device_sync(device: Any) -> None:

@@ -38,19 +38,21 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from eegmtl.config import RESULTS_DIR_HELP, results_dir
 from eegmtl.experiments._common import (
     SUMMARY_MARGIN_S,
     T_START,
+    add_scheduling_arguments,
     command_line,
     deadline_after,
     minutes,
     parse_subjects,
 )
 
-__all__ = ["GPU_SPEEDUP", "PRESETS", "SEED_FREE", "SUMMARY_MARGIN_S", "Preset", "add_arguments",
+__all__ = ["GPU_SPEEDUP", "PRESETS", "SEED_FREE", "SUMMARY_MARGIN_S", "EstimateRow", "Preset",
+           "add_arguments",
            "default_reference", "done_fits", "estimate", "fits_within", "measured_speedups",
            "run", "run_deadline", "stage_fits", "stage_methods", "stages", "synthetic_2b"]
 
@@ -104,20 +106,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     p.add_argument("--threads", type=int, default=None,
                    help="torch/OpenMP threads per worker (default cores // workers, >= 1)")
     p.add_argument("--gpu-mem-per-worker", type=float, default=2.0, help="GiB (default 2)")
-    p.add_argument("--batch-fits", type=int, default=1, metavar="K",
-                   help="train up to K fits of a braindecode pipeline at once as one stacked "
-                        "network (eegmtl.eeg.batched_fit; for launch-bound GPUs; default 1: "
-                        "one by one)")
-    p.add_argument("--batch-speedup", type=float, default=1.0, metavar="X",
-                   help="with --batch-fits and --time-limit: how many times faster a fit runs "
-                        "in a batch than alone (as `eegmtl bench fits` measured it on the "
-                        "device), so that a batch of K is expected to take K/X fits' time "
-                        "(default 1: no gain)")
-    p.add_argument("--time-limit", type=float, default=None, metavar="S",
-                   help="end within S seconds of the start: a fit starts only if its "
-                        "estimated time ends before then (fits without an estimate only "
-                        "while time is left); the rest is left for the next run of the same "
-                        "command, which resumes it. Summaries are written as usual")
+    add_scheduling_arguments(p, expected="by the estimate's time for its pipeline, as "
+                                          "--estimate prints it")
     p.add_argument("--shard", default=None, help=argparse.SUPPRESS)  # "i/n", set per GPU
     p.add_argument("--deadline", type=float, default=None,
                    help=argparse.SUPPRESS)  # time.time() by which to end, set per GPU
@@ -344,8 +334,16 @@ def done_fits(st: Stage, methods: list[str], subjects: list[int],
     return df.drop_duplicates(cols).groupby("pipeline").size().astype(int).to_dict()
 
 
-#: (protocol, pipeline, fits, cost per fit in s, deep, source of the cost)
-EstimateRow = tuple[str, str, int, float, bool, str]
+class EstimateRow(NamedTuple):
+    """One (protocol, pipeline) of :func:`estimate`: its fits, their cost and its source."""
+
+    protocol: str
+    pipeline: str
+    fits: int
+    cost: float  # seconds per fit
+    deep: bool
+    source: str  # "cpu", "own", "gpu", "scaled" or "pool"
+    speedup: float = math.nan  # the pipeline's own measured GPU speed-up (source "own")
 
 
 def stage_fits(plan: list[Stage], methods: dict[str, list[str]], n_subjects: int,
@@ -444,9 +442,8 @@ def estimate(plan: list[Stage], methods: dict[str, list[str]], n_subjects: int, 
     misprice most of them. With ``gpu_speedup`` = 1 (a CPU run) GPU records are not used.
     The wall time is the total over workers, but never below
     the longest single fit (greedy list scheduling bound). ``methods`` maps each protocol to
-    its pipelines. Returns (wall seconds, rows of (protocol, pipeline, fits, cost per fit,
-    deep, source)), source being ``"cpu"``, ``"own"``, ``"gpu"`` (GPU-recorded), ``"scaled"``
-    or ``"pool"``.
+    its pipelines. Returns (wall seconds, :class:`EstimateRow` per protocol and pipeline),
+    source being ``"cpu"``, ``"own"``, ``"gpu"`` (GPU-recorded), ``"scaled"`` or ``"pool"``.
 
     A deep pipeline without records in a protocol but with records in another costs its
     median there times the median ratio between the two protocols over the deep pipelines
@@ -524,7 +521,7 @@ def estimate(plan: list[Stage], methods: dict[str, list[str]], n_subjects: int, 
         epochs = float(np.nanmedian(r["n_epochs_trained"])) if len(r) and deep else float("nan")
         if deep and max_epochs is not None and epochs > 0:
             cost *= min(1.0, max_epochs / epochs)
-        rows.append((protocol, m, n, cost, deep, source))
+        rows.append(EstimateRow(protocol, m, n, cost, deep, source, own.get(m, math.nan)))
         if math.isfinite(cost):
             total += n * cost
             longest = max(longest, cost)
@@ -575,7 +572,7 @@ def run(args: argparse.Namespace) -> int:
     wall_est, rows = estimate(plan, runnable, len(subjects), workers, reference,
                               max_epochs=max_epochs, gpu_speedup=speedup,
                               remaining_of=subjects)
-    n_todo = sum(r[2] for r in rows)
+    n_todo = sum(r.fits for r in rows)
     print(f"benchmark --preset {args.preset}: {len(methods)} pipelines, subjects {subjects}, "
           f"seeds {seeds}, {len(plan)} stages, {n_fits} fits ({n_fits - n_todo} with a record, "
           f"{n_todo} to run); device {device}, {n_jobs} "
@@ -584,7 +581,7 @@ def run(args: argparse.Namespace) -> int:
     sources = (", ".join(str(p) for p in reference) or "no record files"
                if len(reference) <= 3 else
                f"{len(reference)} record files in {Path(reference[0]).parent}")
-    known = any(math.isfinite(r[3]) for r in rows)
+    known = any(math.isfinite(r.cost) for r in rows)
     if known:
         scaling = (f"; CPU-recorded deep fits / their own measured GPU speed-up, else / "
                    f"{speedup:g}" if speedup > 1 else "")
@@ -597,24 +594,14 @@ def run(args: argparse.Namespace) -> int:
         notes = {"gpu": "  (GPU-recorded)", "pool": "  (no record: median of the others)",
                  "own": "  (CPU-recorded / its own GPU speed-up {:.1f}x)",
                  "scaled": "  (no record here: other protocol x cross-protocol ratio)"}
-        own = {}
-        if any(r[5] == "own" for r in rows):
-            import pandas as pd
-
-            from eegmtl.evaluation.estimate import timed_on_gpu
-
-            ref = pd.concat([pd.read_csv(p) for p in reference if Path(p).is_file()],
-                            ignore_index=True)
-            on_gpu = timed_on_gpu(ref)
-            own = measured_speedups(ref[~on_gpu], ref[on_gpu])
-        for protocol, m, n, cost, deep, source in rows:
-            print(f"  {protocol:20s} {m:28s} {n:4d} fits x {cost:8.1f} s"
-                  f"{'' if deep else '  (CPU only)'}"
-                  f"{notes.get(source, '').format(own.get(m, math.nan))}")
+        for r in rows:
+            print(f"  {r.protocol:20s} {r.pipeline:28s} {r.fits:4d} fits x {r.cost:8.1f} s"
+                  f"{'' if r.deep else '  (CPU only)'}"
+                  f"{notes.get(r.source, '').format(r.speedup)}")
         if not known:
             return 0
-        cpu = sum(n * c for _, _, n, c, deep, _ in rows if not deep and math.isfinite(c))
-        dl = sum(n * c for _, _, n, c, deep, _ in rows if deep and math.isfinite(c))
+        cpu = sum(r.fits * r.cost for r in rows if not r.deep and math.isfinite(r.cost))
+        dl = sum(r.fits * r.cost for r in rows if r.deep and math.isfinite(r.cost))
         spare = args.budget * workers - cpu
         need = dl / spare if spare > 0 else math.inf
         print(f"CPU-only pipelines: {minutes(cpu / workers)} of the {workers} workers; "
@@ -623,7 +610,7 @@ def run(args: argparse.Namespace) -> int:
               + ("" if spare > 0 else " (impossible: the CPU-only fits alone exceed it)"))
         if args.time_limit:
             todo = stage_fits(plan, runnable, len(subjects), subjects)
-            costs = {(p, m): c for p, m, _, c, _, _ in rows}
+            costs = {(r.protocol, r.pipeline): r.cost for r in rows}
             got = fits_within(todo, costs, workers, args.time_limit - SUMMARY_MARGIN_S)
             print(f"with --time-limit {args.time_limit:g}: {sum(got.values())} of the {n_todo} "
                   f"fits would run: " + (", ".join(
@@ -639,8 +626,7 @@ def run(args: argparse.Namespace) -> int:
     # config hash names the data by the dataset label when the data are given, so an SD-only
     # run must not let run_protocol load (and name) them itself
     data = synthetic_2b() if args.synthetic else load_default_data()
-    expected = {(protocol, m): cost for protocol, m, _, cost, _, _ in rows
-                if math.isfinite(cost)}
+    expected = {(r.protocol, r.pipeline): r.cost for r in rows if math.isfinite(r.cost)}
     deadline, deferred = run_deadline(args), 0
     before = record_counts(plan)
 

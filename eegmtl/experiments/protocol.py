@@ -37,6 +37,7 @@ from eegmtl.evaluation.methods import (
 from eegmtl.experiments._common import (
     T_START,
     add_parallel_arguments,
+    add_scheduling_arguments,
     command_line,
     deadline_after,
     parse_subjects,
@@ -111,16 +112,8 @@ def add_arguments(parser: argparse.ArgumentParser, protocol: str = "subject_depe
                         "~/.cache/eegmtl/eeg_fits ($EEGMTL_CACHE_DIR/eeg_fits)")
     p.add_argument("--no-fit-checkpoints", action="store_true",
                    help="no epoch checkpoints: an interrupted fit starts over")
-    p.add_argument("--batch-fits", type=int, default=1, metavar="K",
-                   help="train up to K fits of a braindecode pipeline at once as one stacked "
-                        "network (eegmtl.eeg.batched_fit; for launch-bound GPUs; default 1: "
-                        "one by one)")
-    p.add_argument("--time-limit", type=float, default=None, metavar="S",
-                   help="end within S seconds of the start: a fit starts only if it is "
-                        "expected to end before then (by the recorded fit times of its "
-                        "pipeline on this kind of device in --results / --estimate-from, then "
-                        "by those of this run); the rest is left for the next run of the same "
-                        "command. The summary is written as usual")
+    add_scheduling_arguments(p, expected="by the recorded fit times of its pipeline on this "
+                                          "kind of device in --results / --estimate-from")
     p.add_argument("--estimate", action="store_true",
                    help="fit nothing: print the fits still to run per pipeline and their CPU "
                         "time, estimated from the fit times of the records (--results and "
@@ -153,6 +146,19 @@ def method_params(args: argparse.Namespace, protocol: str) -> dict[str, dict[str
     return out
 
 
+def _records_of(record_files: list[Path]) -> tuple[Any, list[Path]]:
+    """The records of those of ``record_files`` that exist, in one frame (empty, with the
+    columns the estimates read, when none does), and the files found."""
+    import pandas as pd
+
+    from eegmtl.evaluation.records import load_records
+
+    found = [f for f in record_files if Path(f).is_file()]
+    records = (pd.concat([load_records(f) for f in found], ignore_index=True) if found
+               else pd.DataFrame(columns=["pipeline", "config_hash", "time"]))
+    return records, found
+
+
 def expected_fit_times(record_files: list[Path], protocol: str, methods: list[str],
                        gpu: bool) -> dict[str, float]:
     """Median recorded time of one fit per pipeline of ``methods`` in ``protocol``, from the
@@ -163,12 +169,8 @@ def expected_fit_times(record_files: list[Path], protocol: str, methods: list[st
     import pandas as pd
 
     from eegmtl.evaluation.estimate import reference_records, timed_on_gpu
-    from eegmtl.evaluation.records import load_records
 
-    found = [f for f in record_files if Path(f).is_file()]
-    if not found:
-        return {}
-    records = pd.concat([load_records(f) for f in found], ignore_index=True)
+    records = _records_of(record_files)[0]
     if not {"pipeline", "protocol", "time"} <= set(records.columns):
         return {}
     records = records[timed_on_gpu(records) == gpu]
@@ -186,12 +188,9 @@ def _print_estimate(plan: Any, record_files: list[Path]) -> int:
     import pandas as pd
 
     from eegmtl.evaluation.estimate import estimate_remaining
-    from eegmtl.evaluation.records import load_records
     from eegmtl.evaluation.tables import markdown_table
 
-    found = [f for f in record_files if Path(f).is_file()]
-    records = (pd.concat([load_records(f) for f in found], ignore_index=True) if found
-               else pd.DataFrame(columns=["pipeline", "config_hash", "time"]))
+    records, found = _records_of(record_files)
     table = estimate_remaining(plan, records)
     if table.empty:
         print(f"nothing to run: all {plan.attrs.get('n_done', 0)} requested fits have a record")
@@ -270,7 +269,8 @@ def run(args: argparse.Namespace) -> int:
             alignment=args.alignment, validation=args.validation,
             checkpoint_dir=None if args.no_fit_checkpoints else (
                 args.checkpoint_dir or cache_dir(None, "eeg_fits")),
-            plan_only=args.estimate, batch_fits=args.batch_fits, **limited,
+            plan_only=args.estimate, batch_fits=args.batch_fits,
+            batch_speedup=args.batch_speedup, **limited,
         )
     except KeyboardInterrupt:  # Ctrl-C or SIGTERM: the summary of what is recorded so far
         if not args.estimate:
