@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -130,34 +131,55 @@ def test_gpu_estimate_divides_cpu_times_by_each_pipelines_own_measured_speedup(t
     on_gpu = timed_on_gpu(ref)
     assert benchmark.measured_speedups(ref[~on_gpu], ref[on_gpu]) == pytest.approx(
         {"TCFormer": 75.0, "ATCNet": 3.0, "IFNet": 2000 / 70})
+    # per trained epoch: GPU fits that stopped after half the epochs are not twice as fast
+    halved = ref.assign(n_epochs_trained=np.where(on_gpu, 25.0, 50.0))
+    assert benchmark.measured_speedups(halved[~on_gpu], halved[on_gpu]) == pytest.approx(
+        {"TCFormer": 37.5, "ATCNet": 1.5, "IFNet": 1000 / 70})
     plan = benchmark.stages(benchmark.PRESETS["full"], ["si"], [0], tmp_path, "full", None)
     methods = {"subject_independent": ["TCFormer", "ATCNet", "EEGNet", "IFNet"]}
     _, rows = benchmark.estimate(plan, methods, 9, 1, [tmp_path / "r.csv"], gpu_speedup=10)
     assert {r[1]: (r[3], r[5]) for r in rows} == {
         "TCFormer": (pytest.approx(40.0), "own"), "ATCNet": (pytest.approx(300.0), "own"),
         "EEGNet": (pytest.approx(50.0), "cpu"), "IFNet": (70.0, "gpu")}
-    # a CPU estimate ignores every GPU record and speed-up
-    _, rows = benchmark.estimate(plan, methods, 9, 1, [tmp_path / "r.csv"])
-    assert {r[1]: (r[3], r[5]) for r in rows}["ATCNet"] == (900.0, "cpu")
+    # a CPU estimate ignores every GPU record and speed-up, given or not (a CPU run with
+    # --gpu-speedup), and a GPU one uses its records and measured speed-ups at --gpu-speedup 1
+    for kw in ({}, {"gpu_speedup": 10, "gpu": False}):
+        _, rows = benchmark.estimate(plan, methods, 9, 1, [tmp_path / "r.csv"], **kw)
+        assert {r[1]: (r[3], r[5]) for r in rows}["ATCNet"] == (900.0, "cpu")
+    _, rows = benchmark.estimate(plan, methods, 9, 1, [tmp_path / "r.csv"], gpu_speedup=1,
+                                 gpu=True)
+    assert {r[1]: (r[3], r[5]) for r in rows} == {
+        "TCFormer": (pytest.approx(40.0), "own"), "ATCNet": (pytest.approx(300.0), "own"),
+        "EEGNet": (pytest.approx(500.0), "cpu"), "IFNet": (70.0, "gpu")}
 
 
 def test_time_limit_leaves_the_fits_that_would_not_end_in_time_for_the_next_run(
         tmp_path, capsys):
-    """``--time-limit``: no fit starts that would end after the limit (here every one: the
-    limit is shorter than the summaries' margin); the stages say how many fits are left and
-    the same command without the limit resumes them."""
+    """``--time-limit``: no fit starts that would end after the limit by its recorded fit time
+    (here 1 h against 600 s); the stages say how many fits are left and the same command
+    without the limit resumes them."""
+    import pandas as pd
+
+    ref = tmp_path / "ref.csv"
+    pd.DataFrame([{"protocol": "subject_dependent", "pipeline": "CSP+LDA", "time": 3600.0,
+                   "n_epochs_trained": float("nan")}]).to_csv(ref, index=False)
     argv = ["benchmark", "--preset", "tiny", "--synthetic", "--n-jobs", "1", "--no-progress",
-            "--results", str(tmp_path), "--methods", "CSP+LDA", "--protocols", "sd"]
-    assert cli.main([*argv, "--time-limit", "1"]) == 0
+            "--results", str(tmp_path), "--methods", "CSP+LDA", "--protocols", "sd",
+            "--reference", str(ref)]
+    assert cli.main([*argv, "--time-limit", "600"]) == 0
     out = capsys.readouterr().out
     assert "1 fits left for the next run (time limit)" in out
     assert "time limit: 1 fits not started; run the same command again" in out
     assert not (tmp_path / "benchmark_tiny_synthetic_sd.csv").exists()
     assert (tmp_path / "benchmark_tiny_synthetic_sd_summary.md").exists()
-    assert cli.main(argv) == 0
+    # a recorded fit time that ends in time: the fit runs
+    pd.DataFrame([{"protocol": "subject_dependent", "pipeline": "CSP+LDA", "time": 1.0,
+                   "n_epochs_trained": float("nan")}]).to_csv(ref, index=False)
+    assert cli.main([*argv, "--time-limit", "600"]) == 0
     assert len(_records(tmp_path, "tiny_synthetic_sd")) == 1
-    with pytest.raises(SystemExit, match="--time-limit must be > 0"):
-        cli.main([*argv, "--time-limit", "0"])
+    for limit in ("0", "5"):  # not above the 10 s kept for the summaries
+        with pytest.raises(SystemExit, match="--time-limit must be more than the 10 s"):
+            cli.main([*argv, "--time-limit", limit])
 
 
 def test_interrupted_benchmark_writes_the_summaries_of_what_it_recorded(tmp_path, monkeypatch,
@@ -209,14 +231,50 @@ def test_shards_of_a_time_limited_run_share_one_deadline():
     import argparse
     import time
 
-    from eegmtl.experiments._common import T_START
+    from eegmtl.experiments._common import elapsed_s, start_command
 
-    # counted from the start of the process (the command), less the summaries' margin
-    started = time.time() - (time.perf_counter() - T_START)
+    # counted from the start of the command, less the summaries' margin: a command run after
+    # others in the same process gets its whole limit
+    start_command()
+    start_command()
+    started = time.time() - elapsed_s()
+    assert elapsed_s() < 0.5
     end = benchmark.run_deadline(argparse.Namespace(time_limit=600.0, deadline=None))
     assert end == pytest.approx(started + 600 - benchmark.SUMMARY_MARGIN_S, abs=0.5)
     assert benchmark.run_deadline(argparse.Namespace(time_limit=600.0, deadline=123.0)) == 123.0
     assert benchmark.run_deadline(argparse.Namespace(time_limit=None, deadline=None)) is None
+
+
+def test_shards_get_the_deadline_and_stop_with_the_interrupted_parent(monkeypatch):
+    """A multi-GPU run: every shard's command carries the parent's one deadline; Ctrl-C or
+    SIGTERM to the parent alone stops the shards before the parent goes on (no orphans)."""
+    import argparse
+    import os
+    import signal
+    import subprocess
+    import sys
+    import threading
+
+    started, popen = [], subprocess.Popen
+
+    def fake_popen(cmd, env):  # a shard that would run for a minute
+        started.append((cmd, env["CUDA_VISIBLE_DEVICES"]))
+        proc = popen([sys.executable, "-c", "import time; time.sleep(60)"])
+        started[-1] += (proc,)
+        return proc
+
+    monkeypatch.setattr(benchmark.subprocess, "Popen", fake_popen)
+    args = argparse.Namespace(argv=["--preset", "full"], time_limit=None, deadline=1234.5)
+    timer = threading.Timer(1.0, os.kill, (os.getpid(), signal.SIGINT))  # Ctrl-C, parent only
+    timer.start()
+    with pytest.raises(KeyboardInterrupt):
+        benchmark._run_shards(args, 2)
+    timer.cancel()
+    assert [(c[-4:], gpu) for c, gpu, _ in started] == [
+        (["--shard", "0/2", "--deadline", "1234.5"], "0"),
+        (["--shard", "1/2", "--deadline", "1234.5"], "1")]
+    # none left running: each was sent SIGTERM (a shard stops on it like on Ctrl-C)
+    assert [proc.poll() for _, _, proc in started] == [-signal.SIGTERM] * 2
 
 
 def test_unknown_method_is_a_clear_error():

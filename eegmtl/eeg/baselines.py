@@ -213,6 +213,8 @@ def _eeg_classifier(module: Any, *, lr: float, max_epochs: int, batch_size: int,
     from skorch.callbacks import EarlyStopping
     from skorch.dataset import ValidSplit
 
+    from eegmtl.mtl.runtime import select_device
+
     optimizers = {"adamw": torch.optim.AdamW, "adam": torch.optim.Adam}
     if optimizer not in optimizers:
         raise ValueError(f"optimizer must be one of {sorted(optimizers)}, got {optimizer!r}.")
@@ -246,7 +248,7 @@ def _eeg_classifier(module: Any, *, lr: float, max_epochs: int, batch_size: int,
         iterator_train__shuffle=True,
         iterator_train__drop_last=True,
         **iterator,
-        device=device,
+        device=str(select_device(device)),  # "auto": cuda when torch sees a GPU, else cpu
         verbose=int(verbose),
         **{f"module__{k}": v for k, v in module_kwargs.items()},
     )
@@ -255,7 +257,7 @@ def _eeg_classifier(module: Any, *, lr: float, max_epochs: int, batch_size: int,
 def make_eegnet(
     n_chans: int = 3, n_outputs: int = 2, n_times: int = 1000, sfreq: float = 250.0, *,
     lr: float = 1e-3, max_epochs: int = 100, batch_size: int = 32, patience: int = 30,
-    seed: int = 0, device: str = "cpu",
+    seed: int = 0, device: str = "auto",
 ) -> Any:
     """braindecode ``EEGNet`` (Lawhern et al., 2018) in an ``EEGClassifier``, as in
     docs/baselines-2b.md: F1=8, D=2, kernel_length=125 (0.5 s), drop_prob=0.5, AdamW (no weight
@@ -277,7 +279,7 @@ def make_eegnet(
 def make_shallow_fbcsp_net(
     n_chans: int = 3, n_outputs: int = 2, n_times: int = 1000, sfreq: float = 250.0, *,
     lr: float = 6.25e-4, max_epochs: int = 100, batch_size: int = 32, patience: int = 30,
-    seed: int = 0, device: str = "cpu",
+    seed: int = 0, device: str = "auto",
 ) -> Any:
     """braindecode ``ShallowFBCSPNet`` (Schirrmeister et al., 2017) with braindecode defaults
     in an ``EEGClassifier`` (training settings as :func:`make_eegnet`)."""

@@ -179,7 +179,8 @@ class BraindecodeClassifier(ClassifierMixin, BaseEstimator):
         Early-stopping patience on the validation loss (``None``: train ``max_epochs`` and keep
         the last weights).
     random_state : int, default 0
-    device : str, default "cpu"
+    device : str, default "auto"
+        ``cuda`` when torch sees a GPU, else ``cpu``; or a torch device name.
     checkpoint_dir : path or None, default None
         ``last.pt`` goes there after an epoch (at most every ``checkpoint_every_s`` seconds;
         atomic, with a fingerprint of the data and settings); ``fit(..., resume=True)``
@@ -197,7 +198,7 @@ class BraindecodeClassifier(ClassifierMixin, BaseEstimator):
                  betas: tuple[float, float] | None = None, standardize: bool | None = None,
                  augmentation: Any = "recipe",
                  model_kwargs: Mapping[str, Any] | None = None, patience: int | None = 30,
-                 random_state: int = 0, device: str = "cpu",
+                 random_state: int = 0, device: str = "auto",
                  checkpoint_dir: str | Path | None = None,
                  checkpoint_every_s: float = 30.0) -> None:
         self.model = model

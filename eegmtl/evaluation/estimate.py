@@ -15,6 +15,7 @@ of :mod:`eegmtl.experiments.benchmark` uses too). Fits recorded on a GPU
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable
 
 import numpy as np
@@ -54,21 +55,48 @@ def _times(rows: pd.DataFrame) -> np.ndarray:
 
 
 def timed_on_gpu(records: pd.DataFrame) -> pd.Series:
-    """Boolean Series: which ``records`` were fitted on an accelerator (their ``config``'s
-    ``method_config.device`` is neither ``cpu`` nor ``auto``); records without a config count
-    as CPU fits."""
+    """Boolean Series: which ``records`` were fitted on an accelerator. A record whose
+    ``config``'s ``method_config.device`` names one (not ``cpu`` or ``auto``) was; one whose
+    device is ``auto`` or not given was when its pipeline trains a network
+    (:func:`~eegmtl.evaluation.methods.is_deep_method`) and its ``machine`` had a GPU (such a
+    fit picks the GPU). Records without a config count as CPU fits."""
     if "config" not in records.columns:
         return pd.Series(False, index=records.index)
 
-    def on_gpu(config: object) -> bool:
+    def device_of(config: object) -> str:
         try:
-            device = json.loads(config).get("method_config", {}).get("device") or "cpu"
+            return str(json.loads(config).get("method_config", {}).get("device") or "auto")
+        except (TypeError, ValueError, AttributeError):
+            return "cpu"
+
+    def machine_gpu(machine: object) -> bool:
+        try:
+            return bool(json.loads(machine).get("gpu"))
         except (TypeError, ValueError, AttributeError):
             return False
-        return str(device) not in ("cpu", "auto")
 
-    flags = {c: on_gpu(c) for c in records["config"].dropna().unique()}
-    return records["config"].map(flags).fillna(False).astype(bool)
+    def deep(name: object) -> bool:
+        from eegmtl.evaluation.methods import is_deep_method
+
+        try:  # a report's alignment tag (tag_alignment) is not part of the method's name
+            return is_deep_method(re.sub(r"\+EA(\[inductive\])?$", "", str(name)))
+        except (KeyError, ValueError):  # a pipeline no longer registered, an ensemble
+            return False
+
+    devices = records["config"].map({c: device_of(c) for c in records["config"].dropna().unique()})
+    devices = devices.fillna("cpu")
+    out = ~devices.isin(["cpu", "auto"])
+    auto = devices.eq("auto")
+    if auto.any() and {"machine", "pipeline"} <= set(records.columns):
+        gpu_machine = records["machine"].map(
+            {m: machine_gpu(m) for m in records["machine"].dropna().unique()}).fillna(
+            False).astype(bool)
+        maybe = auto & gpu_machine
+        if maybe.any():
+            names = records.loc[maybe, "pipeline"]
+            out |= maybe & records["pipeline"].map({n: deep(n) for n in names.unique()}).fillna(
+                False).astype(bool)
+    return out.astype(bool)
 
 
 def estimate_remaining(plan: pd.DataFrame, records: pd.DataFrame) -> pd.DataFrame:

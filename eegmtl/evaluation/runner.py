@@ -203,11 +203,12 @@ def run_protocol(
         over k. Other pipelines are fitted one by one. No epoch checkpoints inside a batch.
     deadline : float, optional
         Wall-clock time (``time.time()``) by which the run should end: a fit starts only if
-        ``now + expected_fit_s[pipeline]`` is before it (a batch of k fits: ``k /
-        batch_speedup`` times that) — once fits of the pipeline have finished in this call, the
-        median of their times (x k) instead —, a fit without an expected time only while the
-        deadline has not passed; the others are left for a later run (the same call resumes
-        them).
+        ``now + expected_fit_s[pipeline]`` is before it — once fits of the pipeline have
+        finished in this call, the median of their times instead —, a fit without an expected
+        time only while the deadline has not passed; the others are left for a later run (the
+        same call resumes them). A batch of 2 to ``batch_fits`` fits is expected to take
+        ``max(1, batch_fits / batch_speedup)`` single fits' time, whatever its size (a smaller
+        batch takes no longer than a full one), and a finished batch counts as that many.
         Fits are handed to the workers one at a time when a deadline is set, so the check is
         made as each fit starts.
     batch_speedup : float, default 1.0
@@ -311,7 +312,11 @@ def run_protocol(
     rows = existing.to_dict("records") if not existing.empty else []
     units = _batched(todo, batch_fits) if batch_fits > 1 else list(todo)
     deferred: list[int] = []  # fits left for a later run by the deadline
-    observed: dict[str, list[float]] = {}  # this run's fit times per pipeline (batch wall / k)
+    observed: dict[str, list[float]] = {}  # this run's single-fit times per pipeline
+
+    def in_fits(k: int) -> float:
+        """A unit of ``k`` fits' expected wall time in single fits' time (see ``deadline``)."""
+        return 1.0 if k <= 1 else max(1.0, batch_fits / batch_speedup)
 
     def starts(unit: _Task | list[_Task]) -> bool:
         """Whether ``unit`` may start now (``deadline``): by the fit times this run has
@@ -320,12 +325,9 @@ def run_protocol(
             return True
         fits = unit if isinstance(unit, list) else [unit]
         seen = observed.get(fits[0].pipeline)
-        if seen:
-            need = float(np.median(seen)) * len(fits)
-        else:
-            need = float((expected_fit_s or {}).get(fits[0].pipeline, 0.0) or 0.0) * (
-                len(fits) / batch_speedup if len(fits) > 1 else 1.0)
-        if time.time() + need <= deadline:
+        single = (float(np.median(seen)) if seen
+                  else float((expected_fit_s or {}).get(fits[0].pipeline, 0.0) or 0.0))
+        if time.time() + single * in_fits(len(fits)) <= deadline:
             return True
         deferred.append(len(fits))
         return False
@@ -340,19 +342,23 @@ def run_protocol(
             gen = Parallel(return_as="generator_unordered", **one_by_one)(
                 delayed(_run_batch if isinstance(u, list) else _run_task)(u, X, y, common)
                 for u in units if starts(u))
-            for rec in (r for out in gen for r in (out if isinstance(out, list) else [out])):
-                rows.append(rec)
-                if np.isfinite(float(rec.get("time") or np.nan)):
-                    observed.setdefault(rec["pipeline"], []).append(float(rec["time"]))
-                if results_path is not None:
-                    merge_records(pd.DataFrame([rec]), results_path)
-                if checkpoint_dir is not None:  # the record is safe: its checkpoint can go
-                    shutil.rmtree(Path(checkpoint_dir) / fit_stem(
-                        rec["protocol"], rec["pipeline"], rec["subject"], rec["fold"],
-                        rec["seed"], rec["config_hash"]), ignore_errors=True)
-                bar.update(1)
-                bar.set_postfix_str(f"{rec['pipeline']} S{rec['subject']} F{rec['fold']} "
-                                    f"acc={rec['accuracy']:.3f}")
+            for out in gen:
+                unit = out if isinstance(out, list) else [out]
+                wall = float(unit[0].get("time") or np.nan) * len(unit)  # a batch: wall / k each
+                if np.isfinite(wall):
+                    observed.setdefault(unit[0]["pipeline"], []).append(
+                        wall / in_fits(len(unit)))
+                for rec in unit:
+                    rows.append(rec)
+                    if results_path is not None:
+                        merge_records(pd.DataFrame([rec]), results_path)
+                    if checkpoint_dir is not None:  # the record is safe: its checkpoint can go
+                        shutil.rmtree(Path(checkpoint_dir) / fit_stem(
+                            rec["protocol"], rec["pipeline"], rec["subject"], rec["fold"],
+                            rec["seed"], rec["config_hash"]), ignore_errors=True)
+                    bar.update(1)
+                    bar.set_postfix_str(f"{rec['pipeline']} S{rec['subject']} "
+                                        f"F{rec['fold']} acc={rec['accuracy']:.3f}")
         if deferred:
             bar.set_postfix_str(f"{sum(deferred)} fits left for a later run (deadline)")
         bar.close()

@@ -134,6 +134,9 @@ def main(name: str, argv: Sequence[str] | None = None, *, via_script: bool = Fal
     args = build_parser(name, prog=prog).parse_args(argv)
     args.argv, args.command_prefix = argv, prefix
     module = load(name)
+    from eegmtl.experiments._common import start_command
+
+    start_command()
     status = guarded(prog, lambda: module.run(args))
     return status if isinstance(status, int) else 0
 
@@ -163,16 +166,16 @@ def guarded(prog: str, run: Callable[[], Any]) -> Any:
     import signal
     import threading
 
-    previous = None
-    if threading.current_thread() is threading.main_thread():
+    installed = threading.current_thread() is threading.main_thread()
+    if installed:
         previous = signal.signal(signal.SIGTERM, _raise_terminated)
     try:
         if os.environ.get("EEGMTL_DEBUG", "").strip() not in ("", "0"):
             return run()
         return _guarded(prog, run)
     finally:
-        if previous is not None:
-            signal.signal(signal.SIGTERM, previous)
+        if installed:  # None: the handler was not set from Python; the default is restored
+            signal.signal(signal.SIGTERM, signal.SIG_DFL if previous is None else previous)
 
 
 def _guarded(prog: str, run: Callable[[], Any]) -> Any:

@@ -15,13 +15,30 @@ from eegmtl._io import file_lock
 from eegmtl.config import checkout_root, is_checkout
 from eegmtl.evaluation.composed import parse_value
 
-__all__ = ["SUMMARY_MARGIN_S", "T_START", "add_parallel_arguments", "add_scheduling_arguments",
-           "command_line",
-           "deadline_after", "device_sync", "display_path", "parse_subjects", "parse_value",
-           "set_torch_threads", "timed_ms"]
+__all__ = ["SUMMARY_MARGIN_S", "add_parallel_arguments", "add_scheduling_arguments",
+           "check_time_limit", "command_line", "deadline_after", "device_sync", "display_path",
+           "elapsed_s", "parse_subjects", "parse_value", "set_torch_threads", "start_command",
+           "timed_ms"]
 
-#: start of the process's experiment code (wall times reported include the imports after it)
-T_START = time.perf_counter()
+#: when the experiment code was imported (the first command of a process counts from here, so
+#: its reported wall time includes the imports)
+_IMPORTED = time.perf_counter()
+_started: float | None = None
+
+
+def start_command() -> None:
+    """Mark the start of a command (:func:`eegmtl.experiments.main` calls it): the first
+    command of a process counts from the import of the experiment code, a later one in the
+    same process (a notebook, a driver script) from this call, so that its wall time and its
+    ``--time-limit`` do not include the commands before it."""
+    global _started
+    _started = _IMPORTED if _started is None else time.perf_counter()
+
+
+def elapsed_s() -> float:
+    """Seconds since the start of the current command (:func:`start_command`; before the
+    first command, since the import of the experiment code)."""
+    return time.perf_counter() - (_IMPORTED if _started is None else _started)
 
 #: seconds a time-limited run (``--time-limit``) keeps for its summaries after the last fit
 SUMMARY_MARGIN_S = 10.0
@@ -29,11 +46,18 @@ SUMMARY_MARGIN_S = 10.0
 
 def deadline_after(limit: float) -> float:
     """``time.time()`` by which the last fit of a run given ``limit`` seconds from the start
-    of this process (:data:`T_START`) should end: the start + ``limit`` - :data:`SUMMARY_MARGIN_S`.
-    Raises SystemExit for ``limit`` <= 0."""
-    if not limit > 0:
-        raise SystemExit(f"--time-limit must be > 0 seconds, got {limit:g}.")
-    return time.time() - (time.perf_counter() - T_START) + limit - SUMMARY_MARGIN_S
+    of the command (:func:`elapsed_s`) should end: the start + ``limit`` -
+    :data:`SUMMARY_MARGIN_S`. Raises SystemExit for a ``limit`` not above that margin."""
+    return time.time() - elapsed_s() + check_time_limit(limit) - SUMMARY_MARGIN_S
+
+
+def check_time_limit(limit: float) -> float:
+    """``limit`` (``--time-limit``), or SystemExit when it is not above
+    :data:`SUMMARY_MARGIN_S`."""
+    if not limit > SUMMARY_MARGIN_S:
+        raise SystemExit(f"--time-limit must be more than the {SUMMARY_MARGIN_S:g} s kept for "
+                         f"the summaries, got {limit:g}.")
+    return float(limit)
 
 
 def add_scheduling_arguments(parser: argparse.ArgumentParser, *, expected: str) -> None:
@@ -48,10 +72,12 @@ def add_scheduling_arguments(parser: argparse.ArgumentParser, *, expected: str) 
     p.add_argument("--batch-speedup", type=float, default=1.0, metavar="X",
                    help="with --batch-fits and --time-limit: how many times faster a fit runs "
                         "in a batch than alone (as `eegmtl bench fits` measured it on the "
-                        "device), so that a batch of K is expected to take K/X fits' time "
+                        "device), so that a batch (of up to K fits) is expected to take "
+                        "max(1, K/X) fits' time "
                         "(default 1: no gain)")
     p.add_argument("--time-limit", type=float, default=None, metavar="S",
-                   help="end within S seconds of the start: a fit starts only if it is "
+                   help="end within S seconds of the start (S > 10: the last 10 s are kept "
+                        "for the summaries): a fit starts only if it is "
                         f"expected to end before then ({expected}, then by the times of this "
                         "run's fits of its pipeline; fits without an expected time only while "
                         "time is left); the rest is left for the next run of the same command, "

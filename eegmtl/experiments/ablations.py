@@ -35,7 +35,6 @@ from __future__ import annotations
 
 import argparse
 import math
-import time
 from pathlib import Path
 from typing import Any
 
@@ -43,7 +42,7 @@ from eegmtl._io import atomic_write
 from eegmtl.config import RESULTS_DIR_HELP, results_dir
 from eegmtl.evaluation.methods import get_method
 from eegmtl.evaluation.tables import markdown_table, select_on_validation, summarize
-from eegmtl.experiments._common import T_START, command_line, parse_subjects, set_torch_threads
+from eegmtl.experiments._common import command_line, elapsed_s, parse_subjects, set_torch_threads
 from eegmtl.mixnet.defaults import normalize_protocol
 
 __all__ = ["CHAIN", "PARAMS", "add_arguments", "run"]
@@ -178,7 +177,7 @@ def run(args: argparse.Namespace) -> int:
         chosen, text = run_step(param, fixed, protocol, args, subjects, folds, results, params)
         fixed[param] = chosen
         tables.append(text)
-    wall = time.perf_counter() - T_START
+    wall = elapsed_s()
     from eegmtl.experiments.summaries import summary_header
 
     lines = summary_header(results, command_line(args), wall,

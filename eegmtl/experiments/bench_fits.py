@@ -44,7 +44,7 @@ from pathlib import Path
 from typing import Any
 
 from eegmtl._io import atomic_write
-from eegmtl.experiments._common import T_START, command_line, device_sync, timed_ms
+from eegmtl.experiments._common import command_line, device_sync, elapsed_s, timed_ms
 
 __all__ = ["BatchedFits", "EagerFits", "add_arguments", "build_model", "run"]
 
@@ -355,7 +355,7 @@ def run(args: argparse.Namespace) -> int:
 
     def save() -> None:  # after every row: a run stopped by a time limit keeps its rows
         if args.out is not None:
-            wall = time.perf_counter() - T_START
+            wall = elapsed_s()
             fig = {"command": command, "wall_s": round(wall, 1), "device": str(device),
                    "device_name": name_of, "torch": torch.__version__,
                    "n_cpus": os.cpu_count(), "rows": rows}

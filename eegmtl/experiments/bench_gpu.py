@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from eegmtl._io import atomic_write
-from eegmtl.experiments._common import T_START, device_sync, timed_ms
+from eegmtl.experiments._common import device_sync, elapsed_s, timed_ms
 
 __all__ = ["DEFAULT_METHODS", "add_arguments", "run"]
 
@@ -207,7 +207,7 @@ def run(args: argparse.Namespace) -> int:
         fig["cuda_max_memory_allocated_mb"] = round(
             torch.cuda.max_memory_allocated(device) / 2**20, 1)
     fig["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
-    fig["wall_s_total"] = round(time.perf_counter() - T_START, 1)
+    fig["wall_s_total"] = round(elapsed_s(), 1)
     width = max(len(k) for k in fig if k != "step_ratios")
     for k, v in fig.items():
         if k != "step_ratios":

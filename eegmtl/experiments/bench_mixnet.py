@@ -48,7 +48,7 @@ import tracemalloc
 from pathlib import Path
 
 from eegmtl._io import atomic_write
-from eegmtl.experiments._common import T_START, parse_subjects
+from eegmtl.experiments._common import elapsed_s, parse_subjects
 from eegmtl.experiments._fit_profile import FitTimer, RSSSampler
 from eegmtl.experiments.train_mixnet import default_data_dir
 
@@ -203,7 +203,7 @@ def run(args: argparse.Namespace) -> int:
         **(protocol_mem or {}),
         "wall_s_total": None,
     }
-    fig["wall_s_total"] = round(time.perf_counter() - T_START, 1)
+    fig["wall_s_total"] = round(elapsed_s(), 1)
     width = max(len(k) for k in fig)
     print("MixNet benchmark: one subject-dependent model, BCIC IV 2b")
     for k, v in fig.items():

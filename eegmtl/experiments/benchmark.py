@@ -43,10 +43,11 @@ from typing import Any, NamedTuple
 from eegmtl.config import RESULTS_DIR_HELP, results_dir
 from eegmtl.experiments._common import (
     SUMMARY_MARGIN_S,
-    T_START,
     add_scheduling_arguments,
+    check_time_limit,
     command_line,
     deadline_after,
+    elapsed_s,
     minutes,
     parse_subjects,
 )
@@ -123,7 +124,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     p.add_argument("--gpu-speedup", type=float, default=None,
                    help="assumed speed-up of a deep fit over its CPU-recorded time, for "
                         "pipelines without a measured speed-up of their own (default "
-                        f"{GPU_SPEEDUP:g} when the run is on a GPU, else 1)")
+                        f"{GPU_SPEEDUP:g} when the run is on a GPU); with --estimate on a "
+                        "CPU, a value > 1 estimates a GPU run. A run on a CPU ignores it")
     p.add_argument("--budget", type=float, default=540.0,
                    help="--estimate: wall-time budget in s (default 540)")
     p.add_argument("--no-progress", action="store_true")
@@ -240,15 +242,34 @@ def worker_layout(device: str, n_jobs: int | None, threads: int | None,
 
 
 def _run_shards(args: argparse.Namespace, gpus: int) -> int:
-    """One child process per GPU, each on its own subjects and GPU."""
-    procs = []
+    """One child process per GPU, each on its own subjects and GPU; the highest exit status.
+
+    Interrupted (Ctrl-C, or SIGTERM sent to this process only, as ``kill`` or a scheduler
+    does), it sends SIGTERM to the shards still running — each stops like Ctrl-C, its finished
+    fits recorded — and waits for them (at most a minute each, then kills them) before the
+    interruption goes on, so that no shard outlives the summaries.
+    """
+    procs: list[subprocess.Popen] = []
     end = run_deadline(args)  # one deadline for every shard, counted from this start
-    for i in range(gpus):
-        env = {**os.environ, "CUDA_VISIBLE_DEVICES": str(i)}
-        cmd = [sys.executable, "-m", "eegmtl", "benchmark", *args.argv, "--shard", f"{i}/{gpus}",
-               *(["--deadline", repr(end)] if end is not None else [])]
-        procs.append(subprocess.Popen(cmd, env=env))
-    return max(p.wait() for p in procs)
+    try:
+        for i in range(gpus):
+            env = {**os.environ, "CUDA_VISIBLE_DEVICES": str(i)}
+            cmd = [sys.executable, "-m", "eegmtl", "benchmark", *args.argv,
+                   "--shard", f"{i}/{gpus}",
+                   *(["--deadline", repr(end)] if end is not None else [])]
+            procs.append(subprocess.Popen(cmd, env=env))
+        return max(p.wait() for p in procs)
+    except KeyboardInterrupt:
+        for p in procs:
+            if p.poll() is None:
+                p.terminate()
+        for p in procs:
+            try:
+                p.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()
+        raise
 
 
 def record_counts(plan: list[Stage]) -> dict[Path, int]:
@@ -268,7 +289,7 @@ def write_summaries(plan: list[Stage], args: argparse.Namespace,
     for path in sorted({st.records for st in plan}):
         protocol = "subject_dependent" if path.stem.endswith("_sd") else "subject_independent"
         kw = {"title": f"BCIC IV 2b benchmark ({args.preset}), {path.stem}"}
-        out, wall = path.with_name(f"{path.stem}_summary.md"), time.perf_counter() - T_START
+        out, wall = path.with_name(f"{path.stem}_summary.md"), elapsed_s()
         if before is not None:
             write_interrupted_summary(path, out, protocol, command_line(args), wall,
                                       n_before=before.get(path, 0), **kw)
@@ -401,27 +422,42 @@ def fits_within(stages_todo: list[tuple[Stage, dict[str, int]]],
 def measured_speedups(cpu: Any, gpu: Any) -> dict[str, float]:
     """Per pipeline, how many times faster its fits ran on a GPU than on one CPU thread.
 
-    ``cpu`` and ``gpu`` are record frames (``protocol``, ``pipeline``, ``time``) of CPU- and
-    GPU-recorded fits; for every pipeline with both in a protocol, the ratio of the two
-    median fit times, and the median of these ratios over protocols.
+    ``cpu`` and ``gpu`` are record frames (``protocol``, ``pipeline``, ``time``, and
+    ``n_epochs_trained`` where known) of CPU- and GPU-recorded fits; for every pipeline with
+    both in a protocol, the ratio of the two median times per trained epoch (the fits on the
+    two devices need not have stopped after as many epochs; the median fit times where the
+    epochs are not recorded), and the median of these ratios over protocols.
     """
     import numpy as np
+    import pandas as pd
 
     ratios: dict[str, list[float]] = {}
     cols = {"protocol", "pipeline", "time"}
     if not (cols <= set(cpu.columns) and cols <= set(gpu.columns)):
         return {}
-    med = [df.dropna(subset=["time"]).groupby(["protocol", "pipeline"])["time"].median()
-           for df in (cpu, gpu)]
-    for key in med[0].index.intersection(med[1].index):
-        if med[1][key] > 0 and med[0][key] > 0:
-            ratios.setdefault(key[1], []).append(float(med[0][key] / med[1][key]))
-    return {m: float(np.median(r)) for m, r in ratios.items()}
+
+    def per_epoch(df: Any) -> Any:
+        df = df.dropna(subset=["time"]).copy()
+        epochs = (pd.to_numeric(df["n_epochs_trained"], errors="coerce")
+                  if "n_epochs_trained" in df.columns else pd.Series(np.nan, index=df.index))
+        df["unit"] = df["time"] / epochs.where(epochs > 0)
+        return df
+
+    cpu, gpu = per_epoch(cpu), per_epoch(gpu)
+    for key in (set(map(tuple, cpu[["protocol", "pipeline"]].drop_duplicates().to_numpy()))
+                & set(map(tuple, gpu[["protocol", "pipeline"]].drop_duplicates().to_numpy()))):
+        c = cpu[(cpu["protocol"] == key[0]) & (cpu["pipeline"] == key[1])]
+        g = gpu[(gpu["protocol"] == key[0]) & (gpu["pipeline"] == key[1])]
+        col = "unit" if c["unit"].notna().any() and g["unit"].notna().any() else "time"
+        a, b = float(c[col].median()), float(g[col].median())
+        if a > 0 and b > 0:
+            ratios.setdefault(key[1], []).append(a / b)
+    return {m: float(np.median(r)) for m, r in sorted(ratios.items())}
 
 
 def estimate(plan: list[Stage], methods: dict[str, list[str]], n_subjects: int, workers: int,
              reference: list[Path], *, max_epochs: int | None = None,
-             gpu_speedup: float = 1.0,
+             gpu_speedup: float = 1.0, gpu: bool | None = None,
              remaining_of: list[int] | None = None) -> tuple[float, list[EstimateRow]]:
     """Predicted wall time (s) of ``plan`` on ``workers`` parallel workers.
 
@@ -432,14 +468,14 @@ def estimate(plan: list[Stage], methods: dict[str, list[str]], n_subjects: int, 
     records (fits measured earlier, one thread per fit); a pipeline without records costs
     as described below. With ``max_epochs`` a deep fit costs at most that share of
     its recorded epochs. Records fitted on a GPU
-    (:func:`eegmtl.evaluation.estimate.timed_on_gpu`) are GPU times: with
-    ``gpu_speedup`` > 1 (a GPU run) a deep pipeline that has them costs their median as is;
+    (:func:`eegmtl.evaluation.estimate.timed_on_gpu`) are GPU times: for a GPU run (``gpu``;
+    by default ``gpu_speedup`` > 1) a deep pipeline that has them costs their median as is;
     the CPU-recorded cost of the others is divided by the pipeline's own speed-up where it
     was measured (:func:`measured_speedups`: its CPU-recorded over its GPU-recorded median
     fit time in a protocol that has both, ``"own"``), else by ``gpu_speedup`` (``"cpu"``).
     The speed-up is far from uniform (a small network whose GPU steps are bound by kernel
     launches gains a few times, a transformer tens of times), so one factor for all would
-    misprice most of them. With ``gpu_speedup`` = 1 (a CPU run) GPU records are not used.
+    misprice most of them. For a CPU run GPU records and ``gpu_speedup`` are not used.
     The wall time is the total over workers, but never below
     the longest single fit (greedy list scheduling bound). ``methods`` maps each protocol to
     its pipelines. Returns (wall seconds, :class:`EstimateRow` per protocol and pipeline),
@@ -459,9 +495,11 @@ def estimate(plan: list[Stage], methods: dict[str, list[str]], n_subjects: int, 
     frames = [pd.read_csv(p) for p in reference if Path(p).is_file()]
     ref = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(
         columns=["protocol", "pipeline", "time", "n_epochs_trained"])
+    gpu = gpu_speedup > 1 if gpu is None else gpu
+    gpu_speedup = gpu_speedup if gpu else 1.0
     gpu_rows = timed_on_gpu(ref)
     ref_gpu, ref = ref[gpu_rows], ref[~gpu_rows]
-    own = measured_speedups(ref, ref_gpu) if gpu_speedup > 1 else {}
+    own = measured_speedups(ref, ref_gpu) if gpu else {}
     classical = ("CSP", "FBCSP", "TS+")
     rows, total, longest = [], 0.0, 0.0
     fits: dict[tuple[str, str], int] = {}
@@ -471,7 +509,7 @@ def estimate(plan: list[Stage], methods: dict[str, list[str]], n_subjects: int, 
     def recorded(protocol: str, m: str) -> tuple[pd.DataFrame, str]:
         """The records standing for one fit of ``m`` in ``protocol`` and their kind."""
         r, source = reference_records(ref, m, protocol=protocol)[0], "cpu"
-        if not m.startswith(classical) and gpu_speedup > 1:
+        if not m.startswith(classical) and gpu:
             rg = reference_records(ref_gpu, m, protocol=protocol)[0]
             if not rg.empty:
                 r, source = rg, "gpu"
@@ -558,7 +596,8 @@ def run(args: argparse.Namespace) -> int:
         except KeyboardInterrupt:
             write_summaries(plan, args, before)
             raise
-        write_summaries(plan, args, None)
+        # a failed shard: the command is logged as an interrupted run, where it added records
+        write_summaries(plan, args, before if status else None)
         return status
     wanted = {"max_epochs": max_epochs, "device": device}
     overrides = {p: {m: method_overrides(m, p, wanted) for m in methods}
@@ -568,9 +607,11 @@ def run(args: argparse.Namespace) -> int:
     workers = n_jobs * max(gpus, 1)
     n_fits = sum(len(subjects) * len(st.folds)
                  for st in plan for _ in stage_methods(st, runnable[st.protocol], plan[0].seed))
-    speedup = args.gpu_speedup or (GPU_SPEEDUP if device == "cuda" else 1.0)
+    # GPU costs for a run on a GPU, or for an --estimate of one (--gpu-speedup > 1) made here
+    gpu = device == "cuda" or bool(args.estimate and (args.gpu_speedup or 1.0) > 1)
+    speedup = (args.gpu_speedup or GPU_SPEEDUP) if gpu else 1.0
     wall_est, rows = estimate(plan, runnable, len(subjects), workers, reference,
-                              max_epochs=max_epochs, gpu_speedup=speedup,
+                              max_epochs=max_epochs, gpu_speedup=speedup, gpu=gpu,
                               remaining_of=subjects)
     n_todo = sum(r.fits for r in rows)
     print(f"benchmark --preset {args.preset}: {len(methods)} pipelines, subjects {subjects}, "
@@ -584,7 +625,7 @@ def run(args: argparse.Namespace) -> int:
     known = any(math.isfinite(r.cost) for r in rows)
     if known:
         scaling = (f"; CPU-recorded deep fits / their own measured GPU speed-up, else / "
-                   f"{speedup:g}" if speedup > 1 else "")
+                   f"{speedup:g}" if gpu else "")
         print(f"estimate: {minutes(wall_est)} on {workers} workers for the {n_todo} fits "
               f"to run (median fit times of {sources}{scaling})")
     else:
@@ -608,10 +649,11 @@ def run(args: argparse.Namespace) -> int:
               f"deep pipelines: {minutes(dl / workers)}; to finish in {args.budget:.0f} s "
               f"the deep fits must run {need:.1f}x faster than estimated here"
               + ("" if spare > 0 else " (impossible: the CPU-only fits alone exceed it)"))
-        if args.time_limit:
+        if args.time_limit is not None:
             todo = stage_fits(plan, runnable, len(subjects), subjects)
             costs = {(r.protocol, r.pipeline): r.cost for r in rows}
-            got = fits_within(todo, costs, workers, args.time_limit - SUMMARY_MARGIN_S)
+            got = fits_within(todo, costs, workers,
+                              check_time_limit(args.time_limit) - SUMMARY_MARGIN_S)
             print(f"with --time-limit {args.time_limit:g}: {sum(got.values())} of the {n_todo} "
                   f"fits would run: " + (", ".join(
                       f"{'SD' if p == 'subject_dependent' else 'SI'} {m} {k}"
@@ -655,7 +697,7 @@ def run(args: argparse.Namespace) -> int:
                 dataset="synthetic" if args.synthetic else "BNCI2014_004-export", **extra)
             left = int(df.attrs.get("n_deferred", 0))
             deferred += left
-            print(f"[{time.perf_counter() - T_START:7.1f} s] {st.protocol} seed {st.seed}"
+            print(f"[{elapsed_s():7.1f} s] {st.protocol} seed {st.seed}"
                   f"{' aligned ' + st.alignment if st.alignment else ''}: {len(df)} records in "
                   f"{st.records} ({time.perf_counter() - t0:.1f} s)"
                   f"{f'; {left} fits left for the next run (time limit)' if left else ''}")
@@ -665,5 +707,5 @@ def run(args: argparse.Namespace) -> int:
     summaries(interrupted=False)
     if deferred:
         print(f"time limit: {deferred} fits not started; run the same command again to resume")
-    print(f"benchmark done in {time.perf_counter() - T_START:.1f} s")
+    print(f"benchmark done in {elapsed_s():.1f} s")
     return 0

@@ -27,7 +27,7 @@ from eegmtl._io import config_hash, library_versions
 from eegmtl.config import RESULTS_DIR_HELP, results_dir
 from eegmtl.evaluation.runner import DEFAULT_DATASET
 from eegmtl.evaluation.scoring import compute_metrics
-from eegmtl.experiments._common import T_START
+from eegmtl.experiments._common import elapsed_s
 
 __all__ = ["FACTORIES", "add_arguments", "evaluate", "run", "summary"]
 
@@ -123,5 +123,5 @@ def run(args: argparse.Namespace) -> int:
     write_records(df, out)
     print(summary(df))
     print(f"\nwrote {len(df)} records to {out}")
-    print(f"wall time {time.perf_counter() - T_START:.1f} s (imports, loading, fits)")
+    print(f"wall time {elapsed_s():.1f} s (imports, loading, fits)")
     return 0

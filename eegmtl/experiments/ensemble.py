@@ -162,7 +162,7 @@ def run(args: argparse.Namespace) -> int:
     from eegmtl._io import atomic_write
     from eegmtl.evaluation.ensemble import ensemble_records, load_predictions
     from eegmtl.evaluation.records import combine_records, merge_records, tag_alignment
-    from eegmtl.experiments._common import T_START, command_line
+    from eegmtl.experiments._common import command_line, elapsed_s
     from eegmtl.experiments.summaries import summary_header
 
     t0 = time.perf_counter()
@@ -201,5 +201,5 @@ def run(args: argparse.Namespace) -> int:
         print(f"{name}: accuracy {_mean_sd(g.accuracy)} % over {len(g)} subjects "
               f"(members' mean {np.mean(g.member_accuracy_mean) * 100:.2f} %)")
     print(f"wrote {len(records)} records to {out} and the summary to {summary}")
-    print(f"wall time {time.perf_counter() - T_START:.1f} s (imports, loading, averaging)")
+    print(f"wall time {elapsed_s():.1f} s (imports, loading, averaging)")
     return 0

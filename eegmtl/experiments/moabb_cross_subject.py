@@ -39,7 +39,7 @@ from pathlib import Path
 import pandas as pd
 
 from eegmtl.config import RESULTS_DIR_HELP, results_dir
-from eegmtl.experiments._common import T_START, command_line, display_path, parse_subjects
+from eegmtl.experiments._common import command_line, display_path, elapsed_s, parse_subjects
 from eegmtl.experiments.summaries import summary_header
 
 __all__ = ["CS_MODES", "SCORERS", "add_arguments", "evaluate", "run", "summarise"]
@@ -209,5 +209,5 @@ def run(args: argparse.Namespace) -> int:
     atomic_write(summary, text)
     print(tables)
     print(f"\n{len(df)} rows in {display_path(out)}; summary {display_path(summary)}; "
-          f"figure {display_path(figure)}; wall {time.perf_counter() - T_START:.1f} s")
+          f"figure {display_path(figure)}; wall {elapsed_s():.1f} s")
     return 0

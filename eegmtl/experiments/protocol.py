@@ -21,7 +21,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -35,11 +35,11 @@ from eegmtl.evaluation.methods import (
     method_error,
 )
 from eegmtl.experiments._common import (
-    T_START,
     add_parallel_arguments,
     add_scheduling_arguments,
     command_line,
     deadline_after,
+    elapsed_s,
     parse_subjects,
     parse_value,
     set_torch_threads,
@@ -160,11 +160,12 @@ def _records_of(record_files: list[Path]) -> tuple[Any, list[Path]]:
 
 
 def expected_fit_times(record_files: list[Path], protocol: str, methods: list[str],
-                       gpu: bool) -> dict[str, float]:
+                       gpu: bool | Mapping[str, bool]) -> dict[str, float]:
     """Median recorded time of one fit per pipeline of ``methods`` in ``protocol``, from the
-    records of ``record_files`` made on the same kind of device (GPU records when ``gpu``,
-    CPU records otherwise; :func:`~eegmtl.evaluation.estimate.timed_on_gpu`); pipelines
-    without such records are left out."""
+    records of ``record_files`` made on the same kind of device as the pipeline's fits will
+    run on (``gpu``: for every pipeline, or per pipeline; GPU records where true, CPU records
+    otherwise; :func:`~eegmtl.evaluation.estimate.timed_on_gpu`); pipelines without such
+    records are left out."""
     import numpy as np
     import pandas as pd
 
@@ -173,10 +174,11 @@ def expected_fit_times(record_files: list[Path], protocol: str, methods: list[st
     records = _records_of(record_files)[0]
     if not {"pipeline", "protocol", "time"} <= set(records.columns):
         return {}
-    records = records[timed_on_gpu(records) == gpu]
+    on_gpu = timed_on_gpu(records)
     out = {}
     for m in methods:
-        ref = reference_records(records, m, protocol=protocol)[0]
+        same = on_gpu == (gpu.get(m, False) if isinstance(gpu, Mapping) else gpu)
+        ref = reference_records(records[same], m, protocol=protocol)[0]
         times = pd.to_numeric(ref["time"], errors="coerce").dropna() if len(ref) else []
         if len(times):
             out[m] = float(np.median(times))
@@ -254,7 +256,10 @@ def run(args: argparse.Namespace) -> int:
     if args.time_limit is not None and not args.estimate:
         from eegmtl.mtl.runtime import select_device
 
-        gpu = select_device(args.device or "auto").type != "cpu"
+        # networks train on the GPU when there is one (device "auto") or where --device says;
+        # the other pipelines on the CPU
+        gpu_run = select_device(args.device or "auto").type != "cpu"
+        gpu = {m: gpu_run and is_deep_method(m) for m in args.methods}
         limited = {"deadline": deadline_after(args.time_limit),
                    "expected_fit_s": expected_fit_times([results, *args.estimate_from],
                                                         protocol, list(args.methods), gpu)}
@@ -275,13 +280,13 @@ def run(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:  # Ctrl-C or SIGTERM: the summary of what is recorded so far
         if not args.estimate:
             write_interrupted_summary(results, summary, protocol, command_line(args),
-                                      time.perf_counter() - T_START, title=title,
+                                      elapsed_s(), title=title,
                                       n_before=n_before)
             print(f"summary {summary} written from the records so far", file=sys.stderr)
         raise
     if args.estimate:
         return _print_estimate(df, [results, *args.estimate_from])
-    wall = time.perf_counter() - T_START
+    wall = elapsed_s()
     n_new = df.attrs["n_fitted"]
     # a call that only found finished fits adds nothing to the record of what made the file
     write_summary(results, summary, protocol, command_line(args) if n_new else None, wall,

@@ -31,7 +31,7 @@ import time
 from pathlib import Path
 
 from eegmtl.config import RESULTS_DIR_HELP, checkout_root, results_dir
-from eegmtl.experiments._common import T_START
+from eegmtl.experiments._common import elapsed_s
 
 __all__ = ["add_arguments", "run"]
 
@@ -129,7 +129,7 @@ def run(args: argparse.Namespace) -> int:
     sd = acc.std(ddof=1) if len(acc) > 1 else float("nan")
     print(f"mean accuracy over {len(acc)} subject(s): {100 * acc.mean():.2f} ± {100 * sd:.2f} %")
     print(f"records: {args.out}")
-    print(f"wall time: {time.perf_counter() - T_START:.1f} s")
+    print(f"wall time: {elapsed_s():.1f} s")
     return 0
 
 

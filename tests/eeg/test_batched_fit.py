@@ -125,7 +125,7 @@ def test_batched_fits_on_cuda_match_the_cpu(monkeypatch):
     ests = [_est(s, device="cuda", max_epochs=3) for s in (0, 1)]
     data = [_data(0), _data(1)]
     gpu = fit_batched(ests, data)
-    cpu = fit_batched([_est(s, max_epochs=3) for s in (0, 1)], data)
+    cpu = fit_batched([_est(s, device="cpu", max_epochs=3) for s in (0, 1)], data)
     for g, c, (_, _, Xv, _) in zip(gpu, cpu, data, strict=True):
         assert next(g.module_.parameters()).is_cuda
         assert np.allclose(g.predict_proba(Xv), c.predict_proba(Xv), atol=1e-3)

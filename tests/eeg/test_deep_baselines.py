@@ -54,3 +54,23 @@ def test_bad_config_errors() -> None:
         db.deep_baseline_factory({"model": "ATCNet", "learning_rate": 1})
     with pytest.raises(ValueError, match="both X_val and y_val"):
         db.make_deep_baseline("ATCNet").fit(*_tiny(), X_val=_tiny()[0])
+
+
+def test_networks_train_on_the_gpu_when_there_is_one(monkeypatch) -> None:
+    """``device="auto"`` (the default of every braindecode baseline, as of MixNet): ``cuda``
+    when torch sees a GPU, else ``cpu``; an explicit device is kept."""
+    import torch
+
+    from eegmtl.eeg.baselines import make_eegnet, make_shallow_fbcsp_net
+
+    assert db.BraindecodeClassifier().device == "auto"
+    real_gpu = torch.cuda.is_available()
+    assert make_eegnet().device == ("cuda" if real_gpu else "cpu")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert make_eegnet().device == "cuda" and make_shallow_fbcsp_net().device == "cuda"
+    assert make_eegnet(device="cpu").device == "cpu"
+    if not real_gpu:  # "auto" reaches the fit as cuda: torch then says it has no GPU
+        X, y = _tiny(8, n_times=256)
+        with pytest.raises(Exception, match="(?i)cuda|nvidia|driver|torch not compiled"):
+            db.deep_baseline_factory({"model": "EEGNet", "max_epochs": 1,
+                                      "batch_size": 4}).fit(X, y)

@@ -71,3 +71,18 @@ def test_gpu_recorded_fits_are_not_cpu_reference_times():
     t = t.set_index("pipeline")
     assert t.loc["A", "basis"] == "same config (1)" and t.loc["A", "fit_s_mean"] == 100.0
     assert t.loc["B", "basis"] == "none"  # its only fit ran on a GPU
+
+
+def test_a_network_fitted_with_device_auto_on_a_gpu_machine_counts_as_a_gpu_fit():
+    """Without an explicit device a network picks the GPU of a machine that has one; a
+    classical pipeline (or any fit on a machine without a GPU) stays a CPU fit."""
+    auto = json.dumps({"method_config": {}})
+    gpu, cpu = json.dumps({"gpu": "NVIDIA H100"}), json.dumps({"gpu": None})
+    records = pd.DataFrame({
+        "pipeline": ["EEGNet", "EEGNet", "CSP+LDA", "MixNet+EA", "NoSuchNet", "EEGNet"],
+        "config": [auto, auto, auto, json.dumps({"method_config": {"device": "auto"}}), auto,
+                   json.dumps({"method_config": {"device": "cpu"}})],
+        "machine": [gpu, cpu, gpu, gpu, gpu, gpu]})
+    assert timed_on_gpu(records).tolist() == [True, False, False, True, False, False]
+    # no machine column: as before, only an explicit accelerator counts
+    assert not timed_on_gpu(records.drop(columns="machine")).any()

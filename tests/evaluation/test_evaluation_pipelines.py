@@ -162,7 +162,8 @@ def test_time_limit_defers_fits_by_the_recorded_fit_times(fake_mixnet, tmp_path,
     sd.main(args[:4] + args[6:])  # subject 1 only
     done = load_records(res)
     assert len(done) == 1
-    # the recorded fit says 1 h: none of the other two fits fits into 60 s
+    # the recorded fit says 1 h: none of the other two fits fits into 600 s (counted from the
+    # command's start, not the test process's)
     rec = pd.read_csv(res)
     rec["time"] = 3600.0
     rec.to_csv(res, index=False)
@@ -171,15 +172,20 @@ def test_time_limit_defers_fits_by_the_recorded_fit_times(fake_mixnet, tmp_path,
     assert expected_fit_times([res], "subject_dependent", ["MixNet"], gpu=False) == {
         "MixNet": 3600.0}
     assert expected_fit_times([res], "subject_dependent", ["MixNet"], gpu=True) == {}
+    # per pipeline: the kind of device each pipeline's fits will run on
+    assert expected_fit_times([res], "subject_dependent", ["MixNet"],
+                              gpu={"MixNet": False, "EEGNet": True}) == {"MixNet": 3600.0}
+    assert expected_fit_times([res], "subject_dependent", ["MixNet"], gpu={"MixNet": True}) == {}
     capsys.readouterr()
-    sd.main([*args, "--time-limit", "60"])
+    sd.main([*args, "--time-limit", "600"])
     out = capsys.readouterr().out
     assert len(load_records(res)) == 1
     assert "time limit: 2 fits not started; run the same command again" in out
     sd.main([*args, "--time-limit", "1e6"])
     assert len(load_records(res)) == 3
-    with pytest.raises(SystemExit, match="--time-limit must be > 0"):
-        sd.main([*args, "--time-limit", "-1"])
+    for limit in ("-1", "5"):  # not above the 10 s kept for the summaries
+        with pytest.raises(SystemExit, match="--time-limit must be more than the 10 s"):
+            sd.main([*args, "--time-limit", limit])
 
 
 class _TerminatedMixNet(FakeMixNet):

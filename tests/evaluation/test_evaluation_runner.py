@@ -225,8 +225,10 @@ def test_batch_fits_trains_braindecode_fits_together(tmp_path):
     pd.testing.assert_series_equal(lr.accuracy, plain.accuracy)
     with pytest.raises(ValueError, match="batch_fits"):
         run_protocol("sd", methods, batch_fits=0, **kw)
-    # under a deadline a batch of k is expected to take k / batch_speedup fits' time: with 100
-    # s per fit and 250 s left, the batch of three waits without a gain and runs with 2x
+    # under a deadline a batch (of any size from 2 to batch_fits) is expected to take
+    # max(1, batch_fits / batch_speedup) fits' time: with 100 s per fit and 250 s left, the
+    # batch of three waits without a gain and runs with 2x; with 80 s left nothing starts,
+    # however large the gain (a batch ends no sooner than its slowest fit alone)
     import time
 
     kw = {**kw, "methods": {"Shallow": methods["Shallow"]}, "batch_fits": 3,
@@ -235,5 +237,7 @@ def test_batch_fits_trains_braindecode_fits_together(tmp_path):
     assert (wait.attrs["n_fitted"], wait.attrs["n_deferred"]) == (1, 3)  # the batch of one ran
     ran = run_protocol("sd", deadline=time.time() + 250, batch_speedup=2.0, **kw)
     assert (ran.attrs["n_fitted"], ran.attrs["n_deferred"]) == (4, 0)
+    none = run_protocol("sd", deadline=time.time() + 80, batch_speedup=6.0, **kw)
+    assert (none.attrs["n_fitted"], none.attrs["n_deferred"]) == (0, 4)
     with pytest.raises(ValueError, match="batch_speedup"):
         run_protocol("sd", batch_speedup=0.0, **kw)
