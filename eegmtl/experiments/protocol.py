@@ -21,7 +21,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -160,11 +160,16 @@ def _records_of(record_files: list[Path]) -> tuple[Any, list[Path]]:
 
 
 def expected_fit_times(record_files: list[Path], protocol: str, methods: list[str],
-                       gpu: bool | Mapping[str, bool]) -> dict[str, float]:
+                       gpu: bool | Mapping[str, bool], *,
+                       config_hashes: Mapping[str, Iterable[str]] | None = None,
+                       ) -> dict[str, float]:
     """Median recorded time of one fit per pipeline of ``methods`` in ``protocol``, from the
     records of ``record_files`` made on the same kind of device as the pipeline's fits will
     run on (``gpu``: for every pipeline, or per pipeline; GPU records where true, CPU records
-    otherwise; :func:`~eegmtl.evaluation.estimate.timed_on_gpu`); pipelines without such
+    otherwise; :func:`~eegmtl.evaluation.estimate.timed_on_gpu`): those with one of the
+    pipeline's ``config_hashes`` (the settings of the fits to run, e.g. not a shorter
+    ``--max-epochs`` run under the same name) where there are any, else those of the same
+    name (:func:`~eegmtl.evaluation.estimate.reference_records`); pipelines without such
     records are left out."""
     import numpy as np
     import pandas as pd
@@ -178,7 +183,8 @@ def expected_fit_times(record_files: list[Path], protocol: str, methods: list[st
     out = {}
     for m in methods:
         same = on_gpu == (gpu.get(m, False) if isinstance(gpu, Mapping) else gpu)
-        ref = reference_records(records[same], m, protocol=protocol)[0]
+        ref = reference_records(records[same], m, protocol=protocol,
+                                config_hashes=(config_hashes or {}).get(m, ()))[0]
         times = pd.to_numeric(ref["time"], errors="coerce").dropna() if len(ref) else []
         if len(times):
             out[m] = float(np.median(times))
@@ -252,31 +258,37 @@ def run(args: argparse.Namespace) -> int:
         write_summary(results, summary, protocol, None, 0.0, title=title)
         print(f"summary {summary} regenerated from {results}")
         return 0
+    run_kw = dict(
+        n_folds=args.folds, folds=folds, seeds=args.seeds, n_jobs=args.n_jobs,
+        backend=args.backend, address=args.address, results_path=results,
+        resume=not args.no_resume, progress=not args.no_progress,
+        method_params=method_params(args, protocol), history_dir=args.history_dir,
+        torch_threads=args.torch_threads, predictions_dir=args.predictions_dir,
+        alignment=args.alignment, validation=args.validation,
+        checkpoint_dir=None if args.no_fit_checkpoints else (
+            args.checkpoint_dir or cache_dir(None, "eeg_fits")),
+        batch_fits=args.batch_fits, batch_speedup=args.batch_speedup)
     limited = {}
     if args.time_limit is not None and not args.estimate:
         from eegmtl.mtl.runtime import select_device
 
+        deadline = deadline_after(args.time_limit)
         # networks train on the GPU when there is one (device "auto") or where --device says;
         # the other pipelines on the CPU
         gpu_run = select_device(args.device or "auto").type != "cpu"
         gpu = {m: gpu_run and is_deep_method(m) for m in args.methods}
-        limited = {"deadline": deadline_after(args.time_limit),
+        # the config hashes of the fits to run: records of the same settings come first
+        plan = run_protocol(protocol, args.methods, subjects, plan_only=True, **run_kw)
+        hashes = {m: set(plan.loc[plan["pipeline"] == m, "config_hash"].astype(str))
+                  for m in args.methods}
+        limited = {"deadline": deadline,
                    "expected_fit_s": expected_fit_times([results, *args.estimate_from],
-                                                        protocol, list(args.methods), gpu)}
+                                                        protocol, list(args.methods), gpu,
+                                                        config_hashes=hashes)}
     n_before = record_count(results) if not args.estimate else 0
     try:
-        df = run_protocol(
-            protocol, args.methods, subjects, n_folds=args.folds, folds=folds, seeds=args.seeds,
-            n_jobs=args.n_jobs, backend=args.backend, address=args.address,
-            results_path=results, resume=not args.no_resume, progress=not args.no_progress,
-            method_params=method_params(args, protocol), history_dir=args.history_dir,
-            torch_threads=args.torch_threads, predictions_dir=args.predictions_dir,
-            alignment=args.alignment, validation=args.validation,
-            checkpoint_dir=None if args.no_fit_checkpoints else (
-                args.checkpoint_dir or cache_dir(None, "eeg_fits")),
-            plan_only=args.estimate, batch_fits=args.batch_fits,
-            batch_speedup=args.batch_speedup, **limited,
-        )
+        df = run_protocol(protocol, args.methods, subjects, plan_only=args.estimate,
+                          **run_kw, **limited)
     except KeyboardInterrupt:  # Ctrl-C or SIGTERM: the summary of what is recorded so far
         if not args.estimate:
             write_interrupted_summary(results, summary, protocol, command_line(args),

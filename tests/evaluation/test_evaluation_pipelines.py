@@ -166,23 +166,30 @@ def test_time_limit_defers_fits_by_the_recorded_fit_times(fake_mixnet, tmp_path,
     # command's start, not the test process's)
     rec = pd.read_csv(res)
     rec["time"] = 3600.0
-    rec.to_csv(res, index=False)
+    # two quick fits of other settings under the same name (e.g. a --max-epochs 1 run): the
+    # fits to run are expected to take as long as the record of their own settings
+    other = pd.concat([rec] * 2, ignore_index=True).assign(
+        subject=[8, 9], config_hash="0ther5ettings", time=1.0)
+    pd.concat([rec, other], ignore_index=True).to_csv(res, index=False)
     from eegmtl.experiments.protocol import expected_fit_times
 
     assert expected_fit_times([res], "subject_dependent", ["MixNet"], gpu=False) == {
-        "MixNet": 3600.0}
+        "MixNet": 1.0}  # by name only
+    own = {"MixNet": {str(rec["config_hash"][0])}}
+    assert expected_fit_times([res], "subject_dependent", ["MixNet"], gpu=False,
+                              config_hashes=own) == {"MixNet": 3600.0}
     assert expected_fit_times([res], "subject_dependent", ["MixNet"], gpu=True) == {}
     # per pipeline: the kind of device each pipeline's fits will run on
-    assert expected_fit_times([res], "subject_dependent", ["MixNet"],
+    assert expected_fit_times([res], "subject_dependent", ["MixNet"], config_hashes=own,
                               gpu={"MixNet": False, "EEGNet": True}) == {"MixNet": 3600.0}
     assert expected_fit_times([res], "subject_dependent", ["MixNet"], gpu={"MixNet": True}) == {}
     capsys.readouterr()
     sd.main([*args, "--time-limit", "600"])
     out = capsys.readouterr().out
-    assert len(load_records(res)) == 1
+    assert len(load_records(res)) == 3  # 1 + the two of other settings
     assert "time limit: 2 fits not started; run the same command again" in out
     sd.main([*args, "--time-limit", "1e6"])
-    assert len(load_records(res)) == 3
+    assert len(load_records(res)) == 5
     for limit in ("-1", "5"):  # not above the 10 s kept for the summaries
         with pytest.raises(SystemExit, match="--time-limit must be more than the 10 s"):
             sd.main([*args, "--time-limit", limit])
