@@ -7,7 +7,14 @@ judged on the same fits), and picks the highest mean ``val_accuracy``
 (:func:`eegmtl.evaluation.tables.select_on_validation`; test columns are never read for the
 choice). Runs with Euclidean alignment are the candidates ``<pipeline>+EA``
 (:func:`eegmtl.evaluation.records.tag_alignment`). The markdown written lists every
-candidate's validation mean ± SD and n, the winner, and the command. The registry alias
+candidate's validation mean ± SD and n, the winner, and the command.
+
+In the subject-independent protocol a fit's validation subjects are other targets' subjects
+(all their sessions, the test sessions 4-5 included), so a choice pooled over targets has read
+data that are, for another fit, a target's test sessions. :func:`leave_target_out` therefore
+also makes the choice once per target subject T from the fits whose validation subjects exclude
+T (a nested choice: nothing of T's enters T's choice), and the markdown lists these choices and
+whether they agree with the pooled one. The registry alias
 ``MixNet[best]`` resolves to the winner named in :data:`eegmtl.evaluation.catalog.BEST_MIXNET`,
 which a test pins to the committed choice.
 
@@ -30,7 +37,7 @@ from eegmtl.evaluation.records import load_records, tag_alignment
 from eegmtl.evaluation.tables import markdown_table, select_on_validation
 from eegmtl.experiments._common import command_line
 
-__all__ = ["add_arguments", "choose", "run"]
+__all__ = ["add_arguments", "choose", "leave_target_out", "run"]
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -51,6 +58,9 @@ def choose(records: pd.DataFrame, candidates: list[str], folds: list[int],
     """``(winner, validation table, subjects used)`` on the subjects every candidate covers."""
     df = records[records.pipeline.isin(candidates) & records.fold.isin(folds)
                  & (records.seed == seed)]
+    if "protocol" in df.columns and df["protocol"].nunique() > 1:
+        raise ValueError(f"the candidates' records mix protocols {sorted(df.protocol.unique())}; "
+                         "choose on one protocol's record files at a time")
     missing = sorted(set(candidates) - set(df.pipeline))
     if missing:
         raise ValueError(f"no records on folds {folds} for candidates {missing}; run them first "
@@ -64,6 +74,32 @@ def choose(records: pd.DataFrame, candidates: list[str], folds: list[int],
     return str(best), table, subjects
 
 
+def leave_target_out(records: pd.DataFrame, candidates: list[str], folds: list[int],
+                     seed: int = 0) -> pd.DataFrame:
+    """Subject-independent records: the choice for each target subject T made only from the
+    candidates' fits whose validation subjects (``val_subjects``, ``"1;3"``) do not include T.
+
+    Same candidates, folds, seed and common subjects as :func:`choose`; validation columns
+    only. Returns one row per target: ``subject``, ``chosen``, ``val_mean`` (its mean
+    validation accuracy over those fits) and ``n_fits`` (fits per candidate used).
+    """
+    _, _, subjects = choose(records, candidates, folds, seed)
+    df = records[records.pipeline.isin(candidates) & records.fold.isin(folds)
+                 & (records.seed == seed) & records.subject.isin(subjects)]
+    df = df.drop_duplicates(["pipeline", "subject", "fold", "seed"])
+    if "val_subjects" not in df.columns or df["val_subjects"].isna().any():
+        raise ValueError("the records have no val_subjects column (or empty cells): a "
+                         "leave-target-out choice needs each fit's validation subjects")
+    val = df["val_subjects"].astype(str).map(lambda v: {int(float(x)) for x in v.split(";")})
+    rows = []
+    for target in subjects:
+        use = df[~val.map(lambda v, t=target: t in v)]
+        best, table = select_on_validation(use, order=candidates)
+        rows.append((target, str(best), float(table.loc[best, "mean"]),
+                     int(table.loc[best, "n"])))
+    return pd.DataFrame(rows, columns=["subject", "chosen", "val_mean", "n_fits"])
+
+
 def run(args: argparse.Namespace) -> int:
     """Pick the winner and write the markdown table."""
     records = pd.concat([tag_alignment(load_records(p)) for p in args.records],
@@ -71,6 +107,28 @@ def run(args: argparse.Namespace) -> int:
     best, table, subjects = choose(records, list(args.candidates), list(args.folds), args.seed)
     rows = [[name, f"{r['mean'] * 100:.2f}", f"{r['std'] * 100:.2f}", int(r["n"]),
              "**chosen**" if name == best else ""] for name, r in table.iterrows()]
+    nested: list[str] = []
+    si = records[records.pipeline.isin(args.candidates)]
+    if "protocol" in si.columns and (si["protocol"] == "subject_independent").all():
+        lto = leave_target_out(records, list(args.candidates), list(args.folds), args.seed)
+        agree = int((lto["chosen"] == best).sum())
+        nested = [
+            "## Leave-target-out check (subject-independent)",
+            "",
+            "A fit's validation subjects are other targets (all five sessions), so the pooled "
+            "choice above has read trials that are another fit's test sessions. Here the choice "
+            "for each target T uses only the fits whose validation subjects exclude T:",
+            "",
+            markdown_table(["target", "chosen without T's trials", "val acc", "fits used"],
+                           [[int(r.subject), f"`{r.chosen}`", f"{r.val_mean * 100:.2f}",
+                             int(r.n_fits)] for r in lto.itertuples()]),
+            "",
+            f"The nested choice agrees with the pooled winner for {agree} of {len(lto)} targets"
+            + (": the pooled choice is the nested one." if agree == len(lto) else
+               "; where it differs, the nested choice is the one to report."),
+            "",
+        ]
+
     text = "\n".join([
         "# Best MixNet-family pipeline, chosen on validation accuracy only",
         "",
@@ -86,6 +144,7 @@ def run(args: argparse.Namespace) -> int:
         + (" (registry alias `MixNet[best]`)." if list(args.candidates) == list(MIXNET_CANDIDATES)
            else "."),
         "",
+        *nested,
     ])
     atomic_write(args.out, text)
     print(text)

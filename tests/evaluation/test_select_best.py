@@ -72,3 +72,27 @@ def test_aligned_runs_are_their_own_candidates(tmp_path: Path) -> None:
                            command_prefix=["eegmtl", "select-best"], argv=[]))
     text = out.read_text()
     assert "Winner: `M+EA`." in text and "MixNet[best]" not in text
+
+
+def test_leave_target_out_choice_reads_no_trial_of_the_target() -> None:
+    """SI: the choice for target T comes only from fits whose validation subjects exclude T.
+    A wins the pooled choice through fits validated on subject 1; without them (target 1)
+    B wins; test columns play no part (A's are perfect, B's poor)."""
+    from eegmtl.experiments.select_best import leave_target_out
+
+    val = {1: "2", 2: "1", 3: "1"}  # target -> its fit's validation subjects
+    rows = [{"protocol": "subject_independent", "pipeline": p, "subject": t, "fold": 1,
+             "seed": 0, "val_subjects": val[t], "val_accuracy": v, "accuracy": a}
+            for p, scores, a in (("A", (0.5, 0.9, 0.9), 1.0), ("B", (0.6, 0.6, 0.6), 0.1))
+            for t, v in zip((1, 2, 3), scores)]
+    df = pd.DataFrame(rows)
+    assert choose(df, ["A", "B"], [1])[0] == "A"
+    lto = leave_target_out(df, ["A", "B"], [1])
+    assert lto["chosen"].tolist() == ["B", "A", "A"]
+    assert lto["n_fits"].tolist() == [1, 2, 3]
+    with pytest.raises(ValueError, match="val_subjects"):
+        leave_target_out(df.drop(columns="val_subjects"), ["A", "B"], [1])
+    # one protocol's records at a time
+    mixed = pd.concat([df, df.assign(protocol="subject_dependent", subject=df.subject + 3)])
+    with pytest.raises(ValueError, match="mix protocols"):
+        choose(mixed, ["A", "B"], [1])
