@@ -97,22 +97,24 @@ def trial_subjects_sessions(metadata: pd.DataFrame) -> tuple[np.ndarray, np.ndar
 
 
 def _session_numbers(sessions: pd.Series) -> np.ndarray:
-    """Session numbers 1–5 from integers or strings such as ``"1"``, ``"session_3"``,
-    ``"session_T"``... Strings are read by their first number; MOABB's 0-based names
-    (``"0train"`` … ``"4test"``) are shifted to 1–5."""
+    """Session numbers 1–5 from integers or strings such as ``"1"`` or ``"session_3"``
+    (read by their first number). MOABB's 0-based names
+    (``"0train"`` … ``"4test"``) are always shifted to 1–5, and any other numbering that
+    starts at 0 (``"session_0"`` … ``"session_4"`` of older MOABB, integers 0–4) is read as
+    0-based and shifted too."""
     num = pd.to_numeric(sessions, errors="coerce")
     if not num.isna().any():
-        return num.to_numpy().astype(int)
+        out = num.to_numpy().astype(int)
+        return out + 1 if len(out) and out.min() == 0 else out
     strs = sessions.astype(str)
     digits = strs.map(lambda s: re.search(r"\d+", s))
     if digits.map(lambda m: m is None).any():
         bad = sorted(set(strs[digits.map(lambda m: m is None)]))[:5]
         raise ValueError(f"cannot read session numbers from metadata['session'] values {bad}; "
                          "use integers 1-5 (sessions 1-3 = T data, 4-5 = E data).")
-    out = digits.map(lambda m: int(m.group())).to_numpy()
-    if strs.str.contains("train|test").all() and out.min() == 0:  # MOABB 0train ... 4test
-        out = out + 1
-    return out.astype(int)
+    out = digits.map(lambda m: int(m.group())).to_numpy().astype(int)
+    moabb = strs.str.fullmatch(r"\d+(train|test)").all()  # MOABB 0train ... 4test
+    return out + 1 if moabb or out.min() == 0 else out
 
 
 def _labels(metadata: pd.DataFrame, y: Any) -> np.ndarray:

@@ -106,14 +106,26 @@ def test_make_splits_aliases_and_errors(meta_y):
         list(subject_dependent_splits(meta, 1))
 
 
-def test_moabb_session_names_are_read_as_1_to_5(meta_y):
+@pytest.mark.parametrize("names", [
+    {1: "0train", 2: "1train", 3: "2train", 4: "3test", 5: "4test"},  # MOABB >= 0.5
+    {k: f"session_{k - 1}" for k in range(1, 6)},  # older MOABB, 0-based
+    {k: k - 1 for k in range(1, 6)},  # integers 0-4
+    {k: f"session_{k}" for k in range(1, 6)},  # 1-based names
+])
+def test_moabb_session_names_are_read_as_1_to_5(meta_y, names):
+    """Every session naming gives the same folds: the test set is sessions 4-5 (E data),
+    never a training session read as a test one or the reverse."""
     meta, y = meta_y
-    names = {1: "0train", 2: "1train", 3: "2train", 4: "3test", 5: "4test"}
-    moabb_meta = meta.assign(session=meta.session.map(names))
+    renamed = meta.assign(session=meta.session.map(names))
     a = list(subject_dependent_splits(meta, 2, y=y))
-    b = list(subject_dependent_splits(moabb_meta, 2, y=y))
+    b = list(subject_dependent_splits(renamed, 2, y=y))
     assert all(np.array_equal(p.test, q.test) and np.array_equal(p.val, q.val)
-               for p, q in zip(a, b))
+               and np.array_equal(p.train, q.train) for p, q in zip(a, b, strict=True))
+    # MOABB's names on the test sessions alone still mean sessions 4-5
+    if names[1] == "0train":
+        from eegmtl.evaluation.splitters import _session_numbers
+
+        assert _session_numbers(pd.Series(["3test", "4test"])).tolist() == [4, 5]
 
 
 # --------------------------------------------------------------------------- sklearn CV objects
