@@ -179,6 +179,8 @@ def augmentation_spec(text: str) -> dict[str, Any]:
 def _backbone_defaults(model: str, mtl: str) -> Callable[[str], dict[str, Any]]:
     def defaults(protocol: str) -> dict[str, Any]:
         kwargs = dict(m._recipe(model).model_kwargs) if _has_recipe(model) else {}
+        if model == "ATCNet":  # the trunk: every sliding window's features, concatenated
+            kwargs.setdefault("concat", True)
         return {**m.MIXNET_DEFAULTS[protocol], **m.MIXNET_COMMON, "mtl": mtl,
                 **BACKBONE_OPTIONS, "backbone": model, "backbone_kwargs": kwargs}
 

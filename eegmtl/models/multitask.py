@@ -23,11 +23,14 @@ model             features fed to the latent layer
 EEGNet            the last (F2, 1, T/32) feature map after pooling and dropout, flattened
 ShallowFBCSPNet   the (40, n_pooled, 1) log-power map after dropout, flattened
 EEGConformer      the 32-d output of its ``fc`` MLP (the penultimate representation)
-CTNet             the flattened transformer tokens (after ``flatten_drop_layer``)
-ATCNet            each sliding window's TCN feature (F2 = 32) with the per-window ``final_layer``
-                  replaced by identity, averaged over the windows (ATCNet averages the window
-                  logits; averaging before one shared linear layer is its linear equivalent);
-                  ``out_fun`` is set to identity
+CTNet             the flattened transformer tokens (its ``flatten``)
+ATCNet            the TCN features of all sliding windows (F2 = 32 each), concatenated:
+                  ``n_windows`` x 32 (the default of ``<ATCNet>+mtl``, ``backbone_kwargs``
+                  ``{"concat": True}``). ATCNet applies one linear layer per window and
+                  averages the window logits; a linear map of the concatenated features can
+                  reproduce that, a shared one of the window average cannot (its five
+                  layers differ). Without ``concat`` the window features are averaged (the
+                  earlier trunk, kept to reproduce its records). ``out_fun`` is set to identity
 other models      whatever enters ``final_layer``, flattened (a ``ModuleList`` final layer is
                   replaced entry by entry)
 ================  ===========================================================================
@@ -117,6 +120,7 @@ class MultiTaskBraindecode(nn.Module):
         if reconstruction_activation not in ("linear", "elu"):
             raise ValueError("reconstruction_activation must be 'linear' or 'elu', got "
                              f"{reconstruction_activation!r}.")
+        concat_windows = False
         if isinstance(model, str):
             from eegmtl._compat import import_braindecode
 
@@ -125,12 +129,20 @@ class MultiTaskBraindecode(nn.Module):
 
             if not hasattr(models, model):
                 raise ValueError(f"braindecode has no model {model!r}.")
+            kwargs = dict(model_kwargs or {})
+            if model == "ATCNet" and kwargs.get("concat"):
+                # braindecode's own concat=True keeps one final layer, and its forward zips the
+                # windows with the final layers, so only the first window would run: build the
+                # per-window variant and let the trunk concatenate every window's features
+                kwargs["concat"], concat_windows = False, True
             model = getattr(models, model)(n_chans=n_channels, n_outputs=n_classes,
-                                           n_times=n_times, sfreq=sfreq, **(model_kwargs or {}))
+                                           n_times=n_times, sfreq=sfreq, **kwargs)
         self.n_channels, self.n_times, self.n_classes = int(n_channels), int(n_times), n_classes
         self.latent_dim = int(latent_dim)
         self.backbone_name = type(model).__name__
         self.trunk = trunk_from_braindecode(model)
+        if concat_windows:
+            self.trunk.concat = True  # every window's features, concatenated by its forward
         was = self.trunk.training
         self.trunk.eval()
         with torch.no_grad():
