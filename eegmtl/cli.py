@@ -187,6 +187,9 @@ def build_parser() -> argparse.ArgumentParser:
                      help="keep only these pipelines (names and '*' as for --exclude)")
     rep.add_argument("--seeds", type=int, nargs="+", default=None, metavar="S",
                      help="keep only the rows of these seeds (e.g. 0)")
+    rep.add_argument("--friedman", nargs="+", default=None, metavar="NAME",
+                     help="also a Friedman test over these pipelines (at least 3; names and "
+                          "'*' as for --pipelines), subjects as blocks")
     _global_options(rep, suppress=True)
 
     data = sub.add_parser("data", allow_abbrev=False, help="data set locations: `eegmtl data "
@@ -233,7 +236,7 @@ def _report(args: argparse.Namespace) -> int:
 
     path = report(args.records or None, args.out, metric=args.metric, reference=args.reference,
                   level=args.level, folds=args.folds, combine=args.combine, exclude=args.exclude,
-                  pipelines=args.pipelines, seeds=args.seeds)
+                  pipelines=args.pipelines, seeds=args.seeds, friedman=args.friedman)
     print(f"report: {path}")
     return 0
 

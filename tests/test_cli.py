@@ -485,3 +485,56 @@ def test_debug_variable_keeps_the_traceback_and_ctrl_c_ends_with_130(
     assert "eegmtl sd: error: ValueError: X holds NaN" in capsys.readouterr().err
     with pytest.raises(RuntimeError):  # not an input error: the traceback stays
         experiments.guarded("eegmtl sd", lambda: (_ for _ in ()).throw(RuntimeError("bug")))
+
+
+def test_paired_tests_treat_equal_differences_as_ties_and_zero_as_zero() -> None:
+    """Accuracies are multiples of 1/240: 100/240 - 92/240 and 107/240 - 99/240 are both
+    8/240 but differ in the last bits of a float, and a mean of two folds can miss an equal
+    mean by 1e-17. The test sees the differences as tied and the zero as zero (dropped, no
+    win), as scipy's Wilcoxon on the exact differences does."""
+    ref = {1: (100, 100), 2: (107, 107), 3: (123, 123), 4: (139, 139), 5: (24, 48),
+           6: (200, 200), 7: (150, 150)}
+    other = {1: (92, 92), 2: (99, 99), 3: (115, 115), 4: (131, 131), 5: (36, 36),
+             6: (180, 180), 7: (155, 155)}
+    rows = [{"protocol": "subject_dependent", "pipeline": name, "subject": s, "fold": f + 1,
+             "seed": 0, "accuracy": counts[s][f] / 240}
+            for name, counts in (("A", ref), ("B", other)) for s in counts for f in (0, 1)]
+    df = pd.DataFrame(rows)
+    raw = df.groupby(["pipeline", "subject"]).accuracy.mean().unstack(0)
+    assert len(set(raw["A"] - raw["B"])) > 4  # the float differences do not tie, nor is S5 0
+    row = paired_tests(df, "A").iloc[0]
+    exact = np.array([8, 8, 8, 8, 0, 20, -5]) / 240
+    assert row["wins"] == 5 and row["n_subjects"] == 7
+    assert row["p"] == pytest.approx(wilcoxon(exact).pvalue)
+    assert row["p"] != pytest.approx(wilcoxon(raw["A"] - raw["B"]).pvalue)
+
+
+def test_holm_and_friedman_match_their_definitions(tmp_path: Path) -> None:
+    """Holm's adjusted p-values; the Friedman test on per-subject means of the runs every
+    pipeline has equals scipy's on those means; the report prints both."""
+    from scipy.stats import friedmanchisquare
+
+    from eegmtl.evaluation.report import report
+    from eegmtl.evaluation.stats import friedman_test, holm
+
+    assert holm([0.01, 0.04, 0.03, np.nan, 0.5]) == pytest.approx(
+        [0.04, 0.09, 0.09, np.nan, 0.5], nan_ok=True)
+    rng = np.random.default_rng(0)
+    rows = [{"protocol": "subject_dependent", "pipeline": p, "subject": s, "fold": f, "seed": 0,
+             "accuracy": float(rng.integers(100, 240)) / 240}
+            for p in "ABC" for s in range(1, 8) for f in (1, 2)]
+    rows += [{**rows[0], "pipeline": "C", "fold": 3}]  # a run the others lack: not used
+    df = pd.DataFrame(rows)
+    res = friedman_test(df, ["A", "B", "C"])
+    two = df[df.fold < 3].groupby(["pipeline", "subject"]).accuracy.mean().unstack(0)
+    assert res["p"] == pytest.approx(friedmanchisquare(two.A, two.B, two.C).pvalue)
+    assert res["n_subjects"] == 7 and res["n_runs"] == 14
+    with pytest.raises(ValueError, match="at least 3"):
+        friedman_test(df, ["A", "B"])
+    tests = paired_tests(df, "A")
+    assert tests["p_holm"].tolist() == pytest.approx(holm(tests["p"]).tolist())
+    path = tmp_path / "r.csv"
+    df.assign(dataset="x", config_hash="h", f1_macro=df.accuracy, kappa=0.0,
+              roc_auc=0.5).to_csv(path, index=False)
+    text = report([path], tmp_path / "rep", reference="A", friedman=["*"]).read_text()
+    assert f"p = {res['p']:.4f}" in text and "p (Holm)" in text

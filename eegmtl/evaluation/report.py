@@ -19,7 +19,7 @@ import pandas as pd
 from eegmtl._io import atomic_write
 from eegmtl.config import results_dir
 from eegmtl.evaluation.records import drop_repeated_runs, load_records, tag_alignment
-from eegmtl.evaluation.stats import paired_tests
+from eegmtl.evaluation.stats import friedman_test, paired_tests
 from eegmtl.evaluation.tables import markdown_table, to_markdown
 
 __all__ = ["EEG_COLUMNS", "VISION_COLUMNS", "report"]
@@ -41,7 +41,7 @@ def _options(metric: str, reference: str | None, level: str, combine: bool) -> s
 
 
 def _eeg_report(df: pd.DataFrame, stem: str, out: Path, metric: str, reference: str | None,
-                level: str) -> list[str]:
+                level: str, friedman: Sequence[str] | None = None) -> list[str]:
     from eegmtl.evaluation.plots import (
         paired_comparison_plot,
         paired_differences_plot,
@@ -59,6 +59,19 @@ def _eeg_report(df: pd.DataFrame, stem: str, out: Path, metric: str, reference: 
         subject_scores_plot(sub, metric, path=fig)
         lines += [f"![{metric} per subject]({fig.name})", ""]
         pipes = list(dict.fromkeys(sub["pipeline"]))
+        if friedman:
+            named = _NameFilter(friedman).hits(pd.Series(pipes, dtype=str))
+            chosen = [q for q, hit in zip(pipes, named, strict=True) if hit]
+            if len(chosen) >= 3:
+                fr = friedman_test(sub, chosen, metric)
+                lines += [f"Friedman test over {len(chosen)} pipelines ({', '.join(chosen)}; "
+                          f"{metric} per subject on the {fr['n_runs']} subject × fold × seed "
+                          f"runs all of them have, subjects as blocks, n = "
+                          f"{fr['n_subjects']}): χ² = {fr['statistic']:.2f}, "
+                          f"p = {fr['p']:.4f}", ""]
+            else:
+                lines += [f"(Friedman test: {len(chosen)} of the named pipelines in these "
+                          "records, fewer than 3)", ""]
         ref = reference if reference in pipes else None
         if ref is None and reference is not None and len(pipes) > 1:
             lines += [f"(reference pipeline {reference!r} not in these records: no paired "
@@ -69,14 +82,19 @@ def _eeg_report(df: pd.DataFrame, stem: str, out: Path, metric: str, reference: 
         rows = [[r.pipeline, r.n_subjects, r.n_runs, f"{100 * r.reference_mean:.2f}",
                  f"{100 * r.pipeline_mean:.2f}", f"{100 * r.mean_difference:+.2f}",
                  f"{r.wins}/{r.n_subjects}",
-                 "–" if r.p != r.p else f"{r.p:.4f}"] for r in tests.itertuples()]
+                 "–" if r.p != r.p else f"{r.p:.4f}",
+                 "–" if r.p_holm != r.p_holm else f"{r.p_holm:.4f}"]
+                for r in tests.itertuples()]
         lines += [f"Paired comparison with {ref} ({metric}; only the subject × fold × seed "
                   "runs both pipelines have, averaged per subject — a fold-model ensemble "
                   "(`+ens<K>`) pairs with all folds of its subject, a seed ensemble "
                   "(`+seeds<S>`) with all seeds of its fold; two-sided Wilcoxon "
-                  "signed-rank; – = fewer than 5 paired subjects):", "",
+                  "signed-rank on the per-subject differences (exact; a zero difference is "
+                  "left out of the test and is no win); p (Holm): adjusted for the "
+                  f"{int(tests['p'].notna().sum())} tests of this table; – = fewer than 5 "
+                  "paired subjects):", "",
                   markdown_table(["pipeline", "subjects", "runs", f"{ref} (%)", "pipeline (%)",
-                                  "difference (pp)", f"{ref} better", "p"], rows)]
+                                  "difference (pp)", f"{ref} better", "p", "p (Holm)"], rows)]
         if (tests["n_subjects"] > 0).any():
             fig = out / f"{tag}_{_slug(ref)}_differences.png"
             paired_differences_plot(sub, ref, metric, path=fig)
@@ -145,6 +163,7 @@ def report(
     exclude: Sequence[str] | None = None,
     pipelines: Sequence[str] | None = None,
     seeds: Sequence[int] | None = None,
+    friedman: Sequence[str] | None = None,
 ) -> Path:
     """Write ``report.md`` (tables) and PNG figures from result-record CSV files.
 
@@ -187,6 +206,9 @@ def report(
     seeds : sequence of int, optional
         Keep only the EEG rows of these seeds (e.g. ``[0]`` for the single-seed tables when
         some pipelines were also run with other seeds).
+    friedman : sequence of str, optional
+        Also a Friedman test over these pipelines (names and patterns as ``pipelines``; at
+        least 3 present), subjects as blocks (:func:`eegmtl.evaluation.stats.friedman_test`).
 
     Returns
     -------
@@ -213,6 +235,8 @@ def report(
                 else "")
              + (f", pipelines {', '.join(f'`{p}`' for p in exclude)} excluded" if exclude
                 else "")
+             + (f", Friedman test over {', '.join(f'`{p}`' for p in friedman)}" if friedman
+                else "")
              + f" (`{_options(metric, reference, level, combine)}`); do not edit by hand.", ""]
     combined: list[pd.DataFrame] = []
     emptied, reported = [], 0
@@ -238,7 +262,7 @@ def report(
             if combine:
                 combined.append(df)
                 continue
-            lines += _eeg_report(df, path.stem, out_dir, metric, reference, level)
+            lines += _eeg_report(df, path.stem, out_dir, metric, reference, level, friedman)
         elif all(c in head for c in VISION_COLUMNS):
             lines += _vision_report(pd.read_csv(path), path.stem)
         else:
@@ -251,5 +275,5 @@ def report(
                          "--pipelines, --exclude, --folds and --seeds against the records")
     if combined:
         df = drop_repeated_runs(pd.concat(combined, ignore_index=True))
-        lines += _eeg_report(df, "combined", out_dir, metric, reference, level)
+        lines += _eeg_report(df, "combined", out_dir, metric, reference, level, friedman)
     return atomic_write(out_dir / "report.md", "\n".join(lines) + "\n")

@@ -15,11 +15,18 @@ import pandas as pd
 from eegmtl.evaluation.ensemble import ENSEMBLE_FOLD, ENSEMBLE_SEED
 from eegmtl.evaluation.tables import per_subject
 
-__all__ = ["PAIRED_COLUMNS", "matched_runs", "paired_differences", "paired_tests"]
+__all__ = ["PAIRED_COLUMNS", "friedman_test", "holm", "matched_runs", "paired_differences",
+           "paired_tests"]
+
+#: decimals the per-subject differences are rounded to before the test and the win count:
+#: accuracies are multiples of 1/n_trials, so differences that are equal (or zero) in exact
+#: arithmetic can differ in the last bits of a float, which would decide whether the test
+#: treats them as tied (or the subject as a win); distinct values differ by far more
+DECIMALS = 9
 
 #: Columns of :func:`paired_tests`.
 PAIRED_COLUMNS = ("pipeline", "n_subjects", "n_runs", "reference_mean", "pipeline_mean",
-                  "mean_difference", "wins", "p")
+                  "mean_difference", "wins", "p", "p_holm")
 
 
 def matched_runs(
@@ -56,6 +63,57 @@ def _two_sided_p(a: np.ndarray, b: np.ndarray) -> float:
     return float(min(1.0, 2.0 * min(one_sided[0, 1], one_sided[1, 0])))
 
 
+def holm(p: Sequence[float]) -> np.ndarray:
+    """Holm's step-down adjusted p-values (Holm 1979, Scand. J. Stat. 6: 65-70): the i-th
+    smallest of m p-values times (m - i + 1), made monotone and capped at 1, so that rejecting
+    where the adjusted p < alpha controls the family-wise error rate at alpha. NaN entries
+    stay NaN and do not count in m."""
+    p = np.asarray(p, dtype=float)
+    out = np.full(p.shape, np.nan)
+    ok = np.flatnonzero(~np.isnan(p))
+    if len(ok):
+        order = ok[np.argsort(p[ok], kind="stable")]
+        m = len(order)
+        adjusted = np.maximum.accumulate(p[order] * (m - np.arange(m)))
+        out[order] = np.minimum(adjusted, 1.0)
+    return out
+
+
+def friedman_test(df: pd.DataFrame, pipelines: Sequence[str], metric: str = "accuracy", *,
+                  protocol: str | None = None,
+                  match: Sequence[str] = ("subject", "fold", "seed")) -> dict[str, float]:
+    """Friedman test of ``pipelines`` (at least 3) with subjects as blocks.
+
+    Each pipeline is reduced to one value per subject, the mean of ``metric`` over the runs
+    (``match`` cells) *every* listed pipeline has, rounded to :data:`DECIMALS` decimals (equal
+    means tie); :func:`scipy.stats.friedmanchisquare` on the subjects all of them have. Returns
+    ``statistic``, ``p``, ``n_subjects`` and ``n_runs`` (shared cells).
+    """
+    from scipy.stats import friedmanchisquare
+
+    pipelines = list(dict.fromkeys(pipelines))
+    if len(pipelines) < 3:
+        raise ValueError(f"the Friedman test needs at least 3 pipelines, got {pipelines}")
+    data = df if protocol is None else df[df["protocol"] == protocol]
+    absent = [p for p in pipelines if p not in set(data["pipeline"])]
+    if absent:
+        raise ValueError(f"pipelines {absent} are not in the records")
+    keys = [c for c in match if c in data.columns]
+    rows = data[data["pipeline"].isin(pipelines)]
+    cells = None
+    for name in pipelines:
+        own = rows.loc[rows["pipeline"] == name, keys].drop_duplicates()
+        cells = own if cells is None else cells.merge(own)
+    shared = rows.merge(cells, on=keys)
+    tab = (per_subject(shared, metric, by=("pipeline",)).reindex(pipelines).T.dropna()
+           .round(DECIMALS))
+    if len(tab) < 2:
+        raise ValueError(f"{len(tab)} subject(s) shared by {pipelines}: too few for a test")
+    res = friedmanchisquare(*(tab[p].to_numpy() for p in pipelines))
+    return {"statistic": float(res.statistic), "p": float(res.pvalue),
+            "n_subjects": int(len(tab)), "n_runs": int(len(cells))}
+
+
 def paired_tests(
     df: pd.DataFrame, reference: str, metric: str = "accuracy", *, protocol: str | None = None,
     match: tuple[str, ...] = ("subject", "fold", "seed"),
@@ -65,8 +123,12 @@ def paired_tests(
     Rows are matched with :func:`matched_runs`; each pipeline is then reduced to one value per
     subject (mean of ``metric`` over the matched folds and seeds). Two-sided p-value (twice the
     smaller one-sided p of :func:`moabb.analysis.meta_analysis.compute_pvals_wilcoxon`, which
-    equals :func:`scipy.stats.wilcoxon`'s, exact for small samples); ``p`` is NaN with fewer
-    than 5 paired subjects or when all differences are zero.
+    is :func:`scipy.stats.wilcoxon`'s with its defaults: the exact null distribution for small
+    samples without ties, an exact sign-flip permutation test with tied or zero differences,
+    zero differences dropped from the test (``zero_method="wilcox"``) but counted in
+    ``n_subjects``); the per-subject differences are rounded to :data:`DECIMALS` decimals first,
+    so that equal differences tie and zero ones are zero. ``p`` is NaN with fewer than 5
+    paired subjects or when all differences are zero.
 
     Returns
     -------
@@ -74,20 +136,26 @@ def paired_tests(
         One row per other pipeline: ``pipeline``, ``n_subjects``, ``n_runs`` (matched
         subject × fold × seed cells), ``reference_mean``, ``pipeline_mean``,
         ``mean_difference`` (reference - pipeline), ``wins`` (subjects where the reference is
-        better), ``p``.
+        better), ``p``, ``p_holm`` (:func:`holm` over this call's comparisons: the family of
+        tests against ``reference``).
     """
     rows = []
     nan = float("nan")
     for other, pair, n_runs in _subject_pairs(df, reference, metric, protocol, match):
         a, b = pair[reference].to_numpy(), pair[other].to_numpy()
-        diff = a - b
-        p = _two_sided_p(a, b) if len(diff) >= 5 and np.any(diff != 0) else nan
+        diff = np.round(a - b, DECIMALS)
+        # the differences themselves go to the test (against 0), so that the test sees them
+        # rounded, not recomputed from a and b
+        p = (_two_sided_p(diff, np.zeros_like(diff)) if len(diff) >= 5 and np.any(diff != 0)
+             else nan)
         rows.append({"pipeline": other, "n_subjects": len(diff), "n_runs": n_runs,
                      "reference_mean": float(a.mean()) if len(a) else nan,
                      "pipeline_mean": float(b.mean()) if len(b) else nan,
                      "mean_difference": float(diff.mean()) if len(diff) else nan,
                      "wins": int((diff > 0).sum()), "p": p})
-    return pd.DataFrame(rows, columns=list(PAIRED_COLUMNS))
+    out = pd.DataFrame(rows, columns=list(PAIRED_COLUMNS))
+    out["p_holm"] = holm(out["p"].to_numpy()) if len(out) else []
+    return out
 
 
 def paired_differences(
@@ -106,7 +174,7 @@ def paired_differences(
               for other, pair, _ in _subject_pairs(df, reference, metric, protocol, match)]
     cols = ["pipeline", "subject", "reference_score", "pipeline_score"]
     out = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=cols)
-    out["difference"] = out["reference_score"] - out["pipeline_score"]
+    out["difference"] = (out["reference_score"] - out["pipeline_score"]).round(DECIMALS)
     return out
 
 
