@@ -259,13 +259,19 @@ def _measure_in_processes(name: str, cfg: dict[str, Any], processes: int) -> lis
     ctx = mp.get_context("spawn")
     barrier, queue = ctx.Barrier(processes), ctx.Queue()
     os.environ["OMP_NUM_THREADS"] = "1"
-    procs = [ctx.Process(target=_process_main, args=(name, cfg, barrier, queue))
+    # daemons: interrupted (Ctrl-C, SIGTERM), the parent stops them instead of waiting for them
+    procs = [ctx.Process(target=_process_main, args=(name, cfg, barrier, queue), daemon=True)
              for _ in range(processes)]
-    for p in procs:
-        p.start()
-    parts = [queue.get() for _ in procs]
-    for p in procs:
-        p.join()
+    try:
+        for p in procs:
+            p.start()
+        parts = [queue.get() for _ in procs]
+        for p in procs:
+            p.join()
+    finally:
+        for p in procs:
+            if p.is_alive():
+                p.terminate()
     errors = [p["error"] for p in parts if "error" in p]
     if errors:
         raise RuntimeError(f"{name}: a measuring process failed: {errors[0]}")
