@@ -14,7 +14,9 @@ name                        braindecode transform (defaults here)               
 ``"smooth_time_mask"``      ``SmoothTimeMask(p=0.5, mask_len_samples=0.5 s)``          Mohsenvand
                                                                                         et al. 2020
 ``"channels_dropout"``      ``ChannelsDropout(p=0.5, p_drop=0.2)``                     Saeed 2021
-``"gaussian_noise"``        ``GaussianNoise(p=0.5, std=0.1)`` (for standardised input) Wang 2018
+``"gaussian_noise"``        ``GaussianNoise(p=0.5)``, noise SD 0.1 x each input        Wang 2018
+                            channel's SD over the training trials (``std_rel``; an
+                            absolute ``std`` overrides it)
 ==========================  ========================================================  =========
 
 Augmentation touches **training batches only**:
@@ -46,6 +48,7 @@ __all__ = [
     "AugmentedLoader",
     "BatchAugmenter",
     "augmentation_n_copies",
+    "channel_sd",
     "make_transforms",
 ]
 
@@ -56,7 +59,7 @@ AUGMENTATIONS: dict[str, tuple[str, dict[str, Any]]] = {
     "ft_surrogate": ("FTSurrogate", {"probability": 0.5, "phase_noise_magnitude": 1.0}),
     "smooth_time_mask": ("SmoothTimeMask", {"probability": 0.5, "mask_len_s": 0.5}),
     "channels_dropout": ("ChannelsDropout", {"probability": 0.5, "p_drop": 0.2}),
-    "gaussian_noise": ("GaussianNoise", {"probability": 0.5, "std": 0.1}),
+    "gaussian_noise": ("GaussianNoise", {"probability": 0.5, "std_rel": 0.1}),
 }
 
 Spec = str | Mapping[str, Any] | Sequence[str | Mapping[str, Any]] | None
@@ -77,6 +80,16 @@ def _entries(spec: Spec) -> list[dict[str, Any]]:
     return out
 
 
+def channel_sd(X: Any) -> Any:
+    """SD of each channel of training inputs ``X (n, C, T)`` over trials and time (a numpy
+    array or a tensor), as :func:`make_transforms` takes it; a flat channel gets 1."""
+    import numpy as np
+
+    sd = np.asarray(X.detach().cpu() if isinstance(X, Tensor) else X, dtype=np.float64)
+    sd = sd.reshape(-1, *sd.shape[-2:]).std(axis=(0, 2))
+    return np.where(sd > 0, sd, 1.0)
+
+
 def augmentation_n_copies(spec: Spec) -> int:
     """``n_augmentation`` of a spec ``{"transforms": [...], "n_augmentation": k}`` (else 0)."""
     if isinstance(spec, Mapping) and "transforms" in spec:
@@ -87,7 +100,8 @@ def augmentation_n_copies(spec: Spec) -> int:
     return 0
 
 
-def make_transforms(spec: Spec, *, sfreq: float, random_state: int | None = None) -> list[Any]:
+def make_transforms(spec: Spec, *, sfreq: float, random_state: int | None = None,
+                    channel_sd: Any = None) -> list[Any]:
     """braindecode ``Transform`` objects from a JSON-like augmentation spec.
 
     Parameters
@@ -99,6 +113,10 @@ def make_transforms(spec: Spec, *, sfreq: float, random_state: int | None = None
         Sampling rate of the batches the transforms see (for ``mask_len_s``).
     random_state : int or None
         Seed; transform ``i`` gets ``random_state + i``.
+    channel_sd : array of shape (n_channels,), optional
+        SD of each input channel over the training trials, for ``std_rel`` (Gaussian noise
+        relative to each channel's scale: the inputs range from µV to standardised units and,
+        after CSP, over orders of magnitude between bands). :func:`channel_sd` computes it.
 
     Returns
     -------
@@ -123,6 +141,16 @@ def make_transforms(spec: Spec, *, sfreq: float, random_state: int | None = None
         kwargs = {**defaults, **entry}
         if "mask_len_s" in kwargs:
             kwargs["mask_len_samples"] = max(1, int(round(kwargs.pop("mask_len_s") * sfreq)))
+        if "std_rel" in kwargs:
+            rel = float(kwargs.pop("std_rel"))
+            if "std" not in entry:  # an absolute std given in the spec wins
+                if channel_sd is None:
+                    raise ValueError(f"augmentation {name!r}: noise relative to the input "
+                                     "(std_rel) needs channel_sd, the training inputs' SD per "
+                                     "channel (eegmtl.eeg.augmentation.channel_sd); or give "
+                                     "an absolute 'std'.")
+                sd = torch.as_tensor(channel_sd, dtype=torch.float32).reshape(-1, 1)
+                kwargs["std"] = rel * sd
         seed = None if random_state is None else int(random_state) + i
         try:
             transforms.append(getattr(augmentation, cls_name)(random_state=seed, **kwargs))

@@ -125,7 +125,7 @@ def fit_batched(estimators: Sequence[BraindecodeClassifier], data: Sequence[tupl
     from braindecode.augmentation import AugmentedDataLoader
     from torch.utils.data import DataLoader, TensorDataset
 
-    from eegmtl.eeg.augmentation import augmentation_n_copies, make_transforms
+    from eegmtl.eeg.augmentation import augmentation_n_copies, channel_sd, make_transforms
     from eegmtl.eeg.preprocessing import check_epochs_array
     from eegmtl.models.stacked import StackedModels
     from eegmtl.mtl.runtime import select_device
@@ -165,7 +165,7 @@ def fit_batched(estimators: Sequence[BraindecodeClassifier], data: Sequence[tupl
         ds = TensorDataset(torch.from_numpy(Xt), torch.from_numpy(y_idx))
         g = torch.Generator().manual_seed(seed)
         transforms = make_transforms(cfg["augmentation"], sfreq=est.sfreq_model_,
-                                     random_state=seed)
+                                     random_state=seed, channel_sd=channel_sd(Xt))
         if transforms:
             loaders.append(AugmentedDataLoader(
                 ds, transforms=transforms, n_augmentation=augmentation_n_copies(

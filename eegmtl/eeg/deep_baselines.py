@@ -290,7 +290,7 @@ class BraindecodeClassifier(ClassifierMixin, BaseEstimator):
         from skorch.dataset import Dataset
         from skorch.helper import predefined_split
 
-        from eegmtl.eeg.augmentation import augmentation_n_copies, make_transforms
+        from eegmtl.eeg.augmentation import augmentation_n_copies, channel_sd, make_transforms
         from eegmtl.eeg.baselines import _eeg_classifier
 
         if (X_val is None) != (y_val is None):
@@ -307,7 +307,7 @@ class BraindecodeClassifier(ClassifierMixin, BaseEstimator):
         seed = int(self.random_state)
         opt_kwargs = {"betas": tuple(cfg["betas"])} if cfg["betas"] else {}
         transforms = make_transforms(cfg["augmentation"], sfreq=self.sfreq_model_,
-                                     random_state=seed)
+                                     random_state=seed, channel_sd=channel_sd(Xt))
         ckpt, state = None, None
         if self.checkpoint_dir is not None:
             from eegmtl._io import fit_fingerprint

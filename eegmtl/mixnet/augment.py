@@ -16,7 +16,8 @@ from typing import Any
 __all__ = ["augment_training_loader"]
 
 
-def augment_training_loader(loader: Any, augmentation: Any, *, sfreq: float, seed: int) -> Any:
+def augment_training_loader(loader: Any, augmentation: Any, *, sfreq: float, seed: int,
+                            channel_sd: Any = None) -> Any:
     """``loader`` wrapped so that every training batch is augmented by ``augmentation``.
 
     Parameters
@@ -31,6 +32,9 @@ def augment_training_loader(loader: Any, augmentation: Any, *, sfreq: float, see
         Rate of the network input (for time-based transform settings).
     seed : int
         Seed of the transforms.
+    channel_sd : array of shape (n_channels,), optional
+        SD of each network-input channel over the training trials (Gaussian noise relative to
+        it; :func:`eegmtl.eeg.augmentation.channel_sd`).
     """
     from eegmtl.eeg.augmentation import (
         AugmentedLoader,
@@ -39,7 +43,8 @@ def augment_training_loader(loader: Any, augmentation: Any, *, sfreq: float, see
         make_transforms,
     )
 
-    transforms = make_transforms(augmentation, sfreq=sfreq, random_state=int(seed) % 2**31)
+    transforms = make_transforms(augmentation, sfreq=sfreq, random_state=int(seed) % 2**31,
+                                 channel_sd=channel_sd)
     if not transforms:
         return loader
     return AugmentedLoader(loader, BatchAugmenter(transforms, augmentation_n_copies(augmentation)))

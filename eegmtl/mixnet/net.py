@@ -20,6 +20,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from eegmtl.eeg.augmentation import channel_sd
 from eegmtl.mixnet.augment import augment_training_loader
 from eegmtl.mixnet.backbone import build_network
 from eegmtl.mixnet.losses import ClassBalancedCrossEntropy, ReconstructionLoss, SemiHardTripletLoss
@@ -128,7 +129,8 @@ def fit_network(
     model = build_network(**arch, **net_kwargs)
     tasks = make_tasks(y_tr, n_classes, margin)
     train_loader = MultiTaskLoader(_dataset(x_tr, y_tr), batch_size, shuffle=True, seed=seed)
-    loader = augment_training_loader(train_loader, augmentation, sfreq=sfreq, seed=seed)
+    loader = augment_training_loader(train_loader, augmentation, sfreq=sfreq, seed=seed,
+                                     channel_sd=channel_sd(x_tr) if augmentation else None)
     val_loader = None
     if x_va is not None:
         val_loader = SlicedLoader(_dataset(x_va, y_va), min(len(x_va), _VAL_BATCH))

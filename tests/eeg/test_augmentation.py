@@ -36,7 +36,7 @@ def test_every_named_augmentation_builds_and_runs() -> None:
     x = torch.randn(8, 3, 500)
     y = torch.tensor([0, 1] * 4)
     for name in AUGMENTATIONS:
-        (t,) = make_transforms(name, sfreq=250.0, random_state=0)
+        (t,) = make_transforms(name, sfreq=250.0, random_state=0, channel_sd=[1.0, 1.0, 1.0])
         xa, ya = BatchAugmenter([t])(x, y)
         assert xa.shape == x.shape and set(ya.tolist()) <= {0, 1}  # S&R draws new labels
     assert make_transforms(None, sfreq=250.0) == []
@@ -118,3 +118,27 @@ def test_trainer_never_augments_validation_batches() -> None:
     trainer.fit(AugmentedLoader(MultiTaskLoader(train, 4, seed=0), spy),
                 MultiTaskLoader(val, 8, shuffle=False))
     assert spy.calls == 4 and trainer.n_epochs_trained_ == 2
+
+
+def test_gaussian_noise_is_relative_to_each_input_channel() -> None:
+    """The noise SD is 0.1 x each channel's training SD (inputs range from µV to standardised
+    units, and CSP bands over orders of magnitude); an absolute ``std`` overrides it; without
+    the channel SDs a relative noise is refused."""
+    import numpy as np
+    import torch
+
+    from eegmtl.eeg.augmentation import channel_sd, make_transforms
+
+    X = np.random.default_rng(0).standard_normal((50, 3, 200)) * np.array([1.0, 10.0, 100.0])[
+        :, None]
+    sd = channel_sd(X)
+    assert sd == pytest.approx([1.0, 10.0, 100.0], rel=0.05)
+    spec = {"name": "gaussian_noise", "probability": 1.0}
+    (noise,) = make_transforms(spec, sfreq=250.0, random_state=0, channel_sd=sd)
+    out, _ = noise(torch.zeros(64, 3, 200), torch.zeros(64))
+    assert out.std(dim=(0, 2)).numpy() == pytest.approx(0.1 * sd, rel=0.05)
+    (fixed,) = make_transforms({**spec, "std": 2.0}, sfreq=250.0, random_state=0)
+    out, _ = fixed(torch.zeros(64, 3, 200), torch.zeros(64))
+    assert out.std(dim=(0, 2)).numpy() == pytest.approx([2.0] * 3, rel=0.05)
+    with pytest.raises(ValueError, match="channel_sd"):
+        make_transforms(spec, sfreq=250.0)
