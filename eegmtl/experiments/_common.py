@@ -20,19 +20,24 @@ __all__ = ["SUMMARY_MARGIN_S", "add_parallel_arguments", "add_scheduling_argumen
            "elapsed_s", "parse_subjects", "parse_value", "set_torch_threads", "start_command",
            "timed_ms"]
 
-#: when the experiment code was imported (the first command of a process counts from here, so
-#: its reported wall time includes the imports)
+#: when the experiment code was imported (a command started right after it, as from the
+#: command line, counts from here, so that its reported wall time includes the imports)
 _IMPORTED = time.perf_counter()
 _started: float | None = None
+#: how soon after the import a first command still counts from the import
+_IMPORT_GRACE_S = 30.0
 
 
 def start_command() -> None:
     """Mark the start of a command (:func:`eegmtl.experiments.main` calls it): the first
-    command of a process counts from the import of the experiment code, a later one in the
-    same process (a notebook, a driver script) from this call, so that its wall time and its
-    ``--time-limit`` do not include the commands before it."""
+    command of a process started right after the import of the experiment code (the command
+    line) counts from that import; any other (a notebook, a driver script, a later command of
+    the same process) from this call, so that its wall time and its ``--time-limit`` do not
+    include what ran before it."""
     global _started
-    _started = _IMPORTED if _started is None else time.perf_counter()
+    now = time.perf_counter()
+    first = _started is None and now - _IMPORTED < _IMPORT_GRACE_S
+    _started = _IMPORTED if first else now
 
 
 def elapsed_s() -> float:

@@ -472,7 +472,8 @@ def estimate(plan: list[Stage], methods: dict[str, list[str]], n_subjects: int, 
     by default ``gpu_speedup`` > 1) a deep pipeline that has them costs their median as is;
     the CPU-recorded cost of the others is divided by the pipeline's own speed-up where it
     was measured (:func:`measured_speedups`: its CPU-recorded over its GPU-recorded median
-    fit time in a protocol that has both, ``"own"``), else by ``gpu_speedup`` (``"cpu"``).
+    time per trained epoch in a protocol that has both, ``"own"``), else by ``gpu_speedup``
+    (``"cpu"``).
     The speed-up is far from uniform (a small network whose GPU steps are bound by kernel
     launches gains a few times, a transformer tens of times), so one factor for all would
     misprice most of them. For a CPU run GPU records and ``gpu_speedup`` are not used.
