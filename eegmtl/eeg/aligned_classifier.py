@@ -8,7 +8,9 @@ metadata that MOABB's :class:`moabb.evaluations.CrossSubjectEvaluation` routes t
 (MOABB ≥ 1.7, ``cs_mode``):
 
 ``subjects``
-    subject of every training trial: each source subject is aligned on its own trials;
+    subject of every training trial: each source subject is aligned on its own trials, its
+    sessions pooled (MOABB routes subject ids only; the runner of ``eegmtl sd|si
+    --alignment`` aligns each subject × session instead);
 ``X_target_unlabeled``
     an unlabelled slice of the held-out subject (``cs_mode="train_and_target_unlabeled_20p"``,
     ``"..._50p"``, ``"..._full"``): the target reference is fitted on it;
