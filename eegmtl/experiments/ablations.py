@@ -118,8 +118,26 @@ def run_step(
     text = (f"### Table {title}, {others}\n\n" + markdown_table(header, rows)
             + f"\nChosen on validation: {param} = {value_of[best]:g}"
             + (f" (the test sessions would have picked {value_of[test_pick]:g})."
-               if test_pick != best else " (the test sessions agree).") + "\n")
+               if test_pick != best else " (the test sessions agree).") + "\n"
+            + _nested_check(df, protocol, list(methods), value_of, best))
     return value_of[best], text
+
+
+def _nested_check(df: Any, protocol: str, names: list[str], value_of: dict[str, Any],
+                  best: str) -> str:
+    """Subject-independent grids: the leave-target-out choices
+    (:func:`eegmtl.experiments.select_best.leave_target_out`: for each target, only the fits
+    whose validation subjects exclude it), and whether they agree with the pooled choice."""
+    if protocol != "subject_independent" or df["seed"].nunique() != 1:
+        return ""
+    from eegmtl.experiments.select_best import leave_target_out
+
+    lto = leave_target_out(df, names, sorted(df["fold"].unique()), int(df["seed"].iloc[0]))
+    agree = int((lto["chosen"] == best).sum())
+    other = sorted({f"{value_of[c]:g}" for c in lto["chosen"] if c != best})
+    return (f"Leave-target-out check (each target's choice from the fits whose validation "
+            f"subjects exclude it): the pooled choice for {agree} of {len(lto)} targets"
+            + (f"; the others would take {', '.join(other)}." if other else ".") + "\n")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -250,3 +250,17 @@ def test_ablation_chain_selects_on_validation(fake_mixnet, tmp_path):
     assert "Final setting: margin = 5, latent = 8" in text
     s2 = df[df.pipeline.str.contains("warmup=5") & df.pipeline.str.startswith("MixNet[margin=5,")]
     assert len(s2) >= 2 * 7
+
+
+def test_si_ablation_reports_the_leave_target_out_check(fake_mixnet, tmp_path):
+    """SI grids also say whether each target's choice, made without the fits validated on
+    that target's trials, agrees with the pooled one."""
+    import re
+
+    ab = _load("ablations.py")
+    res = tmp_path / "ab_si.csv"
+    ab.main(["--param", "warmup", "--protocol", "si", "--subjects", "1", "2", "3",
+             "--only-folds", "1", "--results", str(res), "--no-progress"])
+    text = (tmp_path / "ab_si_summary.md").read_text()
+    m = re.search(r"Leave-target-out check .*?: the pooled choice for (\d) of 3 targets", text)
+    assert m is not None and 0 <= int(m.group(1)) <= 3
