@@ -289,6 +289,11 @@ def test_estimate_without_records_says_so(tmp_path, capsys):
     assert cli.main(argv) == 0
     out = capsys.readouterr().out
     assert "estimate: none (no recorded fit time" in out and "0.0 min" not in out
+    # each pipeline's line says how many of its fits are recorded: none here; one SD fit, two
+    # SI fits (with and without alignment) in the tiny preset
+    assert "subject_dependent    CSP+LDA" in out
+    line = next(x for x in out.splitlines() if "subject_independent  CSP+LDA" in x)
+    assert "0/2    done,    2 fits" in line
 
 
 def test_estimate_of_a_rerun_counts_only_fits_without_a_record(tmp_path):

@@ -636,9 +636,14 @@ def run(args: argparse.Namespace) -> int:
         notes = {"gpu": "  (GPU-recorded)", "pool": "  (no record: median of the others)",
                  "own": "  (CPU-recorded / its own GPU speed-up {:.1f}x)",
                  "scaled": "  (no record here: other protocol x cross-protocol ratio)"}
+        total: dict[tuple[str, str], int] = {}  # every fit of the run, recorded or not
+        for st, counts in stage_fits(plan, runnable, len(subjects)):
+            for m, k in counts.items():
+                total[(st.protocol, m)] = total.get((st.protocol, m), 0) + k
         for r in rows:
-            print(f"  {r.protocol:20s} {r.pipeline:28s} {r.fits:4d} fits x {r.cost:8.1f} s"
-                  f"{'' if r.deep else '  (CPU only)'}"
+            n = total.get((r.protocol, r.pipeline), r.fits)
+            print(f"  {r.protocol:20s} {r.pipeline:28s} {n - r.fits:4d}/{n:<4d} done, "
+                  f"{r.fits:4d} fits x {r.cost:8.1f} s{'' if r.deep else '  (CPU only)'}"
                   f"{notes.get(r.source, '').format(r.speedup)}")
         if not known:
             return 0
