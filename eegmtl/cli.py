@@ -225,7 +225,8 @@ def _methods_listing() -> str:
         + ", ".join(sorted(AGGREGATORS)),
         "weightings (MixNetClassifier(mtl=...)): " + ", ".join(sorted(WEIGHTINGS)),
         "composed pipeline names: <deep pipeline>+aug | +aug[sr,ft,mask,chdrop,noise] | +noaug; "
-        "<MixNet row or braindecode model>+mtl[<aggregator or weighting>]; "
+        "<MixNet row or braindecode model>+mtl[<aggregator or weighting>] "
+        "(+recipe after it: the braindecode network's own training recipe); "
         "<MixNet-family name>+arch[" + "|".join(EEG_ARCHITECTURES) + "] "
         "(e.g. EEGNet+mtl[blending]+arch[mmoe]+aug)",
     ])

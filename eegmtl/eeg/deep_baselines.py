@@ -66,7 +66,7 @@ import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.utils.validation import check_is_fitted
 
-from eegmtl.eeg.preprocessing import Resampler, check_epochs_array
+from eegmtl.eeg.preprocessing import Resampler, ScalarStandardizer, check_epochs_array
 
 __all__ = [
     "RECIPES",
@@ -295,7 +295,8 @@ class BraindecodeClassifier(ClassifierMixin, BaseEstimator):
         self.scale_: tuple[float, float] | None = None
         Xt = self._prepare(X)
         if cfg["standardize"]:
-            self.scale_ = (float(Xt.mean()), float(Xt.std()) or 1.0)
+            fitted = ScalarStandardizer().fit(Xt)
+            self.scale_ = (fitted.mean_, fitted.scale_)
             Xt = ((Xt - self.scale_[0]) / self.scale_[1]).astype(np.float32)
         val = None
         if X_val is not None:

@@ -40,6 +40,7 @@ from typing import Literal
 
 import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.utils.validation import check_is_fitted
 
 from eegmtl.eeg.checks import (  # check_epochs_array re-exported
     _check_sfreq,
@@ -58,6 +59,7 @@ __all__ = [
     "ButterworthBank",
     "FilterBank",
     "Resampler",
+    "ScalarStandardizer",
     "TimeWindow",
     "check_epochs_array",
     "design_filter_bank",
@@ -317,3 +319,33 @@ class FilterBank(TransformerMixin, BaseEstimator):
         tags = super().__sklearn_tags__()
         tags.requires_fit = False
         return tags
+
+
+class ScalarStandardizer(TransformerMixin, BaseEstimator):
+    """``(X - mean) / SD`` with one mean and SD over every value of the ``fit`` trials.
+
+    The input standardisation of the deep-learning recipes that z-score the training set as a
+    whole (e.g. EEG-Conformer, Song et al. 2023, IEEE TNSRE 31; CTNet, Zhao et al. 2024):
+    statistics of the training trials only, applied unchanged to validation and test trials.
+    Any array shape; the statistics are computed in the input's dtype.
+
+    Attributes
+    ----------
+    mean_, scale_ : float
+        The training mean and SD (1.0 where the SD is 0).
+    """
+
+    def fit(self, X: np.ndarray, y: np.ndarray | None = None) -> ScalarStandardizer:
+        X = np.asarray(X)
+        if X.size == 0 or not np.isfinite(X).all():
+            raise ValueError("ScalarStandardizer needs a non-empty array of finite values.")
+        self.mean_ = float(X.mean())
+        self.scale_ = float(X.std()) or 1.0
+        return self
+
+    def transform(self, X: np.ndarray) -> np.ndarray:
+        """Standardised ``X`` (same dtype for floating input)."""
+        check_is_fitted(self, "mean_")
+        X = np.asarray(X)
+        out = (X - self.mean_) / self.scale_
+        return out.astype(X.dtype, copy=False) if np.issubdtype(X.dtype, np.floating) else out

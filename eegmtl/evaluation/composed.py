@@ -1,5 +1,5 @@
-"""Composed method names: a registered deep method plus ``+mtl[...]`` / ``+arch[...]`` /
-``+aug[...]`` / ``+noaug`` / ``+set[...]``.
+"""Composed method names: a registered deep method plus ``+mtl[...]`` / ``+recipe`` /
+``+arch[...]`` / ``+aug[...]`` / ``+noaug`` / ``+set[...]``.
 
 :func:`parse_name` splits a name such as ``"ATCNet+mtl[aligned_mtl]+aug[sr,ft]"`` into its base
 and options; :func:`composed_method` turns it into a registry entry ``(factory, protocol ->
@@ -8,7 +8,7 @@ config)``, so a composed name works wherever a registered one does and its whole
 
 Grammar (suffixes in any order, each at most once)::
 
-    name   := base ("+mtl[" METHOD "]")? ("+arch[" ARCH "]")?
+    name   := base ("+mtl[" METHOD "]" "+recipe"?)? ("+arch[" ARCH "]")?
               ("+aug" ("[" AUG ("," AUG)* ("," "x" K)? "]")? | "+noaug")?
               ("+set[" KEY "=" VALUE ("," KEY "=" VALUE)* "]")?
     base   := a registered deep method (MixNet rows, MIN2Net, the deep baselines, EEGNet[val], ...)
@@ -16,7 +16,16 @@ Grammar (suffixes in any order, each at most once)::
 
 - ``+mtl[m]`` on a MixNet row sets its MTL method ``m``; on a braindecode network (registered
   or not) it builds the MixNet estimator with that network's trunk and MixNet's heads
-  (:data:`BACKBONE_OPTIONS`), trained by ``m``.
+  (:data:`BACKBONE_OPTIONS`), trained by ``m`` with MixNet's protocol (Adam 1e-3, batch,
+  200 epochs, patience 20, ReduceLROnPlateau).
+- ``+recipe`` (with ``+mtl[m]`` on a braindecode network that has a recipe) trains that
+  multi-task network with the network's own recipe instead (:func:`recipe_options`: its
+  optimiser, learning rate, betas, weight decay, epochs, batch, input rate, input z-score and
+  augmentation; early stopping on the validation classification loss with its single-task
+  row's patience; a constant learning rate; MixNet's interleaved validation batches only for
+  blending, which needs them), so that ``X+mtl[m]+recipe`` differs from the single-task ``X``
+  by MixNet's heads, tasks and MTL method and by the 4-40 Hz band-pass of
+  :data:`BACKBONE_OPTIONS` (wider than the 2b export's pass band).
 - ``+arch[a]`` (``mmoe``, ``cgc``, ``ple``, ``cross_stitch``) on a MixNet-family pipeline (a
   MixNet row, MIN2Net, or a braindecode network with ``+mtl``) replaces hard parameter sharing
   by that architecture of encoder copies (default sizes:
@@ -55,6 +64,7 @@ __all__ = [
     "SUFFIX_KINDS",
     "augmentation_spec",
     "composed_method",
+    "recipe_options",
     "config_overrides",
     "parse_name",
     "parse_value",
@@ -80,7 +90,7 @@ BACKBONE_OPTIONS: dict[str, Any] = {"input": "time", "bands": [[4.0, 40.0]],
                                     "sfreq_model": 250.0, "latent_dim": 16}
 
 #: the parts a composed name may carry after its base, as a regex alternation
-SUFFIX_KINDS = "aug|noaug|mtl|arch|set"
+SUFFIX_KINDS = "aug|noaug|mtl|recipe|arch|set"
 _SUFFIX = rf"\+(?:{SUFFIX_KINDS})(?:\[[^\]]*\])?"
 _NAME = re.compile(rf"^(?P<base>.+?)(?P<suffixes>(?:{_SUFFIX})+)$")
 _LEGACY = {"EEGNet": "EEGNet[val]", "ShallowFBCSPNet": "ShallowFBCSPNet[val]"}
@@ -145,6 +155,9 @@ def parse_name(name: str) -> tuple[str, dict[str, str | None]]:
         opts[key] = None if kind == "noaug" else arg
         if kind == "mtl" and not arg:
             raise KeyError(f"{name!r}: +mtl needs a method, e.g. +mtl[blending].")
+        if kind == "recipe" and arg:
+            raise KeyError(f"{name!r}: +recipe takes no argument (it uses the network's own "
+                           "recipe).")
         if kind == "arch" and not arg:
             raise KeyError(f"{name!r}: +arch needs an architecture, e.g. +arch[mmoe].")
         if kind == "set" and not arg:
@@ -183,6 +196,35 @@ def _backbone_defaults(model: str, mtl: str) -> Callable[[str], dict[str, Any]]:
             kwargs.setdefault("concat", True)
         return {**m.MIXNET_DEFAULTS[protocol], **m.MIXNET_COMMON, "mtl": mtl,
                 **BACKBONE_OPTIONS, "backbone": model, "backbone_kwargs": kwargs}
+
+    return defaults
+
+
+def recipe_options(model: str, protocol: str, mtl: str) -> dict[str, Any]:
+    """The training settings of ``model``'s recipe as MixNet-estimator options (the settings
+    its single-task registry row trains with): optimiser, learning rate, betas, weight decay,
+    epochs, batch, input rate, scalar z-score, augmentation, early stopping on the validation
+    classification loss with the row's patience, a constant learning rate, and interleaved
+    validation only for ``mtl`` methods that blend (they need it)."""
+    from eegmtl.mixnet.config import resolve_mtl, uses_blending
+
+    row = m._deep_defaults(model)(protocol)
+    keys = ("optimizer", "lr", "betas", "weight_decay", "max_epochs", "batch_size", "patience",
+            "standardize", "augmentation")
+    return {**{k: row[k] for k in keys}, "sfreq_model": m._recipe(model).sfreq,
+            "lr_schedule": "constant", "monitor": "val_classification_loss",
+            "interleaved_validation": uses_blending(resolve_mtl(mtl))}
+
+
+def _with_recipe(name: str, model: str, mtl: str,
+                 inner: Callable[[str], dict[str, Any]]) -> Callable[[str], dict[str, Any]]:
+    if not _has_recipe(model):
+        known = sorted(m._import("eegmtl.eeg.deep_baselines", "RECIPES", "deep baseline"))
+        raise ValueError(f"{name!r}: {model!r} has no training recipe; +recipe needs one of "
+                         f"{known}.")
+
+    def defaults(protocol: str) -> dict[str, Any]:
+        return {**inner(protocol), **recipe_options(model, protocol, mtl)}
 
     return defaults
 
@@ -250,6 +292,11 @@ def composed_method(name: str) -> tuple[Any, Callable[[str], dict[str, Any]]]:
     else:
         raise KeyError(f"unknown method {base!r} in {name!r}; available: "
                        f"{m.available_methods()} (a braindecode model needs +mtl[<method>]).")
+    if "recipe" in opts:
+        if "mtl" not in opts or mixnet_like:
+            raise ValueError(f"{name!r}: +recipe applies to a braindecode network with "
+                             "+mtl[<method>] (e.g. EEGNet+mtl[blending]+recipe).")
+        base_defaults = _with_recipe(name, model, str(opts["mtl"]), base_defaults)
     if "arch" in opts:
         base_defaults = _with_architecture(name, factory, base_defaults, str(opts["arch"]))
     if "aug" in opts:
@@ -266,10 +313,10 @@ def _with_augmentation(name: str, base: str, factory: Any,
         aug = None
     else:
         aug = augmentation_spec(text)
-        if not text and factory is m._deep_factory and base_defaults("subject_dependent").get(
-                "augmentation"):
-            raise ValueError(f"{name!r}: {base} already augments (its recipe); use {base!r}, "
-                             f"{base + '+noaug'!r} or +aug[...] to replace it.")
+        if not text and base_defaults("subject_dependent").get("augmentation"):
+            stem = re.sub(r"\+aug(?!\[)", "", name)
+            raise ValueError(f"{name!r}: {base} already augments (its recipe); use {stem!r}, "
+                             f"{stem + '+noaug'!r} or +aug[...] to replace it.")
 
     def defaults(protocol: str) -> dict[str, Any]:
         return {**base_defaults(protocol), "augmentation": aug}

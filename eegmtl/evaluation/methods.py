@@ -47,7 +47,9 @@ Composed names (:func:`parse_name`), for any deep base:
   reconstruction / triplet / classification heads (:class:`eegmtl.models.multitask.
   MultiTaskBraindecode`), trained by the MixNet estimator with any MTL method of the core
   (``blending``, ``aligned_mtl``, ...), on the band-passed trials (4-40 Hz, 250 Hz, no CSP),
-  latent size 16, the recipe's network arguments; e.g. ``ATCNet+mtl[blending]``.
+  latent size 16, the recipe's network arguments; e.g. ``ATCNet+mtl[blending]``. Trained
+  with MixNet's protocol, or with the network's own recipe given ``+recipe``
+  (``ATCNet+mtl[aligned_mtl]+recipe``; :func:`eegmtl.evaluation.composed.recipe_options`).
   ``<MixNet variant>+mtl[<method>]`` changes the MTL method of a MixNet row.
 - ``<name>+set[key=value,...]``: configuration overrides carried by the name (recorded and
   hashed), e.g. ``MixNet[best]+set[n_components=3]`` (:func:`eegmtl.evaluation.composed.

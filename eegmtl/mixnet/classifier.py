@@ -124,6 +124,18 @@ class MixNetClassifier(ClassifierMixin, BaseEstimator):
         (``self_weight``): the encoder (MixNet's, or the ``backbone``'s) copied as experts or
         task columns (:class:`eegmtl.models.eeg_architectures.MultiTaskEEGArchitecture`); the
         class prediction reads the classification task's z.
+    optimizer, weight_decay, betas : optional
+        ``None``: MixNet's Adam without weight decay and torch's betas (0.9, 0.999). Else
+        ``"adam"``, ``"adamw"`` or ``"sgd"`` (momentum 0.9), the decay, and Adam's (β1, β2) —
+        e.g. a braindecode network's own recipe (``<model>+mtl[...]+recipe`` in the method
+        registry).
+    lr_schedule : {"plateau", "constant"} or None, default None
+        ``None`` / ``"plateau"``: MixNet's ReduceLROnPlateau on ``monitor``; ``"constant"``:
+        the learning rate stays at ``lr``.
+    standardize : bool or None, default None
+        ``True``: z-score the network input with one mean and SD over the training part's
+        values (:class:`~eegmtl.eeg.preprocessing.ScalarStandardizer`), as recipes that
+        standardise their input do; ``None`` / ``False``: MixNet's microvolt input.
 
     Attributes
     ----------
@@ -218,6 +230,11 @@ class MixNetClassifier(ClassifierMixin, BaseEstimator):
         backbone_kwargs: Mapping[str, Any] | None = None,
         architecture: str | None = None,
         architecture_kwargs: Mapping[str, Any] | None = None,
+        optimizer: str | None = None,
+        weight_decay: float | None = None,
+        betas: Sequence[float] | None = None,
+        lr_schedule: str | None = None,
+        standardize: bool | None = None,
     ) -> None:
         self.protocol = protocol
         self.mtl = mtl
@@ -255,6 +272,11 @@ class MixNetClassifier(ClassifierMixin, BaseEstimator):
         self.backbone_kwargs = backbone_kwargs
         self.architecture = architecture
         self.architecture_kwargs = architecture_kwargs
+        self.optimizer = optimizer
+        self.weight_decay = weight_decay
+        self.betas = betas
+        self.lr_schedule = lr_schedule
+        self.standardize = standardize
 
     def _resolved_config(self) -> dict[str, Any]:
         return resolve_config(self.get_params(deep=False))

@@ -16,7 +16,7 @@ from eegmtl.mixnet.defaults import PROTOCOL_DEFAULTS, protocol_short
 
 __all__ = [
     "LATER_PARAMS", "check_labels", "json_config", "recorded_settings", "resolve_config",
-    "resolve_mtl", "seed_from", "uses_blending",
+    "resolve_mtl", "seed_from", "training_options", "uses_blending",
 ]
 
 #: Estimator parameters added after the first recorded runs. :func:`recorded_settings` leaves
@@ -24,7 +24,7 @@ __all__ = [
 #: hash of the records made before they existed.
 LATER_PARAMS: tuple[str, ...] = (
     "augmentation", "backbone", "backbone_kwargs", "epoch_tmax", "architecture",
-    "architecture_kwargs",
+    "architecture_kwargs", "optimizer", "weight_decay", "betas", "lr_schedule", "standardize",
 )
 #: Parameters that say how a fit runs, not what it learns; never part of recorded settings.
 RUN_PARAMS: tuple[str, ...] = ("random_state", "verbose", "device", "checkpoint_dir")
@@ -148,9 +148,50 @@ def resolve_config(params: Mapping[str, Any]) -> dict[str, Any]:
             f"validation_size must be in (0, 1) or None; got {params['validation_size']!r}."
         )
     _check_architecture(params["architecture"], params["architecture_kwargs"])
+    _check_optimisation(params)
     if int(params["max_epochs"]) != params["max_epochs"] or params["max_epochs"] < 1:
         raise ValueError(f"max_epochs must be a positive integer; got {params['max_epochs']!r}.")
     return cfg
+
+
+#: accepted values of ``MixNetClassifier(optimizer=..., lr_schedule=...)``
+OPTIMIZERS: tuple[str, ...] = ("adam", "adamw", "sgd")
+LR_SCHEDULES: dict[str, str | None] = {"plateau": "plateau", "constant": None}
+
+
+def _check_optimisation(params: Mapping[str, Any]) -> None:
+    """``optimizer``, ``weight_decay``, ``betas``, ``lr_schedule`` are None or valid."""
+    opt = params.get("optimizer")
+    if opt is not None and str(opt).lower() not in OPTIMIZERS:
+        raise ValueError(f"optimizer must be one of {list(OPTIMIZERS)} or None; got {opt!r}.")
+    wd = params.get("weight_decay")
+    if wd is not None and not float(wd) >= 0:
+        raise ValueError(f"weight_decay must be >= 0; got {wd!r}.")
+    betas = params.get("betas")
+    if betas is not None:
+        if str(opt or "adam").lower() == "sgd":
+            raise ValueError("betas apply to optimizer 'adam' or 'adamw', not 'sgd'.")
+        try:
+            ok = len(betas) == 2 and all(0.0 <= float(b) < 1.0 for b in betas)
+        except (TypeError, ValueError):
+            ok = False
+        if not ok:
+            raise ValueError(f"betas must be two numbers in [0, 1), e.g. (0.5, 0.999); got "
+                             f"{betas!r}.")
+    schedule = params.get("lr_schedule")
+    if schedule is not None and schedule not in LR_SCHEDULES:
+        raise ValueError(f"lr_schedule must be one of {list(LR_SCHEDULES)} or None; got "
+                         f"{schedule!r}.")
+
+
+def training_options(params: Mapping[str, Any]) -> dict[str, Any]:
+    """The trainer's ``optimizer``, ``weight_decay``, ``betas`` and ``scheduler`` for the
+    estimator parameters ``params`` (``None`` -> MixNet's Adam, no decay, ReduceLROnPlateau)."""
+    schedule = params.get("lr_schedule")
+    return {"optimizer": str(params.get("optimizer") or "adam").lower(),
+            "weight_decay": float(params.get("weight_decay") or 0.0),
+            "betas": None if params.get("betas") is None else tuple(params["betas"]),
+            "scheduler": "plateau" if schedule is None else LR_SCHEDULES[schedule]}
 
 
 def _check_architecture(architecture: Any, kwargs: Mapping[str, Any] | None) -> None:

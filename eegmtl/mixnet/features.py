@@ -31,7 +31,13 @@ from sklearn.utils.validation import check_is_fitted
 
 from eegmtl.eeg.filterbank import FilterBankCSP
 from eegmtl.eeg.filters import parse_bands
-from eegmtl.eeg.preprocessing import MIXNET_BANDS, FilterBank, Resampler, TimeWindow
+from eegmtl.eeg.preprocessing import (
+    MIXNET_BANDS,
+    FilterBank,
+    Resampler,
+    ScalarStandardizer,
+    TimeWindow,
+)
 
 __all__ = ["TIME_DOMAIN_BAND", "MixNetFeatures"]
 
@@ -69,11 +75,16 @@ class MixNetFeatures(TransformerMixin, BaseEstimator):
         CSP spectral-spatial signals (binary labels) or the stacked band-passed channels.
     scale : float, default 1.0
         Factor applied to the input first (1e6 turns volts into microvolts).
+    standardize : bool, default False
+        Append a z-score with one mean and SD over all values of the ``fit`` trials
+        (:class:`~eegmtl.eeg.preprocessing.ScalarStandardizer`, the input scaling of the
+        recipes that standardise), applied unchanged at ``transform``.
 
     Attributes
     ----------
     pipeline_ : sklearn.pipeline.Pipeline
-        The fitted steps ``window``, ``resample``, ``filterbank``, ``csp`` (or ``stack``).
+        The fitted steps ``window``, ``resample``, ``filterbank``, ``csp`` (or ``stack``) and,
+        with ``standardize``, ``standardize``.
     csp_ : FilterBankCSP or None
         The CSP step (``None`` for ``input="time"``).
 
@@ -99,6 +110,7 @@ class MixNetFeatures(TransformerMixin, BaseEstimator):
         n_components: int = 2,
         input: str = "fbcsp",  # noqa: A002 - the classifier's parameter name
         scale: float = 1.0,
+        standardize: bool = False,
     ) -> None:
         self.sfreq = sfreq
         self.tmin = tmin
@@ -110,6 +122,7 @@ class MixNetFeatures(TransformerMixin, BaseEstimator):
         self.n_components = n_components
         self.input = input
         self.scale = scale
+        self.standardize = standardize
 
     def resolved_bands(self) -> tuple[tuple[float, float], ...]:
         """The bands in use (``bands`` or the default of ``input``)."""
@@ -124,13 +137,16 @@ class MixNetFeatures(TransformerMixin, BaseEstimator):
             ("csp", FilterBankCSP(n_components=self.n_components)) if self.input == "fbcsp"
             else ("stack", FunctionTransformer(_stack_bands))
         )
-        return Pipeline([
+        steps = [
             ("window", TimeWindow(self.sfreq, self.tmin, self.tmax, self.epoch_tmin)),
             ("resample", Resampler(self.sfreq, self.sfreq_model)),
             ("filterbank", FilterBank(self.resolved_bands(), self.sfreq_model,
                                       self.filter_order)),
             last,
-        ])
+        ]
+        if self.standardize:
+            steps.append(("standardize", ScalarStandardizer()))
+        return Pipeline(steps)
 
     def _scaled(self, X: np.ndarray) -> np.ndarray:
         return X if self.scale == 1.0 else np.asarray(X) * self.scale

@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from eegmtl.mixnet.config import check_labels, json_config
+from eegmtl.mixnet.config import check_labels, json_config, training_options
 from eegmtl.mixnet.features import MixNetFeatures
 from eegmtl.mixnet.inputs import (
     check_fit_epochs,
@@ -47,6 +47,7 @@ def prepare_features(
         sfreq=est.sfreq, tmin=est.tmin, tmax=est.tmax, epoch_tmin=est.epoch_tmin,
         sfreq_model=est.sfreq_model, bands=est.bands, filter_order=est.filter_order,
         n_components=est.n_components, input=est.input, scale=est.scale_,
+        standardize=bool(est.standardize),
     )
     x_tr = est.features_.fit_transform(X_tr, y_tr)
     x_va = None if X_va is None else est.features_.transform(X_va)
@@ -76,6 +77,7 @@ def train_network(
         backbone=est.backbone, backbone_kwargs=est.backbone_kwargs,
         architecture=est.architecture,
         architecture_kwargs=est.architecture_kwargs,
+        **training_options(est.get_params(deep=False)),
     )
     est.model_ = model
     est.device_ = str(trainer.device)

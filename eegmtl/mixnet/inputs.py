@@ -36,7 +36,8 @@ _UNITS = {"auto": "auto", "uv": "uV", "µv": "uV", "μv": "uV", "mv": "mV", "v":
 _RESUMABLE = ("max_epochs", "verbose", "device", "checkpoint_dir", "random_state")
 #: parameters left out of the settings hash while at their default ``None``, so that the
 #: checkpoints of fits made before these parameters existed still resume
-_HASHED_IF_SET = ("architecture", "architecture_kwargs")
+_HASHED_IF_SET = ("architecture", "architecture_kwargs", "optimizer", "weight_decay", "betas",
+                  "lr_schedule", "standardize")
 
 
 def _window(est: Any) -> dict[str, Any]:

@@ -69,6 +69,8 @@ class Trainer:
     lr : float, default 1e-3
         Learning rate for named optimisers (MixNet: Adam 1e-3).
     weight_decay : float, default 0.0
+    betas : (float, float) or None, default None
+        Adam / AdamW moment decay rates (``None``: torch's (0.9, 0.999)).
     scheduler : "plateau", None or callable, default "plateau"
         ``"plateau"``: ReduceLROnPlateau(factor 0.5, patience 5, min_lr 1e-4, threshold 1e-4
         absolute) on the monitored key (MixNet); a callable ``callable(optimizer) -> scheduler``
@@ -152,6 +154,7 @@ class Trainer:
         optimizer: str | Callable[[Iterable[nn.Parameter]], torch.optim.Optimizer] = "adam",
         lr: float = 1e-3,
         weight_decay: float = 0.0,
+        betas: tuple[float, float] | None = None,
         scheduler: str | Callable[[torch.optim.Optimizer], Any] | None = "plateau",
         max_epochs: int = 200,
         patience: int | None = 20,
@@ -214,7 +217,7 @@ class Trainer:
         for p in step.weighting.parameters():
             p.data = p.data.to(self.device)
         params = list(self.model.parameters()) + list(step.weighting.parameters())
-        self.optimizer = make_optimizer(optimizer, params, lr, weight_decay)
+        self.optimizer = make_optimizer(optimizer, params, lr, weight_decay, betas)
         step.optimizer = self.optimizer
         self.step = step
         self.scheduler = make_scheduler(scheduler, self.optimizer, self.mode)

@@ -209,3 +209,21 @@ def test_design_filter_bank_padlen_options() -> None:
     assert design_filter_bank(padlen="auto").padlen > 33
     with pytest.raises(ValueError, match="padlen"):
         design_filter_bank(padlen=-1)
+
+
+def test_scalar_standardizer_uses_fit_statistics_and_refuses_bad_input():
+    from eegmtl.eeg.preprocessing import ScalarStandardizer
+
+    rng = np.random.default_rng(0)
+    train = (rng.standard_normal((10, 3, 50)) * 4.0 + 7.0).astype(np.float32)
+    st = ScalarStandardizer().fit(train)
+    z = st.transform(train)
+    assert z.dtype == np.float32
+    assert abs(float(z.mean())) < 1e-5 and float(z.std()) == pytest.approx(1.0, rel=1e-5)
+    other = train * 2.0
+    np.testing.assert_allclose(st.transform(other), (other - st.mean_) / st.scale_, rtol=1e-6)
+    assert ScalarStandardizer().fit(np.full((2, 3), 5.0)).scale_ == 1.0  # constant input
+    bad = train.copy()
+    bad[0, 0, 0] = np.nan
+    with pytest.raises(ValueError, match="finite"):
+        ScalarStandardizer().fit(bad)

@@ -37,6 +37,15 @@ def synthetic_data(n_times: int = 24, seed: int = 0, **kw: int):
     return X, y, meta
 
 
+def tiny_epochs(n: int = 40, n_times: int = 1000, seed: int = 0):
+    """``n`` two-class trials ``(n, 3, n_times)`` in µV, class 1 with more power on channel 0."""
+    rng = np.random.default_rng(seed)
+    y = np.repeat([0, 1], n // 2)
+    X = rng.standard_normal((n, 3, n_times)) * 10.0
+    X[y == 1, 0] *= 2.0
+    return X, y
+
+
 def log_variance(X: np.ndarray) -> np.ndarray:
     return np.log(np.var(X, axis=-1))
 

@@ -22,15 +22,7 @@ from eegmtl.evaluation.methods import (
 from eegmtl.evaluation.runner import run_protocol
 
 sys.path.insert(0, str(Path(__file__).parent))
-from evaluation_synth import synthetic_data  # noqa: E402
-
-
-def _tiny(n: int = 40, n_times: int = 1000, seed: int = 0):
-    rng = np.random.default_rng(seed)
-    y = np.repeat([0, 1], n // 2)
-    X = rng.standard_normal((n, 3, n_times)) * 10.0
-    X[y == 1, 0] *= 2.0
-    return X, y
+from evaluation_synth import synthetic_data, tiny_epochs  # noqa: E402
 
 
 # --------------------------------------------------------------------------- registry
@@ -38,7 +30,7 @@ def _tiny(n: int = 40, n_times: int = 1000, seed: int = 0):
 def test_deep_baseline_entries_record_recipe_and_train_one_epoch(name):
     cfg = default_config(name)
     assert {"optimizer", "lr", "max_epochs", "batch_size", "source", "patience"} <= set(cfg)
-    X, y = _tiny()
+    X, y = tiny_epochs()
     est = get_method(name, max_epochs=1, batch_size=8).build()
     est.fit(X[:28], y[:28], X_val=X[28:], y_val=y[28:])
     assert est.n_epochs_trained_ == 1
@@ -113,7 +105,7 @@ def test_set_overrides_in_the_name_are_recorded_and_checked():
 @pytest.mark.parametrize("name", ["EEGNet+mtl[blending]", "ATCNet+mtl[aligned_mtl]",
                                   "EEGTCNet+mtl[blending]", "ShallowFBCSPNet+mtl[aligned_mtl]"])
 def test_multitask_braindecode_from_registry(name):
-    X, y = _tiny()
+    X, y = tiny_epochs()
     est = get_method(name, max_epochs=1, device="cpu").build()
     est.fit(X[:28], y[:28], X_val=X[28:], y_val=y[28:])
     assert type(est.model_).__name__ == "MultiTaskBraindecode"
@@ -229,7 +221,7 @@ def test_session_validation_in_the_runner_is_recorded_and_hashed():
 
 
 def test_multitask_braindecode_save_load_roundtrip(tmp_path):
-    X, y = _tiny()
+    X, y = tiny_epochs()
     est = get_method("EEGNet+mtl[aligned_mtl]+aug", max_epochs=1, device="cpu").build()
     est.fit(X[:28], y[:28], X_val=X[28:], y_val=y[28:])
     path = est.save(tmp_path / "est.pt")
