@@ -16,7 +16,7 @@ from eegmtl.evaluation.ensemble import ENSEMBLE_FOLD, ENSEMBLE_SEED
 from eegmtl.evaluation.tables import per_subject
 
 __all__ = ["PAIRED_COLUMNS", "friedman_test", "holm", "matched_runs", "paired_differences",
-           "paired_tests"]
+           "paired_tests", "shared_runs"]
 
 #: decimals the per-subject differences are rounded to before the test and the win count:
 #: accuracies are multiples of 1/n_trials, so differences that are equal (or zero) in exact
@@ -51,8 +51,20 @@ def matched_runs(
                       for r in (ref_rows, other_rows)]
             if pooled[0] != pooled[1]:
                 keys.remove(column)
-    common = ref_rows[keys].merge(other_rows[keys]).drop_duplicates()
-    return pd.concat([ref_rows, other_rows]).merge(common, on=keys), len(common)
+    return shared_runs(data, [reference, other], keys)
+
+
+def shared_runs(data: pd.DataFrame, pipelines: Sequence[str],
+                keys: Sequence[str]) -> tuple[pd.DataFrame, int]:
+    """Rows of ``pipelines`` (in that order) at the run cells (``keys`` values) that *every*
+    one of them has, and the number of such cells."""
+    if not pipelines:
+        raise ValueError("shared_runs needs at least one pipeline")
+    parts = [data[data["pipeline"] == name] for name in pipelines]
+    cells = parts[0][list(keys)].drop_duplicates()
+    for part in parts[1:]:
+        cells = cells.merge(part[list(keys)].drop_duplicates())
+    return pd.concat(parts).merge(cells, on=list(keys)), len(cells)
 
 
 def _two_sided_p(a: np.ndarray, b: np.ndarray) -> float:
@@ -98,20 +110,14 @@ def friedman_test(df: pd.DataFrame, pipelines: Sequence[str], metric: str = "acc
     absent = [p for p in pipelines if p not in set(data["pipeline"])]
     if absent:
         raise ValueError(f"pipelines {absent} are not in the records")
-    keys = [c for c in match if c in data.columns]
-    rows = data[data["pipeline"].isin(pipelines)]
-    cells = None
-    for name in pipelines:
-        own = rows.loc[rows["pipeline"] == name, keys].drop_duplicates()
-        cells = own if cells is None else cells.merge(own)
-    shared = rows.merge(cells, on=keys)
+    shared, n_cells = shared_runs(data, pipelines, [c for c in match if c in data.columns])
     tab = (per_subject(shared, metric, by=("pipeline",)).reindex(pipelines).T.dropna()
            .round(DECIMALS))
     if len(tab) < 2:
         raise ValueError(f"{len(tab)} subject(s) shared by {pipelines}: too few for a test")
     res = friedmanchisquare(*(tab[p].to_numpy() for p in pipelines))
     return {"statistic": float(res.statistic), "p": float(res.pvalue),
-            "n_subjects": int(len(tab)), "n_runs": int(len(cells))}
+            "n_subjects": int(len(tab)), "n_runs": int(n_cells)}
 
 
 def paired_tests(

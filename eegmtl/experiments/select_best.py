@@ -37,7 +37,7 @@ from eegmtl.evaluation.records import load_records, tag_alignment
 from eegmtl.evaluation.tables import markdown_table, select_on_validation
 from eegmtl.experiments._common import command_line
 
-__all__ = ["add_arguments", "choose", "leave_target_out", "run"]
+__all__ = ["add_arguments", "candidate_records", "choose", "leave_target_out", "run"]
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -53,9 +53,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     p.add_argument("--out", type=Path, required=True, help="markdown file for the choice")
 
 
-def choose(records: pd.DataFrame, candidates: list[str], folds: list[int],
-           seed: int = 0) -> tuple[str, pd.DataFrame, list[int]]:
-    """``(winner, validation table, subjects used)`` on the subjects every candidate covers."""
+def candidate_records(records: pd.DataFrame, candidates: list[str], folds: list[int],
+                      seed: int = 0) -> tuple[pd.DataFrame, list[int]]:
+    """The candidates' records on ``folds`` and ``seed`` (one per pipeline, subject, fold and
+    seed), restricted to the subjects every candidate covers, and those subjects.
+
+    Raises
+    ------
+    ValueError
+        Records of several protocols, a candidate without records, or no common subject.
+    """
     df = records[records.pipeline.isin(candidates) & records.fold.isin(folds)
                  & (records.seed == seed)]
     if "protocol" in df.columns and df["protocol"].nunique() > 1:
@@ -70,6 +77,14 @@ def choose(records: pd.DataFrame, candidates: list[str], folds: list[int],
     if not subjects:
         raise ValueError("no subject has a record for every candidate")
     df = df[df.subject.isin(subjects)].drop_duplicates(["pipeline", "subject", "fold", "seed"])
+    return df, subjects
+
+
+def choose(records: pd.DataFrame, candidates: list[str], folds: list[int],
+           seed: int = 0) -> tuple[str, pd.DataFrame, list[int]]:
+    """``(winner, validation table, subjects used)`` on the subjects every candidate covers
+    (:func:`candidate_records`)."""
+    df, subjects = candidate_records(records, candidates, folds, seed)
     best, table = select_on_validation(df, order=candidates)
     return str(best), table, subjects
 
@@ -83,10 +98,7 @@ def leave_target_out(records: pd.DataFrame, candidates: list[str], folds: list[i
     only. Returns one row per target: ``subject``, ``chosen``, ``val_mean`` (its mean
     validation accuracy over those fits) and ``n_fits`` (fits per candidate used).
     """
-    _, _, subjects = choose(records, candidates, folds, seed)
-    df = records[records.pipeline.isin(candidates) & records.fold.isin(folds)
-                 & (records.seed == seed) & records.subject.isin(subjects)]
-    df = df.drop_duplicates(["pipeline", "subject", "fold", "seed"])
+    df, subjects = candidate_records(records, candidates, folds, seed)
     if "val_subjects" not in df.columns or df["val_subjects"].isna().any():
         raise ValueError("the records have no val_subjects column (or empty cells): a "
                          "leave-target-out choice needs each fit's validation subjects")
