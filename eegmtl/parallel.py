@@ -30,13 +30,30 @@ from typing import Any
 __all__ = [
     "BACKENDS",
     "DISTRIBUTED",
+    "WorkerDiedError",
     "describe_backend",
     "imap_unordered",
     "keep_worker_alive",
     "parallel_backend",
     "pinned_threads",
+    "worker_deaths",
     "worker_threads",
 ]
+
+class WorkerDiedError(RuntimeError):
+    """A worker process of a parallel run died during a task (killed, out of memory, a crash
+    in native code); raised in place of the backend's own error, with what was kept."""
+
+
+def worker_deaths() -> tuple[type[BaseException], ...]:
+    """The exceptions by which joblib's process backends report a worker that died (loky's
+    ``TerminatedWorkerError``, the standard library's ``BrokenProcessPool``)."""
+    from concurrent.futures.process import BrokenProcessPool
+
+    from joblib.externals.loky.process_executor import TerminatedWorkerError
+
+    return (TerminatedWorkerError, BrokenProcessPool)
+
 
 #: backends the command-line options offer (any other joblib backend name also works)
 BACKENDS = ("loky", "dask", "ray")

@@ -39,11 +39,12 @@ from eegmtl.evaluation.splitters import (
     normalize_protocol,
     trial_subjects_sessions,
 )
-from eegmtl.parallel import parallel_backend, worker_threads
+from eegmtl.parallel import WorkerDiedError, parallel_backend, worker_deaths, worker_threads
 
 __all__ = [
     "DEFAULT_DATASET",
     "DEFAULT_DATA_SOURCE",
+    "WorkerDiedError",
     "fit_seed",
     "load_default_data",
     "run_protocol",
@@ -337,28 +338,44 @@ def run_protocol(
 
         bar = tqdm(total=len(todo), desc=f"{protocol}", disable=not progress, unit="fit")
         one_by_one = {"pre_dispatch": "n_jobs", "batch_size": 1} if deadline is not None else {}
+        n_existing = len(rows)
+
+        def _record_unit(out: Any) -> None:
+            unit = out if isinstance(out, list) else [out]
+            wall = float(unit[0].get("time") or np.nan) * len(unit)  # a batch: wall / k each
+            if np.isfinite(wall):
+                observed.setdefault(unit[0]["pipeline"], []).append(
+                    wall / in_fits(len(unit)))
+            for rec in unit:
+                rows.append(rec)
+                if results_path is not None:
+                    merge_records(pd.DataFrame([rec]), results_path)
+                if checkpoint_dir is not None:  # the record is safe: its checkpoint can go
+                    shutil.rmtree(Path(checkpoint_dir) / fit_stem(
+                        rec["protocol"], rec["pipeline"], rec["subject"], rec["fold"],
+                        rec["seed"], rec["config_hash"]), ignore_errors=True)
+                bar.update(1)
+                bar.set_postfix_str(f"{rec['pipeline']} S{rec['subject']} "
+                                    f"F{rec['fold']} acc={rec['accuracy']:.3f}")
+
         with parallel_backend(backend, n_jobs, address=address,
                               threads_per_worker=torch_threads or 1):
             gen = Parallel(return_as="generator_unordered", **one_by_one)(
                 delayed(_run_batch if isinstance(u, list) else _run_task)(u, X, y, common)
                 for u in units if starts(u))
-            for out in gen:
-                unit = out if isinstance(out, list) else [out]
-                wall = float(unit[0].get("time") or np.nan) * len(unit)  # a batch: wall / k each
-                if np.isfinite(wall):
-                    observed.setdefault(unit[0]["pipeline"], []).append(
-                        wall / in_fits(len(unit)))
-                for rec in unit:
-                    rows.append(rec)
-                    if results_path is not None:
-                        merge_records(pd.DataFrame([rec]), results_path)
-                    if checkpoint_dir is not None:  # the record is safe: its checkpoint can go
-                        shutil.rmtree(Path(checkpoint_dir) / fit_stem(
-                            rec["protocol"], rec["pipeline"], rec["subject"], rec["fold"],
-                            rec["seed"], rec["config_hash"]), ignore_errors=True)
-                    bar.update(1)
-                    bar.set_postfix_str(f"{rec['pipeline']} S{rec['subject']} "
-                                        f"F{rec['fold']} acc={rec['accuracy']:.3f}")
+            try:
+                for out in gen:
+                    _record_unit(out)
+            except worker_deaths() as err:
+                bar.close()
+                done = len(rows) - n_existing
+                kept = (f"the {done} fits this run finished are recorded in {results_path}. Run "
+                        "the same command again to resume the rest" if results_path is not None
+                        else f"the {done} fits this run finished are lost (no results_path)")
+                raise WorkerDiedError(
+                    f"a worker process died during a fit (killed, out of memory, or a crash in "
+                    f"native code: {type(err).__name__}); {kept} (with fewer --n-jobs if "
+                    "memory ran out).") from err
         if deferred:
             bar.set_postfix_str(f"{sum(deferred)} fits left for a later run (deadline)")
         bar.close()

@@ -37,6 +37,8 @@ from dataclasses import dataclass, field
 from types import ModuleType
 from typing import Any
 
+from eegmtl.parallel import WorkerDiedError
+
 __all__ = ["COMMANDS", "Command", "Terminated", "build_parser", "guarded", "load", "main"]
 
 
@@ -160,7 +162,9 @@ def guarded(prog: str, run: Callable[[], Any]) -> Any:
     <message>`` on stderr and exit status 2, without a traceback; Ctrl-C ends with
     ``<prog>: interrupted`` and status 130, SIGTERM (while ``run`` runs in the main thread)
     with ``<prog>: terminated`` and status 143 — records of finished fits are already written,
-    and the evaluation commands write their summaries on the way out.
+    and the evaluation commands write their summaries on the way out. A parallel worker that
+    died (:class:`~eegmtl.parallel.WorkerDiedError`) ends with ``<prog>: error: <what was
+    kept and how to resume>`` and status 1, its summaries written the same way.
     With ``EEGMTL_DEBUG=1`` in the environment the exception propagates unchanged.
     """
     import signal
@@ -187,6 +191,9 @@ def _guarded(prog: str, run: Callable[[], Any]) -> Any:
     except KeyboardInterrupt:
         print(f"\n{prog}: interrupted", file=sys.stderr)
         return 130
+    except WorkerDiedError as exc:
+        print(f"{prog}: error: {exc}", file=sys.stderr)
+        return 1
     except (FileNotFoundError, ValueError) as exc:
         kind = "" if isinstance(exc, FileNotFoundError) else f"{type(exc).__name__}: "
         print(f"{prog}: error: {kind}{exc}\n(EEGMTL_DEBUG=1 shows the traceback)",

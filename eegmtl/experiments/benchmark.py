@@ -51,6 +51,7 @@ from eegmtl.experiments._common import (
     minutes,
     parse_subjects,
 )
+from eegmtl.parallel import WorkerDiedError
 
 __all__ = ["GPU_SPEEDUP", "PRESETS", "SEED_FREE", "SUMMARY_MARGIN_S", "EstimateRow", "Preset",
            "add_arguments",
@@ -707,7 +708,8 @@ def run(args: argparse.Namespace) -> int:
                   f"{' aligned ' + st.alignment if st.alignment else ''}: {len(df)} records in "
                   f"{st.records} ({time.perf_counter() - t0:.1f} s)"
                   f"{f'; {left} fits left for the next run (time limit)' if left else ''}")
-    except KeyboardInterrupt:  # Ctrl-C or SIGTERM: the summaries of what is recorded so far
+    except (KeyboardInterrupt, WorkerDiedError):  # Ctrl-C, SIGTERM, a dead worker: the
+        # summaries of what is recorded so far
         summaries(interrupted=True)
         raise
     summaries(interrupted=False)

@@ -45,6 +45,7 @@ from eegmtl.experiments._common import (
     set_torch_threads,
 )
 from eegmtl.mixnet.defaults import normalize_protocol, protocol_short
+from eegmtl.parallel import WorkerDiedError
 
 __all__ = ["DEFAULT_METHODS", "add_arguments", "expected_fit_times", "method_params", "run"]
 
@@ -289,7 +290,8 @@ def run(args: argparse.Namespace) -> int:
     try:
         df = run_protocol(protocol, args.methods, subjects, plan_only=args.estimate,
                           **run_kw, **limited)
-    except KeyboardInterrupt:  # Ctrl-C or SIGTERM: the summary of what is recorded so far
+    except (KeyboardInterrupt, WorkerDiedError):  # Ctrl-C, SIGTERM, a dead worker: the
+        # summary of what is recorded so far
         if not args.estimate:
             write_interrupted_summary(results, summary, protocol, command_line(args),
                                       elapsed_s(), title=title,

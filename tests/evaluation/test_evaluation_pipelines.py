@@ -236,6 +236,47 @@ def test_sigterm_stops_like_ctrl_c_and_writes_the_summary(fake_mixnet, tmp_path,
     assert sd.main(args) == 0 and len(load_records(res)) == 3
 
 
+class _DyingMixNet(FakeMixNet):
+    """The fake MixNet whose fits are killed (SIGKILL, as by the out-of-memory killer) in any
+    process but ``DYING_PARENT``."""
+
+    def fit(self, X, y, X_val=None, y_val=None):
+        import os
+        import signal
+
+        if os.getpid() != int(os.environ["DYING_PARENT"]):
+            os.kill(os.getpid(), signal.SIGKILL)
+        return super().fit(X, y, X_val, y_val)
+
+
+def test_a_dead_worker_ends_the_command_with_its_summary(fake_mixnet, tmp_path, capsys,
+                                                           monkeypatch):
+    """A worker killed mid-fit: exit status 1 with what was kept and how to resume, the
+    summary and command log written as for an interrupted run."""
+    import os
+
+    old = METHODS["MixNet"]
+    register_method("MixNet", lambda c: _DyingMixNet(
+        **{k: v for k, v in c.items() if k != "method"}), old[1], overwrite=True)
+    monkeypatch.setenv("DYING_PARENT", str(os.getpid()))
+    sd = _load("subject_dependent.py")
+    res = tmp_path / "sd.csv"
+    args = ["--methods", "MixNet", "--subjects", "1", "--only-folds", "1",
+            "--results", str(res), "--no-progress"]
+    assert sd.main(args) == 0  # in this process
+    monkeypatch.setenv("DYING_PARENT", "-1")
+    (tmp_path / "sd_summary.md").unlink()  # written again on the way out
+    capsys.readouterr()
+    args[4] = "2"
+    assert sd.main([*args, "--n-jobs", "2"]) == 1
+    err = capsys.readouterr().err
+    assert "error: a worker process died" in err and "same command again" in err
+    assert len(load_records(res)) == 1
+    log = (tmp_path / "sd.csv.commands.log").read_text().splitlines()
+    assert len(log) == 1  # the run added no record: nothing to log
+    assert "| MixNet |" in (tmp_path / "sd_summary.md").read_text()
+
+
 def test_ablation_chain_selects_on_validation(fake_mixnet, tmp_path):
     ab = _load("ablations.py")
     res = tmp_path / "ab.csv"

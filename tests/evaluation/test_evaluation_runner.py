@@ -241,3 +241,23 @@ def test_batch_fits_trains_braindecode_fits_together(tmp_path):
     assert (none.attrs["n_fitted"], none.attrs["n_deferred"]) == (0, 4)
     with pytest.raises(ValueError, match="batch_speedup"):
         run_protocol("sd", batch_speedup=0.0, **kw)
+
+
+def test_a_dead_worker_keeps_finished_fits_and_says_how_to_resume(tmp_path, data):
+    import os
+
+    from evaluation_synth import DyingClassifier
+
+    from eegmtl.parallel import WorkerDiedError
+
+    path = tmp_path / "r.csv"
+    kw = dict(subjects=[1, 2], data=data, folds=[1], results_path=path, progress=False)
+    alive = {"Count": DyingClassifier(parent_pid=os.getpid())}
+    run_protocol("sd", alive, **{**kw, "subjects": [1]})  # in this process: one record
+    dying = {"Count": DyingClassifier(parent_pid=-1)}  # every fit in a worker kills it
+    with pytest.raises(WorkerDiedError, match=r"worker process died.*0 fits this run finished "
+                                              r"are recorded in .*same command again"):
+        run_protocol("sd", dying, n_jobs=2, backend="loky", **kw)
+    assert len(load_records(path)) == 1  # the earlier record is intact
+    done = run_protocol("sd", alive, **kw)  # the same run resumes: only subject 2 is fitted
+    assert done.attrs["n_fitted"] == 1 and len(load_records(path)) == 2
