@@ -66,7 +66,12 @@ import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.utils.validation import check_is_fitted
 
-from eegmtl.eeg.preprocessing import Resampler, ScalarStandardizer, check_epochs_array
+from eegmtl.eeg.preprocessing import (
+    EpochStandardizer,
+    Resampler,
+    check_epochs_array,
+    standardize_mode,
+)
 
 __all__ = [
     "RECIPES",
@@ -92,7 +97,8 @@ class Recipe:
     source: str
     weight_decay: float = 0.0
     betas: tuple[float, float] | None = None
-    standardize: bool = False
+    #: input z-score (:func:`eegmtl.eeg.preprocessing.standardize_mode`: True = one mean / SD)
+    standardize: bool | str = False
     augmentation: Any = None
     model_kwargs: dict[str, Any] = field(default_factory=dict)
     #: early-stopping patience on the validation loss; ``None``: the harness's common value
@@ -108,9 +114,11 @@ RECIPES: dict[str, Recipe] = {r.model: r for r in [
     Recipe("ATCNet", "adam", 1e-3, 500, 64, 250.0, 4.5,
            "Altaheri et al. 2023, IEEE TII 19(2); repo Altaheri/EEG-ATCNet main_TrainValTest.py "
            "(Adam 1e-3, batch 64, 500 epochs, best val_loss)",
-           deviations="the repo standardises each channel with the training trials' mean and "
-                      "SD (isStandard=True), not done here; its ReduceLROnPlateau (factor 0.9, "
-                      "patience 20) is not applied; its 4.5-s window is not available"),
+           deviations="the repo standardises every channel and sample with the training "
+                      "trials' mean and SD (preprocess.standardize_data: a StandardScaler per "
+                      "channel on trials x samples), not done here (ATCNet+set[standardize="
+                      "channel_time] does it); its ReduceLROnPlateau (factor 0.9, patience 20) "
+                      "is not applied; its 4.5-s window is not available"),
     Recipe("EEGConformer", "adam", 2e-4, 2000, 72, 250.0, 4.0,
            "Song et al. 2023, IEEE TNSRE 31; repo eeyhsong/EEG-Conformer conformer_BCIIV2b.py "
            "(Adam 2e-4, betas (0.5, 0.999), z-score, S&R batch appended)",
@@ -131,8 +139,10 @@ RECIPES: dict[str, Recipe] = {r.model: r for r in [
            "epochs, F1=8, D=2, KE=32, FT=12, KT=4, dropout 0.2 / 0.3",
            standardize=True,
            model_kwargs={"kern_length": 32, "drop_prob_eeg": 0.2, "drop_prob_tcn": 0.3},
-           deviations="the repo standardises each channel (StandardScaler), here one scalar; "
-                      "it keeps the last epoch's weights without a validation set"),
+           deviations="the repo standardises every channel and sample (sample_train.py: a "
+                      "StandardScaler per channel on trials x samples), here one scalar "
+                      "(EEGTCNet+set[standardize=channel_time] does as the repo); it keeps the "
+                      "last epoch's weights without a validation set"),
     Recipe("TCFormer", "adam", 9e-4, 500, 48, 250.0, 4.0,
            "Altaheri et al. 2025, Sci Rep (s41598-025-16219-7); repo Altaheri/TCFormer "
            "configs/tcformer.yaml as quoted by a third-party setup guide (Adam 9e-4, weight "
@@ -201,7 +211,9 @@ class BraindecodeClassifier(ClassifierMixin, BaseEstimator):
     sfreq : float, default 250
         Rate of the input trials; they are resampled to the recipe's rate.
     lr, max_epochs, batch_size, optimizer, weight_decay, betas, standardize : optional
-        ``None`` → the recipe's value.
+        ``None`` → the recipe's value. ``standardize``: ``True`` / ``"all"`` (one mean and SD
+        of the training trials), ``"channel"`` or ``"channel_time"``
+        (:class:`~eegmtl.eeg.preprocessing.EpochStandardizer`), ``False``: none.
     augmentation : "recipe", spec or None, default "recipe"
         ``"recipe"``: the recipe's augmentation; otherwise a spec of
         :func:`eegmtl.eeg.augmentation.make_transforms` (``None``: none).
@@ -266,7 +278,7 @@ class BraindecodeClassifier(ClassifierMixin, BaseEstimator):
             "batch_size": int(pick(self.batch_size, r.batch_size)),
             "weight_decay": float(pick(self.weight_decay, r.weight_decay)),
             "betas": pick(self.betas, r.betas), "sfreq": r.sfreq,
-            "standardize": bool(pick(self.standardize, r.standardize)),
+            "standardize": pick(self.standardize, r.standardize),
             "augmentation": aug, "model_kwargs": {**r.model_kwargs, **(self.model_kwargs or {})},
         }
 
@@ -294,8 +306,9 @@ class BraindecodeClassifier(ClassifierMixin, BaseEstimator):
         self.sfreq_model_ = float(cfg["sfreq"])
         self.scale_: tuple[float, float] | None = None
         Xt = self._prepare(X)
-        if cfg["standardize"]:
-            fitted = ScalarStandardizer().fit(Xt)
+        mode = standardize_mode(cfg["standardize"])
+        if mode is not None:
+            fitted = EpochStandardizer(per=mode).fit(Xt)
             self.scale_ = (fitted.mean_, fitted.scale_)
             Xt = ((Xt - self.scale_[0]) / self.scale_[1]).astype(np.float32)
         val = None

@@ -59,7 +59,8 @@ __all__ = [
     "ButterworthBank",
     "FilterBank",
     "Resampler",
-    "ScalarStandardizer",
+    "STANDARDIZE_MODES",
+    "EpochStandardizer",
     "TimeWindow",
     "check_epochs_array",
     "design_filter_bank",
@@ -67,6 +68,7 @@ __all__ = [
     "mixnet_preprocess",
     "resample",
     "select_window",
+    "standardize_mode",
 ]
 
 def select_window(
@@ -321,26 +323,74 @@ class FilterBank(TransformerMixin, BaseEstimator):
         return tags
 
 
-class ScalarStandardizer(TransformerMixin, BaseEstimator):
-    """``(X - mean) / SD`` with one mean and SD over every value of the ``fit`` trials.
+#: ``EpochStandardizer(per=...)`` modes, and ``True`` meaning ``"all"``
+STANDARDIZE_MODES: tuple[str, ...] = ("all", "channel", "channel_time")
 
-    The input standardisation of the deep-learning recipes that z-score the training set as a
-    whole (e.g. EEG-Conformer, Song et al. 2023, IEEE TNSRE 31; CTNet, Zhao et al. 2024):
-    statistics of the training trials only, applied unchanged to validation and test trials.
-    Any array shape; the statistics are computed in the input's dtype.
+
+def standardize_mode(value: bool | str | None) -> str | None:
+    """``None`` / ``False`` -> None (no z-score); ``True`` -> ``"all"``; else a mode of
+    :data:`STANDARDIZE_MODES`.
+
+    Raises
+    ------
+    ValueError
+        Any other value.
+    """
+    if value is None or value is False:
+        return None
+    if value is True:
+        return "all"
+    if isinstance(value, str) and value in STANDARDIZE_MODES:
+        return value
+    raise ValueError(f"standardize must be True, False or one of {list(STANDARDIZE_MODES)}; "
+                     f"got {value!r}.")
+
+
+class EpochStandardizer(TransformerMixin, BaseEstimator):
+    """``(X - mean) / SD`` of ``(n, C, T)`` epochs with statistics of the ``fit`` trials only.
+
+    The input z-scores of the deep-learning recipes, applied unchanged to validation and test
+    trials:
+
+    - ``per="all"``: one mean and SD over every value (EEG-Conformer, Song et al. 2023, IEEE
+      TNSRE 31; CTNet, Zhao et al. 2024); computed in the input's dtype;
+    - ``per="channel"``: one mean and SD per channel over trials and samples;
+    - ``per="channel_time"``: one mean and SD per channel *and* sample over the trials
+      (:class:`sklearn.preprocessing.StandardScaler` on each channel's trials x samples, as
+      the code of EEG-TCNet, Ingolfsson et al. 2020, and ATCNet, Altaheri et al. 2023, does).
+
+    A zero SD counts as 1.
 
     Attributes
     ----------
-    mean_, scale_ : float
-        The training mean and SD (1.0 where the SD is 0).
+    mean_, scale_ : float or ndarray
+        Floats for ``"all"``, else arrays shaped ``(1, C, 1)`` / ``(1, C, T)``.
     """
 
-    def fit(self, X: np.ndarray, y: np.ndarray | None = None) -> ScalarStandardizer:
+    def __init__(self, per: str = "all") -> None:
+        self.per = per
+
+    def fit(self, X: np.ndarray, y: np.ndarray | None = None) -> EpochStandardizer:
+        from sklearn.preprocessing import StandardScaler
+
         X = np.asarray(X)
+        if self.per not in STANDARDIZE_MODES:
+            raise ValueError(f"per must be one of {list(STANDARDIZE_MODES)}; got {self.per!r}.")
         if X.size == 0 or not np.isfinite(X).all():
-            raise ValueError("ScalarStandardizer needs a non-empty array of finite values.")
-        self.mean_ = float(X.mean())
-        self.scale_ = float(X.std()) or 1.0
+            raise ValueError("EpochStandardizer needs a non-empty array of finite values.")
+        if self.per == "all":
+            self.mean_: float | np.ndarray = float(X.mean())
+            self.scale_: float | np.ndarray = float(X.std()) or 1.0
+            return self
+        if X.ndim != 3:
+            raise ValueError(f"per={self.per!r} needs epochs (n, C, T); got shape {X.shape}.")
+        if self.per == "channel":
+            sd = X.std(axis=(0, 2), keepdims=True)
+            self.mean_, self.scale_ = X.mean(axis=(0, 2), keepdims=True), np.where(sd > 0, sd, 1)
+            return self
+        scaler = StandardScaler().fit(X.reshape(len(X), -1))
+        self.mean_ = scaler.mean_.reshape(1, *X.shape[1:])
+        self.scale_ = scaler.scale_.reshape(1, *X.shape[1:])
         return self
 
     def transform(self, X: np.ndarray) -> np.ndarray:

@@ -132,10 +132,11 @@ class MixNetClassifier(ClassifierMixin, BaseEstimator):
     lr_schedule : {"plateau", "constant"} or None, default None
         ``None`` / ``"plateau"``: MixNet's ReduceLROnPlateau on ``monitor``; ``"constant"``:
         the learning rate stays at ``lr``.
-    standardize : bool or None, default None
-        ``True``: z-score the network input with one mean and SD over the training part's
-        values (:class:`~eegmtl.eeg.preprocessing.ScalarStandardizer`), as recipes that
-        standardise their input do; ``None`` / ``False``: MixNet's microvolt input.
+    standardize : bool, {"all", "channel", "channel_time"} or None, default None
+        ``True`` / ``"all"``: z-score the network input with one mean and SD over the
+        training part's values; ``"channel"`` / ``"channel_time"``: per channel (and sample)
+        (:class:`~eegmtl.eeg.preprocessing.EpochStandardizer`), as recipes that standardise
+        their input do; ``None`` / ``False``: MixNet's microvolt input.
 
     Attributes
     ----------
@@ -234,7 +235,7 @@ class MixNetClassifier(ClassifierMixin, BaseEstimator):
         weight_decay: float | None = None,
         betas: Sequence[float] | None = None,
         lr_schedule: str | None = None,
-        standardize: bool | None = None,
+        standardize: bool | str | None = None,
     ) -> None:
         self.protocol = protocol
         self.mtl = mtl

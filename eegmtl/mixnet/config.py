@@ -160,7 +160,8 @@ LR_SCHEDULES: dict[str, str | None] = {"plateau": "plateau", "constant": None}
 
 
 def _check_optimisation(params: Mapping[str, Any]) -> None:
-    """``optimizer``, ``weight_decay``, ``betas``, ``lr_schedule`` are None or valid."""
+    """``optimizer``, ``weight_decay``, ``betas``, ``lr_schedule``, ``standardize`` are None
+    or valid."""
     opt = params.get("optimizer")
     if opt is not None and str(opt).lower() not in OPTIMIZERS:
         raise ValueError(f"optimizer must be one of {list(OPTIMIZERS)} or None; got {opt!r}.")
@@ -178,6 +179,9 @@ def _check_optimisation(params: Mapping[str, Any]) -> None:
         if not ok:
             raise ValueError(f"betas must be two numbers in [0, 1), e.g. (0.5, 0.999); got "
                              f"{betas!r}.")
+    from eegmtl.eeg.preprocessing import standardize_mode
+
+    standardize_mode(params.get("standardize"))
     schedule = params.get("lr_schedule")
     if schedule is not None and schedule not in LR_SCHEDULES:
         raise ValueError(f"lr_schedule must be one of {list(LR_SCHEDULES)} or None; got "

@@ -33,10 +33,11 @@ from eegmtl.eeg.filterbank import FilterBankCSP
 from eegmtl.eeg.filters import parse_bands
 from eegmtl.eeg.preprocessing import (
     MIXNET_BANDS,
+    EpochStandardizer,
     FilterBank,
     Resampler,
-    ScalarStandardizer,
     TimeWindow,
+    standardize_mode,
 )
 
 __all__ = ["TIME_DOMAIN_BAND", "MixNetFeatures"]
@@ -75,10 +76,10 @@ class MixNetFeatures(TransformerMixin, BaseEstimator):
         CSP spectral-spatial signals (binary labels) or the stacked band-passed channels.
     scale : float, default 1.0
         Factor applied to the input first (1e6 turns volts into microvolts).
-    standardize : bool, default False
-        Append a z-score with one mean and SD over all values of the ``fit`` trials
-        (:class:`~eegmtl.eeg.preprocessing.ScalarStandardizer`, the input scaling of the
-        recipes that standardise), applied unchanged at ``transform``.
+    standardize : bool or {"all", "channel", "channel_time"}, default False
+        Append a z-score with statistics of the ``fit`` trials (``True`` = ``"all"``: one mean
+        and SD over all values; :class:`~eegmtl.eeg.preprocessing.EpochStandardizer`, the
+        input scaling of the recipes that standardise), applied unchanged at ``transform``.
 
     Attributes
     ----------
@@ -110,7 +111,7 @@ class MixNetFeatures(TransformerMixin, BaseEstimator):
         n_components: int = 2,
         input: str = "fbcsp",  # noqa: A002 - the classifier's parameter name
         scale: float = 1.0,
-        standardize: bool = False,
+        standardize: bool | str = False,
     ) -> None:
         self.sfreq = sfreq
         self.tmin = tmin
@@ -144,8 +145,9 @@ class MixNetFeatures(TransformerMixin, BaseEstimator):
                                       self.filter_order)),
             last,
         ]
-        if self.standardize:
-            steps.append(("standardize", ScalarStandardizer()))
+        mode = standardize_mode(self.standardize)
+        if mode is not None:
+            steps.append(("standardize", EpochStandardizer(per=mode)))
         return Pipeline(steps)
 
     def _scaled(self, X: np.ndarray) -> np.ndarray:

@@ -47,7 +47,7 @@ def prepare_features(
         sfreq=est.sfreq, tmin=est.tmin, tmax=est.tmax, epoch_tmin=est.epoch_tmin,
         sfreq_model=est.sfreq_model, bands=est.bands, filter_order=est.filter_order,
         n_components=est.n_components, input=est.input, scale=est.scale_,
-        standardize=bool(est.standardize),
+        standardize=est.standardize or False,
     )
     x_tr = est.features_.fit_transform(X_tr, y_tr)
     x_va = None if X_va is None else est.features_.transform(X_va)

@@ -74,3 +74,21 @@ def test_networks_train_on_the_gpu_when_there_is_one(monkeypatch) -> None:
         with pytest.raises(Exception, match="(?i)cuda|nvidia|driver|torch not compiled"):
             db.deep_baseline_factory({"model": "EEGNet", "max_epochs": 1,
                                       "batch_size": 4}).fit(X, y)
+
+
+@pytest.mark.parametrize("mode, shape", [(True, None), ("channel", (1, 3, 1)),
+                                         ("channel_time", (1, 3, 512))])
+def test_standardize_modes_fit_on_training_trials(mode, shape) -> None:
+    from eegmtl.eeg.preprocessing import EpochStandardizer
+
+    X, y = _tiny()
+    Xv, yv = _tiny(8, seed=1)
+    clf = db.make_deep_baseline("EEGNet", max_epochs=1, batch_size=8, standardize=mode)
+    clf.fit(X, y, X_val=Xv * 5.0, y_val=yv)
+    mean, sd = clf.scale_
+    ref = EpochStandardizer(per="all" if mode is True else mode).fit(X.astype(np.float32))
+    assert np.shape(mean) == (shape or ())  # floats for one scalar z-score
+    np.testing.assert_allclose(mean, ref.mean_, rtol=1e-5)
+    np.testing.assert_allclose(sd, ref.scale_, rtol=1e-5)
+    with pytest.raises(ValueError, match="standardize must be"):
+        db.make_deep_baseline("EEGNet", max_epochs=1, standardize="yes").fit(X, y)

@@ -211,19 +211,47 @@ def test_design_filter_bank_padlen_options() -> None:
         design_filter_bank(padlen=-1)
 
 
-def test_scalar_standardizer_uses_fit_statistics_and_refuses_bad_input():
-    from eegmtl.eeg.preprocessing import ScalarStandardizer
+def test_epoch_standardizer_uses_fit_statistics_and_refuses_bad_input():
+    from eegmtl.eeg.preprocessing import EpochStandardizer
 
     rng = np.random.default_rng(0)
     train = (rng.standard_normal((10, 3, 50)) * 4.0 + 7.0).astype(np.float32)
-    st = ScalarStandardizer().fit(train)
+    st = EpochStandardizer().fit(train)
     z = st.transform(train)
     assert z.dtype == np.float32
     assert abs(float(z.mean())) < 1e-5 and float(z.std()) == pytest.approx(1.0, rel=1e-5)
     other = train * 2.0
     np.testing.assert_allclose(st.transform(other), (other - st.mean_) / st.scale_, rtol=1e-6)
-    assert ScalarStandardizer().fit(np.full((2, 3), 5.0)).scale_ == 1.0  # constant input
+    assert EpochStandardizer().fit(np.full((2, 3), 5.0)).scale_ == 1.0  # constant input
     bad = train.copy()
     bad[0, 0, 0] = np.nan
     with pytest.raises(ValueError, match="finite"):
-        ScalarStandardizer().fit(bad)
+        EpochStandardizer().fit(bad)
+    with pytest.raises(ValueError, match="per must be one of"):
+        EpochStandardizer(per="time").fit(train)
+    with pytest.raises(ValueError, match="needs epochs"):
+        EpochStandardizer(per="channel").fit(train[0])
+
+
+def test_channel_modes_match_the_recipes_code():
+    """``channel_time`` is what EEG-TCNet's and ATCNet's code do (a StandardScaler per channel
+    on trials x samples); ``channel``: one mean and SD per channel."""
+    from sklearn.preprocessing import StandardScaler
+
+    from eegmtl.eeg.preprocessing import EpochStandardizer, standardize_mode
+
+    rng = np.random.default_rng(1)
+    train = rng.standard_normal((12, 3, 40)) * np.array([1.0, 5.0, 20.0])[:, None] + 3.0
+    test = rng.standard_normal((5, 3, 40)) * 7.0
+    fitted = EpochStandardizer(per="channel_time").fit(train)
+    for j in range(3):
+        ref = StandardScaler().fit(train[:, j, :])
+        np.testing.assert_allclose(fitted.transform(test)[:, j, :], ref.transform(test[:, j, :]),
+                                   rtol=1e-10)
+    z = EpochStandardizer(per="channel").fit(train).transform(train)
+    np.testing.assert_allclose(z.mean(axis=(0, 2)), 0.0, atol=1e-10)
+    np.testing.assert_allclose(z.std(axis=(0, 2)), 1.0, rtol=1e-10)
+    assert [standardize_mode(v) for v in (None, False, True, "channel")] == [
+        None, None, "all", "channel"]
+    with pytest.raises(ValueError, match="standardize must be"):
+        standardize_mode("yes")
