@@ -11,6 +11,7 @@ import pytest
 from eegmtl import cli
 from eegmtl.evaluation.estimate import timed_on_gpu
 from eegmtl.experiments import benchmark
+from eegmtl.parallel import WorkerDiedError
 
 METHODS = ["CSP+LDA", "MixNet+ew"]
 
@@ -182,10 +183,16 @@ def test_time_limit_leaves_the_fits_that_would_not_end_in_time_for_the_next_run(
             cli.main([*argv, "--time-limit", limit])
 
 
+@pytest.mark.parametrize("stop, status, says", [
+    (KeyboardInterrupt, 130, "interrupted"),
+    (lambda: WorkerDiedError("a worker process died during a fit"), 1,
+     "error: a worker process died")])
 def test_interrupted_benchmark_writes_the_summaries_of_what_it_recorded(tmp_path, monkeypatch,
-                                                                        capsys):
-    """Ctrl-C (or SIGTERM) in the second stage: status 130, every stage's summary written, the
-    command logged (as interrupted) only in the record file it added to."""
+                                                                        capsys, stop, status,
+                                                                        says):
+    """Ctrl-C (or SIGTERM), or a worker that died, in the second stage: status 130 (1), every
+    stage's summary written, the command logged (as interrupted) only in the record file it
+    added to."""
     import eegmtl.evaluation.runner as runner
 
     real, calls = runner.run_protocol, []
@@ -193,14 +200,14 @@ def test_interrupted_benchmark_writes_the_summaries_of_what_it_recorded(tmp_path
     def stopping(*args, **kwargs):
         calls.append(args[0])
         if len(calls) == 2:
-            raise KeyboardInterrupt
+            raise stop()
         return real(*args, **kwargs)
 
     monkeypatch.setattr(runner, "run_protocol", stopping)
     argv = ["benchmark", "--preset", "tiny", "--synthetic", "--n-jobs", "1", "--no-progress",
             "--results", str(tmp_path), "--methods", "CSP+LDA", "--alignment", "none"]
-    assert cli.main(argv) == 130
-    assert "interrupted" in capsys.readouterr().err
+    assert cli.main(argv) == status
+    assert says in capsys.readouterr().err
     sd_log = (tmp_path / "benchmark_tiny_synthetic_sd.csv.commands.log").read_text()
     assert sd_log.strip().endswith("# interrupted after 1 new records")
     assert (tmp_path / "benchmark_tiny_synthetic_si.csv.commands.log").read_text() == ""
