@@ -203,7 +203,7 @@ def _backbone_defaults(model: str, mtl: str) -> Callable[[str], dict[str, Any]]:
 def recipe_options(model: str, protocol: str, mtl: str) -> dict[str, Any]:
     """The training settings of ``model``'s recipe as MixNet-estimator options (the settings
     its single-task registry row trains with): optimiser, learning rate, betas, weight decay,
-    epochs, batch, input rate, scalar z-score, augmentation, early stopping on the validation
+    epochs, batch, input rate, input z-score, augmentation, early stopping on the validation
     classification loss with the row's patience, a constant learning rate, and interleaved
     validation only for ``mtl`` methods that blend (they need it)."""
     from eegmtl.mixnet.config import resolve_mtl, uses_blending
@@ -313,7 +313,7 @@ def _with_augmentation(name: str, base: str, factory: Any,
         aug = None
     else:
         aug = augmentation_spec(text)
-        if not text and base_defaults("subject_dependent").get("augmentation"):
+        if not text and _augments(base_defaults):
             stem = re.sub(r"\+aug(?!\[)", "", name)
             raise ValueError(f"{name!r}: {base} already augments (its recipe); use {stem!r}, "
                              f"{stem + '+noaug'!r} or +aug[...] to replace it.")
@@ -322,6 +322,17 @@ def _with_augmentation(name: str, base: str, factory: Any,
         return {**base_defaults(protocol), "augmentation": aug}
 
     return defaults
+
+
+def _augments(defaults: Callable[[str], dict[str, Any]]) -> bool:
+    """Whether the config of either protocol (those it has) already augments."""
+    for protocol in ("subject_dependent", "subject_independent"):
+        try:
+            if defaults(protocol).get("augmentation"):
+                return True
+        except ValueError:  # e.g. settings tuned for one protocol only
+            continue
+    return False
 
 
 def _with_overrides(name: str, factory: Any, base_defaults: Callable[[str], dict[str, Any]],
