@@ -37,8 +37,9 @@ Grammar (suffixes in any order, each at most once)::
 - ``+set[key=value,...]`` overrides configuration entries, applied after the other parts: a
   key of the pipeline's default config or, on a MixNet-family pipeline, any
   :class:`~eegmtl.mixnet.MixNetClassifier` parameter (e.g. ``MixNet[best]+set[n_components=3]``,
-  all three CSP filters per band). Values are scalars read by :func:`parse_value` (numbers,
-  ``true`` / ``false``, ``none``, else text; a band set is given as text,
+  all three CSP filters per band). Values are read by :func:`parse_value` (numbers,
+  ``true`` / ``false``, ``none``, numbers joined by ``/`` as a list, e.g.
+  ``TCFormer+set[betas=0.5/0.999]``, else text; a band set is given as text,
   ``+set[bands=4-28/4]``, see :func:`eegmtl.eeg.filters.parse_bands`); the overrides are
   recorded and hashed with the config, so the name tells the variant apart in every record
   and report.
@@ -97,18 +98,30 @@ _LEGACY = {"EEGNet": "EEGNet[val]", "ShallowFBCSPNet": "ShallowFBCSPNet[val]"}
 
 
 def parse_value(text: str) -> Any:
-    """``"3"`` -> 3, ``"0.5"`` -> 0.5, ``"true"`` -> True, ``"none"`` -> None, else the text."""
+    """``"3"`` -> 3, ``"0.5"`` -> 0.5, ``"true"`` -> True, ``"none"`` -> None, numbers joined
+    by ``/`` -> a list (``"0.5/0.999"`` -> [0.5, 0.999], e.g. Adam's betas), else the text
+    (``"4-28/4"`` stays text: not every part is a number)."""
     low = text.lower()
     if low in {"true", "false"}:
         return low == "true"
     if low in {"none", "null"}:
         return None
+    number = _number(text)
+    if number is not None:
+        return number
+    parts = [_number(t) for t in text.split("/")]
+    if len(parts) > 1 and all(v is not None for v in parts):
+        return parts
+    return text
+
+
+def _number(text: str) -> int | float | None:
     for cast in (int, float):
         try:
             return cast(text)
         except ValueError:
             pass
-    return text
+    return None
 
 
 def config_overrides(text: str) -> dict[str, Any]:

@@ -80,8 +80,8 @@ def test_parse_subjects_and_values():
 
     assert parse_subjects(["1..9"]) == list(range(1, 10))
     assert parse_subjects(["1-3", "7", "2,8"]) == [1, 2, 3, 7, 8]
-    assert [parse_value(v) for v in ("3", "0.5", "true", "none", "x")] == [
-        3, 0.5, True, None, "x"]
+    assert [parse_value(v) for v in ("3", "0.5", "true", "none", "x", "0.5/0.999", "4-28/4")] == [
+        3, 0.5, True, None, "x", [0.5, 0.999], "4-28/4"]
 
 
 def test_subject_dependent_script_writes_records_and_summary(fake_mixnet, tmp_path):

@@ -168,3 +168,14 @@ def test_new_options_left_out_of_settings_and_checkpoint_hash_while_unset():
     h0 = data_fingerprint(base, X, y, None, None)
     h1 = data_fingerprint(MixNetClassifier(optimizer="adamw"), X, y, None, None)
     assert h0 != h1
+
+
+def test_recipe_multitask_save_load_keeps_the_input_z_score(tmp_path):
+    X, y = tiny_epochs()
+    est = get_method("CTNet+mtl[ew]+recipe+noaug", max_epochs=1, batch_size=8,
+                     device="cpu").build()
+    est.fit(X[:28], y[:28], X_val=X[28:], y_val=y[28:])
+    assert "standardize" in est.features_.pipeline_.named_steps
+    again = type(est).load(est.save(tmp_path / "est.pt"), device="cpu")
+    np.testing.assert_allclose(again.predict_proba(X[:6]), est.predict_proba(X[:6]), rtol=1e-5)
+    assert again.get_params()["betas"] == est.get_params()["betas"]

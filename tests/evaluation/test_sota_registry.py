@@ -90,6 +90,8 @@ def test_set_overrides_in_the_name_are_recorded_and_checked():
     # applied after the other parts, in whatever order they are written
     assert default_config("MixNet+set[mtl=pcgrad]+aug")["mtl"] == "pcgrad"
     assert default_config("ATCNet+set[max_epochs=5]")["max_epochs"] == 5
+    est = get_method("TCFormer+set[betas=0.5/0.999]").build()  # a list value: TCFormer's code
+    assert est.resolved_config()["betas"] == [0.5, 0.999]
     assert default_config("MixNet[val-tuned]+set[warmup=3]", "sd")["warmup"] == 3
     est = make_estimator("MixNet[best]+set[bands=4-28/4]")  # a band set as text
     assert est.bands == "4-28/4"
