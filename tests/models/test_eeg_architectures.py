@@ -173,12 +173,12 @@ def test_checkpoint_fingerprint_holds_the_architecture_only_when_set() -> None:
     checkpoints resume); one with an architecture gets its own settings hash."""
     from eegmtl._io import fit_fingerprint
     from eegmtl.mixnet.classifier import MixNetClassifier
-    from eegmtl.mixnet.inputs import _RESUMABLE, data_fingerprint
+    from eegmtl.mixnet.inputs import _HASHED_IF_SET, _RESUMABLE, data_fingerprint
 
     X, y = _tiny(20)
     plain = MixNetClassifier()
-    old_style = fit_fingerprint(plain, X, y, resumable=_RESUMABLE + ("architecture",
-                                                                     "architecture_kwargs"))
+    # the parameters added since (architecture, optimisation options) left out while unset
+    old_style = fit_fingerprint(plain, X, y, resumable=_RESUMABLE + _HASHED_IF_SET)
     assert data_fingerprint(plain, X, y)["settings_hash"] == old_style["settings_hash"]
     hashes = {data_fingerprint(MixNetClassifier(architecture=a), X, y)["settings_hash"]
               for a in ("mmoe", "cgc")}
