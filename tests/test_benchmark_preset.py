@@ -254,29 +254,33 @@ def test_shards_of_a_time_limited_run_share_one_deadline():
 
 def test_shards_get_the_deadline_and_stop_with_the_interrupted_parent(monkeypatch):
     """A multi-GPU run: every shard's command carries the parent's one deadline; Ctrl-C or
-    SIGTERM to the parent alone stops the shards before the parent goes on (no orphans)."""
+    SIGTERM to the parent alone (here: raised where the parent waits for its shards, as the
+    signal handler would) stops the shards before the parent goes on (no orphans)."""
     import argparse
-    import os
     import signal
     import subprocess
     import sys
-    import threading
 
-    started, popen = [], subprocess.Popen
+    started = []
+
+    class Shard(subprocess.Popen):  # the parent's first wait for a shard is interrupted
+        interrupted = False
+
+        def wait(self, timeout=None):
+            if timeout is None and not Shard.interrupted:
+                Shard.interrupted = True
+                raise KeyboardInterrupt
+            return super().wait(timeout)
 
     def fake_popen(cmd, env):  # a shard that would run for a minute
-        started.append((cmd, env["CUDA_VISIBLE_DEVICES"]))
-        proc = popen([sys.executable, "-c", "import time; time.sleep(60)"])
-        started[-1] += (proc,)
+        proc = Shard([sys.executable, "-c", "import time; time.sleep(60)"])
+        started.append((cmd, env["CUDA_VISIBLE_DEVICES"], proc))
         return proc
 
     monkeypatch.setattr(benchmark.subprocess, "Popen", fake_popen)
     args = argparse.Namespace(argv=["--preset", "full"], time_limit=None, deadline=1234.5)
-    timer = threading.Timer(1.0, os.kill, (os.getpid(), signal.SIGINT))  # Ctrl-C, parent only
-    timer.start()
     with pytest.raises(KeyboardInterrupt):
         benchmark._run_shards(args, 2)
-    timer.cancel()
     assert [(c[-4:], gpu) for c, gpu, _ in started] == [
         (["--shard", "0/2", "--deadline", "1234.5"], "0"),
         (["--shard", "1/2", "--deadline", "1234.5"], "1")]
