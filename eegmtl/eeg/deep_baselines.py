@@ -310,7 +310,7 @@ class BraindecodeClassifier(ClassifierMixin, BaseEstimator):
         if mode is not None:
             fitted = EpochStandardizer(per=mode).fit(Xt)
             self.scale_ = (fitted.mean_, fitted.scale_)
-            Xt = ((Xt - self.scale_[0]) / self.scale_[1]).astype(np.float32)
+            Xt = fitted.transform(Xt).astype(np.float32, copy=False)
         val = None
         if X_val is not None:
             if not np.isin(np.asarray(y_val), self.classes_).all():
