@@ -131,7 +131,9 @@ RECIPES: dict[str, Recipe] = {r.model: r for r in [
            patience=120,
            deviations="the 2b script uses batch 100 and a 10-layer, 5-head encoder (emb 40); "
                       "this entry has batch 72 and braindecode's 6 layers / 10 heads (the 2a "
-                      "script's values); S&R segments come from the batch, not the whole "
+                      "script's values; EEGConformer+set[batch_size=100,model.num_layers=10,"
+                      "model.num_heads=5] runs the 2b script's); S&R segments come from the "
+                      "batch, not the whole "
                       "training set; the script reports the best test epoch, here the best "
                       "validation-loss epoch"),
     Recipe("EEGTCNet", "adam", 1e-3, 750, 64, 250.0, 4.5,
@@ -152,9 +154,10 @@ RECIPES: dict[str, Recipe] = {r.model: r for r in [
            augmentation={"transforms": [_SR], "n_augmentation": 1},
            deviations="forks of the repo's tcformer.yaml set Adam beta1 0.5 (here 0.9), a "
                       "5-layer encoder (trans_depth: 5; here braindecode's 2, the paper's "
-                      "Table 1 value), weight decay 1e-3 or 5e-3, a per-channel z-score (here "
-                      "one scalar), a cosine schedule with 20 warm-up epochs (not applied) and "
-                      "125 epochs for leave-one-subject-out (here 500)"),
+                      "Table 1 value; +set[model.n_transformer_layers=5]), weight decay 1e-3 "
+                      "or 5e-3, a per-channel z-score (here one scalar), a cosine schedule "
+                      "with 20 warm-up epochs (not applied) and 125 epochs for "
+                      "leave-one-subject-out (here 500)"),
     Recipe("CTNet", "adam", 1e-3, 1000, 72, 250.0, 4.0,
            "Zhao et al. 2024, Sci Rep 14:20237; repo snailpt/CTNet main_subject_specific.py "
            "(Adam 1e-3, betas (0.5, 0.999), batch 72, 1000 epochs, z-score, S&R x3, F1=8, "

@@ -42,7 +42,10 @@ Grammar (suffixes in any order, each at most once)::
   ``TCFormer+set[betas=0.5/0.999]``, else text; a band set is given as text,
   ``+set[bands=4-28/4]``, see :func:`eegmtl.eeg.filters.parse_bands`); the overrides are
   recorded and hashed with the config, so the name tells the variant apart in every record
-  and report.
+  and report. ``model.<argument>`` keys set a constructor argument of the braindecode network
+  (a registry network's, or the trunk of ``+mtl``), e.g.
+  ``EEGConformer+set[model.num_layers=10,model.num_heads=5]`` (:func:`apply_overrides`); the
+  signal's shape (``n_chans``, ``n_times``, ...) stays the harness's.
 - ``EEGNet`` / ``ShallowFBCSPNet`` with a suffix are built on ``EEGNet[val]`` /
   ``ShallowFBCSPNet[val]`` (the recipe path with validation-fold early stopping): the older
   rows' own path takes no augmentation.
@@ -63,10 +66,14 @@ __all__ = [
     "BACKBONE_OPTIONS",
     "DEFAULT_AUGMENTATION",
     "SUFFIX_KINDS",
+    "NETWORK_PREFIX",
+    "apply_overrides",
     "augmentation_spec",
+    "check_network_args",
     "composed_method",
     "recipe_options",
     "config_overrides",
+    "network_slot",
     "parse_name",
     "parse_value",
 ]
@@ -95,6 +102,15 @@ SUFFIX_KINDS = "aug|noaug|mtl|recipe|arch|set"
 _SUFFIX = rf"\+(?:{SUFFIX_KINDS})(?:\[[^\]]*\])?"
 _NAME = re.compile(rf"^(?P<base>.+?)(?P<suffixes>(?:{_SUFFIX})+)$")
 _LEGACY = {"EEGNet": "EEGNet[val]", "ShallowFBCSPNet": "ShallowFBCSPNet[val]"}
+
+#: ``+set[model.<argument>=value]``: a constructor argument of the braindecode network
+NETWORK_PREFIX = "model."
+#: the configuration entries holding a braindecode network's constructor arguments: a registry
+#: network's (``model``) and a ``+mtl`` trunk's (``backbone``)
+_NETWORK_SLOTS = {"model_kwargs": "model", "backbone_kwargs": "backbone"}
+#: network arguments the harness sets from the data, never from a name
+_SIGNAL_ARGS = frozenset({"n_chans", "n_outputs", "n_times", "sfreq", "chs_info",
+                          "input_window_seconds"})
 
 
 def parse_value(text: str) -> Any:
@@ -125,7 +141,8 @@ def _number(text: str) -> int | float | None:
 
 
 def config_overrides(text: str) -> dict[str, Any]:
-    """The ``key=value`` pairs of ``+set[text]`` (values by :func:`parse_value`).
+    """The ``key=value`` pairs of ``+set[text]`` (values by :func:`parse_value`); a key is a
+    configuration entry or ``model.<argument>`` (:data:`NETWORK_PREFIX`).
 
     Raises
     ------
@@ -136,13 +153,80 @@ def config_overrides(text: str) -> dict[str, Any]:
     for item in (t.strip() for t in text.split(",")):
         key, sep, value = item.partition("=")
         key = key.strip()
-        if not sep or not key.isidentifier():
+        if not sep or not key.removeprefix(NETWORK_PREFIX).isidentifier():
             raise ValueError(f"+set[...] takes key=value items separated by commas (e.g. "
                              f"+set[n_components=3]); got {item!r}.")
         if key in out:
             raise ValueError(f"+set[...] gives {key!r} twice.")
         out[key] = parse_value(value.strip())
     return out
+
+
+def network_slot(config: dict[str, Any]) -> str | None:
+    """The configuration key holding the braindecode network's arguments (None: no network)."""
+    return next((k for k, owner in _NETWORK_SLOTS.items() if config.get(owner)), None)
+
+
+def apply_overrides(config: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
+    """``config`` with ``overrides`` applied: plain keys replace configuration entries,
+    ``model.<argument>`` keys (:data:`NETWORK_PREFIX`) update the braindecode network's
+    constructor arguments (``model_kwargs`` of a registry network, ``backbone_kwargs`` of a
+    ``+mtl`` trunk), keeping its other arguments. ``config`` is not modified.
+
+    Raises
+    ------
+    ValueError
+        A ``model.`` key on a pipeline without a braindecode network.
+    """
+    out = dict(config)
+    network = {k.removeprefix(NETWORK_PREFIX): v for k, v in overrides.items()
+               if k.startswith(NETWORK_PREFIX)}
+    out.update({k: v for k, v in overrides.items() if not k.startswith(NETWORK_PREFIX)})
+    if network:
+        slot = network_slot(out)
+        if slot is None:
+            raise ValueError(f"{sorted(NETWORK_PREFIX + k for k in network)}: this pipeline has "
+                             "no braindecode network to set arguments of (model.<argument> "
+                             "applies to the braindecode rows and to <network>+mtl[...]).")
+        out[slot] = {**(out.get(slot) or {}), **network}
+    return out
+
+
+def check_network_args(config: dict[str, Any], overrides: dict[str, Any]) -> None:
+    """Check the ``model.<argument>`` keys of ``overrides`` against the constructor of the
+    braindecode network of ``config`` (its signature; the values are checked when the network
+    is built).
+
+    Raises
+    ------
+    ValueError
+        No network, an argument the network does not take, or one set from the data.
+    """
+    args = sorted(k.removeprefix(NETWORK_PREFIX) for k in overrides
+                  if k.startswith(NETWORK_PREFIX))
+    if not args:
+        return
+    slot = network_slot(config)
+    if slot is None:
+        apply_overrides(config, overrides)  # raises the no-network error
+        return
+    model = str(config[_NETWORK_SLOTS[slot]])
+    import braindecode.models
+
+    cls = getattr(braindecode.models, model, None)
+    if cls is None:
+        raise ValueError(f"{model!r} is not a braindecode model class; model.<argument> needs "
+                         "one.")
+    params = {n for n, p in inspect.signature(cls).parameters.items()
+              if p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)}
+    fixed = [a for a in args if a in _SIGNAL_ARGS]
+    if fixed:
+        raise ValueError(f"{[NETWORK_PREFIX + a for a in fixed]}: the signal's shape and rate "
+                         f"are set from the data, not by a name.")
+    unknown = [a for a in args if a not in params]
+    if unknown:
+        raise ValueError(f"braindecode's {model} takes no {unknown}; its arguments: "
+                         f"{sorted(params - _SIGNAL_ARGS)}.")
 
 
 def parse_name(name: str) -> tuple[str, dict[str, str | None]]:
@@ -357,18 +441,23 @@ def _with_overrides(name: str, factory: Any, base_defaults: Callable[[str], dict
     known: set[str] = set()
     for protocol in ("subject_dependent", "subject_independent"):
         try:
-            known |= set(base_defaults(protocol))
+            config = base_defaults(protocol)
         except ValueError:  # e.g. settings tuned for one protocol only
             continue
+        known |= set(config)
+        try:
+            check_network_args(config, overrides)
+        except ValueError as err:
+            raise ValueError(f"{name!r}: +set[...]: {err.args[0]}") from None
     if factory in (m._mixnet_factory, m._min2net_factory):
         known |= set(inspect.signature(m._mixnet_class(name)).parameters)
-    unknown = sorted(set(overrides) - known)
+    unknown = sorted(k for k in set(overrides) - known if not k.startswith(NETWORK_PREFIX))
     if unknown:
         raise ValueError(f"{name!r}: +set[...] cannot set {unknown}; settable here: "
-                         f"{sorted(known)}.")
+                         f"{sorted(known)}, or model.<argument> of a braindecode network.")
 
     def defaults(protocol: str) -> dict[str, Any]:
-        return {**base_defaults(protocol), **overrides}
+        return apply_overrides(base_defaults(protocol), overrides)
 
     if factory in (m._mixnet_factory, m._min2net_factory):
         _check_mixnet_values(name, factory, defaults)

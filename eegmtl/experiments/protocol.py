@@ -27,6 +27,12 @@ from typing import Any
 
 from eegmtl.benchmarks._cache import cache_dir
 from eegmtl.config import RESULTS_DIR_HELP, results_dir
+from eegmtl.evaluation.composed import (
+    NETWORK_PREFIX,
+    apply_overrides,
+    check_network_args,
+    network_slot,
+)
 from eegmtl.evaluation.methods import (
     available_methods,
     default_config,
@@ -85,7 +91,8 @@ def add_arguments(parser: argparse.ArgumentParser, protocol: str = "subject_depe
     p.add_argument("--device", default=None, help="deep methods only: cpu, cuda, auto")
     p.add_argument("--set", nargs="+", default=[], metavar="KEY=VALUE",
                    help="config override for every method whose config has KEY "
-                        "(e.g. lr=5e-4 patience=30); the pipeline names do not carry it: "
+                        "(e.g. lr=5e-4 patience=30; model.ARG=VALUE: an argument of the "
+                        "braindecode network); the pipeline names do not carry it: "
                         "for a named variant use NAME+set[KEY=VALUE,...]")
     p.add_argument("--quick", action="store_true",
                    help="smoke test: subject 1, fold 1, 2 epochs, results to *_quick.csv")
@@ -132,18 +139,34 @@ def method_params(args: argparse.Namespace, protocol: str) -> dict[str, dict[str
         k, v = item.split("=", 1)
         sets[k] = parse_value(v)
     out: dict[str, dict[str, Any]] = {}
+    unused = set(sets)
+    network = {k: v for k, v in sets.items() if k.startswith(NETWORK_PREFIX)}
     for name in args.methods:
         try:
             cfg = default_config(name, protocol)
         except ValueError as err:
             raise SystemExit(f"eegmtl {protocol_short(protocol)}: {err}") from None
         over = {k: v for k, v in sets.items() if k in cfg}
+        if network and network_slot(cfg) is not None:
+            try:
+                check_network_args(cfg, network)
+            except ValueError as err:
+                raise SystemExit(f"eegmtl {protocol_short(protocol)}: --set for {name}: "
+                                 f"{err}") from None
+            with_args = apply_overrides(cfg, network)
+            over.update({k: v for k, v in with_args.items() if cfg.get(k) != v})
+            unused -= set(network)
+        unused -= set(over)
         if is_deep_method(name) and args.max_epochs is not None:
             over["max_epochs"] = args.max_epochs
         if is_deep_method(name) and args.device is not None:
             over["device"] = args.device
         if over:
             out[name] = over
+    if unused:
+        raise SystemExit(f"eegmtl {protocol_short(protocol)}: --set {sorted(unused)}: none of "
+                         f"{list(args.methods)} has such a setting (a key of a method's "
+                         "configuration, or model.<argument> of a braindecode network).")
     return out
 
 

@@ -104,6 +104,65 @@ def test_set_overrides_in_the_name_are_recorded_and_checked():
                      ("MixNet+set[bands=4-30/4]", "whole multiple of WIDTH")]:
         assert re.search(why, method_error(bad)), (bad, method_error(bad))
 
+
+def test_set_network_arguments_reach_the_braindecode_network():
+    from eegmtl._io import config_hash
+    from eegmtl.evaluation.composed import apply_overrides
+    from eegmtl.evaluation.methods import method_error
+
+    base = default_config("CTNet")
+    cfg = default_config("CTNet+set[model.num_layers=2,model.num_heads=4]")
+    # the recipe's other network arguments are kept; the change is hashed with the config
+    assert cfg["model_kwargs"] == {**base["model_kwargs"], "num_layers": 2, "num_heads": 4}
+    assert config_hash(cfg) != config_hash(base)
+    assert default_config("CTNet")["model_kwargs"]["num_layers"] == 6  # registry untouched
+    X, y = tiny_epochs()
+    est = get_method("EEGConformer+set[model.num_layers=1,model.num_heads=2]", max_epochs=1,
+                     batch_size=8).build()
+    est.fit(X[:28], y[:28], X_val=X[28:], y_val=y[28:])
+    modules = list(est.net_.module_.modules())
+    blocks = [m for m in modules if type(m).__name__ == "_TransformerEncoderBlock"]
+    heads = {m.num_heads for m in modules if type(m).__name__ == "MultiHeadAttention"}
+    assert len(blocks) == 1 and heads == {2}
+    # the trunk of a multi-task network
+    cfg = default_config("EEGNet+mtl[aligned_mtl]+set[model.F1=4,model.D=1]")
+    assert cfg["backbone_kwargs"]["F1"] == 4 and cfg["backbone_kwargs"]["D"] == 1
+    est = get_method("EEGNet+mtl[aligned_mtl]+set[model.F1=4,model.D=1]", max_epochs=1,
+                     device="cpu").build()
+    est.fit(X[:28], y[:28], X_val=X[28:], y_val=y[28:])
+    first = next(m for m in est.model_.trunk.modules()
+                 if isinstance(m, __import__("torch").nn.Conv2d))
+    assert first.out_channels == 4
+    for bad, why in [("CTNet+set[model.n_layers=2]", "takes no \\['n_layers'\\]"),
+                     ("CTNet+set[model.n_chans=5]", "set from the data"),
+                     ("MixNet+set[model.F1=4]", "no braindecode network"),
+                     ("CSP+LDA+set[model.F1=4]", "not a deep pipeline"),
+                     ("CTNet+set[model.=4]", "key=value"),
+                     ("CTNet+set[model.a.b=4]", "key=value")]:
+        assert re.search(why, method_error(bad)), (bad, method_error(bad))
+    with pytest.raises(ValueError, match="no braindecode network"):
+        apply_overrides(default_config("MixNet"), {"model.F1": 4})
+
+
+def test_cli_set_reaches_network_arguments_and_refuses_unused_keys():
+    import argparse
+
+    from eegmtl.experiments.protocol import method_params
+
+    args = argparse.Namespace(set=["model.num_layers=2", "lr=5e-4"], max_epochs=None,
+                              device=None, methods=["CTNet", "MixNet", "CSP+LDA"])
+    params = method_params(args, "subject_dependent")
+    assert params["CTNet"]["model_kwargs"] == {**default_config("CTNet")["model_kwargs"],
+                                               "num_layers": 2}
+    assert params["CTNet"]["lr"] == 5e-4 and params["MixNet"] == {"lr": 5e-4}
+    assert "CSP+LDA" not in params
+    for sets, why in [(["lr_typo=1"], "none of .* has such a setting"),
+                      (["model.n_layers=2"], "takes no"),
+                      (["model.F1=4"], "none of")]:
+        args.set, args.methods = sets, ["CTNet", "MixNet"] if "F1" not in sets[0] else ["MixNet"]
+        with pytest.raises(SystemExit, match=why):
+            method_params(args, "subject_dependent")
+
 @pytest.mark.parametrize("name", ["EEGNet+mtl[blending]", "ATCNet+mtl[aligned_mtl]",
                                   "EEGTCNet+mtl[blending]", "ShallowFBCSPNet+mtl[aligned_mtl]"])
 def test_multitask_braindecode_from_registry(name):
