@@ -273,18 +273,19 @@ def _run_shards(args: argparse.Namespace, gpus: int) -> int:
         raise
 
 
-def record_counts(plan: list[Stage]) -> dict[Path, int]:
-    """Records in each record file of ``plan`` now (before a run)."""
-    from eegmtl.experiments.summaries import record_count
+def record_keys_before(plan: list[Stage], methods: list[str]) -> dict[Path, set[tuple]]:
+    """Keys of the records of ``methods`` in each record file of ``plan`` now (before a run)."""
+    from eegmtl.experiments.summaries import record_keys
 
-    return {path: record_count(path) for path in sorted({st.records for st in plan})}
+    return {path: record_keys(path, methods) for path in sorted({st.records for st in plan})}
 
 
 def write_summaries(plan: list[Stage], args: argparse.Namespace,
-                    before: dict[Path, int] | None) -> None:
+                    before: dict[Path, set[tuple]] | None,
+                    methods: list[str] | None = None) -> None:
     """The summary of every record file of ``plan``, the command logged in each; ``before``
-    (the counts of :func:`record_counts` at the start) marks an interrupted run, whose command
-    is logged only where it added records."""
+    (:func:`record_keys_before` of ``methods`` at the start) marks an interrupted run, whose
+    command is logged only where it added records of ``methods``."""
     from eegmtl.experiments.summaries import write_interrupted_summary, write_summary
 
     for path in sorted({st.records for st in plan}):
@@ -293,7 +294,8 @@ def write_summaries(plan: list[Stage], args: argparse.Namespace,
         out, wall = path.with_name(f"{path.stem}_summary.md"), elapsed_s()
         if before is not None:
             write_interrupted_summary(path, out, protocol, command_line(args), wall,
-                                      n_before=before.get(path, 0), **kw)
+                                      keys_before=before.get(path, set()),
+                                      pipelines=methods, **kw)
         else:
             write_summary(path, out, protocol, command_line(args), wall, **kw)
 
@@ -592,14 +594,14 @@ def run(args: argparse.Namespace) -> int:
                                                   args.threads, args.gpu_mem_per_worker)
     if gpus > 1 and not args.shard and not args.estimate:
         print(f"{gpus} GPUs: one process per GPU, subjects sharded")
-        before = record_counts(plan)
+        before = record_keys_before(plan, methods)
         try:
             status = _run_shards(args, gpus)
         except KeyboardInterrupt:
-            write_summaries(plan, args, before)
+            write_summaries(plan, args, before, methods)
             raise
         # a failed shard: the command is logged as an interrupted run, where it added records
-        write_summaries(plan, args, before if status else None)
+        write_summaries(plan, args, before if status else None, methods)
         return status
     wanted = {"max_epochs": max_epochs, "device": device}
     overrides = {p: {m: method_overrides(m, p, wanted) for m in methods}
@@ -677,11 +679,11 @@ def run(args: argparse.Namespace) -> int:
     data = synthetic_2b() if args.synthetic else load_default_data()
     expected = {(r.protocol, r.pipeline): r.cost for r in rows if math.isfinite(r.cost)}
     deadline, deferred = run_deadline(args), 0
-    before = record_counts(plan)
+    before = record_keys_before(plan, methods)
 
     def summaries(interrupted: bool) -> None:
         if not args.shard:  # a shard's parent process writes them
-            write_summaries(plan, args, before if interrupted else None)
+            write_summaries(plan, args, before if interrupted else None, methods)
 
     try:
         for st in plan:

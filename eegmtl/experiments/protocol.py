@@ -252,7 +252,7 @@ def run(args: argparse.Namespace) -> int:
     from eegmtl.evaluation.runner import run_protocol
     from eegmtl.evaluation.tables import to_markdown
     from eegmtl.experiments.summaries import (
-        record_count,
+        record_keys,
         selection_rows,
         write_interrupted_summary,
         write_summary,
@@ -309,7 +309,7 @@ def run(args: argparse.Namespace) -> int:
                    "expected_fit_s": expected_fit_times([results, *args.estimate_from],
                                                         protocol, list(args.methods), gpu,
                                                         config_hashes=hashes)}
-    n_before = record_count(results) if not args.estimate else 0
+    keys_before = record_keys(results, args.methods) if not args.estimate else set()
     try:
         df = run_protocol(protocol, args.methods, subjects, plan_only=args.estimate,
                           **run_kw, **limited)
@@ -318,7 +318,7 @@ def run(args: argparse.Namespace) -> int:
         if not args.estimate:
             write_interrupted_summary(results, summary, protocol, command_line(args),
                                       elapsed_s(), title=title,
-                                      n_before=n_before)
+                                      keys_before=keys_before, pipelines=args.methods)
             print(f"summary {summary} written from the records so far", file=sys.stderr)
         raise
     if args.estimate:

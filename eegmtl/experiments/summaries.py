@@ -10,16 +10,17 @@ from __future__ import annotations
 
 import datetime as _dt
 import json
+from collections.abc import Iterable
 from pathlib import Path
 
 import pandas as pd
 
 from eegmtl._io import atomic_write
-from eegmtl.evaluation.records import load_records
+from eegmtl.evaluation.records import done_keys, load_records
 from eegmtl.evaluation.tables import markdown_table, to_markdown
 from eegmtl.experiments._common import display_path
 
-__all__ = ["CONTEXT", "SELECTION_NOTE", "SETTING_KEYS", "record_count", "selection_rows",
+__all__ = ["CONTEXT", "SELECTION_NOTE", "SETTING_KEYS", "record_keys", "selection_rows",
            "summary_header", "write_interrupted_summary", "write_summary"]
 
 CONTEXT = (
@@ -90,19 +91,26 @@ def write_summary(
     return text
 
 
-def record_count(records_path: Path) -> int:
-    """Number of records in ``records_path`` (0 when there is no such file)."""
-    return len(load_records(records_path)) if Path(records_path).is_file() else 0
+def record_keys(records_path: Path, pipelines: Iterable[str] | None = None) -> set[tuple]:
+    """Keys of the records in ``records_path`` (:func:`~eegmtl.evaluation.records.done_keys`),
+    of ``pipelines`` only when given; empty when there is no such file."""
+    if not Path(records_path).is_file():
+        return set()
+    df = load_records(records_path)
+    if pipelines is not None:
+        df = df[df["pipeline"].isin(list(pipelines))]
+    return done_keys(df)
 
 
 def write_interrupted_summary(
     records_path: Path, summary_path: Path, protocol: str, command: str, wall: float,
-    *, title: str, n_before: int,
+    *, title: str, keys_before: set[tuple], pipelines: Iterable[str] | None = None,
 ) -> None:
     """The summary of a run stopped by Ctrl-C or SIGTERM: every record written so far, and
-    ``command`` logged (marked ``# interrupted``) when the run added records to the
-    ``n_before`` the file had when it started."""
-    added = record_count(records_path) - n_before
+    ``command`` logged (marked ``# interrupted``) when the run added records: keys of its
+    ``pipelines`` that were not among ``keys_before`` (:func:`record_keys` at its start), so
+    that rows other runs add to the same file meanwhile are not counted."""
+    added = len(record_keys(records_path, pipelines) - keys_before)
     write_summary(records_path, summary_path, protocol,
                   f"{command}  # interrupted after {added} new records" if added > 0 else None,
                   wall, title=title)

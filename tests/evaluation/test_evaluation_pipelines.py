@@ -199,6 +199,8 @@ class _TerminatedMixNet(FakeMixNet):
     """The fake MixNet whose second fit gets SIGTERM (as from a scheduler's time limit)."""
 
     fits = 0
+    #: a record file that another run writes to while this one runs (its first row, renamed)
+    other_writer: Path | None = None
 
     def fit(self, X, y, X_val=None, y_val=None):
         import os
@@ -207,6 +209,11 @@ class _TerminatedMixNet(FakeMixNet):
 
         type(self).fits += 1
         if type(self).fits == 2:
+            if self.other_writer is not None:
+                from eegmtl.evaluation.records import merge_records
+
+                other = load_records(self.other_writer).head(1).assign(pipeline="OtherRun")
+                merge_records(other, self.other_writer)
             os.kill(os.getpid(), signal.SIGTERM)
             time.sleep(5)  # the handler interrupts this
         return super().fit(X, y, X_val, y_val)
@@ -214,26 +221,28 @@ class _TerminatedMixNet(FakeMixNet):
 
 def test_sigterm_stops_like_ctrl_c_and_writes_the_summary(fake_mixnet, tmp_path, capsys):
     """SIGTERM during ``sd``: exit status 143, the finished fit recorded, the summary written
-    from it and the command logged as interrupted; the same command then finishes the run."""
+    from it and the command logged as interrupted with the records it added (not those another
+    run added to the same file meanwhile); the same command then finishes the run."""
     import signal
 
     old = METHODS["MixNet"]
-    _TerminatedMixNet.fits = 0
+    res = tmp_path / "sd.csv"
+    _TerminatedMixNet.fits, _TerminatedMixNet.other_writer = 0, res
     register_method("MixNet", lambda c: _TerminatedMixNet(
         **{k: v for k, v in c.items() if k != "method"}), old[1], overwrite=True)
     sd = _load("subject_dependent.py")
-    res = tmp_path / "sd.csv"
     args = ["--methods", "MixNet", "--subjects", "1", "2", "3", "--only-folds", "1",
             "--results", str(res), "--no-progress"]
     handler = signal.getsignal(signal.SIGTERM)
     assert sd.main(args) == 143
     assert signal.getsignal(signal.SIGTERM) is handler  # the command's handler is gone
     assert "terminated" in capsys.readouterr().err
-    assert len(load_records(res)) == 1
+    assert sorted(load_records(res)["pipeline"]) == ["MixNet", "OtherRun"]
     log = (tmp_path / "sd.csv.commands.log").read_text().splitlines()
     assert len(log) == 1 and log[0].endswith("# interrupted after 1 new records")
     assert "| MixNet |" in (tmp_path / "sd_summary.md").read_text()
-    assert sd.main(args) == 0 and len(load_records(res)) == 3
+    _TerminatedMixNet.other_writer = None
+    assert sd.main(args) == 0 and len(load_records(res)) == 4
 
 
 class _DyingMixNet(FakeMixNet):
