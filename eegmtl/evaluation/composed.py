@@ -45,7 +45,9 @@ Grammar (suffixes in any order, each at most once)::
   and report. ``model.<argument>`` keys set a constructor argument of the braindecode network
   (a registry network's, or the trunk of ``+mtl``), e.g.
   ``EEGConformer+set[model.num_layers=10,model.num_heads=5]`` (:func:`apply_overrides`); the
-  signal's shape (``n_chans``, ``n_times``, ...) stays the harness's.
+  signal's shape (``n_chans``, ``n_times``, ...) stays the harness's. ``flat.<field>`` keys
+  set fields of a MixNet-family pipeline's flat-minima step (``FlatConfig``), e.g.
+  ``MixNet+mtl[f-aligned_mtl]+set[flat.aggregate=loss_weights]``.
 - ``EEGNet`` / ``ShallowFBCSPNet`` with a suffix are built on ``EEGNet[val]`` /
   ``ShallowFBCSPNet[val]`` (the recipe path with validation-fold early stopping): the older
   rows' own path takes no augmentation.
@@ -66,6 +68,7 @@ __all__ = [
     "BACKBONE_OPTIONS",
     "DEFAULT_AUGMENTATION",
     "SUFFIX_KINDS",
+    "FLAT_PREFIX",
     "NETWORK_PREFIX",
     "apply_overrides",
     "augmentation_spec",
@@ -105,6 +108,8 @@ _LEGACY = {"EEGNet": "EEGNet[val]", "ShallowFBCSPNet": "ShallowFBCSPNet[val]"}
 
 #: ``+set[model.<argument>=value]``: a constructor argument of the braindecode network
 NETWORK_PREFIX = "model."
+#: ``+set[flat.<field>=value]``: a field of the flat-minima step's ``FlatConfig``
+FLAT_PREFIX = "flat."
 #: the configuration entries holding a braindecode network's constructor arguments: a registry
 #: network's (``model``) and a ``+mtl`` trunk's (``backbone``)
 _NETWORK_SLOTS = {"model_kwargs": "model", "backbone_kwargs": "backbone"}
@@ -142,7 +147,8 @@ def _number(text: str) -> int | float | None:
 
 def config_overrides(text: str) -> dict[str, Any]:
     """The ``key=value`` pairs of ``+set[text]`` (values by :func:`parse_value`); a key is a
-    configuration entry or ``model.<argument>`` (:data:`NETWORK_PREFIX`).
+    configuration entry, ``model.<argument>`` (:data:`NETWORK_PREFIX`) or ``flat.<field>``
+    (:data:`FLAT_PREFIX`).
 
     Raises
     ------
@@ -153,7 +159,8 @@ def config_overrides(text: str) -> dict[str, Any]:
     for item in (t.strip() for t in text.split(",")):
         key, sep, value = item.partition("=")
         key = key.strip()
-        if not sep or not key.removeprefix(NETWORK_PREFIX).isidentifier():
+        if not sep or not key.removeprefix(NETWORK_PREFIX).removeprefix(FLAT_PREFIX
+                                                                         ).isidentifier():
             raise ValueError(f"+set[...] takes key=value items separated by commas (e.g. "
                              f"+set[n_components=3]); got {item!r}.")
         if key in out:
@@ -171,7 +178,10 @@ def apply_overrides(config: dict[str, Any], overrides: dict[str, Any]) -> dict[s
     """``config`` with ``overrides`` applied: plain keys replace configuration entries,
     ``model.<argument>`` keys (:data:`NETWORK_PREFIX`) update the braindecode network's
     constructor arguments (``model_kwargs`` of a registry network, ``backbone_kwargs`` of a
-    ``+mtl`` trunk), keeping its other arguments. ``config`` is not modified.
+    ``+mtl`` trunk), keeping its other arguments; ``flat.<field>`` keys (:data:`FLAT_PREFIX`)
+    set fields of the flat-minima step (``config["flat"]`` becomes a dict of
+    :class:`~eegmtl.mtl.flat.FlatConfig` fields, its other fields kept or at their defaults;
+    this switches the flat step on, ``f-`` method or not). ``config`` is not modified.
 
     Raises
     ------
@@ -181,7 +191,15 @@ def apply_overrides(config: dict[str, Any], overrides: dict[str, Any]) -> dict[s
     out = dict(config)
     network = {k.removeprefix(NETWORK_PREFIX): v for k, v in overrides.items()
                if k.startswith(NETWORK_PREFIX)}
-    out.update({k: v for k, v in overrides.items() if not k.startswith(NETWORK_PREFIX)})
+    flat = {k.removeprefix(FLAT_PREFIX): v for k, v in overrides.items()
+            if k.startswith(FLAT_PREFIX)}
+    out.update({k: v for k, v in overrides.items()
+                if not k.startswith((NETWORK_PREFIX, FLAT_PREFIX))})
+    if flat:
+        from eegmtl.mtl.flat import make_flat_config
+
+        base = make_flat_config(out.get("flat"))
+        out["flat"] = {**(base.as_record() if base is not None else {}), **flat}
     if network:
         slot = network_slot(out)
         if slot is None:
@@ -449,9 +467,14 @@ def _with_overrides(name: str, factory: Any, base_defaults: Callable[[str], dict
             check_network_args(config, overrides)
         except ValueError as err:
             raise ValueError(f"{name!r}: +set[...]: {err.args[0]}") from None
-    if factory in (m._mixnet_factory, m._min2net_factory):
+    mixnet_like = factory in (m._mixnet_factory, m._min2net_factory)
+    if mixnet_like:
         known |= set(inspect.signature(m._mixnet_class(name)).parameters)
-    unknown = sorted(k for k in set(overrides) - known if not k.startswith(NETWORK_PREFIX))
+    flat = sorted(k for k in overrides if k.startswith(FLAT_PREFIX))
+    if flat:
+        _check_flat_fields(name, mixnet_like, {k: overrides[k] for k in flat})
+    unknown = sorted(k for k in set(overrides) - known
+                     if not k.startswith((NETWORK_PREFIX, FLAT_PREFIX)))
     if unknown:
         raise ValueError(f"{name!r}: +set[...] cannot set {unknown}; settable here: "
                          f"{sorted(known)}, or model.<argument> of a braindecode network.")
@@ -462,6 +485,28 @@ def _with_overrides(name: str, factory: Any, base_defaults: Callable[[str], dict
     if factory in (m._mixnet_factory, m._min2net_factory):
         _check_mixnet_values(name, factory, defaults)
     return defaults
+
+
+def _check_flat_fields(name: str, mixnet_like: bool, overrides: dict[str, Any]) -> None:
+    """``flat.<field>`` overrides: a MixNet-family pipeline, fields and values of
+    :class:`~eegmtl.mtl.flat.FlatConfig`."""
+    from dataclasses import fields
+
+    from eegmtl.mtl.flat import FlatConfig
+
+    if not mixnet_like:
+        raise ValueError(f"{name!r}: +set[{', '.join(overrides)}]: flat.<field> applies to "
+                         "MixNet-family pipelines (their flat-minima step).")
+    known = {f.name for f in fields(FlatConfig)}
+    values = {k.removeprefix(FLAT_PREFIX): v for k, v in overrides.items()}
+    unknown = sorted(set(values) - known)
+    if unknown:
+        raise ValueError(f"{name!r}: +set[...]: FlatConfig has no {unknown}; its fields: "
+                         f"{sorted(known)}.")
+    try:
+        FlatConfig(**values)
+    except (TypeError, ValueError) as err:
+        raise ValueError(f"{name!r}: +set[...]: {err.args[0]}") from None
 
 
 def _check_mixnet_values(name: str, factory: Any,

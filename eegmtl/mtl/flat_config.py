@@ -14,15 +14,18 @@ from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from typing import Any
 
-__all__ = ["FLAT_MODES", "FMTL_MULTIMNIST", "FlatConfig", "make_flat_config"]
+__all__ = ["FLAT_AGGREGATES", "FLAT_MODES", "FMTL_MULTIMNIST", "FlatConfig", "make_flat_config"]
 
 _NORMS = ("separate", "joint")
+#: how the loss and flat components of the shared gradient are aggregated (``FlatConfig``)
+FLAT_AGGREGATES = ("separate", "loss_weights")
 #: FlatConfig's fields in the groups they were added in; the first group is always recorded,
 #: a later one only when one of its fields is not at its default (records keep their hashes)
 _RECORD_GROUPS = (
     ("rho", "adaptive", "rho_heads", "norm", "eps"),
     ("mode", "every", "looksam_alpha"),
     ("start",),
+    ("aggregate",),
 )
 FLAT_MODES = ("exact", "batched", "looksam", "subset")
 
@@ -56,6 +59,15 @@ class FlatConfig:
         First flat epoch: an ``int`` is an epoch index (0-based), a ``float`` in [0, 1) a
         fraction of ``max_epochs`` (epoch ``⌊start · max_epochs⌋``, so at least the last
         ``1 − start`` of the epochs are flat). Before it the step is the plain step.
+    aggregate : {"separate", "loss_weights"}, default "separate"
+        ``"separate"``: the shared update is ``AGG(g^loss) + AGG(g^flat)``, the aggregator run
+        on each part (the paper's Algorithm 1). ``"loss_weights"``: the task weights α of
+        ``AGG(g^loss)`` also combine the flat rows, ``α @ (g^loss + g^flat) = α @ g^SAM``
+        (the same for linear aggregators; one aggregator call per step). For aggregators that
+        rescale by their input's own spectrum (Aligned-MTL: σ_min and a numerical rank of the
+        matrix it gets), ``"separate"`` scales the two parts independently, and the flat part
+        can outweigh the loss part by orders of magnitude; ``"loss_weights"`` keeps their
+        ratio. Needs an aggregator whose update is ``weights @ G`` (checked at each step).
     """
 
     rho: float = 0.05
@@ -67,8 +79,12 @@ class FlatConfig:
     every: int = 1
     looksam_alpha: float = 0.7
     start: int | float = 0
+    aggregate: str = "separate"
 
     def __post_init__(self) -> None:
+        if self.aggregate not in FLAT_AGGREGATES:
+            raise ValueError(f"aggregate must be one of {FLAT_AGGREGATES}, got "
+                             f"{self.aggregate!r}.")
         if not (float(self.rho) >= 0.0):
             raise ValueError(f"rho must be >= 0, got {self.rho}.")
         if self.rho_heads is not None and not (float(self.rho_heads) >= 0.0):
@@ -118,7 +134,8 @@ class FlatConfig:
 
         The fields come in the groups they were added in: ``rho``, ``adaptive``,
         ``rho_heads``, ``norm``, ``eps`` always; ``mode``, ``every``, ``looksam_alpha``
-        (all three) when one of them is not at its default; ``start`` when it is not 0. A
+        (all three) when one of them is not at its default; ``start`` when it is not 0;
+        ``aggregate`` when it is not ``"separate"``. A
         configuration at the defaults
         of a later group so records (and hashes) exactly as before that group existed.
         ``FlatConfig(**cfg.as_record()) == cfg``.

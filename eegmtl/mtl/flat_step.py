@@ -64,16 +64,26 @@ class FlatUpdate:
     ) -> Tensor | None:
         """Write the flat update into ``.grad``; returns the loss part's aggregator weights.
 
-        Shared parameters get ``AGG(w ⊙ g^loss) + AGG(w ⊙ g^flat)``, each head its SAM
-        gradient (scaled by ``w_t`` with ``weight_heads``).
+        Shared parameters get ``AGG(w ⊙ g^loss) + AGG(w ⊙ g^flat)`` (``aggregate="separate"``)
+        or ``α @ (w ⊙ (g^loss + g^flat))`` with α the weights of ``AGG(w ⊙ g^loss)``
+        (``"loss_weights"``), each head its SAM gradient (scaled by ``w_t`` with
+        ``weight_heads``).
         """
         flat_rows, sam_heads = self.rows(step, x, targets, grads, diag)
-        loss_part = step.aggregator(grads.matrix * w[:, None])
-        flat_part = step.aggregator(flat_rows * w[:, None])
-        unflatten_to_grads(loss_part.vector + flat_part.vector, step.shared)
+        loss_matrix = grads.matrix * w[:, None]
+        loss_part = step.aggregator(loss_matrix)
+        if self.config.aggregate == "loss_weights":
+            alpha = loss_part.weights.to(loss_matrix.dtype)
+            _check_coefficients(step.aggregator, alpha, loss_matrix, loss_part.vector)
+            flat_vector, flat_weights = alpha @ (flat_rows * w[:, None]), loss_part.weights
+        else:
+            flat_part = step.aggregator(flat_rows * w[:, None])
+            flat_vector, flat_weights = flat_part.vector, flat_part.weights
+        unflatten_to_grads(loss_part.vector + flat_vector, step.shared)
         step._set_head_grads(sam_heads, w)
-        diag["flat_norm"] = flat_part.vector.detach().norm()
-        diag["flat_aggregator_weights"] = flat_part.weights.detach()
+        diag["flat_norm"] = flat_vector.detach().norm()
+        diag["loss_part_norm"] = loss_part.vector.detach().norm()
+        diag["flat_aggregator_weights"] = flat_weights.detach()
         return loss_part.weights
 
     def rows(
@@ -125,3 +135,17 @@ class FlatUpdate:
             state.count += 1
             diag["flat_refresh"] = True
         return flat_rows, sam_heads
+
+
+def _check_coefficients(aggregator: Any, alpha: Tensor, matrix: Tensor, vector: Tensor) -> None:
+    """Raise when ``vector`` is not ``alpha @ matrix`` (``FlatConfig(aggregate="loss_weights")``
+    reuses the weights as the coefficients of the rows)."""
+    rebuilt = alpha @ matrix
+    scale = float(vector.norm()) + float(rebuilt.norm())
+    if scale > 0.0 and float((rebuilt - vector).norm()) > 1e-3 * scale:
+        name = getattr(aggregator, "name", type(aggregator).__name__)
+        raise ValueError(
+            f"FlatConfig(aggregate='loss_weights') needs an aggregator whose update is its "
+            f"weights times the gradient matrix; {name}'s is not (its weights do not rebuild "
+            "its update). Use aggregate='separate' with this aggregator."
+        )

@@ -32,7 +32,8 @@ class StepResult:
         weights ``c``; for flat steps: those of the loss part).
     diagnostics : dict
         Optional extras (``"grad_norms"``, ``"min_cosine"`` with ``diagnostics=True``;
-        ``"flat_norm"`` for flat steps; ``"path"`` always).
+        ``"flat_norm"`` and ``"loss_part_norm"`` (norms of the aggregated flat and loss parts
+        of the shared update) for flat steps; ``"path"`` always).
     """
 
     losses: Tensor

@@ -288,3 +288,22 @@ def test_multitask_braindecode_save_load_roundtrip(tmp_path):
     path = est.save(tmp_path / "est.pt")
     again = type(est).load(path, device="cpu")
     np.testing.assert_allclose(again.predict_proba(X[:6]), est.predict_proba(X[:6]), rtol=1e-5)
+
+
+def test_set_flat_fields_reach_the_flat_step():
+    from eegmtl._io import config_hash
+    from eegmtl.evaluation.methods import make_estimator, method_error
+    from eegmtl.mixnet.config import resolve_config
+    from eegmtl.mtl.flat import FlatConfig, make_flat_config
+
+    name = "MixNet+mtl[f-aligned_mtl]+set[flat.aggregate=loss_weights,flat.rho=0.1]"
+    cfg = default_config(name)
+    assert cfg["flat"] == {"aggregate": "loss_weights", "rho": 0.1}
+    assert config_hash(cfg) != config_hash(default_config("MixNet+mtl[f-aligned_mtl]"))
+    method = resolve_config(make_estimator(name).get_params(deep=False))["method"]
+    assert make_flat_config(method["flat"]) == FlatConfig(rho=0.1, aggregate="loss_weights")
+    assert method["aggregator"] == "aligned_mtl"
+    for bad, why in [("MixNet+set[flat.aggregate=joint]", "aggregate must be one of"),
+                     ("MixNet+set[flat.radius=1]", "FlatConfig has no \\['radius'\\]"),
+                     ("ATCNet+set[flat.rho=0.1]", "MixNet-family pipelines")]:
+        assert re.search(why, method_error(bad)), (bad, method_error(bad))

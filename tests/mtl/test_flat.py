@@ -173,3 +173,59 @@ def test_make_flat_config():
         FlatConfig(norm="layer")
     with pytest.raises(TypeError):
         make_flat_config("big")
+
+
+@pytest.mark.parametrize("aggregate", ["separate", "loss_weights"])
+def test_flat_aggregate_modes_in_closed_form_with_aligned_mtl(aggregate):
+    """``separate``: AGG(g^loss) + AGG(g^flat), each part rescaled by Aligned-MTL on its own;
+    ``loss_weights``: the loss part's weights α combine the SAM rows, α @ g^SAM."""
+    from eegmtl.mtl.aggregators import AlignedMTL
+
+    model = Quadratic()
+    tasks = [Task("a", _qloss(0)), Task("b", _qloss(1))]
+    rho = 0.3
+    step = MTLStep(model, tasks, "ew", "aligned_mtl",
+                   flat={"rho": rho, "aggregate": aggregate})
+    x = torch.zeros(1, 1, dtype=torch.float64)
+    step(x, {"a": x, "b": x})
+    th = model.theta.detach()
+    g = torch.stack([A[i] @ (th - C[i]) for i in range(2)])
+    sam = torch.stack([A[i] @ (th + rho * g[i] / torch.linalg.vector_norm(g[i]) - C[i])
+                       for i in range(2)])
+    loss_part = AlignedMTL()(g)
+    if aggregate == "separate":
+        expected = loss_part.vector + AlignedMTL()(sam - g).vector
+    else:
+        expected = loss_part.weights @ sam
+    torch.testing.assert_close(model.theta.grad, expected, rtol=1e-8, atol=1e-10)
+    other = (loss_part.weights @ sam if aggregate == "separate"
+             else loss_part.vector + AlignedMTL()(sam - g).vector)
+    assert not torch.allclose(model.theta.grad, other)  # the two modes differ here
+
+
+def test_flat_loss_weights_equals_separate_for_a_linear_aggregator(batch):
+    x, y = batch
+    m1, m2 = _model(), _model()
+    MTLStep(m1, TASKS, "ew", "mean", flat={"rho": 0.1}, gradient_mode="loop")(x, y)
+    MTLStep(m2, TASKS, "ew", "mean", flat={"rho": 0.1, "aggregate": "loss_weights"},
+            gradient_mode="loop")(x, y)
+    for p1, p2 in zip(m1.parameters(), m2.parameters()):
+        torch.testing.assert_close(p1.grad, p2.grad, rtol=1e-5, atol=1e-7)
+
+
+def test_flat_loss_weights_refuses_an_aggregator_whose_weights_are_not_coefficients(batch):
+    x, y = batch
+    step = MTLStep(_model(), TASKS, "ew", _agg("db_mtl"),
+                   flat={"rho": 0.1, "aggregate": "loss_weights"}, gradient_mode="loop")
+    with pytest.raises(ValueError, match="aggregate='separate'"):
+        step(x, y)
+
+
+def test_flat_aggregate_option_is_recorded_only_when_set():
+    assert "aggregate" not in FlatConfig().as_record()  # records keep their hashes
+    assert "aggregate" not in repr(FlatConfig())
+    cfg = FlatConfig(aggregate="loss_weights")
+    assert cfg.as_record()["aggregate"] == "loss_weights"
+    assert FlatConfig(**cfg.as_record()) == cfg
+    with pytest.raises(ValueError, match="aggregate must be one of"):
+        FlatConfig(aggregate="joint")
