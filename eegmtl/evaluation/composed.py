@@ -72,6 +72,7 @@ __all__ = [
     "NETWORK_PREFIX",
     "apply_overrides",
     "augmentation_spec",
+    "check_flat_fields",
     "check_network_args",
     "composed_method",
     "recipe_options",
@@ -471,8 +472,13 @@ def _with_overrides(name: str, factory: Any, base_defaults: Callable[[str], dict
     if mixnet_like:
         known |= set(inspect.signature(m._mixnet_class(name)).parameters)
     flat = sorted(k for k in overrides if k.startswith(FLAT_PREFIX))
-    if flat:
-        _check_flat_fields(name, mixnet_like, {k: overrides[k] for k in flat})
+    if flat and not mixnet_like:
+        raise ValueError(f"{name!r}: +set[{', '.join(flat)}]: flat.<field> applies to "
+                         "MixNet-family pipelines (their flat-minima step).")
+    try:
+        check_flat_fields(overrides)
+    except ValueError as err:
+        raise ValueError(f"{name!r}: +set[...]: {err.args[0]}") from None
     unknown = sorted(k for k in set(overrides) - known
                      if not k.startswith((NETWORK_PREFIX, FLAT_PREFIX)))
     if unknown:
@@ -487,26 +493,31 @@ def _with_overrides(name: str, factory: Any, base_defaults: Callable[[str], dict
     return defaults
 
 
-def _check_flat_fields(name: str, mixnet_like: bool, overrides: dict[str, Any]) -> None:
-    """``flat.<field>`` overrides: a MixNet-family pipeline, fields and values of
-    :class:`~eegmtl.mtl.flat.FlatConfig`."""
+def check_flat_fields(overrides: dict[str, Any]) -> None:
+    """Check the ``flat.<field>`` keys of ``overrides`` (:data:`FLAT_PREFIX`): fields and
+    values of :class:`~eegmtl.mtl.flat.FlatConfig`.
+
+    Raises
+    ------
+    ValueError
+        A field FlatConfig does not have, or a value it refuses.
+    """
     from dataclasses import fields
 
     from eegmtl.mtl.flat import FlatConfig
 
-    if not mixnet_like:
-        raise ValueError(f"{name!r}: +set[{', '.join(overrides)}]: flat.<field> applies to "
-                         "MixNet-family pipelines (their flat-minima step).")
+    values = {k.removeprefix(FLAT_PREFIX): v for k, v in overrides.items()
+              if k.startswith(FLAT_PREFIX)}
+    if not values:
+        return
     known = {f.name for f in fields(FlatConfig)}
-    values = {k.removeprefix(FLAT_PREFIX): v for k, v in overrides.items()}
     unknown = sorted(set(values) - known)
     if unknown:
-        raise ValueError(f"{name!r}: +set[...]: FlatConfig has no {unknown}; its fields: "
-                         f"{sorted(known)}.")
+        raise ValueError(f"FlatConfig has no {unknown}; its fields: {sorted(known)}.")
     try:
         FlatConfig(**values)
     except (TypeError, ValueError) as err:
-        raise ValueError(f"{name!r}: +set[...]: {err.args[0]}") from None
+        raise ValueError(str(err.args[0])) from None
 
 
 def _check_mixnet_values(name: str, factory: Any,

@@ -28,8 +28,10 @@ from typing import Any
 from eegmtl.benchmarks._cache import cache_dir
 from eegmtl.config import RESULTS_DIR_HELP, results_dir
 from eegmtl.evaluation.composed import (
+    FLAT_PREFIX,
     NETWORK_PREFIX,
     apply_overrides,
+    check_flat_fields,
     check_network_args,
     network_slot,
 )
@@ -92,7 +94,8 @@ def add_arguments(parser: argparse.ArgumentParser, protocol: str = "subject_depe
     p.add_argument("--set", nargs="+", default=[], metavar="KEY=VALUE",
                    help="config override for every method whose config has KEY "
                         "(e.g. lr=5e-4 patience=30; model.ARG=VALUE: an argument of the "
-                        "braindecode network); the pipeline names do not carry it: "
+                        "braindecode network; flat.FIELD=VALUE: of a MixNet-family "
+                        "pipeline's flat-minima step); the pipeline names do not carry it: "
                         "for a named variant use NAME+set[KEY=VALUE,...]")
     p.add_argument("--quick", action="store_true",
                    help="smoke test: subject 1, fold 1, 2 epochs, results to *_quick.csv")
@@ -141,6 +144,11 @@ def method_params(args: argparse.Namespace, protocol: str) -> dict[str, dict[str
     out: dict[str, dict[str, Any]] = {}
     unused = set(sets)
     network = {k: v for k, v in sets.items() if k.startswith(NETWORK_PREFIX)}
+    flat = {k: v for k, v in sets.items() if k.startswith(FLAT_PREFIX)}
+    try:
+        check_flat_fields(flat)
+    except ValueError as err:
+        raise SystemExit(f"eegmtl {protocol_short(protocol)}: --set: {err}") from None
     for name in args.methods:
         try:
             cfg = default_config(name, protocol)
@@ -156,6 +164,9 @@ def method_params(args: argparse.Namespace, protocol: str) -> dict[str, dict[str
             with_args = apply_overrides(cfg, network)
             over.update({k: v for k, v in with_args.items() if cfg.get(k) != v})
             unused -= set(network)
+        if flat and "mtl" in cfg:  # a MixNet-family pipeline: its flat-minima step
+            over["flat"] = apply_overrides(cfg, flat)["flat"]
+            unused -= set(flat)
         unused -= set(over)
         if is_deep_method(name) and args.max_epochs is not None:
             over["max_epochs"] = args.max_epochs

@@ -156,10 +156,18 @@ def test_cli_set_reaches_network_arguments_and_refuses_unused_keys():
                                                "num_layers": 2}
     assert params["CTNet"]["lr"] == 5e-4 and params["MixNet"] == {"lr": 5e-4}
     assert "CSP+LDA" not in params
+    args.set, args.methods = ["flat.aggregate=loss_weights"], ["MixNet+mtl[f-aligned_mtl]",
+                                                              "CTNet"]
+    params = method_params(args, "subject_dependent")
+    assert params == {"MixNet+mtl[f-aligned_mtl]": {"flat": {"aggregate": "loss_weights"}}}
     for sets, why in [(["lr_typo=1"], "none of .* has such a setting"),
+                      (["flat.aggregate=joint"], "aggregate must be one of"),
+                      (["flat.rho=0.1"], "none of"),  # CTNet alone: no flat-minima step
                       (["model.n_layers=2"], "takes no"),
                       (["model.F1=4"], "none of")]:
-        args.set, args.methods = sets, ["CTNet", "MixNet"] if "F1" not in sets[0] else ["MixNet"]
+        args.set = sets
+        args.methods = (["MixNet"] if "F1" in sets[0] else ["CTNet"] if "rho" in sets[0]
+                        else ["CTNet", "MixNet"])
         with pytest.raises(SystemExit, match=why):
             method_params(args, "subject_dependent")
 
