@@ -177,7 +177,8 @@ def method_params(args: argparse.Namespace, protocol: str) -> dict[str, dict[str
     if unused:
         raise SystemExit(f"eegmtl {protocol_short(protocol)}: --set {sorted(unused)}: none of "
                          f"{list(args.methods)} has such a setting (a key of a method's "
-                         "configuration, or model.<argument> of a braindecode network).")
+                         "configuration, model.<argument> of a braindecode network or "
+                         "flat.<field> of a MixNet-family pipeline's flat-minima step).")
     return out
 
 

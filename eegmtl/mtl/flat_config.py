@@ -67,7 +67,7 @@ class FlatConfig:
         rescale by their input's own spectrum (Aligned-MTL: σ_min and a numerical rank of the
         matrix it gets), ``"separate"`` scales the two parts independently, and the flat part
         can outweigh the loss part by orders of magnitude; ``"loss_weights"`` keeps their
-        ratio. Needs an aggregator whose update is ``weights @ G`` (checked at each step).
+        ratio. Needs an aggregator whose update is ``weights @ G`` (checked at the first step).
     """
 
     rho: float = 0.05

@@ -47,12 +47,16 @@ class FlatUpdate:
     active : bool
         Whether the step takes the flat path now: from construction when ``config.start`` is
         0, otherwise from the epoch :meth:`begin_epoch` finds at or after the start.
+    coefficients_checked : bool
+        ``aggregate="loss_weights"``: whether the aggregator's weights were checked to rebuild
+        its update (once, at the first flat step: the check reads values to the host).
     """
 
     def __init__(self, config: FlatConfig) -> None:
         self.config = config
         self.looksam = LookSAMState()
         self.active = config.start == 0
+        self.coefficients_checked = False
 
     def begin_epoch(self, epoch: int, max_epochs: int) -> None:
         """Switch the flat update on from epoch ``config.start_epoch(max_epochs)``."""
@@ -74,7 +78,9 @@ class FlatUpdate:
         loss_part = step.aggregator(loss_matrix)
         if self.config.aggregate == "loss_weights":
             alpha = loss_part.weights.to(loss_matrix.dtype)
-            _check_coefficients(step.aggregator, alpha, loss_matrix, loss_part.vector)
+            if not self.coefficients_checked:  # a property of the aggregator: once per fit
+                _check_coefficients(step.aggregator, alpha, loss_matrix, loss_part.vector)
+                self.coefficients_checked = True
             flat_vector, flat_weights = alpha @ (flat_rows * w[:, None]), loss_part.weights
         else:
             flat_part = step.aggregator(flat_rows * w[:, None])
