@@ -366,16 +366,22 @@ def run_protocol(
             try:
                 for out in gen:
                     _record_unit(out)
+            except KeyboardInterrupt as err:  # Ctrl-C, SIGTERM: how many fits this call kept
+                bar.close()
+                err.n_recorded = len(rows) - n_existing  # type: ignore[attr-defined]
+                raise
             except worker_deaths() as err:
                 bar.close()
                 done = len(rows) - n_existing
                 kept = (f"the {done} fits this run finished are recorded in {results_path}. Run "
                         "the same command again to resume the rest" if results_path is not None
                         else f"the {done} fits this run finished are lost (no results_path)")
-                raise WorkerDiedError(
+                died = WorkerDiedError(
                     f"a worker process died during a fit (killed, out of memory, or a crash in "
                     f"native code: {type(err).__name__}); {kept} (with fewer --n-jobs if "
-                    "memory ran out).") from err
+                    "memory ran out).")
+                died.n_recorded = done  # type: ignore[attr-defined]
+                raise died from err
         if deferred:
             bar.set_postfix_str(f"{sum(deferred)} fits left for a later run (deadline)")
         bar.close()

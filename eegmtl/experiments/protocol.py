@@ -325,12 +325,13 @@ def run(args: argparse.Namespace) -> int:
     try:
         df = run_protocol(protocol, args.methods, subjects, plan_only=args.estimate,
                           **run_kw, **limited)
-    except (KeyboardInterrupt, WorkerDiedError):  # Ctrl-C, SIGTERM, a dead worker: the
-        # summary of what is recorded so far
+    except (KeyboardInterrupt, WorkerDiedError) as err:  # Ctrl-C, SIGTERM, a dead worker:
+        # the summary of what is recorded so far
         if not args.estimate:
             write_interrupted_summary(results, summary, protocol, command_line(args),
                                       elapsed_s(), title=title,
-                                      keys_before=keys_before, pipelines=args.methods)
+                                      keys_before=keys_before, pipelines=args.methods,
+                                      n_recorded=getattr(err, "n_recorded", None))
             print(f"summary {summary} written from the records so far", file=sys.stderr)
         raise
     if args.estimate:

@@ -105,12 +105,16 @@ def record_keys(records_path: Path, pipelines: Iterable[str] | None = None) -> s
 def write_interrupted_summary(
     records_path: Path, summary_path: Path, protocol: str, command: str, wall: float,
     *, title: str, keys_before: set[tuple], pipelines: Iterable[str] | None = None,
+    n_recorded: int | None = None,
 ) -> None:
     """The summary of a run stopped by Ctrl-C or SIGTERM: every record written so far, and
-    ``command`` logged (marked ``# interrupted``) when the run added records: keys of its
-    ``pipelines`` that were not among ``keys_before`` (:func:`record_keys` at its start), so
-    that rows other runs add to the same file meanwhile are not counted."""
-    added = len(record_keys(records_path, pipelines) - keys_before)
+    ``command`` logged (marked ``# interrupted``) when the run added records: ``n_recorded``
+    when the run counted them itself, else the keys of its ``pipelines`` that were not among
+    ``keys_before`` (:func:`record_keys` at its start), so that rows other runs add to the same
+    file meanwhile are not counted (those of the same pipelines from a concurrent process
+    would be)."""
+    added = (int(n_recorded) if n_recorded is not None
+             else len(record_keys(records_path, pipelines) - keys_before))
     write_summary(records_path, summary_path, protocol,
                   f"{command}  # interrupted after {added} new records" if added > 0 else None,
                   wall, title=title)

@@ -212,8 +212,11 @@ class _TerminatedMixNet(FakeMixNet):
             if self.other_writer is not None:
                 from eegmtl.evaluation.records import merge_records
 
-                other = load_records(self.other_writer).head(1).assign(pipeline="OtherRun")
-                merge_records(other, self.other_writer)
+                first = load_records(self.other_writer).head(1)
+                # another run's rows: another pipeline, and the same pipeline (another seed, as
+                # a second process of the same pipeline would add)
+                merge_records(first.assign(pipeline="OtherRun"), self.other_writer)
+                merge_records(first.assign(seed=7), self.other_writer)
             os.kill(os.getpid(), signal.SIGTERM)
             time.sleep(5)  # the handler interrupts this
         return super().fit(X, y, X_val, y_val)
@@ -237,12 +240,12 @@ def test_sigterm_stops_like_ctrl_c_and_writes_the_summary(fake_mixnet, tmp_path,
     assert sd.main(args) == 143
     assert signal.getsignal(signal.SIGTERM) is handler  # the command's handler is gone
     assert "terminated" in capsys.readouterr().err
-    assert sorted(load_records(res)["pipeline"]) == ["MixNet", "OtherRun"]
+    assert sorted(load_records(res)["pipeline"]) == ["MixNet", "MixNet", "OtherRun"]
     log = (tmp_path / "sd.csv.commands.log").read_text().splitlines()
     assert len(log) == 1 and log[0].endswith("# interrupted after 1 new records")
     assert "| MixNet |" in (tmp_path / "sd_summary.md").read_text()
     _TerminatedMixNet.other_writer = None
-    assert sd.main(args) == 0 and len(load_records(res)) == 4
+    assert sd.main(args) == 0 and len(load_records(res)) == 5
 
 
 class _DyingMixNet(FakeMixNet):
