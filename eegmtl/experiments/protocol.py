@@ -155,18 +155,19 @@ def method_params(args: argparse.Namespace, protocol: str) -> dict[str, dict[str
         except ValueError as err:
             raise SystemExit(f"eegmtl {protocol_short(protocol)}: {err}") from None
         over = {k: v for k, v in sets.items() if k in cfg}
-        if network and network_slot(cfg) is not None:
+        # model.<argument> where the method has a braindecode network, flat.<field> where it
+        # is MixNet-family (its flat-minima step): applied to the config, the changed entries
+        nested = {**(network if network_slot(cfg) is not None else {}),
+                  **(flat if "mtl" in cfg else {})}
+        if nested:
             try:
-                check_network_args(cfg, network)
+                check_network_args(cfg, nested)
             except ValueError as err:
                 raise SystemExit(f"eegmtl {protocol_short(protocol)}: --set for {name}: "
                                  f"{err}") from None
-            with_args = apply_overrides(cfg, network)
-            over.update({k: v for k, v in with_args.items() if cfg.get(k) != v})
-            unused -= set(network)
-        if flat and "mtl" in cfg:  # a MixNet-family pipeline: its flat-minima step
-            over["flat"] = apply_overrides(cfg, flat)["flat"]
-            unused -= set(flat)
+            changed = apply_overrides(cfg, nested)
+            over.update({k: v for k, v in changed.items() if cfg.get(k) != v})
+            unused -= set(nested)
         unused -= set(over)
         if is_deep_method(name) and args.max_epochs is not None:
             over["max_epochs"] = args.max_epochs
