@@ -137,6 +137,10 @@ class MixNetClassifier(ClassifierMixin, BaseEstimator):
         training part's values; ``"channel"`` / ``"channel_time"``: per channel (and sample)
         (:class:`~eegmtl.eeg.preprocessing.EpochStandardizer`), as recipes that standardise
         their input do; ``None`` / ``False``: MixNet's microvolt input.
+    ema_decay : float or None, default None
+        Validate, select and keep an exponential moving average of the network's weights
+        (decay per step in (0, 1); :class:`~eegmtl.mtl.callbacks.WeightAveraging`) instead of
+        the trained weights. ``None``: the trained weights (MixNet).
 
     Attributes
     ----------
@@ -236,6 +240,7 @@ class MixNetClassifier(ClassifierMixin, BaseEstimator):
         betas: Sequence[float] | None = None,
         lr_schedule: str | None = None,
         standardize: bool | str | None = None,
+        ema_decay: float | None = None,
     ) -> None:
         self.protocol = protocol
         self.mtl = mtl
@@ -278,6 +283,7 @@ class MixNetClassifier(ClassifierMixin, BaseEstimator):
         self.betas = betas
         self.lr_schedule = lr_schedule
         self.standardize = standardize
+        self.ema_decay = ema_decay
 
     def _resolved_config(self) -> dict[str, Any]:
         return resolve_config(self.get_params(deep=False))

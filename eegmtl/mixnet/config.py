@@ -25,6 +25,7 @@ __all__ = [
 LATER_PARAMS: tuple[str, ...] = (
     "augmentation", "backbone", "backbone_kwargs", "epoch_tmax", "architecture",
     "architecture_kwargs", "optimizer", "weight_decay", "betas", "lr_schedule", "standardize",
+    "ema_decay",
 )
 #: Parameters that say how a fit runs, not what it learns; never part of recorded settings.
 RUN_PARAMS: tuple[str, ...] = ("random_state", "verbose", "device", "checkpoint_dir")
@@ -160,8 +161,8 @@ LR_SCHEDULES: dict[str, str | None] = {"plateau": "plateau", "constant": None}
 
 
 def _check_optimisation(params: Mapping[str, Any]) -> None:
-    """``optimizer``, ``weight_decay``, ``betas``, ``lr_schedule``, ``standardize`` are None
-    or valid."""
+    """``optimizer``, ``weight_decay``, ``betas``, ``lr_schedule``, ``standardize``,
+    ``ema_decay`` are None or valid."""
     opt = params.get("optimizer")
     if opt is not None and str(opt).lower() not in OPTIMIZERS:
         raise ValueError(f"optimizer must be one of {list(OPTIMIZERS)} or None; got {opt!r}.")
@@ -186,16 +187,22 @@ def _check_optimisation(params: Mapping[str, Any]) -> None:
     if schedule is not None and schedule not in LR_SCHEDULES:
         raise ValueError(f"lr_schedule must be one of {list(LR_SCHEDULES)} or None; got "
                          f"{schedule!r}.")
+    ema = params.get("ema_decay")
+    if ema is not None and not (isinstance(ema, numbers.Real) and 0.0 < float(ema) < 1.0):
+        raise ValueError(f"ema_decay must be None or a number in (0, 1) (decay per step, e.g. "
+                         f"0.99); got {ema!r}.")
 
 
 def training_options(params: Mapping[str, Any]) -> dict[str, Any]:
-    """The trainer's ``optimizer``, ``weight_decay``, ``betas`` and ``scheduler`` for the
-    estimator parameters ``params`` (``None`` -> MixNet's Adam, no decay, ReduceLROnPlateau)."""
+    """The trainer's ``optimizer``, ``weight_decay``, ``betas``, ``scheduler`` and
+    ``ema_decay`` for the estimator parameters ``params`` (``None`` -> MixNet's Adam, no decay,
+    ReduceLROnPlateau, the trained weights)."""
     schedule = params.get("lr_schedule")
     return {"optimizer": str(params.get("optimizer") or "adam").lower(),
             "weight_decay": float(params.get("weight_decay") or 0.0),
             "betas": None if params.get("betas") is None else tuple(params["betas"]),
-            "scheduler": "plateau" if schedule is None else LR_SCHEDULES[schedule]}
+            "scheduler": "plateau" if schedule is None else LR_SCHEDULES[schedule],
+            "ema_decay": None if params.get("ema_decay") is None else float(params["ema_decay"])}
 
 
 def _check_architecture(architecture: Any, kwargs: Mapping[str, Any] | None) -> None:

@@ -37,7 +37,7 @@ _RESUMABLE = ("max_epochs", "verbose", "device", "checkpoint_dir", "random_state
 #: parameters left out of the settings hash while at their default ``None``, so that the
 #: checkpoints of fits made before these parameters existed still resume
 _HASHED_IF_SET = ("architecture", "architecture_kwargs", "optimizer", "weight_decay", "betas",
-                  "lr_schedule", "standardize")
+                  "lr_schedule", "standardize", "ema_decay")
 
 
 def _window(est: Any) -> dict[str, Any]:

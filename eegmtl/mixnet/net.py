@@ -102,6 +102,7 @@ def fit_network(
     architecture: str | None = None, architecture_kwargs: Mapping[str, Any] | None = None,
     optimizer: str = "adam", weight_decay: float = 0.0,
     betas: Sequence[float] | None = None, scheduler: str | None = "plateau",
+    ema_decay: float | None = None,
 ) -> tuple[MixNet, Trainer, dict[str, Any]]:
     """Build MixNet and train it on network inputs ``x_*`` ``(n, C, T)`` and labels ``0..K-1``.
 
@@ -111,8 +112,9 @@ def fit_network(
     by that trunk; ``architecture`` (``"mmoe"``, ``"cgc"``, ``"ple"``, ``"cross_stitch"``, with
     ``architecture_kwargs``) replaces hard parameter sharing by that MTL architecture of encoder
     copies (:func:`eegmtl.mixnet.backbone.build_network`). ``optimizer``, ``weight_decay``,
-    ``betas`` and ``scheduler`` (``"plateau"``: MixNet's ReduceLROnPlateau; ``None``: a
-    constant learning rate) go to the :class:`~eegmtl.mtl.trainer.Trainer`.
+    ``betas``, ``scheduler`` (``"plateau"``: MixNet's ReduceLROnPlateau; ``None``: a
+    constant learning rate) and ``ema_decay`` (weight averaging) go to the
+    :class:`~eegmtl.mtl.trainer.Trainer`.
 
     Returns
     -------
@@ -148,7 +150,7 @@ def fit_network(
         model, tasks, weighting=w, aggregator=a, flat=method["flat"], optimizer=optimizer,
         lr=float(lr), weight_decay=float(weight_decay),
         betas=None if betas is None else (float(betas[0]), float(betas[1])),
-        scheduler=scheduler, max_epochs=int(max_epochs),
+        scheduler=scheduler, max_epochs=int(max_epochs), ema_decay=ema_decay,
         patience=patience if has_val else None, monitor=monitor if has_val else "train_loss",
         interleaved_validation=bool(interleaved_validation) and has_val,
         eval_forward_batch=_EVAL_FORWARD_CPU if select_device(device).type == "cpu" else None,

@@ -9,6 +9,8 @@ and per epoch; the rest is done by callbacks, called in list order at fixed poin
 - ``on_batch_end(trainer, result, record)`` -- after the step, before the weighting's
   ``after_step``; a callback may put ``"val_losses"`` (a ``(T,)`` tensor) into
   ``trainer.step_context`` to hand them to ``after_step`` (:class:`InterleavedValidation`);
+- ``on_steps_end(trainer, epoch)`` -- after the epoch's last step, before the validation pass
+  (:class:`WeightAveraging` puts the averaged weights in the model here);
 - ``on_evaluate(trainer, result)`` -- after every validation pass, may add keys;
 - ``on_epoch_metrics(trainer, epoch, record)`` -- after the epoch's train and validation keys,
   before the weighting's ``after_epoch``; may add or replace keys;
@@ -23,8 +25,10 @@ saves and restores with its own, so a resumed fit is exact.
 Built-in callbacks, created by the trainer from its arguments (in this order):
 :class:`InterleavedValidation` (MixNet's validation batch after every step, Autthasan et al.,
 IEEE IoT J. 2024, official ``mixnet/trainer.py``), :class:`ModelSelection` (best epoch and its
-weights), :class:`EarlyStopping`, :class:`LRSchedule`, :class:`ProgressBar` (tqdm) and
-:class:`Checkpoint` (atomic ``last.pt`` after every epoch). Optional: :class:`ConflictProbe`
+weights), :class:`EarlyStopping`, :class:`LRSchedule`, :class:`ProgressBar` (tqdm),
+:class:`Checkpoint` (atomic ``last.pt`` after every epoch) and, with ``ema_decay``,
+:class:`WeightAveraging` (validation and model selection on an exponential moving average of the
+weights; Polyak & Juditsky, 1992). Optional: :class:`ConflictProbe`
 (fraction of mini-batches with conflicting task gradients; Phan et al., F-MTL, ICCV 2025,
 Fig. 3) and :class:`MeanMetric` (e.g. the mean accuracy over tasks, to select epochs on).
 """
@@ -59,6 +63,7 @@ __all__ = [
     "MeanMetric",
     "ModelSelection",
     "ProgressBar",
+    "WeightAveraging",
 ]
 
 
@@ -76,6 +81,9 @@ class Callback:
 
     def on_batch_end(self, trainer: Trainer, result: Any, record: dict[str, Any]) -> None:
         """After the step; ``record`` is the step's history record."""
+
+    def on_steps_end(self, trainer: Trainer, epoch: int) -> None:
+        """After the last step of ``epoch``, before its validation pass."""
 
     def on_evaluate(self, trainer: Trainer, result: dict[str, float]) -> None:
         """After a validation pass; may add keys to ``result``."""
@@ -180,6 +188,75 @@ class InterleavedValidation(Callback):
         record["val_loss"] = self._weighted / self._n
         for i, name in enumerate(trainer.task_names):
             record[f"val_interleaved_{name}_loss"] = float(self._sum[i] / self._n)
+
+
+class WeightAveraging(Callback):
+    r"""Exponential moving average (EMA) of the weights, validated and selected in their place.
+
+    After every training step the averaged weights follow the trained ones,
+    :math:`\bar\theta_t = \beta\,\bar\theta_{t-1} + (1-\beta)\,\theta_t` with
+    :math:`\bar\theta_1 = \theta_1` (iterate averaging, Polyak & Juditsky, SIAM J. Control
+    Optim. 1992, with exponential instead of equal weights, as the "mean teacher" of Tarvainen &
+    Valpola, NeurIPS 2017, Sec. 2), parameters and buffers (BatchNorm statistics) alike, with
+    :class:`torch.optim.swa_utils.AveragedModel` and
+    :func:`~torch.optim.swa_utils.get_ema_multi_avg_fn`. Before the epoch's validation pass the
+    model is given the averaged weights, so the validation keys, the monitored value, the best
+    epoch's weights (:class:`ModelSelection`) and the learning-rate schedule all see them; after
+    the epoch (before the checkpoint) the trained weights are put back and training continues
+    from them. At the end of the fit the model holds the averaged weights (those of the best
+    epoch when the trainer restores the best). The interleaved validation batches and the
+    gradient steps use the trained weights.
+
+    Parameters
+    ----------
+    decay : float
+        :math:`\beta \in (0, 1)`, per step; the average spans about ``1 / (1 - decay)`` steps.
+    """
+
+    def __init__(self, decay: float) -> None:
+        decay = float(decay)
+        if not 0.0 < decay < 1.0:
+            raise ValueError(f"ema_decay must be in (0, 1) (per step), got {decay}.")
+        self.decay = decay
+        self.averaged: Any = None
+        self._trained: dict[str, Tensor] | None = None
+        self._pending: Mapping[str, Any] | None = None
+
+    def on_fit_begin(self, trainer: Trainer, train_loader: Any, val_loader: Any) -> None:
+        from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+
+        self.averaged = AveragedModel(trainer.model, multi_avg_fn=get_ema_multi_avg_fn(
+            self.decay), use_buffers=True)
+        if self._pending is not None:
+            self.averaged.load_state_dict(self._pending)
+            self._pending = None
+        self._trained = None
+
+    def on_batch_end(self, trainer: Trainer, result: Any, record: dict[str, Any]) -> None:
+        self.averaged.update_parameters(trainer.model)
+
+    def _state(self, module: torch.nn.Module) -> dict[str, Tensor]:
+        return {k: v.detach().clone() for k, v in module.state_dict().items()}
+
+    def on_steps_end(self, trainer: Trainer, epoch: int) -> None:
+        self._trained = self._state(trainer.model)
+        trainer.model.load_state_dict(self.averaged.module.state_dict())
+
+    def on_epoch_saved(self, trainer: Trainer, epoch: int) -> None:
+        if self._trained is not None:
+            trainer.model.load_state_dict(self._trained)
+            self._trained = None
+
+    def on_fit_end(self, trainer: Trainer) -> None:
+        if self.averaged is not None and int(self.averaged.n_averaged) > 0:
+            trainer.model.load_state_dict(self.averaged.module.state_dict())
+        self._trained = None
+
+    def state_dict(self) -> dict[str, Any]:
+        return {} if self.averaged is None else {"averaged": self._state(self.averaged)}
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        self._pending = state.get("averaged")
 
 
 class MeanMetric(Callback):
@@ -370,12 +447,18 @@ class ConflictProbe(Callback):
 def default_callbacks(
     *, interleaved: bool, interleaved_batch_size: int | None, seed: int | None,
     patience: int | None, progress: bool, checkpoint_path: Path | None,
-    extra: Sequence[Callback] = (),
+    extra: Sequence[Callback] = (), ema_decay: float | None = None,
 ) -> list[Callback]:
-    """The trainer's callbacks in call order: user callbacks that add epoch keys first."""
+    """The trainer's callbacks in call order: user callbacks that add epoch keys first.
+
+    :class:`WeightAveraging` (``ema_decay``) comes after the interleaved validation (which uses
+    the trained weights) and before everything that reads the validation pass or saves the
+    state (it puts the trained weights back before :class:`Checkpoint` writes them)."""
     cbs: list[Callback] = []
     if interleaved:
         cbs.append(InterleavedValidation(interleaved_batch_size, seed))
+    if ema_decay is not None:
+        cbs.append(WeightAveraging(ema_decay))
     cbs += list(extra)
     cbs += [ModelSelection(), LRSchedule()]
     if patience is not None:

@@ -102,7 +102,8 @@ def trainer_fingerprint(
 ) -> dict[str, Any]:
     """What a checkpoint must agree on to be resumed: model class and parameter shapes, task
     names, the step's settings (weighting, aggregator, level, flat, autocast), the optimiser
-    class, the number of training batches, and ``extra`` (e.g. a data hash)."""
+    class, the weight averaging (``ema_decay``, when set), the number of training batches, and
+    ``extra`` (e.g. a data hash)."""
     import hashlib
     import json
 
@@ -123,6 +124,8 @@ def trainer_fingerprint(
         "optimizer": type(trainer.optimizer).__name__,
         "train_batches": None if train_loader is None else len(train_loader),
     }
+    if getattr(trainer, "ema_decay", None) is not None:  # absent when off: older checkpoints
+        out["ema_decay"] = trainer.ema_decay
     for key, value in (extra or {}).items():
         out[str(key)] = value
     return out

@@ -3,10 +3,11 @@
 Every batch: moved to the trainer's device, the callbacks' ``on_batch_begin``, one
 :class:`~eegmtl.mtl.step.MTLStep`, a step record (``loss_<task>``, ``weight_<task>``) given to
 ``on_batch_end`` and ``weighting.after_step(train losses, interleaved val losses)``. Then the
-epoch record: ``train_<task>_loss`` (mean over steps), ``train_loss`` (mean of the weighted
-sums), the full validation pass (``val_<key>``, ``val_loss_unweighted`` and ``val_loss``, the
-validation task losses weighted by the last step's weights), ``weighting.after_epoch``, ``lr``,
-the last weights and the epoch's wall time, appended to ``trainer.history["epochs"]``.
+callbacks' ``on_steps_end`` and the epoch record: ``train_<task>_loss`` (mean over steps),
+``train_loss`` (mean of the weighted sums), the full validation pass (``val_<key>``,
+``val_loss_unweighted`` and ``val_loss``, the validation task losses weighted by the last
+step's weights), ``weighting.after_epoch``, ``lr``, the last weights and the epoch's wall
+time, appended to ``trainer.history["epochs"]``.
 """
 
 from __future__ import annotations
@@ -69,6 +70,8 @@ def run_epoch(trainer: Trainer, epoch: int, train_loader: Any, val_loader: Any) 
     if n_steps == 0 or res is None:
         raise ValueError("the training loader yielded no batch.")
 
+    for cb in trainer.callbacks:
+        cb.on_steps_end(trainer, epoch)
     train_mean = (train_sum / n_steps).float()
     record: dict[str, Any] = {"epoch": epoch}
     for i, n in enumerate(names):

@@ -84,6 +84,10 @@ class Trainer:
         Minimum improvement of the monitored key (Keras EarlyStopping/ModelCheckpoint: 0).
     restore_best : bool, default True
         Load the best epoch's weights at the end of :meth:`fit`.
+    ema_decay : float or None, default None
+        Validate, select and return an exponential moving average of the weights instead of
+        the trained weights (:class:`~eegmtl.mtl.callbacks.WeightAveraging`; decay per step in
+        (0, 1), e.g. 0.99 averages over about 100 steps). ``None``: the trained weights.
     interleaved_validation : bool, default False
         MixNet's interleaved validation batch after every step (needs a validation loader).
     interleaved_batch_size : int or None
@@ -162,6 +166,7 @@ class Trainer:
         mode: str | None = None,
         min_delta: float = 0.0,
         restore_best: bool = True,
+        ema_decay: float | None = None,
         interleaved_validation: bool = False,
         interleaved_batch_size: int | None = None,
         eval_forward_batch: int | None = None,
@@ -191,6 +196,9 @@ class Trainer:
         self.mode = mode
         self.min_delta = float(min_delta)
         self.restore_best = bool(restore_best)
+        if ema_decay is not None and not 0.0 < float(ema_decay) < 1.0:
+            raise ValueError(f"ema_decay must be in (0, 1) (per step) or None, got {ema_decay}.")
+        self.ema_decay = None if ema_decay is None else float(ema_decay)
         self.interleaved_validation = bool(interleaved_validation)
         self.interleaved_batch_size = interleaved_batch_size
         self.eval_forward_batch = eval_forward_batch
@@ -335,6 +343,7 @@ class Trainer:
             interleaved=self.interleaved_validation, interleaved_batch_size=(
                 self.interleaved_batch_size), seed=self.seed, patience=self.patience,
             progress=self.progress, checkpoint_path=ckpt, extra=self.extra_callbacks,
+            ema_decay=self.ema_decay,
         )
         self._callback_states = []
         self.fingerprint_ = trainer_fingerprint(self, train_loader, self.fingerprint)

@@ -142,6 +142,8 @@ def test_standardize_uses_the_training_trials_only():
     ({"betas": (1.5, 0.9)}, "betas must be two numbers"),
     ({"weight_decay": -1.0}, "weight_decay must be >= 0"),
     ({"lr_schedule": "cosine"}, "lr_schedule must be one of"),
+    ({"ema_decay": 1.0}, "ema_decay must be None or a number in"),
+    ({"ema_decay": "0.9"}, "ema_decay must be None or a number in"),
 ])
 def test_training_option_errors(params, why):
     X, y = tiny_epochs()
@@ -163,8 +165,8 @@ def test_new_options_left_out_of_settings_and_checkpoint_hash_while_unset():
 
     X, y = tiny_epochs()
     base = MixNetClassifier()
-    assert not {"optimizer", "weight_decay", "betas", "lr_schedule", "standardize"} & set(
-        recorded_settings(base.get_params()))
+    assert not {"optimizer", "weight_decay", "betas", "lr_schedule", "standardize",
+                "ema_decay"} & set(recorded_settings(base.get_params()))
     h0 = data_fingerprint(base, X, y, None, None)
     h1 = data_fingerprint(MixNetClassifier(optimizer="adamw"), X, y, None, None)
     assert h0 != h1

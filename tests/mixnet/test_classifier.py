@@ -68,6 +68,20 @@ def fitted(data) -> MixNetClassifier:
 
 
 # ----------------------------------------------------------------------------- MTL wiring
+@pytest.fixture
+def trainers(monkeypatch) -> list[Trainer]:
+    """The trainers MixNet's fits build (in order), kept by a spy subclass."""
+    made: list[Trainer] = []
+
+    class SpyTrainer(Trainer):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            made.append(self)
+
+    monkeypatch.setattr(eegmtl.mixnet.net, "Trainer", SpyTrainer)
+    return made
+
+
 def test_resolve_mtl_names_and_dicts():
     assert resolve_mtl("blending")["weighting"] == "blending"
     assert resolve_mtl(None)["weighting"] == "blending"
@@ -139,16 +153,8 @@ def test_blending_weights_change_only_after_warmup(data):
     [("ew", Sum, False), ("pcgrad", PCGrad, False), ("f-pcgrad", PCGrad, True),
      ("aligned_mtl", AlignedMTL, False)],
 )
-def test_other_mtl_methods_train(data, monkeypatch, mtl, aggregator, flat):
+def test_other_mtl_methods_train(data, trainers, mtl, aggregator, flat):
     """The trainer really steps with the requested aggregator (and flat step for "f-")."""
-    trainers = []
-
-    class SpyTrainer(Trainer):
-        def __init__(self, *args, **kwargs):
-            super().__init__(*args, **kwargs)
-            trainers.append(self)
-
-    monkeypatch.setattr(eegmtl.mixnet.net, "Trainer", SpyTrainer)
     X, y = data
     est = quick(mtl=mtl, max_epochs=1).fit(X, y)
     assert est.predict_proba(X).shape == (len(X), 2)
@@ -157,6 +163,26 @@ def test_other_mtl_methods_train(data, monkeypatch, mtl, aggregator, flat):
     assert isinstance(trainer.step.weighting, EqualWeighting)
     assert (trainer.step.flat is not None) is flat
     assert (est.config_["method"]["flat"] is not None) is flat
+
+
+def test_weight_averaging_option_keeps_the_averaged_network(data, trainers):
+    """``ema_decay`` reaches the trainer, and the fitted network is the averaged one (of the
+    best epoch), which predicts differently from the trained weights of the same fit."""
+    from eegmtl.mixnet.config import recorded_settings
+    from eegmtl.mtl.callbacks import WeightAveraging
+
+    X, y = data
+    est = quick(ema_decay=0.6, max_epochs=3, patience=None).fit(X, y)
+    plain = quick(max_epochs=3, patience=None).fit(X, y)
+    averaging, none = trainers
+    (cb,) = [c for c in averaging.callbacks if isinstance(c, WeightAveraging)]
+    assert cb.decay == 0.6 and not any(isinstance(c, WeightAveraging) for c in none.callbacks)
+    assert recorded_settings(est.get_params())["ema_decay"] == 0.6
+    assert "ema_decay" not in recorded_settings(plain.get_params())  # settings hash unchanged
+    best = averaging.best_state_
+    for k, v in est.model_.state_dict().items():
+        assert torch.equal(v, best[k]), k
+    assert not np.allclose(est.predict_proba(X), plain.predict_proba(X))
 
 
 def test_fixed_loss_weights(data):

@@ -108,6 +108,8 @@ def _strip_time(history):
 @pytest.mark.parametrize("kw", [
     {"weighting": "rlw", "aggregator": "sum"},
     {"weighting": "ew", "aggregator": "mean", "flat": 0.05, "gradient_mode": "loop"},
+    {"weighting": "ew", "aggregator": "sum", "ema_decay": 0.8, "monitor": "val_cls_acc",
+     "interleaved_validation": True},
 ])
 def test_resume_after_crash_is_exact(tmp_path, loaders, kw):
     train, val = loaders
@@ -309,6 +311,85 @@ def test_conflict_probe_does_not_change_training(loaders):
     probed = Trainer(_model(), TASKS, callbacks=[ConflictProbe()], **common).fit(train, val)
     for (k, a), b in zip(plain.model.state_dict().items(), probed.model.state_dict().values()):
         assert torch.equal(a, b), k
+
+
+# ----------------------------------------------------------------------------- weight averaging
+class _Recorder(Callback):
+    """Copies of the model's weights: at every step's start and end, and at every epoch's
+    validation (``on_evaluate``)."""
+
+    def __init__(self):
+        self.begin, self.end, self.validated = [], [], []
+
+    @staticmethod
+    def _copy(model):
+        return {k: v.detach().clone() for k, v in model.state_dict().items()}
+
+    def on_batch_begin(self, trainer, x, targets):
+        self.begin.append(self._copy(trainer.model))
+
+    def on_batch_end(self, trainer, result, record):
+        self.end.append(self._copy(trainer.model))
+
+    def on_evaluate(self, trainer, result):
+        self.validated.append(self._copy(trainer.model))
+
+
+def _ema(states, decay):
+    """The expected average: first state, then decay * avg + (1 - decay) * state."""
+    avg = {k: v.double() for k, v in states[0].items()}
+    for s in states[1:]:
+        avg = {k: decay * avg[k] + (1 - decay) * s[k].double() for k in avg}
+    return avg
+
+
+def _close(a, b):
+    return all(torch.allclose(a[k].double(), b[k].double(), atol=1e-5) for k in a
+               if a[k].is_floating_point())
+
+
+@pytest.mark.parametrize("restore_best", [False, True])
+def test_weight_averaging_validates_selects_and_returns_the_average(loaders, restore_best):
+    train, val = loaders
+    rec = _Recorder()
+    tr = Trainer(_model(), TASKS, ema_decay=0.7, max_epochs=4, seed=2, progress=False,
+                 patience=None, monitor="val_cls_loss", restore_best=restore_best,
+                 callbacks=[rec], device="cpu").fit(train, val)
+    n = len(train)
+    # each epoch is validated on the average of every step so far, BatchNorm statistics too
+    for epoch, seen in enumerate(rec.validated):
+        expected = _ema(rec.end[: (epoch + 1) * n], 0.7)
+        assert _close(seen, expected), epoch
+        assert not _close(seen, rec.end[(epoch + 1) * n - 1])  # not the trained weights
+    # ... and training continues from the trained weights, not from the average
+    for epoch in range(1, 4):
+        first = rec.begin[epoch * n]
+        assert all(torch.equal(first[k], rec.end[epoch * n - 1][k]) for k in first)
+    # the validation keys are those of the averaged weights
+    probe = _model()
+    probe.load_state_dict({k: v.float() for k, v in _ema(rec.end, 0.7).items()})
+    probe.trunk[2].num_batches_tracked.copy_(rec.validated[-1]["trunk.2.num_batches_tracked"])
+    last = Trainer(probe, TASKS, progress=False, device="cpu").evaluate(val)
+    assert tr.history["epochs"][-1]["val_cls_loss"] == pytest.approx(last["cls_loss"], rel=1e-4)
+    # the fit ends with the average: of the best epoch when restoring the best, else the last
+    best = tr.best_epoch_ if restore_best else 3
+    assert _close(tr.model.state_dict(), rec.validated[best])
+
+
+def test_weight_averaging_is_off_by_default_and_checks_its_decay(tmp_path, loaders):
+    from eegmtl.mtl.callbacks import WeightAveraging
+    from eegmtl.mtl.checkpoint import CheckpointMismatchError
+
+    train, val = loaders
+    plain = Trainer(_model(), TASKS, max_epochs=2, seed=1, progress=False, device="cpu")
+    assert not any(isinstance(c, WeightAveraging) for c in plain.fit(train, val).callbacks)
+    for bad in (0.0, 1.0, -0.5, 1.5):
+        with pytest.raises(ValueError, match="ema_decay must be in"):
+            Trainer(_model(), TASKS, ema_decay=bad)
+    _checkpointed(tmp_path, loaders)
+    with pytest.raises(CheckpointMismatchError, match="ema_decay: checkpoint '<absent>'"):
+        Trainer(_model(), TASKS, max_epochs=3, progress=False, checkpoint_dir=tmp_path,
+                ema_decay=0.9).fit(train, val, resume=True)
 
 
 # ----------------------------------------------------------------------------- checkpoint errors
