@@ -205,7 +205,9 @@ class WeightAveraging(Callback):
     the epoch (before the checkpoint) the trained weights are put back and training continues
     from them. At the end of the fit the model holds the averaged weights (those of the best
     epoch when the trainer restores the best). The interleaved validation batches and the
-    gradient steps use the trained weights.
+    gradient steps use the trained weights, and so does the ``val_loss`` that
+    :class:`InterleavedValidation` reports (MixNet's default monitor): monitor a full-pass key
+    (e.g. ``"val_classification_loss"``) to select epochs on the average.
 
     Parameters
     ----------

@@ -199,6 +199,13 @@ class Trainer:
         if ema_decay is not None and not 0.0 < float(ema_decay) < 1.0:
             raise ValueError(f"ema_decay must be in (0, 1) (per step) or None, got {ema_decay}.")
         self.ema_decay = None if ema_decay is None else float(ema_decay)
+        if self.ema_decay is not None and interleaved_validation and monitor == "val_loss":
+            warnings.warn(
+                "ema_decay with interleaved_validation and monitor='val_loss': that val_loss is "
+                "measured on the trained weights between the steps, so the epochs would be "
+                "chosen on the trained weights and the averaged ones returned. Monitor a "
+                "full-pass key (e.g. 'val_<task>_loss') to choose on the average.",
+                UserWarning, stacklevel=2)
         self.interleaved_validation = bool(interleaved_validation)
         self.interleaved_batch_size = interleaved_batch_size
         self.eval_forward_batch = eval_forward_batch

@@ -386,6 +386,8 @@ def test_weight_averaging_is_off_by_default_and_checks_its_decay(tmp_path, loade
     for bad in (0.0, 1.0, -0.5, 1.5):
         with pytest.raises(ValueError, match="ema_decay must be in"):
             Trainer(_model(), TASKS, ema_decay=bad)
+    with pytest.warns(UserWarning, match="chosen on the trained weights"):
+        Trainer(_model(), TASKS, ema_decay=0.9, interleaved_validation=True)
     _checkpointed(tmp_path, loaders)
     with pytest.raises(CheckpointMismatchError, match="ema_decay: checkpoint '<absent>'"):
         Trainer(_model(), TASKS, max_epochs=3, progress=False, checkpoint_dir=tmp_path,
