@@ -24,11 +24,11 @@ saves and restores with its own, so a resumed fit is exact.
 
 Built-in callbacks, created by the trainer from its arguments (in this order):
 :class:`InterleavedValidation` (MixNet's validation batch after every step, Autthasan et al.,
-IEEE IoT J. 2024, official ``mixnet/trainer.py``), :class:`ModelSelection` (best epoch and its
-weights), :class:`EarlyStopping`, :class:`LRSchedule`, :class:`ProgressBar` (tqdm),
-:class:`Checkpoint` (atomic ``last.pt`` after every epoch) and, with ``ema_decay``,
-:class:`WeightAveraging` (validation and model selection on an exponential moving average of the
-weights; Polyak & Juditsky, 1992). Optional: :class:`ConflictProbe`
+IEEE IoT J. 2024, official ``mixnet/trainer.py``), with ``ema_decay`` :class:`WeightAveraging`
+(validation and model selection on an exponential moving average of the weights; Polyak &
+Juditsky, 1992), :class:`ModelSelection` (best epoch and its weights), :class:`EarlyStopping`,
+:class:`LRSchedule`, :class:`Checkpoint` (atomic ``last.pt`` after every epoch) and
+:class:`ProgressBar` (tqdm). Optional: :class:`ConflictProbe`
 (fraction of mini-batches with conflicting task gradients; Phan et al., F-MTL, ICCV 2025,
 Fig. 3) and :class:`MeanMetric` (e.g. the mean accuracy over tasks, to select epochs on).
 """
