@@ -119,3 +119,29 @@ def test_trainer_on_cuda_pins_batches_and_benchmarks_cudnn():
     assert trainer.runtime_ == {"cudnn_benchmark": True, "pin_memory": True}
     xb, yb = next(iter(loader))
     assert xb.is_pinned() and all(v.is_pinned() for v in yb.values())
+
+
+def _averaged_fit(device, epochs, checkpoint_dir=None, resume=False):
+    from eegmtl.mtl.data import make_loader
+    from eegmtl.mtl.trainer import Trainer
+
+    x, y = _batch("cpu")
+    torch.manual_seed(0)
+    trainer = Trainer(TinyNet(), TASKS, aggregator="pcgrad", max_epochs=epochs, patience=None,
+                      progress=False, device=device, monitor="train_loss", ema_decay=0.8,
+                      seed=0, checkpoint_dir=checkpoint_dir)
+    trainer.fit(make_loader((x, y), 4, seed=0), resume=resume)
+    return {k: v.detach().cpu() for k, v in trainer.model.state_dict().items()}
+
+
+def test_weight_averaging_on_cuda_matches_cpu_and_resumes(tmp_path):
+    """The averaged weights on CUDA: as on the CPU, and a fit resumed from a CUDA checkpoint
+    (the average saved with the callback's state) ends where the uninterrupted one does."""
+    cpu = _averaged_fit("cpu", 3)
+    cuda = _averaged_fit("cuda", 3)
+    _averaged_fit("cuda", 2, checkpoint_dir=tmp_path)
+    resumed = _averaged_fit("cuda", 3, checkpoint_dir=tmp_path, resume=True)
+    for k, v in cpu.items():
+        if v.is_floating_point():
+            torch.testing.assert_close(cuda[k], v, rtol=1e-3, atol=1e-5)
+            torch.testing.assert_close(resumed[k], cuda[k], rtol=1e-5, atol=1e-6)
