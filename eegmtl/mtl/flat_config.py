@@ -64,10 +64,12 @@ class FlatConfig:
         on each part (the paper's Algorithm 1). ``"loss_weights"``: the task weights α of
         ``AGG(g^loss)`` also combine the flat rows, ``α @ (g^loss + g^flat) = α @ g^SAM``
         (the same for linear aggregators; one aggregator call per step). For aggregators that
-        rescale by their input's own spectrum (Aligned-MTL: σ_min and a numerical rank of the
-        matrix it gets), ``"separate"`` scales the two parts independently, and the flat part
-        can outweigh the loss part by orders of magnitude; ``"loss_weights"`` keeps their
-        ratio. Needs an aggregator whose update is ``weights @ G`` (checked at the first step).
+        rescale by their input's own geometry (Aligned-MTL: σ_min and a numerical rank of the
+        matrix it gets; IMTL-G, Nash-MTL, FairGrad: the rows' norms or inner products),
+        ``"separate"`` scales the two parts independently, and the flat part can outweigh the
+        loss part by orders of magnitude or match its norm whatever its size;
+        ``"loss_weights"`` keeps their ratio. Needs an aggregator whose update is
+        ``weights @ G`` (checked at the first step).
     """
 
     rho: float = 0.05
