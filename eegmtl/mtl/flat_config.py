@@ -59,17 +59,22 @@ class FlatConfig:
         First flat epoch: an ``int`` is an epoch index (0-based), a ``float`` in [0, 1) a
         fraction of ``max_epochs`` (epoch ``⌊start · max_epochs⌋``, so at least the last
         ``1 − start`` of the epochs are flat). Before it the step is the plain step.
-    aggregate : {"separate", "loss_weights"}, default "separate"
+    aggregate : {"separate", "loss_weights"} or None, default None
         ``"separate"``: the shared update is ``AGG(g^loss) + AGG(g^flat)``, the aggregator run
         on each part (the paper's Algorithm 1). ``"loss_weights"``: the task weights α of
         ``AGG(g^loss)`` also combine the flat rows, ``α @ (g^loss + g^flat) = α @ g^SAM``
-        (the same for linear aggregators; one aggregator call per step). For aggregators that
-        rescale by their input's own geometry (Aligned-MTL: σ_min and a numerical rank of the
-        matrix it gets; IMTL-G, Nash-MTL, FairGrad: the rows' norms or inner products),
-        ``"separate"`` scales the two parts independently, and the flat part can outweigh the
-        loss part by orders of magnitude or match its norm whatever its size;
-        ``"loss_weights"`` keeps their ratio. Needs an aggregator whose update is
-        ``weights @ G`` (checked at the first step).
+        (the same for linear aggregators; one aggregator call per step; needs an aggregator
+        whose update is ``weights @ G``, checked at the first step). ``None``: ``"separate"``
+        for aggregators whose update scales with the gradients (``A(cG) = c A(G)``, the
+        paper's four and all others but two), ``"loss_weights"`` for Nash-MTL and FairGrad,
+        whose update has a norm fixed by the equation they solve (``G Gᵀ α = 1/α`` gives
+        ``‖αᵀ G‖² = T``), so that run on the flat rows alone they would return a flat part as
+        long as the loss part whatever ρ (``Aggregator.scale_equivariant``). Aggregators that
+        rescale by their input's geometry (Aligned-MTL: σ_min and a numerical rank of the
+        matrix it gets; IMTL-G: the rows' directions) scale equivariantly but still scale the
+        two parts of ``"separate"`` independently, so the flat part can outweigh the loss part
+        by orders of magnitude when a task's flat row is degenerate; ``"loss_weights"`` keeps
+        their ratio.
     """
 
     rho: float = 0.05
@@ -81,11 +86,11 @@ class FlatConfig:
     every: int = 1
     looksam_alpha: float = 0.7
     start: int | float = 0
-    aggregate: str = "separate"
+    aggregate: str | None = None
 
     def __post_init__(self) -> None:
-        if self.aggregate not in FLAT_AGGREGATES:
-            raise ValueError(f"aggregate must be one of {FLAT_AGGREGATES}, got "
+        if self.aggregate is not None and self.aggregate not in FLAT_AGGREGATES:
+            raise ValueError(f"aggregate must be one of {FLAT_AGGREGATES} or None, got "
                              f"{self.aggregate!r}.")
         if not (float(self.rho) >= 0.0):
             raise ValueError(f"rho must be >= 0, got {self.rho}.")
@@ -137,9 +142,8 @@ class FlatConfig:
         The fields come in the groups they were added in: ``rho``, ``adaptive``,
         ``rho_heads``, ``norm``, ``eps`` always; ``mode``, ``every``, ``looksam_alpha``
         (all three) when one of them is not at its default; ``start`` when it is not 0;
-        ``aggregate`` when it is not ``"separate"``. A
-        configuration at the defaults
-        of a later group so records (and hashes) exactly as before that group existed.
+        ``aggregate`` when it is set (not ``None``). A configuration at the defaults of a later
+        group records (and hashes) exactly as before that group existed.
         ``FlatConfig(**cfg.as_record()) == cfg``.
         """
         defaults = {f.name: f.default for f in fields(self)}

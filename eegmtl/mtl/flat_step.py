@@ -12,6 +12,7 @@ part with the step's aggregator and writes ``.grad``. It also knows from which e
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -30,7 +31,7 @@ from eegmtl.mtl.gradients import unflatten_to_grads
 if TYPE_CHECKING:  # pragma: no cover
     from eegmtl.mtl.step import MTLStep
 
-__all__ = ["FlatUpdate"]
+__all__ = ["FlatUpdate", "flat_aggregate"]
 
 
 class FlatUpdate:
@@ -39,9 +40,14 @@ class FlatUpdate:
     Parameters
     ----------
     config : FlatConfig
+    aggregator : Aggregator or None
+        The step's aggregator, to resolve ``config.aggregate=None`` (:func:`flat_aggregate`);
+        ``None``: resolved at the first flat step.
 
     Attributes
     ----------
+    aggregate : {"separate", "loss_weights"} or None
+        The aggregation of the two parts in use (``None`` until resolved).
     looksam : LookSAMState
         What ``mode="looksam"`` keeps between its exact steps.
     active : bool
@@ -52,11 +58,12 @@ class FlatUpdate:
         its update (once, at the first flat step: the check reads values to the host).
     """
 
-    def __init__(self, config: FlatConfig) -> None:
+    def __init__(self, config: FlatConfig, aggregator: Any = None) -> None:
         self.config = config
         self.looksam = LookSAMState()
         self.active = config.start == 0
         self.coefficients_checked = False
+        self.aggregate = None if aggregator is None else flat_aggregate(config, aggregator)
 
     def begin_epoch(self, epoch: int, max_epochs: int) -> None:
         """Switch the flat update on from epoch ``config.start_epoch(max_epochs)``."""
@@ -76,7 +83,9 @@ class FlatUpdate:
         flat_rows, sam_heads = self.rows(step, x, targets, grads, diag)
         loss_matrix = grads.matrix * w[:, None]
         loss_part = step.aggregator(loss_matrix)
-        if self.config.aggregate == "loss_weights":
+        if self.aggregate is None:
+            self.aggregate = flat_aggregate(self.config, step.aggregator)
+        if self.aggregate == "loss_weights":
             alpha = loss_part.weights.to(loss_matrix.dtype)
             if not self.coefficients_checked:  # a property of the aggregator: once per fit
                 _check_coefficients(step.aggregator, alpha, loss_matrix, loss_part.vector)
@@ -141,6 +150,25 @@ class FlatUpdate:
             state.count += 1
             diag["flat_refresh"] = True
         return flat_rows, sam_heads
+
+
+def flat_aggregate(config: FlatConfig, aggregator: Any) -> str:
+    """How the loss and flat parts are aggregated for ``aggregator``: ``config.aggregate``
+    when set, else ``"separate"`` (the paper's Algorithm 1) for aggregators whose update scales
+    with the gradients and ``"loss_weights"`` for those whose update norm does not
+    (``aggregator.scale_equivariant`` False: Nash-MTL, FairGrad). An explicit ``"separate"``
+    with such an aggregator is kept, with a warning."""
+    equivariant = bool(getattr(aggregator, "scale_equivariant", True))
+    if config.aggregate is None:
+        return "separate" if equivariant else "loss_weights"
+    if config.aggregate == "separate" and not equivariant:
+        name = getattr(aggregator, "name", type(aggregator).__name__)
+        warnings.warn(
+            f"FlatConfig(aggregate='separate') with {name}: its update norm does not scale "
+            "with the gradients, so the flat part it returns on the flat rows alone is as long "
+            "as the loss part whatever rho. aggregate='loss_weights' (the default for it) "
+            "combines the flat rows with the loss part's weights.", UserWarning, stacklevel=3)
+    return config.aggregate
 
 
 def _check_coefficients(aggregator: Any, alpha: Tensor, matrix: Tensor, vector: Tensor) -> None:

@@ -139,7 +139,7 @@ class MTLStep:
         )
         self.weight_heads = bool(weight_heads)
         self.flat = make_flat_config(flat)
-        self._flat = None if self.flat is None else FlatUpdate(self.flat)
+        self._flat = None if self.flat is None else FlatUpdate(self.flat, self.aggregator)
         if autocast not in _AUTOCAST:
             raise ValueError(f"autocast must be None or 'bf16', got {autocast!r}.")
         self.autocast = None if autocast is None else "bf16"

@@ -221,11 +221,68 @@ def test_flat_loss_weights_refuses_an_aggregator_whose_weights_are_not_coefficie
         step(x, y)
 
 
+@pytest.mark.parametrize("name", sorted(AGGREGATORS))
+def test_scale_equivariance_flag_matches_each_aggregator(name):
+    """``scale_equivariant`` (which picks the flat step's default aggregation) says whether
+    ``A(cG) = c A(G)``: checked on a random matrix for every stateless aggregator."""
+    if name in ("moco", "modo", "excess_mtl"):  # stateful: the first call sets their state
+        pytest.skip(f"{name} keeps state across calls")
+    g = torch.randn(3, 40, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    torch.manual_seed(1)
+    small = _agg(name)(g).vector
+    torch.manual_seed(1)
+    large = _agg(name)(10.0 * g).vector
+    equivariant = torch.allclose(large, 10.0 * small, rtol=1e-4, atol=1e-8)
+    assert equivariant == _agg(name).scale_equivariant, name
+
+
+@pytest.mark.parametrize("name, default", [("aligned_mtl", "separate"), ("pcgrad", "separate"),
+                                           ("nash_mtl", "loss_weights"),
+                                           ("fairgrad", "loss_weights")])
+def test_flat_default_aggregation_follows_the_aggregators_scaling(batch, name, default):
+    """Unset, the flat parts are aggregated separately (the paper) unless the aggregator's
+    update norm is fixed (Nash-MTL, FairGrad): then with the loss part's weights, exactly as
+    an explicit ``aggregate="loss_weights"``; an explicit ``"separate"`` is kept, with a
+    warning for those two."""
+    import warnings
+
+    x, y = batch
+    m1, m2 = _model(), _model()
+    step = MTLStep(m1, TASKS, "ew", _agg(name), flat={"rho": 0.1}, gradient_mode="loop")
+    assert step._flat.aggregate == default
+    step(x, y)
+    MTLStep(m2, TASKS, "ew", _agg(name), flat={"rho": 0.1, "aggregate": default},
+            gradient_mode="loop")(x, y)
+    for p1, p2 in zip(m1.parameters(), m2.parameters()):
+        assert torch.equal(p1.grad, p2.grad)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        MTLStep(_model(), TASKS, "ew", _agg(name), flat={"rho": 0.1, "aggregate": "separate"})
+    said = [str(w.message) for w in caught if "update norm does not scale" in str(w.message)]
+    assert bool(said) == (default == "loss_weights")
+
+
+def test_flat_separate_rescales_the_flat_part_of_a_fixed_norm_aggregator(batch):
+    """Why Nash-MTL defaults to ``loss_weights``: with ``separate`` its flat part has the norm
+    of its loss part (the aggregator's update norm does not depend on its input's scale)."""
+    x, y = batch
+    with pytest.warns(UserWarning, match="update norm does not scale"):
+        step = MTLStep(_model(), TASKS, "ew", _agg("nash_mtl"),
+                       flat={"rho": 0.01, "aggregate": "separate"}, gradient_mode="loop")
+    res = step(x, y)
+    ratio = float(res.diagnostics["flat_norm"] / res.diagnostics["loss_part_norm"])
+    assert ratio == pytest.approx(1.0, rel=1e-3)
+    res = MTLStep(_model(), TASKS, "ew", _agg("nash_mtl"), flat={"rho": 0.01},
+                  gradient_mode="loop")(x, y)
+    assert float(res.diagnostics["flat_norm"] / res.diagnostics["loss_part_norm"]) < 0.5
+
+
 def test_flat_aggregate_option_is_recorded_only_when_set():
     assert "aggregate" not in FlatConfig().as_record()  # records keep their hashes
     assert "aggregate" not in repr(FlatConfig())
     cfg = FlatConfig(aggregate="loss_weights")
     assert cfg.as_record()["aggregate"] == "loss_weights"
     assert FlatConfig(**cfg.as_record()) == cfg
+    assert FlatConfig(aggregate="separate").as_record()["aggregate"] == "separate"
     with pytest.raises(ValueError, match="aggregate must be one of"):
         FlatConfig(aggregate="joint")

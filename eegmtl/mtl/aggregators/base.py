@@ -115,6 +115,10 @@ class Aggregator(nn.Module, ABC):
     #: shared parameters) or ``"representation"`` (rows = gradients on the shared
     #: representation; the "-UB" variants, GradDrop).
     level: str = "parameters"
+    #: True when the update scales with the gradients, ``A(cG) = c A(G)`` for ``c > 0``
+    #: (False: Nash-MTL and FairGrad, whose update norm the equation they solve fixes); the
+    #: flat-minima step's default aggregation (:class:`~eegmtl.mtl.flat.FlatConfig`) reads it.
+    scale_equivariant: bool = True
 
     def __new__(cls, *args: Any, **kwargs: Any) -> Aggregator:
         self = super().__new__(cls)

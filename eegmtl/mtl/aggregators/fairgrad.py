@@ -97,6 +97,7 @@ class FairGrad(Aggregator):
     name = "fairgrad"
     linear = False
     level = "parameters"
+    scale_equivariant = False
 
     def __init__(self, alpha: float = 1.0, max_iter: int = 100) -> None:
         if not (isinstance(alpha, (int, float)) and np.isfinite(alpha) and alpha > 0):

@@ -125,6 +125,7 @@ class NashMTL(Aggregator):
     name = "nash_mtl"
     linear = False
     level = "parameters"
+    scale_equivariant = False
 
     def __init__(
         self,
