@@ -538,3 +538,19 @@ def test_holm_and_friedman_match_their_definitions(tmp_path: Path) -> None:
               roc_auc=0.5).to_csv(path, index=False)
     text = report([path], tmp_path / "rep", reference="A", friedman=["*"]).read_text()
     assert f"p = {res['p']:.4f}" in text and "p (Holm)" in text
+
+
+@pytest.mark.parametrize("flag", [["--tiny"], ["--estimate"], ["--only", "multimnist:ew:0"]])
+def test_vision_refuses_preset_flags_without_a_preset(
+    tmp_path: Path, clean_env: pytest.MonkeyPatch, flag: list[str], capsys: pytest.CaptureFixture,
+) -> None:
+    """``--tiny``, ``--only`` and ``--estimate`` apply with ``--preset``; without one the plain
+    grid would run at full size, so the command stops before training and says why."""
+    import eegmtl.benchmarks.runner
+
+    def no_grid(*args: object, **kwargs: object) -> None:
+        raise AssertionError("the grid ran")
+
+    clean_env.setattr(eegmtl.benchmarks.runner, "run_grid", no_grid)
+    with pytest.raises(SystemExit, match=f"{flag[0]} applies with --preset only"):
+        cli.main(["vision", "--methods", "ew", "--results", str(tmp_path / "v.csv"), *flag])

@@ -139,6 +139,13 @@ def run(args: argparse.Namespace) -> int:
         from eegmtl.experiments.vision_grid import run_preset_command
 
         return run_preset_command(args)
+    preset_only = [f for f, on in (("--tiny", args.tiny), ("--only", args.only),
+                                   ("--estimate", args.estimate)) if on]
+    if preset_only:
+        raise SystemExit(
+            f"eegmtl vision: {', '.join(preset_only)} applies with --preset only (e.g. "
+            "--preset converged --tiny); this run would ignore it. For a small plain run give "
+            "the sizes, e.g. --epochs 1 --n-train 256 --n-val 128 --n-test 128.")
     if args.summary_only:
         print(write_summary(results))
         return 0
