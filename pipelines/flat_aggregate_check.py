@@ -63,6 +63,13 @@ def step_diagnostics() -> Iterator[list[dict[str, float]]]:
         MTLStep.__call__ = call  # type: ignore[method-assign]
 
 
+def part_ratios(seen: list[dict[str, float]], n_epochs: int) -> dict[str, str]:
+    """``first`` / ``ratio``: :func:`spread` of |flat| / |loss| over the first epoch's steps
+    (every epoch has the same number) and over all steps of :func:`step_diagnostics`."""
+    ratio = np.array([s["flat"] / s["loss"] if s["loss"] > 0 else np.inf for s in seen])
+    return {"first": spread(ratio[:len(ratio) // max(n_epochs, 1)]), "ratio": spread(ratio)}
+
+
 def spread(r: np.ndarray) -> str:
     """Median (min-max) of ``r``, two decimals; "–" when empty."""
     return f"{np.median(r):.2f} ({np.min(r):.2f}-{np.max(r):.2f})" if r.size else "–"
@@ -128,10 +135,8 @@ def main(argv: list[str] | None = None) -> int:
             est.fit(X[train], y[train])
         h = est.history_
         ce = h["train_classification_loss"].to_numpy()
-        ratio = np.array([s["flat"] / s["loss"] if s["loss"] > 0 else np.inf for s in seen])
-        first = ratio[:len(ratio) // len(ce)]  # the same number of steps in every epoch
         rows.append({
-            "pipeline": name, "ratio": spread(ratio), "first": spread(first),
+            "pipeline": name, **part_ratios(seen, len(ce)),
             "stalled": int(np.argmax(ce < 0.65)) if (ce < 0.65).any() else len(ce),
             "ce": " ".join(f"{v:.2f}" for v in ce),
             "val": f"{h['val_classification_accuracy'].iloc[-1] * 100:.1f}",

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from flat_aggregate_check import RATIO_HEADER, spread, step_diagnostics, write_table
+from flat_aggregate_check import RATIO_HEADER, part_ratios, step_diagnostics, write_table
 
 DEFAULT_OUT = Path(__file__).parent / "results" / "flat_aggregate_check_vision.md"
 
@@ -67,14 +67,12 @@ def main(argv: list[str] | None = None) -> int:
                     n_train=args.n_train, n_val=2000, n_test=2000, device="cpu", threads=1,
                     resume=False, callbacks=[epochs],
                 )
-            ratio = np.array([s["flat"] / s["loss"] if s["loss"] > 0 else np.inf for s in seen])
-            first = ratio[:len(ratio) // max(len(epochs.records), 1)]
             train = [np.mean([v for k, v in r.items() if k.startswith("train_")
                               and k.endswith("_loss") and k != "train_loss"])
                      for r in epochs.records]
             val = [r["val_avg_accuracy"] * 100 for r in epochs.records]
             rows.append({
-                "pipeline": f"f-{agg}, {mode}", "first": spread(first), "ratio": spread(ratio),
+                "pipeline": f"f-{agg}, {mode}", **part_ratios(seen, len(epochs.records)),
                 "train": " ".join(f"{v:.2f}" for v in train),
                 "val": " ".join(f"{v:.1f}" for v in val),
                 "test": f"{df['avg_accuracy'].iloc[0] * 100:.2f}",
