@@ -213,13 +213,14 @@ def _eeg_classifier(module: Any, *, lr: float, max_epochs: int, batch_size: int,
     from skorch.callbacks import EarlyStopping
     from skorch.dataset import ValidSplit
 
+    from eegmtl.eeg.skorch_callbacks import CudnnAutotune
     from eegmtl.mtl.runtime import select_device
 
     optimizers = {"adamw": torch.optim.AdamW, "adam": torch.optim.Adam}
     if optimizer not in optimizers:
         raise ValueError(f"optimizer must be one of {sorted(optimizers)}, got {optimizer!r}.")
     torch.manual_seed(seed)
-    callbacks = []
+    callbacks: list[tuple[str, Any]] = [("cudnn_autotune", CudnnAutotune())]
     if patience is not None:
         callbacks.append(("early_stopping", EarlyStopping(
             monitor="valid_loss", patience=patience, load_best=True,

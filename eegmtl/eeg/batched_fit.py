@@ -128,11 +128,12 @@ def fit_batched(estimators: Sequence[BraindecodeClassifier], data: Sequence[tupl
     from eegmtl.eeg.augmentation import augmentation_n_copies, channel_sd, make_transforms
     from eegmtl.eeg.preprocessing import check_epochs_array
     from eegmtl.models.stacked import StackedModels
-    from eegmtl.mtl.runtime import select_device
+    from eegmtl.mtl.runtime import autotune_convolutions, select_device
 
     first = estimators[0]
     cfg = first.resolved_config()
     dev = select_device(device or first.device)
+    autotune_convolutions(dev)  # one training batch shape, as the skorch fits
     size, k = cfg["batch_size"], len(estimators)
     inputs = []
     for est, (X, y, X_val, y_val) in zip(estimators, data, strict=True):

@@ -9,7 +9,13 @@ from typing import Any
 import numpy as np
 import torch
 
-__all__ = ["configure_runtime", "deterministic_requested", "select_device", "seed_everything"]
+__all__ = [
+    "autotune_convolutions",
+    "configure_runtime",
+    "deterministic_requested",
+    "select_device",
+    "seed_everything",
+]
 
 
 def select_device(device: str | torch.device | None = None) -> torch.device:
@@ -65,6 +71,20 @@ def deterministic_requested() -> bool:
     return bool(torch.backends.cudnn.deterministic or torch.are_deterministic_algorithms_enabled())
 
 
+def autotune_convolutions(device: str | torch.device) -> bool:
+    """Switch cuDNN's autotuner on for a fit on ``device``; returns whether it is on.
+
+    On CUDA, and unless deterministic algorithms were asked for
+    (:func:`deterministic_requested`), ``torch.backends.cudnn.benchmark`` is set: cuDNN times
+    its convolution algorithms once per input shape and keeps the fastest. Worth it when a fit
+    sees a handful of batch shapes (fixed-size training batches, a short last one), as every
+    trainer here does. On the CPU nothing changes. The setting is process-wide and stays on.
+    """
+    if torch.device(device).type == "cuda" and not deterministic_requested():
+        torch.backends.cudnn.benchmark = True
+    return bool(torch.backends.cudnn.benchmark)
+
+
 def configure_runtime(device: torch.device, *loaders: Any) -> dict[str, bool]:
     """Device-dependent speed settings before a fit; returns what was decided.
 
@@ -85,9 +105,8 @@ def configure_runtime(device: torch.device, *loaders: Any) -> dict[str, bool]:
     cuda = torch.device(device).type == "cuda"
     given = [ld for ld in loaders if ld is not None]
     fixed = all(isinstance(ld, MultiTaskLoader) for ld in given)
-    benchmark = cuda and fixed and not deterministic_requested()
-    if benchmark:
-        torch.backends.cudnn.benchmark = True
+    if fixed:
+        autotune_convolutions(device)
     pinned = False
     for ld in given:
         if isinstance(ld, MultiTaskLoader):

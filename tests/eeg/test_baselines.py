@@ -123,6 +123,20 @@ def test_eegnet_builds_and_runs_forward(capsys: pytest.CaptureFixture[str]) -> N
     assert shallow.get_params()["module__n_chans"] == 3
 
 
+def test_deep_baselines_autotune_convolutions_at_fit_start(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every skorch fit asks for cuDNN's autotuner on its device when training starts (the
+    MTL trainer's rule; a no-op on the CPU)."""
+    pytest.importorskip("braindecode")
+    import eegmtl.mtl.runtime as runtime
+
+    asked: list[str] = []
+    monkeypatch.setattr(runtime, "autotune_convolutions", lambda d: asked.append(str(d)))
+    clf = baselines.make_eegnet(n_times=250, max_epochs=1, batch_size=8, patience=None)
+    rng = np.random.default_rng(0)
+    clf.fit(rng.standard_normal((16, 3, 250)).astype(np.float32), np.repeat([0, 1], 8))
+    assert asked == ["cpu"]
+
+
 @pytest.mark.realdata
 def test_main_job_writes_records(real_2b: Path, tmp_path: Path,
                                  capsys: pytest.CaptureFixture[str]) -> None:

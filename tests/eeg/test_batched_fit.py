@@ -129,3 +129,13 @@ def test_batched_fits_on_cuda_match_the_cpu(monkeypatch):
     for g, c, (_, _, Xv, _) in zip(gpu, cpu, data, strict=True):
         assert next(g.module_.parameters()).is_cuda
         assert np.allclose(g.predict_proba(Xv), c.predict_proba(Xv), atol=1e-3)
+
+
+def test_batched_fits_autotune_convolutions_on_their_device(monkeypatch):
+    """cuDNN's autotuner is asked for on the batch's device, as the skorch fits ask for it."""
+    import eegmtl.mtl.runtime as runtime
+
+    asked = []
+    monkeypatch.setattr(runtime, "autotune_convolutions", lambda d: asked.append(str(d)))
+    fit_batched([_est(0, max_epochs=1)], [_data(0)])
+    assert asked == ["cpu"]

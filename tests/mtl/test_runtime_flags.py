@@ -7,7 +7,11 @@ import pytest
 import torch
 
 from eegmtl.mtl.data import make_loader
-from eegmtl.mtl.runtime import configure_runtime, deterministic_requested
+from eegmtl.mtl.runtime import (
+    autotune_convolutions,
+    configure_runtime,
+    deterministic_requested,
+)
 
 
 @pytest.fixture
@@ -53,3 +57,11 @@ def test_no_benchmark_when_deterministic_or_shapes_vary(cudnn_flags):
     torch.backends.cudnn.deterministic = False
     other = torch.utils.data.DataLoader(list(range(4)))  # shapes unknown: left alone
     assert not configure_runtime(torch.device("cuda"), _loader(), other)["cudnn_benchmark"]
+
+
+def test_autotune_convolutions_only_on_cuda_and_not_when_deterministic(cudnn_flags):
+    assert not autotune_convolutions("cpu") and not torch.backends.cudnn.benchmark
+    torch.backends.cudnn.deterministic = True
+    assert not autotune_convolutions(torch.device("cuda"))
+    torch.backends.cudnn.deterministic = False
+    assert autotune_convolutions("cuda:0") and torch.backends.cudnn.benchmark
