@@ -66,15 +66,36 @@ def test_batched_step_equals_separate_steps():
 ])
 def test_bench_fits_tiny(tmp_path, capsys, device):
     out = tmp_path / "fits.json"
+    settings = (torch.backends.cudnn.benchmark, torch.get_float32_matmul_precision())
     assert cli.main(["bench", "fits", "--device", device, "--tiny", "--out", str(out)]) == 0
     fig = json.loads(out.read_text())
     assert [r["model"] for r in fig["rows"]] == ["EEGNet", "ShallowFBCSPNet"]
+    # the eager step's variants: bf16 everywhere, autotuner off and TF32 on CUDA only
+    variants = {"bf16_speedup"} | ({"autotune_speedup", "tf32_speedup"} if device == "cuda"
+                                   else set())
     for r in fig["rows"]:
         assert r["k"] == 2 and r["batch"] == 4
         assert r["eager_ms_per_fit_step"] > 0 and r["batched_ms_per_fit_step"] > 0
         assert r["max_output_diff"] < 1e-4  # the stacked models compute the same outputs
+        assert {k for k in r if k.endswith("_speedup")} == {"batched_speedup"} | variants
+        assert all(r[k] > 0 for k in variants)
+    # the variants restore what they change (the run itself turns the autotuner on, on CUDA)
+    if device == "cpu":
+        assert (torch.backends.cudnn.benchmark,
+                torch.get_float32_matmul_precision()) == settings
+    else:
+        assert torch.backends.cudnn.benchmark and torch.get_float32_matmul_precision() == \
+            settings[1]
     assert "| EEGNet | 4 | 2 | 1 |" in capsys.readouterr().out
     assert out.with_suffix(".md").exists()
+
+
+def test_bench_fits_no_variants(tmp_path):
+    out = tmp_path / "fits.json"
+    assert cli.main(["bench", "fits", "--device", "cpu", "--tiny", "--models", "EEGNet",
+                     "--no-variants", "--out", str(out)]) == 0
+    (row,) = json.loads(out.read_text())["rows"]
+    assert "bf16_speedup" not in row and "eager_bf16_ms_per_fit_step" not in row
 
 
 def test_bench_fits_bad_input(monkeypatch):

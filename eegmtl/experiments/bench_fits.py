@@ -20,6 +20,23 @@ the training-step time *per fit* three ways:
     one model under :func:`torch.compile` (``mode="reduce-overhead"``, i.e. CUDA graphs, on a
     GPU; the default mode on the CPU); its compile time is reported apart.
 
+and, per network, three variants of the eager step that say what bounds it (each against
+``eager``, which runs as the harness trains: cuDNN's autotuner on, on CUDA):
+
+``no autotune`` (CUDA)
+    cuDNN's autotuner off (``torch.backends.cudnn.benchmark = False``): cuDNN's default
+    algorithm choice;
+``TF32`` (CUDA)
+    float32 matrix products on TensorFloat-32 tensor cores
+    (``torch.set_float32_matmul_precision("high")``; cuDNN convolutions use TF32 already by
+    torch's default);
+``bf16``
+    forward and loss under ``torch.autocast(dtype=torch.bfloat16)`` (mixed precision; weights,
+    gradients and optimiser in float32).
+
+A step bound by arithmetic gets faster with TF32 or bf16; one bound by kernel launches does
+not (there, batching or CUDA graphs help).
+
 ``--processes P`` runs the eager and batched measurements in P processes at once (one CPU
 thread each, started together), as the harness does, and reports the summed fits-steps per
 second, so the figures say whether the device or the launching processes bound the
@@ -48,6 +65,9 @@ from eegmtl.experiments._common import command_line, device_sync, elapsed_s, tim
 
 __all__ = ["BatchedFits", "EagerFits", "add_arguments", "build_model", "run"]
 
+#: variants of the eager step (:func:`_eager_variants`)
+_VARIANTS = ("eager_no_autotune", "eager_tf32", "eager_bf16")
+
 #: networks timed by default (every recipe) and compiled by default (a few: compiling costs
 #: tens of seconds per network)
 COMPILE_DEFAULT = ("EEGNet", "ATCNet", "TCFormer")
@@ -73,6 +93,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     p.add_argument("--tiny", action="store_true",
                    help="smoke test: EEGNet and ShallowFBCSPNet, K=2, batch 4, 1 round, no "
                    "compile")
+    p.add_argument("--no-variants", action="store_true",
+                   help="skip the eager step's variants (cuDNN autotuner off, TF32, bf16)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", type=Path, default=None,
                    help="also write the rows as JSON and the table as <out>.md")
@@ -120,13 +142,20 @@ class EagerFits:
             self.models.append(build_model(name).to(device).train())
         self.optimizers = [_optimizer(name, m.parameters()) for m in self.models]
 
-    def step(self, x: Any, y: Any) -> None:
-        """One training step of every fit; ``x (K, B, C, T)``, ``y (K, B)``."""
+    def step(self, x: Any, y: Any, amp_dtype: Any = None) -> None:
+        """One training step of every fit; ``x (K, B, C, T)``, ``y (K, B)``; ``amp_dtype``
+        (e.g. ``torch.bfloat16``): forward and loss under autocast to that type."""
+        import contextlib
+
+        import torch
         import torch.nn.functional as F
 
         for i, (m, opt) in enumerate(zip(self.models, self.optimizers, strict=True)):
             opt.zero_grad(set_to_none=True)
-            F.cross_entropy(m(x[i]), y[i]).backward()
+            with (torch.autocast(x.device.type, dtype=amp_dtype) if amp_dtype is not None
+                  else contextlib.nullcontext()):
+                loss = F.cross_entropy(m(x[i]), y[i])
+            loss.backward()
             opt.step()
 
 
@@ -204,8 +233,40 @@ def _measure(name: str, cfg: dict[str, Any], barrier: Any = None) -> dict[str, A
                           barrier)
     ms_batched = _median_ms(lambda: batched.step(x, y), cfg["rounds"], cfg["warmup"], device,
                             barrier)
-    return {"batch": batch, "eager_ms_per_fit_step": ms_eager / k,
-            "batched_ms_per_fit_step": ms_batched / k, "max_output_diff": diff}
+    out = {"batch": batch, "eager_ms_per_fit_step": ms_eager / k,
+           "batched_ms_per_fit_step": ms_batched / k, "max_output_diff": diff}
+    if cfg.get("variants", True):
+        for key, ms in _eager_variants(eager, x, y, device, cfg, barrier).items():
+            out[f"{key}_ms_per_fit_step"] = ms / k
+    return out
+
+
+def _eager_variants(eager: EagerFits, x: Any, y: Any, device: Any, cfg: dict[str, Any],
+                    barrier: Any = None) -> dict[str, float]:
+    """ms per step of the K eager fits with cuDNN's autotuner off and with TF32 matrix
+    products (CUDA only), and under bf16 autocast; every setting is restored afterwards."""
+    import torch
+
+    def ms(amp_dtype: Any = None) -> float:
+        return _median_ms(lambda: eager.step(x, y, amp_dtype), cfg["rounds"], cfg["warmup"],
+                          device, barrier)
+
+    out = {}
+    if device.type == "cuda":
+        autotune = torch.backends.cudnn.benchmark
+        torch.backends.cudnn.benchmark = False
+        try:
+            out["eager_no_autotune"] = ms()
+        finally:
+            torch.backends.cudnn.benchmark = autotune
+        precision = torch.get_float32_matmul_precision()
+        torch.set_float32_matmul_precision("high")
+        try:
+            out["eager_tf32"] = ms()
+        finally:
+            torch.set_float32_matmul_precision(precision)
+    out["eager_bf16"] = ms(torch.bfloat16)
+    return out
 
 
 def _compiled_ms(name: str, cfg: dict[str, Any]) -> dict[str, Any]:
@@ -286,12 +347,19 @@ def bench_model(name: str, cfg: dict[str, Any], processes: int = 1) -> dict[str,
     else:
         parts = _measure_in_processes(name, cfg, processes)
         # throughput of P processes at once: summed fit-steps per second
-        for key in ("eager", "batched"):
-            rate = sum(1e3 / p[f"{key}_ms_per_fit_step"] for p in parts)
-            row[f"{key}_ms_per_fit_step"] = 1e3 / rate
+        for key in ("eager", "batched", *_VARIANTS):
+            if f"{key}_ms_per_fit_step" in parts[0]:
+                rate = sum(1e3 / p[f"{key}_ms_per_fit_step"] for p in parts)
+                row[f"{key}_ms_per_fit_step"] = 1e3 / rate
         row["batch"] = parts[0]["batch"]
         row["max_output_diff"] = max(p["max_output_diff"] for p in parts)
     row["batched_speedup"] = row["eager_ms_per_fit_step"] / row["batched_ms_per_fit_step"]
+    eager = row["eager_ms_per_fit_step"]
+    if "eager_no_autotune_ms_per_fit_step" in row:  # what the autotuner gains
+        row["autotune_speedup"] = row["eager_no_autotune_ms_per_fit_step"] / eager
+    for key in ("tf32", "bf16"):
+        if f"eager_{key}_ms_per_fit_step" in row:
+            row[f"{key}_speedup"] = eager / row[f"eager_{key}_ms_per_fit_step"]
     return row
 
 
@@ -309,16 +377,21 @@ def format_table(rows: list[dict[str, Any]], header: str) -> str:
     """Markdown table of :func:`bench_model` rows."""
     lines = [header, "", "| network | batch | K | processes | eager ms/fit-step | batched "
              "ms/fit-step | batched speed-up | compiled ms/step (compile s) | compiled "
-             "speed-up | max output diff |", "|---|---|---|---|---|---|---|---|---|---|"]
+             "speed-up | autotune speed-up | TF32 speed-up | bf16 speed-up | max output diff |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+
+    def ratio(r: dict[str, Any], key: str) -> str:
+        return f"{r[key]:.2f}x" if key in r else "-"
+
     for r in rows:
         comp = ("-" if "compiled_ms_per_fit_step" not in r and "compiled_error" not in r
                 else r.get("compiled_error") or
                 f"{r['compiled_ms_per_fit_step']:.2f} ({r['compile_s']:.0f})")
         lines.append(f"| {r['model']} | {r['batch']} | {r['k']} | {r['processes']} | "
                      f"{r['eager_ms_per_fit_step']:.2f} | {r['batched_ms_per_fit_step']:.2f} | "
-                     f"{r['batched_speedup']:.2f}x | {comp} | "
-                     + (f"{r['compiled_speedup']:.2f}x" if "compiled_speedup" in r else "-")
-                     + f" | {r['max_output_diff']:.1e} |")
+                     f"{r['batched_speedup']:.2f}x | {comp} | {ratio(r, 'compiled_speedup')} | "
+                     f"{ratio(r, 'autotune_speedup')} | {ratio(r, 'tf32_speedup')} | "
+                     f"{ratio(r, 'bf16_speedup')} | {r['max_output_diff']:.1e} |")
     return "\n".join(lines)
 
 
@@ -353,7 +426,8 @@ def run(args: argparse.Namespace) -> int:
         torch.backends.cudnn.benchmark = True
     name_of = torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
     cfg = {"device": str(device), "k": args.k, "rounds": args.rounds, "warmup": args.warmup,
-           "seed": args.seed, "batch_size": args.batch_size, "compile": set(args.compile)}
+           "seed": args.seed, "batch_size": args.batch_size, "compile": set(args.compile),
+           "variants": not args.no_variants}
     header = (f"### Fits at once on {name_of} (torch {torch.__version__}, {os.cpu_count()} "
               f"CPUs; K = {args.k}, {args.processes} process(es), one thread each)")
     print(header, flush=True)
@@ -374,9 +448,12 @@ def run(args: argparse.Namespace) -> int:
         t = time.perf_counter()
         rows.append(bench_model(name, cfg, args.processes))
         r = rows[-1]
+        extra = "".join(f", {label} {r[key]:.2f}x" for key, label in (
+            ("autotune_speedup", "autotune"), ("tf32_speedup", "TF32"),
+            ("bf16_speedup", "bf16")) if key in r)
         print(f"  {name}: eager {r['eager_ms_per_fit_step']:.2f} ms/fit-step, batched "
-              f"{r['batched_ms_per_fit_step']:.2f} ({r['batched_speedup']:.2f}x), output diff "
-              f"{r['max_output_diff']:.1e} [{time.perf_counter() - t:.0f} s]", flush=True)
+              f"{r['batched_ms_per_fit_step']:.2f} ({r['batched_speedup']:.2f}x){extra}, output "
+              f"diff {r['max_output_diff']:.1e} [{time.perf_counter() - t:.0f} s]", flush=True)
         save()
     for r in rows:  # compiling costs tens of seconds per network: last
         if r["model"] in cfg["compile"]:
