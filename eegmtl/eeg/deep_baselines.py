@@ -66,6 +66,7 @@ import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.utils.validation import check_is_fitted
 
+from eegmtl.eeg.checks import UNIT_TO_UV, AmplitudeReference, infer_units
 from eegmtl.eeg.preprocessing import (
     EpochStandardizer,
     Resampler,
@@ -207,6 +208,11 @@ def _recipe(model: str) -> Recipe:
 class BraindecodeClassifier(ClassifierMixin, BaseEstimator):
     """A braindecode network trained with its paper's recipe (see :data:`RECIPES`).
 
+    Takes trials ``X (n_trials, n_channels, n_times)`` in microvolts at ``sfreq`` (what MOABB's
+    paradigms return); trials that look like volts or millivolts are refused with the factor
+    that fixes them. Prediction trials must have the fit's channels and length; an amplitude
+    more than 10x off the fit's warns (``AmplitudeWarning``: a unit or gain change).
+
     Parameters
     ----------
     model : str
@@ -286,6 +292,25 @@ class BraindecodeClassifier(ClassifierMixin, BaseEstimator):
         }
 
     # ------------------------------------------------------------------ preprocessing
+    def _check_layout(self, X: Any, name: str = "X") -> np.ndarray:
+        """``X`` checked against the fit: 3-D and finite, the fit's channels and trial length,
+        an amplitude within 10x of the fit's (else an ``AmplitudeWarning``)."""
+        X = check_epochs_array(np.asarray(X), ndim=3, name=name)
+        n_chans, n_times = getattr(self, "n_channels_in_", None), getattr(self, "n_times_in_",
+                                                                          None)
+        if n_chans is not None and X.shape[1] != n_chans:
+            raise ValueError(f"{name} has {X.shape[1]} channels but the estimator was fitted on "
+                             f"{n_chans}; use the same channels in the same order.")
+        if n_times is not None and X.shape[2] != n_times:
+            raise ValueError(
+                f"{name} has {X.shape[2]} samples per trial but fit saw {n_times} (at "
+                f"sfreq={self.sfreq:g} Hz). A different length usually means a different "
+                "sampling rate or epoch window: resample/crop the data to the fit's layout.")
+        reference = getattr(self, "amplitude_reference_", None)
+        if reference is not None:
+            AmplitudeReference(**reference).check_scale(X, name=name)
+        return X
+
     def _prepare(self, X: Any) -> np.ndarray:
         X = check_epochs_array(np.asarray(X), ndim=3)
         if float(self.sfreq) != self.sfreq_model_:
@@ -299,13 +324,24 @@ class BraindecodeClassifier(ClassifierMixin, BaseEstimator):
                     y_val: Any) -> tuple[np.ndarray, np.ndarray, tuple | None]:
         """Checked network inputs of a fit: training trials at the recipe's rate (standardised
         with the training trials' mean and SD where the recipe says so), class indices, and
-        the validation pair prepared the same way (or ``None``). Sets ``classes_``,
-        ``sfreq_model_`` and ``scale_``."""
+        the validation pair prepared the same way (or ``None``). Refuses trials that do not
+        look like microvolts (:func:`~eegmtl.eeg.checks.infer_units`). Sets ``classes_``,
+        ``amplitude_reference_``, ``n_channels_in_``, ``n_times_in_``, ``sfreq_model_`` and
+        ``scale_``."""
         if len(X) != len(y):
             raise ValueError(f"X has {len(X)} trials but y has {len(y)} labels.")
         self.classes_, y_idx = np.unique(y, return_inverse=True)
         if len(self.classes_) < 2:
             raise ValueError("y holds a single class; a classifier needs at least two.")
+        reference = AmplitudeReference.fit(X)
+        unit = infer_units(X)
+        if unit != "uV":
+            raise ValueError(
+                f"X has a median trial amplitude (RMS) of {reference.scale:.3g}, which looks "
+                f"like {unit}; {type(self).__name__} takes microvolts (as MOABB's paradigms "
+                f"return them; EEG: about 1-100 µV): multiply X by {UNIT_TO_UV[unit]:g}.")
+        self.amplitude_reference_ = asdict(reference)
+        self.n_channels_in_, self.n_times_in_ = int(X.shape[1]), int(X.shape[2])
         self.sfreq_model_ = float(cfg["sfreq"])
         self.scale_: tuple[float, float] | None = None
         Xt = self._prepare(X)
@@ -319,7 +355,7 @@ class BraindecodeClassifier(ClassifierMixin, BaseEstimator):
             if not np.isin(np.asarray(y_val), self.classes_).all():
                 raise ValueError("y_val holds labels that are not in y.")
             yv = np.searchsorted(self.classes_, np.asarray(y_val))
-            val = (self._prepare(X_val), yv.astype(np.int64))
+            val = (self._prepare(self._check_layout(X_val, "X_val")), yv.astype(np.int64))
         return Xt, y_idx.astype(np.int64), val
 
     def fit(self, X: Any, y: Any, X_val: Any = None, y_val: Any = None, *,
@@ -397,6 +433,7 @@ class BraindecodeClassifier(ClassifierMixin, BaseEstimator):
     def predict_proba(self, X: Any) -> np.ndarray:
         """Class probabilities (softmax of the network's output), ``(n, n_classes)``."""
         check_is_fitted(self, "classes_")
+        X = self._check_layout(X)
         if getattr(self, "net_", None) is not None:
             return np.asarray(self.net_.predict_proba(self._prepare(X)), dtype=np.float64)
         # fitted by eegmtl.eeg.batched_fit: a plain network, no skorch wrapper
@@ -413,7 +450,8 @@ class BraindecodeClassifier(ClassifierMixin, BaseEstimator):
 
     def predict(self, X: Any) -> np.ndarray:
         """Predicted labels (in the labels' original type)."""
-        return self.classes_[self.predict_proba(X).argmax(axis=1)]
+        proba = self.predict_proba(X)  # first: an unfitted estimator raises NotFittedError
+        return self.classes_[proba.argmax(axis=1)]
 
 
 def make_deep_baseline(model: str, sfreq: float = 250.0, **overrides: Any) -> BraindecodeClassifier:

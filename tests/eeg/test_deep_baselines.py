@@ -92,3 +92,33 @@ def test_standardize_modes_fit_on_training_trials(mode, shape) -> None:
     np.testing.assert_allclose(sd, ref.scale_, rtol=1e-5)
     with pytest.raises(ValueError, match="standardize must be"):
         db.make_deep_baseline("EEGNet", max_epochs=1, standardize="yes").fit(X, y)
+
+
+def test_input_checks_say_what_is_wrong_and_how_to_fix_it() -> None:
+    """Volts or millivolts refused with the factor to µV; prediction trials checked against the
+    fit's channels, length and amplitude; validation trials too; unfitted -> NotFittedError."""
+    from sklearn.exceptions import NotFittedError
+
+    from eegmtl.eeg.checks import AmplitudeWarning
+
+    X, y = _tiny()
+    clf = db.make_deep_baseline("EEGNet", max_epochs=1, batch_size=8, patience=None)
+    with pytest.raises(NotFittedError):
+        clf.predict(X)
+    for factor, unit, fix in ((1e-6, "V", r"1e\+06"), (1e-3, "mV", "1000")):
+        with pytest.raises(ValueError, match=f"looks like {unit};.*multiply X by {fix}"):
+            clf.fit(X * factor, y)
+    with pytest.raises(ValueError, match="X_val has 2 channels but the estimator was fitted"):
+        clf.fit(X, y, X_val=X[:, :2], y_val=y)
+    clf.fit(X, y)
+    assert (clf.n_channels_in_, clf.n_times_in_) == (3, 512)
+    with pytest.raises(ValueError, match="X has 2 channels but the estimator was fitted on 3"):
+        clf.predict(X[:, :2])
+    with pytest.raises(ValueError, match="X has 256 samples per trial but fit saw 512"):
+        clf.predict_proba(X[:, :, :256])
+    with pytest.warns(AmplitudeWarning, match="1e-06x the amplitude seen at fit"):
+        clf.predict(X * 1e-6)
+    Xn = X.copy()
+    Xn[3, 1, 7] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        clf.predict(Xn)
