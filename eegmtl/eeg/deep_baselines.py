@@ -66,7 +66,7 @@ import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.utils.validation import check_is_fitted
 
-from eegmtl.eeg.checks import UNIT_TO_UV, AmplitudeReference, infer_units
+from eegmtl.eeg.checks import UNIT_TO_UV, AmplitudeReference, check_fit_layout, infer_units
 from eegmtl.eeg.preprocessing import (
     EpochStandardizer,
     Resampler,
@@ -296,16 +296,8 @@ class BraindecodeClassifier(ClassifierMixin, BaseEstimator):
         """``X`` checked against the fit: 3-D and finite, the fit's channels and trial length,
         an amplitude within 10x of the fit's (else an ``AmplitudeWarning``)."""
         X = check_epochs_array(np.asarray(X), ndim=3, name=name)
-        n_chans, n_times = getattr(self, "n_channels_in_", None), getattr(self, "n_times_in_",
-                                                                          None)
-        if n_chans is not None and X.shape[1] != n_chans:
-            raise ValueError(f"{name} has {X.shape[1]} channels but the estimator was fitted on "
-                             f"{n_chans}; use the same channels in the same order.")
-        if n_times is not None and X.shape[2] != n_times:
-            raise ValueError(
-                f"{name} has {X.shape[2]} samples per trial but fit saw {n_times} (at "
-                f"sfreq={self.sfreq:g} Hz). A different length usually means a different "
-                "sampling rate or epoch window: resample/crop the data to the fit's layout.")
+        check_fit_layout(X, getattr(self, "n_channels_in_", None),
+                         getattr(self, "n_times_in_", None), sfreq=self.sfreq, name=name)
         reference = getattr(self, "amplitude_reference_", None)
         if reference is not None:
             AmplitudeReference(**reference).check_scale(X, name=name)

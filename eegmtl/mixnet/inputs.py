@@ -19,6 +19,7 @@ from eegmtl._io import fit_fingerprint, read_json, write_json
 from eegmtl.eeg.checks import (
     UNIT_TO_UV,
     AmplitudeReference,
+    check_fit_layout,
     check_prediction_epochs,
     check_training_epochs,
     find_flat_trials,
@@ -85,18 +86,7 @@ def check_predict_epochs(est: Any, X: Any, name: str = "X") -> np.ndarray:
     if ref is None:  # estimators saved before the reference existed: no amplitude check
         ref = {"scale": 1.0, "low": 0.0, "high": float("inf")}
     X = check_prediction_epochs(X, AmplitudeReference(**ref), name=name, **_window(est))
-    if X.shape[1] != est.n_channels_in_:
-        raise ValueError(
-            f"{name} has {X.shape[1]} channels but the estimator was fitted on "
-            f"{est.n_channels_in_}; use the same channels in the same order."
-        )
-    if X.shape[2] != est.n_times_in_:
-        raise ValueError(
-            f"{name} has {X.shape[2]} samples per trial but fit saw {est.n_times_in_} (at "
-            f"sfreq={est.sfreq:g} Hz). A different length usually means a different "
-            "sampling rate or epoch window: resample/crop the data to the fit's layout."
-        )
-    return X
+    return check_fit_layout(X, est.n_channels_in_, est.n_times_in_, sfreq=est.sfreq, name=name)
 
 
 def split_validation(

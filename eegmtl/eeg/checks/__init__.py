@@ -16,7 +16,8 @@ the cause and the fix. The checks are cheap (one pass over the array) and free o
 - :func:`check_labels`, :func:`check_subjects` -- labels without missing values and with at least
   two classes; subject numbers that are integers.
 - :func:`check_training_epochs`, :func:`check_prediction_epochs` -- all of the above that a
-  classifier needs, as one call at fit and one at predict.
+  classifier needs, as one call at fit and one at predict; :func:`check_fit_layout` -- the
+  fit's channels and trial length at predict.
 
 Implemented in :mod:`~eegmtl.eeg.checks.arrays`, :mod:`~eegmtl.eeg.checks.amplitude` and
 :mod:`~eegmtl.eeg.checks.labels`, bundled in :mod:`~eegmtl.eeg.checks.epochs`; import everything
@@ -41,7 +42,11 @@ from eegmtl.eeg.checks.arrays import (
     check_sfreq,
     check_sfreq_window,
 )
-from eegmtl.eeg.checks.epochs import check_prediction_epochs, check_training_epochs
+from eegmtl.eeg.checks.epochs import (
+    check_fit_layout,
+    check_prediction_epochs,
+    check_training_epochs,
+)
 from eegmtl.eeg.checks.labels import check_labels, check_subjects
 
 __all__ = [
@@ -52,6 +57,7 @@ __all__ = [
     "OutlierTrialWarning",
     "_check_sfreq",
     "check_epochs_array",
+    "check_fit_layout",
     "check_labels",
     "check_prediction_epochs",
     "check_sfreq",

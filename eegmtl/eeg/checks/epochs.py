@@ -61,3 +61,24 @@ def check_prediction_epochs(
     check_sfreq_window(X.shape[-1], name=name, **window)  # type: ignore[arg-type]
     reference.check_scale(X, name=name)
     return X
+
+
+def check_fit_layout(
+    X: np.ndarray, n_channels: int | None, n_times: int | None, *, sfreq: float,
+    name: str = "X",
+) -> np.ndarray:
+    """``ValueError`` unless ``X`` has the ``n_channels`` channels and ``n_times`` samples per
+    trial seen at fit (``None``: not checked, e.g. an estimator saved before they were
+    stored); returns ``X``."""
+    if n_channels is not None and X.shape[1] != n_channels:
+        raise ValueError(
+            f"{name} has {X.shape[1]} channels but the estimator was fitted on "
+            f"{n_channels}; use the same channels in the same order."
+        )
+    if n_times is not None and X.shape[2] != n_times:
+        raise ValueError(
+            f"{name} has {X.shape[2]} samples per trial but fit saw {n_times} (at "
+            f"sfreq={sfreq:g} Hz). A different length usually means a different "
+            "sampling rate or epoch window: resample/crop the data to the fit's layout."
+        )
+    return X
