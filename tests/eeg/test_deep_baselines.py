@@ -122,3 +122,16 @@ def test_input_checks_say_what_is_wrong_and_how_to_fix_it() -> None:
     Xn[3, 1, 7] = np.nan
     with pytest.raises(ValueError, match="NaN"):
         clf.predict(Xn)
+
+
+@pytest.mark.cuda
+@pytest.mark.skipif(not __import__("torch").cuda.is_available(), reason="needs a CUDA GPU")
+def test_cuda_fit_switches_the_cudnn_autotuner_on(monkeypatch) -> None:
+    """A braindecode fit on CUDA runs with cuDNN's autotuner (as the MTL trainer's fits)."""
+    import torch
+
+    monkeypatch.setattr(torch.backends.cudnn, "benchmark", False)
+    monkeypatch.setattr(torch.backends.cudnn, "deterministic", False)
+    X, y = _tiny(8, n_times=256)
+    db.make_deep_baseline("EEGNet", max_epochs=1, batch_size=4, device="cuda").fit(X, y)
+    assert torch.backends.cudnn.benchmark
