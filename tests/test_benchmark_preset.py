@@ -198,7 +198,7 @@ def test_interrupted_benchmark_writes_the_summaries_of_what_it_recorded(tmp_path
     real, calls = runner.run_protocol, []
 
     def stopping(*args, **kwargs):
-        calls.append(args[0])
+        calls.append(kwargs["protocol"] if "protocol" in kwargs else args[0])
         if len(calls) == 2:
             raise stop()
         return real(*args, **kwargs)

@@ -140,9 +140,18 @@ def tag_alignment(df: pd.DataFrame) -> pd.DataFrame:
 def drop_repeated_runs(df: pd.DataFrame) -> pd.DataFrame:
     """``df`` with each run once: rows repeated across record files (same ``pipeline``,
     ``subject``, ``fold``, ``seed`` and ``config_hash``, e.g. a fold refitted into a second
-    file) keep their first occurrence."""
-    key = [c for c in ("pipeline", "subject", "fold", "seed", "config_hash") if c in df]
-    return df.drop_duplicates(key)
+    file) keep their first occurrence. A record taken over from another file
+    (:mod:`eegmtl.evaluation.adopt`: ``adopted_from`` = ``<file>:<hash>``) is the run of that
+    file's hash, so it and its original count once."""
+    key = ["pipeline", "subject", "fold", "seed", "config_hash"]
+    if not set(key) <= set(df.columns):  # not records of fits (e.g. a table of times)
+        return df
+    if "adopted_from" not in df:
+        return df.drop_duplicates(key)
+    origin = df["adopted_from"].astype("string").str.rsplit(":", n=1).str[-1]
+    run = origin.fillna(df["config_hash"].astype("string"))
+    keep = ~df[key[:-1]].assign(_run=run.to_numpy()).duplicated()
+    return df[keep.to_numpy()]
 
 
 def combine_records(paths: Iterable[str | os.PathLike[str]], *,

@@ -21,6 +21,11 @@ Records go to ``<results>/benchmark_<preset>_{sd,si,si_<alignment>}.csv`` throug
 record store, merged after every fit, so a rerun (or a second run after a time-out) skips
 finished fits.
 
+``--adopt CSV ...`` first takes over the records of other files that are fits of the run (same
+pipeline, split, seed and settings, e.g. made by ``eegmtl sd``, which labels the same data
+otherwise; :mod:`eegmtl.evaluation.adopt`), so that they are not refitted; with ``--estimate``
+it only counts them.
+
 ``--preset tiny`` runs the same code path on 1 subject, 1 fold, 1 seed and 1 epoch on the CPU;
 ``--synthetic`` replaces the data by random BCIC-IV-2b-shaped trials (a smoke test without
 the data). ``--estimate`` prints the planned fits and the wall time predicted from the fit times
@@ -127,6 +132,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "pipelines without a measured speed-up of their own (default "
                         f"{GPU_SPEEDUP:g} when the run is on a GPU); with --estimate on a "
                         "CPU, a value > 1 estimates a GPU run. A run on a CPU ignores it")
+    p.add_argument("--adopt", type=Path, nargs="+", default=None, metavar="CSV",
+                   help="first take over the records of these files that are fits of this run "
+                        "(same pipeline, split, seed and settings; made e.g. by `eegmtl sd`, "
+                        "which labels the same data otherwise: eegmtl.evaluation.adopt) "
+                        "instead of refitting them; with --estimate only count them")
     p.add_argument("--budget", type=float, default=540.0,
                    help="--estimate: wall-time budget in s (default 540)")
     p.add_argument("--no-progress", action="store_true")
@@ -271,6 +281,51 @@ def _run_shards(args: argparse.Namespace, gpus: int) -> int:
                 p.kill()
                 p.wait()
         raise
+
+
+def stage_call(st: Stage, chosen: list[str], params: dict[str, Any], subjects: list[int],
+               synthetic: bool) -> dict[str, Any]:
+    """The :func:`~eegmtl.evaluation.runner.run_protocol` arguments that name the fits of
+    stage ``st`` (with its pipelines ``chosen`` and their overrides ``params``): what a run and
+    its plan share."""
+    extra = {"alignment": st.alignment} if st.alignment else {}
+    return {"protocol": st.protocol, "methods": chosen, "subjects": subjects,
+            "folds": list(st.folds), "seeds": [st.seed], "results_path": st.records,
+            "method_params": {m: params[m] for m in chosen if params[m]},
+            "dataset": "synthetic" if synthetic else "BNCI2014_004-export", **extra}
+
+
+def adopt(plan: list[Stage], calls: list[dict[str, Any]], data: Any, files: list[Path], *,
+          write: bool) -> int:
+    """Take over the records of ``files`` that are fits still to make in ``plan``
+    (:func:`eegmtl.evaluation.adopt.adoptable`; ``calls``: :func:`stage_call` of each stage);
+    merged into the stages' record files when ``write``, else only counted. Prints what per
+    stage and pipeline; returns the number of records."""
+    from eegmtl.evaluation.adopt import adoptable, read_candidates
+    from eegmtl.evaluation.records import merge_records
+    from eegmtl.evaluation.runner import run_protocol
+
+    missing = [str(f) for f in files if not Path(f).is_file()]
+    if missing:
+        raise SystemExit(f"--adopt: no such record file(s): {', '.join(missing)}")
+    own = {st.records.resolve() for st in plan}
+    candidates = read_candidates([f for f in files if Path(f).resolve() not in own])
+    total = 0
+    for st, call in zip(plan, calls, strict=True):
+        if not call["methods"]:
+            continue
+        todo = run_protocol(data=data, plan_only=True, progress=False, **call)
+        rows = adoptable(todo, candidates, call["dataset"])
+        if rows.empty:
+            continue
+        if write:
+            merge_records(rows, st.records)
+        total += len(rows)
+        counts = rows.groupby("pipeline").size()
+        print(f"{'adopted' if write else 'adoptable'}: {st.protocol} seed {st.seed}"
+              f"{' aligned ' + st.alignment if st.alignment else ''}: {len(rows)} records ("
+              + ", ".join(f"{m} {n}" for m, n in counts.items()) + f") into {st.records}")
+    return total
 
 
 def record_keys_before(plan: list[Stage], methods: list[str]) -> dict[Path, set[tuple]]:
@@ -495,9 +550,11 @@ def estimate(plan: list[Stage], methods: dict[str, list[str]], n_subjects: int, 
     import pandas as pd
 
     from eegmtl.evaluation.estimate import reference_records, timed_on_gpu
+    from eegmtl.evaluation.records import drop_repeated_runs
 
     frames = [pd.read_csv(p) for p in reference if Path(p).is_file()]
-    ref = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(
+    # a run recorded in two files (a taken-over record and its original) counts once
+    ref = drop_repeated_runs(pd.concat(frames, ignore_index=True)) if frames else pd.DataFrame(
         columns=["protocol", "pipeline", "time", "n_epochs_trained"])
     gpu = gpu_speedup > 1 if gpu is None else gpu
     gpu_speedup = gpu_speedup if gpu else 1.0
@@ -607,6 +664,15 @@ def run(args: argparse.Namespace) -> int:
     overrides = {p: {m: method_overrides(m, p, wanted) for m in methods}
                  for p in {st.protocol for st in plan}}
     runnable = {p: [m for m in methods if o[m] is not None] for p, o in overrides.items()}
+    calls = [stage_call(st, stage_methods(st, runnable[st.protocol], plan[0].seed),
+                        overrides[st.protocol], subjects, args.synthetic) for st in plan]
+    data = None
+    before_adopt = record_keys_before(plan, methods)
+    if args.adopt:
+        from eegmtl.evaluation.runner import load_default_data
+
+        data = synthetic_2b() if args.synthetic else load_default_data()
+        adopt(plan, calls, data, args.adopt, write=not args.estimate)
     reference = args.reference or default_reference(results_dir())
     workers = n_jobs * max(gpus, 1)
     n_fits = sum(len(subjects) * len(st.folds)
@@ -676,34 +742,29 @@ def run(args: argparse.Namespace) -> int:
     # loaded once here and shared by every stage, whichever protocols run: the records'
     # config hash names the data by the dataset label when the data are given, so an SD-only
     # run must not let run_protocol load (and name) them itself
-    data = synthetic_2b() if args.synthetic else load_default_data()
+    if data is None:
+        data = synthetic_2b() if args.synthetic else load_default_data()
     expected = {(r.protocol, r.pipeline): r.cost for r in rows if math.isfinite(r.cost)}
     deadline, deferred = run_deadline(args), 0
-    before = record_keys_before(plan, methods)
+    before = before_adopt  # adopted records count as this run's (logged with its command)
 
     def summaries(interrupted: bool) -> None:
         if not args.shard:  # a shard's parent process writes them
             write_summaries(plan, args, before if interrupted else None, methods)
 
     try:
-        for st in plan:
-            params = overrides[st.protocol]
-            chosen = stage_methods(st, runnable[st.protocol], plan[0].seed)
+        for st, call in zip(plan, calls, strict=True):
+            chosen = call["methods"]
             if not chosen:
                 continue
-            extra = {"alignment": st.alignment} if st.alignment else {}
             # the estimate's costs order each stage's fits longest first (no long fit last)
-            extra["expected_fit_s"] = {m: expected[(st.protocol, m)] for m in chosen
-                                       if (st.protocol, m) in expected}
+            expected_fit_s = {m: expected[(st.protocol, m)] for m in chosen
+                              if (st.protocol, m) in expected}
             t0 = time.perf_counter()
             df = run_protocol(
-                st.protocol, chosen, subjects, data, folds=list(st.folds),
-                seeds=[st.seed], n_jobs=n_jobs, results_path=st.records,
-                progress=not args.no_progress,
-                method_params={m: params[m] for m in chosen if params[m]},
+                data=data, n_jobs=n_jobs, progress=not args.no_progress,
                 torch_threads=threads, batch_fits=args.batch_fits, deadline=deadline,
-                batch_speedup=args.batch_speedup,
-                dataset="synthetic" if args.synthetic else "BNCI2014_004-export", **extra)
+                batch_speedup=args.batch_speedup, expected_fit_s=expected_fit_s, **call)
             left = int(df.attrs.get("n_deferred", 0))
             deferred += left
             print(f"[{elapsed_s():7.1f} s] {st.protocol} seed {st.seed}"
