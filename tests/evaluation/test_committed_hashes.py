@@ -47,3 +47,32 @@ def test_flat_mixnet_rows_are_checked():
     if not (RESULTS / "sd.csv").is_file():
         pytest.skip("no committed SD records in this checkout")
     assert any(p == "MixNet+f-pcgrad" for _, p, _, _ in CONFIGS)
+
+
+def test_committed_adopted_records_match_their_originals():
+    """Every record the full preset took over (``adopted_from`` = ``<file>:<hash>``) is a row
+    of that file with that hash and the same scores, and its own config hashes to its own
+    ``config_hash`` (the originals' config with the data label replaced)."""
+    from eegmtl.evaluation.adopt import relabel
+
+    checked = 0
+    for path in sorted(RESULTS.glob("benchmark_full_*.csv")):
+        df = pd.read_csv(path, dtype={"config_hash": str, "adopted_from": str})
+        if "adopted_from" not in df:
+            continue
+        key = ["protocol", "pipeline", "subject", "fold", "seed"]
+        for source, rows in df[df["adopted_from"].notna()].groupby(
+                df["adopted_from"].str.rsplit(":", n=1).str[0]):
+            original = pd.read_csv(RESULTS / source, dtype={"config_hash": str})
+            rows = rows.assign(_hash=rows["adopted_from"].str.rsplit(":", n=1).str[-1])
+            both = rows.merge(original, left_on=[*key, "_hash"], right_on=[*key, "config_hash"],
+                              suffixes=("", "_orig"))
+            assert len(both) == len(rows), f"{path.name}: originals missing in {source}"
+            assert (both["accuracy"] == both["accuracy_orig"]).all()
+            assert (both["time"] == both["time_orig"]).all()
+            for config, chash, orig in both[["config", "config_hash", "config_orig"]].itertuples(
+                    index=False):
+                assert relabel(orig, json.loads(config)["data"]) == (config, chash)
+            checked += len(rows)
+    if not checked:
+        pytest.skip("no adopted records in this checkout")
