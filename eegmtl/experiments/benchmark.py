@@ -288,11 +288,13 @@ def stage_call(st: Stage, chosen: list[str], params: dict[str, Any], subjects: l
     """The :func:`~eegmtl.evaluation.runner.run_protocol` arguments that name the fits of
     stage ``st`` (with its pipelines ``chosen`` and their overrides ``params``): what a run and
     its plan share."""
+    from eegmtl.evaluation.runner import DEFAULT_DATASET
+
     extra = {"alignment": st.alignment} if st.alignment else {}
     return {"protocol": st.protocol, "methods": chosen, "subjects": subjects,
             "folds": list(st.folds), "seeds": [st.seed], "results_path": st.records,
             "method_params": {m: params[m] for m in chosen if params[m]},
-            "dataset": "synthetic" if synthetic else "BNCI2014_004-export", **extra}
+            "dataset": "synthetic" if synthetic else DEFAULT_DATASET, **extra}
 
 
 def adopt(plan: list[Stage], calls: list[dict[str, Any]], data: Any, files: list[Path], *,
