@@ -12,7 +12,7 @@ inference latency and peak memory on ``--device`` (default ``cuda``; ``cpu`` wor
 4. **Peak memory**: ``torch.cuda.max_memory_allocated`` on a GPU, peak RSS of the process.
 
 Without the BCIC IV 2b export (or with ``--synthetic``) the MixNet parts use random
-2b-shaped trials (:func:`eegmtl.experiments.benchmark.synthetic_2b`); the timings do not depend
+2b-shaped trials (:func:`eegmtl.experiments.benchmark_plan.synthetic_2b`); the timings do not depend
 on the signal. ``--tiny`` shrinks every part to a smoke test.
 """
 
@@ -128,7 +128,7 @@ def _data(args: argparse.Namespace) -> tuple[Any, Any, Any, Any, str]:
             print(f"  no BCIC IV 2b export ({err}); MixNet parts on synthetic trials")
             args.synthetic = True
     if args.synthetic:
-        from eegmtl.experiments.benchmark import synthetic_2b
+        from eegmtl.experiments.benchmark_plan import synthetic_2b
 
         X, y, meta = synthetic_2b(n_trials=120 if not args.tiny else 16, seed=args.seed)
         keep = (meta["subject"] == 1).to_numpy()
