@@ -1,10 +1,11 @@
-"""The commands README.md shows still parse against the command line (nothing is run).
+"""The commands README.md and pipelines/results/README.md show still parse against the command
+line (nothing is run), and their links point to files that exist.
 
-Every ``eegmtl ...`` and ``python pipelines/<script>.py ...`` line of the README's fenced code
-blocks, and every inline code span that is such a command in full, goes through the parser of
-its command; a method name given to ``--methods`` must resolve in the registry. Spans written
-in README notation (``...``, ``<placeholder>``, ``[--optional]``, ``a|b``) are not commands and
-are skipped.
+Every ``eegmtl ...`` and ``python pipelines/<script>.py ...`` line of their fenced code blocks,
+and every inline code span that is such a command in full, goes through the parser of its
+command; a method name given to ``--methods`` must resolve in the registry. Spans written in
+README notation (``...``, ``<placeholder>``, ``[--optional]``, ``a|b``) are not commands and are
+skipped.
 """
 
 from __future__ import annotations
@@ -19,7 +20,9 @@ from eegmtl import cli
 from eegmtl.evaluation.methods import method_error
 from eegmtl.experiments import COMMANDS, build_parser
 
-README = Path(__file__).resolve().parents[1] / "README.md"
+ROOT = Path(__file__).resolve().parents[1]
+#: the documents whose commands are checked: the README and the detailed results
+DOCS = (ROOT / "README.md", ROOT / "pipelines" / "results" / "README.md")
 SCRIPTS = {c.script: name for name, c in COMMANDS.items() if c.script}
 
 
@@ -57,8 +60,15 @@ def _inline_spans(text: str) -> list[tuple[int, str]]:
     return out
 
 
-def _commands() -> list[tuple[int, list[str]]]:
-    text = README.read_text(encoding="utf-8")
+def _commands() -> list[tuple[str, int, list[str]]]:
+    found = []
+    for doc in DOCS:
+        found.extend((str(doc.relative_to(ROOT)), no, words) for no, words in _doc_commands(doc))
+    return found
+
+
+def _doc_commands(doc: Path) -> list[tuple[int, list[str]]]:
+    text = doc.read_text(encoding="utf-8")
     found = []
     for no, cmd in _fenced_lines(text) + _inline_spans(text):
         cmd = re.sub(r"^(?:[A-Z_]+=\S+ )+", "", cmd)  # environment assignments
@@ -96,19 +106,44 @@ def _parse(words: list[str]) -> tuple[str, object]:
 
 
 def test_the_readme_shows_commands() -> None:
-    assert len(COMMAND_LINES) > 50
+    for doc in DOCS:
+        assert sum(d == str(doc.relative_to(ROOT)) for d, _, _ in COMMAND_LINES) > 20, doc
 
 
-@pytest.mark.parametrize(("line", "words"), COMMAND_LINES,
-                         ids=[f"L{no}" for no, _ in COMMAND_LINES])
-def test_readme_command_parses(line: int, words: list[str]) -> None:
+@pytest.mark.parametrize(("doc", "line", "words"), COMMAND_LINES,
+                         ids=[f"{Path(d).parent.name or 'root'}:L{no}"
+                              for d, no, _ in COMMAND_LINES])
+def test_readme_command_parses(doc: str, line: int, words: list[str]) -> None:
     try:
         name, args = _parse(words)
     except SystemExit as exc:
         if exc.code == 0:  # --help
             return
-        pytest.fail(f"README.md line {line}: `{shlex.join(words)}` does not parse ({exc})")
+        pytest.fail(f"{doc} line {line}: `{shlex.join(words)}` does not parse ({exc})")
     for method in getattr(args, "methods", None) or []:
         if name in ("sd", "si", "benchmark", "moabb-si", "ablations"):
             assert method_error(method) is None, (
-                f"README.md line {line}: unknown method {method!r}: {method_error(method)}")
+                f"{doc} line {line}: unknown method {method!r}: {method_error(method)}")
+
+
+@pytest.mark.parametrize("doc", DOCS, ids=lambda d: str(d.relative_to(ROOT)))
+def test_readme_links_point_to_files_and_headings_that_exist(doc: Path) -> None:
+    """Every relative link or image of the document names a file of the repository, and a
+    ``#anchor`` a heading of its target (GitHub's anchors: lower case, punctuation dropped,
+    spaces to hyphens)."""
+    text = doc.read_text(encoding="utf-8")
+    bad = []
+    for target in re.findall(r"\]\(([^)\s]+)\)", text):
+        if re.match(r"[a-z]+://|mailto:", target):
+            continue
+        path, _, anchor = target.partition("#")
+        file = (doc.parent / path).resolve() if path else doc
+        if not file.exists():
+            bad.append(f"{target} (no such file)")
+        elif anchor and file.suffix == ".md":
+            heads = re.findall(r"^#+ (.+)$", file.read_text(encoding="utf-8"), flags=re.M)
+            anchors = {re.sub(r"[^\w\- ]", "", h.strip().lower()).replace(" ", "-")
+                       for h in heads}
+            if anchor not in anchors:
+                bad.append(f"{target} (no heading #{anchor})")
+    assert not bad, f"{doc.relative_to(ROOT)}: broken links: {bad}"
