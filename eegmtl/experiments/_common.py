@@ -13,7 +13,7 @@ from typing import Any
 
 from eegmtl._io import file_lock
 from eegmtl.config import checkout_root, is_checkout
-from eegmtl.evaluation.composed import parse_value
+from eegmtl.evaluation.overrides import parse_value
 
 __all__ = ["SUMMARY_MARGIN_S", "add_parallel_arguments", "add_scheduling_arguments",
            "check_time_limit", "command_line", "deadline_after", "device_sync", "display_path",

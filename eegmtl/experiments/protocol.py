@@ -27,20 +27,20 @@ from typing import Any
 
 from eegmtl.benchmarks._cache import cache_dir
 from eegmtl.config import RESULTS_DIR_HELP, results_dir
-from eegmtl.evaluation.composed import (
-    FLAT_PREFIX,
-    NETWORK_PREFIX,
-    apply_overrides,
-    check_flat_fields,
-    check_network_args,
-    network_slot,
-)
 from eegmtl.evaluation.methods import (
     available_methods,
     default_config,
     is_deep_method,
     is_method,
     method_error,
+)
+from eegmtl.evaluation.overrides import (
+    FLAT_PREFIX,
+    NETWORK_PREFIX,
+    apply_overrides,
+    check_flat_fields,
+    check_network_args,
+    network_slot,
 )
 from eegmtl.experiments._common import (
     add_parallel_arguments,

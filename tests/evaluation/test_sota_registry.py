@@ -76,8 +76,8 @@ def test_composed_names():
 
 def test_set_overrides_in_the_name_are_recorded_and_checked():
     from eegmtl._io import config_hash
-    from eegmtl.evaluation.composed import config_overrides
     from eegmtl.evaluation.methods import make_estimator, method_error
+    from eegmtl.evaluation.overrides import config_overrides
 
     assert config_overrides("n_components=3, input=time,lr=5e-4,flat=none") == {
         "n_components": 3, "input": "time", "lr": 5e-4, "flat": None}
@@ -107,8 +107,8 @@ def test_set_overrides_in_the_name_are_recorded_and_checked():
 
 def test_set_network_arguments_reach_the_braindecode_network():
     from eegmtl._io import config_hash
-    from eegmtl.evaluation.composed import apply_overrides
     from eegmtl.evaluation.methods import method_error
+    from eegmtl.evaluation.overrides import apply_overrides
 
     base = default_config("CTNet")
     cfg = default_config("CTNet+set[model.num_layers=2,model.num_heads=4]")
