@@ -2,7 +2,8 @@
 per fit, in parallel, resumable.
 
 :func:`run_protocol` builds the folds with :mod:`eegmtl.evaluation.splitters`, the estimators
-with :mod:`eegmtl.evaluation.methods`, fits them with joblib (any backend), scores the test rows
+with :mod:`eegmtl.evaluation.methods`, fits them with joblib (any backend;
+:mod:`eegmtl.evaluation.dispatch`), scores the test rows
 with :mod:`eegmtl.evaluation.scoring` and merges one record per fit into the record file
 (:mod:`eegmtl.evaluation.records`), atomically, so an interrupted run loses at most the fits in
 progress and a rerun skips finished rows.
@@ -12,8 +13,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
-import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -22,15 +21,15 @@ import numpy as np
 import pandas as pd
 
 from eegmtl._io import config_hash, library_versions, machine_info, stable_json
+from eegmtl.evaluation.dispatch import batched_units, fit_units
 from eegmtl.evaluation.fit_fold import TEST_SESSION_LABEL as TEST_SESSION_LABEL
-from eegmtl.evaluation.fit_fold import _build, _run_batch, _run_task, _Task, fit_seed, fit_stem
+from eegmtl.evaluation.fit_fold import _Task, fit_seed, fit_stem
 from eegmtl.evaluation.methods import resolve_methods
 from eegmtl.evaluation.records import (
     KEY_COLUMNS,
     RECORD_COLUMNS,
     done_keys,
     load_records,
-    merge_records,
     normalize_records,
     record_key,
 )
@@ -39,7 +38,7 @@ from eegmtl.evaluation.splitters import (
     normalize_protocol,
     trial_subjects_sessions,
 )
-from eegmtl.parallel import WorkerDiedError, parallel_backend, worker_deaths, worker_threads
+from eegmtl.parallel import WorkerDiedError, worker_threads
 
 __all__ = [
     "DEFAULT_DATASET",
@@ -228,8 +227,6 @@ def run_protocol(
         whether an interrupted fit's epoch checkpoint is in ``checkpoint_dir``), with
         ``attrs["n_done"]``, the requested fits that already have a record.
     """
-    from joblib import Parallel, delayed
-
     protocol = normalize_protocol(protocol)
     if batch_fits < 1:
         raise ValueError(f"batch_fits must be >= 1, got {batch_fits}.")
@@ -311,80 +308,14 @@ def run_protocol(
         "checkpoint_dir": os.fspath(checkpoint_dir) if checkpoint_dir is not None else None,
     }
     rows = existing.to_dict("records") if not existing.empty else []
-    units = _batched(todo, batch_fits) if batch_fits > 1 else list(todo)
-    deferred: list[int] = []  # fits left for a later run by the deadline
-    observed: dict[str, list[float]] = {}  # this run's single-fit times per pipeline
-
-    def in_fits(k: int) -> float:
-        """A unit of ``k`` fits' expected wall time in single fits' time (see ``deadline``)."""
-        return 1.0 if k <= 1 else max(1.0, batch_fits / batch_speedup)
-
-    def starts(unit: _Task | list[_Task]) -> bool:
-        """Whether ``unit`` may start now (``deadline``): by the fit times this run has
-        observed for its pipeline, else by ``expected_fit_s``."""
-        if deadline is None:
-            return True
-        fits = unit if isinstance(unit, list) else [unit]
-        seen = observed.get(fits[0].pipeline)
-        single = (float(np.median(seen)) if seen
-                  else float((expected_fit_s or {}).get(fits[0].pipeline, 0.0) or 0.0))
-        if time.time() + single * in_fits(len(fits)) <= deadline:
-            return True
-        deferred.append(len(fits))
-        return False
-
+    n_deferred = 0
     if todo:
-        from tqdm.auto import tqdm
-
-        bar = tqdm(total=len(todo), desc=f"{protocol}", disable=not progress, unit="fit")
-        one_by_one = {"pre_dispatch": "n_jobs", "batch_size": 1} if deadline is not None else {}
-        n_existing = len(rows)
-
-        def _record_unit(out: Any) -> None:
-            unit = out if isinstance(out, list) else [out]
-            wall = float(unit[0].get("time") or np.nan) * len(unit)  # a batch: wall / k each
-            if np.isfinite(wall):
-                observed.setdefault(unit[0]["pipeline"], []).append(
-                    wall / in_fits(len(unit)))
-            for rec in unit:
-                rows.append(rec)
-                if results_path is not None:
-                    merge_records(pd.DataFrame([rec]), results_path)
-                if checkpoint_dir is not None:  # the record is safe: its checkpoint can go
-                    shutil.rmtree(Path(checkpoint_dir) / fit_stem(
-                        rec["protocol"], rec["pipeline"], rec["subject"], rec["fold"],
-                        rec["seed"], rec["config_hash"]), ignore_errors=True)
-                bar.update(1)
-                bar.set_postfix_str(f"{rec['pipeline']} S{rec['subject']} "
-                                    f"F{rec['fold']} acc={rec['accuracy']:.3f}")
-
-        with parallel_backend(backend, n_jobs, address=address,
-                              threads_per_worker=torch_threads or 1):
-            gen = Parallel(return_as="generator_unordered", **one_by_one)(
-                delayed(_run_batch if isinstance(u, list) else _run_task)(u, X, y, common)
-                for u in units if starts(u))
-            try:
-                for out in gen:
-                    _record_unit(out)
-            except KeyboardInterrupt as err:  # Ctrl-C, SIGTERM: how many fits this call kept
-                bar.close()
-                err.n_recorded = len(rows) - n_existing  # type: ignore[attr-defined]
-                raise
-            except worker_deaths() as err:
-                bar.close()
-                done = len(rows) - n_existing
-                kept = (f"the {done} fits this run finished are recorded in {results_path}. Run "
-                        "the same command again to resume the rest" if results_path is not None
-                        else f"the {done} fits this run finished are lost (no results_path)")
-                died = WorkerDiedError(
-                    f"a worker process died during a fit (killed, out of memory, or a crash in "
-                    f"native code: {type(err).__name__}); {kept} (with fewer --n-jobs if "
-                    "memory ran out).")
-                died.n_recorded = done  # type: ignore[attr-defined]
-                raise died from err
-        if deferred:
-            bar.set_postfix_str(f"{sum(deferred)} fits left for a later run (deadline)")
-        bar.close()
+        units = batched_units(todo, batch_fits) if batch_fits > 1 else list(todo)
+        n_deferred = fit_units(
+            units, X, y, common, rows, desc=protocol, n_jobs=n_jobs, backend=backend,
+            address=address, torch_threads=torch_threads, results_path=results_path,
+            checkpoint_dir=checkpoint_dir, progress=progress, deadline=deadline,
+            expected_fit_s=expected_fit_s, batch_fits=batch_fits, batch_speedup=batch_speedup)
     if results_path is not None and Path(results_path).exists():
         df = load_records(results_path)
     else:
@@ -392,34 +323,9 @@ def run_protocol(
                                                     else list(RECORD_COLUMNS))))
     mask = [record_key(k) in wanted for k in df[list(KEY_COLUMNS)].itertuples(index=False)]
     out = df[mask].reset_index(drop=True)
-    out.attrs["n_fitted"] = len(todo) - sum(deferred)
-    out.attrs["n_deferred"] = sum(deferred)
+    out.attrs["n_fitted"] = len(todo) - n_deferred
+    out.attrs["n_deferred"] = n_deferred
     return out
-
-
-def _batched(todo: list[_Task], k: int) -> list[_Task | list[_Task]]:
-    """``todo`` with the fits that :func:`eegmtl.eeg.batched_fit.fit_batched` can train
-    together (a braindecode pipeline's fits with a validation part, grouped by pipeline,
-    config and training size) gathered into lists of at most ``k``, each placed where its first
-    fit was (so a longest-first order holds); other fits stay single."""
-    from eegmtl.eeg.deep_baselines import BraindecodeClassifier
-
-    batchable: dict[str, bool] = {}
-    groups: dict[tuple, list[_Task]] = {}
-    units: list[_Task | list[_Task]] = []
-    for t in todo:
-        if t.pipeline not in batchable:
-            batchable[t.pipeline] = isinstance(_build(t.method), BraindecodeClassifier)
-        if not (batchable[t.pipeline] and len(t.split.val)):
-            units.append(t)
-            continue
-        key = (t.pipeline, t.config_hash, len(t.split.train))
-        group = groups.get(key)
-        if group is None or len(group) == k:
-            group = groups[key] = []
-            units.append(group)
-        group.append(t)
-    return units
 
 
 def _plan(todo: list[_Task], n_done: int,
