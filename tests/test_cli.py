@@ -554,3 +554,27 @@ def test_vision_refuses_preset_flags_without_a_preset(
     clean_env.setattr(eegmtl.benchmarks.runner, "run_grid", no_grid)
     with pytest.raises(SystemExit, match=f"{flag[0]} applies with --preset only"):
         cli.main(["vision", "--methods", "ew", "--results", str(tmp_path / "v.csv"), *flag])
+
+
+@pytest.mark.parametrize(("argv", "says"), [
+    (["sd", "--methods", "CSP+LDA", "--seeds", "-1"], "--seeds: seeds are integers >= 0"),
+    (["sd", "--methods", "CSP+LDA", "--max-epochs", "0"], "--max-epochs: must be a positive"),
+    (["sd", "--methods", "CSP+LDA", "--n-jobs", "0"], "--n-jobs: 0 workers"),
+    (["si", "--methods", "CSP+LDA", "--threads-per-worker", "0"], "must be a positive"),
+    (["benchmark", "--estimate", "--alignment", "foo"], "--alignment: invalid choice"),
+    (["benchmark", "--estimate", "--threads", "x"], "--threads: expected an integer"),
+    (["benchmark", "--estimate", "--seeds", "0", "-2"], "seeds are integers >= 0"),
+    (["ablations", "--param", "margin", "--max-epochs", "-3"], "must be a positive"),
+])
+def test_bad_option_values_are_refused_before_any_work(argv, says, capsys) -> None:
+    with pytest.raises(SystemExit) as exc:
+        cli.main(argv)
+    assert exc.value.code == 2
+    assert says in capsys.readouterr().err
+
+
+def test_benchmark_refuses_subjects_2b_does_not_have(tmp_path) -> None:
+    with pytest.raises(SystemExit, match=r"unknown --subjects \[0, 10\]; valid subjects are "
+                                         r"the integers 1-9"):
+        cli.main(["benchmark", "--estimate", "--results", str(tmp_path), "--subjects", "0",
+                  "10", "3"])

@@ -375,6 +375,11 @@ class BraindecodeClassifier(ClassifierMixin, BaseEstimator):
         if resume and self.checkpoint_dir is None:
             raise ValueError("fit(resume=True) needs checkpoint_dir=<folder>.")
         cfg = self.resolved_config()
+        for key in ("max_epochs", "batch_size"):
+            if cfg[key] < 1:
+                raise ValueError(f"{key} must be a positive integer; got {cfg[key]}.")
+        if not cfg["lr"] > 0:
+            raise ValueError(f"lr must be > 0; got {cfg['lr']}.")
         X = check_epochs_array(np.asarray(X), ndim=3)
         y = np.asarray(y)
         Xt, y_idx, val = self._fit_inputs(cfg, X, y, X_val, y_val)

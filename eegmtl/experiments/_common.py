@@ -17,8 +17,8 @@ from eegmtl.evaluation.overrides import parse_value
 
 __all__ = ["SUMMARY_MARGIN_S", "add_parallel_arguments", "add_scheduling_arguments",
            "check_time_limit", "command_line", "deadline_after", "device_sync", "display_path",
-           "elapsed_s", "parse_subjects", "parse_value", "set_torch_threads", "start_command",
-           "timed_ms"]
+           "elapsed_s", "n_jobs_int", "non_negative_int", "parse_subjects", "parse_value",
+           "positive_int", "set_torch_threads", "start_command", "timed_ms"]
 
 #: when the experiment code was imported (a command started right after it, as from the
 #: command line, counts from here, so that its reported wall time includes the imports)
@@ -117,6 +117,39 @@ def timed_ms(fn: Callable[[], Any], rounds: int, device: Any, *, warmup: int = 0
     return times
 
 
+def _int(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+
+
+def positive_int(text: str) -> int:
+    """argparse type of counts (epochs, workers, threads): an integer >= 1."""
+    value = _int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text!r}")
+    return value
+
+
+def non_negative_int(text: str) -> int:
+    """argparse type of seeds (numpy's ``SeedSequence`` takes integers >= 0)."""
+    value = _int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"seeds are integers >= 0, got {text!r}")
+    return value
+
+
+def n_jobs_int(text: str) -> int:
+    """argparse type of joblib's ``n_jobs``: a number of workers, or -1 for one per core
+    (-2: all but one, ...); 0 means nothing."""
+    value = _int(text)
+    if value == 0:
+        raise argparse.ArgumentTypeError("0 workers: give a positive number, or -1 for one "
+                                         "per core")
+    return value
+
+
 def parse_subjects(values: list[str]) -> list[int]:
     """``["1..9"]``, ``["1-3", "7"]`` or ``["1", "2"]`` -> sorted subject list."""
     out: set[int] = set()
@@ -150,7 +183,7 @@ def add_parallel_arguments(parser: argparse.ArgumentParser, *, threads: bool = T
     """``--n-jobs``, ``--backend``, ``--address`` (and ``--threads-per-worker``, stored as
     ``torch_threads``): where the fits run (:func:`eegmtl.parallel.parallel_backend`)."""
     p = parser
-    p.add_argument("--n-jobs", type=int, default=1,
+    p.add_argument("--n-jobs", type=n_jobs_int, default=1,
                    help="parallel fits; with --backend dask/ray and no --address, the size of "
                         "the local cluster started for the run (default 1)")
     p.add_argument("--backend", default="loky",
@@ -160,8 +193,9 @@ def add_parallel_arguments(parser: argparse.ArgumentParser, *, threads: bool = T
                    help="running cluster to use: Dask scheduler (tcp://host:8786) or Ray "
                         "(auto, ray://host:10001); workers need eegmtl installed")
     if threads:
-        p.add_argument("--threads-per-worker", "--torch-threads", dest="torch_threads", type=int,
-                       default=1, help="torch and BLAS threads per fit (default 1)")
+        p.add_argument("--threads-per-worker", "--torch-threads", dest="torch_threads",
+                       type=positive_int, default=1,
+                       help="torch and BLAS threads per fit (default 1)")
 
 
 def _checkout_relative(token: str) -> str:

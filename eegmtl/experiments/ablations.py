@@ -42,7 +42,15 @@ from eegmtl._io import atomic_write
 from eegmtl.config import RESULTS_DIR_HELP, results_dir
 from eegmtl.evaluation.methods import get_method
 from eegmtl.evaluation.tables import markdown_table, select_on_validation, summarize
-from eegmtl.experiments._common import command_line, elapsed_s, parse_subjects, set_torch_threads
+from eegmtl.experiments._common import (
+    command_line,
+    elapsed_s,
+    n_jobs_int,
+    non_negative_int,
+    parse_subjects,
+    positive_int,
+    set_torch_threads,
+)
 from eegmtl.mixnet.defaults import normalize_protocol
 
 __all__ = ["CHAIN", "PARAMS", "add_arguments", "run"]
@@ -154,10 +162,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     p.add_argument("--subjects", nargs="+", default=["1..9"])
     p.add_argument("--folds", type=int, default=5)
     p.add_argument("--only-folds", type=int, nargs="+", default=None)
-    p.add_argument("--seeds", type=int, nargs="+", default=[0])
-    p.add_argument("--n-jobs", type=int, default=1)
+    p.add_argument("--seeds", type=non_negative_int, nargs="+", default=[0])
+    p.add_argument("--n-jobs", type=n_jobs_int, default=1)
     p.add_argument("--backend", default="loky")
-    p.add_argument("--max-epochs", type=int, default=None)
+    p.add_argument("--max-epochs", type=positive_int, default=None)
     p.add_argument("--device", default=None)
     p.add_argument("--results", type=Path, default=None,
                    help="record CSV (default <results folder>/ablations_<protocol>.csv)")

@@ -48,7 +48,7 @@ import tracemalloc
 from pathlib import Path
 
 from eegmtl._io import atomic_write
-from eegmtl.experiments._common import elapsed_s, parse_subjects
+from eegmtl.experiments._common import elapsed_s, parse_subjects, positive_int
 from eegmtl.experiments._fit_profile import FitTimer, RSSSampler
 from eegmtl.experiments.train_mixnet import default_data_dir
 
@@ -60,8 +60,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.description = (__doc__ or "").split("\n\n")[0]
     p = parser
     p.add_argument("--subject", type=int, default=4)
-    p.add_argument("--max-epochs", type=int, default=200)
-    p.add_argument("--threads", type=int, default=1, help="torch CPU threads")
+    p.add_argument("--max-epochs", type=positive_int, default=200)
+    p.add_argument("--threads", type=positive_int, default=1, help="torch CPU threads")
     p.add_argument("--device", default="cpu", help="cpu, cuda or auto")
     p.add_argument("--seed", type=int, default=42)
     p.add_argument("--n-latency", type=int, default=200, help="single-trial predictions timed")

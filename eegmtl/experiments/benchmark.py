@@ -52,7 +52,9 @@ from eegmtl.experiments._common import (
     deadline_after,
     elapsed_s,
     minutes,
+    non_negative_int,
     parse_subjects,
+    positive_int,
 )
 from eegmtl.experiments.benchmark_estimate import (
     GPU_SPEEDUP,
@@ -101,17 +103,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     p.add_argument("--exclude", nargs="+", default=[], help="registry names to leave out")
     p.add_argument("--protocols", nargs="+", choices=["sd", "si"], default=["sd", "si"])
     p.add_argument("--subjects", nargs="+", default=None, help="override the preset's")
-    p.add_argument("--seeds", type=int, nargs="+", default=None, help="override the preset's")
-    p.add_argument("--max-epochs", type=int, default=None,
+    p.add_argument("--seeds", type=non_negative_int, nargs="+", default=None,
+                   help="override the preset's")
+    p.add_argument("--max-epochs", type=positive_int, default=None,
                    help="epoch cap of the deep pipelines (default: the preset's)")
-    p.add_argument("--alignment", default="transductive",
+    p.add_argument("--alignment", default="transductive", type=str.lower,
+                   choices=["transductive", "inductive", "none"],
                    help="alignment of the second SI stage when the runner offers it "
                         "(transductive or inductive; 'none' skips it)")
     p.add_argument("--device", default=None, help="cpu, cuda or auto (default: the preset's)")
-    p.add_argument("--n-jobs", type=int, default=None,
+    p.add_argument("--n-jobs", type=positive_int, default=None,
                    help="parallel fits per device (default: cores, or cores per GPU, capped "
                         "by GPU memory / --gpu-mem-per-worker)")
-    p.add_argument("--threads", type=int, default=None,
+    p.add_argument("--threads", type=positive_int, default=None,
                    help="torch/OpenMP threads per worker (default cores // workers, >= 1)")
     p.add_argument("--gpu-mem-per-worker", type=float, default=2.0, help="GiB (default 2)")
     add_scheduling_arguments(p, expected="by the estimate's time for its pipeline, as "
@@ -277,12 +281,18 @@ def run(args: argparse.Namespace) -> int:
     os.environ.setdefault("MNE_LOGGING_LEVEL", "WARNING")
     preset = PRESETS[args.preset]
     subjects = parse_subjects(args.subjects) if args.subjects else list(preset.subjects)
+    from eegmtl.eeg.checks import check_subjects
+
+    try:  # BCIC IV 2b's subjects (the synthetic stand-in has the same)
+        subjects = check_subjects(subjects, PRESETS["full"].subjects, name="--subjects")
+    except ValueError as err:
+        raise SystemExit(f"eegmtl benchmark: {err}") from None
     seeds = list(args.seeds) if args.seeds is not None else list(preset.seeds)
     max_epochs = args.max_epochs if args.max_epochs is not None else preset.max_epochs
     methods = select_methods(args.methods, args.exclude)
     folder = args.results or results_dir()
     name = args.preset + ("_synthetic" if args.synthetic else "")
-    align = None if args.alignment.lower() == "none" else args.alignment
+    align = None if args.alignment == "none" else args.alignment
     if align and "si" in args.protocols and not runner_alignment():
         print("note: run_protocol takes no alignment= in this version; the aligned SI stage is "
               "skipped")

@@ -48,8 +48,10 @@ from eegmtl.experiments._common import (
     command_line,
     deadline_after,
     elapsed_s,
+    non_negative_int,
     parse_subjects,
     parse_value,
+    positive_int,
     set_torch_threads,
 )
 from eegmtl.mixnet.defaults import normalize_protocol, protocol_short
@@ -80,7 +82,7 @@ def add_arguments(parser: argparse.ArgumentParser, protocol: str = "subject_depe
     p.add_argument("--folds", type=int, default=5, help="folds per subject (default 5)")
     p.add_argument("--only-folds", type=int, nargs="+", default=None,
                    help="run only these folds (1-based)")
-    p.add_argument("--seeds", type=int, nargs="+", default=[0])
+    p.add_argument("--seeds", type=non_negative_int, nargs="+", default=[0])
     add_parallel_arguments(p)
     p.add_argument("--results", type=Path, default=_default_results(protocol),
                    help=f"record CSV (default <results folder>/{protocol_short(protocol)}.csv; "
@@ -89,7 +91,7 @@ def add_arguments(parser: argparse.ArgumentParser, protocol: str = "subject_depe
                    help="only regenerate the markdown summary from the records")
     p.add_argument("--summary", type=Path, default=None,
                    help="markdown summary (default: <results stem>_summary.md)")
-    p.add_argument("--max-epochs", type=int, default=None, help="deep methods only")
+    p.add_argument("--max-epochs", type=positive_int, default=None, help="deep methods only")
     p.add_argument("--device", default=None, help="deep methods only: cpu, cuda, auto")
     p.add_argument("--set", nargs="+", default=[], metavar="KEY=VALUE",
                    help="config override for every method whose config has KEY "

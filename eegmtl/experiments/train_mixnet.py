@@ -31,7 +31,7 @@ import time
 from pathlib import Path
 
 from eegmtl.config import RESULTS_DIR_HELP, checkout_root, results_dir
-from eegmtl.experiments._common import elapsed_s
+from eegmtl.experiments._common import elapsed_s, positive_int
 
 __all__ = ["add_arguments", "run"]
 
@@ -42,13 +42,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     p = parser
     p.add_argument("--subjects", type=int, nargs="+", default=list(range(1, 10)),
                    help="subjects 1-9 (default: all)")
-    p.add_argument("--max-epochs", type=int, default=200, help="epoch cap (MixNet: 200)")
+    p.add_argument("--max-epochs", type=positive_int, default=200,
+                   help="epoch cap (MixNet: 200)")
     p.add_argument("--mtl", default="blending",
                    help="MTL method: blending (MixNet), ew, rlw, uw, dwa, pcgrad, cagrad, mgda, "
                         "aligned_mtl, nash_mtl, f-pcgrad, ...")
     p.add_argument("--device", default="auto", help="auto, cpu or cuda")
     p.add_argument("--seed", type=int, default=42, help="random_state of every fit")
-    p.add_argument("--threads", type=int, default=1, help="torch CPU threads")
+    p.add_argument("--threads", type=positive_int, default=1, help="torch CPU threads")
     p.add_argument("--out", type=Path, default=None,
                    help=f"record CSV (default <results folder>/mixnet_sd_main.csv; "
                         f"{RESULTS_DIR_HELP})")

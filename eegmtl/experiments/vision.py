@@ -45,6 +45,8 @@ from eegmtl.experiments._common import (
     command_line,
     log_invocation,
     log_line,
+    non_negative_int,
+    positive_int,
     set_torch_threads,
 )
 from eegmtl.experiments.vision_presets import PRESETS
@@ -59,7 +61,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     p = parser
     p.add_argument("--benchmarks", nargs="+", default=list(DATASETS))
     p.add_argument("--methods", nargs="+", default=list(METHODS))
-    p.add_argument("--seeds", nargs="+", type=int, default=[0])
+    p.add_argument("--seeds", nargs="+", type=non_negative_int, default=[0])
     p.add_argument("--epochs", type=int, default=None, help="default: the protocol's (100)")
     p.add_argument("--model", default=None,
                    help="lenet | resnet18 | mmoe | cgc | ple | cross_stitch (LeNet experts; "
@@ -78,7 +80,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     p.add_argument("--results", type=Path, default=None,
                    help="CSV (default <results folder>/vision_<model>.csv)")
     p.add_argument("--device", default="auto")
-    p.add_argument("--threads", type=int, default=None,
+    p.add_argument("--threads", type=positive_int, default=None,
                    help="torch threads (of each worker with --n-jobs/--backend: default 1)")
     add_parallel_arguments(p, threads=False)
     p.add_argument("--shard", default="0/1", help="k/n: run every n-th grid item from k")

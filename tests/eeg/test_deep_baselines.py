@@ -96,7 +96,8 @@ def test_standardize_modes_fit_on_training_trials(mode, shape) -> None:
 
 def test_input_checks_say_what_is_wrong_and_how_to_fix_it() -> None:
     """Volts or millivolts refused with the factor to µV; prediction trials checked against the
-    fit's channels, length and amplitude; validation trials too; unfitted -> NotFittedError."""
+    fit's channels, length and amplitude; validation trials too; unfitted -> NotFittedError;
+    no epochs, batches or learning rate -> a clear error before training."""
     from sklearn.exceptions import NotFittedError
 
     from eegmtl.eeg.checks import AmplitudeWarning
@@ -105,6 +106,11 @@ def test_input_checks_say_what_is_wrong_and_how_to_fix_it() -> None:
     clf = db.make_deep_baseline("EEGNet", max_epochs=1, batch_size=8, patience=None)
     with pytest.raises(NotFittedError):
         clf.predict(X)
+    for bad, match in (({"max_epochs": 0}, "max_epochs must be a positive integer; got 0"),
+                       ({"batch_size": -1}, "batch_size must be a positive integer; got -1"),
+                       ({"lr": 0.0}, "lr must be > 0; got 0.0")):
+        with pytest.raises(ValueError, match=match):
+            db.make_deep_baseline("EEGNet", **{"max_epochs": 1, **bad}).fit(X, y)
     for factor, unit, fix in ((1e-6, "V", r"1e\+06"), (1e-3, "mV", "1000")):
         with pytest.raises(ValueError, match=f"looks like {unit};.*multiply X by {fix}"):
             clf.fit(X * factor, y)
