@@ -170,8 +170,9 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("--metric", default="accuracy",
                      help="metric of the per-subject table, figures and tests "
                           "(accuracy, f1_macro, kappa, roc_auc; default accuracy)")
-    rep.add_argument("--reference", default="MixNet",
-                     help="pipeline compared with every other (default MixNet)")
+    rep.add_argument("--reference", default=None,
+                     help="pipeline compared with every other; an error if no record has it "
+                          "(default MixNet, where present)")
     rep.add_argument("--level", choices=["fold", "subject"], default="fold",
                      help="SD over all subject x fold rows (fold, default, as the MixNet "
                           "paper) or over subject means (subject)")
@@ -235,9 +236,11 @@ def _methods_listing() -> str:
 def _report(args: argparse.Namespace) -> int:
     from eegmtl.evaluation.report import report
 
-    path = report(args.records or None, args.out, metric=args.metric, reference=args.reference,
-                  level=args.level, folds=args.folds, combine=args.combine, exclude=args.exclude,
-                  pipelines=args.pipelines, seeds=args.seeds, friedman=args.friedman)
+    path = report(args.records or None, args.out, metric=args.metric,
+                  reference=args.reference or "MixNet", level=args.level, folds=args.folds,
+                  combine=args.combine, exclude=args.exclude, pipelines=args.pipelines,
+                  seeds=args.seeds, friedman=args.friedman,
+                  require_reference=args.reference is not None)
     print(f"report: {path}")
     return 0
 

@@ -249,6 +249,15 @@ def test_report_without_reference_pipeline(tmp_path: Path) -> None:
     md = report([path], tmp_path / "out", reference="EEGNet", metric="kappa").read_text()
     assert "not in these records" in md
     assert (tmp_path / "out" / "r_subject_dependent_kappa_per_subject.png").is_file()
+    # a reference named on the command line must be in the records: an error (with the close
+    # name) before anything is written, not a report without tests over the last one
+    out = tmp_path / "named"
+    assert cli.main(["report", str(path), "--out", str(out), "--reference", "MixNt"]) == 2
+    assert not (out / "report.md").exists()
+    with pytest.raises(ValueError, match=r"'MixNt' is in none of the records \(did you mean "
+                                         r"'MixNet'\?\); pipelines there: "):
+        report([path], out, reference="MixNt", require_reference=True)
+    assert cli.main(["report", str(path), "--out", str(out)]) == 0  # default MixNet: present
 
 
 def test_report_combines_files_tags_alignment_and_filters_folds(tmp_path: Path) -> None:
@@ -271,7 +280,11 @@ def test_report_combines_files_tags_alignment_and_filters_folds(tmp_path: Path) 
     assert "(`--reference MixNet+EA --metric accuracy --level fold --combine`)" in text
     assert "](combined_subject_dependent_MixNet_EA_differences.png)" in text
     assert (out / "combined_subject_dependent_MixNet_EA_differences.png").is_file()
-    cli.main(["report", str(a), "--out", str(out), "--reference", "MixNet[x]"])
+    bracketed = tmp_path / "bracketed.csv"
+    plain.assign(pipeline=plain["pipeline"].replace("MixNet", "MixNet[x]")).to_csv(bracketed,
+                                                                                index=False)
+    assert cli.main(["report", str(bracketed), "--out", str(out), "--reference",
+                     "MixNet[x]"]) == 0
     assert "(`--reference 'MixNet[x]' --metric accuracy --level fold`)" in (
         out / "report.md").read_text()
 

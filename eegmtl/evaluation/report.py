@@ -8,6 +8,7 @@ over seeds.
 
 from __future__ import annotations
 
+import difflib
 import os
 import re
 import sys
@@ -164,6 +165,7 @@ def report(
     pipelines: Sequence[str] | None = None,
     seeds: Sequence[int] | None = None,
     friedman: Sequence[str] | None = None,
+    require_reference: bool = False,
 ) -> Path:
     """Write ``report.md`` (tables) and PNG figures from result-record CSV files.
 
@@ -209,6 +211,10 @@ def report(
     friedman : sequence of str, optional
         Also a Friedman test over these pipelines (names and patterns as ``pipelines``; at
         least 3 present), subjects as blocks (:func:`eegmtl.evaluation.stats.friedman_test`).
+    require_reference : bool
+        Raise, before anything is written, when ``reference`` is in none of the EEG records
+        left after the filters (a name given on purpose, e.g. ``eegmtl report --reference``);
+        by default such files only say that they have no paired tests.
 
     Returns
     -------
@@ -241,6 +247,8 @@ def report(
     combined: list[pd.DataFrame] = []
     emptied, reported = [], 0
     keep, drop = _NameFilter(pipelines), _NameFilter(exclude)
+    loaded: list[tuple[Path, str, pd.DataFrame | None]] = []  # read and filtered first, so
+    # that a wrong filter or reference stops the report before it overwrites anything
     for path in paths:
         head = pd.read_csv(path, nrows=0).columns
         if all(c in head for c in EEG_COLUMNS):
@@ -251,6 +259,25 @@ def report(
                 df = df[df["fold"].isin(list(folds))]
             if seeds and "seed" in df.columns:
                 df = df[df["seed"].isin(list(seeds))]
+            loaded.append((path, "eeg", df))
+        elif all(c in head for c in VISION_COLUMNS):
+            loaded.append((path, "vision", None))
+        else:
+            loaded.append((path, "other", None))
+    keep.check("--pipelines")
+    drop.check("--exclude")
+    eeg = [df for _, kind, df in loaded if kind == "eeg" and df is not None and not df.empty]
+    if require_reference and eeg and reference is not None:
+        present = sorted(set().union(*(set(df["pipeline"]) for df in eeg)))
+        if reference not in present:
+            hint = difflib.get_close_matches(reference, present, n=1)
+            raise ValueError(
+                f"reference pipeline {reference!r} is in none of the records"
+                + (f" (did you mean {hint[0]!r}?)" if hint else "")
+                + f"; pipelines there: {', '.join(present)}")
+    for path, kind, df in loaded:
+        if kind == "eeg":
+            assert df is not None
             if metric not in df.columns:
                 lines += [f"## {path.stem}", "", f"(no column {metric!r}; skipped)", ""]
                 continue
@@ -263,13 +290,11 @@ def report(
                 combined.append(df)
                 continue
             lines += _eeg_report(df, path.stem, out_dir, metric, reference, level, friedman)
-        elif all(c in head for c in VISION_COLUMNS):
+        elif kind == "vision":
             lines += _vision_report(pd.read_csv(path), path.stem)
         else:
             print(f"note: {path.name} is not a record file of a known schema; skipped",
                   file=sys.stderr)
-    keep.check("--pipelines")
-    drop.check("--exclude")
     if emptied and not reported:
         raise ValueError(f"no rows of {emptied} are left after the filters: check "
                          "--pipelines, --exclude, --folds and --seeds against the records")
