@@ -586,8 +586,9 @@ def test_bad_option_values_are_refused_before_any_work(argv, says, capsys) -> No
     assert says in capsys.readouterr().err
 
 
-def test_benchmark_refuses_subjects_2b_does_not_have(tmp_path) -> None:
+@pytest.mark.parametrize("command", [["benchmark", "--estimate"],
+                                     ["moabb-si", "--methods", "CSP+LDA"]])
+def test_subjects_2b_does_not_have_are_refused(command, tmp_path) -> None:
     with pytest.raises(SystemExit, match=r"unknown --subjects \[0, 10\]; valid subjects are "
                                          r"the integers 1-9"):
-        cli.main(["benchmark", "--estimate", "--results", str(tmp_path), "--subjects", "0",
-                  "10", "3"])
+        cli.main([*command, "--results", str(tmp_path / "r.csv"), "--subjects", "0", "10", "3"])

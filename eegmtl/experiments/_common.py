@@ -6,7 +6,7 @@ import argparse
 import csv
 import shlex
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -150,8 +150,10 @@ def n_jobs_int(text: str) -> int:
     return value
 
 
-def parse_subjects(values: list[str]) -> list[int]:
-    """``["1..9"]``, ``["1-3", "7"]`` or ``["1", "2"]`` -> sorted subject list."""
+def parse_subjects(values: list[str], valid: Iterable[int] | None = None) -> list[int]:
+    """``["1..9"]``, ``["1-3", "7"]`` or ``["1", "2"]`` -> sorted subject list; with ``valid``
+    (e.g. ``range(1, 10)``, BCIC IV 2b's) a subject outside it stops the command with the
+    valid ones (:func:`eegmtl.eeg.checks.check_subjects`)."""
     out: set[int] = set()
     for v in values:
         for part in str(v).split(","):
@@ -162,6 +164,13 @@ def parse_subjects(values: list[str]) -> list[int]:
                     break
             else:
                 out.add(int(part))
+    if valid is not None:
+        from eegmtl.eeg.checks import check_subjects
+
+        try:
+            return check_subjects(sorted(out), valid, name="--subjects")
+        except ValueError as err:
+            raise SystemExit(str(err)) from None
     return sorted(out)
 
 

@@ -176,7 +176,7 @@ def run(args: argparse.Namespace) -> int:
     bad = [e for e in (method_error(m) for m in args.methods) if e]
     if bad:
         raise SystemExit("\n".join(bad))
-    subjects = parse_subjects(args.subjects)
+    subjects = parse_subjects(args.subjects, valid=range(1, 10))  # BCIC IV 2b's
     if len(subjects) < 2:
         raise SystemExit("cross-subject evaluation needs at least two subjects.")
     mne.set_log_level("WARNING")
