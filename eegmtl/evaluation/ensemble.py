@@ -309,6 +309,12 @@ def average_members(
     if "source" not in predictions.columns:
         predictions = predictions.assign(source="<frame>")
     for axis, wanted in (("fold", folds), ("seed", seeds)):
+        if wanted is not None and axis not in axes:
+            raise ValueError(
+                f"{axis}s={list(wanted)} picks the members of an ensemble over {axis}s, but "
+                f"over={over!r} averages over {' and '.join(f'{a}s' for a in axes)}: every "
+                f"{axis} gets its own ensemble. Use over='fold+seed' to average over both, or "
+                f"leave {axis}s out")
         if axis not in axes or wanted is not None:
             continue
         # per pipeline (and subject, and the axis not averaged over), protocol left out

@@ -30,6 +30,7 @@ import pandas as pd
 
 from eegmtl.config import RESULTS_DIR_HELP, results_dir
 from eegmtl.evaluation.records import load_records
+from eegmtl.experiments._common import non_negative_int, positive_int
 
 __all__ = ["add_arguments", "comparison", "run"]
 
@@ -42,10 +43,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                    help="folder of per-fit prediction files (eegmtl sd --predictions-dir)")
     p.add_argument("--pipelines", nargs="+", required=True,
                    help="member pipelines, as named in the records (e.g. 'MixNet[val-tuned]')")
-    p.add_argument("--folds", type=int, nargs="+", default=None,
+    p.add_argument("--folds", type=positive_int, nargs="+", default=None,
                    help="members: these folds, each required (default: every fold found, the "
                         "same for all subjects)")
-    p.add_argument("--seeds", type=int, nargs="+", default=None,
+    p.add_argument("--seeds", type=non_negative_int, nargs="+", default=None,
                    help="members (--over seed / fold+seed): these seeds, each required (default: "
                         "every seed found, the same for all subjects)")
     p.add_argument("--over", choices=("fold", "seed", "fold+seed"), default="fold",

@@ -115,6 +115,12 @@ def test_seed_ensembles_average_the_seeds_of_each_fold(tmp_path: Path) -> None:
     assert set(average_members(preds, over="seed", seeds=[0, 2])["n_members"]) == {2}
     with pytest.raises(ValueError, match="over must be one of"):
         average_members(preds, over="subject")
+    # members of an axis not averaged over: refused, not ignored
+    with pytest.raises(ValueError, match=r"seeds=\[0\] picks the members of an ensemble over "
+                                         r"seeds, but over='fold' averages over folds"):
+        average_members(preds, over="fold", seeds=[0])
+    with pytest.raises(ValueError, match=r"folds=\[1\] .* over='seed' averages over seeds"):
+        average_members(preds, over="seed", folds=[1])
 
     both = ensemble_records(preds, members, over="fold+seed")
     assert both.pipeline.tolist() == ["Net[a]+ens2+seeds3"] and both.n_members[0] == 6
