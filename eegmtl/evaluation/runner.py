@@ -232,6 +232,11 @@ def run_protocol(
         raise ValueError(f"batch_fits must be >= 1, got {batch_fits}.")
     if not batch_speedup > 0:
         raise ValueError(f"batch_speedup must be > 0, got {batch_speedup}.")
+    if folds is not None:
+        unknown = sorted({int(f) for f in folds} - set(range(1, int(n_folds) + 1)))
+        if unknown:
+            raise ValueError(f"folds {unknown} do not exist: with n_folds={n_folds} the folds "
+                             f"are 1-{n_folds}.")
     if data is None:
         # SD needs only the target subjects' trials; SI needs every subject (the training pool)
         needed = (subjects if protocol == "subject_dependent" and subjects is not None

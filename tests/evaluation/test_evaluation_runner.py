@@ -183,6 +183,10 @@ def test_bad_inputs_fail_loudly(data):
         run_protocol("sd", {"m": logvar_lr()}, data=(bad, y, meta), progress=False)
     with pytest.raises(TypeError, match="unfitted scikit-learn estimator"):
         run_protocol("sd", {"m": 3}, data=data, progress=False)
+    # a fold the protocol does not have would have run nothing and said nothing
+    with pytest.raises(ValueError, match=r"folds \[0, 7\] do not exist: with n_folds=5 the "
+                                         r"folds are 1-5"):
+        run_protocol("sd", {"m": logvar_lr()}, data=data, folds=[0, 1, 7], progress=False)
 
 
 def test_predictions_dir_writes_one_row_per_test_trial(tmp_path, data):
