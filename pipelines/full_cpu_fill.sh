@@ -14,11 +14,13 @@
 set -u
 export OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 MNE_LOGGING_LEVEL=WARNING
 export EEGMTL_DATA_DIR=${EEGMTL_DATA_DIR:-$(cd "$(dirname "$0")/../.." && pwd)/shared/data} MOABB_DOWNLOAD_PROVIDER=upstream
+METHODS=(MIN2Net MixNet MixNet+ew MixNet+rlw MixNet+aligned_mtl MixNet+pcgrad MixNet+cagrad
+  MixNet+f-pcgrad 'MixNet[val-acc]' 'MixNet[val-tuned]' EEGTCNet ATCNet 'EEGNet[val]')
+# `--list`: the pipelines, one per line (.ci/gpu stage leaves them out of the GPU lane `full`)
+if [ "${1:-}" = "--list" ]; then printf '%s\n' "${METHODS[@]}"; exit 0; fi
 PY=${PY:-.venv/bin/python}
 LIMIT=${1:-10800}
 ARGS=${ARGS:-}
 # shellcheck disable=SC2086  # ARGS is a word list
 $PY -m eegmtl benchmark --preset full --device cpu --n-jobs "${JOBS:-2}" --threads 1 \
-  --no-progress --time-limit "$LIMIT" --methods MIN2Net MixNet MixNet+ew MixNet+rlw \
-  MixNet+aligned_mtl MixNet+pcgrad MixNet+cagrad MixNet+f-pcgrad 'MixNet[val-acc]' \
-  'MixNet[val-tuned]' EEGTCNet ATCNet 'EEGNet[val]' $ARGS
+  --no-progress --time-limit "$LIMIT" --methods "${METHODS[@]}" $ARGS
