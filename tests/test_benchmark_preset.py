@@ -243,3 +243,21 @@ def test_config_hash_does_not_depend_on_the_protocols_run(tmp_path, bci2b_dir):
         assert cli.main(argv) == 0
         hashes.append(set(_records(out, "tiny_sd")["config_hash"]))
     assert hashes[0] == hashes[1] and len(hashes[0]) == 1
+
+
+def test_cpu_fill_pipelines_are_registered_and_left_out_of_the_gpu_lane():
+    """``pipelines/full_cpu_fill.sh --list`` (the CPU share of the full preset, which ``.ci/gpu
+    stage`` writes as the GPU lane's default --exclude) names registered pipelines only."""
+    import subprocess
+    from pathlib import Path
+
+    from eegmtl.evaluation.methods import available_methods
+
+    root = Path(__file__).resolve().parents[1]
+    out = subprocess.run(["bash", "pipelines/full_cpu_fill.sh", "--list"], cwd=root,
+                         capture_output=True, text=True, check=True, timeout=30)
+    names = out.stdout.split()
+    assert len(names) == 13 and len(set(names)) == 13
+    assert set(names) <= set(available_methods())
+    assert benchmark.select_methods(None, ["CSP+LDA", "FBCSP+SVM", "TS+SVM", *names])
+    assert "full_cpu_fill.sh --list" in (root / ".ci" / "gpu").read_text()
