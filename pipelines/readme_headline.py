@@ -12,6 +12,11 @@ that they match the records. Run from the checkout root after committing new rec
 
     python pipelines/readme_headline.py           # rewrite the tables in README.md
     python pipelines/readme_headline.py --check   # exit 1 if README.md differs from the records
+    python pipelines/readme_headline.py --figures # also the reports of the same comparisons
+
+``--figures`` writes, per table, the ``eegmtl report`` of the same records, pipelines and
+reference into ``pipelines/results/report_headline_<key>/`` (its per-subject tables, paired
+tests and figures; the README shows its overview of the paired differences).
 """
 
 from __future__ import annotations
@@ -27,7 +32,7 @@ import pandas as pd
 from eegmtl._io import atomic_write
 from eegmtl.evaluation.records import combine_records
 from eegmtl.evaluation.stats import paired_tests
-from eegmtl.evaluation.tables import markdown_table
+from eegmtl.evaluation.tables import markdown_table, signed
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "pipelines" / "results"
@@ -134,8 +139,7 @@ def table(h: Headline, results: Path = RESULTS) -> str:
                 delta, wins, p_value = "", "", ""
             else:
                 t = tests.loc[p]
-                d = round(100 * t["mean_difference"], 2)
-                delta = f"{d:+.2f}" if d else "0.00"
+                delta = signed(t["mean_difference"])
                 wins = f"{int(t['wins'])}/{int(t['n_subjects'])}"
                 p_value = _p(float(t["p"]))
             rows.append([kind, f"`{p}`", _pct(mine["accuracy"]),
@@ -161,11 +165,31 @@ def render(text: str, results: Path = RESULTS) -> str:
     return text
 
 
+def figures(results: Path = RESULTS) -> list[Path]:
+    """The report (:func:`eegmtl.evaluation.report.report`) of every headline table's records,
+    pipelines and reference, in ``results/report_headline_<key>/``; returns the report files."""
+    from eegmtl.evaluation.report import report
+
+    out = []
+    for h in HEADLINES:
+        names = [p for _, group in h.groups for p in group]
+        out.append(report([results / f for f in h.files], results / f"report_headline_{h.key}",
+                          reference=h.reference, combine=True, seeds=[h.seed], folds=h.folds,
+                          pipelines=names, require_reference=True))
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--check", action="store_true",
                         help="exit 1 if README.md's tables differ from the records")
+    parser.add_argument("--figures", action="store_true",
+                        help="also write the reports of the same comparisons "
+                             "(pipelines/results/report_headline_<key>/)")
     args = parser.parse_args(argv)
+    if args.figures:
+        for path in figures():
+            print(f"report: {path}")
     text = README.read_text(encoding="utf-8")
     new = render(text)
     if args.check:

@@ -19,6 +19,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from eegmtl._io import atomic_open
+from eegmtl.evaluation.tables import signed
 
 __all__ = [
     "confusion_matrix_plot",
@@ -175,7 +176,7 @@ def paired_differences_plot(
         ax.scatter([100.0 * row.mean_difference], [y], marker="D", s=36, zorder=3,
                    color="C2" if win else "white", edgecolors="C2" if win else "k")
         p = "p –" if row.p != row.p else f"p {row.p:.3f}"
-        ax.annotate(f"{100.0 * row.mean_difference:+.2f}  {p}  {row.wins}/{row.n_subjects}",
+        ax.annotate(f"{signed(row.mean_difference)}  {p}  {row.wins}/{row.n_subjects}",
                     (1.0, y), xycoords=("axes fraction", "data"), xytext=(4, 0),
                     textcoords="offset points", va="center", fontsize="x-small")
     # short column header: the reference's name is in the title, which a long header overlapped

@@ -23,6 +23,7 @@ __all__ = [
     "markdown_table",
     "per_subject",
     "select_on_validation",
+    "signed",
     "summarize",
     "to_markdown",
     "to_moabb",
@@ -109,6 +110,15 @@ def per_subject(
 
 def _fmt(x: float, scale: float, decimals: int) -> str:
     return "–" if x is None or not np.isfinite(x) else f"{x * scale:.{decimals}f}"
+
+
+def signed(x: float, scale: float = 100.0, decimals: int = 2) -> str:
+    """A difference as text with its sign (``+1.25``, ``-0.40``); one that rounds to zero is
+    ``0.00``, never ``-0.00``; NaN is ``–``."""
+    if x is None or not np.isfinite(x):
+        return "–"
+    value = round(float(x) * scale, decimals)
+    return f"{value:+.{decimals}f}" if value else f"{0:.{decimals}f}"
 
 
 def markdown_table(header: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:

@@ -208,3 +208,11 @@ def test_combine_records_tags_alignment_filters_folds_and_keeps_each_run_once(tm
     assert set(combine_records([a, b], folds=[2])["fold"]) == {2}
     with pytest.raises(FileNotFoundError, match="missing.csv"):
         combine_records([a, tmp_path / "missing.csv"])
+
+
+def test_signed_differences_never_read_minus_zero():
+    from eegmtl.evaluation.tables import signed
+
+    assert [signed(v) for v in (0.0125, -0.004, -0.00001, 0.0, float("nan"))] == [
+        "+1.25", "-0.40", "0.00", "0.00", "–"]
+    assert signed(-0.0004, scale=1000, decimals=1) == "-0.4"
