@@ -225,11 +225,14 @@ def _methods_listing() -> str:
         "aggregators (MixNetClassifier(mtl=...), 'f-<name>' for flat minima): "
         + ", ".join(sorted(AGGREGATORS)),
         "weightings (MixNetClassifier(mtl=...)): " + ", ".join(sorted(WEIGHTINGS)),
-        "composed pipeline names: <deep pipeline>+aug | +aug[sr,ft,mask,chdrop,noise] | +noaug; "
+        "composed pipeline names: <deep pipeline>+aug | +aug[sr,ft,mask,chdrop,noise] | +noaug "
+        "(+aug[...,x2]: two augmented copies per batch); "
         "<MixNet row or braindecode model>+mtl[<aggregator or weighting>] "
         "(+recipe after it: the braindecode network's own training recipe); "
-        "<MixNet-family name>+arch[" + "|".join(EEG_ARCHITECTURES) + "] "
-        "(e.g. EEGNet+mtl[blending]+arch[mmoe]+aug)",
+        "<MixNet-family name>+arch[" + "|".join(EEG_ARCHITECTURES) + "]; "
+        "<any of these>+set[key=value,...] (a config entry, a MixNetClassifier parameter, "
+        "model.<network argument> or flat.<FlatConfig field>) "
+        "(e.g. EEGNet+mtl[blending]+arch[mmoe]+aug, TCFormer+set[betas=0.5/0.999])",
     ])
 
 

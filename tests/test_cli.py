@@ -592,3 +592,17 @@ def test_subjects_2b_does_not_have_are_refused(command, tmp_path) -> None:
     with pytest.raises(SystemExit, match=r"unknown --subjects \[0, 10\]; valid subjects are "
                                          r"the integers 1-9"):
         cli.main([*command, "--results", str(tmp_path / "r.csv"), "--subjects", "0", "10", "3"])
+
+
+def test_methods_listing_names_every_suffix_and_its_examples_build(capsys) -> None:
+    import re
+
+    from eegmtl.evaluation.composed import SUFFIX_KINDS
+    from eegmtl.evaluation.methods import method_error
+
+    assert cli.main(["methods"]) == 0
+    composed = capsys.readouterr().out.splitlines()[-1]
+    for kind in SUFFIX_KINDS.split("|"):
+        assert f"+{kind}" in composed, kind
+    examples = re.findall(r"\(e\.g\. ([^)]*)\)$", composed)[0].split(", ")
+    assert len(examples) == 2 and all(method_error(n) is None for n in examples)
