@@ -253,7 +253,7 @@ def test_report_without_reference_pipeline(tmp_path: Path) -> None:
     # name) before anything is written, not a report without tests over the last one
     out = tmp_path / "named"
     assert cli.main(["report", str(path), "--out", str(out), "--reference", "MixNt"]) == 2
-    assert not (out / "report.md").exists()
+    assert not out.exists()
     with pytest.raises(ValueError, match=r"'MixNt' is in none of the records \(did you mean "
                                          r"'MixNet'\?\); pipelines there: "):
         report([path], out, reference="MixNt", require_reference=True)
