@@ -8,7 +8,6 @@ over seeds.
 
 from __future__ import annotations
 
-import difflib
 import os
 import re
 import sys
@@ -21,7 +20,7 @@ from eegmtl._io import atomic_write
 from eegmtl.config import results_dir
 from eegmtl.evaluation.records import drop_repeated_runs, load_records, tag_alignment
 from eegmtl.evaluation.stats import friedman_test, paired_tests
-from eegmtl.evaluation.tables import markdown_table, to_markdown
+from eegmtl.evaluation.tables import markdown_table, signed, to_markdown
 
 __all__ = ["EEG_COLUMNS", "VISION_COLUMNS", "report"]
 
@@ -81,7 +80,7 @@ def _eeg_report(df: pd.DataFrame, stem: str, out: Path, metric: str, reference: 
             continue
         tests = paired_tests(sub, ref, metric)
         rows = [[r.pipeline, r.n_subjects, r.n_runs, f"{100 * r.reference_mean:.2f}",
-                 f"{100 * r.pipeline_mean:.2f}", f"{100 * r.mean_difference:+.2f}",
+                 f"{100 * r.pipeline_mean:.2f}", signed(r.mean_difference),
                  f"{r.wins}/{r.n_subjects}",
                  "–" if r.p != r.p else f"{r.p:.4f}",
                  "–" if r.p_holm != r.p_holm else f"{r.p_holm:.4f}"]
@@ -269,7 +268,9 @@ def report(
     if require_reference and eeg and reference is not None:
         present = sorted(set().union(*(set(df["pipeline"]) for df in eeg)))
         if reference not in present:
-            hint = difflib.get_close_matches(reference, present, n=1)
+            from eegmtl.evaluation.methods import close_names
+
+            hint = close_names(reference, present, 1)
             raise ValueError(
                 f"reference pipeline {reference!r} is in none of the records"
                 + (f" (did you mean {hint[0]!r}?)" if hint else "")
