@@ -20,7 +20,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from eegmtl.evaluation.fit_fold import _build, _run_batch, _run_task, _Task, fit_stem
+from eegmtl.evaluation.fit_fold import _build, _run_batch, _run_task, _Task
+from eegmtl.evaluation.predictions import fit_stem
 from eegmtl.evaluation.records import merge_records
 from eegmtl.parallel import WorkerDiedError, parallel_backend, worker_deaths
 

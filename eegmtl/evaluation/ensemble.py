@@ -3,12 +3,9 @@
 In the subject-dependent protocol (:func:`eegmtl.evaluation.runner.run_protocol`) the K folds of
 a subject train K models on different train/validation splits of sessions 1-3 and score each on
 the same test sessions 4-5. With ``predictions_dir`` the runner stores every fit's test
-predictions (:func:`eegmtl.evaluation.scoring.fold_predictions`), one file per fit named
-``<protocol>_<pipeline>_S<subject>_F<fold>_seed<seed>_<config_hash>_predictions.csv``
-(characters outside ``[A-Za-z0-9_.+-]`` replaced by ``_``) with one row per test trial: the
-fit's key columns, ``trial`` (the trial's row in the loaded data: its id), ``y_true``,
-``y_pred`` and one ``score_<class>`` column per class, the member's ``predict_proba`` for that
-class in ``classes_`` order (each row sums to 1).
+predictions, one file per fit (:mod:`eegmtl.evaluation.predictions`: names, columns, and
+:func:`~eegmtl.evaluation.predictions.load_predictions` to read them back): one row per test
+trial with the member's ``predict_proba`` per class (``score_<class>``).
 
 This module combines the K members of one subject × pipeline by soft voting: by default the
 fold models of one seed (``over="fold"``), or the seeds of one fold (``over="seed"``, the
@@ -37,14 +34,13 @@ from __future__ import annotations
 import itertools
 import json
 import os
-import re
 from collections.abc import Sequence
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from eegmtl._io import config_hash, stable_json
+from eegmtl.evaluation.predictions import load_predictions, score_classes, score_columns
 from eegmtl.evaluation.records import KEY_COLUMNS, load_records, record_key
 from eegmtl.evaluation.scoring import score_predictions
 
@@ -74,8 +70,6 @@ _RUN_COLUMNS: tuple[str, ...] = ("protocol", "pipeline", "subject", "fold", "see
 #: Largest |Σ_c p_ic - 1| accepted as a probability row (float32 scores are stored).
 PROBA_TOL = 1e-4
 
-_SCORE_PREFIX = "score_"
-
 
 def ensemble_name(pipeline: str, n_members: int | None, n_seeds: int | None = None) -> str:
     """Pipeline name of an ensemble of fits of ``pipeline``: ``"<pipeline>+ens<K>"`` for
@@ -95,83 +89,6 @@ def _axes(over: str) -> tuple[str, ...]:
 
 def _group_columns(axes: Sequence[str]) -> list[str]:
     return [c for c in _RUN_COLUMNS if c not in axes]
-
-
-def _file_token(text: str) -> str:
-    return re.sub(r"[^A-Za-z0-9_.+-]", "_", text)
-
-
-def load_predictions(
-    predictions_dir: str | os.PathLike[str], pipelines: Sequence[str], *,
-    protocol: str | None = None,
-) -> pd.DataFrame:
-    """Read the per-fit prediction files of ``pipelines`` from ``predictions_dir``.
-
-    Parameters
-    ----------
-    predictions_dir : path
-        Folder the runner wrote with ``predictions_dir`` (``eegmtl sd --predictions-dir``).
-    pipelines : sequence of str
-        Pipeline names as in the records (e.g. ``"MixNet[val-tuned]"``).
-    protocol : str, optional
-        Keep only this protocol (``"subject_dependent"``); default: every protocol found.
-
-    Returns
-    -------
-    DataFrame
-        The rows of every matching file, with ``source`` (the file name) added.
-    """
-    folder = Path(predictions_dir)
-    if not folder.is_dir():
-        raise FileNotFoundError(f"predictions folder {folder} does not exist; write one with "
-                                "`eegmtl sd --methods ... --predictions-dir DIR`")
-    frames = []
-    for name in dict.fromkeys(pipelines):
-        found = []
-        for path in sorted(folder.glob(f"*_{_file_token(name)}_S*_F*_seed*_predictions.csv")):
-            df = pd.read_csv(path, dtype={"config_hash": str})
-            df = df[df["pipeline"] == name] if "pipeline" in df.columns else df.iloc[:0]
-            if protocol is not None:
-                df = df[df["protocol"] == protocol]
-            if len(df):
-                found.append(df.assign(source=path.name))
-        if not found:
-            known = sorted({p.name.split("_S")[0] for p in folder.glob("*_predictions.csv")})
-            raise FileNotFoundError(
-                f"no prediction files of pipeline {name!r}"
-                + (f" ({protocol})" if protocol else "") + f" in {folder}; file prefixes "
-                f"there: {known or 'none'}. Produce them with `eegmtl sd --methods {name} "
-                "--predictions-dir DIR`.")
-        frames += found
-    return pd.concat(frames, ignore_index=True)
-
-
-def score_columns(df: pd.DataFrame) -> list[str]:
-    """The ``score_<class>`` columns of a prediction table (class probabilities), in order.
-
-    Raises ``ValueError`` when there are none (e.g. a 1-D ``decision`` column: decision values
-    are not probabilities and are not averaged here).
-    """
-    cols = [c for c in df.columns if str(c).startswith(_SCORE_PREFIX)]
-    if not cols:
-        extra = (" It holds a 1-D 'decision' column (decision_function values), which are not "
-                 "probabilities." if "decision" in df.columns else "")
-        raise ValueError("the predictions have no score_<class> columns (class probabilities "
-                         "from predict_proba); ensembles average probabilities, so the pipeline "
-                         f"must implement predict_proba.{extra}")
-    return cols
-
-
-def _classes(cols: Sequence[str], y: np.ndarray) -> np.ndarray:
-    """Class labels of the ``score_<class>`` columns, cast to the labels' dtype."""
-    names = np.array([c[len(_SCORE_PREFIX):] for c in cols])
-    if np.issubdtype(np.asarray(y).dtype, np.number):
-        try:
-            return names.astype(np.asarray(y).dtype)
-        except ValueError:
-            raise ValueError(f"score columns {list(cols)} do not name numeric classes like the "
-                             f"labels y_true ({np.unique(y)[:5]})") from None
-    return names
 
 
 def _describe(group: dict[str, object]) -> str:
@@ -338,7 +255,7 @@ def average_members(
             raise ValueError(f"{_describe(group)}: the members have different class columns")
         mean = np.mean([m[cols].to_numpy(dtype=float) for m in members], axis=0)
         ref = members[0]
-        classes = _classes(cols, ref["y_true"].to_numpy())
+        classes = score_classes(cols, ref["y_true"].to_numpy())
         df = pd.DataFrame(group, index=range(len(ref)))
         df["trial"] = ref["trial"].to_numpy()
         df["y_true"] = ref["y_true"].to_numpy()
@@ -435,7 +352,7 @@ def ensemble_records(
         rows = per_group[key]
         member_acc = [float((m["y_true"] == m["y_pred"]).mean()) for f, s in runs
                       for m in [rows[(rows["fold"] == f) & (rows["seed"] == s)]]]
-        classes = _classes(cols, ens["y_true"].to_numpy())
+        classes = score_classes(cols, ens["y_true"].to_numpy())
         metrics = score_predictions(ens["y_true"].to_numpy(), ens["y_pred"].to_numpy(),
                                     ens[cols].to_numpy(), classes)
         rec = pd.DataFrame() if member_records is None else _member_rows(

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import inspect
 import random
-import re
 import sys
 import time
 from collections.abc import Mapping
@@ -27,6 +26,7 @@ import pandas as pd
 from sklearn.base import clone
 
 from eegmtl._io import stable_json
+from eegmtl.evaluation.predictions import fit_stem
 from eegmtl.evaluation.records import write_records
 from eegmtl.evaluation.scoring import (
     compute_metrics,
@@ -37,7 +37,7 @@ from eegmtl.evaluation.scoring import (
 from eegmtl.evaluation.splitters import Split
 from eegmtl.parallel import keep_worker_alive, pinned_threads
 
-__all__ = ["TEST_SESSION_LABEL", "fit_seed", "fit_stem"]
+__all__ = ["TEST_SESSION_LABEL", "fit_seed"]
 
 #: MOABB-style name of the test sessions 4–5 (MOABB calls 2b's sessions 0train … 4test)
 TEST_SESSION_LABEL = "3test+4test"
@@ -101,13 +101,6 @@ class _Task:
     config_json: str
     split: Split
     method: Any  # MethodSpec or an unfitted sklearn estimator
-
-
-def fit_stem(protocol: str, pipeline: str, subject: int, fold: int, seed: int,
-             config_hash: str) -> str:
-    """File-name stem of one fit (its history, predictions and checkpoint folder)."""
-    return re.sub(r"[^A-Za-z0-9_.+-]", "_", f"{protocol}_{pipeline}_S{subject}_F{fold}"
-                  f"_seed{seed}_{config_hash}")
 
 
 def _checkpointable(est: Any) -> bool:

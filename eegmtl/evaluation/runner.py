@@ -23,8 +23,9 @@ import pandas as pd
 from eegmtl._io import config_hash, library_versions, machine_info, stable_json
 from eegmtl.evaluation.dispatch import batched_units, fit_units
 from eegmtl.evaluation.fit_fold import TEST_SESSION_LABEL as TEST_SESSION_LABEL
-from eegmtl.evaluation.fit_fold import _Task, fit_seed, fit_stem
+from eegmtl.evaluation.fit_fold import _Task, fit_seed
 from eegmtl.evaluation.methods import resolve_methods
+from eegmtl.evaluation.predictions import fit_stem
 from eegmtl.evaluation.records import (
     KEY_COLUMNS,
     RECORD_COLUMNS,

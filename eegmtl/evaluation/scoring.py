@@ -12,6 +12,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from eegmtl.evaluation.predictions import SCORE_PREFIX
+
 __all__ = ["compute_metrics", "fold_predictions", "predict_with_scores", "score_predictions"]
 
 
@@ -83,7 +85,7 @@ def fold_predictions(
     if scores is not None and np.ndim(scores) == 2:
         names = classes if classes is not None else range(np.shape(scores)[1])
         for j, c in enumerate(names):
-            out[f"score_{c}"] = np.asarray(scores)[:, j]
+            out[f"{SCORE_PREFIX}{c}"] = np.asarray(scores)[:, j]
     elif scores is not None:
         out["decision"] = np.asarray(scores)
     return out

@@ -161,7 +161,8 @@ def _caveat(pipelines: list[str]) -> str:
 def run(args: argparse.Namespace) -> int:
     """Build the ensembles as parsed by :func:`add_arguments`; merge records, write summary."""
     from eegmtl._io import atomic_write
-    from eegmtl.evaluation.ensemble import ensemble_records, load_predictions
+    from eegmtl.evaluation.ensemble import ensemble_records
+    from eegmtl.evaluation.predictions import load_predictions
     from eegmtl.evaluation.records import combine_records, merge_records, tag_alignment
     from eegmtl.experiments._common import command_line, elapsed_s
     from eegmtl.experiments.summaries import summary_header
