@@ -21,7 +21,7 @@ from eegmtl.benchmarks.records import COLUMNS, fill_delta_p, load_records, write
 from eegmtl.benchmarks.single_run import flat_for_method as flat_for_method
 from eegmtl.benchmarks.single_run import run_benchmark
 from eegmtl.mtl import Trainer as Trainer  # the trainer a run uses (tests patch its fit)
-from eegmtl.mtl.callbacks import ConflictProbe
+from eegmtl.mtl.conflict_probe import ConflictProbe
 
 __all__ = [
     "BENCHMARKS",

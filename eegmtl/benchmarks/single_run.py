@@ -40,7 +40,7 @@ Protocol (stated, the same for every method)
   the step's batch at the current parameters (one extra forward + T backward passes, BatchNorm
   statistics untouched) before the method's own step; ``conflict_rate`` is the fraction of
   probed mini-batches with a negative cosine between two task gradients
-  (:class:`~eegmtl.mtl.callbacks.ConflictProbe`; methods whose step already builds that
+  (:class:`~eegmtl.mtl.conflict_probe.ConflictProbe`; methods whose step already builds that
   matrix -- parameter-level aggregators, flat variants -- have it read from the step at no
   extra cost). The probe counts are part of the trainer checkpoint, so a resumed run counts
   every probe once.
@@ -94,7 +94,8 @@ from eegmtl.benchmarks.records import (
     write_records,
 )
 from eegmtl.mtl import FMTL_MULTIMNIST, FlatConfig, Trainer, make_loader, resolve_method
-from eegmtl.mtl.callbacks import Callback, ConflictProbe, MeanMetric
+from eegmtl.mtl.callbacks import Callback, MeanMetric
+from eegmtl.mtl.conflict_probe import ConflictProbe
 from eegmtl.mtl.flat import make_flat_config
 from eegmtl.mtl.metrics import brier_score, expected_calibration_error, predictive_entropy
 from eegmtl.mtl.runtime import seed_everything, select_device

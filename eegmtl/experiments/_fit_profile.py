@@ -26,6 +26,7 @@ __all__ = ["FitTimer", "RSSSampler", "validation_pass_ab"]
 def _targets() -> dict[str, list[tuple[Any, str]]]:
     from eegmtl.mixnet.features import MixNetFeatures
     from eegmtl.mtl import callbacks as cb
+    from eegmtl.mtl.conflict_probe import ConflictProbe
     from eegmtl.mtl.data import MultiTaskDataset
     from eegmtl.mtl.step import MTLStep
     from eegmtl.mtl.trainer import Trainer
@@ -36,7 +37,7 @@ def _targets() -> dict[str, list[tuple[Any, str]]]:
         "steps": [(MTLStep, "__call__")],
         "interleaved_validation": [(cb.InterleavedValidation, "on_batch_end")],
         "evaluation": [(Trainer, "evaluate")],
-        "probes": [(cb.ConflictProbe, "on_batch_begin"), (cb.ConflictProbe, "on_batch_end")],
+        "probes": [(ConflictProbe, "on_batch_begin"), (ConflictProbe, "on_batch_end")],
         "io": [(cb.ModelSelection, "on_epoch_end"), (cb.ModelSelection, "on_fit_end"),
                (cb.Checkpoint, "on_epoch_saved"), (cb.ProgressBar, "on_epoch_end"),
                (Trainer, "history_frame")],

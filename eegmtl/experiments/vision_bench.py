@@ -9,7 +9,7 @@ epoch) with nothing around them, and prints the breakdown
   move) plus the trainer's bookkeeping between steps;
 - **steps**: the training steps inside the run;
 - **probes**: the gradient-conflict probe's own passes
-  (:class:`~eegmtl.mtl.callbacks.ConflictProbe`; zero where it reads the step's matrix);
+  (:class:`~eegmtl.mtl.conflict_probe.ConflictProbe`; zero where it reads the step's matrix);
 - **evaluation**: the validation pass of every epoch, and the test pass once;
 - **I/O and rest**: checkpoints, callbacks, the record merge;
 
@@ -29,7 +29,7 @@ __all__ = ["PhaseTimer", "bench_run"]
 class PhaseTimer(Callback):
     """Trainer callback that splits each epoch's wall time into data, steps, probes,
     evaluation and the rest. Place it after the trainer's
-    :class:`~eegmtl.mtl.callbacks.ConflictProbe` (found in ``trainer.callbacks``; its
+    :class:`~eegmtl.mtl.conflict_probe.ConflictProbe` (found in ``trainer.callbacks``; its
     ``seconds`` give the probe time) so that ``on_batch_begin`` marks the start of the step."""
 
     def __init__(self, probe: Any = None) -> None:
@@ -38,7 +38,7 @@ class PhaseTimer(Callback):
         self._t = 0.0
 
     def on_fit_begin(self, trainer: Any, train_loader: Any, val_loader: Any) -> None:
-        from eegmtl.mtl.callbacks import ConflictProbe
+        from eegmtl.mtl.conflict_probe import ConflictProbe
 
         if self.probe is None:
             self.probe = next((c for c in trainer.callbacks if isinstance(c, ConflictProbe)),

@@ -11,12 +11,12 @@ from torch.nn import functional as F
 
 from eegmtl.mtl.callbacks import (
     Callback,
-    ConflictProbe,
     EarlyStopping,
     LRSchedule,
     MeanMetric,
     ModelSelection,
 )
+from eegmtl.mtl.conflict_probe import ConflictProbe
 from eegmtl.mtl.data import MultiTaskDataset, make_loader
 from eegmtl.mtl.tasks import Task
 from eegmtl.mtl.trainer import Trainer
