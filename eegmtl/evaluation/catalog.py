@@ -192,7 +192,7 @@ METHODS: dict[str, tuple[Factory, Callable[[str], dict[str, Any]]]] = {
 
 
 # --------------------------------------------------------------------------- deep baselines
-#: braindecode networks with their papers' recipes (eegmtl.eeg.deep_baselines.RECIPES)
+#: braindecode networks with their papers' recipes (eegmtl.eeg.recipes.RECIPES)
 DEEP_BASELINES: tuple[str, ...] = ("ATCNet", "EEGConformer", "EEGTCNet", "TCFormer", "CTNet",
                                    "IFNet", "FBCNet")
 #: the older deep rows on the recipe path, early-stopped on the validation fold

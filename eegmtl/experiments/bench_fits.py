@@ -3,7 +3,7 @@
 The benchmark's deep baselines are small networks: on a datacenter GPU one training step of
 one fit is bound by kernel launches and Python, not by arithmetic, so the harness's 16
 one-thread processes per GPU leave most of it idle. This benchmark measures, per braindecode
-network of :data:`eegmtl.eeg.deep_baselines.RECIPES` (its recipe's batch size, optimiser and
+network of :data:`eegmtl.eeg.recipes.RECIPES` (its recipe's batch size, optimiser and
 model settings; random 3-channel trials at the recipe's rate, which do not change the time),
 the training-step time *per fit* three ways:
 
@@ -107,9 +107,9 @@ def _cfg(name: str) -> dict[str, Any]:
 
 
 def _n_times(name: str) -> int:
-    from eegmtl.eeg.deep_baselines import _recipe
+    from eegmtl.eeg.recipes import get_recipe
 
-    r = _recipe(name)
+    r = get_recipe(name)
     return int(round(r.sfreq * r.window_s))
 
 
@@ -212,12 +212,12 @@ def _measure(name: str, cfg: dict[str, Any], barrier: Any = None) -> dict[str, A
 
     _quiet()
 
-    from eegmtl.eeg.deep_baselines import _recipe
+    from eegmtl.eeg.recipes import get_recipe
 
     torch.set_num_threads(1)
     device = torch.device(cfg["device"])
     k, seed = cfg["k"], cfg["seed"]
-    batch = cfg["batch_size"] or _recipe(name).batch_size
+    batch = cfg["batch_size"] or get_recipe(name).batch_size
     x, y = _batch(name, k, batch, device, seed)
     eager = EagerFits(name, k, device, seed)
     # the batched models start from the eager models' weights: same networks, same outputs
@@ -274,10 +274,10 @@ def _compiled_ms(name: str, cfg: dict[str, Any]) -> dict[str, Any]:
     import torch
     import torch.nn.functional as F
 
-    from eegmtl.eeg.deep_baselines import _recipe
+    from eegmtl.eeg.recipes import get_recipe
 
     device = torch.device(cfg["device"])
-    batch = cfg["batch_size"] or _recipe(name).batch_size
+    batch = cfg["batch_size"] or get_recipe(name).batch_size
     x, y = _batch(name, 1, batch, device, cfg["seed"])
     torch.manual_seed(cfg["seed"])
     model = build_model(name).to(device).train()
@@ -401,7 +401,7 @@ def run(args: argparse.Namespace) -> int:
     import torch
 
     from eegmtl._compat import import_braindecode
-    from eegmtl.eeg.deep_baselines import RECIPES
+    from eegmtl.eeg.recipes import RECIPES
 
     import_braindecode()
     _quiet()

@@ -38,7 +38,7 @@ def test_deep_baseline_entries_record_recipe_and_train_one_epoch(name):
 
 
 def test_patience_is_common_unless_the_recipe_sets_one():
-    from eegmtl.eeg.deep_baselines import RECIPES
+    from eegmtl.eeg.recipes import RECIPES
     from eegmtl.evaluation.catalog import DEEP_PATIENCE
 
     assert default_config("EEGConformer")["patience"] == RECIPES["EEGConformer"].patience == 120

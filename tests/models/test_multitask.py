@@ -60,7 +60,7 @@ def test_trunk_features_are_what_enters_the_final_layer(model: str) -> None:
     model's classification layer (same weights, evaluation mode)."""
     from braindecode import models
 
-    from eegmtl.eeg.deep_baselines import RECIPES
+    from eegmtl.eeg.recipes import RECIPES
 
     n_times = 1000
     kwargs = dict(n_chans=C, n_outputs=2, n_times=n_times, sfreq=250,
