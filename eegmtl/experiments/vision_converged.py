@@ -1,6 +1,6 @@
 """Summary of the converged-budget vision grid: mean ± SD over seeds, paired claim verdicts,
 validation curves and the epoch-budget rule (``vision_converged_summary.md``,
-``vision_converged_curves.png``).
+``vision_converged_curves.png``, drawn by :mod:`eegmtl.experiments.vision_converged_plots`).
 
 Claims tested (per data set): **F-X > X** for X in {MGDA, PCGrad, CAGrad, IMTL-G} (Phan et al.,
 F-MTL, ICCV 2025, Table 1) and **RLW ≥ EW** (Lin et al., RLW, TMLR 2022, Table 1 and §5).
@@ -44,7 +44,7 @@ import pandas as pd
 from eegmtl._io import atomic_write
 
 __all__ = ["GAIN_FRACTION", "WINDOW", "flattening_epoch", "gain_fraction_epoch",
-           "paired_verdict", "plot_grid_curves", "split_budgets",
+           "paired_verdict", "split_budgets",
            "summarize_converged", "with_former_budgets", "write_converged_summary"]
 
 _DS = {"multi_mnist": "MultiMNIST", "multi_fashion": "MultiFashion",
@@ -340,19 +340,6 @@ def _budget_check(history: pd.DataFrame, avg: pd.DataFrame, budgets: dict[str, i
     return lines
 
 
-def _save(fig: Any, path: Path, dpi: int) -> Path:
-    """Lay out, write atomically as PNG (:func:`~eegmtl.evaluation.plots.save_figure`) and close."""
-    import matplotlib.pyplot as plt
-
-    from eegmtl.evaluation.plots import save_figure
-
-    fig.tight_layout()
-    try:  # atomic, per-process temporary name: shards may redraw the same figure at once
-        return save_figure(fig, path, dpi=dpi, bbox_inches=None)
-    finally:
-        plt.close(fig)
-
-
 def with_former_budgets(avg: pd.DataFrame, other: pd.DataFrame) -> pd.DataFrame:
     """``avg`` (runs at the current budgets) plus, for each data set × method of a raised
     budget (:data:`~eegmtl.experiments.vision_presets.RAISED_BUDGETS`) with no run at the
@@ -365,78 +352,6 @@ def with_former_budgets(avg: pd.DataFrame, other: pd.DataFrame) -> pd.DataFrame:
     unmatched = ~pd.MultiIndex.from_frame(other[key]).isin(pd.MultiIndex.from_frame(avg[key]))
     former = other["dataset"].map(lambda d: RAISED_BUDGETS.get(d, (None,))[0])
     return pd.concat([avg, other[(other["epochs"] == former).to_numpy() & unmatched]])
-
-
-def plot_grid_curves(history: pd.DataFrame, avg: pd.DataFrame, path: Path) -> Path | None:
-    """Seed-averaged validation curve of every method, one panel per data set (PNG); a
-    method whose runs are not at the data set's current budget is labelled with their
-    epochs."""
-    from eegmtl.experiments.vision_presets import CONVERGED_EPOCHS
-
-    hist = history[history["config_hash"].isin(set(avg["config_hash"]))]
-    if hist.empty:
-        return None
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    datasets = [d for d in _DS if d in set(hist["dataset"])]
-    methods = list(dict.fromkeys(hist["method"].str.removeprefix("f-")))
-    colour = {m: plt.get_cmap("tab20")(i % 20) for i, m in enumerate(methods)}
-    fig, axes = plt.subplots(1, len(datasets), figsize=(5 * len(datasets), 3.8), squeeze=False)
-    for ax, d in zip(axes[0], datasets):
-        h = hist[hist["dataset"] == d]
-        for m, g in h.groupby("method", sort=False):
-            c = g.groupby("epoch")["val_avg_accuracy"].mean().sort_index()
-            epochs = set(avg[(avg["dataset"] == d) & (avg["method"] == m)].get("epochs", []))
-            note = "".join(f", {int(e)} ep" for e in sorted(epochs)
-                           if e != CONVERGED_EPOCHS.get(d, e))
-            ax.plot(c.index + 1, 100 * c.to_numpy(), ls="--" if m.startswith("f-") else "-",
-                    color=colour[m.removeprefix("f-")],
-                    label=f"{m} (n={g['config_hash'].nunique()}{note})")
-        ax.set_title(f"{_DS[d]}: validation, seed mean")
-        ax.set_xlabel("epoch")
-        ax.grid(alpha=0.3)
-        lo = 100 * h.groupby(["method", "epoch"])["val_avg_accuracy"].mean().quantile(0.3)
-        ax.set_ylim(bottom=lo)
-    axes[0][0].set_ylabel("validation avg accuracy (%)")
-    for ax in axes[0]:
-        ax.legend(fontsize=6, ncol=2, loc="lower right")
-    return _save(fig, path, dpi=110)
-
-
-def plot_curves(curves: pd.DataFrame, path: Path) -> Path | None:
-    """Validation average accuracy per epoch of the pilot curve runs, one panel per data set,
-    the rule's epoch dotted (PNG)."""
-    if curves is None or curves.empty:
-        return None
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    from matplotlib.ticker import MaxNLocator
-
-    datasets = [d for d in _DS if d in set(curves["dataset"])]
-    fig, axes = plt.subplots(1, len(datasets), figsize=(4.6 * len(datasets), 3.6),
-                             squeeze=False)
-    for ax, d in zip(axes[0], datasets):
-        for (method, seed), g in curves[curves["dataset"] == d].groupby(["method", "seed"]):
-            g = g.sort_values("epoch")
-            ax.plot(g["epoch"] + 1, 100 * g["val_avg_accuracy"], marker=".",
-                    label=f"{method} (seed {seed})")
-            e = flattening_epoch(g["val_avg_accuracy"].to_numpy())
-            if e is not None:
-                ax.axvline(e, ls=":", color=ax.lines[-1].get_color(), lw=1)
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-        ax.set_xlabel("epoch")
-        ax.set_title(f"LeNet, {_DS[d]}, Adam 1e-3, bs 256", fontsize=9)
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=7, loc="lower right")
-        top = 100 * curves[curves["dataset"] == d]["val_avg_accuracy"].max()
-        ax.set_ylim(top - 6, top + 0.5)
-    axes[0][0].set_ylabel("validation avg accuracy (%)")
-    return _save(fig, path, dpi=120)
 
 
 def write_converged_summary(folder: Path) -> Path:
@@ -457,6 +372,8 @@ def write_converged_summary(folder: Path) -> Path:
         done = done[done["task"] == "avg"]  # epochs), the longest finished run of each pilot
         done = done.sort_values("epochs").groupby(["dataset", "method", "seed"]).tail(1)
         curves = curves[curves["config_hash"].isin(set(done["config_hash"]))]
+    from eegmtl.experiments.vision_converged_plots import plot_curves, plot_grid_curves
+
     if curves is not None:
         plot_curves(curves, folder / "vision_converged_curves.png")
     if history is not None and not records.empty:

@@ -347,7 +347,7 @@ def test_shards_can_redraw_the_same_figure_at_once(tmp_path, monkeypatch):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from eegmtl.experiments.vision_converged import _save
+    from eegmtl.experiments.vision_converged_plots import _save
 
     path = tmp_path / "curves.png"
     mine, theirs = plt.figure(figsize=(2, 2)), plt.figure(figsize=(2, 2))
@@ -432,6 +432,7 @@ def test_readme_converged_column_matches_the_committed_records():
 
 def test_grid_curves_draw_a_raised_budgets_former_runs_labelled(tmp_path, monkeypatch):
     from eegmtl.experiments import vision_converged as vc
+    from eegmtl.experiments import vision_converged_plots as vcp
 
     (d, (former, _)), = RAISED_BUDGETS.items()
     new = CONVERGED_EPOCHS[d]
@@ -446,8 +447,8 @@ def test_grid_curves_draw_a_raised_budgets_former_runs_labelled(tmp_path, monkey
     avg = vc.with_former_budgets(*vc.split_budgets(records, CONVERGED_EPOCHS))
     assert sorted(avg["config_hash"]) == ["a", "b", "d"]
     seen = {}
-    monkeypatch.setattr(vc, "_save", lambda fig, path, dpi: seen.setdefault("fig", fig))
-    vc.plot_grid_curves(hist, avg, tmp_path / "c.png")
+    monkeypatch.setattr(vcp, "_save", lambda fig, path, dpi: seen.setdefault("fig", fig))
+    vcp.plot_grid_curves(hist, avg, tmp_path / "c.png")
     (ax,) = seen["fig"].axes
     lines = {ln.get_label(): len(ln.get_xdata()) for ln in ax.get_lines()}
     assert lines == {f"ew (n=2, {former} ep)": former, "pcgrad (n=1)": new}
