@@ -9,7 +9,8 @@ import pytest
 import torch
 
 from eegmtl import cli
-from eegmtl.experiments.bench_fits import BatchedFits, _optimizer
+from eegmtl.experiments.fit_steps import BatchedFits
+from eegmtl.experiments.fit_steps import optimizer as _optimizer
 
 
 def _shallow(seed: int) -> torch.nn.Module:
