@@ -14,8 +14,8 @@ ablations   MixNet ablations, Tables S1-S3
 csp-lda     CSP-type baselines on the competition split
 vision      MultiMNIST-family MTL benchmarks
 toy         two-task landscape
-bench       step-time (``mtl``), MixNet fit/latency (``mixnet``) or device (``cuda``)
-            benchmarks
+bench       step-time (``mtl``), MixNet fit/latency (``mixnet``), device (``cuda``), fits
+            at once (``fits``) or roofline (``roofline``) benchmarks
 benchmark   every registered pipeline, SD and SI, 3 seeds (``--preset full|tiny``)
 report      markdown tables and figures from result-record CSVs
 data check  where every data set is looked for and whether its files are there
@@ -45,7 +45,8 @@ __all__ = ["build_parser", "data_check", "main"]
 
 #: ``eegmtl bench <which>`` -> experiment command
 BENCHES: dict[str, str] = {"mtl": "bench-mtl", "mixnet": "bench-mixnet", "si": "bench-si",
-                           "cuda": "bench-cuda", "fits": "bench-fits"}
+                           "cuda": "bench-cuda", "fits": "bench-fits",
+                           "roofline": "bench-roofline"}
 
 #: per-data-set file check: (glob pattern relative to the data set folder, files expected)
 DATA_FILES: dict[str, tuple[str, int]] = {
@@ -151,7 +152,8 @@ def build_parser() -> argparse.ArgumentParser:
                            + COMMANDS["bench-mixnet"].help + "), `eegmtl bench si` ("
                            + COMMANDS["bench-si"].help + "), `eegmtl bench cuda` ("
                            + COMMANDS["bench-cuda"].help + "), `eegmtl bench fits` ("
-                           + COMMANDS["bench-fits"].help + ")",
+                           + COMMANDS["bench-fits"].help + "), `eegmtl bench roofline` ("
+                           + COMMANDS["bench-roofline"].help + ")",
                            add_help=False, allow_abbrev=False)
     bench.add_argument("which", nargs="?", choices=sorted(BENCHES),
                        help="which benchmark (then --help for its options)")
@@ -267,7 +269,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return run_experiment(args.command, rest)
     if args.command == "bench":
         if args.which is None:
-            print("usage: eegmtl bench {mtl,mixnet,si,cuda,fits} [options]\n\n" + "\n".join(
+            print(f"usage: eegmtl bench {{{','.join(BENCHES)}}} [options]\n\n" + "\n".join(
                 f"  {k:7s} {COMMANDS[v].help}" for k, v in BENCHES.items())
                 + "\n\n`eegmtl bench <which> --help` lists the options.")
             return 0 if ("--help" in rest or "-h" in rest or not rest) else 2

@@ -87,6 +87,10 @@ COMMANDS: dict[str, Command] = {
     "bench-fits": Command("bench_fits", "fits at once on one device: training-step time per "
                           "fit of the deep baselines, eager against K fits batched into one "
                           "vmapped model and against torch.compile", "bench_fits.py"),
+    "bench-roofline": Command("bench_roofline", "what bounds the recipe networks' GPU fits: "
+                              "FLOPs, operators and traffic counted on the CPU against the "
+                              "records' fit times and the device's peaks; the full preset's "
+                              "arithmetic floor", "bench_roofline.py"),
     "select-best": Command("select_best", "choose the best MixNet-family pipeline on "
                            "validation accuracy only (SD fold 1) and write the choice",
                            "select_best.py"),

@@ -1,0 +1,420 @@
+"""What bounds the recipe networks' fits on a GPU, from the records and counts made on the CPU
+(``eegmtl bench roofline``; prints figures, not a timed test).
+
+A fit's work is counted, not timed: for each braindecode recipe network
+(:data:`eegmtl.eeg.recipes.RECIPES`) one training step at the recipe's batch (times ``1 +
+n_augmentation`` when augmented trials are appended) and one validation batch are run on the
+CPU under two :class:`~torch.utils._python_dispatch.TorchDispatchMode` counters:
+
+- **FLOPs**: the forward pass's, from :class:`torch.utils.flop_counter.FlopCounterMode`; a
+  training step is taken as three forward passes (backward ≈ 2 × forward: Kaplan et al. 2020,
+  "Scaling Laws for Neural Language Models", Sec. 2.1), since torch's counter overcounts the
+  backward of grouped convolutions (IFNet's, 60x);
+- **operators**: aten operators dispatched by forward, loss, backward and optimiser step (the
+  optimiser with ``foreach=True``, its default on CUDA) that compute, i.e. not views (which
+  relabel memory) nor allocations: about one CUDA kernel each (cuDNN may launch a few per
+  convolution);
+- **operator traffic**: bytes of those operators' tensor inputs and outputs, an upper bound on
+  the DRAM traffic (caches are ignored; H100/H200 hold 50 MB of L2).
+
+A fit's totals follow from its record: ``n_epochs_trained`` epochs of ``floor(samples /
+batch)`` training steps (``drop_last``) and ``ceil(samples_val / batch)`` validation batches.
+Divided by the record's ``time`` they give what one worker achieved; times ``--workers`` (the
+processes that shared the GPU: 16 in the committed H200 runs) what the device executed were
+every worker running such fits, compared with the device's peaks (:data:`DEVICE_PEAKS`):
+FP32 arithmetic, memory bandwidth, and the time per operator. A fit far below the arithmetic
+and bandwidth peaks whose operators take a few microseconds each is bound by the number of
+kernels (launches, scheduling of 16 processes), which batching fits into one model
+(``--batch-fits``) or CUDA graphs reduce; one near a peak is not sped up by them.
+
+The second table is the arithmetic floor of the benchmark's full preset
+(:data:`eegmtl.experiments.benchmark_plan.PRESETS`): its fits of the recipe networks times
+their median FLOPs per fit (records of any device: the work does not depend on it), divided by
+the device's FP32, TF32 and BF16 peaks: no schedule on that device runs those fits faster.
+
+Usage::
+
+    eegmtl bench roofline --results pipelines/results --out pipelines/results/bench_roofline
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from eegmtl._io import atomic_write
+from eegmtl.experiments._common import command_line, positive_int
+
+__all__ = ["DEVICE_PEAKS", "Peaks", "StepCounts", "add_arguments", "count_step", "fit_work",
+           "preset_floor", "recipe_model", "roofline_rows", "run"]
+
+
+@dataclass(frozen=True)
+class Peaks:
+    """Dense peak rates of one device: TFLOP/s in FP32 (CUDA cores), TF32 and BF16 (tensor
+    cores, without sparsity), and memory bandwidth in TB/s."""
+
+    fp32: float
+    tf32: float
+    bf16: float
+    bandwidth: float
+
+
+#: SXM boards, NVIDIA's H100 / H200 datasheets (tensor-core figures halved: the datasheets
+#: quote them with 2:4 sparsity); keyed by a substring of ``torch.cuda.get_device_name``
+DEVICE_PEAKS: dict[str, Peaks] = {
+    "H200": Peaks(fp32=67.0, tf32=494.5, bf16=989.5, bandwidth=4.8),
+    "H100": Peaks(fp32=67.0, tf32=494.5, bf16=989.5, bandwidth=3.35),
+}
+
+#: factories of the older EEGNet / ShallowFBCSPNet rows: the same networks and batch sizes as
+#: these recipes (:mod:`eegmtl.eeg.recipes`)
+_FACTORY_RECIPE = {"make_eegnet": "EEGNet", "make_shallow_fbcsp_net": "ShallowFBCSPNet"}
+
+
+@dataclass(frozen=True)
+class StepCounts:
+    """Work of one training step (batch ``batch_train``) and one validation batch."""
+
+    batch_train: int
+    batch_val: int
+    flops_train: float
+    ops_train: int
+    bytes_train: float
+    flops_val: float
+    ops_val: int
+    bytes_val: float
+
+
+def recipe_model(config: Any) -> dict[str, Any] | None:
+    """The network settings of a record's ``config`` (JSON): ``model``, ``model_kwargs``,
+    ``batch_size``, ``n_augmentation``, ``sfreq``; ``None`` for a pipeline that is not a plain
+    recipe network (MixNet, MIN2Net, the multi-task wrappers, classical pipelines)."""
+    from eegmtl.eeg.augmentation import augmentation_n_copies
+    from eegmtl.eeg.recipes import RECIPES
+
+    try:
+        mc = json.loads(config).get("method_config", {})
+    except (TypeError, ValueError, AttributeError):
+        return None
+    name = mc.get("model") or _FACTORY_RECIPE.get(mc.get("factory", ""))
+    if name not in RECIPES or any(k in mc for k in ("mtl", "trunk", "heads")):
+        return None
+    recipe = RECIPES[name]
+    return {"model": name,
+            "model_kwargs": mc.get("model_kwargs", recipe.model_kwargs) or {},
+            "batch_size": int(mc.get("batch_size", recipe.batch_size)),
+            "n_augmentation": augmentation_n_copies(mc.get("augmentation")),
+            "sfreq": float(mc.get("sfreq", recipe.sfreq))}
+
+
+def _counters() -> tuple[Any, Any]:
+    import torch
+
+    aten = torch.ops.aten
+    _NO_KERNEL = {aten._unsafe_view, aten._reshape_alias, aten.empty, aten.empty_like,
+                  aten.empty_strided, aten.new_empty, aten.new_empty_strided, aten.lift_fresh}
+    from torch.utils._python_dispatch import TorchDispatchMode
+    from torch.utils._pytree import tree_leaves
+    from torch.utils.flop_counter import FlopCounterMode
+
+    class OpCounter(TorchDispatchMode):
+        """Counts the aten operators that compute (not views, which only relabel memory, nor
+        allocations) and the bytes of their tensor inputs and outputs."""
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.ops, self.bytes = 0, 0.0
+
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):  # noqa: ANN001
+            out = func(*args, **(kwargs or {}))
+            if func.is_view or func.overloadpacket in _NO_KERNEL:
+                return out
+            self.ops += 1
+            self.bytes += sum(t.numel() * t.element_size() for t in tree_leaves((args, kwargs, out))
+                              if isinstance(t, torch.Tensor))
+            return out
+
+    return OpCounter, FlopCounterMode
+
+
+def _count_at(net: Any, opt: Any, batch: int, n_chans: int, n_times: int,
+              train: bool) -> tuple[float, int, float]:
+    """Forward FLOPs, operators and operator bytes of one training step (``train``) or one
+    validation forward pass at ``batch`` trials."""
+    import torch
+    import torch.nn.functional as F
+
+    OpCounter, FlopCounterMode = _counters()
+    x, y = torch.randn(batch, n_chans, n_times), torch.randint(0, 2, (batch,))
+    flops, ops = FlopCounterMode(display=False), OpCounter()
+    if not train:
+        net.eval()
+        with torch.no_grad(), flops, ops:
+            net(x)
+        return float(flops.get_total_flops()), ops.ops, ops.bytes
+    net.train()
+    with flops, ops:
+        opt.zero_grad(set_to_none=True)
+        loss = F.cross_entropy(net(x), y)
+        forward = float(flops.get_total_flops())
+        loss.backward()
+        opt.step()
+    return forward, ops.ops, ops.bytes
+
+
+def count_step(model: dict[str, Any], *, n_chans: int = 3, trial_s: float = 4.0,
+               batches: tuple[int, int] = (2, 4), seed: int = 0) -> StepCounts:
+    """Count one training step and one validation batch of a recipe network (:func:`recipe_model`
+    settings) on random trials of ``trial_s`` seconds at the recipe's rate, on the CPU.
+
+    FLOPs and bytes are counted at the two small ``batches`` and extrapolated to the recipe's
+    batch along the line through them (every operator of these networks costs an affine
+    function of the batch size: per-trial work plus per-parameter work), the operators at the
+    larger one (their number does not depend on the batch); a training step's FLOPs are three
+    times its forward pass's."""
+    import torch
+
+    from eegmtl.eeg.batched_fit import recipe_network, recipe_optimizer
+    from eegmtl.eeg.recipes import get_recipe
+
+    n_times = int(round(model["sfreq"] * trial_s))
+    torch.manual_seed(seed)
+    net = recipe_network({"model": model["model"], "model_kwargs": model["model_kwargs"]},
+                         n_chans=n_chans, n_outputs=2, n_times=n_times, sfreq=model["sfreq"])
+    cfg = asdict(get_recipe(model["model"]))
+    opt = recipe_optimizer({"lr": cfg["lr"], "weight_decay": cfg["weight_decay"],
+                            "betas": cfg["betas"], "optimizer": cfg["optimizer"]},
+                           net.parameters())
+    for group in opt.param_groups:
+        group["foreach"] = True  # torch's default for CUDA parameters
+    b_val = int(model["batch_size"])
+    b_train = b_val * (1 + int(model["n_augmentation"]))
+    _count_at(net, opt, batches[0], n_chans, n_times, train=True)  # optimiser state created
+
+    def at(batch: int, train: bool) -> tuple[float, int, float]:
+        (f1, _, m1), (f2, o2, m2) = (_count_at(net, opt, b, n_chans, n_times, train)
+                                     for b in batches)
+        slope = (batch - batches[1]) / (batches[1] - batches[0])
+        return f2 + slope * (f2 - f1), o2, m2 + slope * (m2 - m1)
+
+    (ft, ot, mt), (fv, ov, mv) = at(b_train, True), at(b_val, False)
+    return StepCounts(b_train, b_val, 3.0 * ft, ot, mt, fv, ov, mv)
+
+
+def fit_work(counts: StepCounts, *, samples: float, samples_val: float,
+             epochs: float) -> dict[str, float]:
+    """FLOPs, operators and operator bytes of a fit of ``epochs`` epochs on ``samples``
+    training and ``samples_val`` validation trials (training batches of ``batch_val`` trials
+    before augmentation, ``drop_last``)."""
+    steps = math.floor(samples / counts.batch_val)
+    val = math.ceil(samples_val / counts.batch_val) if samples_val > 0 else 0
+    return {"steps": epochs * steps,
+            "flops": epochs * (steps * counts.flops_train + val * counts.flops_val),
+            "ops": epochs * (steps * counts.ops_train + val * counts.ops_val),
+            "bytes": epochs * (steps * counts.bytes_train + val * counts.bytes_val)}
+
+
+def _gpu_name(machine: Any) -> str | None:
+    try:
+        return json.loads(machine).get("gpu") or None
+    except (TypeError, ValueError, AttributeError):
+        return None
+
+
+def _peaks(gpu: str, override: Peaks | None) -> Peaks | None:
+    if override is not None:
+        return override
+    return next((p for k, p in DEVICE_PEAKS.items() if k in gpu), None)
+
+
+def _fits(records: pd.DataFrame) -> pd.DataFrame:
+    """Records of recipe networks with their network settings and fit sizes."""
+    need = {"protocol", "pipeline", "config", "time", "n_epochs_trained", "samples"}
+    if records.empty or not need <= set(records.columns):
+        return pd.DataFrame()
+    df = records.copy()
+    df["net"] = df["config"].map(recipe_model)
+    df = df[df["net"].notna() & df["n_epochs_trained"].notna()]
+    df["net_key"] = df["net"].map(lambda n: json.dumps(n, sort_keys=True))
+    df["samples_val"] = pd.to_numeric(df.get("samples_val", 0), errors="coerce").fillna(0)
+    return df
+
+
+def roofline_rows(records: pd.DataFrame, *, workers: int, peaks: Peaks | None = None,
+                  counts: dict[str, StepCounts] | None = None) -> pd.DataFrame:
+    """One row per (protocol, pipeline, GPU) of the GPU-fitted recipe networks in ``records``:
+    median fit, its work (:func:`fit_work`), what one worker and ``workers`` workers achieved,
+    and those rates as fractions of the device's peaks (``peaks`` or :data:`DEVICE_PEAKS`)."""
+    df = _fits(records)
+    if df.empty:
+        return pd.DataFrame()
+    df["gpu"] = df["machine"].map(_gpu_name) if "machine" in df.columns else None
+    df = df[df["gpu"].notna()]
+    counts = {} if counts is None else counts
+    rows = []
+    for (protocol, pipeline, gpu, key), g in df.groupby(
+            ["protocol", "pipeline", "gpu", "net_key"], sort=True):
+        if key not in counts:
+            counts[key] = count_step(json.loads(key))
+        c = counts[key]
+        time = float(g["time"].median())
+        work = fit_work(c, samples=float(g["samples"].median()),
+                        samples_val=float(g["samples_val"].median()),
+                        epochs=float(g["n_epochs_trained"].median()))
+        peak = _peaks(gpu, peaks)
+        flop_rate = workers * work["flops"] / time / 1e12  # TFLOP/s
+        byte_rate = workers * work["bytes"] / time / 1e12  # TB/s
+        op_rate = workers * work["ops"] / time
+        rows.append({
+            "protocol": protocol, "pipeline": pipeline, "gpu": gpu, "fits": len(g),
+            "batch": c.batch_train, "epochs": float(g["n_epochs_trained"].median()),
+            "s_per_fit": time, "ms_per_step": 1e3 * time / max(work["steps"], 1),
+            "gflop_per_step": c.flops_train / 1e9, "ops_per_step": c.ops_train,
+            "tflop_per_fit": work["flops"] / 1e12, "tflops": flop_rate,
+            "pct_fp32": 100 * flop_rate / peak.fp32 if peak else float("nan"),
+            "us_per_op": 1e6 / op_rate, "tb_per_s": byte_rate,
+            "pct_bandwidth": 100 * byte_rate / peak.bandwidth if peak else float("nan"),
+        })
+    return pd.DataFrame(rows)
+
+
+def preset_floor(records: pd.DataFrame, peaks: Peaks, *, fits: dict[str, int],
+                 pipelines: list[str] | None = None,
+                 counts: dict[str, StepCounts] | None = None) -> pd.DataFrame:
+    """Arithmetic floor of ``fits[protocol]`` fits of every recipe-network pipeline of
+    ``records`` (or of ``pipelines``), in seconds at the FP32, TF32 and BF16 peaks.
+
+    A fit's FLOPs are the median over the pipeline's records in that protocol (any device).
+    A pipeline without records in a protocol takes its network and median epochs from the
+    other protocol and that protocol's median training and validation trials (``source``
+    says which)."""
+    df = _fits(records)
+    counts = {} if counts is None else counts
+    if df.empty:
+        return pd.DataFrame()
+    names = pipelines if pipelines is not None else sorted(set(df["pipeline"]))
+    size = {p: (float(g["samples"].median()), float(g["samples_val"].median()))
+            for p, g in df.groupby("protocol")}
+    rows = []
+    for pipeline in names:
+        mine = df[df["pipeline"] == pipeline]
+        if mine.empty:
+            continue
+        for protocol, n in fits.items():
+            g, source = mine[mine["protocol"] == protocol], "records"
+            if g.empty:
+                if protocol not in size:
+                    continue
+                g = mine.assign(samples=size[protocol][0], samples_val=size[protocol][1])
+                source = f"epochs of {', '.join(sorted(set(mine['protocol'])))}"
+            key = g["net_key"].mode().iloc[0]
+            if key not in counts:
+                counts[key] = count_step(json.loads(key))
+            g = g[g["net_key"] == key]
+            work = [fit_work(counts[key], samples=float(r.samples),
+                             samples_val=float(r.samples_val),
+                             epochs=float(r.n_epochs_trained))["flops"] for r in g.itertuples()]
+            flops = n * float(pd.Series(work).median())
+            rows.append({"protocol": protocol, "pipeline": pipeline, "fits": n,
+                         "pflop": flops / 1e15, "s_fp32": flops / (peaks.fp32 * 1e12),
+                         "s_tf32": flops / (peaks.tf32 * 1e12),
+                         "s_bf16": flops / (peaks.bf16 * 1e12), "source": source})
+    return pd.DataFrame(rows).sort_values(["protocol", "pipeline"], ignore_index=True)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Options of ``eegmtl bench roofline``."""
+    parser.description = (__doc__ or "").split("\n\n")[0]
+    p = parser
+    p.add_argument("--results", type=Path, default=Path("pipelines/results"),
+                   help="folder of the record files (sd*.csv, si*.csv, benchmark_full_*.csv; "
+                   "default pipelines/results)")
+    p.add_argument("--records", type=Path, nargs="+", default=None,
+                   help="record files instead of those of --results")
+    p.add_argument("--workers", type=positive_int, default=16,
+                   help="processes that shared the GPU when the records were made (default 16)")
+    p.add_argument("--device", default="H200",
+                   help=f"device of the preset floor: one of {sorted(DEVICE_PEAKS)} (default "
+                   "H200)")
+    p.add_argument("--pipelines", nargs="+", default=None, help="only these pipelines")
+    p.add_argument("--out", type=Path, default=None,
+                   help="also write <out>.md (the tables) and <out>.json (the rows)")
+
+
+def _table(df: pd.DataFrame, cols: dict[str, str]) -> list[str]:
+    lines = ["| " + " | ".join(cols.values()) + " |", "|" + "---|" * len(cols)]
+    for r in df.to_dict("records"):
+        cells = []
+        for c in cols:
+            v = r[c]
+            cells.append(f"{v:.3g}" if isinstance(v, float) else str(v))
+        lines.append("| " + " | ".join(cells) + " |")
+    return lines
+
+
+def run(args: argparse.Namespace) -> int:
+    """Count, read the records, print (and with ``--out`` write) the two tables."""
+    from eegmtl.evaluation.records import combine_records
+    from eegmtl.experiments.benchmark_estimate import default_reference
+    from eegmtl.experiments.benchmark_plan import PRESETS, select_methods
+
+    if args.device not in DEVICE_PEAKS:
+        raise SystemExit(f"unknown --device {args.device!r}; known: {sorted(DEVICE_PEAKS)}")
+    paths = args.records or default_reference(args.results)
+    if not paths:
+        raise SystemExit(f"no record files (sd*.csv, si*.csv, benchmark_full_*.csv) in "
+                         f"{args.results}; pass --results or --records")
+    records = combine_records(paths, tag=False)
+    if args.pipelines:
+        records = records[records["pipeline"].isin(args.pipelines)]
+    counts: dict[str, StepCounts] = {}
+    rows = roofline_rows(records, workers=args.workers, counts=counts)
+    full = PRESETS["full"]
+    seeds, subjects = len(full.seeds), len(full.subjects)
+    fits = {"subject_dependent": subjects * len(full.sd_folds) * seeds,
+            "subject_independent": subjects * len(full.si_folds) * seeds * 2}
+    floor = preset_floor(records, DEVICE_PEAKS[args.device], fits=fits, counts=counts,
+                         pipelines=[m for m in select_methods(None, [])
+                                    if not args.pipelines or m in args.pipelines])
+    lines = [f"### What bounds the recipe networks' GPU fits ({len(paths)} record files, "
+             f"{args.workers} workers per GPU)", ""]
+    if rows.empty:
+        lines.append("No GPU-fitted recipe network in these records.")
+    else:
+        lines += _table(rows, {
+            "protocol": "protocol", "pipeline": "pipeline", "gpu": "GPU", "fits": "fits",
+            "batch": "batch", "epochs": "epochs", "s_per_fit": "s / fit",
+            "ms_per_step": "ms / step", "gflop_per_step": "GFLOP / step",
+            "ops_per_step": "ops / step", "tflops": "TFLOP/s (all workers)",
+            "pct_fp32": "% FP32 peak", "us_per_op": "µs / op (all workers)",
+            "tb_per_s": "op traffic TB/s", "pct_bandwidth": "% bandwidth"})
+    lines += ["", f"### Arithmetic floor of the full preset's recipe-network fits on one "
+              f"{args.device}", ""]
+    if floor.empty:
+        lines.append("No recipe-network records.")
+    else:
+        lines += _table(floor, {"protocol": "protocol", "pipeline": "pipeline", "fits": "fits",
+                                "pflop": "PFLOP", "s_fp32": "s at FP32 peak",
+                                "s_tf32": "s at TF32 peak", "s_bf16": "s at BF16 peak",
+                                "source": "epochs from"})
+        tot = floor[["pflop", "s_fp32", "s_tf32", "s_bf16"]].sum()
+        lines += ["", f"Total {tot['pflop']:.2f} PFLOP: {tot['s_fp32'] / 60:.1f} min at the "
+                  f"FP32 peak, {tot['s_tf32'] / 60:.2f} min at TF32, {tot['s_bf16'] / 60:.2f} "
+                  "min at BF16 (dense)."]
+    lines += ["", f"Command: `{command_line(args)}`"]
+    text = "\n".join(lines) + "\n"
+    print(text)
+    if args.out is not None:
+        atomic_write(args.out.with_suffix(".md"), text)
+        atomic_write(args.out.with_suffix(".json"), json.dumps(
+            {"roofline": rows.to_dict("records"), "preset_floor": floor.to_dict("records"),
+             "workers": args.workers, "device": args.device,
+             "peaks": asdict(DEVICE_PEAKS[args.device])}, indent=2) + "\n")
+    return 0

@@ -1,0 +1,144 @@
+"""``eegmtl bench roofline``: counted work against hand computations, the batch extrapolation
+against a direct count, the rates from records, the preset floor, and a run on the committed
+records."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import torch
+
+from eegmtl.experiments import bench_roofline as br
+
+RESULTS = Path(__file__).resolve().parents[1] / "pipelines" / "results"
+EEGNET = {"model": "EEGNet", "model_kwargs": {"D": 2, "F1": 8, "drop_prob": 0.5,
+                                              "kernel_length": 125},
+          "batch_size": 32, "n_augmentation": 0, "sfreq": 250.0}
+
+
+def _config(method_config: dict) -> str:
+    return json.dumps({"data": "D", "method_config": method_config})
+
+
+def test_linear_layer_flops_operators_and_bytes_by_hand() -> None:
+    """Flatten + Linear(30, 2) at batch 4: forward 2·4·30·2 FLOPs (+ bias), the step's
+    operators include the optimiser's, the bytes at least the input's."""
+    net = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(30, 2))
+    opt = torch.optim.Adam(net.parameters(), foreach=True)
+    br._count_at(net, opt, 4, 3, 10, train=True)  # optimiser state
+    fwd, ops, nbytes = br._count_at(net, opt, 4, 3, 10, train=True)
+    assert fwd == 2 * 4 * 30 * 2
+    fv, ov, bv = br._count_at(net, opt, 4, 3, 10, train=False)
+    assert fv == fwd and 0 < ov < ops
+    assert bv >= 4 * 30 * 4  # the input is read at least once
+
+
+def test_counts_extrapolated_from_small_batches_equal_a_direct_count() -> None:
+    from eegmtl.eeg.batched_fit import recipe_network, recipe_optimizer
+    from eegmtl.eeg.recipes import get_recipe
+
+    c = br.count_step(EEGNET)
+    assert (c.batch_train, c.batch_val) == (32, 32)
+    torch.manual_seed(0)
+    net = recipe_network(EEGNET, n_chans=3, n_outputs=2, n_times=1000, sfreq=250.0)
+    cfg = asdict(get_recipe("EEGNet"))
+    opt = recipe_optimizer(cfg, net.parameters())
+    for group in opt.param_groups:
+        group["foreach"] = True
+    br._count_at(net, opt, 2, 3, 1000, train=True)
+    fwd, ops, nbytes = br._count_at(net, opt, 32, 3, 1000, train=True)
+    assert c.flops_train == pytest.approx(3 * fwd, rel=1e-9)
+    assert (c.ops_train, c.bytes_train) == (ops, pytest.approx(nbytes, rel=1e-9))
+    assert (c.flops_val, c.ops_val, c.bytes_val) == pytest.approx(
+        br._count_at(net, opt, 32, 3, 1000, train=False), rel=1e-9)
+    augmented = br.count_step({**EEGNET, "n_augmentation": 1})
+    assert augmented.batch_train == 64 and augmented.flops_train > c.flops_train
+
+
+def test_recipe_model_of_records() -> None:
+    assert br.recipe_model(_config({"factory": "make_eegnet", "method": "EEGNet"}))["model"] \
+        == "EEGNet"
+    tc = br.recipe_model(_config({"model": "TCFormer", "batch_size": 48, "model_kwargs": {},
+                                  "augmentation": {"transforms": ["segment_recombine"],
+                                                   "n_augmentation": 1}}))
+    assert (tc["batch_size"], tc["n_augmentation"]) == (48, 1)
+    assert br.recipe_model(_config({"method": "MixNet", "mtl": "blending"})) is None
+    assert br.recipe_model(_config({"model": "EEGNet", "mtl": "aligned_mtl"})) is None
+    assert br.recipe_model("not json") is None
+
+
+def _counts() -> br.StepCounts:
+    return br.StepCounts(batch_train=32, batch_val=32, flops_train=3e9, ops_train=100,
+                         bytes_train=1e8, flops_val=1e9, ops_val=20, bytes_val=2e7)
+
+
+def test_fit_work_counts_whole_batches_and_every_validation_batch() -> None:
+    w = br.fit_work(_counts(), samples=100, samples_val=40, epochs=10)  # 3 steps, 2 val batches
+    assert w == {"steps": 30, "flops": 10 * (3 * 3e9 + 2 * 1e9), "ops": 10 * (3 * 100 + 2 * 20),
+                 "bytes": 10 * (3 * 1e8 + 2 * 2e7)}
+
+
+def _records() -> pd.DataFrame:
+    gpu = json.dumps({"gpu": "NVIDIA H200"})
+    base = {"protocol": "subject_dependent", "subject": 1, "seed": 0, "samples": 100,
+            "samples_val": 40, "n_epochs_trained": 10}
+    eegnet = _config({"factory": "make_eegnet"})
+    return pd.DataFrame([
+        {**base, "pipeline": "EEGNet", "fold": 1, "time": 2.0, "config": eegnet, "machine": gpu},
+        {**base, "pipeline": "EEGNet", "fold": 2, "time": 4.0, "config": eegnet, "machine": gpu},
+        {**base, "pipeline": "EEGNet", "fold": 3, "time": 99.0, "config": eegnet,
+         "machine": json.dumps({"gpu": None})},  # a CPU fit: not a GPU rate
+        {**base, "pipeline": "MixNet", "fold": 1, "time": 1.0, "config": _config(
+            {"method": "MixNet", "mtl": "blending"}), "machine": gpu},  # not a recipe network
+    ])
+
+
+def test_rates_from_records_against_the_peaks() -> None:
+    records = _records()
+    key = json.dumps(br.recipe_model(records["config"][0]), sort_keys=True)
+    rows = br.roofline_rows(records, workers=16, counts={key: _counts()})
+    assert list(rows["pipeline"]) == ["EEGNet"] and int(rows["fits"][0]) == 2
+    flops = 10 * (3 * 3e9 + 2 * 1e9)
+    assert rows["tflops"][0] == pytest.approx(16 * flops / 3.0 / 1e12)  # median time 3 s
+    assert rows["pct_fp32"][0] == pytest.approx(100 * rows["tflops"][0] / 67.0)
+    assert rows["us_per_op"][0] == pytest.approx(1e6 * 3.0 / (16 * 10 * 340))
+    assert rows["pct_bandwidth"][0] == pytest.approx(
+        100 * 16 * 10 * (3e8 + 4e7) / 3.0 / 1e12 / 4.8)
+    assert rows["ms_per_step"][0] == pytest.approx(1e3 * 3.0 / 30)
+
+
+def test_preset_floor_takes_epochs_from_the_other_protocol_where_needed() -> None:
+    records = _records()
+    si = records.iloc[[0]].assign(protocol="subject_independent", pipeline="CTNet",
+                                  samples=1000, samples_val=400)
+    records = pd.concat([records, si], ignore_index=True)
+    key = json.dumps(br.recipe_model(records["config"][0]), sort_keys=True)
+    peaks = br.DEVICE_PEAKS["H200"]
+    floor = br.preset_floor(records, peaks, counts={key: _counts()},
+                            fits={"subject_dependent": 135, "subject_independent": 54},
+                            pipelines=["EEGNet"])
+    sd, si_row = floor.iloc[0], floor.iloc[1]
+    assert (sd["source"], si_row["source"]) == ("records", "epochs of subject_dependent")
+    assert sd["s_fp32"] == pytest.approx(135 * 10 * (3 * 3e9 + 2 * 1e9) / 67e12)
+    # SI: the SI records' trials (1000 / 400 -> 31 steps, 13 validation batches)
+    assert si_row["pflop"] == pytest.approx(54 * 10 * (31 * 3e9 + 13 * 1e9) / 1e15)
+
+
+def test_command_on_the_committed_records(tmp_path: Path) -> None:
+    from eegmtl.experiments import main
+
+    out = tmp_path / "roofline"
+    assert main("bench-roofline", ["--results", str(RESULTS), "--pipelines", "EEGNet",
+                                   "--out", str(out)]) == 0
+    fig = json.loads(out.with_suffix(".json").read_text())
+    (row,) = [r for r in fig["roofline"] if r["protocol"] == "subject_dependent"]
+    assert row["gpu"] == "NVIDIA H200" and 0 < row["pct_fp32"] < 100
+    assert {(r["protocol"], r["fits"]) for r in fig["preset_floor"]} == {
+        ("subject_dependent", 135), ("subject_independent", 54)}
+    assert "Arithmetic floor" in out.with_suffix(".md").read_text()
+    with pytest.raises(SystemExit, match="unknown --device"):
+        main("bench-roofline", ["--results", str(RESULTS), "--device", "A100"])
