@@ -42,13 +42,13 @@ import numpy as np
 import pandas as pd
 
 from eegmtl._io import atomic_write
+from eegmtl.experiments.vision_presets import DATASET_LABELS
 
 __all__ = ["GAIN_FRACTION", "WINDOW", "flattening_epoch", "gain_fraction_epoch",
            "paired_verdict", "split_budgets",
            "summarize_converged", "with_former_budgets", "write_converged_summary"]
 
-_DS = {"multi_mnist": "MultiMNIST", "multi_fashion": "MultiFashion",
-       "multi_fashion_mnist": "MultiFashion+MNIST"}
+_DS = DATASET_LABELS
 _FULL_SEEDS = 3
 
 
@@ -375,7 +375,7 @@ def write_converged_summary(folder: Path) -> Path:
     from eegmtl.experiments.vision_converged_plots import plot_curves, plot_grid_curves
 
     if curves is not None:
-        plot_curves(curves, folder / "vision_converged_curves.png")
+        plot_curves(curves, folder / "vision_converged_curves.png", rule=flattening_epoch)
     if history is not None and not records.empty:
         from eegmtl.experiments.vision_presets import CONVERGED_EPOCHS
 

@@ -5,12 +5,13 @@ epoch-budget rule marked, and the grid's seed-averaged validation curves per dat
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-from eegmtl.experiments.vision_converged import _DS, flattening_epoch
+from eegmtl.experiments.vision_presets import DATASET_LABELS as _DS
 
 __all__ = ["plot_curves", "plot_grid_curves"]
 
@@ -67,9 +68,11 @@ def plot_grid_curves(history: pd.DataFrame, avg: pd.DataFrame, path: Path) -> Pa
     return _save(fig, path, dpi=110)
 
 
-def plot_curves(curves: pd.DataFrame, path: Path) -> Path | None:
+def plot_curves(curves: pd.DataFrame, path: Path,
+                rule: Callable[[Any], int | None]) -> Path | None:
     """Validation average accuracy per epoch of the pilot curve runs, one panel per data set,
-    the rule's epoch dotted (PNG)."""
+    the epoch-budget ``rule``'s epoch of each curve dotted (PNG;
+    :func:`eegmtl.experiments.vision_converged.flattening_epoch`)."""
     if curves is None or curves.empty:
         return None
     import matplotlib
@@ -86,7 +89,7 @@ def plot_curves(curves: pd.DataFrame, path: Path) -> Path | None:
             g = g.sort_values("epoch")
             ax.plot(g["epoch"] + 1, 100 * g["val_avg_accuracy"], marker=".",
                     label=f"{method} (seed {seed})")
-            e = flattening_epoch(g["val_avg_accuracy"].to_numpy())
+            e = rule(g["val_avg_accuracy"].to_numpy())
             if e is not None:
                 ax.axvline(e, ls=":", color=ax.lines[-1].get_color(), lw=1)
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))

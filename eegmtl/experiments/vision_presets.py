@@ -79,6 +79,7 @@ __all__ = [
     "ARCHITECTURES",
     "CONVERGED_EPOCHS",
     "CURVE_EPOCHS",
+    "DATASET_LABELS",
     "FLAT_PAIRS",
     "LAST_DATASETS",
     "MODEL_COST",
@@ -92,6 +93,10 @@ __all__ = [
     "select_items",
     "shard_items",
 ]
+
+#: Display names of the vision data sets, in table order.
+DATASET_LABELS: dict[str, str] = {"multi_mnist": "MultiMNIST", "multi_fashion": "MultiFashion",
+                                  "multi_fashion_mnist": "MultiFashion+MNIST"}
 
 #: Epoch budget of the ``converged`` preset per data set (the same for every method of a data
 #: set): the pilot curves' reading (:mod:`eegmtl.experiments.vision_converged`: flat by the

@@ -14,14 +14,14 @@ import numpy as np
 import pandas as pd
 
 from eegmtl._io import atomic_write
+from eegmtl.experiments.vision_presets import DATASET_LABELS
 
 __all__ = ["DATASETS", "METHODS", "summarize", "write_summary"]
 
 DATASETS = ("multimnist", "multifashion", "multifashion_mnist")
 METHODS = ("ew", "rlw", "mgda_ub", "pcgrad", "imtl_g", "cagrad", "nash_mtl", "aligned_mtl",
            "rgw", "f-mgda", "f-pcgrad", "f-cagrad", "f-imtl_g")
-_DS_LABEL = {"multi_mnist": "MultiMNIST", "multi_fashion": "MultiFashion",
-             "multi_fashion_mnist": "MultiFashion+MNIST"}
+_DS_LABEL = DATASET_LABELS
 _DS_ORDER = ("multi_mnist", "multi_fashion", "multi_fashion_mnist")
 #: F-MTL Table 1 (ResNet-18, 3 seeds) average accuracy, plain -> flat
 PAPER_FLAT = {
