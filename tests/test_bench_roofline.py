@@ -92,6 +92,8 @@ def _records() -> pd.DataFrame:
         {**base, "pipeline": "EEGNet", "fold": 2, "time": 4.0, "config": eegnet, "machine": gpu},
         {**base, "pipeline": "EEGNet", "fold": 3, "time": 99.0, "config": eegnet,
          "machine": json.dumps({"gpu": None})},  # a CPU fit: not a GPU rate
+        {**base, "pipeline": "EEGNet", "fold": 4, "time": 99.0, "machine": gpu, "config": _config(
+            {"factory": "make_eegnet", "device": "cpu"})},  # forced onto the CPU of a GPU machine
         {**base, "pipeline": "MixNet", "fold": 1, "time": 1.0, "config": _config(
             {"method": "MixNet", "mtl": "blending"}), "machine": gpu},  # not a recipe network
     ])

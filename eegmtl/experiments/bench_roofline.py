@@ -116,13 +116,13 @@ def recipe_model(config: Any) -> dict[str, Any] | None:
 
 def _counters() -> tuple[Any, Any]:
     import torch
+    from torch.utils._python_dispatch import TorchDispatchMode
+    from torch.utils._pytree import tree_leaves
+    from torch.utils.flop_counter import FlopCounterMode
 
     aten = torch.ops.aten
     _NO_KERNEL = {aten._unsafe_view, aten._reshape_alias, aten.empty, aten.empty_like,
                   aten.empty_strided, aten.new_empty, aten.new_empty_strided, aten.lift_fresh}
-    from torch.utils._python_dispatch import TorchDispatchMode
-    from torch.utils._pytree import tree_leaves
-    from torch.utils.flop_counter import FlopCounterMode
 
     class OpCounter(TorchDispatchMode):
         """Counts the aten operators that compute (not views, which only relabel memory, nor
@@ -249,14 +249,19 @@ def _fits(records: pd.DataFrame) -> pd.DataFrame:
 
 def roofline_rows(records: pd.DataFrame, *, workers: int, peaks: Peaks | None = None,
                   counts: dict[str, StepCounts] | None = None) -> pd.DataFrame:
-    """One row per (protocol, pipeline, GPU) of the GPU-fitted recipe networks in ``records``:
+    """One row per (protocol, pipeline, GPU) of the GPU-fitted recipe networks in ``records``
+    (:func:`eegmtl.evaluation.estimate.timed_on_gpu`):
     median fit, its work (:func:`fit_work`), what one worker and ``workers`` workers achieved,
     and those rates as fractions of the device's peaks (``peaks`` or :data:`DEVICE_PEAKS`)."""
+    from eegmtl.evaluation.estimate import timed_on_gpu
+
     df = _fits(records)
-    if df.empty:
+    if df.empty or "machine" not in df.columns:
         return pd.DataFrame()
-    df["gpu"] = df["machine"].map(_gpu_name) if "machine" in df.columns else None
-    df = df[df["gpu"].notna()]
+    df["gpu"] = df["machine"].map(_gpu_name)
+    # fitted on the GPU (not a --device cpu fit on a GPU machine), with a usable time
+    df = df[timed_on_gpu(df) & df["gpu"].notna()
+            & (pd.to_numeric(df["time"], errors="coerce") > 0)]
     counts = {} if counts is None else counts
     rows = []
     for (protocol, pipeline, gpu, key), g in df.groupby(
