@@ -12,8 +12,8 @@ CPU under two :class:`~torch.utils._python_dispatch.TorchDispatchMode` counters:
   backward of grouped convolutions (IFNet's, 60x);
 - **operators**: aten operators dispatched by forward, loss, backward and optimiser step (the
   optimiser with ``foreach=True``, its default on CUDA) that compute, i.e. not views (which
-  relabel memory) nor allocations: about one CUDA kernel each (cuDNN may launch a few per
-  convolution);
+  relabel memory), allocations or reads of host scalars: about one CUDA kernel each (cuDNN may
+  launch a few per convolution, a ``_foreach`` operator one per chunk of tensors);
 - **operator traffic**: bytes of those operators' tensor inputs and outputs, an upper bound on
   the DRAM traffic (caches are ignored; H100/H200 hold 50 MB of L2).
 
@@ -121,8 +121,10 @@ def _counters() -> tuple[Any, Any]:
     from torch.utils.flop_counter import FlopCounterMode
 
     aten = torch.ops.aten
+    # metadata, allocation and host reads (the optimiser's step counts live on the CPU)
     _NO_KERNEL = {aten._unsafe_view, aten._reshape_alias, aten.empty, aten.empty_like,
-                  aten.empty_strided, aten.new_empty, aten.new_empty_strided, aten.lift_fresh}
+                  aten.empty_strided, aten.new_empty, aten.new_empty_strided, aten.lift_fresh,
+                  aten._local_scalar_dense}
 
     class OpCounter(TorchDispatchMode):
         """Counts the aten operators that compute (not views, which only relabel memory, nor
@@ -134,7 +136,8 @@ def _counters() -> tuple[Any, Any]:
 
         def __torch_dispatch__(self, func, types, args=(), kwargs=None):  # noqa: ANN001
             out = func(*args, **(kwargs or {}))
-            if func.is_view or func.overloadpacket in _NO_KERNEL:
+            if (func.namespace != "aten" or func.is_view
+                    or func.overloadpacket in _NO_KERNEL):
                 return out
             self.ops += 1
             self.bytes += sum(t.numel() * t.element_size() for t in tree_leaves((args, kwargs, out))
