@@ -13,6 +13,7 @@ import pytest
 import torch
 
 from eegmtl.experiments import bench_roofline as br
+from eegmtl.experiments import roofline_counts as rc
 
 RESULTS = Path(__file__).resolve().parents[1] / "pipelines" / "results"
 EEGNET = {"model": "EEGNet", "model_kwargs": {"D": 2, "F1": 8, "drop_prob": 0.5,
@@ -29,10 +30,10 @@ def test_linear_layer_flops_operators_and_bytes_by_hand() -> None:
     operators include the optimiser's, the bytes at least the input's."""
     net = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(30, 2))
     opt = torch.optim.Adam(net.parameters(), foreach=True)
-    br._count_at(net, opt, 4, 3, 10, train=True)  # optimiser state
-    fwd, ops, nbytes = br._count_at(net, opt, 4, 3, 10, train=True)
+    rc._count_at(net, opt, 4, 3, 10, train=True)  # optimiser state
+    fwd, ops, nbytes = rc._count_at(net, opt, 4, 3, 10, train=True)
     assert fwd == 2 * 4 * 30 * 2
-    fv, ov, bv = br._count_at(net, opt, 4, 3, 10, train=False)
+    fv, ov, bv = rc._count_at(net, opt, 4, 3, 10, train=False)
     assert fv == fwd and 0 < ov < ops
     assert bv >= 4 * 30 * 4  # the input is read at least once
 
@@ -41,7 +42,7 @@ def test_counts_extrapolated_from_small_batches_equal_a_direct_count() -> None:
     from eegmtl.eeg.batched_fit import recipe_network, recipe_optimizer
     from eegmtl.eeg.recipes import get_recipe
 
-    c = br.count_step(EEGNET)
+    c = rc.count_step(EEGNET)
     assert (c.batch_train, c.batch_val) == (32, 32)
     torch.manual_seed(0)
     net = recipe_network(EEGNET, n_chans=3, n_outputs=2, n_times=1000, sfreq=250.0)
@@ -49,35 +50,35 @@ def test_counts_extrapolated_from_small_batches_equal_a_direct_count() -> None:
     opt = recipe_optimizer(cfg, net.parameters())
     for group in opt.param_groups:
         group["foreach"] = True
-    br._count_at(net, opt, 2, 3, 1000, train=True)
-    fwd, ops, nbytes = br._count_at(net, opt, 32, 3, 1000, train=True)
+    rc._count_at(net, opt, 2, 3, 1000, train=True)
+    fwd, ops, nbytes = rc._count_at(net, opt, 32, 3, 1000, train=True)
     assert c.flops_train == pytest.approx(3 * fwd, rel=1e-9)
     assert (c.ops_train, c.bytes_train) == (ops, pytest.approx(nbytes, rel=1e-9))
     assert (c.flops_val, c.ops_val, c.bytes_val) == pytest.approx(
-        br._count_at(net, opt, 32, 3, 1000, train=False), rel=1e-9)
-    augmented = br.count_step({**EEGNET, "n_augmentation": 1})
+        rc._count_at(net, opt, 32, 3, 1000, train=False), rel=1e-9)
+    augmented = rc.count_step({**EEGNET, "n_augmentation": 1})
     assert augmented.batch_train == 64 and augmented.flops_train > c.flops_train
 
 
 def test_recipe_model_of_records() -> None:
-    assert br.recipe_model(_config({"factory": "make_eegnet", "method": "EEGNet"}))["model"] \
+    assert rc.recipe_model(_config({"factory": "make_eegnet", "method": "EEGNet"}))["model"] \
         == "EEGNet"
-    tc = br.recipe_model(_config({"model": "TCFormer", "batch_size": 48, "model_kwargs": {},
+    tc = rc.recipe_model(_config({"model": "TCFormer", "batch_size": 48, "model_kwargs": {},
                                   "augmentation": {"transforms": ["segment_recombine"],
                                                    "n_augmentation": 1}}))
     assert (tc["batch_size"], tc["n_augmentation"]) == (48, 1)
-    assert br.recipe_model(_config({"method": "MixNet", "mtl": "blending"})) is None
-    assert br.recipe_model(_config({"model": "EEGNet", "mtl": "aligned_mtl"})) is None
-    assert br.recipe_model("not json") is None
+    assert rc.recipe_model(_config({"method": "MixNet", "mtl": "blending"})) is None
+    assert rc.recipe_model(_config({"model": "EEGNet", "mtl": "aligned_mtl"})) is None
+    assert rc.recipe_model("not json") is None
 
 
-def _counts() -> br.StepCounts:
-    return br.StepCounts(batch_train=32, batch_val=32, flops_train=3e9, ops_train=100,
+def _counts() -> rc.StepCounts:
+    return rc.StepCounts(batch_train=32, batch_val=32, flops_train=3e9, ops_train=100,
                          bytes_train=1e8, flops_val=1e9, ops_val=20, bytes_val=2e7)
 
 
 def test_fit_work_counts_whole_batches_and_every_validation_batch() -> None:
-    w = br.fit_work(_counts(), samples=100, samples_val=40, epochs=10)  # 3 steps, 2 val batches
+    w = rc.fit_work(_counts(), samples=100, samples_val=40, epochs=10)  # 3 steps, 2 val batches
     assert w == {"steps": 30, "flops": 10 * (3 * 3e9 + 2 * 1e9), "ops": 10 * (3 * 100 + 2 * 20),
                  "bytes": 10 * (3 * 1e8 + 2 * 2e7)}
 
@@ -101,7 +102,7 @@ def _records() -> pd.DataFrame:
 
 def test_rates_from_records_against_the_peaks() -> None:
     records = _records()
-    key = json.dumps(br.recipe_model(records["config"][0]), sort_keys=True)
+    key = json.dumps(rc.recipe_model(records["config"][0]), sort_keys=True)
     rows = br.roofline_rows(records, workers=16, counts={key: _counts()})
     assert list(rows["pipeline"]) == ["EEGNet"] and int(rows["fits"][0]) == 2
     flops = 10 * (3 * 3e9 + 2 * 1e9)
@@ -118,7 +119,7 @@ def test_preset_floor_takes_epochs_from_the_other_protocol_where_needed() -> Non
     si = records.iloc[[0]].assign(protocol="subject_independent", pipeline="CTNet",
                                   samples=1000, samples_val=400)
     records = pd.concat([records, si], ignore_index=True)
-    key = json.dumps(br.recipe_model(records["config"][0]), sort_keys=True)
+    key = json.dumps(rc.recipe_model(records["config"][0]), sort_keys=True)
     peaks = br.DEVICE_PEAKS["H200"]
     floor = br.preset_floor(records, peaks, counts={key: _counts()},
                             fits={"subject_dependent": 135, "subject_independent": 54},

@@ -1,21 +1,14 @@
 """What bounds the recipe networks' fits on a GPU, from the records and counts made on the CPU
 (``eegmtl bench roofline``; prints figures, not a timed test).
 
-A fit's work is counted, not timed: for each braindecode recipe network
-(:data:`eegmtl.eeg.recipes.RECIPES`) one training step at the recipe's batch (times ``1 +
-n_augmentation`` when augmented trials are appended) and one validation batch are run on the
-CPU under two :class:`~torch.utils._python_dispatch.TorchDispatchMode` counters:
-
-- **FLOPs**: the forward pass's, from :class:`torch.utils.flop_counter.FlopCounterMode`; a
-  training step is taken as three forward passes (backward ≈ 2 × forward: Kaplan et al. 2020,
-  "Scaling Laws for Neural Language Models", Sec. 2.1), since torch's counter overcounts the
-  backward of grouped convolutions (IFNet's, 60x);
-- **operators**: aten operators dispatched by forward, loss, backward and optimiser step (the
-  optimiser with ``foreach=True``, its default on CUDA) that compute, i.e. not views (which
-  relabel memory), allocations or reads of host scalars: about one CUDA kernel each (cuDNN may
-  launch a few per convolution, a ``_foreach`` operator one per chunk of tensors);
-- **operator traffic**: bytes of those operators' tensor inputs and outputs, an upper bound on
-  the DRAM traffic (caches are ignored; H100/H200 hold 50 MB of L2).
+A fit's work is counted, not timed (:mod:`eegmtl.experiments.roofline_counts`): for each
+braindecode recipe network (:data:`eegmtl.eeg.recipes.RECIPES`), one training step at the
+recipe's batch (times ``1 + n_augmentation`` when augmented trials are appended) and one
+validation batch, on the CPU: FLOPs (a step = three forward passes), the aten operators that
+compute (not views, allocations or host-scalar reads: about one CUDA kernel each; cuDNN may
+launch a few per convolution, a ``_foreach`` operator one per chunk of tensors) and the bytes
+those operators read and write, an upper bound on the DRAM traffic (caches ignored; H100/H200
+hold 50 MB of L2).
 
 A fit's totals follow from its record: ``n_epochs_trained`` epochs of ``floor(samples /
 batch)`` training steps (``drop_last``) and ``ceil(samples_val / batch)`` validation batches.
@@ -23,9 +16,10 @@ Divided by the record's ``time`` they give what one worker achieved; times ``--w
 processes that shared the GPU: 16 in the committed H200 runs) what the device executed were
 every worker running such fits, compared with the device's peaks (:data:`DEVICE_PEAKS`):
 FP32 arithmetic, memory bandwidth, and the time per operator. A fit far below the arithmetic
-and bandwidth peaks whose operators take a few microseconds each is bound by the number of
-kernels (launches, scheduling of 16 processes), which batching fits into one model
-(``--batch-fits``) or CUDA graphs reduce; one near a peak is not sped up by them.
+and bandwidth peaks whose workers issue an operator every tens of microseconds or more (a
+kernel launch costs a few) is bound by per-step overheads (host-side work, switching between
+processes), which batching fits into one model (``--batch-fits``) or CUDA graphs reduce; one
+near a peak is not sped up by them.
 
 The second table is the arithmetic floor of the benchmark's full preset
 (:data:`eegmtl.experiments.benchmark_plan.PRESETS`): its fits of the recipe networks times
@@ -41,7 +35,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -50,9 +43,9 @@ import pandas as pd
 
 from eegmtl._io import atomic_write
 from eegmtl.experiments._common import command_line, positive_int
+from eegmtl.experiments.roofline_counts import StepCounts, count_step, fit_work, recipe_model
 
-__all__ = ["DEVICE_PEAKS", "Peaks", "StepCounts", "add_arguments", "count_step", "fit_work",
-           "preset_floor", "recipe_model", "roofline_rows", "run"]
+__all__ = ["DEVICE_PEAKS", "Peaks", "add_arguments", "preset_floor", "roofline_rows", "run"]
 
 
 @dataclass(frozen=True)
@@ -72,157 +65,6 @@ DEVICE_PEAKS: dict[str, Peaks] = {
     "H200": Peaks(fp32=67.0, tf32=494.5, bf16=989.5, bandwidth=4.8),
     "H100": Peaks(fp32=67.0, tf32=494.5, bf16=989.5, bandwidth=3.35),
 }
-
-#: factories of the older EEGNet / ShallowFBCSPNet rows: the same networks and batch sizes as
-#: these recipes (:mod:`eegmtl.eeg.recipes`)
-_FACTORY_RECIPE = {"make_eegnet": "EEGNet", "make_shallow_fbcsp_net": "ShallowFBCSPNet"}
-
-
-@dataclass(frozen=True)
-class StepCounts:
-    """Work of one training step (batch ``batch_train``) and one validation batch."""
-
-    batch_train: int
-    batch_val: int
-    flops_train: float
-    ops_train: int
-    bytes_train: float
-    flops_val: float
-    ops_val: int
-    bytes_val: float
-
-
-def recipe_model(config: Any) -> dict[str, Any] | None:
-    """The network settings of a record's ``config`` (JSON): ``model``, ``model_kwargs``,
-    ``batch_size``, ``n_augmentation``, ``sfreq``; ``None`` for a pipeline that is not a plain
-    recipe network (MixNet, MIN2Net, the multi-task wrappers, classical pipelines)."""
-    from eegmtl.eeg.augmentation import augmentation_n_copies
-    from eegmtl.eeg.recipes import RECIPES
-
-    try:
-        mc = json.loads(config).get("method_config", {})
-    except (TypeError, ValueError, AttributeError):
-        return None
-    name = mc.get("model") or _FACTORY_RECIPE.get(mc.get("factory", ""))
-    if name not in RECIPES or any(k in mc for k in ("mtl", "trunk", "heads")):
-        return None
-    recipe = RECIPES[name]
-    return {"model": name,
-            "model_kwargs": mc.get("model_kwargs", recipe.model_kwargs) or {},
-            "batch_size": int(mc.get("batch_size", recipe.batch_size)),
-            "n_augmentation": augmentation_n_copies(mc.get("augmentation")),
-            "sfreq": float(mc.get("sfreq", recipe.sfreq))}
-
-
-def _counters() -> tuple[Any, Any]:
-    import torch
-    from torch.utils._python_dispatch import TorchDispatchMode
-    from torch.utils._pytree import tree_leaves
-    from torch.utils.flop_counter import FlopCounterMode
-
-    aten = torch.ops.aten
-    # metadata, allocation and host reads (the optimiser's step counts live on the CPU)
-    _NO_KERNEL = {aten._unsafe_view, aten._reshape_alias, aten.empty, aten.empty_like,
-                  aten.empty_strided, aten.new_empty, aten.new_empty_strided, aten.lift_fresh,
-                  aten._local_scalar_dense}
-
-    class OpCounter(TorchDispatchMode):
-        """Counts the aten operators that compute (not views, which only relabel memory, nor
-        allocations) and the bytes of their tensor inputs and outputs."""
-
-        def __init__(self) -> None:
-            super().__init__()
-            self.ops, self.bytes = 0, 0.0
-
-        def __torch_dispatch__(self, func, types, args=(), kwargs=None):  # noqa: ANN001
-            out = func(*args, **(kwargs or {}))
-            if (func.namespace != "aten" or func.is_view
-                    or func.overloadpacket in _NO_KERNEL):
-                return out
-            self.ops += 1
-            self.bytes += sum(t.numel() * t.element_size() for t in tree_leaves((args, kwargs, out))
-                              if isinstance(t, torch.Tensor))
-            return out
-
-    return OpCounter, FlopCounterMode
-
-
-def _count_at(net: Any, opt: Any, batch: int, n_chans: int, n_times: int,
-              train: bool) -> tuple[float, int, float]:
-    """Forward FLOPs, operators and operator bytes of one training step (``train``) or one
-    validation forward pass at ``batch`` trials."""
-    import torch
-    import torch.nn.functional as F
-
-    OpCounter, FlopCounterMode = _counters()
-    x, y = torch.randn(batch, n_chans, n_times), torch.randint(0, 2, (batch,))
-    flops, ops = FlopCounterMode(display=False), OpCounter()
-    if not train:
-        net.eval()
-        with torch.no_grad(), flops, ops:
-            net(x)
-        return float(flops.get_total_flops()), ops.ops, ops.bytes
-    net.train()
-    with flops, ops:
-        opt.zero_grad(set_to_none=True)
-        loss = F.cross_entropy(net(x), y)
-        forward = float(flops.get_total_flops())
-        loss.backward()
-        opt.step()
-    return forward, ops.ops, ops.bytes
-
-
-def count_step(model: dict[str, Any], *, n_chans: int = 3, trial_s: float = 4.0,
-               batches: tuple[int, int] = (2, 4), seed: int = 0) -> StepCounts:
-    """Count one training step and one validation batch of a recipe network (:func:`recipe_model`
-    settings) on random trials of ``trial_s`` seconds at the recipe's rate, on the CPU.
-
-    FLOPs and bytes are counted at the two small ``batches`` and extrapolated to the recipe's
-    batch along the line through them (every operator of these networks costs an affine
-    function of the batch size: per-trial work plus per-parameter work), the operators at the
-    larger one (their number does not depend on the batch); a training step's FLOPs are three
-    times its forward pass's."""
-    import torch
-
-    from eegmtl.eeg.batched_fit import recipe_network, recipe_optimizer
-    from eegmtl.eeg.recipes import get_recipe
-
-    n_times = int(round(model["sfreq"] * trial_s))
-    torch.manual_seed(seed)
-    net = recipe_network({"model": model["model"], "model_kwargs": model["model_kwargs"]},
-                         n_chans=n_chans, n_outputs=2, n_times=n_times, sfreq=model["sfreq"])
-    cfg = asdict(get_recipe(model["model"]))
-    opt = recipe_optimizer({"lr": cfg["lr"], "weight_decay": cfg["weight_decay"],
-                            "betas": cfg["betas"], "optimizer": cfg["optimizer"]},
-                           net.parameters())
-    for group in opt.param_groups:
-        group["foreach"] = True  # torch's default for CUDA parameters
-    b_val = int(model["batch_size"])
-    b_train = b_val * (1 + int(model["n_augmentation"]))
-    _count_at(net, opt, batches[0], n_chans, n_times, train=True)  # optimiser state created
-
-    def at(batch: int, train: bool) -> tuple[float, int, float]:
-        (f1, _, m1), (f2, o2, m2) = (_count_at(net, opt, b, n_chans, n_times, train)
-                                     for b in batches)
-        slope = (batch - batches[1]) / (batches[1] - batches[0])
-        return f2 + slope * (f2 - f1), o2, m2 + slope * (m2 - m1)
-
-    (ft, ot, mt), (fv, ov, mv) = at(b_train, True), at(b_val, False)
-    return StepCounts(b_train, b_val, 3.0 * ft, ot, mt, fv, ov, mv)
-
-
-def fit_work(counts: StepCounts, *, samples: float, samples_val: float,
-             epochs: float) -> dict[str, float]:
-    """FLOPs, operators and operator bytes of a fit of ``epochs`` epochs on ``samples``
-    training and ``samples_val`` validation trials (training batches of ``batch_val`` trials
-    before augmentation, ``drop_last``)."""
-    steps = math.floor(samples / counts.batch_val)
-    val = math.ceil(samples_val / counts.batch_val) if samples_val > 0 else 0
-    return {"steps": epochs * steps,
-            "flops": epochs * (steps * counts.flops_train + val * counts.flops_val),
-            "ops": epochs * (steps * counts.ops_train + val * counts.ops_val),
-            "bytes": epochs * (steps * counts.bytes_train + val * counts.bytes_val)}
-
 
 def _gpu_name(machine: Any) -> str | None:
     try:

@@ -1,0 +1,170 @@
+"""The work of a recipe network's training step and fit, counted on the CPU: FLOPs, the
+operators that compute (about one CUDA kernel each) and their memory traffic
+(what :mod:`eegmtl.experiments.bench_roofline` compares with GPU fit times).
+
+FLOPs are the forward pass's, from :class:`torch.utils.flop_counter.FlopCounterMode`, and a
+training step is taken as three forward passes (backward ≈ 2 × forward: Kaplan et al. 2020,
+"Scaling Laws for Neural Language Models", Sec. 2.1), since torch's counter overcounts the
+backward of grouped convolutions. Operators and bytes come from a
+:class:`~torch.utils._python_dispatch.TorchDispatchMode` over forward, loss, backward and the
+optimiser step (``foreach=True``, its default on CUDA).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import asdict, dataclass
+from typing import Any
+
+__all__ = ["StepCounts", "count_step", "fit_work", "recipe_model"]
+
+#: factories of the older EEGNet / ShallowFBCSPNet rows: the same networks and batch sizes as
+#: these recipes (:mod:`eegmtl.eeg.recipes`)
+_FACTORY_RECIPE = {"make_eegnet": "EEGNet", "make_shallow_fbcsp_net": "ShallowFBCSPNet"}
+
+
+@dataclass(frozen=True)
+class StepCounts:
+    """Work of one training step (batch ``batch_train``) and one validation batch."""
+
+    batch_train: int
+    batch_val: int
+    flops_train: float
+    ops_train: int
+    bytes_train: float
+    flops_val: float
+    ops_val: int
+    bytes_val: float
+
+
+def recipe_model(config: Any) -> dict[str, Any] | None:
+    """The network settings of a record's ``config`` (JSON): ``model``, ``model_kwargs``,
+    ``batch_size``, ``n_augmentation``, ``sfreq``; ``None`` for a pipeline that is not a plain
+    recipe network (MixNet, MIN2Net, the multi-task wrappers, classical pipelines)."""
+    from eegmtl.eeg.augmentation import augmentation_n_copies
+    from eegmtl.eeg.recipes import RECIPES
+
+    try:
+        mc = json.loads(config).get("method_config", {})
+    except (TypeError, ValueError, AttributeError):
+        return None
+    name = mc.get("model") or _FACTORY_RECIPE.get(mc.get("factory", ""))
+    if name not in RECIPES or any(k in mc for k in ("mtl", "trunk", "heads")):
+        return None
+    recipe = RECIPES[name]
+    return {"model": name,
+            "model_kwargs": mc.get("model_kwargs", recipe.model_kwargs) or {},
+            "batch_size": int(mc.get("batch_size", recipe.batch_size)),
+            "n_augmentation": augmentation_n_copies(mc.get("augmentation")),
+            "sfreq": float(mc.get("sfreq", recipe.sfreq))}
+
+
+def _counters() -> tuple[Any, Any]:
+    import torch
+    from torch.utils._python_dispatch import TorchDispatchMode
+    from torch.utils._pytree import tree_leaves
+    from torch.utils.flop_counter import FlopCounterMode
+
+    aten = torch.ops.aten
+    # metadata, allocation and host reads (the optimiser's step counts live on the CPU)
+    _NO_KERNEL = {aten._unsafe_view, aten._reshape_alias, aten.empty, aten.empty_like,
+                  aten.empty_strided, aten.new_empty, aten.new_empty_strided, aten.lift_fresh,
+                  aten._local_scalar_dense}
+
+    class OpCounter(TorchDispatchMode):
+        """Counts the aten operators that compute (not views, which only relabel memory, nor
+        allocations) and the bytes of their tensor inputs and outputs."""
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.ops, self.bytes = 0, 0.0
+
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):  # noqa: ANN001
+            out = func(*args, **(kwargs or {}))
+            if (func.namespace != "aten" or func.is_view
+                    or func.overloadpacket in _NO_KERNEL):
+                return out
+            self.ops += 1
+            self.bytes += sum(t.numel() * t.element_size() for t in tree_leaves((args, kwargs, out))
+                              if isinstance(t, torch.Tensor))
+            return out
+
+    return OpCounter, FlopCounterMode
+
+
+def _count_at(net: Any, opt: Any, batch: int, n_chans: int, n_times: int,
+              train: bool) -> tuple[float, int, float]:
+    """Forward FLOPs, operators and operator bytes of one training step (``train``) or one
+    validation forward pass at ``batch`` trials."""
+    import torch
+    import torch.nn.functional as F
+
+    OpCounter, FlopCounterMode = _counters()
+    x, y = torch.randn(batch, n_chans, n_times), torch.randint(0, 2, (batch,))
+    flops, ops = FlopCounterMode(display=False), OpCounter()
+    if not train:
+        net.eval()
+        with torch.no_grad(), flops, ops:
+            net(x)
+        return float(flops.get_total_flops()), ops.ops, ops.bytes
+    net.train()
+    with flops, ops:
+        opt.zero_grad(set_to_none=True)
+        loss = F.cross_entropy(net(x), y)
+        forward = float(flops.get_total_flops())
+        loss.backward()
+        opt.step()
+    return forward, ops.ops, ops.bytes
+
+
+def count_step(model: dict[str, Any], *, n_chans: int = 3, trial_s: float = 4.0,
+               batches: tuple[int, int] = (2, 4), seed: int = 0) -> StepCounts:
+    """Count one training step and one validation batch of a recipe network (:func:`recipe_model`
+    settings) on random trials of ``trial_s`` seconds at the recipe's rate, on the CPU.
+
+    FLOPs and bytes are counted at the two small ``batches`` and extrapolated to the recipe's
+    batch along the line through them (every operator of these networks costs an affine
+    function of the batch size: per-trial work plus per-parameter work), the operators at the
+    larger one (their number does not depend on the batch); a training step's FLOPs are three
+    times its forward pass's."""
+    import torch
+
+    from eegmtl.eeg.batched_fit import recipe_network, recipe_optimizer
+    from eegmtl.eeg.recipes import get_recipe
+
+    n_times = int(round(model["sfreq"] * trial_s))
+    torch.manual_seed(seed)
+    net = recipe_network({"model": model["model"], "model_kwargs": model["model_kwargs"]},
+                         n_chans=n_chans, n_outputs=2, n_times=n_times, sfreq=model["sfreq"])
+    cfg = asdict(get_recipe(model["model"]))
+    opt = recipe_optimizer({"lr": cfg["lr"], "weight_decay": cfg["weight_decay"],
+                            "betas": cfg["betas"], "optimizer": cfg["optimizer"]},
+                           net.parameters())
+    for group in opt.param_groups:
+        group["foreach"] = True  # torch's default for CUDA parameters
+    b_val = int(model["batch_size"])
+    b_train = b_val * (1 + int(model["n_augmentation"]))
+    _count_at(net, opt, batches[0], n_chans, n_times, train=True)  # optimiser state created
+
+    def at(batch: int, train: bool) -> tuple[float, int, float]:
+        (f1, _, m1), (f2, o2, m2) = (_count_at(net, opt, b, n_chans, n_times, train)
+                                     for b in batches)
+        slope = (batch - batches[1]) / (batches[1] - batches[0])
+        return f2 + slope * (f2 - f1), o2, m2 + slope * (m2 - m1)
+
+    (ft, ot, mt), (fv, ov, mv) = at(b_train, True), at(b_val, False)
+    return StepCounts(b_train, b_val, 3.0 * ft, ot, mt, fv, ov, mv)
+
+
+def fit_work(counts: StepCounts, *, samples: float, samples_val: float,
+             epochs: float) -> dict[str, float]:
+    """FLOPs, operators and operator bytes of a fit of ``epochs`` epochs on ``samples``
+    training and ``samples_val`` validation trials (training batches of ``batch_val`` trials
+    before augmentation, ``drop_last``)."""
+    steps = math.floor(samples / counts.batch_val)
+    val = math.ceil(samples_val / counts.batch_val) if samples_val > 0 else 0
+    return {"steps": epochs * steps,
+            "flops": epochs * (steps * counts.flops_train + val * counts.flops_val),
+            "ops": epochs * (steps * counts.ops_train + val * counts.ops_val),
+            "bytes": epochs * (steps * counts.bytes_train + val * counts.bytes_val)}
