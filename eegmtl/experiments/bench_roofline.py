@@ -4,11 +4,11 @@
 A fit's work is counted, not timed (:mod:`eegmtl.experiments.roofline_counts`): for each
 braindecode recipe network (:data:`eegmtl.eeg.recipes.RECIPES`), one training step at the
 recipe's batch (times ``1 + n_augmentation`` when augmented trials are appended) and one
-validation batch, on the CPU: FLOPs (a step = three forward passes), the aten operators that
-compute (not views, allocations or host-scalar reads: about one CUDA kernel each; cuDNN may
-launch a few per convolution, a ``_foreach`` operator one per chunk of tensors) and the bytes
-those operators read and write, an upper bound on the DRAM traffic (caches ignored; H100/H200
-hold 50 MB of L2).
+validation batch, on the CPU: FLOPs (matrix products, convolutions, attention), the aten
+operators that compute (not views, allocations or host-scalar reads: about one CUDA kernel
+each; cuDNN may launch a few per convolution, a ``_foreach`` operator one per chunk of
+tensors) and the bytes those operators read and write, an upper bound on the DRAM traffic
+(caches ignored; H100/H200 hold 50 MB of L2).
 
 A fit's totals follow from its record: ``n_epochs_trained`` epochs of ``floor(samples /
 batch)`` training steps (``drop_last``) and ``ceil(samples_val / batch)`` validation batches.

@@ -2,10 +2,11 @@
 operators that compute (about one CUDA kernel each) and their memory traffic
 (what :mod:`eegmtl.experiments.bench_roofline` compares with GPU fit times).
 
-FLOPs are the forward pass's, from :class:`torch.utils.flop_counter.FlopCounterMode`, and a
-training step is taken as three forward passes (backward ≈ 2 × forward: Kaplan et al. 2020,
-"Scaling Laws for Neural Language Models", Sec. 2.1), since torch's counter overcounts the
-backward of grouped convolutions. Operators and bytes come from a
+FLOPs are those of matrix products, convolutions and attention as counted by
+:class:`torch.utils.flop_counter.FlopCounterMode` over the whole step (forward, backward),
+with the backward of a convolution counted by :func:`conv_backward_flops` (torch's formula
+ignores ``groups``: 20x too many for IFNet's step); elementwise operators are not counted
+(they are bound by memory traffic). Operators and bytes come from a
 :class:`~torch.utils._python_dispatch.TorchDispatchMode` over forward, loss, backward and the
 optimiser step (``foreach=True``, its default on CUDA).
 """
@@ -17,7 +18,7 @@ import math
 from dataclasses import asdict, dataclass
 from typing import Any
 
-__all__ = ["StepCounts", "count_step", "fit_work", "recipe_model"]
+__all__ = ["StepCounts", "conv_backward_flops", "count_step", "fit_work", "recipe_model"]
 
 #: factories of the older EEGNet / ShallowFBCSPNet rows: the same networks and batch sizes as
 #: these recipes (:mod:`eegmtl.eeg.recipes`)
@@ -90,19 +91,38 @@ def _counters() -> tuple[Any, Any]:
                               if isinstance(t, torch.Tensor))
             return out
 
-    return OpCounter, FlopCounterMode
+    def flop_counter() -> Any:
+        return FlopCounterMode(display=False,
+                               custom_mapping={aten.convolution_backward: conv_backward_flops})
+
+    return OpCounter, flop_counter
+
+
+def conv_backward_flops(grad_out_shape: Any, x_shape: Any, w_shape: Any, _bias: Any,
+                        _stride: Any, _padding: Any, _dilation: Any, transposed: bool,
+                        _output_padding: Any, _groups: Any, output_mask: Any,
+                        out_shape: Any = None, **kwargs: Any) -> int:
+    """FLOPs of ``aten.convolution_backward`` (a formula for
+    :class:`~torch.utils.flop_counter.FlopCounterMode`, whose own ignores ``groups`` and
+    counts a depthwise convolution's backward ``C`` times over): each gradient asked for by
+    ``output_mask`` (input, weight) costs the forward convolution's ``2 · N · Π(out) · Π(w)``
+    multiply-adds, ``out`` being the forward output (``grad_out``; ``x`` when transposed) and
+    ``w`` the weight shape, which holds ``C_in / groups``."""
+    spatial = x_shape[2:] if transposed else grad_out_shape[2:]
+    forward = 2 * grad_out_shape[0] * math.prod(spatial) * math.prod(w_shape)
+    return forward * (int(bool(output_mask[0])) + int(bool(output_mask[1])))
 
 
 def _count_at(net: Any, opt: Any, batch: int, n_chans: int, n_times: int,
               train: bool) -> tuple[float, int, float]:
-    """Forward FLOPs, operators and operator bytes of one training step (``train``) or one
-    validation forward pass at ``batch`` trials."""
+    """FLOPs, operators and operator bytes of one training step (``train``: forward, loss,
+    backward, optimiser step) or one validation forward pass at ``batch`` trials."""
     import torch
     import torch.nn.functional as F
 
-    OpCounter, FlopCounterMode = _counters()
+    OpCounter, flop_counter = _counters()
     x, y = torch.randn(batch, n_chans, n_times), torch.randint(0, 2, (batch,))
-    flops, ops = FlopCounterMode(display=False), OpCounter()
+    flops, ops = flop_counter(), OpCounter()
     if not train:
         net.eval()
         with torch.no_grad(), flops, ops:
@@ -111,11 +131,9 @@ def _count_at(net: Any, opt: Any, batch: int, n_chans: int, n_times: int,
     net.train()
     with flops, ops:
         opt.zero_grad(set_to_none=True)
-        loss = F.cross_entropy(net(x), y)
-        forward = float(flops.get_total_flops())
-        loss.backward()
+        F.cross_entropy(net(x), y).backward()
         opt.step()
-    return forward, ops.ops, ops.bytes
+    return float(flops.get_total_flops()), ops.ops, ops.bytes
 
 
 def count_step(model: dict[str, Any], *, n_chans: int = 3, trial_s: float = 4.0,
@@ -126,8 +144,7 @@ def count_step(model: dict[str, Any], *, n_chans: int = 3, trial_s: float = 4.0,
     FLOPs and bytes are counted at the two small ``batches`` and extrapolated to the recipe's
     batch along the line through them (every operator of these networks costs an affine
     function of the batch size: per-trial work plus per-parameter work), the operators at the
-    larger one (their number does not depend on the batch); a training step's FLOPs are three
-    times its forward pass's."""
+    larger one (their number does not depend on the batch)."""
     import torch
 
     from eegmtl.eeg.batched_fit import recipe_network, recipe_optimizer
@@ -154,7 +171,7 @@ def count_step(model: dict[str, Any], *, n_chans: int = 3, trial_s: float = 4.0,
         return f2 + slope * (f2 - f1), o2, m2 + slope * (m2 - m1)
 
     (ft, ot, mt), (fv, ov, mv) = at(b_train, True), at(b_val, False)
-    return StepCounts(b_train, b_val, 3.0 * ft, ot, mt, fv, ov, mv)
+    return StepCounts(b_train, b_val, ft, ot, mt, fv, ov, mv)
 
 
 def fit_work(counts: StepCounts, *, samples: float, samples_val: float,
