@@ -163,3 +163,12 @@ def test_command_on_the_committed_records(tmp_path: Path) -> None:
     assert "Arithmetic floor" in out.with_suffix(".md").read_text()
     with pytest.raises(SystemExit, match="unknown --device"):
         main("bench-roofline", ["--results", str(RESULTS), "--device", "A100"])
+
+
+def test_a_gpu_without_known_peaks_gets_rates_and_null_fractions() -> None:
+    records = _records().assign(machine=json.dumps({"gpu": "Some Future GPU"}))
+    key = json.dumps(rc.recipe_model(records["config"][0]), sort_keys=True)
+    rows = br.roofline_rows(records, workers=16, counts={key: _counts()})
+    assert rows["tflops"][0] > 0 and pd.isna(rows["pct_fp32"][0])
+    (row,) = br._records(rows)
+    assert row["pct_fp32"] is None and json.dumps(row, allow_nan=False)

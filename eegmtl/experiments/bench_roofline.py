@@ -198,6 +198,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                    help="also write <out>.md (the tables) and <out>.json (the rows)")
 
 
+def _records(df: pd.DataFrame) -> list[dict[str, Any]]:
+    """Rows as JSON-ready dicts (missing values, e.g. the peaks of an unknown GPU, as null)."""
+    return df.astype(object).where(df.notna(), None).to_dict("records")
+
+
 def _table(df: pd.DataFrame, cols: dict[str, str]) -> list[str]:
     lines = ["| " + " | ".join(cols.values()) + " |", "|" + "---|" * len(cols)]
     for r in df.to_dict("records"):
@@ -264,7 +269,7 @@ def run(args: argparse.Namespace) -> int:
     if args.out is not None:
         atomic_write(args.out.with_suffix(".md"), text)
         atomic_write(args.out.with_suffix(".json"), json.dumps(
-            {"roofline": rows.to_dict("records"), "preset_floor": floor.to_dict("records"),
+            {"roofline": _records(rows), "preset_floor": _records(floor),
              "workers": args.workers, "device": args.device,
-             "peaks": asdict(DEVICE_PEAKS[args.device])}, indent=2) + "\n")
+             "peaks": asdict(DEVICE_PEAKS[args.device])}, indent=2, allow_nan=False) + "\n")
     return 0
