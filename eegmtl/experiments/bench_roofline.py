@@ -218,7 +218,7 @@ def run(args: argparse.Namespace) -> int:
     """Count, read the records, print (and with ``--out`` write) the two tables."""
     from eegmtl.evaluation.records import combine_records
     from eegmtl.experiments.benchmark_estimate import default_reference
-    from eegmtl.experiments.benchmark_plan import PRESETS, select_methods
+    from eegmtl.experiments.benchmark_plan import PRESETS, select_methods, stages
 
     if args.device not in DEVICE_PEAKS:
         raise SystemExit(f"unknown --device {args.device!r}; known: {sorted(DEVICE_PEAKS)}")
@@ -232,9 +232,9 @@ def run(args: argparse.Namespace) -> int:
     counts: dict[str, StepCounts] = {}
     rows = roofline_rows(records, workers=args.workers, counts=counts)
     full = PRESETS["full"]
-    seeds, subjects = len(full.seeds), len(full.subjects)
-    fits = {"subject_dependent": subjects * len(full.sd_folds) * seeds,
-            "subject_independent": subjects * len(full.si_folds) * seeds * 2}
+    fits: dict[str, int] = {}
+    for st in stages(full, ["sd", "si"], list(full.seeds), Path("."), "full", "transductive"):
+        fits[st.protocol] = fits.get(st.protocol, 0) + len(full.subjects) * len(st.folds)
     floor = preset_floor(records, DEVICE_PEAKS[args.device], fits=fits, counts=counts,
                          pipelines=[m for m in select_methods(None, [])
                                     if not args.pipelines or m in args.pipelines])

@@ -13,6 +13,7 @@ optimiser step (``foreach=True``, its default on CUDA).
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 from dataclasses import asdict, dataclass
@@ -39,6 +40,7 @@ class StepCounts:
     bytes_val: float
 
 
+@functools.lru_cache(maxsize=4096)  # records repeat a handful of configs thousands of times
 def recipe_model(config: Any) -> dict[str, Any] | None:
     """The network settings of a record's ``config`` (JSON): ``model``, ``model_kwargs``,
     ``batch_size``, ``n_augmentation``, ``sfreq``; ``None`` for a pipeline that is not a plain
