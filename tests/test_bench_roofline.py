@@ -8,6 +8,7 @@ import json
 from dataclasses import asdict
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 import torch
@@ -90,6 +91,42 @@ def test_recipe_model_of_records() -> None:
     assert rc.recipe_model("not json") is None
 
 
+def test_trainer_model_of_records() -> None:
+    mixnet = _config({"method": "MixNet+pcgrad", "mtl": "pcgrad", "device": "cuda",
+                      "batch_size": 32})
+    assert rc.trainer_model("MixNet+pcgrad", mixnet) == {
+        "pipeline": "MixNet+pcgrad", "method_config": {"mtl": "pcgrad", "batch_size": 32}}
+    wrapped = _config({"model": "EEGNet", "mtl": "aligned_mtl"})
+    assert rc.trainer_model("EEGNet+mtl[aligned_mtl]", wrapped)["pipeline"] \
+        == "EEGNet+mtl[aligned_mtl]"
+    assert rc.trainer_model("EEGNet", _config({"factory": "make_eegnet"})) is None  # recipe
+    assert rc.trainer_model("CSP+LDA", _config({"method": "CSP+LDA"})) is None  # not deep
+    assert rc.trainer_model("NoSuchNet", _config({"method": "NoSuchNet"})) is None
+
+
+def test_trainer_fits_counted_per_epoch_add_up_for_a_longer_fit() -> None:
+    """A MixNet fit with PCGrad (per-task gradients through ``torch.autograd.grad``) counted
+    at 1 and 2 epochs predicts a 3-epoch fit's count; PCGrad costs more per epoch than
+    equal weighting (one more backward pass per task)."""
+    data_kw = {"samples": 48, "samples_val": 16}
+    spec = {"pipeline": "MixNet+pcgrad",
+            "method_config": {"batch_size": 16, "patience": 50, "protocol": "sd",
+                              "mtl": "pcgrad"}}
+    c = rc.count_fit_epochs(spec, **data_kw)
+    assert (c.batch, c.steps_epoch) == (16, 3) and c.flops_epoch > 0 and c.ops_epoch > 0
+    rng = np.random.default_rng(0)
+    data = (10.0 * rng.standard_normal((48, 3, 1000)), np.arange(48) % 2,
+            10.0 * rng.standard_normal((16, 3, 1000)), np.arange(16) % 2)
+    flops3, ops3, _ = rc._count_fit(spec, 3, data, seed=0)
+    work = rc.trainer_fit_work(c, epochs=3)
+    assert work["steps"] == 9
+    assert work["flops"] == pytest.approx(flops3, rel=1e-6)
+    assert work["ops"] == pytest.approx(ops3, rel=0.02)  # data-dependent branches (mining)
+    ew = rc.count_fit_epochs({"pipeline": "MixNet+ew", "method_config": {
+        **spec["method_config"], "mtl": "ew"}}, **data_kw)
+    assert c.flops_epoch > ew.flops_epoch
+
+
 def _counts() -> rc.StepCounts:
     return rc.StepCounts(batch_train=32, batch_val=32, flops_train=3e9, ops_train=100,
                          bytes_train=1e8, flops_val=1e9, ops_val=20, bytes_val=2e7)
@@ -118,11 +155,25 @@ def _records() -> pd.DataFrame:
     ])
 
 
+def _trainer_counts() -> dict[str, rc.EpochCounts]:
+    """Counts of the MixNet record of :func:`_records` (100 / 40 trials), made up."""
+    key = json.dumps({"pipeline": "MixNet", "method_config": {"mtl": "blending"},
+                      "samples": 100, "samples_val": 40}, sort_keys=True)
+    return {key: rc.EpochCounts(batch=32, steps_epoch=3, flops_epoch=6e9, ops_epoch=900,
+                                bytes_epoch=3e8, flops_setup=1e9, ops_setup=50,
+                                bytes_setup=1e7)}
+
+
 def test_rates_from_records_against_the_peaks() -> None:
     records = _records()
     key = json.dumps(rc.recipe_model(records["config"][0]), sort_keys=True)
-    rows = br.roofline_rows(records, workers=16, counts={key: _counts()})
-    assert list(rows["pipeline"]) == ["EEGNet"] and int(rows["fits"][0]) == 2
+    rows = br.roofline_rows(records, workers=16, counts={key: _counts(), **_trainer_counts()})
+    mixnet = rows[rows["pipeline"] == "MixNet"].iloc[0]
+    assert mixnet["tflops"] == pytest.approx(16 * (1e9 + 10 * 6e9) / 1.0 / 1e12)
+    assert mixnet["us_per_op"] == pytest.approx(1e6 * 1.0 / (16 * (50 + 10 * 900)))
+    assert (mixnet["ops_per_step"], mixnet["ms_per_step"]) == (300, pytest.approx(1e3 / 30))
+    rows = rows[rows["pipeline"] == "EEGNet"].reset_index(drop=True)
+    assert int(rows["fits"][0]) == 2
     flops = 10 * (3 * 3e9 + 2 * 1e9)
     assert rows["tflops"][0] == pytest.approx(16 * flops / 3.0 / 1e12)  # median time 3 s
     assert rows["pct_fp32"][0] == pytest.approx(100 * rows["tflops"][0] / 67.0)
@@ -142,6 +193,16 @@ def test_preset_floor_takes_epochs_from_the_other_protocol_where_needed() -> Non
     floor = br.preset_floor(records, peaks, counts={key: _counts()},
                             fits={"subject_dependent": 135, "subject_independent": 54},
                             pipelines=["EEGNet"])
+    tuned = records.iloc[[0]].assign(pipeline="MixNet[val-tuned]", config=_config(
+        {"method": "MixNet[val-tuned]", "mtl": "blending"}))
+    counts = {k.replace('"MixNet"', '"MixNet[val-tuned]"'): c
+              for k, c in _trainer_counts().items()}
+    only_sd = br.preset_floor(pd.concat([tuned, si], ignore_index=True), peaks, counts=counts,
+                              fits={"subject_dependent": 135, "subject_independent": 54},
+                              pipelines=["MixNet[val-tuned]"])
+    # a variant with SD settings only: no SI floor borrowed from its SD records
+    assert list(only_sd["protocol"]) == ["subject_dependent"]
+    assert only_sd["pflop"][0] == pytest.approx(135 * (1e9 + 10 * 6e9) / 1e15)
     sd, si_row = floor.iloc[0], floor.iloc[1]
     assert (sd["source"], si_row["source"]) == ("records", "epochs of subject_dependent")
     assert sd["s_fp32"] == pytest.approx(135 * 10 * (3 * 3e9 + 2 * 1e9) / 67e12)
@@ -168,7 +229,7 @@ def test_command_on_the_committed_records(tmp_path: Path) -> None:
 def test_a_gpu_without_known_peaks_gets_rates_and_null_fractions() -> None:
     records = _records().assign(machine=json.dumps({"gpu": "Some Future GPU"}))
     key = json.dumps(rc.recipe_model(records["config"][0]), sort_keys=True)
-    rows = br.roofline_rows(records, workers=16, counts={key: _counts()})
-    assert rows["tflops"][0] > 0 and pd.isna(rows["pct_fp32"][0])
-    (row,) = br._records(rows)
+    rows = br.roofline_rows(records, workers=16, counts={key: _counts(), **_trainer_counts()})
+    assert (rows["tflops"] > 0).all() and rows["pct_fp32"].isna().all()
+    row = br._records(rows)[0]
     assert row["pct_fp32"] is None and json.dumps(row, allow_nan=False)

@@ -1,4 +1,4 @@
-"""What bounds the recipe networks' fits on a GPU, from the records and counts made on the CPU
+"""What bounds the deep fits on a GPU, from the records and counts made on the CPU
 (``eegmtl bench roofline``; prints figures, not a timed test).
 
 A fit's work is counted, not timed (:mod:`eegmtl.experiments.roofline_counts`): for each
@@ -8,10 +8,15 @@ validation batch, on the CPU: FLOPs (matrix products, convolutions, attention), 
 operators that compute (not views, allocations or host-scalar reads: about one CUDA kernel
 each; cuDNN may launch a few per convolution, a ``_foreach`` operator one per chunk of
 tensors) and the bytes those operators read and write, an upper bound on the DRAM traffic
-(caches ignored; H100/H200 hold 50 MB of L2).
+(caches ignored; H100/H200 hold 50 MB of L2). Pipelines trained by the project's trainer (the
+MixNet family, MIN2Net, the multi-task wrappers) are counted per epoch through their own
+estimator at the records' trial numbers
+(:func:`~eegmtl.experiments.roofline_counts.count_fit_epochs`; their "per step" figures
+are an epoch's work, validation included, over its training steps).
 
 A fit's totals follow from its record: ``n_epochs_trained`` epochs of ``floor(samples /
-batch)`` training steps (``drop_last``) and ``ceil(samples_val / batch)`` validation batches.
+batch)`` training steps (``drop_last``) and ``ceil(samples_val / batch)`` validation batches
+(a trainer's: its fixed work plus ``n_epochs_trained`` counted epochs).
 Divided by the record's ``time`` they give what one worker achieved; times ``--workers`` (the
 processes that shared the GPU: 16 in the committed H200 runs) what the device executed were
 every worker running such fits, compared with the device's peaks (:data:`DEVICE_PEAKS`):
@@ -22,7 +27,7 @@ processes), which batching fits into one model (``--batch-fits``) or CUDA graphs
 near a peak is not sped up by them.
 
 The second table is the arithmetic floor of the benchmark's full preset
-(:data:`eegmtl.experiments.benchmark_plan.PRESETS`): its fits of the recipe networks times
+(:data:`eegmtl.experiments.benchmark_plan.PRESETS`): its deep fits times
 their median FLOPs per fit (records of any device: the work does not depend on it), divided by
 the device's FP32, TF32 and BF16 peaks: no schedule on that device runs those fits faster.
 
@@ -43,7 +48,16 @@ import pandas as pd
 
 from eegmtl._io import atomic_write
 from eegmtl.experiments._common import command_line, positive_int
-from eegmtl.experiments.roofline_counts import StepCounts, count_step, fit_work, recipe_model
+from eegmtl.experiments.roofline_counts import (
+    EpochCounts,
+    StepCounts,
+    count_fit_epochs,
+    count_step,
+    fit_work,
+    recipe_model,
+    trainer_fit_work,
+    trainer_model,
+)
 
 __all__ = ["DEVICE_PEAKS", "Peaks", "add_arguments", "preset_floor", "roofline_rows", "run"]
 
@@ -80,21 +94,54 @@ def _peaks(gpu: str, override: Peaks | None) -> Peaks | None:
 
 
 def _fits(records: pd.DataFrame) -> pd.DataFrame:
-    """Records of recipe networks with their network settings and fit sizes."""
+    """Records of counted networks with their fit sizes and ``net_key``: the network settings
+    of a recipe network (:func:`recipe_model`) or the pipeline and config of a trainer-fitted
+    one (:func:`trainer_model`), as JSON."""
     need = {"protocol", "pipeline", "config", "time", "n_epochs_trained", "samples"}
     if records.empty or not need <= set(records.columns):
         return pd.DataFrame()
     df = records.copy()
-    df["net"] = df["config"].map(recipe_model)
+    df["net"] = [recipe_model(c) or trainer_model(p, c)
+                 for p, c in zip(df["pipeline"], df["config"], strict=True)]
     df = df[df["net"].notna() & df["n_epochs_trained"].notna()]
     df["net_key"] = df["net"].map(lambda n: json.dumps(n, sort_keys=True))
     df["samples_val"] = pd.to_numeric(df.get("samples_val", 0), errors="coerce").fillna(0)
     return df
 
 
+Counts = dict[str, StepCounts | EpochCounts]
+
+
+def _work(key: str, counts: Counts, *, samples: float, samples_val: float,
+          epochs: float) -> tuple[StepCounts | EpochCounts, dict[str, float]]:
+    """Counts of ``key`` (counted on first use, cached in ``counts``) and a fit's work:
+    a recipe network's per step (:func:`fit_work`), a trainer's per epoch at these trial
+    numbers (:func:`trainer_fit_work`)."""
+    spec = json.loads(key)
+    if "pipeline" not in spec:
+        if key not in counts:
+            counts[key] = count_step(spec)
+        c = counts[key]
+        return c, fit_work(c, samples=samples, samples_val=samples_val, epochs=epochs)
+    sized = json.dumps({**spec, "samples": int(samples), "samples_val": int(samples_val)},
+                       sort_keys=True)
+    if sized not in counts:
+        counts[sized] = count_fit_epochs(spec, samples=int(samples), samples_val=int(samples_val))
+    c = counts[sized]
+    return c, trainer_fit_work(c, epochs=epochs)
+
+
+def _per_step(c: StepCounts | EpochCounts) -> tuple[int, float, float]:
+    """Batch, FLOPs and operators of a training step (a trainer's: its epoch's work, validation
+    included, over its steps)."""
+    if isinstance(c, StepCounts):
+        return c.batch_train, c.flops_train, c.ops_train
+    return c.batch, c.flops_epoch / c.steps_epoch, c.ops_epoch / c.steps_epoch
+
+
 def roofline_rows(records: pd.DataFrame, *, workers: int, peaks: Peaks | None = None,
-                  counts: dict[str, StepCounts] | None = None) -> pd.DataFrame:
-    """One row per (protocol, pipeline, GPU) of the GPU-fitted recipe networks in ``records``
+                  counts: Counts | None = None) -> pd.DataFrame:
+    """One row per (protocol, pipeline, GPU) of the GPU-fitted counted networks in ``records``
     (:func:`eegmtl.evaluation.estimate.timed_on_gpu`):
     median fit, its work (:func:`fit_work`), what one worker and ``workers`` workers achieved,
     and those rates as fractions of the device's peaks (``peaks`` or :data:`DEVICE_PEAKS`)."""
@@ -111,22 +158,20 @@ def roofline_rows(records: pd.DataFrame, *, workers: int, peaks: Peaks | None = 
     rows = []
     for (protocol, pipeline, gpu, key), g in df.groupby(
             ["protocol", "pipeline", "gpu", "net_key"], sort=True):
-        if key not in counts:
-            counts[key] = count_step(json.loads(key))
-        c = counts[key]
         time = float(g["time"].median())
-        work = fit_work(c, samples=float(g["samples"].median()),
+        c, work = _work(key, counts, samples=float(g["samples"].median()),
                         samples_val=float(g["samples_val"].median()),
                         epochs=float(g["n_epochs_trained"].median()))
+        batch, flops_step, ops_step = _per_step(c)
         peak = _peaks(gpu, peaks)
         flop_rate = workers * work["flops"] / time / 1e12  # TFLOP/s
         byte_rate = workers * work["bytes"] / time / 1e12  # TB/s
         op_rate = workers * work["ops"] / time
         rows.append({
             "protocol": protocol, "pipeline": pipeline, "gpu": gpu, "fits": len(g),
-            "batch": c.batch_train, "epochs": float(g["n_epochs_trained"].median()),
+            "batch": batch, "epochs": float(g["n_epochs_trained"].median()),
             "s_per_fit": time, "ms_per_step": 1e3 * time / max(work["steps"], 1),
-            "gflop_per_step": c.flops_train / 1e9, "ops_per_step": c.ops_train,
+            "gflop_per_step": flops_step / 1e9, "ops_per_step": ops_step,
             "tflop_per_fit": work["flops"] / 1e12, "tflops": flop_rate,
             "pct_fp32": 100 * flop_rate / peak.fp32 if peak else float("nan"),
             "us_per_op": 1e6 / op_rate, "tb_per_s": byte_rate,
@@ -135,16 +180,31 @@ def roofline_rows(records: pd.DataFrame, *, workers: int, peaks: Peaks | None = 
     return pd.DataFrame(rows)
 
 
+def _runs_in(pipeline: str, protocol: str) -> bool:
+    """Whether the registry has settings of ``pipeline`` for ``protocol`` (the preset skips a
+    variant tuned for one protocol only in the other; an unregistered name: assumed to run)."""
+    from eegmtl.evaluation.methods import default_config, is_method
+
+    if not is_method(pipeline):
+        return True
+    try:
+        default_config(pipeline, protocol)
+    except ValueError:
+        return False
+    return True
+
+
 def preset_floor(records: pd.DataFrame, peaks: Peaks, *, fits: dict[str, int],
                  pipelines: list[str] | None = None,
-                 counts: dict[str, StepCounts] | None = None) -> pd.DataFrame:
-    """Arithmetic floor of ``fits[protocol]`` fits of every recipe-network pipeline of
-    ``records`` (or of ``pipelines``), in seconds at the FP32, TF32 and BF16 peaks.
+                 counts: Counts | None = None) -> pd.DataFrame:
+    """Arithmetic floor of ``fits[protocol]`` fits of every counted pipeline of ``records``
+    (or of ``pipelines``), in seconds at the FP32, TF32 and BF16 peaks.
 
-    A fit's FLOPs are the median over the pipeline's records in that protocol (any device).
-    A pipeline without records in a protocol takes its network and median epochs from the
-    other protocol and that protocol's median training and validation trials (``source``
-    says which)."""
+    A fit's FLOPs are the median over the pipeline's records in that protocol (any device;
+    a trainer-fitted pipeline's counted at the records' median trial numbers).
+    A pipeline without records in a protocol (and with settings for it) takes its network and
+    median epochs from the other protocol and that protocol's median training and validation
+    trials (``source`` says which)."""
     df = _fits(records)
     counts = {} if counts is None else counts
     if df.empty:
@@ -160,17 +220,18 @@ def preset_floor(records: pd.DataFrame, peaks: Peaks, *, fits: dict[str, int],
         for protocol, n in fits.items():
             g, source = mine[mine["protocol"] == protocol], "records"
             if g.empty:
-                if protocol not in size:
+                if protocol not in size or not _runs_in(pipeline, protocol):
                     continue
                 g = mine.assign(samples=size[protocol][0], samples_val=size[protocol][1])
                 source = f"epochs of {', '.join(sorted(set(mine['protocol'])))}"
             key = g["net_key"].mode().iloc[0]
-            if key not in counts:
-                counts[key] = count_step(json.loads(key))
             g = g[g["net_key"] == key]
-            work = [fit_work(counts[key], samples=float(r.samples),
-                             samples_val=float(r.samples_val),
-                             epochs=float(r.n_epochs_trained))["flops"] for r in g.itertuples()]
+            trainer = "pipeline" in json.loads(key)
+            sizes = (float(g["samples"].median()), float(g["samples_val"].median()))
+            work = [_work(key, counts, samples=sizes[0] if trainer else float(r.samples),
+                          samples_val=sizes[1] if trainer else float(r.samples_val),
+                          epochs=float(r.n_epochs_trained))[1]["flops"]
+                    for r in g.itertuples()]
             flops = n * float(pd.Series(work).median())
             rows.append({"protocol": protocol, "pipeline": pipeline, "fits": n,
                          "pflop": flops / 1e15, "s_fp32": flops / (peaks.fp32 * 1e12),
@@ -229,7 +290,7 @@ def run(args: argparse.Namespace) -> int:
     records = combine_records(paths, tag=False)
     if args.pipelines:
         records = records[records["pipeline"].isin(args.pipelines)]
-    counts: dict[str, StepCounts] = {}
+    counts: Counts = {}
     rows = roofline_rows(records, workers=args.workers, counts=counts)
     full = PRESETS["full"]
     fits: dict[str, int] = {}
@@ -238,10 +299,10 @@ def run(args: argparse.Namespace) -> int:
     floor = preset_floor(records, DEVICE_PEAKS[args.device], fits=fits, counts=counts,
                          pipelines=[m for m in select_methods(None, [])
                                     if not args.pipelines or m in args.pipelines])
-    lines = [f"### What bounds the recipe networks' GPU fits ({len(paths)} record files, "
+    lines = [f"### What bounds the deep networks' GPU fits ({len(paths)} record files, "
              f"{args.workers} workers per GPU)", ""]
     if rows.empty:
-        lines.append("No GPU-fitted recipe network in these records.")
+        lines.append("No GPU-fitted counted network in these records.")
     else:
         lines += _table(rows, {
             "protocol": "protocol", "pipeline": "pipeline", "gpu": "GPU", "fits": "fits",
@@ -250,10 +311,10 @@ def run(args: argparse.Namespace) -> int:
             "ops_per_step": "ops / step", "tflops": "TFLOP/s (all workers)",
             "pct_fp32": "% FP32 peak", "us_per_op": "µs / op (all workers)",
             "tb_per_s": "op traffic TB/s", "pct_bandwidth": "% bandwidth"})
-    lines += ["", f"### Arithmetic floor of the full preset's recipe-network fits on one "
+    lines += ["", f"### Arithmetic floor of the full preset's deep fits on one "
               f"{args.device}", ""]
     if floor.empty:
-        lines.append("No recipe-network records.")
+        lines.append("No records of counted networks.")
     else:
         lines += _table(floor, {"protocol": "protocol", "pipeline": "pipeline", "fits": "fits",
                                 "pflop": "PFLOP", "s_fp32": "s at FP32 peak",

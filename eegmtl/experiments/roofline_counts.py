@@ -9,6 +9,13 @@ ignores ``groups``: 20x too many for IFNet's step); elementwise operators are no
 (they are bound by memory traffic). Operators and bytes come from a
 :class:`~torch.utils._python_dispatch.TorchDispatchMode` over forward, loss, backward and the
 optimiser step (``foreach=True``, its default on CUDA).
+
+Pipelines trained by the project's trainer (the MixNet family, MIN2Net, the multi-task
+wrappers of braindecode networks) are counted per epoch instead (:func:`count_fit_epochs`):
+a whole fit through the pipeline's own estimator at two numbers of epochs, on random trials
+of the record's sizes; the difference is one epoch's work (training steps with every extra
+backward pass of the MTL method, validation, the method's per-epoch work), the rest the
+fit's fixed work. Filter-bank and CSP stages run in NumPy / SciPy and are not counted.
 """
 
 from __future__ import annotations
@@ -19,7 +26,8 @@ import math
 from dataclasses import asdict, dataclass
 from typing import Any
 
-__all__ = ["StepCounts", "conv_backward_flops", "count_step", "fit_work", "recipe_model"]
+__all__ = ["EpochCounts", "StepCounts", "conv_backward_flops", "count_fit_epochs", "count_step",
+           "fit_work", "recipe_model", "trainer_fit_work", "trainer_model"]
 
 #: factories of the older EEGNet / ShallowFBCSPNet rows: the same networks and batch sizes as
 #: these recipes (:mod:`eegmtl.eeg.recipes`)
@@ -38,6 +46,21 @@ class StepCounts:
     flops_val: float
     ops_val: int
     bytes_val: float
+
+
+@dataclass(frozen=True)
+class EpochCounts:
+    """Work of a fit through the project's trainer: one epoch (``steps_epoch`` training steps of
+    ``batch`` trials and the epoch's validation) and the fit's fixed work (``*_setup``)."""
+
+    batch: int
+    steps_epoch: int
+    flops_epoch: float
+    ops_epoch: float
+    bytes_epoch: float
+    flops_setup: float
+    ops_setup: float
+    bytes_setup: float
 
 
 @functools.lru_cache(maxsize=4096)  # records repeat a handful of configs thousands of times
@@ -61,6 +84,38 @@ def recipe_model(config: Any) -> dict[str, Any] | None:
             "batch_size": int(mc.get("batch_size", recipe.batch_size)),
             "n_augmentation": augmentation_n_copies(mc.get("augmentation")),
             "sfreq": float(mc.get("sfreq", recipe.sfreq))}
+
+
+@functools.lru_cache(maxsize=4096)
+def trainer_model(pipeline: str, config: Any) -> dict[str, Any] | None:
+    """``{"pipeline", "method_config"}`` of a record of a network trained by the project's
+    trainer (a deep method that is not a plain recipe network: the MixNet family, MIN2Net, the
+    multi-task wrappers), its config without the device; ``None`` otherwise."""
+    from eegmtl.evaluation.methods import is_deep_method, is_method
+
+    if recipe_model(config) is not None or not is_method(pipeline) \
+            or not is_deep_method(pipeline):
+        return None
+    try:
+        mc = json.loads(config).get("method_config", {})
+    except (TypeError, ValueError, AttributeError):
+        return None
+    return {"pipeline": pipeline,
+            "method_config": {k: v for k, v in mc.items() if k not in ("method", "device")}}
+
+
+class _GlobalOnly:
+    """Stands in for :class:`~torch.utils.flop_counter.FlopCounterMode`'s module tracker, whose
+    backward hooks break ``torch.autograd.grad`` on leaf tensors (the MTL methods' per-task
+    gradients); the counter then keeps only its ``"Global"`` total."""
+
+    parents = frozenset({"Global"})
+
+    def __enter__(self) -> _GlobalOnly:
+        return self
+
+    def __exit__(self, *args: Any) -> None:
+        return None
 
 
 def _counters() -> tuple[Any, Any]:
@@ -94,8 +149,10 @@ def _counters() -> tuple[Any, Any]:
             return out
 
     def flop_counter() -> Any:
-        return FlopCounterMode(display=False,
-                               custom_mapping={aten.convolution_backward: conv_backward_flops})
+        counter = FlopCounterMode(display=False,
+                                  custom_mapping={aten.convolution_backward: conv_backward_flops})
+        counter.mod_tracker = _GlobalOnly()  # totals only: no module hooks
+        return counter
 
     return OpCounter, flop_counter
 
@@ -187,3 +244,69 @@ def fit_work(counts: StepCounts, *, samples: float, samples_val: float,
             "flops": epochs * (steps * counts.flops_train + val * counts.flops_val),
             "ops": epochs * (steps * counts.ops_train + val * counts.ops_val),
             "bytes": epochs * (steps * counts.bytes_train + val * counts.bytes_val)}
+
+
+def _count_fit(model: dict[str, Any], epochs: int, data: tuple[Any, ...],
+               seed: int) -> tuple[float, int, float]:
+    """FLOPs, operators and operator bytes of a whole CPU fit of ``epochs`` epochs (the
+    estimator built from the record's complete config, not the registry's defaults)."""
+    import inspect
+
+    from eegmtl.evaluation.methods import MethodSpec, lookup
+
+    name = model["pipeline"]
+    config = {**model["method_config"], "device": "cpu", "max_epochs": int(epochs)}
+    est = MethodSpec(name, lookup(name)[0], config).build()
+    if "random_state" in est.get_params():
+        est.set_params(random_state=seed)
+    X, y, X_val, y_val = data
+    OpCounter, flop_counter = _counters()
+    flops, ops = flop_counter(), OpCounter()
+    with flops, ops:
+        if "X_val" in inspect.signature(est.fit).parameters:
+            est.fit(X, y, X_val=X_val, y_val=y_val)
+        else:
+            est.fit(X, y)
+    trained = getattr(est, "n_epochs_trained_", epochs)
+    if int(trained) != int(epochs):
+        raise RuntimeError(f"{name}: a fit of max_epochs={epochs} trained {trained} epochs; "
+                           "the per-epoch count needs fits that train every epoch.")
+    return float(flops.get_total_flops()), ops.ops, ops.bytes
+
+
+def count_fit_epochs(model: dict[str, Any], *, samples: int, samples_val: int,
+                     n_chans: int = 3, n_times: int = 1000, epochs: tuple[int, int] = (1, 2),
+                     seed: int = 0) -> EpochCounts:
+    """Count a fit of a :func:`trainer_model` pipeline on the CPU, per epoch and once per fit.
+
+    Two fits of ``epochs[0]`` and ``epochs[1]`` epochs on random microvolt-scale trials
+    (``samples`` training and ``samples_val`` validation trials, two balanced classes, the
+    export's 4 s at 250 Hz) are counted whole; their difference divided by the difference in
+    epochs is one epoch's work, what the shorter fit holds beyond its epochs the fixed work.
+    The work of an epoch does not depend on the epoch (checked for MixNet: its gradient
+    blending's warm-up epochs cost what later ones do)."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    data = (10.0 * rng.standard_normal((samples, n_chans, n_times)),
+            np.arange(samples) % 2,
+            10.0 * rng.standard_normal((samples_val, n_chans, n_times)),
+            np.arange(samples_val) % 2)
+    (f1, o1, b1), (f2, o2, b2) = (_count_fit(model, e, data, seed) for e in epochs)
+    span = epochs[1] - epochs[0]
+    fe, oe, be = (f2 - f1) / span, (o2 - o1) / span, (b2 - b1) / span
+    batch = int(model["method_config"].get("batch_size", 0)) or samples
+    return EpochCounts(batch=batch, steps_epoch=max(samples // batch, 1),
+                       flops_epoch=fe, ops_epoch=oe, bytes_epoch=be,
+                       flops_setup=max(f1 - epochs[0] * fe, 0.0),
+                       ops_setup=max(o1 - epochs[0] * oe, 0.0),
+                       bytes_setup=max(b1 - epochs[0] * be, 0.0))
+
+
+def trainer_fit_work(counts: EpochCounts, *, epochs: float) -> dict[str, float]:
+    """FLOPs, operators and operator bytes of a trainer fit of ``epochs`` epochs (the keys of
+    :func:`fit_work`)."""
+    return {"steps": epochs * counts.steps_epoch,
+            "flops": counts.flops_setup + epochs * counts.flops_epoch,
+            "ops": counts.ops_setup + epochs * counts.ops_epoch,
+            "bytes": counts.bytes_setup + epochs * counts.bytes_epoch}
