@@ -31,7 +31,8 @@ The second table is the arithmetic floor of the benchmark's full preset
 their median FLOPs per fit (records of any device: the work does not depend on it), divided by
 the device's FP32, TF32 and BF16 peaks: no schedule on that device runs those fits faster.
 
-Usage::
+Usage (about 6 minutes on one CPU thread, most of it the trainer fits of the subject-independent
+records; a line on stderr per counted network)::
 
     eegmtl bench roofline --results pipelines/results --out pipelines/results/bench_roofline
 """
@@ -40,6 +41,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
+import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -120,15 +123,25 @@ def _work(key: str, counts: Counts, *, samples: float, samples_val: float,
     spec = json.loads(key)
     if "pipeline" not in spec:
         if key not in counts:
-            counts[key] = count_step(spec)
+            counts[key] = _counted(spec["model"], lambda: count_step(spec))
         c = counts[key]
         return c, fit_work(c, samples=samples, samples_val=samples_val, epochs=epochs)
     sized = json.dumps({**spec, "samples": int(samples), "samples_val": int(samples_val)},
                        sort_keys=True)
     if sized not in counts:
-        counts[sized] = count_fit_epochs(spec, samples=int(samples), samples_val=int(samples_val))
+        counts[sized] = _counted(
+            f"{spec['pipeline']} ({int(samples)} / {int(samples_val)} trials)",
+            lambda: count_fit_epochs(spec, samples=int(samples), samples_val=int(samples_val)))
     c = counts[sized]
     return c, trainer_fit_work(c, epochs=epochs)
+
+
+def _counted(what: str, count: Any) -> Any:
+    """``count()``, with a progress line on stderr (the tables go to stdout)."""
+    t0 = time.perf_counter()
+    out = count()
+    print(f"counted {what} in {time.perf_counter() - t0:.1f} s", file=sys.stderr, flush=True)
+    return out
 
 
 def _per_step(c: StepCounts | EpochCounts) -> tuple[int, float, float]:
