@@ -246,11 +246,20 @@ def fit_work(counts: StepCounts, *, samples: float, samples_val: float,
             "bytes": epochs * (steps * counts.bytes_train + val * counts.bytes_val)}
 
 
+def _foreach_updates(optimizer: Any, args: Any, kwargs: Any) -> None:
+    """Optimiser step pre-hook: multi-tensor (``foreach``) updates in every parameter group."""
+    for group in optimizer.param_groups:
+        if "foreach" in group:
+            group["foreach"] = True
+
+
 def _count_fit(model: dict[str, Any], epochs: int, data: tuple[Any, ...],
                seed: int) -> tuple[float, int, float]:
     """FLOPs, operators and operator bytes of a whole CPU fit of ``epochs`` epochs (the
     estimator built from the record's complete config, not the registry's defaults)."""
     import inspect
+
+    from torch.optim.optimizer import register_optimizer_step_pre_hook
 
     from eegmtl.evaluation.methods import MethodSpec, lookup
 
@@ -262,11 +271,16 @@ def _count_fit(model: dict[str, Any], epochs: int, data: tuple[Any, ...],
     X, y, X_val, y_val = data
     OpCounter, flop_counter = _counters()
     flops, ops = flop_counter(), OpCounter()
-    with flops, ops:
-        if "X_val" in inspect.signature(est.fit).parameters:
-            est.fit(X, y, X_val=X_val, y_val=y_val)
-        else:
-            est.fit(X, y)
+    # the optimisers' multi-tensor updates, torch's default for CUDA parameters (as count_step)
+    hook = register_optimizer_step_pre_hook(_foreach_updates)
+    try:
+        with flops, ops:
+            if "X_val" in inspect.signature(est.fit).parameters:
+                est.fit(X, y, X_val=X_val, y_val=y_val)
+            else:
+                est.fit(X, y)
+    finally:
+        hook.remove()
     trained = getattr(est, "n_epochs_trained_", epochs)
     if int(trained) != int(epochs):
         raise RuntimeError(f"{name}: a fit of max_epochs={epochs} trained {trained} epochs; "
