@@ -171,11 +171,15 @@ class InterleavedValidation(Callback):
         finally:
             model.train()
         self._sum = losses.double() if self._sum is None else self._sum + losses.double()
-        self._weighted += float((result.weights * losses).sum())
+        # one read-back (a host-device sync on an accelerator), the same numbers as float(x[i])
+        *values, weighted = torch.cat([losses.double(),
+                                       (result.weights * losses).sum().reshape(1).double()]
+                                      ).tolist()
+        self._weighted += weighted
         self._n += 1
         trainer.step_context["val_losses"] = losses
         for i, name in enumerate(trainer.task_names):
-            record[f"val_loss_{name}"] = float(losses[i])
+            record[f"val_loss_{name}"] = values[i]
 
     def on_epoch_metrics(self, trainer: Trainer, epoch: int, record: dict[str, Any]) -> None:
         if self._n == 0 or self._sum is None:

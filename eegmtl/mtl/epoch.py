@@ -53,16 +53,21 @@ def run_epoch(trainer: Trainer, epoch: int, train_loader: Any, val_loader: Any) 
         res = trainer.step(x, y)
         trainer.last_result = res
         rec: dict[str, Any] = {"epoch": epoch, "step": trainer.global_step_, "batch": batch_idx}
+        # one read-back of the step's numbers (a host-device sync on an accelerator), not 2T + 1
+        # (float64 holds every float32 / float16 value exactly: the same numbers as float(x[i]))
+        losses, weights = res.losses.detach(), res.weights.detach()
+        *values, weighted = torch.cat([losses.double(), weights.double(),
+                                       (weights * losses).sum().reshape(1).double()]).tolist()
         for i, n in enumerate(names):
-            rec[f"loss_{n}"] = float(res.losses[i])
+            rec[f"loss_{n}"] = values[i]
         for i, n in enumerate(names):
-            rec[f"weight_{n}"] = float(res.weights[i])
+            rec[f"weight_{n}"] = values[len(names) + i]
         for cb in trainer.callbacks:
             cb.on_batch_end(trainer, res, rec)
         trainer.step.weighting.after_step(res.losses, trainer.step_context.get("val_losses"))
         tl = res.losses.double()
         train_sum = tl if train_sum is None else train_sum + tl
-        weighted_train += float((res.weights * res.losses).sum())
+        weighted_train += weighted
         n_steps += 1
         if trainer.log_steps:
             trainer.history["steps"].append(rec)
