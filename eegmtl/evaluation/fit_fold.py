@@ -37,7 +37,7 @@ from eegmtl.evaluation.scoring import (
 from eegmtl.evaluation.splitters import Split
 from eegmtl.parallel import keep_worker_alive, pinned_threads
 
-__all__ = ["TEST_SESSION_LABEL", "fit_seed"]
+__all__ = ["TEST_SESSION_LABEL", "accepts_validation", "fit_seed", "set_random_state"]
 
 #: MOABB-style name of the test sessions 4–5 (MOABB calls 2b's sessions 0train … 4test)
 TEST_SESSION_LABEL = "3test+4test"
@@ -49,7 +49,8 @@ def fit_seed(seed: int, subject: int, fold: int) -> int:
     return int(np.random.SeedSequence([int(seed), int(subject), int(fold)]).generate_state(1)[0])
 
 
-def _set_random_state(est: Any, value: int) -> Any:
+def set_random_state(est: Any, value: int) -> Any:
+    """``est`` with every ``random_state`` (its own and its steps') set to ``value``."""
     if hasattr(est, "get_params"):
         keys = [k for k in est.get_params(deep=True)
                 if k == "random_state" or k.endswith("__random_state")]
@@ -58,7 +59,8 @@ def _set_random_state(est: Any, value: int) -> Any:
     return est
 
 
-def _accepts_validation(est: Any) -> bool:
+def accepts_validation(est: Any) -> bool:
+    """Whether ``est.fit`` takes a validation fold (``X_val``, ``y_val``)."""
     try:
         params = inspect.signature(est.fit).parameters
     except (TypeError, ValueError):
@@ -127,7 +129,7 @@ def _start(task: _Task, X: np.ndarray, common: Mapping[str, Any]) -> tuple[Any, 
     seed = fit_seed(task.seed, task.subject, task.fold)
     random.seed(seed)
     np.random.seed(seed)  # noqa: NPY002  (global state, for estimators that use it)
-    est = _set_random_state(_build(task.method), seed)
+    est = set_random_state(_build(task.method), seed)
     if "torch" in sys.modules:  # the factory imported a torch-based estimator: seed it too
         from eegmtl.mtl.runtime import seed_everything
 
@@ -156,7 +158,7 @@ def _run_task(
         fit_kwargs["resume"] = True
     t0 = time.perf_counter()
     with pinned_threads(common.get("torch_threads")):  # torch + BLAS threads, restored after
-        if len(sp.val) and _accepts_validation(est):
+        if len(sp.val) and accepts_validation(est):
             est.fit(X_tr, y_tr, X_val=X_va, y_val=y_va, **fit_kwargs)
         else:
             est.fit(X_tr, y_tr, **fit_kwargs)

@@ -32,7 +32,7 @@ their median FLOPs per fit (records of any device: the work does not depend on i
 the device's FP32, TF32 and BF16 peaks: no schedule on that device runs those fits faster.
 
 Usage (about 6 minutes on one CPU thread, most of it the trainer fits of the subject-independent
-records; a line on stderr per counted network)::
+records; a progress line per counted network before the tables)::
 
     eegmtl bench roofline --results pipelines/results --out pipelines/results/bench_roofline
 """
@@ -40,8 +40,8 @@ records; a line on stderr per counted network)::
 from __future__ import annotations
 
 import argparse
+import functools
 import json
-import sys
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -50,7 +50,7 @@ from typing import Any
 import pandas as pd
 
 from eegmtl._io import atomic_write
-from eegmtl.experiments._common import command_line, positive_int
+from eegmtl.experiments._common import command_line, log_line, positive_int
 from eegmtl.experiments.roofline_counts import (
     EpochCounts,
     StepCounts,
@@ -115,15 +115,22 @@ def _fits(records: pd.DataFrame) -> pd.DataFrame:
 Counts = dict[str, StepCounts | EpochCounts]
 
 
+@functools.lru_cache(maxsize=256)
+def _spec(key: str) -> dict[str, Any]:
+    """A ``net_key`` parsed once (the tables look keys up per record); read only — the counts
+    get a fresh copy."""
+    return json.loads(key)
+
+
 def _work(key: str, counts: Counts, *, samples: float, samples_val: float,
           epochs: float) -> tuple[StepCounts | EpochCounts, dict[str, float]]:
     """Counts of ``key`` (counted on first use, cached in ``counts``) and a fit's work:
     a recipe network's per step (:func:`fit_work`), a trainer's per epoch at these trial
     numbers (:func:`trainer_fit_work`)."""
-    spec = json.loads(key)
+    spec = _spec(key)
     if "pipeline" not in spec:
         if key not in counts:
-            counts[key] = _counted(spec["model"], lambda: count_step(spec))
+            counts[key] = _counted(spec["model"], lambda: count_step(json.loads(key)))
         c = counts[key]
         return c, fit_work(c, samples=samples, samples_val=samples_val, epochs=epochs)
     sized = json.dumps({**spec, "samples": int(samples), "samples_val": int(samples_val)},
@@ -131,16 +138,17 @@ def _work(key: str, counts: Counts, *, samples: float, samples_val: float,
     if sized not in counts:
         counts[sized] = _counted(
             f"{spec['pipeline']} ({int(samples)} / {int(samples_val)} trials)",
-            lambda: count_fit_epochs(spec, samples=int(samples), samples_val=int(samples_val)))
+            lambda: count_fit_epochs(json.loads(key), samples=int(samples),
+                                     samples_val=int(samples_val)))
     c = counts[sized]
     return c, trainer_fit_work(c, epochs=epochs)
 
 
 def _counted(what: str, count: Any) -> Any:
-    """``count()``, with a progress line on stderr (the tables go to stdout)."""
+    """``count()``, with a progress line (:func:`~eegmtl.experiments._common.log_line`)."""
     t0 = time.perf_counter()
     out = count()
-    print(f"counted {what} in {time.perf_counter() - t0:.1f} s", file=sys.stderr, flush=True)
+    log_line(f"counted {what} in {time.perf_counter() - t0:.1f} s")
     return out
 
 
@@ -196,15 +204,10 @@ def roofline_rows(records: pd.DataFrame, *, workers: int, peaks: Peaks | None = 
 def _runs_in(pipeline: str, protocol: str) -> bool:
     """Whether the registry has settings of ``pipeline`` for ``protocol`` (the preset skips a
     variant tuned for one protocol only in the other; an unregistered name: assumed to run)."""
-    from eegmtl.evaluation.methods import default_config, is_method
+    from eegmtl.evaluation.methods import is_method
+    from eegmtl.experiments.benchmark_plan import method_overrides
 
-    if not is_method(pipeline):
-        return True
-    try:
-        default_config(pipeline, protocol)
-    except ValueError:
-        return False
-    return True
+    return not is_method(pipeline) or method_overrides(pipeline, protocol, {}) is not None
 
 
 def preset_floor(records: pd.DataFrame, peaks: Peaks, *, fits: dict[str, int],
@@ -239,7 +242,7 @@ def preset_floor(records: pd.DataFrame, peaks: Peaks, *, fits: dict[str, int],
                 source = f"epochs of {', '.join(sorted(set(mine['protocol'])))}"
             key = g["net_key"].mode().iloc[0]
             g = g[g["net_key"] == key]
-            trainer = "pipeline" in json.loads(key)
+            trainer = "pipeline" in _spec(key)
             sizes = (float(g["samples"].median()), float(g["samples_val"].median()))
             work = [_work(key, counts, samples=sizes[0] if trainer else float(r.samples),
                           samples_val=sizes[1] if trainer else float(r.samples_val),

@@ -217,8 +217,7 @@ def count_step(model: dict[str, Any], *, n_chans: int = 3, trial_s: float = 4.0,
     opt = recipe_optimizer({"lr": cfg["lr"], "weight_decay": cfg["weight_decay"],
                             "betas": cfg["betas"], "optimizer": cfg["optimizer"]},
                            net.parameters())
-    for group in opt.param_groups:
-        group["foreach"] = True  # torch's default for CUDA parameters
+    _foreach_updates(opt)  # torch's default for CUDA parameters
     b_val = int(model["batch_size"])
     b_train = b_val * (1 + int(model["n_augmentation"]))
     _count_at(net, opt, batches[0], n_chans, n_times, train=True)  # optimiser state created
@@ -246,8 +245,9 @@ def fit_work(counts: StepCounts, *, samples: float, samples_val: float,
             "bytes": epochs * (steps * counts.bytes_train + val * counts.bytes_val)}
 
 
-def _foreach_updates(optimizer: Any, args: Any, kwargs: Any) -> None:
-    """Optimiser step pre-hook: multi-tensor (``foreach``) updates in every parameter group."""
+def _foreach_updates(optimizer: Any, *_hook_args: Any) -> None:
+    """Multi-tensor (``foreach``) updates in every parameter group of ``optimizer`` (also an
+    optimiser step pre-hook, for optimisers built inside a fit)."""
     for group in optimizer.param_groups:
         if "foreach" in group:
             group["foreach"] = True
@@ -257,17 +257,14 @@ def _count_fit(model: dict[str, Any], epochs: int, data: tuple[Any, ...],
                seed: int) -> tuple[float, int, float]:
     """FLOPs, operators and operator bytes of a whole CPU fit of ``epochs`` epochs (the
     estimator built from the record's complete config, not the registry's defaults)."""
-    import inspect
-
     from torch.optim.optimizer import register_optimizer_step_pre_hook
 
+    from eegmtl.evaluation.fit_fold import accepts_validation, set_random_state
     from eegmtl.evaluation.methods import MethodSpec, lookup
 
     name = model["pipeline"]
     config = {**model["method_config"], "device": "cpu", "max_epochs": int(epochs)}
-    est = MethodSpec(name, lookup(name)[0], config).build()
-    if "random_state" in est.get_params():
-        est.set_params(random_state=seed)
+    est = set_random_state(MethodSpec(name, lookup(name)[0], config).build(), seed)
     X, y, X_val, y_val = data
     OpCounter, flop_counter = _counters()
     flops, ops = flop_counter(), OpCounter()
@@ -275,7 +272,7 @@ def _count_fit(model: dict[str, Any], epochs: int, data: tuple[Any, ...],
     hook = register_optimizer_step_pre_hook(_foreach_updates)
     try:
         with flops, ops:
-            if "X_val" in inspect.signature(est.fit).parameters:
+            if accepts_validation(est):
                 est.fit(X, y, X_val=X_val, y_val=y_val)
             else:
                 est.fit(X, y)

@@ -43,7 +43,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from eegmtl.mtl.data import MultiTaskLoader, to_device
+from eegmtl.mtl.data import MultiTaskLoader, host_floats, to_device
 from eegmtl.mtl.step import compute_losses
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -171,10 +171,7 @@ class InterleavedValidation(Callback):
         finally:
             model.train()
         self._sum = losses.double() if self._sum is None else self._sum + losses.double()
-        # one read-back (a host-device sync on an accelerator), the same numbers as float(x[i])
-        *values, weighted = torch.cat([losses.double(),
-                                       (result.weights * losses).sum().reshape(1).double()]
-                                      ).tolist()
+        *values, weighted = host_floats(losses, (result.weights * losses).sum())  # one read-back
         self._weighted += weighted
         self._n += 1
         trainer.step_context["val_losses"] = losses

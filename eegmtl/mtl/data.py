@@ -156,6 +156,13 @@ def _pinned(obj: Any) -> Any:
     return obj
 
 
+def host_floats(*tensors: Tensor) -> list[float]:
+    """The values of ``tensors`` (flattened, in order) as Python floats, read back in one
+    transfer (one host-device sync on an accelerator, not one per value); float64 holds every
+    float32 / float16 value exactly, so each equals ``float(t[i])``."""
+    return torch.cat([t.detach().reshape(-1).double() for t in tensors]).tolist()
+
+
 def to_device(obj: Any, device: torch.device) -> Any:
     """Move tensors inside nested dicts/lists/tuples to ``device``."""
     if isinstance(obj, Tensor):

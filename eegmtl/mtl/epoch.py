@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 from eegmtl.mtl.batches import split_batch
-from eegmtl.mtl.data import to_device
+from eegmtl.mtl.data import host_floats, to_device
 from eegmtl.mtl.step_result import StepResult
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -53,11 +53,8 @@ def run_epoch(trainer: Trainer, epoch: int, train_loader: Any, val_loader: Any) 
         res = trainer.step(x, y)
         trainer.last_result = res
         rec: dict[str, Any] = {"epoch": epoch, "step": trainer.global_step_, "batch": batch_idx}
-        # one read-back of the step's numbers (a host-device sync on an accelerator), not 2T + 1
-        # (float64 holds every float32 / float16 value exactly: the same numbers as float(x[i]))
-        losses, weights = res.losses.detach(), res.weights.detach()
-        *values, weighted = torch.cat([losses.double(), weights.double(),
-                                       (weights * losses).sum().reshape(1).double()]).tolist()
+        # one read-back of the step's numbers, not 2T + 1
+        *values, weighted = host_floats(res.losses, res.weights, (res.weights * res.losses).sum())
         for i, n in enumerate(names):
             rec[f"loss_{n}"] = values[i]
         for i, n in enumerate(names):
