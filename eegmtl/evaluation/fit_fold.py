@@ -2,11 +2,13 @@
 
 :func:`fit_seed` derives the seed of every fit from (seed, subject, fold) with numpy's
 ``SeedSequence``; ``_run_task`` seeds the global and torch generators with it, fits the
-estimator (with the fold's validation rows when ``fit`` takes ``X_val`` / ``y_val``), scores the
-test rows with :mod:`eegmtl.evaluation.scoring` and returns one record of the EEG record schema
-(:mod:`eegmtl.evaluation.records`). With a ``checkpoint_dir`` in the runner's settings, estimators
-that write epoch checkpoints (the braindecode baselines) get a folder per fit there and resume
-an interrupted fit exactly; the record's ``time`` then counts the training time carried over.
+estimator (with the fold's validation rows when ``fit`` takes ``X_val`` / ``y_val``, and its
+validation and test trials without labels for ``unlabeled_trials="transductive"``:
+:func:`unlabeled_rows`), scores the test rows with :mod:`eegmtl.evaluation.scoring` and returns
+one record of the EEG record schema (:mod:`eegmtl.evaluation.records`). With a
+``checkpoint_dir`` in the runner's settings, estimators that write epoch checkpoints (the
+braindecode baselines) get a folder per fit there and resume an interrupted fit exactly; the
+record's ``time`` then counts the training time carried over.
 :func:`eegmtl.evaluation.runner.run_protocol` builds the tasks and runs them in joblib workers.
 """
 
@@ -37,7 +39,8 @@ from eegmtl.evaluation.scoring import (
 from eegmtl.evaluation.splitters import Split
 from eegmtl.parallel import keep_worker_alive, pinned_threads
 
-__all__ = ["TEST_SESSION_LABEL", "accepts_validation", "fit_seed", "set_random_state"]
+__all__ = ["TEST_SESSION_LABEL", "accepts_validation", "fit_seed", "set_random_state",
+           "unlabeled_rows"]
 
 #: MOABB-style name of the test sessions 4–5 (MOABB calls 2b's sessions 0train … 4test)
 TEST_SESSION_LABEL = "3test+4test"
@@ -66,6 +69,23 @@ def accepts_validation(est: Any) -> bool:
     except (TypeError, ValueError):
         return False
     return "X_val" in params and "y_val" in params
+
+
+def unlabeled_rows(est: Any, split: Split) -> np.ndarray | None:
+    """Rows whose trials ``est`` gets *without labels* at fit (``fit(..., X_unlabeled=...)``):
+    the fold's validation and test rows, for an estimator with ``unlabeled_trials=
+    "transductive"`` (:class:`eegmtl.mixnet.classifier.MixNetClassifier`), else ``None``."""
+    params = est.get_params(deep=False) if hasattr(est, "get_params") else {}
+    if params.get("unlabeled_trials") != "transductive":
+        return None
+    try:
+        takes = "X_unlabeled" in inspect.signature(est.fit).parameters
+    except (TypeError, ValueError):
+        takes = False
+    if not takes:
+        raise TypeError(f"{type(est).__name__} has unlabeled_trials='transductive' but its fit "
+                        "takes no X_unlabeled.")
+    return np.concatenate([split.val, split.test])
 
 
 def _n_epochs(est: Any) -> float:
@@ -153,6 +173,9 @@ def _run_task(
     stem = fit_stem(task.protocol, task.pipeline, task.subject, task.fold, task.seed,
                     task.config_hash)
     fit_kwargs: dict[str, Any] = {}
+    rows = unlabeled_rows(est, sp)
+    if rows is not None:  # trials only: their labels never leave this function
+        fit_kwargs["X_unlabeled"] = X[rows]
     if common.get("checkpoint_dir") and _checkpointable(est):  # an interrupted fit resumes
         est.set_params(checkpoint_dir=str(Path(common["checkpoint_dir"]) / stem))
         fit_kwargs["resume"] = True

@@ -141,6 +141,14 @@ class MixNetClassifier(ClassifierMixin, BaseEstimator):
         Validate, select and keep an exponential moving average of the network's weights
         (decay per step in (0, 1); :class:`~eegmtl.mtl.callbacks.WeightAveraging`) instead of
         the trained weights. ``None``: the trained weights (MixNet).
+    unlabeled_trials : {"transductive"} or None, default None
+        ``"transductive"``: the evaluation harness (:mod:`eegmtl.evaluation.fit_fold`) gives
+        ``fit`` the fold's trials outside its training part — validation and test trials,
+        *without their labels* — as ``X_unlabeled``, so that the reconstruction task also
+        learns the target sessions' (or subject's) signals, the semi-supervised use of the
+        autoencoder task; the same transductive setting as Euclidean alignment fitted on every
+        recording's own trials. ``None``: the harness gives none (MixNet). ``fit`` uses an
+        ``X_unlabeled`` passed to it either way.
 
     Attributes
     ----------
@@ -241,6 +249,7 @@ class MixNetClassifier(ClassifierMixin, BaseEstimator):
         lr_schedule: str | None = None,
         standardize: bool | str | None = None,
         ema_decay: float | None = None,
+        unlabeled_trials: str | None = None,
     ) -> None:
         self.protocol = protocol
         self.mtl = mtl
@@ -284,6 +293,7 @@ class MixNetClassifier(ClassifierMixin, BaseEstimator):
         self.lr_schedule = lr_schedule
         self.standardize = standardize
         self.ema_decay = ema_decay
+        self.unlabeled_trials = unlabeled_trials
 
     def _resolved_config(self) -> dict[str, Any]:
         return resolve_config(self.get_params(deep=False))
@@ -296,6 +306,7 @@ class MixNetClassifier(ClassifierMixin, BaseEstimator):
         X_val: Any = None,
         y_val: Any = None,
         *,
+        X_unlabeled: Any = None,
         resume: bool = False,
     ) -> MixNetClassifier:
         """Fit preprocessing, CSP and MixNet on ``(X, y)``.
@@ -311,6 +322,11 @@ class MixNetClassifier(ClassifierMixin, BaseEstimator):
             Explicit validation trials (e.g. the protocol's validation fold); otherwise a
             stratified ``validation_size`` split of ``X`` is used. The CSP is fitted on the
             training trials only.
+        X_unlabeled : array-like, shape (n_unlabeled, n_channels, n_times), optional
+            Trials without labels (same channels, length and units as ``X``), e.g. the test
+            sessions' trials in a transductive setting: shuffled into the training batches,
+            they train the reconstruction task only (the triplet and classification losses
+            skip them); the CSP is not fitted on them.
         resume : bool, default False
             Continue from ``checkpoint_dir/last.pt`` if it exists (same data and parameters,
             e.g. after an interruption, or with a larger ``max_epochs``). Other data or settings
@@ -322,8 +338,9 @@ class MixNetClassifier(ClassifierMixin, BaseEstimator):
         self
         """
         cfg = self._resolved_config()
-        x_tr, y_tr, x_va, y_va = prepare_features(self, cfg, X, y, X_val, y_val, resume=resume)
-        train_network(self, cfg, x_tr, y_tr, x_va, y_va, resume=resume)
+        x_tr, y_tr, x_va, y_va, x_un = prepare_features(self, cfg, X, y, X_val, y_val,
+                                                         X_unlabeled, resume=resume)
+        train_network(self, cfg, x_tr, y_tr, x_va, y_va, x_un, resume=resume)
         return self
 
     # ------------------------------------------------------------------ inference

@@ -25,8 +25,10 @@ __all__ = [
 LATER_PARAMS: tuple[str, ...] = (
     "augmentation", "backbone", "backbone_kwargs", "epoch_tmax", "architecture",
     "architecture_kwargs", "optimizer", "weight_decay", "betas", "lr_schedule", "standardize",
-    "ema_decay",
+    "ema_decay", "unlabeled_trials",
 )
+#: accepted values of ``MixNetClassifier(unlabeled_trials=...)`` besides ``None``
+UNLABELED_TRIALS: tuple[str, ...] = ("transductive",)
 #: Parameters that say how a fit runs, not what it learns; never part of recorded settings.
 RUN_PARAMS: tuple[str, ...] = ("random_state", "verbose", "device", "checkpoint_dir")
 
@@ -162,7 +164,7 @@ LR_SCHEDULES: dict[str, str | None] = {"plateau": "plateau", "constant": None}
 
 def _check_optimisation(params: Mapping[str, Any]) -> None:
     """``optimizer``, ``weight_decay``, ``betas``, ``lr_schedule``, ``standardize``,
-    ``ema_decay`` are None or valid."""
+    ``ema_decay``, ``unlabeled_trials`` are None or valid."""
     opt = params.get("optimizer")
     if opt is not None and str(opt).lower() not in OPTIMIZERS:
         raise ValueError(f"optimizer must be one of {list(OPTIMIZERS)} or None; got {opt!r}.")
@@ -191,6 +193,10 @@ def _check_optimisation(params: Mapping[str, Any]) -> None:
     if ema is not None and not (isinstance(ema, numbers.Real) and 0.0 < float(ema) < 1.0):
         raise ValueError(f"ema_decay must be None or a number in (0, 1) (decay per step, e.g. "
                          f"0.99); got {ema!r}.")
+    unlabeled = params.get("unlabeled_trials")
+    if unlabeled is not None and unlabeled not in UNLABELED_TRIALS:
+        raise ValueError(f"unlabeled_trials must be None or one of {list(UNLABELED_TRIALS)}; "
+                         f"got {unlabeled!r}.")
 
 
 def training_options(params: Mapping[str, Any]) -> dict[str, Any]:

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from eegmtl._io import fit_fingerprint, read_json, write_json
+from eegmtl._io import data_digest, fit_fingerprint, read_json, write_json
 from eegmtl.eeg.checks import (
     UNIT_TO_UV,
     AmplitudeReference,
@@ -38,7 +38,7 @@ _RESUMABLE = ("max_epochs", "verbose", "device", "checkpoint_dir", "random_state
 #: parameters left out of the settings hash while at their default ``None``, so that the
 #: checkpoints of fits made before these parameters existed still resume
 _HASHED_IF_SET = ("architecture", "architecture_kwargs", "optimizer", "weight_decay", "betas",
-                  "lr_schedule", "standardize", "ema_decay")
+                  "lr_schedule", "standardize", "ema_decay", "unlabeled_trials")
 
 
 def _window(est: Any) -> dict[str, Any]:
@@ -133,15 +133,20 @@ def split_validation(
 
 
 def data_fingerprint(
-    est: Any, X: np.ndarray, y: np.ndarray, X_val: Any = None, y_val: Any = None
+    est: Any, X: np.ndarray, y: np.ndarray, X_val: Any = None, y_val: Any = None,
+    X_unlabeled: Any = None,
 ) -> dict[str, Any]:
     """What a checkpoint of this fit must agree on: data shape, label set and counts, a
     SHA-256 of the data (float64 bytes) and labels, and a hash of the settings
     (:func:`eegmtl._io.fit_fingerprint`; MTL method included; ``max_epochs``, ``verbose``,
-    ``device`` and ``checkpoint_dir`` may change)."""
+    ``device`` and ``checkpoint_dir`` may change); with ``X_unlabeled``, its digest too."""
     unset = tuple(k for k in _HASHED_IF_SET if getattr(est, k) is None)
-    return {**fit_fingerprint(est, X, y, X_val, y_val, resumable=_RESUMABLE + unset),
-            "mtl": repr(est.mtl)}
+    out = {**fit_fingerprint(est, X, y, X_val, y_val, resumable=_RESUMABLE + unset),
+           "mtl": repr(est.mtl)}
+    if X_unlabeled is not None:
+        Xu = np.asarray(X_unlabeled)
+        out["unlabeled_sha256"] = data_digest(Xu, np.zeros(len(Xu)))["data_sha256"]
+    return out
 
 
 def checkpoint_seed(

@@ -29,7 +29,13 @@ __all__ = [
     "SemiHardTripletLoss",
     "ReconstructionLoss",
     "ClassBalancedCrossEntropy",
+    "LabeledOnly",
+    "UNLABELED",
 ]
+
+#: Label of a trial without a class: its rows feed the reconstruction task only
+#: (:class:`LabeledOnly` drops them from the label-based losses).
+UNLABELED = -1
 
 
 def pairwise_distances(embeddings: Tensor, squared: bool = False) -> Tensor:
@@ -289,3 +295,34 @@ class ClassBalancedCrossEntropy(nn.Module):
 
     def forward(self, output: Tensor, target: Tensor) -> Tensor:
         return class_balanced_cross_entropy(output, target, self.class_weights)
+
+
+class LabeledOnly(nn.Module):
+    """A label-based task loss over the labelled rows of a batch only.
+
+    ``loss(output[m], target[m])`` with ``m = target >= 0``: rows labelled :data:`UNLABELED`
+    (trials without a class, e.g. unlabelled target-session trials that train the
+    reconstruction task only) take no part in the triplet or classification loss. A batch
+    without any labelled row gives ``0`` with a zero gradient; a fully labelled batch is passed
+    through unchanged (the same value as ``loss`` alone).
+
+    Parameters
+    ----------
+    loss : nn.Module
+        ``loss(output, target)`` with integer class targets, e.g.
+        :class:`SemiHardTripletLoss` or :class:`ClassBalancedCrossEntropy` (its class weights
+        stay those of the labelled training trials).
+    """
+
+    def __init__(self, loss: nn.Module) -> None:
+        super().__init__()
+        self.loss = loss
+
+    def forward(self, output: Tensor, target: Tensor) -> Tensor:
+        labels = _check_labels(target, output.shape[0])
+        keep = labels >= 0
+        if bool(keep.all()):
+            return self.loss(output, target)
+        if not bool(keep.any()):
+            return output.sum() * 0.0
+        return self.loss(output[keep], labels[keep])

@@ -23,7 +23,13 @@ from torch import Tensor
 from eegmtl.eeg.augmentation import channel_sd
 from eegmtl.mixnet.augment import augment_training_loader
 from eegmtl.mixnet.backbone import build_network
-from eegmtl.mixnet.losses import ClassBalancedCrossEntropy, ReconstructionLoss, SemiHardTripletLoss
+from eegmtl.mixnet.losses import (
+    UNLABELED,
+    ClassBalancedCrossEntropy,
+    LabeledOnly,
+    ReconstructionLoss,
+    SemiHardTripletLoss,
+)
 from eegmtl.models.mixnet import MixNet
 from eegmtl.mtl.batches import SlicedLoader
 from eegmtl.mtl.data import MultiTaskDataset, MultiTaskLoader
@@ -41,13 +47,18 @@ _VAL_BATCH = 1024
 _EVAL_FORWARD_CPU = 128
 
 
-def make_tasks(y_train: np.ndarray, n_classes: int, margin: float) -> list[Task]:
+def make_tasks(y_train: np.ndarray, n_classes: int, margin: float, *,
+               unlabeled: bool = False) -> list[Task]:
     """MixNet's three tasks in order [reconstruction, metric, classification]; the class
-    weights of the cross-entropy are 'balanced' weights of ``y_train``."""
+    weights of the cross-entropy are 'balanced' weights of ``y_train``. ``unlabeled``: the
+    training data also holds rows labelled :data:`~eegmtl.mixnet.losses.UNLABELED`, which the
+    triplet and classification losses skip (:class:`~eegmtl.mixnet.losses.LabeledOnly`)."""
+    metric = SemiHardTripletLoss(margin=margin)
+    ce = ClassBalancedCrossEntropy.from_labels(y_train, n_classes)
     return [
         Task("reconstruction", ReconstructionLoss()),
-        Task("metric", SemiHardTripletLoss(margin=margin)),
-        Task("classification", ClassBalancedCrossEntropy.from_labels(y_train, n_classes),
+        Task("metric", LabeledOnly(metric) if unlabeled else metric),
+        Task("classification", LabeledOnly(ce) if unlabeled else ce,
              metrics={"accuracy": _accuracy}),
     ]
 
@@ -102,7 +113,7 @@ def fit_network(
     architecture: str | None = None, architecture_kwargs: Mapping[str, Any] | None = None,
     optimizer: str = "adam", weight_decay: float = 0.0,
     betas: Sequence[float] | None = None, scheduler: str | None = "plateau",
-    ema_decay: float | None = None,
+    ema_decay: float | None = None, x_unlabeled: np.ndarray | None = None,
 ) -> tuple[MixNet, Trainer, dict[str, Any]]:
     """Build MixNet and train it on network inputs ``x_*`` ``(n, C, T)`` and labels ``0..K-1``.
 
@@ -114,7 +125,10 @@ def fit_network(
     copies (:func:`eegmtl.mixnet.backbone.build_network`). ``optimizer``, ``weight_decay``,
     ``betas``, ``scheduler`` (``"plateau"``: MixNet's ReduceLROnPlateau; ``None``: a
     constant learning rate) and ``ema_decay`` (weight averaging) go to the
-    :class:`~eegmtl.mtl.trainer.Trainer`.
+    :class:`~eegmtl.mtl.trainer.Trainer`. ``x_unlabeled`` ``(n_u, C, T)``: trials without labels
+    shuffled into the training batches, where they train the reconstruction task only (their
+    rows are skipped by the triplet and classification losses); an epoch then covers
+    ``n + n_u`` trials.
 
     Returns
     -------
@@ -133,8 +147,12 @@ def fit_network(
     if architecture is not None:  # build_network reads "hps" as hard sharing
         arch.update(architecture=architecture, architecture_kwargs=dict(architecture_kwargs or {}))
     model = build_network(**arch, **net_kwargs)
-    tasks = make_tasks(y_tr, n_classes, margin)
-    train_loader = MultiTaskLoader(_dataset(x_tr, y_tr), batch_size, shuffle=True, seed=seed)
+    tasks = make_tasks(y_tr, n_classes, margin, unlabeled=x_unlabeled is not None)
+    x_fit, y_fit = x_tr, np.asarray(y_tr)
+    if x_unlabeled is not None:
+        x_fit = np.concatenate([x_tr, np.asarray(x_unlabeled, dtype=x_tr.dtype)])
+        y_fit = np.concatenate([y_fit, np.full(len(x_unlabeled), UNLABELED, dtype=np.int64)])
+    train_loader = MultiTaskLoader(_dataset(x_fit, y_fit), batch_size, shuffle=True, seed=seed)
     loader = augment_training_loader(train_loader, augmentation, sfreq=sfreq, seed=seed,
                                      channel_sd=channel_sd(x_tr) if augmentation else None)
     val_loader = None
@@ -162,4 +180,7 @@ def fit_network(
 
 
 def _accuracy(logits: Tensor, y: Tensor) -> float:
-    return float((logits.argmax(dim=1) == y.long()).double().mean())
+    """Accuracy over the labelled rows (labels >= 0; NaN without any)."""
+    hit = (logits.argmax(dim=1) == y.long()).double()
+    labelled = y >= 0
+    return float(hit.mean() if bool(labelled.all()) else hit[labelled].mean())
