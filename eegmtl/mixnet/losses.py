@@ -319,7 +319,7 @@ class LabeledOnly(nn.Module):
         self.loss = loss
 
     def forward(self, output: Tensor, target: Tensor) -> Tensor:
-        labels = _check_labels(target, output.shape[0])
+        labels = _check_labels(target, output.shape[0]).to(output.device)
         keep = labels >= 0
         if bool(keep.all()):
             return self.loss(output, target)

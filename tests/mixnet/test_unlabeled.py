@@ -163,3 +163,18 @@ def test_harness_hands_over_the_trials_outside_training_without_labels(protocol)
     run_protocol(protocol, {"Spy": _UnlabeledSpy()}, subjects=[2], data=(X, y, meta),
                  folds=[1], progress=False)
     assert _UnlabeledSpy.seen == [None]  # not asked for: none given
+
+
+@pytest.mark.cuda
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_unlabelled_trials_on_cuda():
+    """The label masks follow the batch to the GPU; the fit trains and predicts there."""
+    X_u, _ = tiny_epochs(40, seed=3)
+    X, y = tiny_epochs(60)
+    est = MixNetClassifier(max_epochs=2, patience=None, random_state=0, device="cuda",
+                           batch_size=16).fit(X[::2][:24], y[::2][:24], X_val=X[1::2],
+                                              y_val=y[1::2], X_unlabeled=X_u)
+    assert next(est.model_.parameters()).is_cuda
+    assert len(est.weights_history_) == 2 * 4
+    assert np.isfinite(est.history_["train_loss"]).all()
+    assert est.predict(X[1::2]).shape == (30,)
