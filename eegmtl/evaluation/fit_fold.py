@@ -62,13 +62,18 @@ def set_random_state(est: Any, value: int) -> Any:
     return est
 
 
-def accepts_validation(est: Any) -> bool:
-    """Whether ``est.fit`` takes a validation fold (``X_val``, ``y_val``)."""
+def _fit_takes(est: Any, *names: str) -> bool:
+    """Whether ``est.fit`` has every parameter in ``names``."""
     try:
         params = inspect.signature(est.fit).parameters
     except (TypeError, ValueError):
         return False
-    return "X_val" in params and "y_val" in params
+    return all(n in params for n in names)
+
+
+def accepts_validation(est: Any) -> bool:
+    """Whether ``est.fit`` takes a validation fold (``X_val``, ``y_val``)."""
+    return _fit_takes(est, "X_val", "y_val")
 
 
 def unlabeled_rows(est: Any, split: Split) -> np.ndarray | None:
@@ -78,11 +83,7 @@ def unlabeled_rows(est: Any, split: Split) -> np.ndarray | None:
     params = est.get_params(deep=False) if hasattr(est, "get_params") else {}
     if params.get("unlabeled_trials") != "transductive":
         return None
-    try:
-        takes = "X_unlabeled" in inspect.signature(est.fit).parameters
-    except (TypeError, ValueError):
-        takes = False
-    if not takes:
+    if not _fit_takes(est, "X_unlabeled"):
         raise TypeError(f"{type(est).__name__} has unlabeled_trials='transductive' but its fit "
                         "takes no X_unlabeled.")
     return np.concatenate([split.val, split.test])

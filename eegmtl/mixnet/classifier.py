@@ -326,7 +326,8 @@ class MixNetClassifier(ClassifierMixin, BaseEstimator):
             Trials without labels (same channels, length and units as ``X``), e.g. the test
             sessions' trials in a transductive setting: shuffled into the training batches,
             they train the reconstruction task only (the triplet and classification losses
-            skip them); the CSP is not fitted on them.
+            skip them); the CSP is not fitted on them. Augmentation transforms them too
+            (segmentation-and-recombination mixes unlabelled trials among themselves only).
         resume : bool, default False
             Continue from ``checkpoint_dir/last.pt`` if it exists (same data and parameters,
             e.g. after an interruption, or with a larger ``max_epochs``). Other data or settings
