@@ -50,6 +50,7 @@ __all__ = [
     "augmentation_n_copies",
     "channel_sd",
     "make_transforms",
+    "transform_generators",
 ]
 
 #: name -> (braindecode class, default keyword arguments). ``mask_len_s`` (seconds) is converted
@@ -159,6 +160,17 @@ def make_transforms(spec: Spec, *, sfreq: float, random_state: int | None = None
     return transforms
 
 
+def transform_generators(transforms: Sequence[Any] | None) -> list[Any]:
+    """The numpy ``RandomState`` generators (``rng``, as braindecode's transforms hold them) of
+    ``transforms`` and their sub-transforms, in a fixed order: what a checkpoint saves so that
+    a resumed fit draws the same augmentations."""
+    out = []
+    for t in transforms or ():
+        mods = t.modules() if hasattr(t, "modules") else [t]
+        out.extend(m.rng for m in mods if hasattr(getattr(m, "rng", None), "get_state"))
+    return out
+
+
 class BatchAugmenter:
     """Callable ``(X, y) -> (X', y')`` applying braindecode transforms to one training batch.
 
@@ -228,6 +240,17 @@ class AugmentedLoader:
     def set_epoch(self, epoch: int) -> None:
         if hasattr(self.loader, "set_epoch"):
             self.loader.set_epoch(epoch)
+
+    def state_dict(self) -> dict[str, Any]:
+        """The transforms' random states (:func:`transform_generators`), for exact resume."""
+        gens = transform_generators(getattr(self.augmenter, "transforms", ()))
+        return {"generators": [g.get_state() for g in gens]}
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        """Restore :meth:`state_dict`."""
+        gens = transform_generators(getattr(self.augmenter, "transforms", ()))
+        for gen, st in zip(gens, state.get("generators", [])):
+            gen.set_state(st)
 
     def __iter__(self) -> Iterator[tuple[Tensor, dict[str, Tensor]]]:
         for x, targets in self.loader:

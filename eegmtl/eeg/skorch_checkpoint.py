@@ -24,6 +24,7 @@ from typing import Any
 
 from skorch.callbacks import Callback
 
+from eegmtl.eeg.augmentation import transform_generators
 from eegmtl.mtl.checkpoint import (
     CheckpointMismatchError,
     check_fingerprint,
@@ -45,16 +46,6 @@ def _early_stopping(net: Any) -> Any:
         if isinstance(cb, EarlyStopping):
             return cb
     return None
-
-
-def _generators(transforms: Sequence[Any] | None) -> list[Any]:
-    """The numpy ``RandomState`` generators (``rng``, as braindecode's transforms hold them) of
-    the transforms and their sub-transforms, in a fixed order."""
-    out = []
-    for t in transforms or ():
-        mods = t.modules() if hasattr(t, "modules") else [t]
-        out.extend(m.rng for m in mods if hasattr(getattr(m, "rng", None), "get_state"))
-    return out
 
 
 class EpochCheckpoint(Callback):
@@ -99,7 +90,8 @@ class EpochCheckpoint(Callback):
         if es is not None and self.restore.get("early_stopping") is not None:
             for k, v in self.restore["early_stopping"].items():
                 setattr(es, k, v)
-        for gen, st in zip(_generators(self.transforms), self.restore.get("augmentation", [])):
+        saved = self.restore.get("augmentation", [])
+        for gen, st in zip(transform_generators(self.transforms), saved):
             gen.set_state(st)
         self._elapsed_before = float(self.restore.get("elapsed", 0.0))
         set_rng_state(self.restore["rng"])  # last: nothing may draw after it
@@ -118,7 +110,7 @@ class EpochCheckpoint(Callback):
             "epoch": len(net.history),
             "early_stopping": None if es is None else {
                 k: copy.deepcopy(getattr(es, k)) for k in _ES_STATE if hasattr(es, k)},
-            "augmentation": [g.get_state() for g in _generators(self.transforms)],
+            "augmentation": [g.get_state() for g in transform_generators(self.transforms)],
             "rng": get_rng_state(),
             "elapsed": self._elapsed_before + now - self._t0,
             "fingerprint": self.fingerprint,

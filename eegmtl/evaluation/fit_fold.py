@@ -7,8 +7,10 @@ validation and test trials without labels for ``unlabeled_trials="transductive"`
 :func:`unlabeled_rows`), scores the test rows with :mod:`eegmtl.evaluation.scoring` and returns
 one record of the EEG record schema (:mod:`eegmtl.evaluation.records`). With a
 ``checkpoint_dir`` in the runner's settings, estimators that write epoch checkpoints (the
-braindecode baselines) get a folder per fit there and resume an interrupted fit exactly; the
-record's ``time`` then counts the training time carried over.
+braindecode baselines and the MixNet family) get a folder per fit there, written at most every
+:data:`CHECKPOINT_EVERY_S` seconds unless the estimator sets its own ``checkpoint_every_s``, and
+resume an interrupted fit exactly; the record's ``time`` then counts the training time carried
+over.
 :func:`eegmtl.evaluation.runner.run_protocol` builds the tasks and runs them in joblib workers.
 """
 
@@ -39,11 +41,14 @@ from eegmtl.evaluation.scoring import (
 from eegmtl.evaluation.splitters import Split
 from eegmtl.parallel import keep_worker_alive, pinned_threads
 
-__all__ = ["TEST_SESSION_LABEL", "accepts_validation", "fit_seed", "set_random_state",
-           "unlabeled_rows"]
+__all__ = ["CHECKPOINT_EVERY_S", "TEST_SESSION_LABEL", "accepts_validation", "fit_seed",
+           "set_random_state", "unlabeled_rows"]
 
 #: MOABB-style name of the test sessions 4–5 (MOABB calls 2b's sessions 0train … 4test)
 TEST_SESSION_LABEL = "3test+4test"
+#: seconds between two epoch checkpoints of a fit the runner checkpoints (at most one write per
+#: interval: an interrupted fit loses less than this much training)
+CHECKPOINT_EVERY_S = 30.0
 
 
 def fit_seed(seed: int, subject: int, fold: int) -> int:
@@ -128,7 +133,8 @@ class _Task:
 
 def _checkpointable(est: Any) -> bool:
     """Estimators that write throttled epoch checkpoints (``checkpoint_dir`` and
-    ``checkpoint_every_s`` parameters, ``fit(..., resume=...)``): the braindecode baselines."""
+    ``checkpoint_every_s`` parameters, ``fit(..., resume=...)``): the braindecode baselines and
+    :class:`~eegmtl.mixnet.MixNetClassifier`."""
     params = est.get_params(deep=False) if hasattr(est, "get_params") else {}
     if "checkpoint_dir" not in params or "checkpoint_every_s" not in params:
         return False
@@ -178,8 +184,11 @@ def _run_task(
     if rows is not None:  # trials only: their labels never leave this function
         fit_kwargs["X_unlabeled"] = X[rows]
     if common.get("checkpoint_dir") and _checkpointable(est):  # an interrupted fit resumes
-        est.set_params(checkpoint_dir=str(Path(common["checkpoint_dir"]) / stem))
-        fit_kwargs["resume"] = True
+        folder = Path(common["checkpoint_dir"]) / stem
+        est.set_params(checkpoint_dir=str(folder))
+        if est.get_params(deep=False)["checkpoint_every_s"] is None:  # not after every epoch
+            est.set_params(checkpoint_every_s=CHECKPOINT_EVERY_S)
+        fit_kwargs["resume"] = folder.is_dir() and any(folder.iterdir())  # an earlier attempt
     t0 = time.perf_counter()
     with pinned_threads(common.get("torch_threads")):  # torch + BLAS threads, restored after
         if len(sp.val) and accepts_validation(est):

@@ -181,7 +181,8 @@ def run_protocol(
         ``alignment`` (absent for ``"none"``, so earlier records keep their hashes).
     checkpoint_dir : path, optional
         Epoch checkpoints of the fits in progress, one folder per fit (estimators with
-        throttled epoch checkpoints: the braindecode baselines). A fit interrupted by a crash
+        throttled epoch checkpoints: the braindecode baselines and the MixNet family;
+        :data:`eegmtl.evaluation.fit_fold.CHECKPOINT_EVERY_S`). A fit interrupted by a crash
         or a kill continues from its last checkpoint when the run is started again, with the
         result of an uninterrupted fit; a folder is deleted once its record is written.
         Not part of the config hash.

@@ -120,7 +120,8 @@ def add_arguments(parser: argparse.ArgumentParser, protocol: str = "subject_depe
                    help="save per-fit test predictions (label and probabilities per trial) "
                         "as CSV")
     p.add_argument("--checkpoint-dir", type=Path, default=None,
-                   help="epoch checkpoints of the fits in progress (braindecode baselines), so "
+                   help="epoch checkpoints of the fits in progress (braindecode baselines, "
+                        "MixNet family), so "
                         "that a rerun continues an interrupted fit exactly; default "
                         "~/.cache/eegmtl/eeg_fits ($EEGMTL_CACHE_DIR/eeg_fits)")
     p.add_argument("--no-fit-checkpoints", action="store_true",

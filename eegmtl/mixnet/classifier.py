@@ -105,6 +105,8 @@ class MixNetClassifier(ClassifierMixin, BaseEstimator):
     checkpoint_dir : path or None, default None
         ``last.pt`` (atomic, every epoch) and ``estimator.json`` (seed, data fingerprint) go
         there; ``fit(..., resume=True)`` continues an interrupted fit of the same data.
+    checkpoint_every_s : float or None, default None
+        Write ``last.pt`` at most once per this many seconds (``None``: every epoch).
     random_state : int, RandomState or None, default None
         Seeds the validation split, the initialisation and the batch order.
     device : str, default "auto"
@@ -168,6 +170,8 @@ class MixNetClassifier(ClassifierMixin, BaseEstimator):
     n_times_in_, n_channels_in_ : int
         Shape of the epochs seen by ``fit`` (prediction data must match).
     n_epochs_trained_, best_epoch_ : int
+    resumed_epochs_, resumed_seconds_ : int, float
+        Epochs (and their training seconds) a ``resume=True`` fit took from its checkpoint.
     history_ : pandas.DataFrame
         One row per epoch: per-task train/val losses, weights, lr, validation accuracy, time.
     weights_history_ : pandas.DataFrame
@@ -235,6 +239,7 @@ class MixNetClassifier(ClassifierMixin, BaseEstimator):
         validation_size: float | None = 0.2,
         interleaved_validation: bool = True,
         checkpoint_dir: str | Path | None = None,
+        checkpoint_every_s: float | None = None,
         random_state: Any = None,
         device: str = "auto",
         verbose: bool | int = False,
@@ -279,6 +284,7 @@ class MixNetClassifier(ClassifierMixin, BaseEstimator):
         self.validation_size = validation_size
         self.interleaved_validation = interleaved_validation
         self.checkpoint_dir = checkpoint_dir
+        self.checkpoint_every_s = checkpoint_every_s
         self.random_state = random_state
         self.device = device
         self.verbose = verbose

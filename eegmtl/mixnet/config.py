@@ -30,7 +30,8 @@ LATER_PARAMS: tuple[str, ...] = (
 #: accepted values of ``MixNetClassifier(unlabeled_trials=...)`` besides ``None``
 UNLABELED_TRIALS: tuple[str, ...] = ("transductive",)
 #: Parameters that say how a fit runs, not what it learns; never part of recorded settings.
-RUN_PARAMS: tuple[str, ...] = ("random_state", "verbose", "device", "checkpoint_dir")
+RUN_PARAMS: tuple[str, ...] = ("random_state", "verbose", "device", "checkpoint_dir",
+                               "checkpoint_every_s")
 
 def resolve_mtl(mtl: str | Mapping[str, Any] | None) -> dict[str, Any]:
     """Resolve an MTL method to ``{"weighting", "aggregator", "flat", ...params}``.

@@ -71,8 +71,8 @@ def train_network(
     resume: bool,
 ) -> None:
     """Train MixNet on the network inputs; sets ``model_``, ``model_kwargs_``, ``device_``,
-    ``n_epochs_trained_``, ``best_epoch_``, ``best_weights_``, ``history_``,
-    ``weights_history_`` and ``step_config_``."""
+    ``n_epochs_trained_``, ``resumed_epochs_``, ``resumed_seconds_``, ``best_epoch_``,
+    ``best_weights_``, ``history_``, ``weights_history_`` and ``step_config_``."""
     model, trainer, est.model_kwargs_ = fit_network(
         x_tr, y_tr, x_va, y_va, n_classes=len(est.classes_), method=cfg["method"],
         latent_dim=cfg["latent_dim"], margin=cfg["margin"], warmup=cfg["warmup"],
@@ -81,6 +81,7 @@ def train_network(
         patience=est.patience, monitor=est.monitor,
         interleaved_validation=est.interleaved_validation, loss_weights=est.loss_weights,
         checkpoint_dir=est.checkpoint_dir, resume=resume, progress=bool(est.verbose),
+        checkpoint_every_s=est.checkpoint_every_s,
         seed=est.seed_, device=est.device, augmentation=est.augmentation,
         backbone=est.backbone, backbone_kwargs=est.backbone_kwargs,
         architecture=est.architecture,
@@ -90,6 +91,8 @@ def train_network(
     est.model_ = model
     est.device_ = str(trainer.device)
     est.n_epochs_trained_ = int(trainer.n_epochs_trained_)
+    est.resumed_epochs_ = int(trainer.resumed_epochs_)
+    est.resumed_seconds_ = float(trainer.resumed_seconds_)
     est.best_epoch_ = None if trainer.best_epoch_ is None else int(trainer.best_epoch_)
     est.best_weights_ = trainer.best_weights_
     est.history_ = trainer.history_frame("epoch")

@@ -34,7 +34,8 @@ __all__ = [
 _UNITS = {"auto": "auto", "uv": "uV", "µv": "uV", "μv": "uV", "mv": "mV", "v": "V"}
 #: Parameters that may change between an interrupted fit and its resumption (``random_state``
 #: is checked through the recorded seed).
-_RESUMABLE = ("max_epochs", "verbose", "device", "checkpoint_dir", "random_state")
+_RESUMABLE = ("max_epochs", "verbose", "device", "checkpoint_dir", "checkpoint_every_s",
+              "random_state")
 #: parameters left out of the settings hash while at their default ``None``, so that the
 #: checkpoints of fits made before these parameters existed still resume
 _HASHED_IF_SET = ("architecture", "architecture_kwargs", "optimizer", "weight_decay", "betas",

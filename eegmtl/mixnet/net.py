@@ -108,6 +108,7 @@ def fit_network(
     max_epochs: int = 200, patience: int | None = 20, monitor: str = "val_loss",
     interleaved_validation: bool = True, loss_weights: Sequence[float] | None = None,
     checkpoint_dir: str | Path | None = None, resume: bool = False, progress: bool = False,
+    checkpoint_every_s: float | None = None,
     seed: int = 0, device: str = "auto", augmentation: Any = None,
     backbone: str | None = None, backbone_kwargs: Mapping[str, Any] | None = None,
     architecture: str | None = None, architecture_kwargs: Mapping[str, Any] | None = None,
@@ -124,7 +125,7 @@ def fit_network(
     ``architecture_kwargs``) replaces hard parameter sharing by that MTL architecture of encoder
     copies (:func:`eegmtl.mixnet.backbone.build_network`). ``optimizer``, ``weight_decay``,
     ``betas``, ``scheduler`` (``"plateau"``: MixNet's ReduceLROnPlateau; ``None``: a
-    constant learning rate) and ``ema_decay`` (weight averaging) go to the
+    constant learning rate), ``ema_decay`` (weight averaging) and ``checkpoint_every_s`` go to the
     :class:`~eegmtl.mtl.trainer.Trainer`. ``x_unlabeled`` ``(n_u, C, T)``: trials without labels
     shuffled into the training batches, where they train the reconstruction task only (their
     rows are skipped by the triplet and classification losses); an epoch then covers
@@ -172,7 +173,8 @@ def fit_network(
         patience=patience if has_val else None, monitor=monitor if has_val else "train_loss",
         interleaved_validation=bool(interleaved_validation) and has_val,
         eval_forward_batch=_EVAL_FORWARD_CPU if select_device(device).type == "cpu" else None,
-        checkpoint_dir=checkpoint_dir, progress=progress, seed=seed, device=device,
+        checkpoint_dir=checkpoint_dir, checkpoint_every_s=checkpoint_every_s, progress=progress,
+        seed=seed, device=device,
     )
     trainer.fit(loader, val_loader, resume=resume)
     model.eval()

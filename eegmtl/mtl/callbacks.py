@@ -35,6 +35,7 @@ mini-batches with conflicting task gradients; Phan et al., F-MTL, ICCV 2025, Fig
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -335,14 +336,38 @@ class EarlyStopping(Callback):
 
 
 class Checkpoint(Callback):
-    """Writes the whole training state atomically to ``path`` after every epoch
-    (:meth:`Trainer.save_checkpoint`); ``fit(..., resume=True)`` continues from it."""
+    """Writes the whole training state atomically to ``path`` after an epoch
+    (:meth:`Trainer.save_checkpoint`), after every epoch or, with ``every_s``, once at least
+    that many seconds have passed since the last write; ``fit(..., resume=True)`` continues
+    from it. The training loader's ``state_dict()`` (e.g. the random states of an
+    :class:`~eegmtl.eeg.augmentation.AugmentedLoader`'s transforms) is saved with it and
+    restored on resume."""
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, every_s: float | None = None) -> None:
         self.path = Path(path)
+        self.every_s = every_s
+        self._loader: Any = None
+        self._restore: Mapping[str, Any] | None = None
+        self._last = 0.0
+
+    def on_fit_begin(self, trainer: Trainer, train_loader: Any, val_loader: Any) -> None:
+        self._loader, self._last = train_loader, time.monotonic()
+        if self._restore is not None and hasattr(train_loader, "load_state_dict"):
+            train_loader.load_state_dict(self._restore)
+        self._restore = None
 
     def on_epoch_saved(self, trainer: Trainer, epoch: int) -> None:
+        if self.every_s and time.monotonic() - self._last < self.every_s:
+            return
         trainer.save_checkpoint(self.path)
+        self._last = time.monotonic()
+
+    def state_dict(self) -> dict[str, Any]:
+        has = hasattr(self._loader, "state_dict")
+        return {"train_loader": self._loader.state_dict()} if has else {}
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        self._restore = state.get("train_loader")
 
 
 class ProgressBar(Callback):
@@ -370,6 +395,7 @@ def default_callbacks(
     *, interleaved: bool, interleaved_batch_size: int | None, seed: int | None,
     patience: int | None, progress: bool, checkpoint_path: Path | None,
     extra: Sequence[Callback] = (), ema_decay: float | None = None,
+    checkpoint_every_s: float | None = None,
 ) -> list[Callback]:
     """The trainer's callbacks in call order: user callbacks that add epoch keys first.
 
@@ -386,7 +412,7 @@ def default_callbacks(
     if patience is not None:
         cbs.append(EarlyStopping(patience))
     if checkpoint_path is not None:
-        cbs.append(Checkpoint(checkpoint_path))
+        cbs.append(Checkpoint(checkpoint_path, checkpoint_every_s))
     if progress:
         cbs.append(ProgressBar())
     return cbs

@@ -97,6 +97,8 @@ class Trainer:
         samples (losses still per loader batch; :mod:`eegmtl.mtl.evaluate`).
     checkpoint_dir : path or None
         Where ``last.pt`` is written atomically after every epoch.
+    checkpoint_every_s : float or None, default None
+        Write ``last.pt`` only once this many seconds have passed since the last write.
     progress : bool, default True
         tqdm bar over the epochs.
     seed : int or None, default None
@@ -175,6 +177,7 @@ class Trainer:
         gradient_mode: str = "auto",
         autocast: str | None = None,
         checkpoint_dir: str | Path | None = None,
+        checkpoint_every_s: float | None = None,
         progress: bool = True,
         seed: int | None = None,
         device: str | torch.device | None = None,
@@ -210,6 +213,7 @@ class Trainer:
         self.interleaved_batch_size = interleaved_batch_size
         self.eval_forward_batch = eval_forward_batch
         self.checkpoint_dir = None if checkpoint_dir is None else Path(checkpoint_dir)
+        self.checkpoint_every_s = checkpoint_every_s
         self.progress = bool(progress)
         self.seed = seed
         self.log_steps = bool(log_steps)
@@ -350,7 +354,7 @@ class Trainer:
             interleaved=self.interleaved_validation, interleaved_batch_size=(
                 self.interleaved_batch_size), seed=self.seed, patience=self.patience,
             progress=self.progress, checkpoint_path=ckpt, extra=self.extra_callbacks,
-            ema_decay=self.ema_decay,
+            ema_decay=self.ema_decay, checkpoint_every_s=self.checkpoint_every_s,
         )
         self._callback_states = []
         self.fingerprint_ = trainer_fingerprint(self, train_loader, self.fingerprint)
@@ -362,6 +366,9 @@ class Trainer:
         #: epochs restored from the checkpoint (0 for a fresh fit); their records, wall times
         #: included, are the first ``resumed_epochs_`` entries of ``history["epochs"]``
         self.resumed_epochs_ = int(self.epoch_)
+        #: their training time in seconds (the sum of those records' ``time``)
+        self.resumed_seconds_ = float(sum(
+            r.get("time", 0.0) for r in self.history["epochs"][:self.resumed_epochs_]))
         for cb, state in zip(self.callbacks, self._callback_states):
             cb.load_state_dict(state)
 
