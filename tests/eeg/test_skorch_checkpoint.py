@@ -3,6 +3,7 @@ estimator and through the fold runner; other data or settings are refused."""
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -14,6 +15,9 @@ pytest.importorskip("braindecode")
 from eegmtl.eeg import deep_baselines as db  # noqa: E402
 from eegmtl.eeg import skorch_checkpoint as sc  # noqa: E402
 from eegmtl.mtl.checkpoint import CheckpointMismatchError  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).parents[1] / "evaluation"))
+from evaluation_synth import check_runner_resumes  # noqa: E402
 
 SR = {"transforms": ["segment_recombine"], "n_augmentation": 1}
 
@@ -114,8 +118,6 @@ def test_resume_refuses_other_data_or_settings(tmp_path: Path,
 
 def test_runner_resumes_an_interrupted_fit_and_cleans_up(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from eegmtl.evaluation.runner import run_protocol
-
     rng = np.random.default_rng(0)
     y = np.tile(np.repeat([0, 1], 12), 5)  # one subject, 5 sessions of 24 trials (1-3 train)
     meta = pd.DataFrame({"subject": 1, "session": np.repeat([1, 2, 3, 4, 5], 24), "run": 0})
@@ -125,15 +127,4 @@ def test_runner_resumes_an_interrupted_fit_and_cleans_up(
           "checkpoint_every_s": 0.0}
     args = dict(protocol="sd", methods=["EEGNet[val]"], subjects=[1], data=(X, y, meta),
                 folds=[1], progress=False, method_params={"EEGNet[val]": kw})
-    ref = run_protocol(**args, results_path=tmp_path / "ref.csv")
-    ckpt = tmp_path / "ckpt"
-    with monkeypatch.context() as m:
-        _crash_after(m, 2)
-        with pytest.raises(_Crash):
-            run_protocol(**args, results_path=tmp_path / "run.csv", checkpoint_dir=ckpt)
-    assert len(list(ckpt.glob("*/last.pt"))) == 1
-    out = run_protocol(**args, results_path=tmp_path / "run.csv", checkpoint_dir=ckpt)
-    cols = ["pipeline", "subject", "fold", "accuracy", "roc_auc", "val_accuracy",
-            "n_epochs_trained", "config_hash"]
-    pd.testing.assert_frame_equal(out[cols], ref[cols])
-    assert list(ckpt.iterdir()) == []  # the record is written: its checkpoint is gone
+    check_runner_resumes(args, tmp_path, monkeypatch, _crash_after)

@@ -104,3 +104,27 @@ class DyingClassifier(CountingClassifier):
         if os.getpid() != self.parent_pid:
             os.kill(os.getpid(), signal.SIGKILL)
         return super().fit(X, y, X_val, y_val)
+
+
+def check_runner_resumes(args: dict, tmp_path, monkeypatch, crash_after) -> pd.DataFrame:
+    """Run ``run_protocol(**args)`` uninterrupted, then with epoch checkpoints and
+    ``crash_after(monkeypatch, 2)`` in effect (the fit raises a ``RuntimeError`` "killed after
+    epoch 2" once that epoch's checkpoint is written), then again: the resumed record equals
+    the uninterrupted one and its checkpoint folder is removed. Returns the resumed records."""
+    import pytest
+
+    from eegmtl.evaluation.runner import run_protocol
+
+    ref = run_protocol(**args, results_path=tmp_path / "ref.csv")
+    ckpt = tmp_path / "ckpt"
+    with monkeypatch.context() as m:
+        crash_after(m, 2)
+        with pytest.raises(RuntimeError, match="killed after epoch 2"):
+            run_protocol(**args, results_path=tmp_path / "run.csv", checkpoint_dir=ckpt)
+    assert len(list(ckpt.glob("*/last.pt"))) == 1
+    out = run_protocol(**args, results_path=tmp_path / "run.csv", checkpoint_dir=ckpt)
+    cols = ["pipeline", "subject", "fold", "accuracy", "roc_auc", "val_accuracy",
+            "n_epochs_trained", "config_hash"]
+    pd.testing.assert_frame_equal(out[cols], ref[cols])
+    assert list(ckpt.iterdir()) == []  # the record is written: its checkpoint is gone
+    return out

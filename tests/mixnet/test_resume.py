@@ -16,7 +16,7 @@ from eegmtl import MixNetClassifier
 from eegmtl.mtl import callbacks
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "evaluation"))
-from evaluation_synth import synthetic_data, tiny_epochs  # noqa: E402
+from evaluation_synth import check_runner_resumes, synthetic_data, tiny_epochs  # noqa: E402
 
 AUG = {"transforms": ["segment_recombine", "gaussian_noise"], "n_augmentation": 1}
 
@@ -77,26 +77,12 @@ def test_checkpoint_writes_are_throttled(tmp_path: Path) -> None:
 
 def test_runner_resumes_an_interrupted_mixnet_fit_and_cleans_up(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from eegmtl.evaluation.runner import run_protocol
-
     X, y, meta = synthetic_data(n_times=1000)
-    X = 10.0 * X  # µV
     est = _est(max_epochs=3, checkpoint_every_s=0.0, unlabeled_trials="transductive")
-    args = dict(protocol="sd", methods={"MixNet+aug": est}, subjects=[2], data=(X, y, meta),
-                folds=[1], progress=False)
-    ref = run_protocol(**args, results_path=tmp_path / "ref.csv")
-    ckpt = tmp_path / "ckpt"
-    with monkeypatch.context() as m:
-        _crash_after(m, 2)
-        with pytest.raises(_Crash):
-            run_protocol(**args, results_path=tmp_path / "run.csv", checkpoint_dir=ckpt)
-    assert len(list(ckpt.glob("*/last.pt"))) == 1
-    out = run_protocol(**args, results_path=tmp_path / "run.csv", checkpoint_dir=ckpt)
-    cols = ["pipeline", "subject", "fold", "accuracy", "roc_auc", "val_accuracy",
-            "n_epochs_trained", "config_hash"]
-    pd.testing.assert_frame_equal(out[cols], ref[cols])
+    args = dict(protocol="sd", methods={"MixNet+aug": est}, subjects=[2],
+                data=(10.0 * X, y, meta), folds=[1], progress=False)  # µV
+    out = check_runner_resumes(args, tmp_path, monkeypatch, _crash_after)
     assert out["time"].iloc[0] > 0
-    assert list(ckpt.iterdir()) == []  # the record is written: its checkpoint is gone
 
 
 def test_runner_throttles_the_checkpoints_of_estimators_without_a_setting(
