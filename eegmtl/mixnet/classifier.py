@@ -103,10 +103,11 @@ class MixNetClassifier(ClassifierMixin, BaseEstimator):
     interleaved_validation : bool, default True
         MixNet's interleaved validation (one val batch after every step; needed by blending).
     checkpoint_dir : path or None, default None
-        ``last.pt`` (atomic, every epoch) and ``estimator.json`` (seed, data fingerprint) go
-        there; ``fit(..., resume=True)`` continues an interrupted fit of the same data.
+        ``last.pt`` (atomic, after an epoch; with the augmentation's random states) and
+        ``estimator.json`` (seed, data fingerprint) go there; ``fit(..., resume=True)``
+        continues an interrupted fit of the same data exactly.
     checkpoint_every_s : float or None, default None
-        Write ``last.pt`` at most once per this many seconds (``None``: every epoch).
+        Write ``last.pt`` at most once per this many seconds (``None``: after every epoch).
     random_state : int, RandomState or None, default None
         Seeds the validation split, the initialisation and the batch order.
     device : str, default "auto"
