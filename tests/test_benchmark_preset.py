@@ -261,3 +261,29 @@ def test_cpu_fill_pipelines_are_registered_and_left_out_of_the_gpu_lane():
     assert set(names) <= set(available_methods())
     assert benchmark.select_methods(None, ["CSP+LDA", "FBCSP+SVM", "TS+SVM", *names])
     assert "full_cpu_fill.sh --list" in (root / ".ci" / "gpu").read_text()
+
+
+@pytest.mark.parametrize("extra, expected", [
+    ([], "cache"), (["--checkpoint-dir", "CKPT"], "CKPT"), (["--no-fit-checkpoints"], None)])
+def test_benchmark_fits_write_epoch_checkpoints_where_asked(tmp_path, monkeypatch, extra,
+                                                            expected):
+    """Like the protocol scripts, the benchmark hands its fits an epoch-checkpoint folder (the
+    cache's ``eeg_fits`` by default), so that stopping it loses no fit in progress."""
+    import eegmtl.evaluation.runner as runner
+
+    real, seen = runner.run_protocol, []
+
+    def spy(*args, **kwargs):
+        seen.append(kwargs.get("checkpoint_dir"))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(runner, "run_protocol", spy)
+    monkeypatch.setenv("EEGMTL_CACHE_DIR", str(tmp_path / "cache"))
+    extra = [str(tmp_path / e) if e == "CKPT" else e for e in extra]
+    argv = ["benchmark", "--preset", "tiny", "--synthetic", "--n-jobs", "1", "--no-progress",
+            "--results", str(tmp_path), "--methods", "CSP+LDA", "--alignment", "none",
+            "--protocols", "sd", *extra]
+    assert cli.main(argv) == 0
+    want = {"cache": tmp_path / "cache" / "eeg_fits", "CKPT": tmp_path / "CKPT",
+            None: None}[expected]
+    assert seen and all(s == want for s in seen)

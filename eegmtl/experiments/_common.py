@@ -188,6 +188,27 @@ def command_line(args: argparse.Namespace) -> str:
     return command
 
 
+def add_checkpoint_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--checkpoint-dir`` / ``--no-fit-checkpoints`` (read by :func:`fit_checkpoint_dir`)."""
+    parser.add_argument("--checkpoint-dir", type=Path, default=None,
+                        help="epoch checkpoints of the fits in progress (braindecode baselines, "
+                             "MixNet family), so that a rerun continues an interrupted fit "
+                             "exactly; default ~/.cache/eegmtl/eeg_fits "
+                             "($EEGMTL_CACHE_DIR/eeg_fits)")
+    parser.add_argument("--no-fit-checkpoints", action="store_true",
+                        help="no epoch checkpoints: an interrupted fit starts over")
+
+
+def fit_checkpoint_dir(args: argparse.Namespace) -> Path | None:
+    """The ``checkpoint_dir`` of :func:`eegmtl.evaluation.run_protocol` for parsed
+    :func:`add_checkpoint_arguments`."""
+    from eegmtl.benchmarks._cache import cache_dir
+
+    if args.no_fit_checkpoints:
+        return None
+    return Path(args.checkpoint_dir) if args.checkpoint_dir else cache_dir(None, "eeg_fits")
+
+
 def add_parallel_arguments(parser: argparse.ArgumentParser, *, threads: bool = True) -> None:
     """``--n-jobs``, ``--backend``, ``--address`` (and ``--threads-per-worker``, stored as
     ``torch_threads``): where the fits run (:func:`eegmtl.parallel.parallel_backend`)."""

@@ -47,10 +47,12 @@ from typing import Any
 from eegmtl.config import RESULTS_DIR_HELP, results_dir
 from eegmtl.experiments._common import (
     SUMMARY_MARGIN_S,
+    add_checkpoint_arguments,
     add_scheduling_arguments,
     command_line,
     deadline_after,
     elapsed_s,
+    fit_checkpoint_dir,
     minutes,
     non_negative_int,
     parse_subjects,
@@ -120,6 +122,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     p.add_argument("--gpu-mem-per-worker", type=float, default=2.0, help="GiB (default 2)")
     add_scheduling_arguments(p, expected="by the estimate's time for its pipeline, as "
                                           "--estimate prints it")
+    add_checkpoint_arguments(p)
     p.add_argument("--shard", default=None, help=argparse.SUPPRESS)  # "i/n", set per GPU
     p.add_argument("--deadline", type=float, default=None,
                    help=argparse.SUPPRESS)  # time.time() by which to end, set per GPU
@@ -383,7 +386,8 @@ def run(args: argparse.Namespace) -> int:
             df = run_protocol(
                 data=data, n_jobs=n_jobs, progress=not args.no_progress,
                 torch_threads=threads, batch_fits=args.batch_fits, deadline=deadline,
-                batch_speedup=args.batch_speedup, expected_fit_s=expected_fit_s, **call)
+                batch_speedup=args.batch_speedup, expected_fit_s=expected_fit_s,
+                checkpoint_dir=fit_checkpoint_dir(args), **call)
             left = int(df.attrs.get("n_deferred", 0))
             deferred += left
             print(f"[{elapsed_s():7.1f} s] {st.protocol} seed {st.seed}"

@@ -25,7 +25,6 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from eegmtl.benchmarks._cache import cache_dir
 from eegmtl.config import RESULTS_DIR_HELP, results_dir
 from eegmtl.evaluation.methods import (
     available_methods,
@@ -43,11 +42,13 @@ from eegmtl.evaluation.overrides import (
     network_slot,
 )
 from eegmtl.experiments._common import (
+    add_checkpoint_arguments,
     add_parallel_arguments,
     add_scheduling_arguments,
     command_line,
     deadline_after,
     elapsed_s,
+    fit_checkpoint_dir,
     non_negative_int,
     parse_subjects,
     parse_value,
@@ -119,13 +120,7 @@ def add_arguments(parser: argparse.ArgumentParser, protocol: str = "subject_depe
     p.add_argument("--predictions-dir", type=Path, default=None,
                    help="save per-fit test predictions (label and probabilities per trial) "
                         "as CSV")
-    p.add_argument("--checkpoint-dir", type=Path, default=None,
-                   help="epoch checkpoints of the fits in progress (braindecode baselines, "
-                        "MixNet family), so "
-                        "that a rerun continues an interrupted fit exactly; default "
-                        "~/.cache/eegmtl/eeg_fits ($EEGMTL_CACHE_DIR/eeg_fits)")
-    p.add_argument("--no-fit-checkpoints", action="store_true",
-                   help="no epoch checkpoints: an interrupted fit starts over")
+    add_checkpoint_arguments(p)
     add_scheduling_arguments(p, expected="by the recorded fit times of its pipeline on this "
                                           "kind of device in --results / --estimate-from")
     p.add_argument("--estimate", action="store_true",
@@ -305,8 +300,7 @@ def run(args: argparse.Namespace) -> int:
         method_params=method_params(args, protocol), history_dir=args.history_dir,
         torch_threads=args.torch_threads, predictions_dir=args.predictions_dir,
         alignment=args.alignment, validation=args.validation,
-        checkpoint_dir=None if args.no_fit_checkpoints else (
-            args.checkpoint_dir or cache_dir(None, "eeg_fits")),
+        checkpoint_dir=fit_checkpoint_dir(args),
         batch_fits=args.batch_fits, batch_speedup=args.batch_speedup)
     limited = {}
     if args.time_limit is not None and not args.estimate:
