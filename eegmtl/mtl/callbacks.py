@@ -339,9 +339,8 @@ class Checkpoint(Callback):
     """Writes the whole training state atomically to ``path`` after an epoch
     (:meth:`Trainer.save_checkpoint`), after every epoch or, with ``every_s``, once at least
     that many seconds have passed since the last write; ``fit(..., resume=True)`` continues
-    from it. The training loader's ``state_dict()`` (e.g. the random states of an
-    :class:`~eegmtl.eeg.augmentation.AugmentedLoader`'s transforms) is saved with it and
-    restored on resume."""
+    from it. The training loader's ``state_dict()``, when it has one (e.g. the random states
+    of a loader that augments its batches), is saved with it and restored on resume."""
 
     def __init__(self, path: str | Path, every_s: float | None = None) -> None:
         self.path = Path(path)
