@@ -136,12 +136,8 @@ def _checkpointable(est: Any) -> bool:
     ``checkpoint_every_s`` parameters, ``fit(..., resume=...)``): the braindecode baselines and
     :class:`~eegmtl.mixnet.MixNetClassifier`."""
     params = est.get_params(deep=False) if hasattr(est, "get_params") else {}
-    if "checkpoint_dir" not in params or "checkpoint_every_s" not in params:
-        return False
-    try:
-        return "resume" in inspect.signature(est.fit).parameters
-    except (TypeError, ValueError):
-        return False
+    return ("checkpoint_dir" in params and "checkpoint_every_s" in params
+            and _fit_takes(est, "resume"))
 
 
 def _build(method: Any) -> Any:
