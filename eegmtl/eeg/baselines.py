@@ -192,7 +192,8 @@ def _eeg_classifier(module: Any, *, lr: float, max_epochs: int, batch_size: int,
                     n_augmentation: int = 0,
                     extra_callbacks: Sequence[tuple[str, Any]] = (), verbose: int = 0,
                     **module_kwargs: Any) -> Any:
-    """The one ``braindecode.EEGClassifier`` recipe of every deep baseline.
+    """The one ``braindecode.EEGClassifier`` recipe of every deep baseline (as
+    :class:`~eegmtl.eeg.skorch_net.InterruptibleEEGClassifier`: Ctrl-C stops the run).
 
     ``train_split="internal"``: a stratified 20 % validation split of the training trials;
     otherwise any skorch ``train_split`` (e.g. ``predefined_split`` of a validation fold).
@@ -209,11 +210,11 @@ def _eeg_classifier(module: Any, *, lr: float, max_epochs: int, batch_size: int,
 
     import_braindecode()
     import torch
-    from braindecode import EEGClassifier
     from skorch.callbacks import EarlyStopping
     from skorch.dataset import ValidSplit
 
     from eegmtl.eeg.skorch_callbacks import CudnnAutotune
+    from eegmtl.eeg.skorch_net import InterruptibleEEGClassifier
     from eegmtl.mtl.runtime import select_device
 
     optimizers = {"adamw": torch.optim.AdamW, "adam": torch.optim.Adam}
@@ -235,7 +236,7 @@ def _eeg_classifier(module: Any, *, lr: float, max_epochs: int, batch_size: int,
         iterator = {"iterator_train": AugmentedDataLoader,
                     "iterator_train__transforms": list(transforms),
                     "iterator_train__n_augmentation": int(n_augmentation)}
-    return EEGClassifier(
+    return InterruptibleEEGClassifier(
         module,
         criterion=torch.nn.CrossEntropyLoss,
         optimizer=optimizers[optimizer],

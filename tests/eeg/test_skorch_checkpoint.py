@@ -40,14 +40,21 @@ class _Crash(RuntimeError):
     pass
 
 
-def _crash_after(monkeypatch: pytest.MonkeyPatch, epoch: int) -> None:
-    """Make the process 'die' right after the checkpoint of ``epoch`` is written."""
+class _CtrlC(KeyboardInterrupt):
+    """A Ctrl-C (skorch's ``partial_fit`` swallows :class:`KeyboardInterrupt`: its early
+    stopping stops a fit that way)."""
+
+
+def _crash_after(monkeypatch: pytest.MonkeyPatch, epoch: int,
+                 error: type[BaseException] = _Crash) -> None:
+    """Make the process 'die' (or the user press Ctrl-C) right after the checkpoint of
+    ``epoch`` is written."""
     orig = sc.EpochCheckpoint.on_epoch_end
 
     def crash(self: sc.EpochCheckpoint, net: object, **kw: object) -> None:
         orig(self, net, **kw)
         if len(net.history) == epoch:  # type: ignore[attr-defined]
-            raise _Crash(f"killed after epoch {epoch}")
+            raise error(f"killed after epoch {epoch}")
 
     monkeypatch.setattr(sc.EpochCheckpoint, "on_epoch_end", crash)
 
@@ -90,6 +97,31 @@ def test_interrupted_fit_resumes_to_the_uninterrupted_result(
         assert torch.equal(a, b)
 
 
+def test_ctrl_c_or_sigterm_stops_the_fit_instead_of_ending_it_early(tmp_path: Path) -> None:
+    """An interruption that skorch would swallow (and the caller then score as a finished fit)
+    reaches the caller, the same exception; the checkpoint stays, so the fit resumes exactly."""
+    from eegmtl.experiments import Terminated
+
+    X, y = _data()
+    ref = _clf().fit(X, y)
+    for error in (_CtrlC, Terminated):
+        with pytest.MonkeyPatch.context() as m:
+            _crash_after(m, 2, error)
+            with pytest.raises(error, match="killed after epoch 2"):
+                _clf(checkpoint_dir=tmp_path).fit(X, y)
+        assert (tmp_path / "last.pt").is_file()
+    res = _clf(checkpoint_dir=tmp_path).fit(X, y, resume=True)
+    assert res.resumed_epochs_ == 2 and _history(res) == _history(ref)
+    assert np.array_equal(res.predict_proba(X), ref.predict_proba(X))
+
+
+def test_early_stopping_still_ends_the_fit_quietly() -> None:
+    rng = np.random.default_rng(5)  # validation noise: the best epoch is the first
+    Xv, yv = rng.standard_normal((16, 3, 500)), np.repeat(["left", "right"], 8)
+    clf = _clf(patience=2, max_epochs=12).fit(*_data(), Xv, yv)
+    assert clf.n_epochs_trained_ < 12 and not clf.net_.interrupted_
+
+
 def test_fresh_fit_ignores_and_overwrites_a_checkpoint(tmp_path: Path) -> None:
     X, y = _data()
     first = _clf(max_epochs=2, checkpoint_dir=tmp_path).fit(X, y)
@@ -116,8 +148,11 @@ def test_resume_refuses_other_data_or_settings(tmp_path: Path,
         _clf().fit(X, y, resume=True)
 
 
+@pytest.mark.parametrize("error", [_Crash, _CtrlC])
 def test_runner_resumes_an_interrupted_fit_and_cleans_up(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, error: type[BaseException]) -> None:
+    """Also a Ctrl-C in a one-process run: the interrupted fit is not recorded (its resumed
+    record equals the uninterrupted one)."""
     rng = np.random.default_rng(0)
     y = np.tile(np.repeat([0, 1], 12), 5)  # one subject, 5 sessions of 24 trials (1-3 train)
     meta = pd.DataFrame({"subject": 1, "session": np.repeat([1, 2, 3, 4, 5], 24), "run": 0})
@@ -127,4 +162,5 @@ def test_runner_resumes_an_interrupted_fit_and_cleans_up(
           "checkpoint_every_s": 0.0}
     args = dict(protocol="sd", methods=["EEGNet[val]"], subjects=[1], data=(X, y, meta),
                 folds=[1], progress=False, method_params={"EEGNet[val]": kw})
-    check_runner_resumes(args, tmp_path, monkeypatch, _crash_after)
+    check_runner_resumes(args, tmp_path, monkeypatch,
+                         lambda m, epoch: _crash_after(m, epoch, error))

@@ -108,8 +108,9 @@ class DyingClassifier(CountingClassifier):
 
 def check_runner_resumes(args: dict, tmp_path, monkeypatch, crash_after) -> pd.DataFrame:
     """Run ``run_protocol(**args)`` uninterrupted, then with epoch checkpoints and
-    ``crash_after(monkeypatch, 2)`` in effect (the fit raises a ``RuntimeError`` "killed after
-    epoch 2" once that epoch's checkpoint is written), then again: the resumed record equals
+    ``crash_after(monkeypatch, 2)`` in effect (the fit raises a ``RuntimeError`` or a
+    ``KeyboardInterrupt`` "killed after epoch 2" once that epoch's checkpoint is written), then
+    again: the resumed record equals
     the uninterrupted one and its checkpoint folder is removed. Returns the resumed records."""
     import pytest
 
@@ -119,7 +120,7 @@ def check_runner_resumes(args: dict, tmp_path, monkeypatch, crash_after) -> pd.D
     ckpt = tmp_path / "ckpt"
     with monkeypatch.context() as m:
         crash_after(m, 2)
-        with pytest.raises(RuntimeError, match="killed after epoch 2"):
+        with pytest.raises((RuntimeError, KeyboardInterrupt), match="killed after epoch 2"):
             run_protocol(**args, results_path=tmp_path / "run.csv", checkpoint_dir=ckpt)
     assert len(list(ckpt.glob("*/last.pt"))) == 1
     out = run_protocol(**args, results_path=tmp_path / "run.csv", checkpoint_dir=ckpt)
