@@ -25,14 +25,20 @@ class _Crash(RuntimeError):
     pass
 
 
-def _crash_after(monkeypatch: pytest.MonkeyPatch, n_epochs: int) -> None:
-    """Make the process 'die' right after the checkpoint step of epoch ``n_epochs``."""
+class _CtrlC(KeyboardInterrupt):
+    pass
+
+
+def _crash_after(monkeypatch: pytest.MonkeyPatch, n_epochs: int,
+                 error: type[BaseException] = _Crash) -> None:
+    """Make the process 'die' (or the user press Ctrl-C) right after the checkpoint step of
+    epoch ``n_epochs``."""
     orig = callbacks.Checkpoint.on_epoch_saved
 
     def crash(self: callbacks.Checkpoint, trainer: object, epoch: int) -> None:
         orig(self, trainer, epoch)
         if epoch + 1 == n_epochs:
-            raise _Crash(f"killed after epoch {n_epochs}")
+            raise error(f"killed after epoch {n_epochs}")
 
     monkeypatch.setattr(callbacks.Checkpoint, "on_epoch_saved", crash)
 
@@ -75,13 +81,16 @@ def test_checkpoint_writes_are_throttled(tmp_path: Path) -> None:
     assert every.resumed_epochs_ == 0 and every.resumed_seconds_ == 0.0
 
 
+@pytest.mark.parametrize("error", [_Crash, _CtrlC])
 def test_runner_resumes_an_interrupted_mixnet_fit_and_cleans_up(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, error: type[BaseException]) -> None:
+    """Also a Ctrl-C in a one-process run: the interrupted fit is not recorded."""
     X, y, meta = synthetic_data(n_times=1000)
     est = _est(max_epochs=3, checkpoint_every_s=0.0, unlabeled_trials="transductive")
     args = dict(protocol="sd", methods={"MixNet+aug": est}, subjects=[2],
                 data=(10.0 * X, y, meta), folds=[1], progress=False)  # µV
-    out = check_runner_resumes(args, tmp_path, monkeypatch, _crash_after)
+    out = check_runner_resumes(args, tmp_path, monkeypatch,
+                               lambda m, epoch: _crash_after(m, epoch, error))
     assert out["time"].iloc[0] > 0
 
 
