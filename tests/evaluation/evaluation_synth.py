@@ -110,8 +110,8 @@ def check_runner_resumes(args: dict, tmp_path, monkeypatch, crash_after) -> pd.D
     """Run ``run_protocol(**args)`` uninterrupted, then with epoch checkpoints and
     ``crash_after(monkeypatch, 2)`` in effect (the fit raises a ``RuntimeError`` or a
     ``KeyboardInterrupt`` "killed after epoch 2" once that epoch's checkpoint is written), then
-    again: the resumed record equals
-    the uninterrupted one and its checkpoint folder is removed. Returns the resumed records."""
+    again: the resumed record equals the uninterrupted one and its checkpoint folder is removed.
+    Returns the resumed records."""
     import pytest
 
     from eegmtl.evaluation.runner import run_protocol
